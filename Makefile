@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make up` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install up test test-fast bench contracts lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run the whole system: local broker, five services (Ctrl-C stops all)
+up: install
+	$(PY) -m deploy.local
+
+## the whole suite: lint, contract drift, unit, contract, integration, end-to-end
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m tools.gen_contracts --check
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## unit and contract tests only (no broker)
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+
+## throughput of the raw broker and of the pipeline, written under bench/results/
+bench: install
+	$(PY) -m bench.pipeline
+
+## regenerate the committed JSON Schemas and AsyncAPI document after changing contracts/
+contracts: install
+	$(PY) -m tools.gen_contracts
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var .pytest_cache

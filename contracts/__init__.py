@@ -1,0 +1,1 @@
+"""Shared language of the e-one-stop: events, envelope, topics, catalogue schemas. No I/O."""

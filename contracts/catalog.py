@@ -1,0 +1,93 @@
+"""Schemas of the reference catalogues (agencies and procedures). Files are validated by
+these on load; the law changes them by decree, so every entry is dated."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.common import LegalTime
+
+
+class Strict(BaseModel):
+    # Catalogue files are written by people: a misspelt key is an error, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgencyLevel(StrEnum):
+    central = "central"
+    province = "province"
+    local = "local"
+
+
+class OfficeHours(Strict):
+    opens: time = time(7, 30)
+    closes: time = time(17, 0)
+
+
+class Agency(Strict):
+    code: str = Field(pattern=r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[0-9A-Z]{3}$",
+                      description="e-identifier, Decision 20/2020/QĐ-TTg shape")
+    name: str
+    level: AgencyLevel
+    parent: str | None = None
+    valid_from: date
+    valid_to: date | None = None
+    successor: str | None = None
+    office_hours: OfficeHours = OfficeHours()
+    closures: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tree(self) -> Agency:
+        if self.level != AgencyLevel.central and not self.parent:
+            raise ValueError("a provincial or local agency needs a parent")
+        if self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+
+class ComponentSpec(Strict):
+    code: str
+    name: str
+    required: bool = True
+
+
+class StepSpec(Strict):
+    code: str
+    name: str
+    department: str
+    share: float = Field(default=1.0, gt=0, description="share of the legal time for this step")
+
+
+class ProcedureVariant(Strict):
+    """A different legal time by who submits (e.g. maternity via employer or employee)."""
+
+    submitter: Literal["individual", "organization"]
+    legal_time: LegalTime
+
+
+class Procedure(Strict):
+    code: str
+    name: str
+    field: str
+    legal_time: LegalTime
+    source: str = Field(description="article of the law that fixes the legal time")
+    variants: list[ProcedureVariant] = Field(default_factory=list)
+    applicant_kinds: list[Literal["individual", "organization"]]
+    components: list[ComponentSpec] = Field(min_length=1)
+    steps: list[StepSpec] = Field(min_length=1)
+    result_type: str
+    agency_levels: list[AgencyLevel] = Field(default_factory=lambda: [AgencyLevel.province,
+                                                                      AgencyLevel.local])
+    valid_from: date
+    valid_to: date | None = None
+
+
+class Catalog(Strict):
+    version: str
+    valid_from: date
+    agencies: list[Agency]
+    procedures: list[Procedure]

@@ -1,0 +1,77 @@
+"""What provincial systems publish to `onestop.ingest.v1`, and the feedback they get.
+
+A province reports in the terms its software already uses: the National Public Service
+Portal's status and channel codes (domain.md section 9). One event per status change.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.common import AgencyCode, Applicant, ComponentRef, Contract, Reason, ReturnChannel
+from contracts.envelope import TYPE_PREFIX
+
+
+class PortalStatus(IntEnum):
+    """Trạng thái hồ sơ of the National Public Service Portal."""
+
+    registered = 1  # Mới đăng ký
+    received = 2  # Được tiếp nhận
+    not_received = 3  # Không được tiếp nhận
+    processing = 4  # Đang xử lý
+    supplement_requested = 5  # Yêu cầu bổ sung giấy tờ
+    financial_obligation = 6  # Yêu cầu thực hiện nghĩa vụ tài chính
+    withdrawn = 7  # Công dân yêu cầu rút hồ sơ
+    stopped = 8  # Dừng xử lý
+    resolved = 9  # Đã xử lý xong
+    returned = 10  # Đã trả kết quả
+
+
+class PortalChannel(IntEnum):
+    direct = 1  # Trực tiếp
+    online = 2  # Trực tuyến
+    postal = 3  # Qua bưu chính công ích
+
+
+class ProvinceStep(Contract):
+    step_no: int = Field(ge=1)
+    step_code: str
+    department: str
+    at: AwareDatetime
+    completed: bool = False
+
+
+class ProvinceDossierStatus(Contract):
+    """One status change of one dossier, as a province's software reports it."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}ingest.dossier-status.v1"
+    system_id: str = Field(min_length=1, description="the reporting province system")
+    dossier_code: str = Field(min_length=3, max_length=64)
+    agency_code: AgencyCode
+    procedure_code: str
+    status: PortalStatus
+    channel: PortalChannel | None = None
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime | None = Field(default=None, description="with status 2")
+    due_at: AwareDatetime | None = Field(default=None, description="the province's appointment")
+    applicant: Applicant | None = Field(default=None, description="with status 2 and 3")
+    components: list[ComponentRef] = Field(default_factory=list)
+    return_channel: ReturnChannel | None = None
+    step: ProvinceStep | None = Field(default=None, description="with status 4")
+    decision: Literal["approved", "denied"] | None = Field(default=None, description="status 9")
+    reasons: list[Reason] = Field(default_factory=list, description="status 3, 5, 8")
+    note: str | None = None
+
+
+class IngestRejected(Contract):
+    """Feedback to a province: its event was not applied, and why (every problem)."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}ingest.rejected.v1"
+    dossier_code: str | None = None
+    rejected_event_id: str
+    system_id: str | None = None
+    rejected_at: AwareDatetime
+    problems: list[Reason] = Field(min_length=1)

@@ -1,0 +1,99 @@
+"""The topic registry: who writes each topic, its key, partitions, events and readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts import events as ev
+from contracts.ingest import IngestRejected, ProvinceDossierStatus
+
+SERVICES = ("intake", "digitization", "processing", "notification", "reporting")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    owner: str
+    key: str
+    partitions: int
+    events: tuple[str, ...]
+    consumers: tuple[str, ...]
+    description: str
+    personal_data: bool = False
+    dead_letter: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _types(*classes: type) -> tuple[str, ...]:
+    return tuple(cls.event_type for cls in classes)
+
+
+INGEST = Topic(
+    "onestop.ingest.v1", "provinces", "dossier code", 6, _types(ProvinceDossierStatus),
+    ("intake",), "status changes reported by provincial systems", personal_data=True,
+)
+INGEST_REJECTED = Topic(
+    "onestop.ingest.rejected.v1", "intake", "dossier code", 6, _types(IngestRejected),
+    ("provinces",), "feedback to provinces: events not applied, with every problem",
+)
+INTAKE = Topic(
+    "onestop.intake.v1", "intake", "dossier code", 6,
+    _types(ev.DossierReceived, ev.DossierRejected, ev.DossierWithdrawn,
+           ev.SupplementRequested, ev.SupplementReceived),
+    ("digitization", "processing", "notification", "reporting"),
+    "dossiers received, refused, withdrawn, supplemented (pseudonymous)",
+)
+INTAKE_PRIVATE = Topic(
+    "onestop.intake.private.v1", "intake", "dossier code", 6, _types(ev.ApplicantRecorded),
+    ("processing",), "the applicant's identity, only for processing", personal_data=True,
+)
+DIGITIZATION = Topic(
+    "onestop.digitization.v1", "digitization", "dossier code", 6,
+    _types(ev.ComponentDigitized, ev.DossierDigitized),
+    ("processing", "reporting"), "components scanned, signed, and dossiers fully digitized",
+)
+PROCESSING = Topic(
+    "onestop.processing.v1", "processing", "dossier code", 6,
+    _types(ev.StepAssigned, ev.StepCompleted, ev.VerificationRequested,
+           ev.VerificationAnswered, ev.DeadlineApproaching, ev.DossierOverdue,
+           ev.OverdueExplained, ev.ApologyIssued, ev.DossierResolved, ev.ResultIssued,
+           ev.ResultReturned),
+    ("notification", "reporting"), "steps, deadlines, explanations, decisions (pseudonymous)",
+)
+NOTIFICATION = Topic(
+    "onestop.notification.v1", "notification", "dossier code", 6,
+    _types(ev.NotificationSent, ev.NotificationFailed),
+    ("reporting",), "what was told to applicants, and what failed",
+)
+RESULTS = Topic(
+    "onestop.results.v1", "processing", "dossier code", 6,
+    _types(ev.DossierResolved, ev.ResultIssued, ev.ResultReturned),
+    ("other government systems",), "public: results of dossiers (pseudonymous)",
+)
+
+
+def dead_letter_topic(service: str) -> Topic:
+    """Each consuming service owns one dead-letter topic for records it could not apply."""
+    return Topic(
+        f"onestop.dlq.{service}.v1", service, "original key", 1, (), ("operators",),
+        f"records {service} could not parse or apply, with the reason in headers",
+        dead_letter=True,
+    )
+
+
+DATA_TOPICS: tuple[Topic, ...] = (
+    INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, DIGITIZATION, PROCESSING, NOTIFICATION,
+    RESULTS,
+)
+CONSUMING_SERVICES = tuple(s for s in SERVICES if any(s in t.consumers for t in DATA_TOPICS))
+DEAD_LETTER_TOPICS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in CONSUMING_SERVICES)
+TOPICS: tuple[Topic, ...] = DATA_TOPICS + DEAD_LETTER_TOPICS
+BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
+
+
+def topics_consumed_by(service: str) -> tuple[Topic, ...]:
+    return tuple(t for t in DATA_TOPICS if service in t.consumers)
+
+
+def topics_owned_by(service: str) -> tuple[Topic, ...]:
+    return tuple(t for t in TOPICS if t.owner == service)

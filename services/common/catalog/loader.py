@@ -1,0 +1,99 @@
+"""Load a catalogue file, validate it with the contracts' schema, and index it.
+
+A bad file fails with the file, line and field named, so the person editing it can fix it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from contracts.catalog import Agency, Catalog, Procedure
+from contracts.common import LegalTime
+
+DEFAULT_FILE = Path(__file__).with_name("catalog.v1.yaml")
+
+
+class CatalogError(ValueError):
+    pass
+
+
+def _line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The line of the deepest node on the error's path (the field, or its parent)."""
+    node, line = root, root.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def load_catalog(path: Path | str = DEFAULT_FILE) -> CatalogIndex:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            line = _line_of(root, err["loc"]) if root is not None else "?"
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{path}:{line}: {where}: {err['msg']}")
+        raise CatalogError("invalid catalogue\n" + "\n".join(lines)) from exc
+    return CatalogIndex(catalog, path)
+
+
+class CatalogIndex:
+    def __init__(self, catalog: Catalog, path: Path) -> None:
+        self.catalog = catalog
+        self.path = path
+        self.version = catalog.version
+        self.agencies: dict[str, Agency] = {a.code: a for a in catalog.agencies}
+        self.procedures: dict[str, Procedure] = {p.code: p for p in catalog.procedures}
+        problems = [f"agency {a.code}: parent {a.parent} is not in the catalogue"
+                    for a in catalog.agencies if a.parent and a.parent not in self.agencies]
+        problems += [f"agency {a.code}: successor {a.successor} is not in the catalogue"
+                     for a in catalog.agencies if a.successor and a.successor not in self.agencies]
+        if problems:
+            raise CatalogError(f"{path}: " + "; ".join(problems))
+
+    def agency(self, code: str) -> Agency | None:
+        return self.agencies.get(code)
+
+    def procedure(self, code: str) -> Procedure | None:
+        return self.procedures.get(code)
+
+    def active_agency(self, code: str, on: date) -> Agency | None:
+        agency = self.agencies.get(code)
+        if agency is None or agency.valid_from > on or (agency.valid_to and agency.valid_to < on):
+            return None
+        return agency
+
+    def legal_time(self, procedure: Procedure, applicant_kind: str) -> LegalTime:
+        for variant in procedure.variants:
+            if variant.submitter == applicant_kind:
+                return variant.legal_time
+        return procedure.legal_time
+
+    def ancestors(self, code: str) -> list[str]:
+        chain, seen = [], set()
+        agency = self.agencies.get(code)
+        while agency and agency.parent and agency.parent not in seen:
+            seen.add(agency.parent)
+            chain.append(agency.parent)
+            agency = self.agencies.get(agency.parent)
+        return chain

@@ -1,0 +1,84 @@
+"""Kafka clients built in one place, and topics created from the contracts' registry."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from contracts.topics import TOPICS, Topic
+from services.common.telemetry import get_logger
+
+log = get_logger(__name__)
+
+
+def make_producer(bootstrap: str, idempotence: bool) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=idempotence,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+        retry_backoff_ms=200,
+    )
+
+
+def make_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,  # offsets are committed only after the batch's transaction
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=2000,
+        metadata_max_age_ms=5000,
+    )
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS) -> list[str]:
+    """Create missing topics with their registry partition counts; return the created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        created: list[str] = []
+        for topic in missing:
+            try:
+                result = await admin.create_topics(
+                    [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=1)]
+                )
+            except TopicAlreadyExistsError:
+                continue
+            errors = [e for e in getattr(result, "topic_errors", []) if e[1] not in (0, 36)]
+            if errors:
+                raise RuntimeError(f"could not create topic {topic.name}: {errors}")
+            created.append(topic.name)
+        if created:
+            log.info("topics created", topics=created)
+        return created
+    finally:
+        await admin.close()
+
+
+async def _main(argv: list[str]) -> int:
+    import os
+
+    if argv[:1] != ["create"]:
+        print("usage: python -m services.common.kafka create", file=sys.stderr)
+        return 2
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    created = await ensure_topics(bootstrap)
+    print(f"{len(TOPICS)} topics in the registry; created {len(created)}: {', '.join(created)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(_main(sys.argv[1:])))

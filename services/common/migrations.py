@@ -1,0 +1,70 @@
+"""Alembic, run the same way for every service: `python -m services.<name> migrate`.
+
+Each service keeps its revisions in `services/<name>/migrations/versions/`; its env.py is
+two lines that call `run_env()` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, TypeDecorator, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(service: str, url: str, metadata: MetaData) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["metadata"] = metadata
+    return cfg
+
+
+def upgrade(service: str, url: str, metadata: MetaData) -> None:
+    """Blocking; call from a thread when an event loop is running (env.py runs its own)."""
+    command.upgrade(alembic_config(service, url, metadata), "head")
+
+
+async def upgrade_async(service: str, url: str, metadata: MetaData) -> None:
+    await asyncio.to_thread(upgrade, service, url, metadata)
+
+
+def _render_item(kind: str, obj: Any, _autogen: Any) -> str | Literal[False]:
+    # Migrations store the column type, not our Python-side decorator around it.
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
+def _run(connection: Connection, metadata: MetaData) -> None:
+    context.configure(connection=connection, target_metadata=metadata,
+                      render_as_batch=connection.dialect.name == "sqlite",
+                      render_item=_render_item)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_env() -> None:
+    cfg = context.config
+    metadata: MetaData = cfg.attributes["metadata"]
+    url = cfg.get_main_option("sqlalchemy.url") or ""
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    async def online() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(_run, metadata)
+        await engine.dispose()
+
+    asyncio.run(online())

@@ -1,0 +1,63 @@
+"""The outbox writer: events are rows written in the caller's transaction, beside the state
+they describe; the relay (relay.py) publishes them afterwards. Nothing is lost if the
+process dies between the two: the row is still there."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Envelope
+from contracts.events import Event
+from contracts.topics import Topic
+from services.common.clock import Clock
+from services.common.db import RuntimeTables
+from services.common.telemetry import child_traceparent, current_traceparent
+
+
+def encode(envelope: Envelope) -> bytes:
+    return json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False,
+                      separators=(",", ":")).encode()
+
+
+class OutboxWriter:
+    def __init__(self, service: str, tables: RuntimeTables, clock: Clock) -> None:
+        self.source = f"onestop/{service}"
+        self.tables = tables
+        self.clock = clock
+        self.on_write: list[Any] = []  # callbacks that wake the relay after commit
+
+    def envelope(self, event: Event, agency_code: str, subject: str | None = None) -> Envelope:
+        return Envelope(
+            id=uuid.uuid4(), type=event.event_type, source=self.source,
+            subject=subject or event.dossier_code, time=self.clock.now(),
+            agencycode=agency_code, data=event.model_dump(mode="json"),
+        )
+
+    async def add(self, session: AsyncSession, topic: Topic, envelope: Envelope,
+                  key: str | None = None) -> None:
+        if envelope.type not in topic.events:
+            # The registry is the contract: a service cannot put an event on a topic that
+            # does not declare it.
+            raise ValueError(f"{envelope.type} is not declared on topic {topic.name}")
+        await session.execute(insert(self.tables.outbox).values(
+            event_id=str(envelope.id), topic=topic.name, key=key or envelope.subject,
+            event_type=envelope.type, payload=encode(envelope),
+            traceparent=child_traceparent(current_traceparent.get()),
+            created_at=self.clock.now(), published_at=None,
+        ))
+        session.info["outbox_written"] = True
+
+    async def emit(self, session: AsyncSession, topic: Topic, event: Event,
+                   agency_code: str) -> Envelope:
+        envelope = self.envelope(event, agency_code)
+        await self.add(session, topic, envelope)
+        return envelope
+
+    def notify(self) -> None:
+        for callback in self.on_write:
+            callback()

@@ -1,0 +1,176 @@
+"""One service process: database, outbox relay, batch consumer and HTTP, started and
+stopped together. Every service builds a `Runtime` and hands it to `main()`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.topics import dead_letter_topic
+from services.common import http
+from services.common.clock import Clock, SystemClock
+from services.common.consumer import BatchConsumer, Subscription
+from services.common.db import RuntimeTables, make_engine, session_factory
+from services.common.inbox import Inbox
+from services.common.kafka import ensure_topics, make_consumer, make_producer
+from services.common.metrics import RuntimeMetrics
+from services.common.migrations import upgrade_async
+from services.common.outbox import OutboxWriter
+from services.common.relay import OutboxRelay
+from services.common.settings import ServiceSettings
+from services.common.telemetry import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    name: str
+    settings: ServiceSettings
+    metadata: MetaData
+    tables: RuntimeTables
+    app: FastAPI
+    subscriptions: list[Subscription] = field(default_factory=list)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.url = self.settings.db_url(self.name)
+        self.engine = make_engine(self.url)
+        self.sessions = session_factory(self.engine)
+        self.metrics = RuntimeMetrics(self.name)
+        self.outbox = OutboxWriter(self.name, self.tables, self.clock)
+        # Kafka clients need a running event loop: they are made in start().
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: BatchConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        http.install(self.app, self)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """State and outgoing events in one transaction; the relay is woken after commit."""
+        async with self.sessions() as session, session.begin():
+            yield session
+        if self.relay:
+            self.relay.poke()
+
+    async def migrate(self) -> None:
+        await upgrade_async(self.name, self.url, self.metadata)
+
+    async def start(self, migrate: bool = True) -> None:
+        if migrate:
+            await self.migrate()
+        self.producer = producer = make_producer(self.settings.kafka_bootstrap_servers,
+                                                 self.settings.kafka_idempotence)
+        self.relay = relay = OutboxRelay(
+            service=self.name, engine=self.engine, sessions=self.sessions, tables=self.tables,
+            producer=producer, bootstrap=self.settings.kafka_bootstrap_servers,
+            clock=self.clock, metrics=self.metrics, batch=self.settings.outbox_batch,
+            retention_hours=self.settings.outbox_retention_hours,
+            reset_check_seconds=self.settings.reset_check_seconds)
+        await _until_ready(producer.start, "producer")
+        await _until_ready(lambda: ensure_topics(self.settings.kafka_bootstrap_servers), "topics")
+        self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        if self.subscriptions:
+            kafka_consumer = make_consumer(self.settings.kafka_bootstrap_servers,
+                                           f"onestop.{self.name}", f"{self.name}-consumer")
+            await _until_ready(kafka_consumer.start, "consumer")
+            self.consumer = BatchConsumer(
+                service=self.name, consumer=kafka_consumer, producer=producer,
+                sessions=self.sessions, inbox=Inbox(self.name, self.tables),
+                subscriptions=self.subscriptions,
+                dead_letter_topic=dead_letter_topic(self.name).name, clock=self.clock,
+                metrics=self.metrics, max_records=self.settings.consumer_max_records,
+                after_commit=relay.poke)
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        for task in self._tasks:
+            task.add_done_callback(_crash_on_failure)
+        log.info("service started", http=f"http://{self.settings.http_host}:"
+                 f"{self.settings.http_port}")
+
+    async def stop(self) -> None:
+        if self.consumer:
+            await self.consumer.stop()
+        if self.relay:
+            await self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.consumer:
+            with contextlib.suppress(Exception):
+                await self.consumer.consumer.stop()
+        if self.producer:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        await self.engine.dispose()
+        log.info("service stopped")
+
+
+def _crash_on_failure(task: asyncio.Task[None]) -> None:
+    # A dead relay or consumer must not leave a healthy-looking process behind.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task died; exiting", task=task.get_name(),
+                  error=repr(task.exception()))
+        sys.exit(70)
+
+
+async def _until_ready(start: Callable[[], object], what: str) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await start()  # type: ignore[misc]
+            return
+        except (KafkaError, OSError) as exc:
+            log.warning("broker not reachable yet", part=what, error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def,override]
+        # Signals are handled by `serve()` so the whole runtime stops cleanly.
+        yield
+
+
+async def serve(runtime: Runtime) -> None:
+    await runtime.start()
+    config = uvicorn.Config(runtime.app, host=runtime.settings.http_host,
+                            port=runtime.settings.http_port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        await runtime.stop()
+
+
+def main(build: Callable[[], Runtime], argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    runtime = build()
+    configure_logging(runtime.name, runtime.settings.log_level)
+    if args[:1] == ["migrate"]:
+        asyncio.run(runtime.migrate())
+        print(f"{runtime.name}: database migrated ({runtime.url.split('://')[0]})")
+        return 0
+    if args:
+        print(f"usage: python -m services.{runtime.name} [migrate]", file=sys.stderr)
+        return 2
+    asyncio.run(serve(runtime))
+    return 0

@@ -1,0 +1,103 @@
+"""Digitizing a dossier (Decision 1333/QĐ-BHXH step 3): electronic components are taken as
+digitized on arrival; paper ones when an officer reports them scanned. When the last one is
+done, the dossier is digitized and processing may start."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import topics
+from contracts.common import ComponentForm
+from contracts.events import ComponentDigitized, DossierDigitized, DossierReceived
+from services.common.consumer import Context
+from services.common.outbox import OutboxWriter
+from services.digitization import tables
+
+
+class NotFound(Exception):
+    pass
+
+
+class AlreadyDone(Exception):
+    pass
+
+
+class Digitizer:
+    def __init__(self, outbox: OutboxWriter) -> None:
+        self.outbox = outbox
+
+    async def on_received(self, ctx: Context, event: DossierReceived) -> None:
+        s, now = ctx.session, self.outbox.clock.now()
+        await s.execute(tables.dossiers.insert().values(
+            code=event.dossier_code, agency_code=event.agency_code,
+            procedure_code=event.procedure_code, component_count=len(event.components),
+            received_at=event.received_at))
+        for comp in event.components:
+            await s.execute(tables.components.insert().values(
+                dossier_code=event.dossier_code, code=comp.code, form=comp.form.value,
+                document_ref=comp.document_ref))
+            if comp.form == ComponentForm.electronic:
+                await self._mark(s, event.dossier_code, comp.code, comp.form, event.agency_code,
+                                 now, comp.document_ref)
+        await self._finish_if_complete(s, event.dossier_code, now)
+
+    async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
+                                   document_ref: str | None) -> dict[str, Any]:
+        now = self.outbox.clock.now()
+        dossier = (await s.execute(select(tables.dossiers)
+                                   .where(tables.dossiers.c.code == code))).mappings().first()
+        comp = (await s.execute(select(tables.components).where(
+            tables.components.c.dossier_code == code,
+            tables.components.c.code == component))).mappings().first()
+        if dossier is None or comp is None:
+            raise NotFound(code if dossier is None else component)
+        if comp["digitized_at"] is not None:
+            raise AlreadyDone(component)
+        await self._mark(s, code, component, ComponentForm(comp["form"]),
+                         dossier["agency_code"], now, document_ref)
+        done = await self._finish_if_complete(s, code, now)
+        return {"dossier_code": code, "component": component, "digitized_at": now.isoformat(),
+                "dossier_digitized": done}
+
+    async def _mark(self, s: AsyncSession, code: str, component: str, form: ComponentForm,
+                    agency: str, now: datetime, document_ref: str | None) -> None:
+        await s.execute(update(tables.components).where(
+            tables.components.c.dossier_code == code, tables.components.c.code == component)
+            .values(digitized_at=now, document_ref=document_ref))
+        await self.outbox.emit(s, topics.DIGITIZATION, ComponentDigitized(
+            dossier_code=code, component_code=component, form=form, digitized_at=now,
+            document_ref=document_ref), agency)
+
+    async def _finish_if_complete(self, s: AsyncSession, code: str, now: datetime) -> bool:
+        pending = await s.scalar(select(func.count()).select_from(tables.components).where(
+            tables.components.c.dossier_code == code,
+            tables.components.c.digitized_at.is_(None)))
+        if pending:
+            return False
+        dossier = (await s.execute(select(tables.dossiers)
+                                   .where(tables.dossiers.c.code == code))).mappings().one()
+        await s.execute(update(tables.dossiers).where(tables.dossiers.c.code == code)
+                        .values(digitized_at=now))
+        await self.outbox.emit(s, topics.DIGITIZATION, DossierDigitized(
+            dossier_code=code, agency_code=dossier["agency_code"],
+            procedure_code=dossier["procedure_code"], digitized_at=now,
+            component_count=dossier["component_count"]), dossier["agency_code"])
+        return True
+
+    async def view(self, s: AsyncSession, code: str) -> dict[str, Any]:
+        dossier = (await s.execute(select(tables.dossiers)
+                                   .where(tables.dossiers.c.code == code))).mappings().first()
+        if dossier is None:
+            raise NotFound(code)
+        comps = (await s.execute(select(tables.components)
+                                 .where(tables.components.c.dossier_code == code))).mappings()
+        return {"dossier_code": code,
+                "digitized_at": dossier["digitized_at"] and dossier["digitized_at"].isoformat(),
+                "components": [{"code": c["code"], "form": c["form"],
+                                "document_ref": c["document_ref"],
+                                "digitized_at": c["digitized_at"] and c["digitized_at"].isoformat()}
+                               for c in comps]}

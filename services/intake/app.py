@@ -1,0 +1,30 @@
+"""Wiring of the intake service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts import topics
+from contracts.ingest import ProvinceDossierStatus
+from services.common.catalog import load_catalog
+from services.common.consumer import Subscription
+from services.common.runtime import Runtime
+from services.common.workdays import WorkCalendar
+from services.intake import tables
+from services.intake.api import router
+from services.intake.ingest import IngestHandler
+from services.intake.receiving import Receiver
+from services.intake.settings import IntakeSettings
+
+
+def build(settings: IntakeSettings | None = None) -> Runtime:
+    settings = settings or IntakeSettings()
+    app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
+    ingest = Subscription(topics.INGEST)
+    runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
+    receiver = Receiver(load_catalog(settings.catalog_file), WorkCalendar(), runtime.outbox,
+                        settings.pseudonym_key.get_secret_value())
+    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver))
+    app.state.receiver = receiver
+    app.include_router(router)
+    return runtime

@@ -1,0 +1,123 @@
+"""Receiving a dossier: one path for the counter, post, online and provincial systems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import topics
+from contracts.common import (
+    ApplicantRef,
+    Channel,
+    ComponentRef,
+    IndividualApplicant,
+    OrganizationApplicant,
+    ReturnChannel,
+)
+from contracts.events import ApplicantRecorded, DossierReceived
+from services.common.catalog import CatalogIndex
+from services.common.outbox import OutboxWriter
+from services.common.pseudonym import applicant_pseudonym
+from services.common.workdays import TZ, WorkCalendar
+from services.intake import tables
+from services.intake.rules import check_submission, dossier_code
+
+
+class Rejected(Exception):
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+@dataclass
+class Submission:
+    agency_code: str
+    procedure_code: str
+    channel: Channel
+    return_channel: ReturnChannel
+    applicant: IndividualApplicant | OrganizationApplicant
+    components: list[ComponentRef]
+    received_at: datetime
+    submission_id: str | None = None
+    code: str | None = None  # provinces bring their own code
+    origin_system: str | None = None
+
+
+class Receiver:
+    def __init__(self, catalog: CatalogIndex, calendar: WorkCalendar, outbox: OutboxWriter,
+                 pseudonym_key: str) -> None:
+        self.catalog = catalog
+        self.calendar = calendar
+        self.outbox = outbox
+        self.key = pseudonym_key
+
+    async def next_code(self, session: AsyncSession, agency_code: str, at: datetime) -> str:
+        """The sequence lives in the database, so replicas never share or skip a number."""
+        day = at.astimezone(TZ).date()
+        t = tables.code_sequences
+        result = await session.execute(
+            update(t).where(t.c.agency_code == agency_code, t.c.day == day)
+            .values(last=t.c.last + 1).returning(t.c.last))
+        last = result.scalar_one_or_none()
+        if last is None:
+            await session.execute(t.insert().values(agency_code=agency_code, day=day, last=1))
+            last = 1
+        return dossier_code(agency_code, day, last)
+
+    async def existing(self, session: AsyncSession, *, code: str | None = None,
+                       submission_id: str | None = None) -> dict[str, Any] | None:
+        t = tables.dossiers
+        cond = t.c.code == code if code else t.c.submission_id == submission_id
+        row = (await session.execute(select(t).where(cond))).mappings().first()
+        return dict(row) if row else None
+
+    async def receive(self, session: AsyncSession, sub: Submission, now: datetime
+                      ) -> dict[str, Any]:
+        problems, agency, procedure = check_submission(
+            self.catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+            applicant_kind=sub.applicant.kind, components=sub.components,
+            received_at=sub.received_at, now=now)
+        if problems or agency is None or procedure is None:
+            raise Rejected(problems)
+        legal_time = self.catalog.legal_time(procedure, sub.applicant.kind)
+        due_at = self.calendar.due_at(sub.received_at, legal_time)
+        code = sub.code or await self.next_code(session, sub.agency_code, sub.received_at)
+        ref = applicant_pseudonym(self.key, sub.applicant)
+        row = {
+            "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
+            "catalog_version": self.catalog.version, "channel": sub.channel.value,
+            "return_channel": sub.return_channel.value, "status": "received",
+            "received_at": sub.received_at, "due_at": due_at,
+            "legal_time": legal_time.model_dump(mode="json"),
+            "applicant_kind": sub.applicant.kind, "applicant_ref": ref,
+            "applicant": sub.applicant.model_dump(mode="json"),
+            "components": [c.model_dump(mode="json") for c in sub.components],
+            "submission_id": sub.submission_id, "origin_system": sub.origin_system,
+            "updated_at": now,
+        }
+        await session.execute(tables.dossiers.insert().values(**row))
+        await self.outbox.emit(session, topics.INTAKE, DossierReceived(
+            dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+            catalog_version=self.catalog.version, channel=sub.channel,
+            return_channel=sub.return_channel, received_at=sub.received_at, due_at=due_at,
+            legal_time=legal_time, applicant=ApplicantRef(kind=sub.applicant.kind, ref=ref),
+            components=sub.components, origin_system=sub.origin_system), sub.agency_code)
+        await self.outbox.emit(session, topics.INTAKE_PRIVATE, ApplicantRecorded(
+            dossier_code=code, applicant_ref=ref, applicant=sub.applicant), sub.agency_code)
+        return row
+
+
+def public_view(row: dict[str, Any]) -> dict[str, Any]:
+    """What the API answers about a dossier (the applicant's numbers are not echoed)."""
+    return {
+        "dossier_code": row["code"], "status": row["status"],
+        "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],
+        "channel": row["channel"], "return_channel": row["return_channel"],
+        "received_at": row["received_at"], "due_at": row["due_at"],
+        "legal_time": row["legal_time"], "catalog_version": row["catalog_version"],
+        "components": row["components"], "applicant_ref": row["applicant_ref"],
+    }

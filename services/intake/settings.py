@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from services.common.catalog.loader import DEFAULT_FILE
+from services.common.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
+
+    http_port: int = 8001
+    catalog_file: Path = DEFAULT_FILE
+    warehouse_url: str | None = None

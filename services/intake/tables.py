@@ -1,0 +1,38 @@
+"""Intake's own database: dossiers as received, and the daily code sequences."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Date, Integer, MetaData, String, Table
+
+from services.common.db import UtcDateTime, runtime_tables
+
+metadata = MetaData()
+runtime = runtime_tables(metadata)
+
+dossiers = Table(
+    "dossiers", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("agency_code", String(32), nullable=False, index=True),
+    Column("procedure_code", String(32), nullable=False),
+    Column("catalog_version", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("return_channel", String(16), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("received_at", UtcDateTime(), nullable=False, index=True),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("legal_time", JSON, nullable=False),
+    Column("applicant_kind", String(16), nullable=False),
+    Column("applicant_ref", String(128), nullable=False),
+    Column("applicant", JSON, nullable=False),  # personal data stays in intake's database
+    Column("components", JSON, nullable=False),
+    Column("submission_id", String(128), unique=True),
+    Column("origin_system", String(64)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+code_sequences = Table(
+    "code_sequences", metadata,
+    Column("agency_code", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last", Integer, nullable=False),
+)

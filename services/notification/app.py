@@ -1,0 +1,37 @@
+"""Wiring and HTTP API of the notification service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from contracts import topics
+from contracts.events import DossierReceived
+from services.common.consumer import Subscription
+from services.common.runtime import Runtime
+from services.common.service_settings import NotificationSettings
+from services.notification import tables
+from services.notification.notify import Notifier
+
+router = APIRouter(prefix="/api/v1", tags=["notification"])
+
+
+@router.get("/dossiers/{code}/notifications")
+async def notifications(code: str, request: Request) -> dict[str, Any]:
+    rt: Runtime = request.app.state.runtime
+    async with rt.sessions() as s:
+        items = await request.app.state.notifier.list_for(s, code)
+    return {"dossier_code": code, "items": items}
+
+
+def build(settings: Any = None) -> Runtime:
+    settings = settings or NotificationSettings()
+    app = FastAPI(title="Notification — thông báo", version="1.0.0")
+    intake = Subscription(topics.INTAKE)
+    runtime = Runtime("notification", settings, tables.metadata, tables.runtime, app, [intake])
+    notifier = Notifier(runtime.outbox)
+    intake.on(DossierReceived)(notifier.on_received)
+    app.state.notifier = notifier
+    app.include_router(router)
+    return runtime

@@ -1,0 +1,52 @@
+"""Wiring and HTTP API of the processing service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import select
+
+from contracts import topics
+from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
+from services.common.catalog import load_catalog
+from services.common.consumer import Subscription
+from services.common.http import ApiError, problem
+from services.common.runtime import Runtime
+from services.common.service_settings import ProcessingSettings
+from services.processing import tables
+from services.processing.cases import CaseOpener
+
+router = APIRouter(prefix="/api/v1", tags=["processing"])
+
+
+@router.get("/cases/{code}")
+async def case(code: str, request: Request) -> dict[str, Any]:
+    rt: Runtime = request.app.state.runtime
+    async with rt.sessions() as s:
+        row = (await s.execute(select(tables.cases).where(tables.cases.c.code == code))
+               ).mappings().first()
+        steps = (await s.execute(select(tables.steps).where(tables.steps.c.dossier_code == code)
+                                 .order_by(tables.steps.c.step_no))).mappings().all()
+    if row is None:
+        raise ApiError(404, [problem("not_found", f"Không tìm thấy hồ sơ {code}",
+                                     f"no case {code}")])
+    return {"dossier_code": code, "status": row["status"], "current_step": row["current_step"],
+            "steps": [{"step_no": s["step_no"], "step_code": s["step_code"],
+                       "department": s["department"]} for s in steps]}
+
+
+def build(settings: Any = None) -> Runtime:
+    settings = settings or ProcessingSettings()
+    app = FastAPI(title="Processing — giải quyết hồ sơ", version="1.0.0")
+    intake = Subscription(topics.INTAKE)
+    private = Subscription(topics.INTAKE_PRIVATE)
+    digitization = Subscription(topics.DIGITIZATION)
+    runtime = Runtime("processing", settings, tables.metadata, tables.runtime, app,
+                      [intake, private, digitization])
+    opener = CaseOpener(load_catalog(), runtime.outbox)
+    intake.on(DossierReceived)(opener.on_received)
+    private.on(ApplicantRecorded)(opener.on_applicant)
+    digitization.on(DossierDigitized)(opener.on_digitized)
+    app.include_router(router)
+    return runtime

@@ -1,0 +1,85 @@
+"""Fixtures every test layer shares: the broker, PostgreSQL databases, scratch folders.
+
+The broker, in this order: KAFKA_BOOTSTRAP_SERVERS if set; else testcontainers' Kafka when a
+Docker engine answers; else a Tansu broker this session starts on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from deploy.local.broker import LocalBroker, free_port
+
+PG_ADMIN = os.environ.get("ONESTOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _docker_kafka() -> Iterator[str] | None:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return None
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+    def run() -> Iterator[str]:
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+
+    return run()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    container = _docker_kafka()
+    if container is not None:
+        yield from container
+        return
+    broker = LocalBroker(free_port(), tmp_path_factory.mktemp("broker") / "broker.log").start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"onestop_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+        return
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]

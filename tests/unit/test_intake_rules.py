@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from contracts.common import ComponentForm, ComponentRef
+from services.common.catalog import CatalogError, load_catalog
+from services.intake.rules import check_submission, dossier_code
+
+CATALOG = load_catalog()
+NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+
+
+def test_dossier_code_has_the_legal_shape() -> None:
+    assert dossier_code("000.00.12.H62", date(2020, 11, 5), 4) == "000.00.12.H62-201105-0004"
+
+
+def _check(**overrides: object) -> list[str]:
+    args: dict[str, object] = {
+        "agency_code": "000.01.01.H26", "procedure_code": "BHXH.NH.03",
+        "applicant_kind": "individual",
+        "components": [ComponentRef(code="GKS", form=ComponentForm.paper)],
+        "received_at": NOW, "now": NOW}
+    args.update(overrides)
+    problems, _, _ = check_submission(CATALOG, **args)  # type: ignore[arg-type]
+    return [str(p["code"]) for p in problems]
+
+
+def test_a_complete_submission_has_no_problem() -> None:
+    assert _check() == []
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    codes = _check(agency_code="000.00.00.H99", applicant_kind="individual",
+                   procedure_code="BHXH.NH.02",
+                   components=[ComponentRef(code="XYZ", form=ComponentForm.paper)],
+                   received_at=NOW + timedelta(hours=1))
+    assert set(codes) == {"received_at_in_future", "agency_does_not_handle",
+                          "wrong_applicant_kind", "unknown_component", "missing_component"}
+
+
+def test_a_merged_agency_names_its_successor() -> None:
+    problems, _, _ = check_submission(
+        CATALOG, agency_code="000.99.01.H26", procedure_code="BHXH.NH.03",
+        applicant_kind="individual", components=[ComponentRef(code="GKS", form="paper")],
+        received_at=NOW, now=NOW)
+    assert problems[0]["code"] == "agency_not_active"
+    assert problems[0]["successor"] == "000.01.01.H26"
+    assert "000.01.01.H26" in str(problems[0]["message_vi"])
+
+
+def test_unknown_codes_are_reported_in_both_languages() -> None:
+    problems, _, _ = check_submission(
+        CATALOG, agency_code="nope", procedure_code="nope", applicant_kind="individual",
+        components=[], received_at=NOW, now=NOW)
+    assert {p["code"] for p in problems} == {"unknown_agency", "unknown_procedure"}
+    assert all(p["message_vi"] and p["message_en"] for p in problems)
+
+
+def test_maternity_legal_time_depends_on_who_submits() -> None:
+    maternity = CATALOG.procedure("BHXH.NH.03")
+    assert maternity is not None
+    assert CATALOG.legal_time(maternity, "organization").value == 7
+    assert CATALOG.legal_time(maternity, "individual").value == 5
+
+
+def test_pension_is_counted_in_days_excluding_holidays() -> None:
+    pension = CATALOG.procedure("BHXH.DH.01")
+    assert pension is not None
+    assert pension.legal_time.unit == "days_excluding_holidays"
+    assert pension.legal_time.value == 20
+
+
+def test_a_bad_catalogue_names_file_line_and_field(tmp_path) -> None:
+    text = (CATALOG.path.read_text(encoding="utf-8")
+            .replace("legal_time: {value: 10, unit: working_days}",
+                     "legal_time: {value: 10, unit: fortnights}", 1))
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(bad)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if "fortnights" in t)
+    assert f"{bad}:{line}:" in str(err.value)
+    assert "legal_time.unit" in str(err.value)

@@ -72,6 +72,13 @@ RESULTS = Topic(
 )
 
 
+HEARTBEAT = Topic(
+    "onestop.heartbeat.v1", "every service (runtime)", "service name", 1, (), ("operators",),
+    "liveness records of each outbox relay; a relay whose acknowledged offset here goes "
+    "backwards knows the broker lost its log",
+)
+
+
 def dead_letter_topic(service: str) -> Topic:
     """Each consuming service owns one dead-letter topic for records it could not apply."""
     return Topic(
@@ -87,7 +94,7 @@ DATA_TOPICS: tuple[Topic, ...] = (
 )
 CONSUMING_SERVICES = tuple(s for s in SERVICES if any(s in t.consumers for t in DATA_TOPICS))
 DEAD_LETTER_TOPICS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in CONSUMING_SERVICES)
-TOPICS: tuple[Topic, ...] = DATA_TOPICS + DEAD_LETTER_TOPICS
+TOPICS: tuple[Topic, ...] = (*DATA_TOPICS, *DEAD_LETTER_TOPICS, HEARTBEAT)
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
 
 

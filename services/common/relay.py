@@ -3,23 +3,25 @@ then marks them published. A crash between publish and mark duplicates, never lo
 consumers de-duplicate by event id.
 
 It also watches for a broker whose log was reset (the local broker keeps it in memory):
-when a partition's end offset falls below what this relay already had acknowledged, or a
-topic it published to is gone, every row still within retention is published again.
+when the broker acknowledges an offset below one it had already acknowledged to this relay,
+every row still within retention is published again. Only produce acknowledgements are
+trusted: the local broker's ListOffsets answers the last batch's base offset, not the end.
+When idle, the relay writes a heartbeat record so that a reset is seen even then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contracts.topics import TOPICS
+from contracts.topics import HEARTBEAT, TOPICS
 from services.common.clock import Clock
 from services.common.db import RuntimeTables, is_sqlite
 from services.common.kafka import ensure_topics
@@ -51,7 +53,6 @@ class OutboxRelay:
         self.stopping = asyncio.Event()
         self.topics_ready = False
         self.watermarks: dict[tuple[str, int], int] = {}
-        self._probe: AIOKafkaConsumer | None = None
         self._leader_conn: Any = None
 
     def poke(self) -> None:
@@ -69,10 +70,12 @@ class OutboxRelay:
                 if not self.topics_ready:
                     await ensure_topics(self.bootstrap, TOPICS)
                     self.topics_ready = True
-                if loop.time() - last_check > self.reset_check_seconds:
-                    last_check = loop.time()
-                    await self.check_reset()
                 published = await self.publish_pending()
+                if published:
+                    last_check = loop.time()  # acks of real rows checked the log just now
+                elif loop.time() - last_check > self.reset_check_seconds:
+                    last_check = loop.time()
+                    await self.heartbeat()
                 if published == 0:
                     await self._sleep(0.25)
             except asyncio.CancelledError:
@@ -167,39 +170,21 @@ class OutboxRelay:
             for row in (await s.execute(select(self.t.watermarks))).all():
                 self.watermarks[(row.topic, row.partition)] = row.next_offset
 
-    async def check_reset(self) -> bool:
-        """Compare the broker's end offsets with what it acknowledged to us before."""
+    async def heartbeat(self) -> bool:
+        """Write one record and check its acknowledged offset; True when a reset was seen."""
         await self._purge_old()
-        if not self.watermarks:
-            return False
-        if self._probe is None:
-            self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
-                                           enable_auto_commit=False, metadata_max_age_ms=2000)
-            await self._probe.start()
-        try:
-            existing = await self._probe.topics()
-            missing = {t for t, _ in self.watermarks} - existing
-            if missing:
-                await self._republish(f"topics gone from the broker: {sorted(missing)}")
-                return True
-            tps = [TopicPartition(t, p) for t, p in self.watermarks]
-            ends = await self._probe.end_offsets(tps)
-        except KafkaError as exc:
-            await self._close_probe()
-            raise exc
-        marks = {tp: self.watermarks[(tp.topic, tp.partition)] for tp in tps}
-        behind = [f"{tp.topic}[{tp.partition}] {ends.get(tp, 0)}<{mark}"
-                  for tp, mark in marks.items() if ends.get(tp, 0) < mark]
-        if behind:
-            await self._republish(f"end offsets went backwards: {behind[:3]}")
-            return True
-        return False
-
-    async def _close_probe(self) -> None:
-        if self._probe is not None:
-            with contextlib.suppress(Exception):
-                await self._probe.stop()
-            self._probe = None
+        value = json.dumps({"service": self.service,
+                            "time": self.clock.now().isoformat()}).encode()
+        md = await self.producer.send_and_wait(HEARTBEAT.name, value,
+                                               key=self.service.encode())
+        tp = (md.topic, md.partition)
+        reset = md.offset < self.watermarks.get(tp, 0)
+        if reset:
+            await self._republish(f"heartbeat acknowledged at {md.offset}, "
+                                  f"after {self.watermarks[tp]}")
+        async with self.sessions() as s, s.begin():
+            await self._save_watermarks(s, {tp: md.offset + 1}, replace=False)
+        return reset
 
     async def _republish(self, why: str) -> None:
         since = self.clock.now() - self.retention
@@ -230,4 +215,3 @@ class OutboxRelay:
     async def stop(self) -> None:
         self.stopping.set()
         self.poke()
-        await self._close_probe()

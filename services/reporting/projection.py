@@ -28,12 +28,15 @@ async def stats(s: AsyncSession) -> dict[str, Any]:
     rows = (await s.execute(
         select(e.c.agency_code, e.c.type, func.count(distinct(e.c.dossier_code)))
         .group_by(e.c.agency_code, e.c.type))).all()
-    by_agency: dict[str, dict[str, int]] = defaultdict(dict)
+    by_agency: dict[str, dict[str, Any]] = defaultdict(lambda: {"dossiers": {}, "events": 0})
     total: dict[str, int] = defaultdict(int)
     for agency, event_type, n in rows:
         name = short_name(event_type)
-        by_agency[agency][name] = n
+        by_agency[agency]["dossiers"][name] = n
         total[name] += n
+    for agency, n in (await s.execute(select(e.c.agency_code, func.count())
+                                      .group_by(e.c.agency_code))).all():
+        by_agency[agency]["events"] = n
     events = await s.scalar(select(func.count()).select_from(e))
     return {"dossiers": dict(total), "by_agency": dict(by_agency), "events": events or 0}
 

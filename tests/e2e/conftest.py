@@ -1,0 +1,72 @@
+"""End-to-end: the five services as separate processes against a real broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.topics import SERVICES
+from deploy.local.broker import LocalBroker, free_port
+from deploy.local.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def make_stack(bootstrap: str, var: Path) -> Stack:
+    stack = Stack(bootstrap, var, ports={name: free_port() for name in SERVICES},
+                  extra_env={"ONESTOP_LOG_LEVEL": "WARNING"})
+    stack.migrate()
+    return stack.start()
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = make_stack(kafka_bootstrap, tmp_path_factory.mktemp("stack"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker this test may kill: always a local Tansu, whatever the session uses."""
+    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def dossier(agency: str, n: int, *, paper: bool = False) -> dict[str, Any]:
+    return {
+        "agency_code": agency, "procedure_code": "BHXH.NH.03", "channel": "counter",
+        "applicant": {"kind": "individual", "full_name": f"Trần Văn Bình {n}",
+                      "id_number": f"0011900{n:05d}"},
+        "components": [{"code": "GKS", "form": "paper" if paper else "electronic"}],
+        "submission_id": f"e2e-{agency}-{n}",
+    }
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+def agency_stats(stack: Stack, agency: str) -> dict[str, Any]:
+    stats = httpx.get(f"{stack.services['reporting'].url}/api/v1/stats", timeout=10).json()
+    return stats["by_agency"].get(agency, {"dossiers": {}, "events": 0})

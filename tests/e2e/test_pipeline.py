@@ -1,0 +1,147 @@
+"""The whole system as separate processes: a dossier's path, crashes, poison, broker loss."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts import topics
+from contracts.registry import short_name
+from deploy.local.broker import LocalBroker
+from deploy.local.stack import Stack
+from tests.e2e.conftest import agency_stats, dossier, make_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
+PER_DOSSIER = ("dossier.received.v1", "component.digitized.v1", "dossier.digitized.v1",
+               "step.assigned.v1", "notification.sent.v1")
+
+
+def _post(stack: Stack, body: dict) -> dict:
+    r = httpx.post(f"{stack.services['intake'].url}/api/v1/dossiers", json=body, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def _exactly(stack: Stack, agency: str, n: int) -> dict | None:
+    stats = agency_stats(stack, agency)
+    done = all(stats["dossiers"].get(t) == n for t in PER_DOSSIER)
+    return stats if done and stats["events"] == n * len(PER_DOSSIER) else None
+
+
+def test_a_dossier_is_traced_through_every_service(stack: Stack) -> None:
+    answer = _post(stack, dossier("000.01.02.H26", 1, paper=True))
+    code = answer["dossier_code"]
+    assert answer["status"] == "received" and answer["due_at"] > answer["received_at"]
+    # The paper component is scanned by an officer; then processing takes the dossier.
+    digitization = stack.services["digitization"].url
+    wait_for(lambda: httpx.get(f"{digitization}/api/v1/dossiers/{code}").status_code == 200,
+             60, "digitization to know the dossier")
+    r = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized")
+    assert r.status_code == 200 and r.json()["dossier_digitized"] is True
+    again = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized")
+    assert again.status_code == 409
+    trace_url = f"{stack.services['reporting'].url}/api/v1/dossiers/{code}/trace"
+    events = wait_for(
+        lambda: (r := httpx.get(trace_url)).status_code == 200
+        and len(r.json()["events"]) >= 5 and r.json()["events"], 60, "the full trace")
+    services = {e["service"] for e in events}
+    assert {"intake", "digitization", "processing", "notification"} <= services
+    types = [e["type"].rsplit(".", 2)[-2] for e in events]
+    assert types[0] == "received"
+    assert types.index("digitized") < types.index("assigned")
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
+
+
+def test_processing_killed_mid_run_loses_and_duplicates_nothing(stack: Stack) -> None:
+    agency = "000.79.01.H29"
+    codes = []
+    for i in range(300):
+        if i == 100:
+            stack.services["processing"].kill()  # SIGKILL, mid-stream
+        if i == 200:
+            stack.restart("processing")
+        codes.append(_post(stack, dossier(agency, i))["dossier_code"])
+    assert len(set(codes)) == 300
+    stats = wait_for(lambda: _exactly(stack, agency, 300), 240, "300 dossiers, each once")
+    assert stats["dossiers"]["step.assigned.v1"] == 300
+    trace = httpx.get(f"{stack.services['reporting'].url}/api/v1/dossiers/{codes[150]}/trace")
+    assert sorted(short_name(e["type"]) for e in trace.json()["events"]) == sorted(PER_DOSSIER)
+
+
+def test_garbage_on_the_ingest_topic_is_dead_lettered_and_valid_events_flow(
+        stack: Stack) -> None:
+    agency = "000.12.01.H62"
+    example = json.loads((EXAMPLES / "ingest.dossier-status.v1.json").read_text("utf-8"))
+
+    def province_event(n: int) -> bytes:
+        event = dict(example, id=str(uuid.uuid4()), agencycode=agency,
+                     subject=f"{agency}-260302-{n:04d}")
+        event["data"] = dict(example["data"], agency_code=agency, dossier_code=event["subject"],
+                             occurred_at=datetime.now(UTC).isoformat(),
+                             received_at=datetime.now(UTC).isoformat(),
+                             components=[{"code": "GKS", "form": "electronic"}])
+        return json.dumps(event).encode()
+
+    async def publish_and_read_dlq() -> list:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+        await producer.start()
+        marker = uuid.uuid4().hex.encode()
+        try:
+            await producer.send_and_wait(topics.INGEST.name, b"\xff\x00not json " + marker,
+                                         key=b"garbage")
+            for n in range(1, 6):
+                await producer.send_and_wait(topics.INGEST.name, province_event(n),
+                                             key=f"{agency}-{n}".encode())
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(topics.dead_letter_topic("intake").name,
+                                    bootstrap_servers=stack.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for r in records:
+                        if marker in r.value:
+                            return r.headers
+        finally:
+            await consumer.stop()
+        return []
+
+    headers = dict(asyncio.run(publish_and_read_dlq()))
+    assert headers["dlq-reason"] == b"unparseable"
+    assert headers["dlq-original-topic"] == topics.INGEST.name.encode()
+    stats = wait_for(lambda: _exactly(stack, agency, 5), 90, "5 province dossiers")
+    assert stats["dossiers"]["dossier.received.v1"] == 5
+
+
+def test_the_broker_restarted_empty_mid_run_still_counts_each_dossier_once(
+        own_broker: LocalBroker, tmp_path) -> None:
+    agency = "000.01.01.H26"
+    stack = make_stack(own_broker.bootstrap, tmp_path / "stack")
+    try:
+        for i in range(60):
+            _post(stack, dossier(agency, i))
+        wait_for(lambda: agency_stats(stack, agency)["dossiers"].get("dossier.received.v1"),
+                 60, "the first dossiers in reporting")
+        own_broker.kill()  # the in-memory log and the committed offsets are gone
+        own_broker.start()
+        for i in range(60, 120):
+            _post(stack, dossier(agency, i))
+        stats = wait_for(lambda: _exactly(stack, agency, 120), 240,
+                         "120 dossiers, each once, after the broker lost its log")
+        assert stats["dossiers"]["notification.sent.v1"] == 120
+    finally:
+        stack.stop()

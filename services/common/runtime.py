@@ -84,7 +84,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         if self.subscriptions:
             kafka_consumer = make_consumer(self.settings.kafka_bootstrap_servers,
-                                           f"onestop.{self.name}", f"{self.name}-consumer")
+                                           self.settings.consumer_group or f"onestop.{self.name}",
+                                           f"{self.name}-consumer")
             await _until_ready(kafka_consumer.start, "consumer")
             self.consumer = BatchConsumer(
                 service=self.name, consumer=kafka_consumer, producer=producer,

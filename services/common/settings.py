@@ -31,6 +31,7 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    consumer_group: str | None = None  # default onestop.<service>
     consumer_max_records: int = 1000
     outbox_batch: int = 2000
     outbox_retention_hours: float = 168.0

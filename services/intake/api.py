@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.common import Applicant, Channel, ComponentRef, ReturnChannel
 from services.common.http import ApiError, problem
+from services.common.workdays import TZ
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -31,7 +32,9 @@ class SubmissionIn(BaseModel):
 
 
 def _json(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in view.items()}
+    # People read these: local time with its offset, the same on every answer.
+    return {k: v.astimezone(TZ).isoformat() if isinstance(v, datetime) else v
+            for k, v in view.items()}
 
 
 @router.post("/dossiers", status_code=201)

@@ -1,0 +1,118 @@
+"""Intake as a real runtime, on SQLite and on PostgreSQL, against a real broker: HTTP and the
+ingest topic lead to DossierReceived, with trace context, through the outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from contracts.events import ApplicantRecorded, DossierReceived
+from contracts.ingest import IngestRejected
+from services.common.telemetry import new_traceparent, trace_id
+from services.intake.app import build
+from services.intake.settings import IntakeSettings
+from tests.integration.support import read_topic, settings_for, started
+
+pytestmark = pytest.mark.integration
+EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
+
+
+def submission(n: str) -> dict:
+    return {"agency_code": "000.01.02.H26", "procedure_code": "BHXH.DH.02", "channel": "online",
+            "applicant": {"kind": "individual", "full_name": "Phạm Thị Lan",
+                          "id_number": "079190000123"},
+            "components": [{"code": "SO-BHXH", "form": "paper"},
+                           {"code": "14-HSB", "form": "electronic"}],
+            "submission_id": f"it-{n}"}
+
+
+async def test_http_submission_is_published_with_trace_context(
+        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
+    runtime = await started(build(settings_for(IntakeSettings, kafka_bootstrap, database_url,
+                                               tmp_path)))
+    try:
+        traceparent = new_traceparent()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://intake") as client:
+            r = await client.post("/api/v1/dossiers", json=submission(unique),
+                                  headers={"traceparent": traceparent})
+            assert r.status_code == 201, r.text
+            code = r.json()["dossier_code"]
+            again = await client.post("/api/v1/dossiers", json=submission(unique))
+            assert again.status_code == 200 and again.json()["dossier_code"] == code
+            bad = await client.post("/api/v1/dossiers", json={
+                **submission(unique + "x"), "procedure_code": "NOPE", "channel": "fax"})
+            assert bad.status_code == 422
+            fields = {p["field"] for p in bad.json()["problems"]}
+            assert "channel" in fields
+            assert all(p["message_vi"] and p["message_en"] for p in bad.json()["problems"])
+            got = await client.get(f"/api/v1/dossiers/{code}")
+            assert got.json()["due_at"] == r.json()["due_at"]
+            assert "079190000123" not in got.text
+
+        # Other runs on this broker may have issued the same code from their own database:
+        # this run's record is the one that carries this request's trace.
+        def ours(body: dict, record: object) -> bool:
+            headers = dict(getattr(record, "headers", ()) or ())
+            return body.get("subject") == code and trace_id(
+                headers.get("traceparent", b"").decode()) == trace_id(traceparent)
+
+        received = await read_topic(kafka_bootstrap, topics.INTAKE.name, ours)
+        assert received, "no DossierReceived carried the HTTP request's trace context"
+        body, record = received[0]
+        assert body["type"] == DossierReceived.event_type
+        assert body["source"] == "onestop/intake" and body["agencycode"] == "000.01.02.H26"
+        assert record.key == code.encode()
+        assert "079190000123" not in record.value.decode()  # broad topic: pseudonym only
+        private = await read_topic(kafka_bootstrap, topics.INTAKE_PRIVATE.name, ours)
+        assert private[0][0]["type"] == ApplicantRecorded.event_type
+        assert private[0][0]["data"]["applicant"]["id_number"] == "079190000123"
+    finally:
+        await runtime.stop()
+
+
+async def test_province_events_are_received_or_answered_with_every_problem(
+        kafka_bootstrap: str, tmp_path: Path, unique: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
+    runtime = await started(build(settings_for(IntakeSettings, kafka_bootstrap, url, tmp_path)))
+    example = json.loads((EXAMPLES / "ingest.dossier-status.v1.json").read_text("utf-8"))
+    good_code = f"000.01.01.H26-260302-{unique}"
+    good = {**example, "id": str(uuid.uuid4()), "subject": good_code,
+            "data": {**example["data"], "dossier_code": good_code,
+                     "occurred_at": datetime.now(UTC).isoformat(),
+                     "received_at": datetime.now(UTC).isoformat()}}
+    bad_code = f"000.01.01.H26-260302-{unique}x"
+    bad = {**good, "id": str(uuid.uuid4()), "subject": bad_code,
+           "data": {**good["data"], "dossier_code": bad_code, "procedure_code": "NOPE",
+                    "agency_code": "999.99.99.X99"}}
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for event in (good, good, bad):  # the same event twice: applied once
+            await producer.send_and_wait(topics.INGEST.name, json.dumps(event).encode(),
+                                         key=event["subject"].encode())
+    finally:
+        await producer.stop()
+    try:
+        received = await read_topic(kafka_bootstrap, topics.INTAKE.name,
+                                    lambda b, _: b.get("subject") == good_code)
+        assert received[0][0]["data"]["origin_system"] == "hanoi-mcdt"
+        rejected = await read_topic(kafka_bootstrap, topics.INGEST_REJECTED.name,
+                                    lambda b, _: b.get("subject") == bad_code)
+        data = rejected[0][0]["data"]
+        assert rejected[0][0]["type"] == IngestRejected.event_type
+        assert data["rejected_event_id"] == bad["id"]
+        assert {p["code"] for p in data["problems"]} >= {"unknown_agency", "unknown_procedure"}
+        again = await read_topic(kafka_bootstrap, topics.INTAKE.name,
+                                 lambda b, _: b.get("subject") == good_code and
+                                 b["type"] == DossierReceived.event_type, count=2, wait_seconds=5)
+        assert len(again) == 1
+    finally:
+        await runtime.stop()

@@ -27,6 +27,7 @@ from contracts.common import Contract
 from contracts.envelope import Envelope
 from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
+from services.common.bulk import flush_inserts
 from services.common.clock import Clock
 from services.common.inbox import Inbox, payload_hash
 from services.common.metrics import RuntimeMetrics
@@ -192,6 +193,7 @@ class BatchConsumer:
             await self.inbox.record(
                 s, [(str(i.envelope.id), i.digest, i.record.topic) for i in fresh],
                 self.clock.now())
+            await flush_inserts(s)
         self._count(fresh)
 
     async def _apply_one_with_retries(self, item: Item) -> tuple[ConsumerRecord, DeadLetter,
@@ -211,6 +213,7 @@ class BatchConsumer:
                     await self._call(s, item)
                     await self.inbox.record(s, [(event_id, item.digest, item.record.topic)],
                                             self.clock.now())
+                    await flush_inserts(s)
                 self._count([item])
                 return None
             except DeadLetter as exc:

@@ -8,9 +8,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bulk import defer_insert
 from services.common.db import RuntimeTables
 
 
@@ -43,7 +44,6 @@ class Inbox:
     async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
                      at: datetime) -> None:
         """items: (event id, payload hash, topic)."""
-        if items:
-            await session.execute(insert(self.table), [
-                {"consumer": self.consumer, "event_id": i, "payload_hash": h, "topic": t,
-                 "applied_at": at} for i, h, t in items])
+        for i, h, t in items:
+            defer_insert(session, self.table, {"consumer": self.consumer, "event_id": i,
+                                               "payload_hash": h, "topic": t, "applied_at": at})

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope
 from contracts.events import Event
 from contracts.topics import Topic
+from services.common.bulk import defer_insert
 from services.common.clock import Clock
 from services.common.db import RuntimeTables
 from services.common.telemetry import child_traceparent, current_traceparent
@@ -29,7 +28,6 @@ class OutboxWriter:
         self.source = f"onestop/{service}"
         self.tables = tables
         self.clock = clock
-        self.on_write: list[Any] = []  # callbacks that wake the relay after commit
 
     def envelope(self, event: Event, agency_code: str, subject: str | None = None) -> Envelope:
         return Envelope(
@@ -40,24 +38,20 @@ class OutboxWriter:
 
     async def add(self, session: AsyncSession, topic: Topic, envelope: Envelope,
                   key: str | None = None) -> None:
+        """Buffered: written with the transaction's other deferred inserts before commit."""
         if envelope.type not in topic.events:
             # The registry is the contract: a service cannot put an event on a topic that
             # does not declare it.
             raise ValueError(f"{envelope.type} is not declared on topic {topic.name}")
-        await session.execute(insert(self.tables.outbox).values(
-            event_id=str(envelope.id), topic=topic.name, key=key or envelope.subject,
-            event_type=envelope.type, payload=encode(envelope),
-            traceparent=child_traceparent(current_traceparent.get()),
-            created_at=self.clock.now(), published_at=None,
-        ))
-        session.info["outbox_written"] = True
+        defer_insert(session, self.tables.outbox, {
+            "event_id": str(envelope.id), "topic": topic.name, "key": key or envelope.subject,
+            "event_type": envelope.type, "payload": encode(envelope),
+            "traceparent": child_traceparent(current_traceparent.get()),
+            "created_at": self.clock.now(), "published_at": None,
+        })
 
     async def emit(self, session: AsyncSession, topic: Topic, event: Event,
                    agency_code: str) -> Envelope:
         envelope = self.envelope(event, agency_code)
         await self.add(session, topic, envelope)
         return envelope
-
-    def notify(self) -> None:
-        for callback in self.on_write:
-            callback()

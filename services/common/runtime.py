@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.topics import dead_letter_topic
 from services.common import http
+from services.common.bulk import flush_inserts
 from services.common.clock import Clock, SystemClock
 from services.common.consumer import BatchConsumer, Subscription
 from services.common.db import RuntimeTables, make_engine, session_factory
@@ -62,6 +63,7 @@ class Runtime:
         """State and outgoing events in one transaction; the relay is woken after commit."""
         async with self.sessions() as session, session.begin():
             yield session
+            await flush_inserts(session)
         if self.relay:
             self.relay.poke()
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.common import ComponentForm
 from contracts.events import ComponentDigitized, DossierDigitized, DossierReceived
+from services.common.bulk import defer_insert
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.digitization import tables
@@ -31,19 +32,28 @@ class Digitizer:
         self.outbox = outbox
 
     async def on_received(self, ctx: Context, event: DossierReceived) -> None:
+        # Everything is known from the event: no read-back needed in this transaction.
         s, now = ctx.session, self.outbox.clock.now()
+        electronic = [c for c in event.components if c.form == ComponentForm.electronic]
+        complete = len(electronic) == len(event.components)
         await s.execute(tables.dossiers.insert().values(
             code=event.dossier_code, agency_code=event.agency_code,
             procedure_code=event.procedure_code, component_count=len(event.components),
-            received_at=event.received_at))
+            received_at=event.received_at, digitized_at=now if complete else None))
         for comp in event.components:
-            await s.execute(tables.components.insert().values(
-                dossier_code=event.dossier_code, code=comp.code, form=comp.form.value,
-                document_ref=comp.document_ref))
-            if comp.form == ComponentForm.electronic:
-                await self._mark(s, event.dossier_code, comp.code, comp.form, event.agency_code,
-                                 now, comp.document_ref)
-        await self._finish_if_complete(s, event.dossier_code, now)
+            done = comp.form == ComponentForm.electronic
+            defer_insert(s, tables.components, {
+                "dossier_code": event.dossier_code, "code": comp.code, "form": comp.form.value,
+                "document_ref": comp.document_ref, "digitized_at": now if done else None})
+            if done:
+                await self.outbox.emit(s, topics.DIGITIZATION, ComponentDigitized(
+                    dossier_code=event.dossier_code, component_code=comp.code, form=comp.form,
+                    digitized_at=now, document_ref=comp.document_ref), event.agency_code)
+        if complete:
+            await self.outbox.emit(s, topics.DIGITIZATION, DossierDigitized(
+                dossier_code=event.dossier_code, agency_code=event.agency_code,
+                procedure_code=event.procedure_code, digitized_at=now,
+                component_count=len(event.components)), event.agency_code)
 
     async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
                                    document_ref: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from contracts import topics
 from contracts.events import DossierReceived, NotificationSent
+from services.common.bulk import defer_insert
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
@@ -35,11 +36,11 @@ class Notifier:
         now = self.outbox.clock.now()
         notification_id = str(uuid.uuid4())
         body = received_text(event)
-        await ctx.session.execute(tables.notifications.insert().values(
-            id=notification_id, dossier_code=event.dossier_code,
-            about_event_id=str(ctx.envelope.id), about_event=ctx.envelope.type,
-            channel=self.channel, recipient_ref=event.applicant.ref, body=body,
-            status="sent", created_at=now, sent_at=now))
+        defer_insert(ctx.session, tables.notifications, {
+            "id": notification_id, "dossier_code": event.dossier_code,
+            "about_event_id": str(ctx.envelope.id), "about_event": ctx.envelope.type,
+            "channel": self.channel, "recipient_ref": event.applicant.ref, "body": body,
+            "status": "sent", "created_at": now, "sent_at": now})
         log.info("notification", dossier=event.dossier_code, recipient=event.applicant.ref,
                  text=body)
         await self.outbox.emit(ctx.session, topics.NOTIFICATION, NotificationSent(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived, StepAssigned
+from services.common.bulk import defer_insert
 from services.common.catalog import CatalogIndex
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
@@ -29,11 +30,13 @@ class CaseOpener:
     async def _upsert(self, s: AsyncSession, code: str, **values: Any) -> dict[str, Any]:
         case = await self._case(s, code)
         if case is None:
-            await s.execute(tables.cases.insert().values(code=code, status="waiting", **values))
+            case = {c.name: None for c in tables.cases.columns} | {"code": code,
+                                                                  "status": "waiting"}
+            await s.execute(tables.cases.insert().values(**(case | values)))
         else:
             await s.execute(update(tables.cases).where(tables.cases.c.code == code)
                             .values(**values))
-        return await self._case(s, code)  # type: ignore[return-value]
+        return case | values
 
     async def on_received(self, ctx: Context, event: DossierReceived) -> None:
         case = await self._upsert(ctx.session, event.dossier_code,
@@ -62,9 +65,9 @@ class CaseOpener:
         now = self.outbox.clock.now()
         await s.execute(update(tables.cases).where(tables.cases.c.code == case["code"])
                         .values(status="processing", opened_at=now, current_step=1))
-        await s.execute(tables.steps.insert().values(
-            dossier_code=case["code"], step_no=1, step_code=step.code,
-            department=step.department, assigned_at=now, due_at=case["due_at"]))
+        defer_insert(s, tables.steps, {
+            "dossier_code": case["code"], "step_no": 1, "step_code": step.code,
+            "department": step.department, "assigned_at": now, "due_at": case["due_at"]})
         await self.outbox.emit(s, topics.PROCESSING, StepAssigned(
             dossier_code=case["code"], step_no=1, step_code=step.code,
             department=step.department, assigned_at=now, step_due_at=case["due_at"]),

@@ -11,16 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import Event
 from contracts.registry import short_name
+from services.common.bulk import defer_insert
 from services.common.consumer import Context
 from services.reporting import tables
 
 
 async def record(ctx: Context, _event: Event) -> None:
     env = ctx.envelope
-    await ctx.session.execute(tables.events.insert().values(
-        event_id=str(env.id), dossier_code=env.subject, type=env.type,
-        source=env.source, agency_code=env.agencycode, time=env.time, topic=ctx.topic,
-        data=env.data))
+    defer_insert(ctx.session, tables.events, {
+        "event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
+        "source": env.source, "agency_code": env.agencycode, "time": env.time,
+        "topic": ctx.topic, "data": env.data})
 
 
 async def stats(s: AsyncSession) -> dict[str, Any]:

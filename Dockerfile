@@ -1,0 +1,50 @@
+# One image for the five services of the national e-one-stop (and the topic tool).
+# docker-compose.yml picks the service with `command: python -m services.<name>`.
+#
+#   docker build -t onestop:local .
+#   docker run --rm onestop:local                          # prints the usage below
+#   docker run --rm -e ... onestop:local python -m services.intake migrate
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# DejaVu Sans: the PDFs (receipt slips, reports) embed it for Vietnamese diacritics.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
+# Only what the package needs: a change under tests/ or docs does not rebuild this layer.
+WORKDIR /src
+COPY pyproject.toml ./
+COPY contracts ./contracts
+COPY services ./services
+COPY deploy ./deploy
+COPY tools ./tools
+COPY bench ./bench
+# Installed, not run from the source tree: the image runs exactly what the package ships
+# (migrations, catalogue, schemas included as package data).
+RUN pip install . \
+    && cd / && rm -rf /src
+
+RUN groupadd --system --gid 10001 onestop \
+    && useradd --system --uid 10001 --gid onestop --home-dir /app --create-home \
+       --shell /usr/sbin/nologin onestop \
+    && mkdir -p /app/var \
+    && chown -R onestop:onestop /app
+
+WORKDIR /app
+ENV ONESTOP_VAR_DIR=/app/var
+USER 10001:10001
+
+EXPOSE 8001 8002 8003 8004 8005
+
+CMD ["sh", "-c", "printf '%s\\n' \
+'usage: python -m services.<name> [migrate]' \
+'  <name>: intake (8001) | digitization (8002) | processing (8003) | notification (8004) | reporting (8005)' \
+'  migrate: upgrade the service database and exit' \
+'topics:  python -m services.common.topics create' \
+'settings: KAFKA_BOOTSTRAP_SERVERS, KAFKA_IDEMPOTENCE, ONESTOP_PSEUDONYM_KEY, ONESTOP_ENV,' \
+'          <SERVICE>_DATABASE_URL, <SERVICE>_HTTP_HOST, <SERVICE>_HTTP_PORT, INTAKE_WAREHOUSE_URL'"]

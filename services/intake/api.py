@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from contracts.common import Applicant, Channel, ComponentRef, ReturnChannel
+from contracts.common import Applicant, Channel, ComponentRef, Reason, ReturnChannel
+from contracts.events import SupplementItem
 from services.common.http import ApiError, problem
 from services.common.workdays import TZ
+from services.intake.lifecycle import NotFound, WrongState
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -29,6 +31,37 @@ class SubmissionIn(BaseModel):
     components: list[ComponentRef] = Field(min_length=1)
     submission_id: str | None = Field(default=None, min_length=1, max_length=128)
     received_at: AwareDatetime | None = None
+    officer: str | None = Field(default=None, max_length=200)
+
+    def submission(self, now: datetime) -> Submission:
+        return Submission(
+            agency_code=self.agency_code, procedure_code=self.procedure_code,
+            channel=Channel(self.channel),
+            return_channel=self.return_channel or ReturnChannel(self.channel),
+            applicant=self.applicant, components=self.components,
+            received_at=self.received_at or now, submission_id=self.submission_id,
+            officer=self.officer)
+
+
+class RefusalIn(SubmissionIn):
+    reasons: list[Reason] = Field(min_length=1)
+
+
+class SupplementRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[SupplementItem] = Field(min_length=1)
+    requested_by: str = Field(min_length=1)
+    stage: Literal["intake", "processing"] = "intake"
+
+
+class SupplementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    components: list[ComponentRef] = Field(min_length=1)
+
+
+class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = None
 
 
 def _json(view: dict[str, Any]) -> dict[str, Any]:
@@ -47,12 +80,7 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
             found = await receiver.existing(s, submission_id=body.submission_id)
         if found:
             return JSONResponse(_json(public_view(found)), status_code=200)
-    sub = Submission(
-        agency_code=body.agency_code, procedure_code=body.procedure_code,
-        channel=Channel(body.channel),
-        return_channel=body.return_channel or ReturnChannel(body.channel),
-        applicant=body.applicant, components=body.components,
-        received_at=body.received_at or now, submission_id=body.submission_id)
+    sub = body.submission(now)
     try:
         async with rt.transaction() as s:
             row = await receiver.receive(s, sub, now)
@@ -68,14 +96,73 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
     return JSONResponse(_json(public_view(row)), status_code=201)
 
 
+def _not_found(code: str) -> ApiError:
+    return ApiError(404, [problem("not_found", f"Không tìm thấy hồ sơ {code}",
+                                  f"no dossier {code}", "code")])
+
+
+def _conflict(exc: WrongState) -> ApiError:
+    return ApiError(409, [problem("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng "
+                                  f"thái {exc.status}", str(exc), "status")],
+                    current_status=exc.status)
+
+
+async def _change(request: Request, code: str, act: Any) -> dict[str, Any]:
+    rt = request.app.state.runtime
+    try:
+        async with rt.transaction() as s:
+            row = await act(request.app.state.lifecycle, s, rt.clock.now())
+    except NotFound as exc:
+        raise _not_found(code) from exc
+    except WrongState as exc:
+        raise _conflict(exc) from exc
+    view = _json(public_view(row))
+    if "missing" in row:
+        view["missing"] = row["missing"]
+    return view
+
+
+@router.post("/refusals", status_code=201)
+async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
+    """Refusal at the counter: a code, a refusal slip with reasons, DossierRejected."""
+    rt = request.app.state.runtime
+    if body.submission_id:
+        async with rt.sessions() as s:
+            found = await request.app.state.receiver.existing(s, submission_id=body.submission_id)
+        if found:
+            return JSONResponse(_json(public_view(found)), status_code=200)
+    async with rt.transaction() as s:
+        row = await request.app.state.lifecycle.refuse(
+            s, body.submission(rt.clock.now()), body.reasons, rt.clock.now())
+    return JSONResponse(_json(public_view(row)), status_code=201)
+
+
+@router.post("/dossiers/{code}/supplement-request", status_code=201)
+async def request_supplement(code: str, body: SupplementRequestIn,
+                             request: Request) -> dict[str, Any]:
+    return await _change(request, code, lambda lc, s, now: lc.request_supplement(
+        s, code, body.items, body.requested_by, body.stage, now))
+
+
+@router.post("/dossiers/{code}/supplement")
+async def receive_supplement(code: str, body: SupplementIn, request: Request) -> dict[str, Any]:
+    return await _change(request, code, lambda lc, s, now: lc.receive_supplement(
+        s, code, body.components, now))
+
+
+@router.post("/dossiers/{code}/withdrawal")
+async def withdraw(code: str, body: WithdrawalIn, request: Request) -> dict[str, Any]:
+    return await _change(request, code, lambda lc, s, now: lc.withdraw(
+        s, code, body.reason, now, now))
+
+
 @router.get("/dossiers/{code}")
 async def get_dossier(code: str, request: Request) -> dict[str, Any]:
     rt = request.app.state.runtime
     async with rt.sessions() as s:
         found = await request.app.state.receiver.existing(s, code=code)
     if not found:
-        raise ApiError(404, [problem("not_found", f"Không tìm thấy hồ sơ {code}",
-                                     f"no dossier {code}", "code")])
+        raise _not_found(code)
     return _json(public_view(found))
 
 

@@ -13,6 +13,7 @@ from services.common.workdays import WorkCalendar
 from services.intake import tables
 from services.intake.api import router
 from services.intake.ingest import IngestHandler
+from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver
 from services.intake.settings import IntakeSettings
 
@@ -24,7 +25,9 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
     receiver = Receiver(load_catalog(settings.catalog_file), WorkCalendar(), runtime.outbox,
                         settings.pseudonym_key.get_secret_value())
-    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver))
+    lifecycle = Lifecycle(receiver)
+    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle))
     app.state.receiver = receiver
+    app.state.lifecycle = lifecycle
     app.include_router(router)
     return runtime

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
-
 from contracts import topics
 from contracts.common import Channel, Reason, ReturnChannel
 from contracts.envelope import Envelope
-from contracts.events import DossierWithdrawn
 from contracts.ingest import IngestRejected, PortalChannel, PortalStatus, ProvinceDossierStatus
 from services.common.consumer import Context
-from services.intake import tables
+from services.intake.lifecycle import Lifecycle, NotFound, WrongState
 from services.intake.receiving import Receiver, Rejected, Submission
 
 CHANNELS = {PortalChannel.direct: Channel.counter, PortalChannel.online: Channel.online,
@@ -27,8 +24,9 @@ def _reason(p: dict[str, Any]) -> Reason:
 
 
 class IngestHandler:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Receiver, lifecycle: Lifecycle) -> None:
         self.receiver = receiver
+        self.lifecycle = lifecycle
         self.outbox = receiver.outbox
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
@@ -71,17 +69,18 @@ class IngestHandler:
             self.outbox.clock.now())
 
     async def _withdrawn(self, ctx: Context, event: ProvinceDossierStatus) -> None:
-        found = await self.receiver.existing(ctx.session, code=event.dossier_code)
-        if not found:
+        try:
+            await self.lifecycle.withdraw(ctx.session, event.dossier_code, event.note,
+                                          event.occurred_at, self.outbox.clock.now())
+        except NotFound as exc:
             raise Rejected([{"code": "unknown_dossier", "field": "dossier_code",
                              "message_vi": f"Không có hồ sơ {event.dossier_code}",
-                             "message_en": f"no dossier {event.dossier_code} was received"}])
-        await ctx.session.execute(update(tables.dossiers)
-                                  .where(tables.dossiers.c.code == event.dossier_code)
-                                  .values(status="withdrawn", updated_at=self.outbox.clock.now()))
-        await self.outbox.emit(ctx.session, topics.INTAKE, DossierWithdrawn(
-            dossier_code=event.dossier_code, withdrawn_at=event.occurred_at, reason=event.note),
-            found["agency_code"])
+                             "message_en": f"no dossier {event.dossier_code} was received"}]
+                           ) from exc
+        except WrongState as exc:
+            raise Rejected([{"code": "wrong_state", "field": "status",
+                             "message_vi": f"Hồ sơ đang ở trạng thái {exc.status}, không thể rút",
+                             "message_en": str(exc)}]) from exc
 
     async def _reject(self, ctx: Context, event: ProvinceDossierStatus,
                       problems: list[dict[str, Any]]) -> None:

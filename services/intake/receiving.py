@@ -47,6 +47,7 @@ class Submission:
     submission_id: str | None = None
     code: str | None = None  # provinces bring their own code
     origin_system: str | None = None
+    officer: str | None = None
 
 
 class Receiver:
@@ -100,7 +101,8 @@ class Receiver:
             "applicant": sub.applicant.model_dump(mode="json"),
             "components": [c.model_dump(mode="json") for c in sub.components],
             "submission_id": sub.submission_id, "origin_system": sub.origin_system,
-            "updated_at": now,
+            "updated_at": now, "clock_started_at": sub.received_at, "officer": sub.officer,
+            "supplement_request": None, "reasons": None,
         }
         await session.execute(tables.dossiers.insert().values(**row))
         await self.outbox.emit(session, topics.INTAKE, DossierReceived(
@@ -123,4 +125,5 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "received_at": row["received_at"], "due_at": row["due_at"],
         "legal_time": row["legal_time"], "catalog_version": row["catalog_version"],
         "components": row["components"], "applicant_ref": row["applicant_ref"],
+        "supplement_request": row.get("supplement_request"), "reasons": row.get("reasons"),
     }

@@ -70,3 +70,17 @@ def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code:
                                     f"missing required component {spec.code}", "components",
                                     component=spec.code))
     return problems, agency, procedure
+
+
+# Which states each counter action may start from; anything else answers 409.
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "request_supplement": frozenset({"received"}),
+    "receive_supplement": frozenset({"awaiting_supplement"}),
+    "withdraw": frozenset({"received", "awaiting_supplement"}),
+}
+
+
+def still_missing(requested: list[dict[str, object]], given: set[str]) -> list[dict[str, object]]:
+    """Items of the one supplement request that the given components do not answer."""
+    return [item for item in requested
+            if item.get("component_code") and item["component_code"] not in given]

@@ -28,6 +28,12 @@ dossiers = Table(
     Column("submission_id", String(128), unique=True),
     Column("origin_system", String(64)),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # When the legal clock last started: receipt, or the day the dossier was made complete
+    # by a supplement (Law on Social Insurance 2024: "kể từ ngày nhận đủ hồ sơ").
+    Column("clock_started_at", UtcDateTime()),
+    Column("officer", String(200)),
+    Column("supplement_request", JSON),  # the one request listing everything, while open
+    Column("reasons", JSON),  # refusal reasons
 )
 
 code_sequences = Table(

@@ -1,0 +1,130 @@
+"""What happens to a dossier at the one-stop counter after (or instead of) receipt:
+refusal with reasons, one supplement request listing everything, the supplement that
+completes it (the legal clock starts afresh), and withdrawal by the applicant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import topics
+from contracts.common import ApplicantRef, ComponentRef, LegalTime, Reason
+from contracts.events import (
+    DossierRejected,
+    DossierWithdrawn,
+    SupplementItem,
+    SupplementReceived,
+    SupplementRequested,
+)
+from services.common.pseudonym import applicant_pseudonym
+from services.intake import tables
+from services.intake.receiving import Receiver, Submission
+from services.intake.rules import ALLOWED_FROM, still_missing
+
+
+class NotFound(Exception):
+    pass
+
+
+class WrongState(Exception):
+    def __init__(self, action: str, status: str) -> None:
+        super().__init__(f"{action} is not possible while the dossier is {status}")
+        self.action = action
+        self.status = status
+
+
+class Lifecycle:
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.outbox = receiver.outbox
+
+    async def _dossier(self, s: AsyncSession, code: str, action: str) -> dict[str, Any]:
+        row = await self.receiver.existing(s, code=code)
+        if row is None:
+            raise NotFound(code)
+        if row["status"] not in ALLOWED_FROM[action]:
+            raise WrongState(action, row["status"])
+        return row
+
+    async def _set(self, s: AsyncSession, code: str, now: datetime, **values: Any) -> None:
+        await s.execute(update(tables.dossiers).where(tables.dossiers.c.code == code)
+                        .values(updated_at=now, **values))
+
+    async def refuse(self, s: AsyncSession, sub: Submission, reasons: list[Reason],
+                     now: datetime) -> dict[str, Any]:
+        """Decree 61/2018 Art. 19(1)(c) / Decree 118/2025: not in the agency's remit or not
+        eligible: a refusal slip with reasons. The dossier gets a code so the slip has one."""
+        code = await self.receiver.next_code(s, sub.agency_code, sub.received_at)
+        ref = applicant_pseudonym(self.receiver.key, sub.applicant)
+        row = {
+            "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
+            "catalog_version": self.receiver.catalog.version, "channel": sub.channel.value,
+            "return_channel": sub.return_channel.value, "status": "refused",
+            "received_at": sub.received_at, "due_at": sub.received_at,
+            "legal_time": LegalTime(value=0, unit="same_day").model_dump(mode="json"),
+            "applicant_kind": sub.applicant.kind, "applicant_ref": ref,
+            "applicant": sub.applicant.model_dump(mode="json"),
+            "components": [c.model_dump(mode="json") for c in sub.components],
+            "submission_id": sub.submission_id, "origin_system": sub.origin_system,
+            "updated_at": now, "clock_started_at": None, "officer": sub.officer,
+            "supplement_request": None, "reasons": [r.model_dump(mode="json") for r in reasons],
+        }
+        await s.execute(tables.dossiers.insert().values(**row))
+        await self.outbox.emit(s, topics.INTAKE, DossierRejected(
+            dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+            applicant=ApplicantRef(kind=sub.applicant.kind, ref=ref), rejected_at=now,
+            reasons=reasons), sub.agency_code)
+        return row
+
+    async def request_supplement(self, s: AsyncSession, code: str, items: list[SupplementItem],
+                                 requested_by: str, stage: str, now: datetime
+                                 ) -> dict[str, Any]:
+        """One request listing everything to supplement (not several rounds)."""
+        row = await self._dossier(s, code, "request_supplement")
+        request = {"items": [i.model_dump(mode="json") for i in items],
+                   "requested_by": requested_by, "requested_at": now.isoformat(),
+                   "stage": stage}
+        await self._set(s, code, now, status="awaiting_supplement", supplement_request=request)
+        await self.outbox.emit(s, topics.INTAKE, SupplementRequested(
+            dossier_code=code, requested_at=now, stage=stage,  # type: ignore[arg-type]
+            requested_by=requested_by, items=items), row["agency_code"])
+        return {**row, "status": "awaiting_supplement", "supplement_request": request}
+
+    async def receive_supplement(self, s: AsyncSession, code: str,
+                                 components: list[ComponentRef], now: datetime
+                                 ) -> dict[str, Any]:
+        row = await self._dossier(s, code, "receive_supplement")
+        request = row["supplement_request"] or {"items": []}
+        missing = still_missing(request["items"], {c.code for c in components})
+        given = [c.model_dump(mode="json") for c in components]
+        all_components = [c for c in row["components"]
+                          if c["code"] not in {g["code"] for g in given}] + given
+        if missing:
+            # Still incomplete: the clock does not start; the open request shrinks.
+            await self._set(s, code, now, components=all_components,
+                            supplement_request={**request, "items": missing})
+            await self.outbox.emit(s, topics.INTAKE, SupplementReceived(
+                dossier_code=code, received_at=now, components=components, complete=False),
+                row["agency_code"])
+            return {**row, "components": all_components, "missing": missing}
+        # Law on Social Insurance 2024: legal times run from the day the complete dossier
+        # is received, so the appointment is counted afresh from now.
+        due_at = self.receiver.calendar.due_at(now, LegalTime(**row["legal_time"]))
+        await self._set(s, code, now, status="received", components=all_components,
+                        supplement_request=None, clock_started_at=now, due_at=due_at)
+        await self.outbox.emit(s, topics.INTAKE, SupplementReceived(
+            dossier_code=code, received_at=now, components=components, complete=True,
+            due_at=due_at), row["agency_code"])
+        return {**row, "status": "received", "components": all_components, "due_at": due_at,
+                "missing": []}
+
+    async def withdraw(self, s: AsyncSession, code: str, reason: str | None, at: datetime,
+                       now: datetime) -> dict[str, Any]:
+        row = await self._dossier(s, code, "withdraw")
+        await self._set(s, code, now, status="withdrawn", supplement_request=None)
+        await self.outbox.emit(s, topics.INTAKE, DossierWithdrawn(
+            dossier_code=code, withdrawn_at=at, reason=reason), row["agency_code"])
+        return {**row, "status": "withdrawn"}

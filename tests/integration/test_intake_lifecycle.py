@@ -1,0 +1,96 @@
+"""Refusal, one supplement request, the supplement that completes the dossier (the legal
+clock starts afresh), withdrawal; a request that does not fit the state answers 409."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from contracts import topics
+from contracts.events import DossierRejected, SupplementReceived, SupplementRequested
+from services.intake.app import build
+from services.intake.settings import IntakeSettings
+from tests.integration.support import read_topic, settings_for, started
+
+pytestmark = pytest.mark.integration
+AGENCY = "000.00.01.H26"  # no other test uses this agency (they share the broker)
+
+
+def pension(n: str, **more: object) -> dict:
+    return {"agency_code": AGENCY, "procedure_code": "BHXH.DH.01", "channel": "counter",
+            "applicant": {"kind": "individual", "full_name": "Đỗ Văn Hùng",
+                          "id_number": "001060001234"},
+            "components": [{"code": "SO-BHXH", "form": "paper"},
+                           {"code": "QD-NV", "form": "paper"}],
+            "submission_id": f"life-{n}", "officer": "Lê Thị Mai", **more}
+
+
+async def test_counter_lifecycle(kafka_bootstrap: str, tmp_path: Path, unique: str) -> None:
+    runtime = await started(build(settings_for(
+        IntakeSettings, kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://intake") as client:
+            refused = await client.post("/api/v1/refusals", json={
+                **pension(unique + "r"), "reasons": [{
+                    "code": "not_eligible", "message_vi": "Chưa đủ tuổi nghỉ hưu",
+                    "message_en": "below retirement age",
+                    "legal_basis": "Luật BHXH 2024, Điều 64"}]})
+            assert refused.status_code == 201, refused.text
+            assert refused.json()["status"] == "refused"
+            refused_code = refused.json()["dossier_code"]
+
+            received_at = datetime.now(UTC) - timedelta(days=40)
+            r = await client.post("/api/v1/dossiers", json=pension(
+                unique, received_at=received_at.isoformat()))
+            assert r.status_code == 201, r.text
+            code, first_due = r.json()["dossier_code"], r.json()["due_at"]
+
+            ask = await client.post(f"/api/v1/dossiers/{code}/supplement-request", json={
+                "requested_by": "Lê Thị Mai", "items": [
+                    {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"},
+                    {"component_code": "14-HSB", "problem_vi": "Thiếu đơn đề nghị"}]})
+            assert ask.status_code == 201 and ask.json()["status"] == "awaiting_supplement"
+            twice = await client.post(f"/api/v1/dossiers/{code}/supplement-request", json={
+                "requested_by": "x", "items": [{"problem_vi": "y"}]})
+            assert twice.status_code == 409
+            assert twice.json()["current_status"] == "awaiting_supplement"
+
+            part = await client.post(f"/api/v1/dossiers/{code}/supplement", json={
+                "components": [{"code": "QD-NV", "form": "paper"}]})
+            assert part.status_code == 200
+            assert [m["component_code"] for m in part.json()["missing"]] == ["14-HSB"]
+            assert part.json()["status"] == "awaiting_supplement"
+
+            done = await client.post(f"/api/v1/dossiers/{code}/supplement", json={
+                "components": [{"code": "14-HSB", "form": "electronic"}]})
+            assert done.status_code == 200 and done.json()["status"] == "received"
+            assert done.json()["missing"] == []
+            assert done.json()["due_at"] > first_due  # counted afresh from the supplement
+
+            gone = await client.post(f"/api/v1/dossiers/{code}/withdrawal",
+                                     json={"reason": "Người nộp xin rút"})
+            assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
+            again = await client.post(f"/api/v1/dossiers/{code}/withdrawal", json={})
+            assert again.status_code == 409 and again.json()["current_status"] == "withdrawn"
+            missing = await client.post("/api/v1/dossiers/NOPE-1/withdrawal", json={})
+            assert missing.status_code == 404
+
+        events = await read_topic(kafka_bootstrap, topics.INTAKE.name,
+                                  lambda b, _: b.get("subject") in (code, refused_code),
+                                  count=6)
+        types = [b["type"] for b, _ in events if b["subject"] == code]
+        assert types == ["vn.gov.bhxh.onestop.dossier.received.v1",
+                         SupplementRequested.event_type, SupplementReceived.event_type,
+                         SupplementReceived.event_type,
+                         "vn.gov.bhxh.onestop.dossier.withdrawn.v1"]
+        complete = [b["data"] for b, _ in events if b["type"] == SupplementReceived.event_type]
+        assert [c["complete"] for c in complete] == [False, True]
+        rejected = [b for b, _ in events if b["subject"] == refused_code]
+        assert rejected[0]["type"] == DossierRejected.event_type
+        assert rejected[0]["data"]["reasons"][0]["legal_basis"] == "Luật BHXH 2024, Điều 64"
+    finally:
+        await runtime.stop()

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from contracts.common import Applicant, Channel, ComponentRef, Reason, ReturnChannel
 from contracts.events import SupplementItem
 from services.common.http import ApiError, problem
 from services.common.workdays import TZ
+from services.intake import tables
 from services.intake.lifecycle import NotFound, WrongState
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 
@@ -154,6 +156,48 @@ async def receive_supplement(code: str, body: SupplementIn, request: Request) ->
 async def withdraw(code: str, body: WithdrawalIn, request: Request) -> dict[str, Any]:
     return await _change(request, code, lambda lc, s, now: lc.withdraw(
         s, code, body.reason, now, now))
+
+
+@router.get("/dossiers")
+async def list_dossiers(
+    request: Request,
+    agency: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[str | None, Query(description="cursor: next_after of the last page")] = None,
+) -> dict[str, Any]:
+    """Dossiers by receipt time then code; keyset pagination, so pages stay stable while
+    new dossiers arrive."""
+    rt = request.app.state.runtime
+    t = tables.dossiers
+    query = select(t).order_by(t.c.received_at, t.c.code).limit(limit + 1)
+    for column, value in ((t.c.agency_code, agency), (t.c.status, status),
+                          (t.c.channel, channel)):
+        if value is not None:
+            query = query.where(column == value)
+    if from_ is not None:
+        query = query.where(t.c.received_at >= from_)
+    if to is not None:
+        query = query.where(t.c.received_at < to)
+    if after:
+        try:
+            at_text, code = after.split("|", 1)
+            at = datetime.fromisoformat(at_text)
+        except ValueError as exc:
+            raise ApiError(422, [problem("bad_cursor", "Con trỏ trang không hợp lệ",
+                                         "invalid cursor", "after")]) from exc
+        query = query.where(or_(t.c.received_at > at,
+                                and_(t.c.received_at == at, t.c.code > code)))
+    async with rt.sessions() as s:
+        rows = [dict(r) for r in (await s.execute(query)).mappings().all()]
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1] if page else None
+    return {"items": [_json(public_view(r)) for r in page],
+            "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
+            if more and last else None}
 
 
 @router.get("/dossiers/{code}")

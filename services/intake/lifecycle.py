@@ -112,7 +112,9 @@ class Lifecycle:
             return {**row, "components": all_components, "missing": missing}
         # Law on Social Insurance 2024: legal times run from the day the complete dossier
         # is received, so the appointment is counted afresh from now.
-        due_at = self.receiver.calendar.due_at(now, LegalTime(**row["legal_time"]))
+        agency = self.receiver.catalog.agency(row["agency_code"])
+        calendar = self.receiver.calendar_for(agency) if agency else self.receiver.calendar
+        due_at = calendar.due_at(now, LegalTime(**row["legal_time"]))
         await self._set(s, code, now, status="received", components=all_components,
                         supplement_request=None, clock_started_at=now, due_at=due_at)
         await self.outbox.emit(s, topics.INTAKE, SupplementReceived(

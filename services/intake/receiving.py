@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
+from contracts.catalog import Agency
 from contracts.common import (
     ApplicantRef,
     Channel,
@@ -57,6 +58,18 @@ class Receiver:
         self.calendar = calendar
         self.outbox = outbox
         self.key = pseudonym_key
+        self._calendars: dict[str, WorkCalendar] = {}
+
+    def calendar_for(self, agency: Agency) -> WorkCalendar:
+        """The agency's own office hours and closures on top of the national calendar."""
+        found = self._calendars.get(agency.code)
+        if found is None:
+            base = self.calendar.rules
+            found = WorkCalendar(replace(
+                base, opens=agency.office_hours.opens, closes=agency.office_hours.closes,
+                extra_days_off=base.extra_days_off | frozenset(agency.closures)))
+            self._calendars[agency.code] = found
+        return found
 
     async def next_code(self, session: AsyncSession, agency_code: str, at: datetime) -> str:
         """The sequence lives in the database, so replicas never share or skip a number."""
@@ -88,7 +101,7 @@ class Receiver:
         if problems or agency is None or procedure is None:
             raise Rejected(problems)
         legal_time = self.catalog.legal_time(procedure, sub.applicant.kind)
-        due_at = self.calendar.due_at(sub.received_at, legal_time)
+        due_at = self.calendar_for(agency).due_at(sub.received_at, legal_time)
         code = sub.code or await self.next_code(session, sub.agency_code, sub.received_at)
         ref = applicant_pseudonym(self.key, sub.applicant)
         row = {

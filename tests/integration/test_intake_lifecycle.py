@@ -94,3 +94,37 @@ async def test_counter_lifecycle(kafka_bootstrap: str, tmp_path: Path, unique: s
         assert rejected[0]["data"]["reasons"][0]["legal_basis"] == "Luật BHXH 2024, Điều 64"
     finally:
         await runtime.stop()
+
+
+async def test_dossiers_are_listed_by_filter_and_page(kafka_bootstrap: str, tmp_path: Path,
+                                                      unique: str) -> None:
+    runtime = await started(build(settings_for(
+        IntakeSettings, kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://intake") as client:
+            base = datetime.now(UTC) - timedelta(days=3)
+            for i in range(7):
+                r = await client.post("/api/v1/dossiers", json=pension(
+                    f"{unique}-{i}", received_at=(base + timedelta(hours=i)).isoformat(),
+                    channel="postal" if i % 2 else "counter"))
+                assert r.status_code == 201, r.text
+            seen, after = [], None
+            while True:
+                params = {"agency": AGENCY, "channel": "counter", "limit": 2}
+                if after:
+                    params["after"] = after
+                page = (await client.get("/api/v1/dossiers", params=params)).json()
+                seen += [item["received_at"] for item in page["items"]]
+                after = page["next_after"]
+                if not after:
+                    break
+            assert len(seen) == 4 and seen == sorted(seen)  # i = 0, 2, 4, 6
+            window = (await client.get("/api/v1/dossiers", params={
+                "from": (base + timedelta(minutes=30)).isoformat(),
+                "to": (base + timedelta(hours=3, minutes=30)).isoformat()})).json()
+            assert len(window["items"]) == 3  # i = 1, 2, 3
+            bad = await client.get("/api/v1/dossiers", params={"after": "garbage"})
+            assert bad.status_code == 422
+    finally:
+        await runtime.stop()

@@ -83,3 +83,25 @@ def test_a_bad_catalogue_names_file_line_and_field(tmp_path) -> None:
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if "fortnights" in t)
     assert f"{bad}:{line}:" in str(err.value)
     assert "legal_time.unit" in str(err.value)
+
+
+def test_an_agency_closure_moves_the_appointment() -> None:
+    from contracts.catalog import Agency
+    from contracts.common import LegalTime
+    from services.common.clock import FixedClock
+    from services.common.outbox import OutboxWriter
+    from services.common.workdays import TZ, WorkCalendar
+    from services.intake import tables
+    from services.intake.receiving import Receiver
+
+    receiver = Receiver(CATALOG, WorkCalendar(), OutboxWriter("intake", tables.runtime,
+                                                              FixedClock(NOW)), "k")
+    base = CATALOG.agency("000.01.01.H26")
+    assert base is not None
+    closed = base.model_copy(update={"code": "000.01.09.H26", "closures": [date(2026, 3, 4)]})
+    assert isinstance(closed, Agency)
+    received = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # Monday
+    five = LegalTime(value=5, unit="working_days")
+    assert receiver.calendar_for(base).due_at(received, five).date() == date(2026, 3, 9)
+    # Wednesday 4/3 closed: the fifth working day moves one day later.
+    assert receiver.calendar_for(closed).due_at(received, five).date() == date(2026, 3, 10)

@@ -12,7 +12,7 @@ from services.common.runtime import Runtime
 from services.common.workdays import WorkCalendar
 from services.intake import tables
 from services.intake.api import router
-from services.intake.ingest import IngestHandler
+from services.intake.ingest import IngestHandler, load_systems
 from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver
 from services.intake.settings import IntakeSettings
@@ -26,7 +26,8 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     receiver = Receiver(load_catalog(settings.catalog_file), WorkCalendar(), runtime.outbox,
                         settings.pseudonym_key.get_secret_value())
     lifecycle = Lifecycle(receiver)
-    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle))
+    systems = load_systems(settings.province_systems_file)
+    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle, systems))
     app.state.receiver = receiver
     app.state.lifecycle = lifecycle
     app.include_router(router)

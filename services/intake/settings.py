@@ -14,3 +14,4 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8001
     catalog_file: Path = DEFAULT_FILE
     warehouse_url: str | None = None
+    province_systems_file: Path = Path(__file__).with_name("province_systems.yaml")

@@ -162,9 +162,9 @@ RULE_SETS: tuple[SlipRuleSet, ...] = (
         refusal_title="PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
         personal_id_on_slip=False,
     ),
-    # Decree 118/2025/NĐ-CP (from 01/07/2025) with Circular 03/2025/TT-VPCP, Mẫu 01-03
-    # (confirm: domain.md marks the circular unread; it keeps the three titles). The
-    # circular may have been issued after 01/07/2025; the set still starts with the decree.
+    # Decree 118/2025/NĐ-CP (from 01/07/2025) with Circular 03/2025/TT-VPCP, Appendix I,
+    # Mẫu 01-03, same titles as 2018 (confirm: domain.md marks the circular unread). The
+    # circular seems to date from 15/09/2025; the set starts with the decree regardless.
     SlipRuleSet(
         name="NĐ118/2025",
         valid_from=date(2025, 7, 1),
@@ -264,7 +264,7 @@ def register_fonts(font_dir: Path = FONT_DIR) -> None:
     for path in files.values():
         if not path.is_file():
             raise FileNotFoundError(
-                f"font file {path} is missing; install fonts-dejavu-core or set FONT_DIR"
+                f"font file {path} is missing; install fonts-dejavu-core or set slips.FONT_DIR"
             )
     for name, path in files.items():
         pdfmetrics.registerFont(TTFont(name, str(path)))
@@ -313,12 +313,14 @@ class _QrImage(Flowable):
 
 _PAGE_W, _PAGE_H = A4
 _MARGIN = 18 * mm
-_WIDTH = _PAGE_W - 2 * _MARGIN
+# SimpleDocTemplate's frame pads 6 pt on each side; tables wider than that would overhang.
+_WIDTH = _PAGE_W - 2 * _MARGIN - 12
 _QR_SIZE = 30 * mm
 
 
 def _style(name: str, **kw: Any) -> ParagraphStyle:
-    base: dict[str, Any] = {"fontName": FONT_REGULAR, "fontSize": 10.5, "leading": 14.5}
+    base: dict[str, Any] = {"fontName": FONT_REGULAR, "bulletFontName": FONT_REGULAR,
+                            "fontSize": 10.5, "leading": 14.5}
     base.update(kw)
     return ParagraphStyle(name, **base)
 
@@ -335,9 +337,9 @@ _S = {
     "code": _style("code", alignment=TA_CENTER, fontName=FONT_BOLD, fontSize=12, leading=16),
     "label": _style("label", fontSize=10, leading=13.5),
     "value": _style("value", fontSize=10.5, leading=13.5),
-    "cell": _style("cell", fontSize=9.5, leading=12, alignment=TA_LEFT),
-    "cell_c": _style("cell_c", fontSize=9.5, leading=12, alignment=TA_CENTER),
-    "head": _style("head", fontSize=9.5, leading=12, fontName=FONT_BOLD, alignment=TA_CENTER),
+    "cell": _style("cell", fontSize=9, leading=11.5, alignment=TA_LEFT),
+    "cell_c": _style("cell_c", fontSize=9, leading=11.5, alignment=TA_CENTER),
+    "head": _style("head", fontSize=9, leading=11.5, fontName=FONT_BOLD, alignment=TA_CENTER),
     "item": _style("item", leftIndent=7 * mm, bulletIndent=1 * mm, spaceAfter=4),
     "basis": _style("basis", leftIndent=7 * mm, fontSize=9.5, leading=12.5,
                     textColor=colors.HexColor("#333333"), spaceAfter=5),
@@ -360,14 +362,15 @@ def _header(ctx: SlipContext, rules: SlipRuleSet, form: str, title: str) -> list
     if ctx.agency.parent_name:
         left.append(_p(ctx.agency.parent_name.upper(), "center"))
     left.append(_p(ctx.agency.name.upper(), "center_b"))
-    left.append(HRFlowable(width=30 * mm, thickness=0.6, color=colors.black, spaceBefore=2))
+    left.append(HRFlowable(width=30 * mm, thickness=0.6, color=colors.black, spaceBefore=4))
     right: list[Flowable] = [
         _p("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "center_b"),
         _p("Độc lập - Tự do - Hạnh phúc", "center_b"),
-        HRFlowable(width=45 * mm, thickness=0.6, color=colors.black, spaceBefore=2),
+        HRFlowable(width=45 * mm, thickness=0.6, color=colors.black, spaceBefore=4),
     ]
     top = Table([[left, right]], colWidths=[_WIDTH * 0.42, _WIDTH * 0.58])
     top.setStyle(_plain_table())
+    top.setStyle(TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER")]))  # centres the rules
 
     title_block: list[Flowable] = [
         _p(title, "title"),
@@ -383,6 +386,8 @@ def _header(ctx: SlipContext, rules: SlipRuleSet, form: str, title: str) -> list
 
 def _plain_table(valign: str = "TOP") -> TableStyle:
     return TableStyle([
+        # Table sets a cell font even for flowable cells; the default would pull in Helvetica.
+        ("FONTNAME", (0, 0), (-1, -1), FONT_REGULAR),
         ("VALIGN", (0, 0), (-1, -1), valign),
         ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 0),
@@ -439,7 +444,8 @@ def _signatures(ctx: SlipContext, officer_title: str, applicant_signs: bool) -> 
                Spacer(1, 16 * mm), Paragraph(f"<b>{_t(ctx.officer)}</b>", _S["center"])]
     if applicant_signs:
         applicant = [_p("NGƯỜI NỘP HỒ SƠ", "center_b"), _p("(Ký và ghi rõ họ tên)", "center"),
-                     Spacer(1, 16 * mm), _p(ctx.applicant.name, "center")]
+                     Spacer(1, 16 * mm),
+                     Paragraph(f"<b>{_t(ctx.applicant.name)}</b>", _S["center"])]
         cells = [[applicant, officer]]
     else:
         cells = [["", officer]]
@@ -500,17 +506,20 @@ def receipt_slip(ctx: SlipContext, components: list[SlipComponent], due_at: date
             count, note = str(c.count), ""
         rows.append([_p(str(i), "cell_c"), _p(c.name, "cell"), _p(kind, "cell_c"),
                      _p(count, "cell_c"), _p(note, "cell_c")])
-    table = Table(rows, colWidths=[10 * mm, _WIDTH - 102 * mm, 34 * mm, 20 * mm, 38 * mm],
+    table = Table(rows, colWidths=[9 * mm, _WIDTH - 100 * mm, 34 * mm, 19 * mm, 38 * mm],
                   repeatRows=1)
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT_REGULAR),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#444444")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E6E6E6")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("TOPPADDING", (0, 0), (-1, -1), 3),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
     ]))
 
-    ret = _CHANNELS_OUT[return_channel] + (f"; tại: {return_place}" if return_place else "")
+    ret = _CHANNELS_OUT[return_channel] + (f". Địa điểm: {return_place}" if return_place else "")
     body: list[Flowable] = [
         *_applicant_block(ctx, rules, f"{ctx.agency.name} tiếp nhận hồ sơ của:"),
         _p("1. Thành phần hồ sơ nộp gồm:", "section"),

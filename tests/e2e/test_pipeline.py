@@ -85,8 +85,9 @@ def test_garbage_on_the_ingest_topic_is_dead_lettered_and_valid_events_flow(
 
     def province_event(n: int) -> bytes:
         event = dict(example, id=str(uuid.uuid4()), agencycode=agency,
-                     subject=f"{agency}-260302-{n:04d}")
+                     subject=f"{agency}-260302-{n:04d}", source="province/laichau-mcdt")
         event["data"] = dict(example["data"], agency_code=agency, dossier_code=event["subject"],
+                             system_id="laichau-mcdt",
                              occurred_at=datetime.now(UTC).isoformat(),
                              received_at=datetime.now(UTC).isoformat(),
                              components=[{"code": "GKS", "form": "electronic"}])

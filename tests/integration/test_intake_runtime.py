@@ -97,10 +97,14 @@ async def test_province_events_are_received_or_answered_with_every_problem(
     bad = {**good, "id": str(uuid.uuid4()), "subject": bad_code,
            "data": {**good["data"], "dossier_code": bad_code, "procedure_code": "NOPE",
                     "agency_code": "999.99.99.X99"}}
+    other_code = f"000.79.01.H29-260302-{unique}"
+    other = {**good, "id": str(uuid.uuid4()), "subject": other_code,
+             "data": {**good["data"], "dossier_code": other_code,
+                      "agency_code": "000.79.01.H29"}}
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        for event in (good, good, bad):  # the same event twice: applied once
+        for event in (good, good, bad, other):  # the same event twice: applied once
             await producer.send_and_wait(topics.INGEST.name, json.dumps(event).encode(),
                                          key=event["subject"].encode())
     finally:
@@ -112,9 +116,13 @@ async def test_province_events_are_received_or_answered_with_every_problem(
         rejected = await read_topic(kafka_bootstrap, topics.INGEST_REJECTED.name,
                                     lambda b, _: b.get("subject") == bad_code)
         data = rejected[0][0]["data"]
+        stranger = await read_topic(kafka_bootstrap, topics.INGEST_REJECTED.name,
+                                    lambda b, _: b.get("subject") == other_code)
         assert rejected[0][0]["type"] == IngestRejected.event_type
         assert data["rejected_event_id"] == bad["id"]
         assert {p["code"] for p in data["problems"]} >= {"unknown_agency", "unknown_procedure"}
+        # A registered system reporting for another province's agency is refused too.
+        assert {p["code"] for p in stranger[0][0]["data"]["problems"]} == {"agency_not_allowed"}
         again = await read_topic(kafka_bootstrap, topics.INTAKE.name,
                                  lambda b, _: b.get("subject") == good_code and
                                  b["type"] == DossierReceived.event_type, count=2, wait_seconds=5)

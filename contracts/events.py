@@ -54,6 +54,9 @@ class DossierReceived(Event):
     applicant: ApplicantRef
     components: list[ComponentRef]
     origin_system: str | None = Field(default=None, description="province system that reported it")
+    channel_reference: str | None = Field(
+        default=None, description="postal tracking number; the portal account of an online "
+        "dossier is not published (it is often the applicant's ID number)")
 
 
 class ApplicantRecorded(Event):

@@ -61,9 +61,13 @@ def install(app: FastAPI, runtime: Runtime) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A validator may name its own field and Vietnamese text in the error's context.
         problems = [
-            problem(e["type"], _VI.get(e["type"], "dữ liệu không hợp lệ"), e["msg"],
-                    ".".join(str(p) for p in e["loc"] if p != "body"))
+            problem(e["type"],
+                    (e.get("ctx") or {}).get("vi") or _VI.get(e["type"], "dữ liệu không hợp lệ"),
+                    e["msg"],
+                    (e.get("ctx") or {}).get("field")
+                    or ".".join(str(p) for p in e["loc"] if p != "body"))
             for e in exc.errors()
         ]
         return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)

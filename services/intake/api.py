@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +35,23 @@ class SubmissionIn(BaseModel):
     submission_id: str | None = Field(default=None, min_length=1, max_length=128)
     received_at: AwareDatetime | None = None
     officer: str | None = Field(default=None, max_length=200)
+    postal_tracking_number: str | None = Field(default=None, min_length=4, max_length=40)
+    portal_account: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _channel_details(self) -> SubmissionIn:
+        # Post: the public postal service's tracking number; online: the portal account.
+        if self.channel == "postal" and not self.postal_tracking_number:
+            raise PydanticCustomError(
+                "missing_channel_detail", "a postal dossier needs postal_tracking_number",
+                {"field": "postal_tracking_number",
+                 "vi": "Hồ sơ qua bưu chính cần số hiệu bưu gửi"})
+        if self.channel == "online" and not self.portal_account:
+            raise PydanticCustomError(
+                "missing_channel_detail", "an online dossier needs portal_account",
+                {"field": "portal_account",
+                 "vi": "Hồ sơ trực tuyến cần tài khoản trên Cổng dịch vụ công"})
+        return self
 
     def submission(self, now: datetime) -> Submission:
         return Submission(
@@ -42,7 +60,8 @@ class SubmissionIn(BaseModel):
             return_channel=self.return_channel or ReturnChannel(self.channel),
             applicant=self.applicant, components=self.components,
             received_at=self.received_at or now, submission_id=self.submission_id,
-            officer=self.officer)
+            officer=self.officer,
+            channel_reference=self.postal_tracking_number or self.portal_account)
 
 
 class RefusalIn(SubmissionIn):

@@ -71,6 +71,7 @@ class Lifecycle:
             "submission_id": sub.submission_id, "origin_system": sub.origin_system,
             "updated_at": now, "clock_started_at": None, "officer": sub.officer,
             "supplement_request": None, "reasons": [r.model_dump(mode="json") for r in reasons],
+            "channel_reference": sub.channel_reference,
         }
         await s.execute(tables.dossiers.insert().values(**row))
         await self.outbox.emit(s, topics.INTAKE, DossierRejected(

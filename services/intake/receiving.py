@@ -49,6 +49,7 @@ class Submission:
     code: str | None = None  # provinces bring their own code
     origin_system: str | None = None
     officer: str | None = None
+    channel_reference: str | None = None
 
 
 class Receiver:
@@ -116,6 +117,7 @@ class Receiver:
             "submission_id": sub.submission_id, "origin_system": sub.origin_system,
             "updated_at": now, "clock_started_at": sub.received_at, "officer": sub.officer,
             "supplement_request": None, "reasons": None,
+            "channel_reference": sub.channel_reference,
         }
         await session.execute(tables.dossiers.insert().values(**row))
         await self.outbox.emit(session, topics.INTAKE, DossierReceived(
@@ -123,7 +125,9 @@ class Receiver:
             catalog_version=self.catalog.version, channel=sub.channel,
             return_channel=sub.return_channel, received_at=sub.received_at, due_at=due_at,
             legal_time=legal_time, applicant=ApplicantRef(kind=sub.applicant.kind, ref=ref),
-            components=sub.components, origin_system=sub.origin_system), sub.agency_code)
+            components=sub.components, origin_system=sub.origin_system,
+            channel_reference=sub.channel_reference if sub.channel == Channel.postal else None),
+            sub.agency_code)
         await self.outbox.emit(session, topics.INTAKE_PRIVATE, ApplicantRecorded(
             dossier_code=code, applicant_ref=ref, applicant=sub.applicant), sub.agency_code)
         return row
@@ -139,4 +143,5 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "legal_time": row["legal_time"], "catalog_version": row["catalog_version"],
         "components": row["components"], "applicant_ref": row["applicant_ref"],
         "supplement_request": row.get("supplement_request"), "reasons": row.get("reasons"),
+        "channel_reference": row.get("channel_reference"),
     }

@@ -34,6 +34,7 @@ dossiers = Table(
     Column("officer", String(200)),
     Column("supplement_request", JSON),  # the one request listing everything, while open
     Column("reasons", JSON),  # refusal reasons
+    Column("channel_reference", String(100)),  # postal tracking number / portal account
 )
 
 code_sequences = Table(

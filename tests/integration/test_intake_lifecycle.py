@@ -107,7 +107,8 @@ async def test_dossiers_are_listed_by_filter_and_page(kafka_bootstrap: str, tmp_
             for i in range(7):
                 r = await client.post("/api/v1/dossiers", json=pension(
                     f"{unique}-{i}", received_at=(base + timedelta(hours=i)).isoformat(),
-                    channel="postal" if i % 2 else "counter"))
+                    **({"channel": "postal", "postal_tracking_number": f"EMS{i:09d}VN"}
+                       if i % 2 else {})))
                 assert r.status_code == 201, r.text
             seen, after = [], None
             while True:
@@ -126,5 +127,17 @@ async def test_dossiers_are_listed_by_filter_and_page(kafka_bootstrap: str, tmp_
             assert len(window["items"]) == 3  # i = 1, 2, 3
             bad = await client.get("/api/v1/dossiers", params={"after": "garbage"})
             assert bad.status_code == 422
+            postal = (await client.get("/api/v1/dossiers", params={"channel": "postal"})).json()
+            assert postal["items"][0]["channel_reference"].startswith("EMS")
+            no_number = await client.post("/api/v1/dossiers", json=pension(
+                f"{unique}-np", channel="postal"))
+            assert no_number.status_code == 422
+            problem = no_number.json()["problems"][0]
+            assert problem["field"] == "postal_tracking_number"
+            assert problem["message_vi"] == "Hồ sơ qua bưu chính cần số hiệu bưu gửi"
+            online = await client.post("/api/v1/dossiers", json=pension(
+                f"{unique}-on", channel="online"))
+            assert online.status_code == 422
+            assert "portal_account" in online.json()["problems"][0]["message_en"]
     finally:
         await runtime.stop()

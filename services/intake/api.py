@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import and_, or_, select
@@ -16,7 +17,7 @@ from contracts.common import Applicant, Channel, ComponentRef, Reason, ReturnCha
 from contracts.events import SupplementItem
 from services.common.http import ApiError, problem
 from services.common.workdays import TZ
-from services.intake import tables
+from services.intake import slip_views, tables
 from services.intake.lifecycle import NotFound, WrongState
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 
@@ -217,6 +218,37 @@ async def list_dossiers(
     return {"items": [_json(public_view(r)) for r in page],
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
             if more and last else None}
+
+
+SLIPS = {
+    # slip -> (states it exists in, renderer, file name stem)
+    "receipt.pdf": (frozenset({"received", "awaiting_supplement", "withdrawn"}),
+                    slip_views.receipt, "giay-tiep-nhan"),
+    "supplement-request.pdf": (frozenset({"awaiting_supplement"}),
+                               slip_views.supplement_request, "phieu-yeu-cau-bo-sung"),
+    "refusal.pdf": (frozenset({"refused"}), slip_views.refusal, "phieu-tu-choi"),
+}
+
+
+@router.get("/dossiers/{code}/{slip}", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.pdf",
+                                            "refusal.pdf"], request: Request) -> Response:
+    """The slips of domain.md section 12, as PDF, by the form set in force on receipt."""
+    rt = request.app.state.runtime
+    async with rt.sessions() as s:
+        row = await request.app.state.receiver.existing(s, code=code)
+    if row is None:
+        raise _not_found(code)
+    states, render, stem = SLIPS[slip]
+    if row["status"] not in states:
+        raise ApiError(409, [problem("no_such_slip", f"Hồ sơ ở trạng thái {row['status']} "
+                                     "không có phiếu này",
+                                     f"a {row['status']} dossier has no {slip}", "slip")],
+                       current_status=row["status"])
+    pdf = await asyncio.to_thread(render, request.app.state.receiver.catalog, row)
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{stem}-{code}.pdf"'})
 
 
 @router.get("/dossiers/{code}")

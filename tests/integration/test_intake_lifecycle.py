@@ -3,11 +3,13 @@ clock starts afresh), withdrawal; a request that does not fit the state answers 
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from contracts import topics
 from contracts.events import DossierRejected, SupplementReceived, SupplementRequested
@@ -17,6 +19,13 @@ from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.00.01.H26"  # no other test uses this agency (they share the broker)
+
+
+def pdf_text(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
 
 
 def pension(n: str, **more: object) -> dict:
@@ -58,6 +67,19 @@ async def test_counter_lifecycle(kafka_bootstrap: str, tmp_path: Path, unique: s
                 "requested_by": "x", "items": [{"problem_vi": "y"}]})
             assert twice.status_code == 409
             assert twice.json()["current_status"] == "awaiting_supplement"
+
+            # The slips, read back as text: diacritics intact, the right content in each.
+            receipt = pdf_text(await client.get(f"/api/v1/dossiers/{code}/receipt.pdf"))
+            assert code in receipt and "Đỗ Văn Hùng" in receipt
+            assert "Sổ bảo hiểm xã hội" in receipt and "Lê Thị Mai" in receipt
+            request_pdf = pdf_text(await client.get(
+                f"/api/v1/dossiers/{code}/supplement-request.pdf"))
+            assert "Thiếu quyết định nghỉ việc" in request_pdf and code in request_pdf
+            refusal_pdf = pdf_text(await client.get(
+                f"/api/v1/dossiers/{refused_code}/refusal.pdf"))
+            assert "Chưa đủ tuổi nghỉ hưu" in refusal_pdf and "Điều 64" in refusal_pdf
+            wrong = await client.get(f"/api/v1/dossiers/{code}/refusal.pdf")
+            assert wrong.status_code == 409
 
             part = await client.post(f"/api/v1/dossiers/{code}/supplement", json={
                 "components": [{"code": "QD-NV", "form": "paper"}]})

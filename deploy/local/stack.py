@@ -70,7 +70,9 @@ class Stack:
 
     def env_for(self, name: str) -> dict[str, str]:
         prefix = name.upper() + "_"
-        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+        warehouse = {"INTAKE_WAREHOUSE_URL": f"http://127.0.0.1:{self.ports['digitization']}"}
+        return {**os.environ, **(warehouse if name == "intake" else {}),
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "ONESTOP_VAR_DIR": str(self.var_dir), f"{prefix}HTTP_PORT": str(self.ports[name]),
                 "PYTHONUNBUFFERED": "1", **self.extra_env}
 

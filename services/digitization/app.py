@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contracts import topics
 from contracts.events import DossierReceived
@@ -40,6 +40,30 @@ async def digitized(code: str, component: str, request: Request,
     except AlreadyDone as exc:
         raise ApiError(409, [problem("already_digitized", "Thành phần đã được số hóa",
                                      f"component {exc} is already digitized")]) from exc
+
+
+class HeldIn(BaseModel):
+    document_ref: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="national-database", min_length=1, max_length=64)
+
+
+@router.get("/warehouse/{applicant_ref}/documents/{document_ref:path}")
+async def held(applicant_ref: str, document_ref: str, request: Request) -> dict[str, Any]:
+    """Is this document held for this applicant? Intake asks before accepting a reuse."""
+    rt: Runtime = request.app.state.runtime
+    async with rt.sessions() as s:
+        found = await request.app.state.digitizer.held(s, applicant_ref, document_ref)
+    if found is None:
+        raise _not_found(f"tài liệu {document_ref}")
+    return found
+
+
+@router.post("/warehouse/{applicant_ref}/documents", status_code=201)
+async def hold(applicant_ref: str, body: HeldIn, request: Request) -> dict[str, Any]:
+    rt: Runtime = request.app.state.runtime
+    async with rt.transaction() as s:
+        await request.app.state.digitizer.hold(s, applicant_ref, body.document_ref, body.source)
+    return {"applicant_ref": applicant_ref, "document_ref": body.document_ref}
 
 
 @router.get("/dossiers/{code}")

@@ -17,6 +17,19 @@ dossiers = Table(
     Column("component_count", Integer, nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
     Column("digitized_at", UtcDateTime()),
+    Column("applicant_ref", String(128)),
+)
+
+# The applicant's data warehouse (kho dữ liệu hồ sơ TTHC, seed 002 step 5), by pseudonym:
+# what is held here is not asked for again (step 3(2)).
+documents = Table(
+    "documents", metadata,
+    Column("applicant_ref", String(128), primary_key=True),
+    Column("document_ref", String(200), primary_key=True),
+    Column("dossier_code", String(64)),
+    Column("component_code", String(64)),
+    Column("source", String(64), nullable=False),  # digitized | national-database | ...
+    Column("stored_at", UtcDateTime(), nullable=False),
 )
 
 components = Table(

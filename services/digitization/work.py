@@ -39,12 +39,16 @@ class Digitizer:
         await s.execute(tables.dossiers.insert().values(
             code=event.dossier_code, agency_code=event.agency_code,
             procedure_code=event.procedure_code, component_count=len(event.components),
-            received_at=event.received_at, digitized_at=now if complete else None))
+            received_at=event.received_at, digitized_at=now if complete else None,
+            applicant_ref=event.applicant.ref))
         for comp in event.components:
             done = comp.form == ComponentForm.electronic
             defer_insert(s, tables.components, {
                 "dossier_code": event.dossier_code, "code": comp.code, "form": comp.form.value,
                 "document_ref": comp.document_ref, "digitized_at": now if done else None})
+            if done and comp.document_ref and not comp.reused:
+                await self._store(s, event.applicant.ref, comp.document_ref,
+                                  event.dossier_code, comp.code, now)
             if done:
                 await self.outbox.emit(s, topics.DIGITIZATION, ComponentDigitized(
                     dossier_code=event.dossier_code, component_code=comp.code, form=comp.form,
@@ -69,9 +73,39 @@ class Digitizer:
             raise AlreadyDone(component)
         await self._mark(s, code, component, ComponentForm(comp["form"]),
                          dossier["agency_code"], now, document_ref)
+        if document_ref and dossier["applicant_ref"]:
+            await self._store(s, dossier["applicant_ref"], document_ref, code, component, now)
         done = await self._finish_if_complete(s, code, now)
         return {"dossier_code": code, "component": component, "digitized_at": now.isoformat(),
                 "dossier_digitized": done}
+
+    async def _store(self, s: AsyncSession, applicant_ref: str, document_ref: str,
+                     dossier_code: str | None, component: str | None, now: datetime,
+                     source: str = "digitized") -> None:
+        t = tables.documents
+        exists = await s.scalar(select(func.count()).select_from(t).where(
+            t.c.applicant_ref == applicant_ref, t.c.document_ref == document_ref))
+        if not exists:
+            await s.execute(t.insert().values(
+                applicant_ref=applicant_ref, document_ref=document_ref,
+                dossier_code=dossier_code, component_code=component, source=source,
+                stored_at=now))
+
+    async def hold(self, s: AsyncSession, applicant_ref: str, document_ref: str,
+                   source: str) -> None:
+        """Record a document held elsewhere (a connected national database)."""
+        await self._store(s, applicant_ref, document_ref, None, None, self.outbox.clock.now(),
+                          source)
+
+    async def held(self, s: AsyncSession, applicant_ref: str, document_ref: str
+                   ) -> dict[str, Any] | None:
+        t = tables.documents
+        row = (await s.execute(select(t).where(t.c.applicant_ref == applicant_ref,
+                                               t.c.document_ref == document_ref))
+               ).mappings().first()
+        if row is None:
+            return None
+        return {**dict(row), "stored_at": row["stored_at"].isoformat()}
 
     async def _mark(self, s: AsyncSession, code: str, component: str, form: ComponentForm,
                     agency: str, now: datetime, document_ref: str | None) -> None:

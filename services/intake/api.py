@@ -16,10 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from contracts.common import Applicant, Channel, ComponentRef, Reason, ReturnChannel
 from contracts.events import SupplementItem
 from services.common.http import ApiError, problem
+from services.common.pseudonym import applicant_pseudonym
 from services.common.workdays import TZ
 from services.intake import slip_views, tables
 from services.intake.lifecycle import NotFound, WrongState
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
+from services.intake.warehouse import Warehouse, WarehouseUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -103,6 +105,7 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
         if found:
             return JSONResponse(_json(public_view(found)), status_code=200)
     sub = body.submission(now)
+    sub.components = await _verify_reuse(request, sub)
     try:
         async with rt.transaction() as s:
             row = await receiver.receive(s, sub, now)
@@ -116,6 +119,29 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
             return JSONResponse(_json(public_view(found)), status_code=200)
         raise exc
     return JSONResponse(_json(public_view(row)), status_code=201)
+
+
+async def _verify_reuse(request: Request, sub: Submission) -> list[ComponentRef]:
+    """Every reused component must be held for this applicant; all unknown ones at once."""
+    warehouse: Warehouse = request.app.state.warehouse
+    reused = [c for c in sub.components if c.reused]
+    if not reused:
+        return sub.components
+    ref = applicant_pseudonym(request.app.state.receiver.key, sub.applicant)
+    try:
+        found = {c.code: await warehouse.holds(ref, c.document_ref or "") for c in reused}
+    except WarehouseUnavailable as exc:
+        raise ApiError(503, [problem(
+            "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
+            "the data warehouse could not be asked; try again", "components")]) from exc
+    unknown = [i for i, c in enumerate(sub.components) if c.reused and not found[c.code]]
+    if unknown:
+        raise ApiError(422, [problem(
+            "reused_document_unknown",
+            f"Kho dữ liệu không có tài liệu {sub.components[i].document_ref} của người nộp",
+            f"the warehouse holds no {sub.components[i].document_ref} for this applicant",
+            f"components.{i}.document_ref") for i in unknown])
+    return sub.components
 
 
 def _not_found(code: str) -> ApiError:

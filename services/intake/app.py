@@ -16,6 +16,7 @@ from services.intake.ingest import IngestHandler, load_systems
 from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver
 from services.intake.settings import IntakeSettings
+from services.intake.warehouse import warehouse_from
 
 
 def build(settings: IntakeSettings | None = None) -> Runtime:
@@ -30,5 +31,7 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle, systems))
     app.state.receiver = receiver
     app.state.lifecycle = lifecycle
+    app.state.warehouse = warehouse_from(settings.warehouse_url)
+    receiver.reuse_verified = app.state.warehouse.checks
     app.include_router(router)
     return runtime

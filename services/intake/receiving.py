@@ -60,6 +60,8 @@ class Receiver:
         self.outbox = outbox
         self.key = pseudonym_key
         self._calendars: dict[str, WorkCalendar] = {}
+        # Whether reused components were checked against the warehouse (set by wiring).
+        self.reuse_verified = False
 
     def calendar_for(self, agency: Agency) -> WorkCalendar:
         """The agency's own office hours and closures on top of the national calendar."""
@@ -113,7 +115,9 @@ class Receiver:
             "legal_time": legal_time.model_dump(mode="json"),
             "applicant_kind": sub.applicant.kind, "applicant_ref": ref,
             "applicant": sub.applicant.model_dump(mode="json"),
-            "components": [c.model_dump(mode="json") for c in sub.components],
+            "components": [{**c.model_dump(mode="json"),
+                            **({"reuse_verified": self.reuse_verified} if c.reused else {})}
+                           for c in sub.components],
             "submission_id": sub.submission_id, "origin_system": sub.origin_system,
             "updated_at": now, "clock_started_at": sub.received_at, "officer": sub.officer,
             "supplement_request": None, "reasons": None,

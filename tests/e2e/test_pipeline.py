@@ -155,3 +155,31 @@ def test_a_service_stops_cleanly_on_sigterm_and_resumes(stack: Stack) -> None:
     assert svc.process.wait(30) == 0
     stack.restart("notification")
     assert httpx.get(f"{svc.url}/health").json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_data_already_held_is_reused_not_asked_again(stack: Stack) -> None:
+    intake, digitization = stack.services["intake"].url, stack.services["digitization"].url
+    body = dossier("000.01.02.H26", 9001)
+    # First dossier: the birth certificate is scanned with a reference into the warehouse.
+    first = _post(stack, {**body, "components": [
+        {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/9001"}]})
+    ref = first["applicant_ref"]
+    wait_for(lambda: httpx.get(
+        f"{digitization}/api/v1/warehouse/{ref}/documents/kho/GKS/9001").status_code == 200,
+        60, "the warehouse to hold the scanned document")
+    # Second dossier of the same person reuses it: accepted, recorded as reused and verified.
+    again = httpx.post(f"{intake}/api/v1/dossiers", json={
+        **body, "submission_id": "e2e-reuse-2", "components": [
+            {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/9001",
+             "reused": True}]})
+    assert again.status_code == 201, again.text
+    component = again.json()["components"][0]
+    assert component["reused"] is True and component["reuse_verified"] is True
+    # A reference the warehouse does not hold for this person is refused, by field.
+    unknown = httpx.post(f"{intake}/api/v1/dossiers", json={
+        **body, "submission_id": "e2e-reuse-3", "components": [
+            {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/none",
+             "reused": True}]})
+    assert unknown.status_code == 422
+    assert unknown.json()["problems"][0]["code"] == "reused_document_unknown"
+    assert unknown.json()["problems"][0]["field"] == "components.0.document_ref"

@@ -47,6 +47,13 @@ INTAKE_PRIVATE = Topic(
     "onestop.intake.private.v1", "intake", "dossier code", 6, _types(ev.ApplicantRecorded),
     ("processing",), "the applicant's identity, only for processing", personal_data=True,
 )
+PROVINCIAL = Topic(
+    "onestop.provincial.v1", "intake", "dossier code", 6,
+    _types(ev.StepAssigned, ev.StepCompleted, ev.DossierResolved, ev.ResultReturned),
+    ("reporting",),
+    "steps, decisions and returns of dossiers processed by a province's own software, as "
+    "reported on the ingest topic (pseudonymous); processing's own topic carries the rest",
+)
 DIGITIZATION = Topic(
     "onestop.digitization.v1", "digitization", "dossier code", 6,
     _types(ev.ComponentDigitized, ev.DossierDigitized),
@@ -89,8 +96,8 @@ def dead_letter_topic(service: str) -> Topic:
 
 
 DATA_TOPICS: tuple[Topic, ...] = (
-    INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, DIGITIZATION, PROCESSING, NOTIFICATION,
-    RESULTS,
+    INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, PROVINCIAL, DIGITIZATION, PROCESSING,
+    NOTIFICATION, RESULTS,
 )
 CONSUMING_SERVICES = tuple(s for s in SERVICES if any(s in t.consumers for t in DATA_TOPICS))
 DEAD_LETTER_TOPICS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in CONSUMING_SERVICES)

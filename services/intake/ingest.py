@@ -4,19 +4,49 @@ is answered on the feedback topic with every problem found."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import Channel, Reason, ReturnChannel
+from contracts.common import ApplicantRef, Channel, Reason, ReturnChannel, Timeliness
 from contracts.envelope import Envelope
-from contracts.ingest import IngestRejected, PortalChannel, PortalStatus, ProvinceDossierStatus
+from contracts.events import (
+    DossierResolved,
+    DossierWithdrawn,
+    ResultReturned,
+    StepAssigned,
+    StepCompleted,
+    SupplementItem,
+    SupplementRequested,
+)
+from contracts.ingest import (
+    IngestRejected,
+    PortalChannel,
+    PortalStatus,
+    ProvinceDossierStatus,
+    ProvinceStep,
+)
 from services.common.consumer import Context
-from services.intake.lifecycle import Lifecycle, NotFound, WrongState
+from services.common.workdays import TZ
+from services.intake import tables
+from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver, Rejected, Submission
 from services.intake.rules import check_submission
+
+
+def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
+    """Early: done on an earlier day than due; on time: by the due time; late: after it."""
+    if done_at > due_at:
+        return Timeliness.late
+    if done_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():
+        return Timeliness.early
+    return Timeliness.on_time
+
 
 CHANNELS = {PortalChannel.direct: Channel.counter, PortalChannel.online: Channel.online,
             PortalChannel.postal: Channel.postal}
@@ -58,33 +88,42 @@ class IngestHandler:
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
         try:
             refused = self._authorised(ctx, event)
-            if event.status == PortalStatus.received:
-                await self._received(ctx, event, refused)
-            elif refused:
+            if event.status in (PortalStatus.received, PortalStatus.not_received):
+                await self._first(ctx, event, refused)
+                await self._replay_parked(ctx, event.dossier_code)
+                return
+            if refused:
                 raise Rejected(refused)
-            elif event.status == PortalStatus.withdrawn:
-                await self._withdrawn(ctx, event)
-            else:
-                raise Rejected([{
-                    "code": "status_not_supported", "field": "status",
-                    "message_vi": f"Trạng thái {int(event.status)} chưa được hệ thống tiếp nhận",
-                    "message_en": f"status {int(event.status)} ({event.status.name}) is not "
-                                  "accepted by this version of the ingest yet"}])
+            row = await self.receiver.existing(ctx.session, code=event.dossier_code)
+            if row is None:
+                # Ahead of its receipt: keep it and apply it when the receipt arrives. Written
+                # at once (not deferred): the receipt may follow in this very batch.
+                await ctx.session.execute(tables.parked.insert().values(
+                    event_id=str(ctx.envelope.id), dossier_code=event.dossier_code,
+                    occurred_at=event.occurred_at,
+                    envelope=ctx.envelope.model_dump(mode="json")))
+                return
+            await self._apply(ctx.session, event, row)
         except Rejected as exc:
             await self._reject(ctx, event, exc.problems)
 
-    async def _received(self, ctx: Context, event: ProvinceDossierStatus,
-                        refused: list[dict[str, Any]]) -> None:
+    async def _first(self, ctx: Context, event: ProvinceDossierStatus,
+                     refused: list[dict[str, Any]]) -> None:
+        """Status 2 (received) or 3 (not received): the dossier enters the national record."""
         # Every problem in one answer: who may report, and what is wrong with the dossier.
         problems = list(refused)
         if event.applicant is None:
             problems.append({"code": "missing_applicant", "field": "applicant",
                              "message_vi": "Thiếu thông tin người nộp hồ sơ",
-                             "message_en": "status 2 (received) needs the applicant"})
+                             "message_en": "statuses 2 and 3 need the applicant"})
         if await self.receiver.existing(ctx.session, code=event.dossier_code):
             problems.append({"code": "already_received", "field": "dossier_code",
                              "message_vi": f"Hồ sơ {event.dossier_code} đã được tiếp nhận",
                              "message_en": f"dossier {event.dossier_code} was already received"})
+        if event.status == PortalStatus.not_received and not event.reasons:
+            problems.append({"code": "missing_reasons", "field": "reasons",
+                             "message_vi": "Từ chối tiếp nhận phải nêu lý do",
+                             "message_en": "status 3 (not received) needs its reasons"})
         if event.applicant is None or any(p["code"] == "already_received" for p in problems):
             raise Rejected(problems)
         channel = CHANNELS.get(event.channel, Channel.provincial) if event.channel else \
@@ -97,28 +136,92 @@ class IngestHandler:
             channel=channel, return_channel=return_channel, applicant=event.applicant,
             components=event.components, received_at=event.received_at or event.occurred_at,
             code=event.dossier_code, origin_system=event.system_id)
+        now = self.outbox.clock.now()
+        if event.status == PortalStatus.not_received:
+            if problems:
+                raise Rejected(problems)
+            await self.lifecycle.refuse(ctx.session, sub, event.reasons, now)
+            return
         if problems:  # not allowed: still list what else is wrong, but receive nothing
             found, _, _ = check_submission(
                 self.receiver.catalog, agency_code=sub.agency_code,
                 procedure_code=sub.procedure_code, applicant_kind=sub.applicant.kind,
-                components=sub.components, received_at=sub.received_at,
-                now=self.outbox.clock.now())
+                components=sub.components, received_at=sub.received_at, now=now)
             raise Rejected(problems + found)
-        await self.receiver.receive(ctx.session, sub, self.outbox.clock.now())
+        await self.receiver.receive(ctx.session, sub, now)
+        await self._set_status(ctx.session, event.dossier_code, "received", sub.received_at)
 
-    async def _withdrawn(self, ctx: Context, event: ProvinceDossierStatus) -> None:
-        try:
-            await self.lifecycle.withdraw(ctx.session, event.dossier_code, event.note,
-                                          event.occurred_at, self.outbox.clock.now())
-        except NotFound as exc:
-            raise Rejected([{"code": "unknown_dossier", "field": "dossier_code",
-                             "message_vi": f"Không có hồ sơ {event.dossier_code}",
-                             "message_en": f"no dossier {event.dossier_code} was received"}]
-                           ) from exc
-        except WrongState as exc:
-            raise Rejected([{"code": "wrong_state", "field": "status",
-                             "message_vi": f"Hồ sơ đang ở trạng thái {exc.status}, không thể rút",
-                             "message_en": str(exc)}]) from exc
+    async def _replay_parked(self, ctx: Context, code: str) -> None:
+        t = tables.parked
+        rows = (await ctx.session.execute(select(t).where(t.c.dossier_code == code)
+                                          .order_by(t.c.occurred_at))).mappings().all()
+        for parked in rows:
+            event = ProvinceDossierStatus.model_validate(parked["envelope"]["data"])
+            row = await self.receiver.existing(ctx.session, code=code)
+            if row is not None:
+                await self._apply(ctx.session, event, row)
+        if rows:
+            await ctx.session.execute(delete(t).where(t.c.dossier_code == code))
+
+    async def _set_status(self, s: AsyncSession, code: str, status: str, at: datetime) -> None:
+        """The national status follows the latest news, whatever order it arrived in."""
+        t = tables.dossiers
+        await s.execute(update(t).where(t.c.code == code, or_(
+            t.c.status_at.is_(None), t.c.status_at <= at)).values(
+            status=status, status_at=at, updated_at=self.outbox.clock.now()))
+
+    async def _apply(self, s: AsyncSession, event: ProvinceDossierStatus,
+                     row: dict[str, Any]) -> None:
+        """Statuses 4-10 of a received dossier, mapped to the national lifecycle."""
+        code, agency, at = event.dossier_code, row["agency_code"], event.occurred_at
+        applicant = ApplicantRef(kind=row["applicant_kind"], ref=row["applicant_ref"])
+        status = event.status
+        if status in (PortalStatus.registered, PortalStatus.financial_obligation):
+            return  # no national event: before receipt, or a fee step outside BHXH's clock
+        if status == PortalStatus.processing:
+            step = event.step or ProvinceStep(step_no=1, step_code="XU-LY",
+                                              department="Bộ phận giải quyết", at=at)
+            if step.completed:
+                await self.outbox.emit(s, topics.PROVINCIAL, StepCompleted(
+                    dossier_code=code, step_no=step.step_no, step_code=step.step_code,
+                    department=step.department, completed_at=step.at,
+                    outcome=timeliness(step.at, row["due_at"])), agency)
+            else:
+                await self.outbox.emit(s, topics.PROVINCIAL, StepAssigned(
+                    dossier_code=code, step_no=step.step_no, step_code=step.step_code,
+                    department=step.department, assigned_at=step.at,
+                    step_due_at=row["due_at"]), agency)
+            await self._set_status(s, code, "processing", at)
+        elif status == PortalStatus.supplement_requested:
+            items = [SupplementItem(component_code=r.field, problem_vi=r.message_vi,
+                                    problem_en=r.message_en, legal_basis=r.legal_basis)
+                     for r in event.reasons] or [SupplementItem(
+                         problem_vi=event.note or "Yêu cầu bổ sung hồ sơ")]
+            await self.outbox.emit(s, topics.INTAKE, SupplementRequested(
+                dossier_code=code, requested_at=at, stage="processing",
+                requested_by=event.system_id, items=items), agency)
+            await self._set_status(s, code, "awaiting_supplement", at)
+        elif status == PortalStatus.withdrawn:
+            await self.outbox.emit(s, topics.INTAKE, DossierWithdrawn(
+                dossier_code=code, withdrawn_at=at, reason=event.note), agency)
+            await self._set_status(s, code, "withdrawn", at)
+        elif status in (PortalStatus.stopped, PortalStatus.resolved):
+            # Decree 118/2025 "dừng xử lý" is reported as a denial with its reasons.
+            decision = "denied" if status == PortalStatus.stopped else (event.decision
+                                                                       or "approved")
+            await self.outbox.emit(s, topics.PROVINCIAL, DossierResolved(
+                dossier_code=code, agency_code=agency, procedure_code=row["procedure_code"],
+                applicant=applicant, resolved_at=at, decision=decision,
+                due_at=row["due_at"], timeliness=timeliness(at, row["due_at"]),
+                reasons=event.reasons), agency)
+            await self._set_status(s, code, "resolved" if decision == "approved" else "denied",
+                                   at)
+        elif status == PortalStatus.returned:
+            await self.outbox.emit(s, topics.PROVINCIAL, ResultReturned(
+                dossier_code=code, returned_at=at,
+                return_channel=event.return_channel or ReturnChannel(row["return_channel"])),
+                agency)
+            await self._set_status(s, code, "returned", at)
 
     async def _reject(self, ctx: Context, event: ProvinceDossierStatus,
                       problems: list[dict[str, Any]]) -> None:

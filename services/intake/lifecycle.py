@@ -57,7 +57,7 @@ class Lifecycle:
                      now: datetime) -> dict[str, Any]:
         """Decree 61/2018 Art. 19(1)(c) / Decree 118/2025: not in the agency's remit or not
         eligible: a refusal slip with reasons. The dossier gets a code so the slip has one."""
-        code = await self.receiver.next_code(s, sub.agency_code, sub.received_at)
+        code = sub.code or await self.receiver.next_code(s, sub.agency_code, sub.received_at)
         ref = applicant_pseudonym(self.receiver.key, sub.applicant)
         row = {
             "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,

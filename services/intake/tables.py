@@ -35,6 +35,17 @@ dossiers = Table(
     Column("supplement_request", JSON),  # the one request listing everything, while open
     Column("reasons", JSON),  # refusal reasons
     Column("channel_reference", String(100)),  # postal tracking number / portal account
+    Column("status_at", UtcDateTime()),  # when the status was true: late news cannot undo it
+)
+
+# Province events that arrived before their dossier's receipt: applied, in order, once the
+# receipt arrives (events of one dossier may reach the ingest topic out of order).
+parked = Table(
+    "parked_province_events", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("dossier_code", String(64), nullable=False, index=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("envelope", JSON, nullable=False),
 )
 
 code_sequences = Table(

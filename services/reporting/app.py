@@ -15,7 +15,8 @@ from services.common.service_settings import ReportingSettings
 from services.reporting import projection, tables
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
-INPUTS = (topics.INTAKE, topics.DIGITIZATION, topics.PROCESSING, topics.NOTIFICATION)
+INPUTS = (topics.INTAKE, topics.PROVINCIAL, topics.DIGITIZATION, topics.PROCESSING,
+          topics.NOTIFICATION)
 
 
 @router.get("/stats")

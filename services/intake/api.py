@@ -155,19 +155,37 @@ def _conflict(exc: WrongState) -> ApiError:
                     current_status=exc.status)
 
 
-async def _change(request: Request, code: str, act: Any) -> dict[str, Any]:
+async def _change(request: Request, code: str, act: Any, status: int = 200) -> JSONResponse:
+    """A counter action in one transaction; with an Idempotency-Key header, a retry of the
+    same request gets the first answer back and changes nothing."""
     rt = request.app.state.runtime
+    key = request.headers.get("idempotency-key")
+    where = f"{request.method} {request.url.path}"
+    t = tables.idempotency
+    if key:
+        async with rt.sessions() as s:
+            seen = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
+        if seen is not None:
+            if seen["request"] != where:
+                raise ApiError(422, [problem(
+                    "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+                    f"Idempotency-Key was used for {seen['request']}", "Idempotency-Key")])
+            return JSONResponse(seen["body"], status_code=seen["status"],
+                                headers={"Idempotent-Replay": "true"})
     try:
         async with rt.transaction() as s:
             row = await act(request.app.state.lifecycle, s, rt.clock.now())
+            view = _json(public_view(row))
+            if "missing" in row:
+                view["missing"] = row["missing"]
+            if key:
+                await s.execute(t.insert().values(key=key, request=where, status=status,
+                                                  body=view, created_at=rt.clock.now()))
     except NotFound as exc:
         raise _not_found(code) from exc
     except WrongState as exc:
         raise _conflict(exc) from exc
-    view = _json(public_view(row))
-    if "missing" in row:
-        view["missing"] = row["missing"]
-    return view
+    return JSONResponse(view, status_code=status)
 
 
 @router.post("/refusals", status_code=201)
@@ -187,19 +205,19 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
 
 @router.post("/dossiers/{code}/supplement-request", status_code=201)
 async def request_supplement(code: str, body: SupplementRequestIn,
-                             request: Request) -> dict[str, Any]:
+                             request: Request) -> JSONResponse:
     return await _change(request, code, lambda lc, s, now: lc.request_supplement(
-        s, code, body.items, body.requested_by, body.stage, now))
+        s, code, body.items, body.requested_by, body.stage, now), status=201)
 
 
 @router.post("/dossiers/{code}/supplement")
-async def receive_supplement(code: str, body: SupplementIn, request: Request) -> dict[str, Any]:
+async def receive_supplement(code: str, body: SupplementIn, request: Request) -> JSONResponse:
     return await _change(request, code, lambda lc, s, now: lc.receive_supplement(
         s, code, body.components, now))
 
 
 @router.post("/dossiers/{code}/withdrawal")
-async def withdraw(code: str, body: WithdrawalIn, request: Request) -> dict[str, Any]:
+async def withdraw(code: str, body: WithdrawalIn, request: Request) -> JSONResponse:
     return await _change(request, code, lambda lc, s, now: lc.withdraw(
         s, code, body.reason, now, now))
 

@@ -54,3 +54,14 @@ code_sequences = Table(
     Column("day", Date, primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# Answers to requests that carried an Idempotency-Key: a retry gets the same answer and
+# changes nothing (the key is stored in the same transaction as the change).
+idempotency = Table(
+    "idempotency_keys", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("request", String(300), nullable=False),  # method and path the key was used on
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -93,9 +93,17 @@ async def test_counter_lifecycle(kafka_bootstrap: str, tmp_path: Path, unique: s
             assert done.json()["missing"] == []
             assert done.json()["due_at"] > first_due  # counted afresh from the supplement
 
+            key = {"Idempotency-Key": f"withdraw-{unique}"}
             gone = await client.post(f"/api/v1/dossiers/{code}/withdrawal",
-                                     json={"reason": "Người nộp xin rút"})
+                                     json={"reason": "Người nộp xin rút"}, headers=key)
             assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
+            retry = await client.post(f"/api/v1/dossiers/{code}/withdrawal",
+                                      json={"reason": "Người nộp xin rút"}, headers=key)
+            assert retry.status_code == 200 and retry.json() == gone.json()
+            assert retry.headers["Idempotent-Replay"] == "true"
+            elsewhere = await client.post(f"/api/v1/dossiers/{refused_code}/withdrawal",
+                                          json={}, headers=key)
+            assert elsewhere.status_code == 422
             again = await client.post(f"/api/v1/dossiers/{code}/withdrawal", json={})
             assert again.status_code == 409 and again.json()["current_status"] == "withdrawn"
             missing = await client.post("/api/v1/dossiers/NOPE-1/withdrawal", json={})

@@ -290,7 +290,9 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
                                      "không có phiếu này",
                                      f"a {row['status']} dossier has no {slip}", "slip")],
                        current_status=row["status"])
-    pdf = await asyncio.to_thread(render, request.app.state.receiver.catalog, row)
+    # Drawn with the catalogue the dossier was received under (its names, its components).
+    catalog = request.app.state.receiver.catalogs.version(row["catalog_version"])
+    pdf = await asyncio.to_thread(render, catalog, row)
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{stem}-{code}.pdf"'})
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from contracts import topics
 from contracts.ingest import ProvinceDossierStatus
-from services.common.catalog import load_catalog
+from services.common.catalog import load_catalogs
 from services.common.consumer import Subscription
 from services.common.runtime import Runtime
 from services.common.workdays import WorkCalendar
@@ -24,7 +24,7 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
     ingest = Subscription(topics.INGEST)
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
-    receiver = Receiver(load_catalog(settings.catalog_file), WorkCalendar(), runtime.outbox,
+    receiver = Receiver(load_catalogs(settings.catalog_dir), WorkCalendar(), runtime.outbox,
                         settings.pseudonym_key.get_secret_value())
     lifecycle = Lifecycle(receiver)
     systems = load_systems(settings.province_systems_file)

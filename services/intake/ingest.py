@@ -144,7 +144,7 @@ class IngestHandler:
             return
         if problems:  # not allowed: still list what else is wrong, but receive nothing
             found, _, _ = check_submission(
-                self.receiver.catalog, agency_code=sub.agency_code,
+                self.receiver.catalog_on(sub.received_at), agency_code=sub.agency_code,
                 procedure_code=sub.procedure_code, applicant_kind=sub.applicant.kind,
                 components=sub.components, received_at=sub.received_at, now=now)
             raise Rejected(problems + found)

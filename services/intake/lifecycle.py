@@ -61,7 +61,8 @@ class Lifecycle:
         ref = applicant_pseudonym(self.receiver.key, sub.applicant)
         row = {
             "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
-            "catalog_version": self.receiver.catalog.version, "channel": sub.channel.value,
+            "catalog_version": self.receiver.catalog_on(sub.received_at).version,
+            "channel": sub.channel.value,
             "return_channel": sub.return_channel.value, "status": "refused",
             "received_at": sub.received_at, "due_at": sub.received_at,
             "legal_time": LegalTime(value=0, unit="same_day").model_dump(mode="json"),
@@ -113,7 +114,7 @@ class Lifecycle:
             return {**row, "components": all_components, "missing": missing}
         # Law on Social Insurance 2024: legal times run from the day the complete dossier
         # is received, so the appointment is counted afresh from now.
-        agency = self.receiver.catalog.agency(row["agency_code"])
+        agency = self.receiver.catalogs.version(row["catalog_version"]).agency(row["agency_code"])
         calendar = self.receiver.calendar_for(agency) if agency else self.receiver.calendar
         due_at = calendar.due_at(now, LegalTime(**row["legal_time"]))
         await self._set(s, code, now, status="received", components=all_components,

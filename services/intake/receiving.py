@@ -22,7 +22,7 @@ from contracts.common import (
     ReturnChannel,
 )
 from contracts.events import ApplicantRecorded, DossierReceived
-from services.common.catalog import CatalogIndex
+from services.common.catalog import CatalogIndex, CatalogSet
 from services.common.outbox import OutboxWriter
 from services.common.pseudonym import applicant_pseudonym
 from services.common.workdays import TZ, WorkCalendar
@@ -53,15 +53,24 @@ class Submission:
 
 
 class Receiver:
-    def __init__(self, catalog: CatalogIndex, calendar: WorkCalendar, outbox: OutboxWriter,
+    def __init__(self, catalogs: CatalogSet, calendar: WorkCalendar, outbox: OutboxWriter,
                  pseudonym_key: str) -> None:
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.calendar = calendar
         self.outbox = outbox
         self.key = pseudonym_key
         self._calendars: dict[str, WorkCalendar] = {}
         # Whether reused components were checked against the warehouse (set by wiring).
         self.reuse_verified = False
+
+    @property
+    def catalog(self) -> CatalogIndex:
+        """The newest catalogue: what clients list and what new rules are written in."""
+        return self.catalogs.latest
+
+    def catalog_on(self, at: datetime) -> CatalogIndex:
+        """The catalogue in force on the day of receipt, in Vietnam."""
+        return self.catalogs.in_force(at.astimezone(TZ).date())
 
     def calendar_for(self, agency: Agency) -> WorkCalendar:
         """The agency's own office hours and closures on top of the national calendar."""
@@ -97,19 +106,20 @@ class Receiver:
 
     async def receive(self, session: AsyncSession, sub: Submission, now: datetime
                       ) -> dict[str, Any]:
+        catalog = self.catalog_on(sub.received_at)
         problems, agency, procedure = check_submission(
-            self.catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+            catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
             applicant_kind=sub.applicant.kind, components=sub.components,
             received_at=sub.received_at, now=now)
         if problems or agency is None or procedure is None:
             raise Rejected(problems)
-        legal_time = self.catalog.legal_time(procedure, sub.applicant.kind)
+        legal_time = catalog.legal_time(procedure, sub.applicant.kind)
         due_at = self.calendar_for(agency).due_at(sub.received_at, legal_time)
         code = sub.code or await self.next_code(session, sub.agency_code, sub.received_at)
         ref = applicant_pseudonym(self.key, sub.applicant)
         row = {
             "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
-            "catalog_version": self.catalog.version, "channel": sub.channel.value,
+            "catalog_version": catalog.version, "channel": sub.channel.value,
             "return_channel": sub.return_channel.value, "status": "received",
             "received_at": sub.received_at, "due_at": due_at,
             "legal_time": legal_time.model_dump(mode="json"),
@@ -126,7 +136,7 @@ class Receiver:
         await session.execute(tables.dossiers.insert().values(**row))
         await self.outbox.emit(session, topics.INTAKE, DossierReceived(
             dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
-            catalog_version=self.catalog.version, channel=sub.channel,
+            catalog_version=catalog.version, channel=sub.channel,
             return_channel=sub.return_channel, received_at=sub.received_at, due_at=due_at,
             legal_time=legal_time, applicant=ApplicantRef(kind=sub.applicant.kind, ref=ref),
             components=sub.components, origin_system=sub.origin_system,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.common.catalog.loader import DEFAULT_FILE
+from services.common.catalog.loader import DEFAULT_DIR
 from services.common.settings import ServiceSettings
 
 
@@ -12,6 +12,6 @@ class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
 
     http_port: int = 8001
-    catalog_file: Path = DEFAULT_FILE
+    catalog_dir: Path = DEFAULT_DIR  # every catalog.v*.yaml in it, each dated
     warehouse_url: str | None = None
     province_systems_file: Path = Path(__file__).with_name("province_systems.yaml")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
-from services.common.catalog import load_catalog
+from services.common.catalog import load_catalogs
 from services.common.consumer import Subscription
 from services.common.http import ApiError, problem
 from services.common.runtime import Runtime
@@ -44,7 +44,7 @@ def build(settings: Any = None) -> Runtime:
     digitization = Subscription(topics.DIGITIZATION)
     runtime = Runtime("processing", settings, tables.metadata, tables.runtime, app,
                       [intake, private, digitization])
-    opener = CaseOpener(load_catalog(), runtime.outbox)
+    opener = CaseOpener(load_catalogs(), runtime.outbox)
     intake.on(DossierReceived)(opener.on_received)
     private.on(ApplicantRecorded)(opener.on_applicant)
     digitization.on(DossierDigitized)(opener.on_digitized)

@@ -11,15 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived, StepAssigned
 from services.common.bulk import defer_insert
-from services.common.catalog import CatalogIndex
+from services.common.catalog import CatalogSet
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.processing import tables
 
 
 class CaseOpener:
-    def __init__(self, catalog: CatalogIndex, outbox: OutboxWriter) -> None:
-        self.catalog = catalog
+    def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter) -> None:
+        self.catalogs = catalogs
         self.outbox = outbox
 
     async def _case(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
@@ -42,7 +42,8 @@ class CaseOpener:
         case = await self._upsert(ctx.session, event.dossier_code,
                                   agency_code=event.agency_code,
                                   procedure_code=event.procedure_code,
-                                  received_at=event.received_at, due_at=event.due_at)
+                                  received_at=event.received_at, due_at=event.due_at,
+                                  catalog_version=event.catalog_version)
         await self._open_if_ready(ctx.session, case)
 
     async def on_digitized(self, ctx: Context, event: DossierDigitized) -> None:
@@ -58,7 +59,9 @@ class CaseOpener:
     async def _open_if_ready(self, s: AsyncSession, case: dict[str, Any]) -> None:
         if case["status"] != "waiting" or not case["received_at"] or not case["digitized_at"]:
             return
-        procedure = self.catalog.procedure(case["procedure_code"])
+        # The steps of the catalogue the dossier was received under.
+        catalog = self.catalogs.version(case["catalog_version"] or "")
+        procedure = catalog.procedure(case["procedure_code"])
         if procedure is None:
             raise LookupError(f"procedure {case['procedure_code']} not in the catalogue")
         step = procedure.steps[0]

@@ -20,6 +20,7 @@ cases = Table(
     Column("opened_at", UtcDateTime()),
     Column("status", String(32), nullable=False),
     Column("current_step", Integer),
+    Column("catalog_version", String(32)),
 )
 
 applicants = Table(

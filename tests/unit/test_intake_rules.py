@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from contracts.common import ComponentForm, ComponentRef
-from services.common.catalog import CatalogError, load_catalog
+from services.common.catalog import CatalogError, CatalogSet, load_catalog, load_catalogs
 from services.intake.rules import check_submission, dossier_code
 
 CATALOG = load_catalog()
@@ -94,8 +94,8 @@ def test_an_agency_closure_moves_the_appointment() -> None:
     from services.intake import tables
     from services.intake.receiving import Receiver
 
-    receiver = Receiver(CATALOG, WorkCalendar(), OutboxWriter("intake", tables.runtime,
-                                                              FixedClock(NOW)), "k")
+    receiver = Receiver(CatalogSet([CATALOG]), WorkCalendar(),
+                        OutboxWriter("intake", tables.runtime, FixedClock(NOW)), "k")
     base = CATALOG.agency("000.01.01.H26")
     assert base is not None
     closed = base.model_copy(update={"code": "000.01.09.H26", "closures": [date(2026, 3, 4)]})
@@ -105,3 +105,25 @@ def test_an_agency_closure_moves_the_appointment() -> None:
     assert receiver.calendar_for(base).due_at(received, five).date() == date(2026, 3, 9)
     # Wednesday 4/3 closed: the fifth working day moves one day later.
     assert receiver.calendar_for(closed).due_at(received, five).date() == date(2026, 3, 10)
+
+
+def test_a_dossier_is_judged_by_the_catalogue_in_force_on_its_day(tmp_path) -> None:
+    text = CATALOG.path.read_text(encoding="utf-8")
+    (tmp_path / "catalog.v1.yaml").write_text(text, encoding="utf-8")
+    # An older rule set (for the test: sickness benefit in 6 working days until 30/06/2025).
+    old = (text.replace('version: "2025.07"', 'version: "2019.12"')
+           .replace("valid_from: 2025-07-01\nagencies", "valid_from: 2019-12-10\nagencies")
+           .replace("legal_time: {value: 7, unit: working_days}\n    source: Luật BHXH 2024, "
+                    "Điều 48 khoản 3", "legal_time: {value: 6, unit: working_days}\n    "
+                    "source: Luật BHXH 2014"))
+    (tmp_path / "catalog.v0.yaml").write_text(old, encoding="utf-8")
+    catalogs = load_catalogs(tmp_path)
+    assert catalogs.in_force(date(2025, 6, 30)).version == "2019.12"
+    assert catalogs.in_force(date(2025, 7, 1)).version == "2025.07"
+    assert catalogs.latest.version == "2025.07"
+    sickness_then = catalogs.version("2019.12").procedure("BHXH.NH.01")
+    sickness_now = catalogs.version("2025.07").procedure("BHXH.NH.01")
+    assert sickness_then is not None and sickness_now is not None
+    assert (sickness_then.legal_time.value, sickness_now.legal_time.value) == (6, 7)
+    with pytest.raises(CatalogError, match="no catalogue in force"):
+        catalogs.in_force(date(2019, 1, 1))

@@ -1,5 +1,11 @@
 """The reference catalogues (agencies, procedures) as versioned data files."""
 
-from services.common.catalog.loader import CatalogError, CatalogIndex, load_catalog
+from services.common.catalog.loader import (
+    CatalogError,
+    CatalogIndex,
+    CatalogSet,
+    load_catalog,
+    load_catalogs,
+)
 
-__all__ = ["CatalogError", "CatalogIndex", "load_catalog"]
+__all__ = ["CatalogError", "CatalogIndex", "CatalogSet", "load_catalog", "load_catalogs"]

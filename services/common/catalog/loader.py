@@ -16,6 +16,7 @@ from contracts.catalog import Agency, Catalog, Procedure
 from contracts.common import LegalTime
 
 DEFAULT_FILE = Path(__file__).with_name("catalog.v1.yaml")
+DEFAULT_DIR = DEFAULT_FILE.parent
 
 
 class CatalogError(ValueError):
@@ -97,3 +98,35 @@ class CatalogIndex:
             chain.append(agency.parent)
             agency = self.agencies.get(agency.parent)
         return chain
+
+
+class CatalogSet:
+    """Every version of the catalogue; a dossier is judged by the one in force on the day it
+    was received, and keeps that version for good (domain.md section 1)."""
+
+    def __init__(self, indexes: list[CatalogIndex]) -> None:
+        if not indexes:
+            raise CatalogError("no catalogue file found")
+        self.indexes = sorted(indexes, key=lambda i: i.catalog.valid_from)
+        self.by_version = {i.version: i for i in self.indexes}
+        if len(self.by_version) != len(self.indexes):
+            raise CatalogError("two catalogue files share a version: "
+                               + ", ".join(str(i.path) for i in self.indexes))
+
+    @property
+    def latest(self) -> CatalogIndex:
+        return self.indexes[-1]
+
+    def in_force(self, on: date) -> CatalogIndex:
+        found = [i for i in self.indexes if i.catalog.valid_from <= on]
+        if not found:
+            raise CatalogError(f"no catalogue in force on {on:%d/%m/%Y}")
+        return found[-1]
+
+    def version(self, version: str) -> CatalogIndex:
+        return self.by_version.get(version, self.latest)
+
+
+def load_catalogs(folder: Path | str = DEFAULT_DIR) -> CatalogSet:
+    """All `catalog.v*.yaml` files of a folder, each validated on its own."""
+    return CatalogSet([load_catalog(p) for p in sorted(Path(folder).glob("catalog.v*.yaml"))])

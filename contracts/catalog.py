@@ -86,8 +86,17 @@ class Procedure(Strict):
     valid_to: date | None = None
 
 
+class CalendarConfig(Strict):
+    """Government announcements the `holidays` package may not know yet (Labour Code 2019
+    Art. 112 and the yearly notices): extra days off and make-up working days."""
+
+    extra_days_off: list[date] = Field(default_factory=list)
+    extra_working_days: list[date] = Field(default_factory=list)
+
+
 class Catalog(Strict):
     version: str
     valid_from: date
+    calendar: CalendarConfig = CalendarConfig()
     agencies: list[Agency]
     procedures: list[Procedure]

@@ -24,7 +24,8 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
     ingest = Subscription(topics.INGEST)
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
-    receiver = Receiver(load_catalogs(settings.catalog_dir), WorkCalendar(), runtime.outbox,
+    catalogs = load_catalogs(settings.catalog_dir)
+    receiver = Receiver(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
                         settings.pseudonym_key.get_secret_value())
     lifecycle = Lifecycle(receiver)
     systems = load_systems(settings.province_systems_file)

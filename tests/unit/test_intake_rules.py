@@ -6,6 +6,7 @@ import pytest
 
 from contracts.common import ComponentForm, ComponentRef
 from services.common.catalog import CatalogError, CatalogSet, load_catalog, load_catalogs
+from services.common.workdays import WorkCalendar
 from services.intake.rules import check_submission, dossier_code
 
 CATALOG = load_catalog()
@@ -111,8 +112,8 @@ def test_a_dossier_is_judged_by_the_catalogue_in_force_on_its_day(tmp_path) -> N
     text = CATALOG.path.read_text(encoding="utf-8")
     (tmp_path / "catalog.v1.yaml").write_text(text, encoding="utf-8")
     # An older rule set (for the test: sickness benefit in 6 working days until 30/06/2025).
-    old = (text.replace('version: "2025.07"', 'version: "2019.12"')
-           .replace("valid_from: 2025-07-01\nagencies", "valid_from: 2019-12-10\nagencies")
+    old = (text.replace('version: "2025.07"\nvalid_from: 2025-07-01',
+                        'version: "2019.12"\nvalid_from: 2019-12-10')
            .replace("legal_time: {value: 7, unit: working_days}\n    source: Luật BHXH 2024, "
                     "Điều 48 khoản 3", "legal_time: {value: 6, unit: working_days}\n    "
                     "source: Luật BHXH 2014"))
@@ -127,3 +128,12 @@ def test_a_dossier_is_judged_by_the_catalogue_in_force_on_its_day(tmp_path) -> N
     assert (sickness_then.legal_time.value, sickness_now.legal_time.value) == (6, 7)
     with pytest.raises(CatalogError, match="no catalogue in force"):
         catalogs.in_force(date(2019, 1, 1))
+
+
+def test_announced_days_in_the_catalogue_reach_the_calendar(tmp_path) -> None:
+    text = CATALOG.path.read_text(encoding="utf-8").replace(
+        "  extra_days_off: []", "  extra_days_off: [2026-03-04]")
+    (tmp_path / "catalog.v1.yaml").write_text(text, encoding="utf-8")
+    rules = load_catalogs(tmp_path).calendar_rules()
+    assert rules.extra_days_off == frozenset({date(2026, 3, 4)})
+    assert not WorkCalendar(rules).is_working_day(date(2026, 3, 4))

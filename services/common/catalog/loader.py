@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts.catalog import Agency, Catalog, Procedure
 from contracts.common import LegalTime
+from services.common.workdays import CalendarRules
 
 DEFAULT_FILE = Path(__file__).with_name("catalog.v1.yaml")
 DEFAULT_DIR = DEFAULT_FILE.parent
@@ -122,6 +123,12 @@ class CatalogSet:
         if not found:
             raise CatalogError(f"no catalogue in force on {on:%d/%m/%Y}")
         return found[-1]
+
+    def calendar_rules(self) -> CalendarRules:
+        """Announced days are facts whatever the version that lists them: take them all."""
+        off = {d for i in self.indexes for d in i.catalog.calendar.extra_days_off}
+        worked = {d for i in self.indexes for d in i.catalog.calendar.extra_working_days}
+        return CalendarRules(extra_days_off=frozenset(off), extra_working_days=frozenset(worked))
 
     def version(self, version: str) -> CatalogIndex:
         return self.by_version.get(version, self.latest)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -66,19 +64,3 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS) -> lis
         return created
     finally:
         await admin.close()
-
-
-async def _main(argv: list[str]) -> int:
-    import os
-
-    if argv[:1] != ["create"]:
-        print("usage: python -m services.common.kafka create", file=sys.stderr)
-        return 2
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    created = await ensure_topics(bootstrap)
-    print(f"{len(TOPICS)} topics in the registry; created {len(created)}: {', '.join(created)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(asyncio.run(_main(sys.argv[1:])))

@@ -1,4 +1,4 @@
-"""Settings of the services that need nothing beyond the shared ones: only prefix and port."""
+"""Settings of the services that need nothing beyond the shared ones: prefix and port."""
 
 from __future__ import annotations
 
@@ -7,14 +7,25 @@ from pydantic_settings import SettingsConfigDict
 from services.common.settings import ServiceSettings
 
 
-def _settings(prefix: str, port: int) -> type[ServiceSettings]:
-    config = SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
-    return type(f"{prefix.title().strip('_')}Settings", (ServiceSettings,),
-                {"model_config": config, "__annotations__": {"http_port": int},
-                 "http_port": port})
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
 
 
-DigitizationSettings = _settings("DIGITIZATION_", 8002)
-ProcessingSettings = _settings("PROCESSING_", 8003)
-NotificationSettings = _settings("NOTIFICATION_", 8004)
-ReportingSettings = _settings("REPORTING_", 8005)
+class DigitizationSettings(ServiceSettings):
+    model_config = _config("DIGITIZATION_")
+    http_port: int = 8002
+
+
+class ProcessingSettings(ServiceSettings):
+    model_config = _config("PROCESSING_")
+    http_port: int = 8003
+
+
+class NotificationSettings(ServiceSettings):
+    model_config = _config("NOTIFICATION_")
+    http_port: int = 8004
+
+
+class ReportingSettings(ServiceSettings):
+    model_config = _config("REPORTING_")
+    http_port: int = 8005

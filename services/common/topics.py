@@ -1,11 +1,25 @@
-"""`python -m services.common.topics create`: create every registry topic on the broker."""
+"""`python -m services.common.topics create`: create every registry topic on the broker,
+with its partition count (KAFKA_BOOTSTRAP_SERVERS names the broker)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
-from services.common.kafka import _main
+from contracts.topics import TOPICS
+from services.common.kafka import ensure_topics
+
+
+async def main(argv: list[str]) -> int:
+    if argv[:1] != ["create"]:
+        print("usage: python -m services.common.topics create", file=sys.stderr)
+        return 2
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    created = await ensure_topics(bootstrap)
+    print(f"{len(TOPICS)} topics in the registry; created {len(created)}: {', '.join(created)}")
+    return 0
+
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(_main(sys.argv[1:])))
+    raise SystemExit(asyncio.run(main(sys.argv[1:])))

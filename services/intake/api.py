@@ -94,16 +94,22 @@ def _json(view: dict[str, Any]) -> dict[str, Any]:
             for k, v in view.items()}
 
 
+async def _replayed(request: Request, submission_id: str | None) -> JSONResponse | None:
+    """The same submission_id answers with the dossier it already made (200)."""
+    if not submission_id:
+        return None
+    async with request.app.state.runtime.sessions() as s:
+        found = await request.app.state.receiver.existing(s, submission_id=submission_id)
+    return JSONResponse(_json(public_view(found)), status_code=200) if found else None
+
+
 @router.post("/dossiers", status_code=201)
 async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
     rt = request.app.state.runtime
     receiver: Receiver = request.app.state.receiver
     now = rt.clock.now()
-    if body.submission_id:
-        async with rt.sessions() as s:
-            found = await receiver.existing(s, submission_id=body.submission_id)
-        if found:
-            return JSONResponse(_json(public_view(found)), status_code=200)
+    if replay := await _replayed(request, body.submission_id):
+        return replay
     sub = body.submission(now)
     sub.components = await _verify_reuse(request, sub)
     try:
@@ -113,10 +119,8 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
         raise ApiError(422, exc.problems) from exc
     except IntegrityError as exc:
         # Two requests with one submission_id raced: the first one's dossier is the answer.
-        async with rt.sessions() as s:
-            found = await receiver.existing(s, submission_id=body.submission_id)
-        if found:
-            return JSONResponse(_json(public_view(found)), status_code=200)
+        if replay := await _replayed(request, body.submission_id):
+            return replay
         raise exc
     return JSONResponse(_json(public_view(row)), status_code=201)
 
@@ -192,11 +196,8 @@ async def _change(request: Request, code: str, act: Any, status: int = 200) -> J
 async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
     """Refusal at the counter: a code, a refusal slip with reasons, DossierRejected."""
     rt = request.app.state.runtime
-    if body.submission_id:
-        async with rt.sessions() as s:
-            found = await request.app.state.receiver.existing(s, submission_id=body.submission_id)
-        if found:
-            return JSONResponse(_json(public_view(found)), status_code=200)
+    if replay := await _replayed(request, body.submission_id):
+        return replay
     async with rt.transaction() as s:
         row = await request.app.state.lifecycle.refuse(
             s, body.submission(rt.clock.now()), body.reasons, rt.clock.now())

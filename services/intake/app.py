@@ -25,14 +25,15 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     ingest = Subscription(topics.INGEST)
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
     catalogs = load_catalogs(settings.catalog_dir)
+    warehouse = warehouse_from(settings.warehouse_url)
     receiver = Receiver(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
-                        settings.pseudonym_key.get_secret_value())
+                        settings.pseudonym_key.get_secret_value(),
+                        reuse_verified=warehouse.checks)
     lifecycle = Lifecycle(receiver)
     systems = load_systems(settings.province_systems_file)
     ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle, systems))
     app.state.receiver = receiver
     app.state.lifecycle = lifecycle
-    app.state.warehouse = warehouse_from(settings.warehouse_url)
-    receiver.reuse_verified = app.state.warehouse.checks
+    app.state.warehouse = warehouse
     app.include_router(router)
     return runtime

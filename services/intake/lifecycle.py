@@ -19,7 +19,6 @@ from contracts.events import (
     SupplementReceived,
     SupplementRequested,
 )
-from services.common.pseudonym import applicant_pseudonym
 from services.intake import tables
 from services.intake.receiving import Receiver, Submission
 from services.intake.rules import ALLOWED_FROM, still_missing
@@ -57,24 +56,12 @@ class Lifecycle:
                      now: datetime) -> dict[str, Any]:
         """Decree 61/2018 Art. 19(1)(c) / Decree 118/2025: not in the agency's remit or not
         eligible: a refusal slip with reasons. The dossier gets a code so the slip has one."""
-        code = sub.code or await self.receiver.next_code(s, sub.agency_code, sub.received_at)
-        ref = applicant_pseudonym(self.receiver.key, sub.applicant)
-        row = {
-            "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
-            "catalog_version": self.receiver.catalog_on(sub.received_at).version,
-            "channel": sub.channel.value,
-            "return_channel": sub.return_channel.value, "status": "refused",
-            "received_at": sub.received_at, "due_at": sub.received_at,
-            "legal_time": LegalTime(value=0, unit="same_day").model_dump(mode="json"),
-            "applicant_kind": sub.applicant.kind, "applicant_ref": ref,
-            "applicant": sub.applicant.model_dump(mode="json"),
-            "components": [c.model_dump(mode="json") for c in sub.components],
-            "submission_id": sub.submission_id, "origin_system": sub.origin_system,
-            "updated_at": now, "clock_started_at": None, "officer": sub.officer,
-            "supplement_request": None, "reasons": [r.model_dump(mode="json") for r in reasons],
-            "channel_reference": sub.channel_reference,
-        }
-        await s.execute(tables.dossiers.insert().values(**row))
+        row = await self.receiver.record(
+            s, sub, now, status="refused", due_at=sub.received_at,
+            legal_time=LegalTime(value=0, unit="same_day"),
+            catalog_version=self.receiver.catalog_on(sub.received_at).version,
+            clock_started_at=None, reasons=reasons)
+        code, ref = row["code"], row["applicant_ref"]
         await self.outbox.emit(s, topics.INTAKE, DossierRejected(
             dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
             applicant=ApplicantRef(kind=sub.applicant.kind, ref=ref), rejected_at=now,

@@ -18,7 +18,9 @@ from contracts.common import (
     Channel,
     ComponentRef,
     IndividualApplicant,
+    LegalTime,
     OrganizationApplicant,
+    Reason,
     ReturnChannel,
 )
 from contracts.events import ApplicantRecorded, DossierReceived
@@ -54,14 +56,14 @@ class Submission:
 
 class Receiver:
     def __init__(self, catalogs: CatalogSet, calendar: WorkCalendar, outbox: OutboxWriter,
-                 pseudonym_key: str) -> None:
+                 pseudonym_key: str, reuse_verified: bool = False) -> None:
         self.catalogs = catalogs
         self.calendar = calendar
         self.outbox = outbox
         self.key = pseudonym_key
         self._calendars: dict[str, WorkCalendar] = {}
-        # Whether reused components were checked against the warehouse (set by wiring).
-        self.reuse_verified = False
+        # Whether reused components were checked against the warehouse before receipt.
+        self.reuse_verified = reuse_verified
 
     @property
     def catalog(self) -> CatalogIndex:
@@ -104,6 +106,33 @@ class Receiver:
         row = (await session.execute(select(t).where(cond))).mappings().first()
         return dict(row) if row else None
 
+    async def record(self, session: AsyncSession, sub: Submission, now: datetime, *,
+                     status: str, due_at: datetime, legal_time: LegalTime,
+                     catalog_version: str, clock_started_at: datetime | None,
+                     reasons: list[Reason] | None = None) -> dict[str, Any]:
+        """Write the dossier row (received or refused), with a code if it has none."""
+        code = sub.code or await self.next_code(session, sub.agency_code, sub.received_at)
+        row = {
+            "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
+            "catalog_version": catalog_version, "channel": sub.channel.value,
+            "return_channel": sub.return_channel.value, "status": status,
+            "received_at": sub.received_at, "due_at": due_at,
+            "legal_time": legal_time.model_dump(mode="json"),
+            "applicant_kind": sub.applicant.kind,
+            "applicant_ref": applicant_pseudonym(self.key, sub.applicant),
+            "applicant": sub.applicant.model_dump(mode="json"),
+            "components": [{**c.model_dump(mode="json"),
+                            **({"reuse_verified": self.reuse_verified} if c.reused else {})}
+                           for c in sub.components],
+            "submission_id": sub.submission_id, "origin_system": sub.origin_system,
+            "updated_at": now, "clock_started_at": clock_started_at, "officer": sub.officer,
+            "supplement_request": None,
+            "reasons": [r.model_dump(mode="json") for r in reasons] if reasons else None,
+            "channel_reference": sub.channel_reference,
+        }
+        await session.execute(tables.dossiers.insert().values(**row))
+        return row
+
     async def receive(self, session: AsyncSession, sub: Submission, now: datetime
                       ) -> dict[str, Any]:
         catalog = self.catalog_on(sub.received_at)
@@ -115,25 +144,10 @@ class Receiver:
             raise Rejected(problems)
         legal_time = catalog.legal_time(procedure, sub.applicant.kind)
         due_at = self.calendar_for(agency).due_at(sub.received_at, legal_time)
-        code = sub.code or await self.next_code(session, sub.agency_code, sub.received_at)
-        ref = applicant_pseudonym(self.key, sub.applicant)
-        row = {
-            "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
-            "catalog_version": catalog.version, "channel": sub.channel.value,
-            "return_channel": sub.return_channel.value, "status": "received",
-            "received_at": sub.received_at, "due_at": due_at,
-            "legal_time": legal_time.model_dump(mode="json"),
-            "applicant_kind": sub.applicant.kind, "applicant_ref": ref,
-            "applicant": sub.applicant.model_dump(mode="json"),
-            "components": [{**c.model_dump(mode="json"),
-                            **({"reuse_verified": self.reuse_verified} if c.reused else {})}
-                           for c in sub.components],
-            "submission_id": sub.submission_id, "origin_system": sub.origin_system,
-            "updated_at": now, "clock_started_at": sub.received_at, "officer": sub.officer,
-            "supplement_request": None, "reasons": None,
-            "channel_reference": sub.channel_reference,
-        }
-        await session.execute(tables.dossiers.insert().values(**row))
+        row = await self.record(session, sub, now, status="received", due_at=due_at,
+                                legal_time=legal_time, catalog_version=catalog.version,
+                                clock_started_at=sub.received_at)
+        code, ref = row["code"], row["applicant_ref"]
         await self.outbox.emit(session, topics.INTAKE, DossierReceived(
             dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
             catalog_version=catalog.version, channel=sub.channel,

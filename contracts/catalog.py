@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date, time
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.common import LegalTime
+from contracts.common import Code, LegalTime
+
+# Catalogue texts are bounded like every contract text (they are printed on slips).
+Name = Annotated[str, Field(min_length=1, max_length=300)]
+Text = Annotated[str, Field(max_length=1000)]
 
 
 class Strict(BaseModel):
@@ -31,12 +35,12 @@ class OfficeHours(Strict):
 class Agency(Strict):
     code: str = Field(pattern=r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[0-9A-Z]{3}$",
                       description="e-identifier, Decision 20/2020/QĐ-TTg shape")
-    name: str
+    name: Name
     level: AgencyLevel
-    parent: str | None = None
+    parent: Code | None = None
     valid_from: date
     valid_to: date | None = None
-    successor: str | None = None
+    successor: Code | None = None
     office_hours: OfficeHours = OfficeHours()
     closures: list[date] = Field(default_factory=list)
 
@@ -50,15 +54,15 @@ class Agency(Strict):
 
 
 class ComponentSpec(Strict):
-    code: str
-    name: str
+    code: Code
+    name: Name
     required: bool = True
 
 
 class StepSpec(Strict):
-    code: str
-    name: str
-    department: str
+    code: Code
+    name: Name
+    department: Name
     share: float = Field(default=1.0, gt=0, description="share of the legal time for this step")
 
 
@@ -70,16 +74,16 @@ class ProcedureVariant(Strict):
 
 
 class Procedure(Strict):
-    code: str
-    name: str
-    field: str
+    code: Code
+    name: Name
+    field: Name
     legal_time: LegalTime
-    source: str = Field(description="article of the law that fixes the legal time")
+    source: Text = Field(description="article of the law that fixes the legal time")
     variants: list[ProcedureVariant] = Field(default_factory=list)
     applicant_kinds: list[Literal["individual", "organization"]]
     components: list[ComponentSpec] = Field(min_length=1)
     steps: list[StepSpec] = Field(min_length=1)
-    result_type: str
+    result_type: Name
     agency_levels: list[AgencyLevel] = Field(default_factory=lambda: [AgencyLevel.province,
                                                                       AgencyLevel.local])
     valid_from: date
@@ -95,7 +99,7 @@ class CalendarConfig(Strict):
 
 
 class Catalog(Strict):
-    version: str
+    version: Code
     valid_from: date
     calendar: CalendarConfig = CalendarConfig()
     agencies: list[Agency]

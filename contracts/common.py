@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 DossierCode = Annotated[str, Field(min_length=3, max_length=64, description="dossier code")]
 AgencyCode = Annotated[str, Field(min_length=1, max_length=32, description="agency e-identifier")]
+
+# Every text of a contract is bounded: an unbounded string is a way to fill a database, a
+# log line or a Kafka record (the hostile run got a 20 MB address accepted).
+Code = Annotated[str, Field(max_length=64)]
+ShortText = Annotated[str, Field(max_length=200, description="a name, title or identifier")]
+LongText = Annotated[str, Field(max_length=2000, description="text a person reads")]
+Address = Annotated[str, Field(max_length=500)]
+Phone = Annotated[str, Field(max_length=20)]
+Email = Annotated[str, Field(max_length=254)]  # RFC 5321 path limit
+DocumentRef = Annotated[str, Field(
+    max_length=200,
+    description="opaque id of a document in the data warehouse (e.g. doc-7f3a9c2e); never "
+    "built from personal numbers such as the ID number or social insurance code")]
+MAX_ITEMS = 100  # components, reasons, supplement items: a real dossier has a handful
+
+# Years outside this range are typing mistakes or probes; they also keep tz arithmetic away
+# from datetime.min/max, where converting 0001-01-01T00:00+07:00 to UTC overflows.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # Lax mode takes JSON numbers and numeric strings as Unix times; a wire timestamp is an
+    # ISO 8601 string. datetime objects built in code pass as they are.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO.match(value):
+        return value
+    raise ValueError("a timestamp must be an ISO 8601 string with a time zone offset")
+
+
+def _sane_year(value: datetime) -> datetime:
+    # Checked on the value as given, before any conversion that could overflow.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+# The one timestamp type of the contracts; its JSON Schema stays string/date-time.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_sane_year)]
 
 
 class Contract(BaseModel):
@@ -60,20 +102,20 @@ class IndividualApplicant(Contract):
     kind: Literal["individual"] = "individual"
     full_name: str = Field(min_length=1, max_length=200)
     id_number: str = Field(min_length=9, max_length=12, pattern=r"^[0-9]+$")
-    social_insurance_code: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
-    address: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    social_insurance_code: str | None = Field(default=None, max_length=10, pattern=r"^[0-9]{10}$")
+    address: Address | None = None
+    phone: Phone | None = None
+    email: Email | None = None
 
 
 class OrganizationApplicant(Contract):
     kind: Literal["organization"] = "organization"
     name: str = Field(min_length=1, max_length=300)
     unit_code: str = Field(min_length=1, max_length=32)
-    tax_code: str | None = None
-    address: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    tax_code: Annotated[str, Field(max_length=20)] | None = None
+    address: Address | None = None
+    phone: Phone | None = None
+    email: Email | None = None
 
 
 Applicant = Annotated[IndividualApplicant | OrganizationApplicant, Field(discriminator="kind")]
@@ -82,18 +124,18 @@ Applicant = Annotated[IndividualApplicant | OrganizationApplicant, Field(discrim
 class ComponentRef(Contract):
     code: str = Field(min_length=1, max_length=64)
     form: ComponentForm
-    document_ref: str | None = Field(default=None, description="reference in the data warehouse")
+    document_ref: DocumentRef | None = None
     reused: bool = Field(default=False, description="taken from data already held (seed 002, 3(2))")
 
 
 class Reason(Contract):
     """One problem or reason, readable by a person in Vietnamese and English."""
 
-    code: str
-    message_vi: str
-    message_en: str
-    field: str | None = None
-    legal_basis: str | None = None
+    code: Code
+    message_vi: LongText
+    message_en: LongText
+    field: ShortText | None = None
+    legal_basis: LongText | None = None
 
 
 class Timeliness(StrEnum):

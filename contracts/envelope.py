@@ -2,18 +2,28 @@
 
 The body of a Kafka record is this JSON object; W3C trace context travels in the Kafka
 headers (`traceparent`), never in the body.
+
+Producers build `Envelope`; consumers read with `InboundEnvelope.model_validate_json(raw)`,
+which is stricter (an id is required, the time must be a sane ISO 8601 string). Parsing the
+raw bytes with pydantic-core's JSON parser (jiter) also bounds nesting: past its recursion
+limit (200 levels) it raises a ValidationError (`json_invalid`, "recursion limit exceeded"),
+where `json.loads` would raise RecursionError on a deep enough body.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from contracts.common import Timestamp
+
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "vn.gov.bhxh.onestop."
+
+_Attr = Annotated[str, Field(max_length=200)]
 
 
 class Envelope(BaseModel):
@@ -21,22 +31,28 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    specversion: str = SPEC_VERSION
+    specversion: Annotated[str, Field(max_length=16)] = SPEC_VERSION
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    type: str = Field(description="e.g. vn.gov.bhxh.onestop.dossier.received.v1")
-    source: str = Field(description="the producing service, e.g. onestop/intake")
-    subject: str = Field(description="the dossier code this event is about")
+    type: _Attr = Field(description="e.g. vn.gov.bhxh.onestop.dossier.received.v1")
+    source: _Attr = Field(description="the producing service, e.g. onestop/intake")
+    subject: _Attr = Field(description="the dossier code this event is about")
     time: AwareDatetime
-    agencycode: str = Field(description="CloudEvents extension: the agency holding the dossier")
-    datacontenttype: str = "application/json"
-    dataschema: str | None = None
+    agencycode: _Attr = Field(
+        description="CloudEvents extension: the agency holding the dossier")
+    datacontenttype: Annotated[str, Field(max_length=100)] = "application/json"
+    dataschema: Annotated[str, Field(max_length=500)] | None = None
     data: dict[str, Any]
 
     @field_validator("time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        # On the wire time is always UTC; local time is a presentation concern.
-        return value.astimezone(UTC)
+        # On the wire time is always UTC; local time is a presentation concern. Near
+        # datetime.min/max the conversion overflows (0001-01-01T00:00+07:00): that is bad
+        # input, so a ValueError (a ValidationError to the caller), never an OverflowError.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time is out of the representable range") from None
 
     @field_validator("type")
     @classmethod
@@ -45,3 +61,13 @@ class Envelope(BaseModel):
         if not value.startswith(TYPE_PREFIX) or not (version[:1] == "v" and version[1:].isdigit()):
             raise ValueError(f"type must start with {TYPE_PREFIX!r} and end with .vN")
         return value
+
+
+class InboundEnvelope(Envelope):
+    """What a consumer accepts: the producer's id is required (a redelivery keeps it, so it
+    can be de-duplicated; an id made up here would differ each time) and the time is a
+    `Timestamp` (ISO 8601 string, years 2000..2100). Validate the raw record bytes with
+    `model_validate_json`."""
+
+    id: uuid.UUID
+    time: Timestamp

@@ -6,23 +6,29 @@ travels on intake's private topic; every other event names the applicant by pseu
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from contracts.common import (
+    MAX_ITEMS,
     AgencyCode,
     Applicant,
     ApplicantRef,
     Channel,
+    Code,
     ComponentForm,
     ComponentRef,
     Contract,
+    DocumentRef,
     DossierCode,
     LegalTime,
+    LongText,
     Reason,
     ReturnChannel,
+    ShortText,
     Timeliness,
+    Timestamp,
 )
 from contracts.envelope import TYPE_PREFIX
 
@@ -44,17 +50,18 @@ def _t(name: str, version: int = 1) -> str:
 class DossierReceived(Event):
     event_type: ClassVar[str] = _t("dossier.received")
     agency_code: AgencyCode
-    procedure_code: str
-    catalog_version: str = Field(description="version of the catalogue the dossier is judged by")
+    procedure_code: Code
+    catalog_version: Code = Field(description="version of the catalogue the dossier is judged by")
     channel: Channel
     return_channel: ReturnChannel
-    received_at: AwareDatetime = Field(description="the real time of receipt")
-    due_at: AwareDatetime = Field(description="appointment: end of the legal time")
+    received_at: Timestamp = Field(description="the real time of receipt")
+    due_at: Timestamp = Field(description="appointment: end of the legal time")
     legal_time: LegalTime
     applicant: ApplicantRef
-    components: list[ComponentRef]
-    origin_system: str | None = Field(default=None, description="province system that reported it")
-    channel_reference: str | None = Field(
+    components: list[ComponentRef] = Field(max_length=MAX_ITEMS)
+    origin_system: ShortText | None = Field(default=None,
+                                            description="province system that reported it")
+    channel_reference: ShortText | None = Field(
         default=None, description="postal tracking number; the portal account of an online "
         "dossier is not published (it is often the applicant's ID number)")
 
@@ -63,46 +70,46 @@ class ApplicantRecorded(Event):
     """Private: the applicant's identity, for services that need it to do their job."""
 
     event_type: ClassVar[str] = _t("applicant.recorded")
-    applicant_ref: str
+    applicant_ref: ShortText
     applicant: Applicant
 
 
 class DossierRejected(Event):
     event_type: ClassVar[str] = _t("dossier.rejected")
     agency_code: AgencyCode
-    procedure_code: str
+    procedure_code: Code
     applicant: ApplicantRef
-    rejected_at: AwareDatetime
-    reasons: list[Reason] = Field(min_length=1)
+    rejected_at: Timestamp
+    reasons: list[Reason] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class DossierWithdrawn(Event):
     event_type: ClassVar[str] = _t("dossier.withdrawn")
-    withdrawn_at: AwareDatetime
-    reason: str | None = None
+    withdrawn_at: Timestamp
+    reason: LongText | None = None
 
 
 class SupplementItem(Contract):
-    component_code: str | None = None
-    problem_vi: str
-    problem_en: str | None = None
-    legal_basis: str | None = None
+    component_code: Code | None = None
+    problem_vi: LongText
+    problem_en: LongText | None = None
+    legal_basis: LongText | None = None
 
 
 class SupplementRequested(Event):
     event_type: ClassVar[str] = _t("supplement.requested")
-    requested_at: AwareDatetime
+    requested_at: Timestamp
     stage: Literal["intake", "processing"]
-    requested_by: str = Field(description="officer or department asking")
-    items: list[SupplementItem] = Field(min_length=1)
+    requested_by: ShortText = Field(description="officer or department asking")
+    items: list[SupplementItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class SupplementReceived(Event):
     event_type: ClassVar[str] = _t("supplement.received")
-    received_at: AwareDatetime
-    components: list[ComponentRef]
+    received_at: Timestamp
+    components: list[ComponentRef] = Field(max_length=MAX_ITEMS)
     complete: bool
-    due_at: AwareDatetime | None = Field(
+    due_at: Timestamp | None = Field(
         default=None, description="new appointment when complete: the clock starts afresh"
     )
 
@@ -112,19 +119,19 @@ class SupplementReceived(Event):
 
 class ComponentDigitized(Event):
     event_type: ClassVar[str] = _t("component.digitized")
-    component_code: str
+    component_code: Code
     form: ComponentForm
-    digitized_at: AwareDatetime
-    document_ref: str | None = None
+    digitized_at: Timestamp
+    document_ref: DocumentRef | None = None
     signed: bool = False
-    sha256: str | None = None
+    sha256: Annotated[str, Field(max_length=64)] | None = None
 
 
 class DossierDigitized(Event):
     event_type: ClassVar[str] = _t("dossier.digitized")
     agency_code: AgencyCode
-    procedure_code: str
-    digitized_at: AwareDatetime
+    procedure_code: Code
+    digitized_at: Timestamp
     component_count: int = Field(ge=0)
 
 
@@ -134,98 +141,98 @@ class DossierDigitized(Event):
 class StepAssigned(Event):
     event_type: ClassVar[str] = _t("step.assigned")
     step_no: int = Field(ge=1)
-    step_code: str
-    department: str
-    assignee: str | None = None
-    assigned_at: AwareDatetime
-    step_due_at: AwareDatetime | None = None
+    step_code: Code
+    department: ShortText
+    assignee: ShortText | None = None
+    assigned_at: Timestamp
+    step_due_at: Timestamp | None = None
 
 
 class StepCompleted(Event):
     event_type: ClassVar[str] = _t("step.completed")
     step_no: int = Field(ge=1)
-    step_code: str
-    department: str
-    completed_at: AwareDatetime
+    step_code: Code
+    department: ShortText
+    completed_at: Timestamp
     outcome: Timeliness
-    handed_to: str | None = None
+    handed_to: ShortText | None = None
 
 
 class VerificationRequested(Event):
     event_type: ClassVar[str] = _t("verification.requested")
-    request_id: str
-    to_agency: str
-    requested_at: AwareDatetime
-    sub_due_at: AwareDatetime | None = None
-    question: str
+    request_id: Code
+    to_agency: ShortText
+    requested_at: Timestamp
+    sub_due_at: Timestamp | None = None
+    question: LongText
 
 
 class VerificationAnswered(Event):
     event_type: ClassVar[str] = _t("verification.answered")
-    request_id: str
-    from_agency: str
-    answered_at: AwareDatetime
-    answer_summary: str
+    request_id: Code
+    from_agency: ShortText
+    answered_at: Timestamp
+    answer_summary: LongText
 
 
 class DeadlineApproaching(Event):
     event_type: ClassVar[str] = _t("deadline.approaching")
-    due_at: AwareDatetime
-    warned_at: AwareDatetime
+    due_at: Timestamp
+    warned_at: Timestamp
     scope: Literal["dossier", "step"] = "dossier"
     step_no: int | None = None
 
 
 class DossierOverdue(Event):
     event_type: ClassVar[str] = _t("dossier.overdue")
-    due_at: AwareDatetime
-    detected_at: AwareDatetime
-    responsible_department: str | None = None
+    due_at: Timestamp
+    detected_at: Timestamp
+    responsible_department: ShortText | None = None
 
 
 class OverdueExplained(Event):
     event_type: ClassVar[str] = _t("overdue.explained")
-    explained_at: AwareDatetime
+    explained_at: Timestamp
     explained_by: AgencyCode
-    cause: str = Field(min_length=1)
+    cause: LongText = Field(min_length=1)
 
 
 class ApologyIssued(Event):
     event_type: ClassVar[str] = _t("apology.issued")
-    issued_at: AwareDatetime
-    original_due_at: AwareDatetime
-    new_due_at: AwareDatetime
-    reason: str
-    department: str
-    signed_by: str
+    issued_at: Timestamp
+    original_due_at: Timestamp
+    new_due_at: Timestamp
+    reason: LongText
+    department: ShortText
+    signed_by: ShortText
 
 
 class DossierResolved(Event):
     event_type: ClassVar[str] = _t("dossier.resolved")
     agency_code: AgencyCode
-    procedure_code: str
+    procedure_code: Code
     applicant: ApplicantRef
-    resolved_at: AwareDatetime
+    resolved_at: Timestamp
     decision: Literal["approved", "denied"]
-    due_at: AwareDatetime
+    due_at: Timestamp
     timeliness: Timeliness
-    reasons: list[Reason] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class ResultIssued(Event):
     event_type: ClassVar[str] = _t("result.issued")
     agency_code: AgencyCode
-    procedure_code: str
+    procedure_code: Code
     applicant: ApplicantRef
-    issued_at: AwareDatetime
-    result_code: str
-    result_type: str
-    document_ref: str | None = None
+    issued_at: Timestamp
+    result_code: Code
+    result_type: ShortText
+    document_ref: DocumentRef | None = None
 
 
 class ResultReturned(Event):
     event_type: ClassVar[str] = _t("result.returned")
-    returned_at: AwareDatetime
+    returned_at: Timestamp
     return_channel: ReturnChannel
 
 
@@ -234,19 +241,19 @@ class ResultReturned(Event):
 
 class NotificationSent(Event):
     event_type: ClassVar[str] = _t("notification.sent")
-    notification_id: str
-    about_event: str = Field(description="type of the event the notification is about")
-    channel: str
-    recipient_ref: str = Field(description="pseudonym of the applicant")
-    sent_at: AwareDatetime
+    notification_id: ShortText
+    about_event: ShortText = Field(description="type of the event the notification is about")
+    channel: ShortText
+    recipient_ref: ShortText = Field(description="pseudonym of the applicant")
+    sent_at: Timestamp
 
 
 class NotificationFailed(Event):
     event_type: ClassVar[str] = _t("notification.failed")
-    notification_id: str
-    about_event: str
-    channel: str
-    recipient_ref: str
-    failed_at: AwareDatetime
+    notification_id: ShortText
+    about_event: ShortText
+    channel: ShortText
+    recipient_ref: ShortText
+    failed_at: Timestamp
     attempts: int = Field(ge=1)
-    error: str
+    error: LongText

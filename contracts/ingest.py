@@ -9,9 +9,21 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from contracts.common import AgencyCode, Applicant, ComponentRef, Contract, Reason, ReturnChannel
+from contracts.common import (
+    MAX_ITEMS,
+    AgencyCode,
+    Applicant,
+    Code,
+    ComponentRef,
+    Contract,
+    LongText,
+    Reason,
+    ReturnChannel,
+    ShortText,
+    Timestamp,
+)
 from contracts.envelope import TYPE_PREFIX
 
 
@@ -38,9 +50,9 @@ class PortalChannel(IntEnum):
 
 class ProvinceStep(Contract):
     step_no: int = Field(ge=1)
-    step_code: str
-    department: str
-    at: AwareDatetime
+    step_code: Code
+    department: ShortText
+    at: Timestamp
     completed: bool = False
 
 
@@ -48,30 +60,32 @@ class ProvinceDossierStatus(Contract):
     """One status change of one dossier, as a province's software reports it."""
 
     event_type: ClassVar[str] = f"{TYPE_PREFIX}ingest.dossier-status.v1"
-    system_id: str = Field(min_length=1, description="the reporting province system")
+    system_id: ShortText = Field(min_length=1, description="the reporting province system")
     dossier_code: str = Field(min_length=3, max_length=64)
     agency_code: AgencyCode
-    procedure_code: str
+    procedure_code: Code
     status: PortalStatus
     channel: PortalChannel | None = None
-    occurred_at: AwareDatetime
-    received_at: AwareDatetime | None = Field(default=None, description="with status 2")
-    due_at: AwareDatetime | None = Field(default=None, description="the province's appointment")
+    occurred_at: Timestamp
+    received_at: Timestamp | None = Field(default=None, description="with status 2")
+    due_at: Timestamp | None = Field(default=None, description="the province's appointment")
     applicant: Applicant | None = Field(default=None, description="with status 2 and 3")
-    components: list[ComponentRef] = Field(default_factory=list)
+    components: list[ComponentRef] = Field(default_factory=list, max_length=MAX_ITEMS)
     return_channel: ReturnChannel | None = None
     step: ProvinceStep | None = Field(default=None, description="with status 4")
     decision: Literal["approved", "denied"] | None = Field(default=None, description="status 9")
-    reasons: list[Reason] = Field(default_factory=list, description="status 3, 5, 8")
-    note: str | None = None
+    reasons: list[Reason] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                  description="status 3, 5, 8")
+    note: LongText | None = None
 
 
 class IngestRejected(Contract):
     """Feedback to a province: its event was not applied, and why (every problem)."""
 
     event_type: ClassVar[str] = f"{TYPE_PREFIX}ingest.rejected.v1"
-    dossier_code: str | None = None
-    rejected_event_id: str
-    system_id: str | None = None
-    rejected_at: AwareDatetime
-    problems: list[Reason] = Field(min_length=1)
+    dossier_code: ShortText | None = None
+    rejected_event_id: ShortText
+    system_id: ShortText | None = None
+    rejected_at: Timestamp
+    # Up to two problems for each of MAX_ITEMS components, plus the dossier's own.
+    problems: list[Reason] = Field(min_length=1, max_length=3 * MAX_ITEMS)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -73,7 +74,15 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("traceparent", String(64)),
         Column("created_at", UtcDateTime(), nullable=False, index=True),
         Column("published_at", UtcDateTime(), index=True),
+        # A row the broker refused for good (too large, invalid...): kept with its reason,
+        # never sent again, never blocking the rows behind it; left for an operator.
+        Column("parked_at", UtcDateTime()),
+        Column("park_reason", String(500)),
     )
+    # The relay's query: unpublished, unparked rows in sequence order. Partial, so it stays
+    # as small as the backlog however long the published history grows.
+    pending = outbox.c.published_at.is_(None) & outbox.c.parked_at.is_(None)
+    Index("ix_outbox_pending", outbox.c.seq, postgresql_where=pending, sqlite_where=pending)
     inbox = Table(
         "inbox", metadata,
         Column("consumer", String(100), primary_key=True),
@@ -100,7 +109,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 60}, hide_parameters=True,
+                                     **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -122,7 +132,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+    # hide_parameters: a failed statement's message never carries its values (personal data)
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                               hide_parameters=True, **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,6 +19,13 @@ class RuntimeMetrics:
                                  ["topic"], registry=self.registry).labels
         self.outbox_pending = Gauge("onestop_outbox_pending", "rows not yet published",
                                     registry=self.registry)
+        # Parked rows are never retried: each one is an event nobody received.
+        self.outbox_parked = Counter("onestop_outbox_parked",
+                                     "outbox rows the broker refused for good; alert on any",
+                                     ["topic", "reason"], registry=self.registry).labels
+        self.relay_stalled = Gauge("onestop_relay_stalled",
+                                   "1 while rows are pending and the relay has not moved",
+                                   registry=self.registry)
         self.broker_resets = Counter("onestop_broker_resets_total",
                                      "broker log resets seen; outbox republished",
                                      registry=self.registry)

@@ -10,7 +10,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Literal
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, TypeDecorator, pool
 from sqlalchemy.engine import Connection
@@ -68,3 +69,26 @@ def run_env() -> None:
         await engine.dispose()
 
     asyncio.run(online())
+
+
+# Changes to the runtime's own tables (db.py), the same in every service's database: each
+# service's revision calls these, so the change is written once.
+_PENDING = "published_at IS NULL AND parked_at IS NULL"
+
+
+def add_outbox_parking() -> None:
+    """Outbox rows the broker refused for good are set aside with their reason."""
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("park_reason", sa.String(length=500), nullable=True))
+        # The relay's query, unpublished and unparked rows by seq: a partial index.
+        batch_op.create_index("ix_outbox_pending", ["seq"], unique=False,
+                              postgresql_where=sa.text(_PENDING),
+                              sqlite_where=sa.text(_PENDING))
+
+
+def drop_outbox_parking() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_pending")
+        batch_op.drop_column("park_reason")
+        batch_op.drop_column("parked_at")

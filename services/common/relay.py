@@ -7,6 +7,12 @@ when the broker acknowledges an offset below one it had already acknowledged to 
 every row still within retention is published again. Only produce acknowledgements are
 trusted: the local broker's ListOffsets answers the last batch's base offset, not the end.
 When idle, the relay writes a heartbeat record so that a reset is seen even then.
+
+Each row's outcome is its own (`classify`): acknowledged rows are marked published; a row
+the broker refuses for good (too large, invalid, anything not a Kafka error) is parked with
+its reason and counted, and never holds back the rows behind it; a row that failed because
+the broker is away or busy stays pending and is retried after a backoff. `health()` reports
+a relay with pending rows that has not moved for `stall_seconds`.
 """
 
 from __future__ import annotations
@@ -14,11 +20,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, func, select, text, update
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    ProducerClosed,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.structs import RecordMetadata
+from sqlalchemy import Row, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.topics import HEARTBEAT, TOPICS
@@ -30,6 +50,44 @@ from services.common.telemetry import get_logger
 
 log = get_logger(__name__)
 LEADER_LOCK = 0x0E57_0B0C  # advisory lock: one relay per service database publishes
+RETRY_BACKOFF = 1.0  # seconds between passes while the broker is away
+
+# aiokafka marks these not retriable, yet they say nothing against the record: the request
+# expired (broker away), the client is closing, or the service lacks a permission that every
+# row of the topic would lack too. Parking would empty the outbox into the parking lot; the
+# rows stay pending instead and /health reports the stall.
+NOT_THE_RECORDS_FAULT: tuple[type[BaseException], ...] = (
+    KafkaTimeoutError, ProducerClosed, KafkaUnavailableError, TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError, AuthenticationFailedError, SaslAuthenticationFailed,
+)
+
+
+def classify(exc: BaseException) -> Literal["retry", "park"]:
+    """What a failed send means for its row: `retry` keeps it pending, `park` sets it aside."""
+    if isinstance(exc, (asyncio.CancelledError, *NOT_THE_RECORDS_FAULT)):
+        return "retry"
+    if isinstance(exc, KafkaError):
+        return "retry" if exc.retriable else "park"
+    return "park"  # not the broker's doing: the row itself cannot be sent (e.g. serializing)
+
+
+def park_reason(exc: BaseException) -> str:
+    text = str(exc)  # aiokafka's errors already start with their class name
+    name = type(exc).__name__
+    return (text if text.startswith(name) else f"{name}: {text}")[:500]
+
+
+@dataclass
+class PassResult:
+    """One publish_pending pass: rows published, rows parked, and why rows were kept."""
+
+    published: int = 0
+    parked: int = 0
+    retry_error: BaseException | None = None  # a retriable failure: back off, then again
+
+    @property
+    def moved(self) -> int:
+        return self.published + self.parked
 
 
 class OutboxRelay:
@@ -37,7 +95,7 @@ class OutboxRelay:
                  sessions: async_sessionmaker[AsyncSession], tables: RuntimeTables,
                  producer: AIOKafkaProducer, bootstrap: str, clock: Clock,
                  metrics: RuntimeMetrics, batch: int = 2000, retention_hours: float = 168,
-                 reset_check_seconds: float = 3.0) -> None:
+                 reset_check_seconds: float = 3.0, stall_seconds: float = 30.0) -> None:
         self.service = service
         self.engine = engine
         self.sessions = sessions
@@ -54,6 +112,13 @@ class OutboxRelay:
         self.topics_ready = False
         self.watermarks: dict[tuple[str, int], int] = {}
         self._leader_conn: Any = None
+        self.stall_seconds = stall_seconds
+        # Progress: when a row was last published or parked, or nothing was pending. Counts
+        # are refreshed once per pass (one COUNT query), never per row.
+        self.progress_at = time.monotonic()
+        self.pending = 0
+        self.parked = 0
+        self.leading: bool | None = None  # False: another replica publishes this outbox
 
     def poke(self) -> None:
         self.wake.set()
@@ -65,31 +130,78 @@ class OutboxRelay:
         while not self.stopping.is_set():
             try:
                 if not await self._is_leader():
+                    self.leading = False
+                    self.health()
                     await self._sleep(2.0)
                     continue
+                self.leading = True
                 if not self.topics_ready:
                     await ensure_topics(self.bootstrap, TOPICS)
                     self.topics_ready = True
-                published = await self.publish_pending()
-                if published:
+                result = await self.publish_pending()
+                self.health()  # keeps the stalled gauge current without an HTTP probe
+                if result.retry_error is not None:
+                    log.warning("outbox relay retrying", error=repr(result.retry_error),
+                                pending=self.pending)
+                    self.topics_ready = False  # a vanished topic is recreated next pass
+                    await self._backoff(RETRY_BACKOFF)
+                    continue
+                if result.published:
                     last_check = loop.time()  # acks of real rows checked the log just now
                 elif loop.time() - last_check > self.reset_check_seconds:
                     last_check = loop.time()
                     await self.heartbeat()
-                if published == 0:
+                if result.moved == 0:
                     await self._sleep(0.25)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database away: keep the rows, try again
                 log.warning("outbox relay retrying", error=repr(exc))
                 self.topics_ready = False
-                await self._sleep(1.0)
+                # The pass may not have reached its count (ensure_topics failed first):
+                # count now so /health sees the rows waiting.
+                with contextlib.suppress(Exception):
+                    await self._refresh_counts()
+                self.health()
+                await self._backoff(RETRY_BACKOFF)
         await self._release_leader()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), seconds)
         self.wake.clear()
+
+    async def _backoff(self, seconds: float) -> None:
+        # Unlike _sleep, commits do not cut this short: a busy service pokes the relay on
+        # every transaction, which would turn the backoff into a spin while the broker is away.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    def health(self) -> tuple[bool, str]:
+        """Not ok when rows are pending and nothing moved for longer than stall_seconds."""
+        idle = time.monotonic() - self.progress_at
+        if self.leading is False:
+            self.metrics.relay_stalled.set(0)
+            return True, "standby: another replica holds the relay lock"
+        detail = (f"{self.pending} pending, last progress {idle:.1f}s ago, "
+                  f"{self.parked} parked")
+        stalled = self.pending > 0 and idle > self.stall_seconds
+        self.metrics.relay_stalled.set(1 if stalled else 0)
+        return (False, f"stalled: {detail}") if stalled else (True, detail)
+
+    def _progressed(self) -> None:
+        self.progress_at = time.monotonic()
+
+    async def _refresh_counts(self) -> None:
+        """Pending and parked rows, one query; the pending gauge follows the real backlog."""
+        o = self.t.outbox.c
+        async with self.sessions() as s:
+            row = (await s.execute(
+                select(func.count(case((o.parked_at.is_(None), 1))),
+                       func.count(case((o.parked_at.is_not(None), 1))))
+                .where(o.published_at.is_(None)))).one()
+        self.pending, self.parked = int(row[0]), int(row[1])
+        self.metrics.outbox_pending.set(self.pending)
 
     async def _is_leader(self) -> bool:
         # SQLite: one process per file. PostgreSQL: a session advisory lock held while alive.
@@ -113,43 +225,105 @@ class OutboxRelay:
                 await self._leader_conn.close()
             self._leader_conn = None
 
-    async def publish_pending(self) -> int:
+    async def publish_pending(self) -> PassResult:
+        """Send one batch in sequence order; settle each row by its own outcome."""
+        o = self.t.outbox.c
         async with self.sessions() as s:
             rows = (await s.execute(
-                select(self.t.outbox.c.seq, self.t.outbox.c.topic, self.t.outbox.c.key,
-                       self.t.outbox.c.payload, self.t.outbox.c.traceparent,
-                       self.t.outbox.c.event_type, self.t.outbox.c.event_id)
-                .where(self.t.outbox.c.published_at.is_(None))
-                .order_by(self.t.outbox.c.seq).limit(self.batch)
+                select(o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
+                       o.event_id)
+                .where(o.published_at.is_(None), o.parked_at.is_(None))
+                .order_by(o.seq).limit(self.batch)
             )).all()
         if not rows:
+            self.pending = 0
             self.metrics.outbox_pending.set(0)
-            return 0
-        futures = []
+            self._progressed()  # nothing waits: an idle relay is not a stalled one
+            return PassResult()
+        if len(rows) < self.batch:
+            self.pending = len(rows)  # known before the broker answers (it may not)
+            self.metrics.outbox_pending.set(self.pending)
+        else:
+            await self._refresh_counts()
+        result = PassResult()
+        parked: list[tuple[Row[Any], BaseException]] = []
+        sent: list[tuple[Row[Any], asyncio.Future[RecordMetadata]]] = []
         for row in rows:
-            headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
-            if row.traceparent:
-                headers.append(("traceparent", row.traceparent.encode()))
-            futures.append(await self.producer.send(
-                row.topic, row.payload, key=row.key.encode(), headers=headers))
-        results = await asyncio.gather(*futures)
+            try:
+                sent.append((row, await self._send(row)))
+            except Exception as exc:
+                if self.stopping.is_set() or classify(exc) == "retry":
+                    # Broker away or buffer full: every row behind this one would wait as
+                    # long. Stop here; what was sent is still settled below.
+                    result.retry_error = exc
+                    break
+                parked.append((row, exc))  # refused before leaving: size, serialization
+        outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        acked: list[tuple[Row[Any], RecordMetadata]] = []
+        suspects: list[Row[Any]] = []
+        for (row, _), outcome in zip(sent, outcomes, strict=True):
+            if isinstance(outcome, RecordMetadata):
+                acked.append((row, outcome))
+            elif classify(outcome) == "retry":
+                result.retry_error = outcome  # stays pending; later rows are not held back
+            else:
+                suspects.append(row)
+        # The broker refuses a batch as a whole, failing each record in it: send each
+        # refused row again on its own so that only the one at fault is parked.
+        for row in suspects:
+            try:
+                acked.append((row, await (await self._send(row))))
+            except Exception as exc:
+                if classify(exc) == "retry":
+                    result.retry_error = exc
+                else:
+                    parked.append((row, exc))
+        await self._settle(acked, parked)
+        result.published, result.parked = len(acked), len(parked)
+        if result.moved:
+            self._progressed()
+        await self._refresh_counts()
+        return result
+
+    async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
+        headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
+        if row.traceparent:
+            headers.append(("traceparent", row.traceparent.encode()))
+        future: asyncio.Future[RecordMetadata] = await self.producer.send(
+            row.topic, row.payload, key=row.key.encode(), headers=headers)
+        return future
+
+    async def _settle(self, acked: Sequence[tuple[Row[Any], RecordMetadata]],
+                      parked: Sequence[tuple[Row[Any], BaseException]]) -> None:
+        """Mark acknowledged rows published and refused rows parked, in one transaction."""
+        if not acked and not parked:
+            return
         reset = False
         touched: dict[tuple[str, int], int] = {}
-        for md in results:
+        for _, md in acked:
             tp = (md.topic, md.partition)
             if md.offset < self.watermarks.get(tp, 0) and tp not in touched:
                 reset = True  # the broker handed out an offset it had already given: new log
             touched[tp] = max(touched.get(tp, 0), md.offset + 1)
+        now = self.clock.now()
         async with self.sessions() as s, s.begin():
-            await s.execute(update(self.t.outbox)
-                            .where(self.t.outbox.c.seq.in_([r.seq for r in rows]))
-                            .values(published_at=self.clock.now()))
+            if acked:
+                await s.execute(update(self.t.outbox)
+                                .where(self.t.outbox.c.seq.in_([r.seq for r, _ in acked]))
+                                .values(published_at=now))
+            for row, exc in parked:  # rare: one statement each, to keep each reason
+                await s.execute(update(self.t.outbox).where(self.t.outbox.c.seq == row.seq)
+                                .values(parked_at=now, park_reason=park_reason(exc)))
             await self._save_watermarks(s, touched, replace=reset)
-        for row in rows:
+        for row, _ in acked:
             self.metrics.published(topic=row.topic).inc()
+        for row, exc in parked:
+            self.metrics.outbox_parked(topic=row.topic, reason=type(exc).__name__).inc()
+            log.error("outbox row parked: the broker refused it for good", seq=row.seq,
+                      event_id=row.event_id, topic=row.topic, event_type=row.event_type,
+                      size=len(row.payload), reason=park_reason(exc))
         if reset:
             await self._republish("an acknowledged offset went backwards")
-        return len(rows)
 
     async def _save_watermarks(self, s: AsyncSession, touched: dict[tuple[str, int], int],
                                replace: bool) -> None:
@@ -189,8 +363,10 @@ class OutboxRelay:
     async def _republish(self, why: str) -> None:
         since = self.clock.now() - self.retention
         async with self.sessions() as s, s.begin():
+            # Parked rows stay parked: the new log must not receive what the old one refused.
             result = await s.execute(update(self.t.outbox)
-                                     .where(self.t.outbox.c.created_at >= since)
+                                     .where(self.t.outbox.c.created_at >= since,
+                                            self.t.outbox.c.parked_at.is_(None))
                                      .values(published_at=None))
             await s.execute(delete(self.t.watermarks))
         self.watermarks.clear()
@@ -208,9 +384,7 @@ class OutboxRelay:
         async with self.sessions() as s, s.begin():
             await s.execute(delete(self.t.outbox).where(
                 self.t.outbox.c.published_at.is_not(None), self.t.outbox.c.created_at < before))
-            pending = await s.scalar(select(func.count()).select_from(self.t.outbox)
-                                     .where(self.t.outbox.c.published_at.is_(None)))
-        self.metrics.outbox_pending.set(pending or 0)
+        await self._refresh_counts()
 
     async def stop(self) -> None:
         self.stopping.set()

@@ -1,0 +1,341 @@
+"""The outbox relay settles each row on its own: a row the broker refuses for good is parked
+with its reason and counted, the rows behind it are published, and a relay that cannot move
+(broker away) says so on /health. Real broker, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+from aiokafka.structs import RecordMetadata, TopicPartition
+from sqlalchemy import MetaData, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import Topic
+from deploy.local.broker import LocalBroker, free_port
+from services.common.clock import SystemClock
+from services.common.db import RuntimeTables, make_engine, runtime_tables, session_factory
+from services.common.kafka import ensure_topics, make_producer
+from services.common.metrics import RuntimeMetrics
+from services.common.relay import OutboxRelay, classify
+from tests.integration.support import read_topic
+
+pytestmark = pytest.mark.integration
+SERVICE = "relaytest"
+
+
+@dataclass
+class Rig:
+    relay: OutboxRelay
+    tables: RuntimeTables
+    engine: AsyncEngine
+    metrics: RuntimeMetrics
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels or {})
+
+    async def add(self, topic: str, payload: bytes, key: str = "k") -> str:
+        event_id = str(uuid.uuid4())
+        async with self.relay.sessions() as s, s.begin():
+            await s.execute(insert(self.tables.outbox).values(
+                event_id=event_id, topic=topic, key=key, event_type="test.v1", payload=payload,
+                created_at=datetime.now(UTC), published_at=None))
+        self.relay.poke()
+        return event_id
+
+    async def rows(self) -> dict[str, Any]:
+        async with self.relay.sessions() as s:
+            result = await s.execute(select(self.tables.outbox))
+            return {r.event_id: r for r in result.all()}
+
+
+@contextlib.asynccontextmanager
+async def rig(database_url: str, producer: Any, bootstrap: str,
+              stall_seconds: float = 30.0) -> AsyncIterator[Rig]:
+    metadata = MetaData()
+    tables = runtime_tables(metadata)
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    metrics = RuntimeMetrics(SERVICE)
+    relay = OutboxRelay(service=SERVICE, engine=engine, sessions=session_factory(engine),
+                        tables=tables, producer=producer, bootstrap=bootstrap,
+                        clock=SystemClock(), metrics=metrics, reset_check_seconds=1.0,
+                        stall_seconds=stall_seconds)
+    try:
+        yield Rig(relay, tables, engine, metrics)
+    finally:
+        await relay.stop()
+        await relay._release_leader()
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        await relay.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 10)
+
+
+async def until(condition: Callable[[], Any], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {seconds}s: {what}")
+
+
+async def new_topic(bootstrap: str) -> str:
+    name = f"test.relay-parking.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, [Topic(name, "test", "k", 1, (), (), "relay parking test")])
+    return name
+
+
+def body(n: int) -> bytes:
+    return json.dumps({"n": n, "id": str(uuid.uuid4())}).encode()
+
+
+async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
+        kafka_bootstrap: str, database_url: str) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    producer = make_producer(kafka_bootstrap, idempotence=False)
+    await producer.start()
+    try:
+        async with rig(database_url, producer, kafka_bootstrap) as r:
+            first = await r.add(topic, body(0))
+            # 2 MB: over aiokafka's default max_request_size (1 MB), refused for good.
+            huge = await r.add(topic, json.dumps({"address": "x" * 2_000_000}).encode())
+            later = [await r.add(topic, body(n)) for n in range(1, 4)]
+            async with running(r.relay):
+                async def settled() -> bool:
+                    rows = await r.rows()
+                    return all(rows[e].published_at for e in [first, *later]) and bool(
+                        rows[huge].parked_at)
+                await until(settled, 20, "every normal row published, the huge one parked")
+
+                rows = await r.rows()
+                assert rows[huge].published_at is None
+                assert rows[huge].park_reason.startswith("MessageSizeTooLargeError")
+                assert r.sample("onestop_outbox_parked_total", {
+                    "topic": topic, "reason": "MessageSizeTooLargeError"}) == 1
+                assert r.sample("onestop_events_published_total", {"topic": topic}) == 4
+                assert r.sample("onestop_outbox_pending") == 0
+                ok, detail = r.relay.health()
+                assert ok, detail
+                assert "0 pending" in detail and "1 parked" in detail
+
+                # In sequence order on the one partition; the parked row never left.
+                sent = await read_topic(kafka_bootstrap, topic, lambda b, _: True, count=4,
+                                        wait_seconds=10)
+                assert [b["n"] for b, _ in sent] == [0, 1, 2, 3]
+                assert [dict(rec.headers)["ce_id"].decode() for _, rec in sent] == [
+                    first, *later]
+
+                # A broker reset republishes the outbox, but never what was parked.
+                await r.relay._republish("test: pretend the broker lost its log")
+                rows = await r.rows()
+                assert rows[huge].published_at is None and rows[huge].parked_at
+                await until(lambda: r.sample("onestop_events_published_total",
+                                             {"topic": topic}) == 8, 20, "republished")
+                assert r.sample("onestop_outbox_parked_total", {
+                    "topic": topic, "reason": "MessageSizeTooLargeError"}) == 1
+                assert (await r.rows())[huge].published_at is None
+                again = await read_topic(kafka_bootstrap, topic, lambda b, _: True, count=9,
+                                         wait_seconds=3)
+                assert [b["n"] for b, _ in again] == [0, 1, 2, 3, 0, 1, 2, 3]
+    finally:
+        await producer.stop()
+
+
+async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
+        database_url: str, tmp_path: Path) -> None:
+    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5,
+                                request_timeout_ms=2000, retry_backoff_ms=100)
+    try:
+        topic = await new_topic(broker.bootstrap)
+        await producer.start()
+        async with rig(database_url, producer, broker.bootstrap, stall_seconds=1.0) as r:
+            async with running(r.relay):
+                first = await r.add(topic, body(0))
+                await until(lambda: r.sample("onestop_events_published_total",
+                                             {"topic": topic}) == 1, 15, "first published")
+                assert (await r.rows())[first].published_at is not None
+                assert r.relay.health()[0]
+
+                broker.stop()
+                for n in range(1, 4):
+                    await r.add(topic, body(n))
+                # The count is taken once per pass: a pass that began before the last insert
+                # (and waits on the dead broker) shows fewer until the next one.
+                await until(lambda: r.relay.health()[1].startswith("stalled: 3 pending"), 15,
+                            "health reports the stall with every waiting row")
+                ok, detail = r.relay.health()
+                assert not ok and detail.startswith("stalled: 3 pending"), detail
+                assert "0 parked" in detail
+                assert r.sample("onestop_relay_stalled") == 1
+                assert r.sample("onestop_outbox_pending") == 3
+                rows = await r.rows()
+                assert sum(1 for row in rows.values() if row.published_at is None
+                           and row.parked_at is None) == 3  # kept, not parked
+    finally:
+        broker.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 10)
+
+
+# --- each error class, with a producer that answers as told (no broker needed) ---
+
+
+class ScriptedProducer:
+    """send() answers per payload: RecordMetadata, or an exception raised at send (sync) or
+    set on the future; a list gives one answer per attempt."""
+
+    def __init__(self, script: dict[bytes, list[tuple[str, Any]]]) -> None:
+        self.script = script
+        self.offset = 0
+        self.attempts: dict[bytes, int] = {}
+
+    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[RecordMetadata]:
+        n = self.attempts.get(value, 0)
+        self.attempts[value] = n + 1
+        answers = self.script.get(value, [("ok", None)])
+        how, exc = answers[min(n, len(answers) - 1)]
+        if how == "sync":
+            raise exc
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        if how == "fail":
+            future.set_exception(exc)
+        else:
+            self.offset += 1
+            future.set_result(RecordMetadata(topic, 0, TopicPartition(topic, 0), self.offset,
+                                             -1, 0, 0))
+        return future
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_each_error_class_settles_only_its_own_row(database_url: str) -> None:
+    script: dict[bytes, list[tuple[str, Any]]] = {
+        # a batch the broker refused as a whole: alone it goes through, so it is published
+        b"batch-mate": [("fail", RecordListTooLargeError()), ("ok", None)],
+        # refused again when alone: the row itself is at fault
+        b"invalid": [("fail", InvalidTopicError())],
+        b"expired": [("fail", KafkaTimeoutError())],  # broker slow or away: kept pending
+        b"unserializable": [("sync", TypeError("cannot encode"))],
+        b"too-large": [("sync", MessageSizeTooLargeError("2000000 bytes"))],
+    }
+    producer = ScriptedProducer(script)
+    async with rig(database_url, producer, "127.0.0.1:1") as r:
+        ids = {p: await r.add("t", p) for p in
+               [b"a", b"batch-mate", b"invalid", b"expired", b"unserializable", b"too-large",
+                b"z"]}
+        result = await r.relay.publish_pending()
+        assert (result.published, result.parked) == (3, 3)
+        assert isinstance(result.retry_error, KafkaTimeoutError)
+        rows = await r.rows()
+        state = {p: ("published" if rows[i].published_at else
+                     "parked" if rows[i].parked_at else "pending") for p, i in ids.items()}
+        assert state == {b"a": "published", b"batch-mate": "published", b"invalid": "parked",
+                         b"expired": "pending", b"unserializable": "parked",
+                         b"too-large": "parked", b"z": "published"}
+        assert rows[ids[b"unserializable"]].park_reason == "TypeError: cannot encode"
+        assert r.sample("onestop_outbox_parked_total",
+                        {"topic": "t", "reason": "InvalidTopicError"}) == 1
+        assert r.sample("onestop_outbox_pending") == 1 and r.relay.parked == 3
+
+        # The next pass sends only the pending row; parked rows are never sent again.
+        script[b"expired"] = [("ok", None)]
+        before = dict(producer.attempts)
+        result = await r.relay.publish_pending()
+        assert (result.published, result.parked, result.retry_error) == (1, 0, None)
+        sent_again = {p for p, n in producer.attempts.items() if n != before.get(p)}
+        assert sent_again == {b"expired"}
+        assert r.sample("onestop_outbox_pending") == 0
+        assert r.relay.health()[0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_broker_away_at_send_stops_the_pass_and_parks_nothing(
+        database_url: str) -> None:
+    producer = ScriptedProducer({b"b": [("sync", KafkaTimeoutError())]})
+    async with rig(database_url, producer, "127.0.0.1:1", stall_seconds=0.2) as r:
+        for p in (b"a", b"b", b"c"):
+            await r.add("t", p)
+        result = await r.relay.publish_pending()
+        assert (result.published, result.parked) == (1, 0)
+        assert isinstance(result.retry_error, KafkaTimeoutError)
+        assert b"c" not in producer.attempts  # not sent behind a broker that is away
+        assert r.relay.pending == 2 and r.relay.health()[0]
+        await asyncio.sleep(0.3)
+        ok, detail = r.relay.health()
+        assert not ok and "2 pending" in detail
+
+
+def test_classification() -> None:
+    assert classify(MessageSizeTooLargeError()) == "park"
+    assert classify(ValueError()) == "park"
+    assert classify(KafkaTimeoutError()) == "retry"
+    assert classify(asyncio.CancelledError()) == "retry"
+
+
+async def test_health_route_reports_the_relay(database_url: str, tmp_path: Path) -> None:
+    """/health of a real service: ok while the relay moves, 503 naming the relay once rows
+    wait behind a broker that went away."""
+    import httpx
+
+    from services.common.service_settings import NotificationSettings
+    from services.notification.app import build
+    from tests.integration.support import settings_for
+
+    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
+    settings = settings_for(NotificationSettings, broker.bootstrap, database_url, tmp_path)
+    settings.relay_stall_seconds = 1.0
+    runtime = build(settings)
+    try:
+        await runtime.start()
+        assert runtime.relay is not None
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://notification") as client:
+            r = await client.get("/health")
+            assert r.status_code == 200 and r.json()["checks"]["relay"] == "ok", r.text
+
+            broker.kill()
+            async with runtime.sessions() as s, s.begin():
+                await s.execute(insert(runtime.tables.outbox).values(
+                    event_id=str(uuid.uuid4()), topic="onestop.notification.v1", key="k",
+                    event_type="test.v1", payload=b"{}", created_at=datetime.now(UTC)))
+            runtime.relay.poke()
+
+            async def relay_reported() -> bool:
+                got = await client.get("/health")
+                return got.status_code == 503 and got.json()["checks"]["relay"].startswith(
+                    "error: stalled: 1 pending")
+            await until(relay_reported, 25, "/health names the stalled relay")
+    finally:
+        broker.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runtime.stop(), 20)

@@ -1,17 +1,24 @@
 """The batch consumer loop every service uses.
 
 A fetched batch is parsed, de-duplicated through the inbox, applied and recorded in ONE
-transaction, and only then are its offsets committed. If the batch fails, each record is
-retried alone with bounded backoff; one that still fails, or cannot be parsed, goes to the
-service's dead-letter topic (reason, origin and attempts in headers) before the offset
-moves past it. Infrastructure failures (database or broker away) are never dead-lettered:
-the loop waits and tries again without committing, so no record is skipped.
+transaction, and only then are its offsets committed. Every record is answered exactly once,
+whatever it holds:
+- a record that cannot be read (not JSON, too large, too deep, no id, invalid envelope or
+  event, a type a strict subscription does not accept) is the record's fault: it is
+  dead-lettered at once, never a crash;
+- if the batch fails, it is split in halves until the failing records are alone (order kept);
+  a record that fails alone cannot succeed on retry and is dead-lettered at once, so one bad
+  record never holds the records behind it;
+- only infrastructure failures (database or broker away) are retried, and they are waited
+  out without committing, so no record is skipped.
+A subscription may also `answer` the producer of a refused record (provinces hear why on
+their feedback topic); that answer is written through the outbox before the offset moves.
+Dead letters of topics that carry personal data are sealed (encrypted), see sealing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,20 +27,25 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.common import Contract
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, InboundEnvelope
 from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock
 from services.common.inbox import Inbox, payload_hash
 from services.common.metrics import RuntimeMetrics
+from services.common.redaction import mask
 from services.common.telemetry import current_traceparent, get_logger
 
 log = get_logger(__name__)
+
+# Explicit parsing limits: bigger or deeper records are refused before any handler sees them.
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_DEPTH = 32
 
 
 @dataclass
@@ -49,9 +61,28 @@ Handler = Callable[[Context, Any], Awaitable[None]]
 
 
 @dataclass
+class Refusal:
+    """A record this service could not apply, and why; `envelope` when it could be read."""
+
+    record: ConsumerRecord
+    reason: str
+    detail: str
+    envelope: Envelope | None = None
+
+
+Answer = Callable[[AsyncSession, Refusal], Awaitable[None]]
+# topic name and value of a dead record -> the value to dead-letter and headers to add
+DeadLetterValue = Callable[[str, bytes], tuple[bytes, list[tuple[str, bytes]]]]
+
+
+@dataclass
 class Subscription:
     topic: Topic
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # A topic written by outsiders (provinces): a type nobody handles is refused, not ignored.
+    strict_types: bool = False
+    # Tells the producer of a refused record why, in the same way it hears of other problems.
+    answer: Answer | None = None
 
     def on(self, event_cls: type[Contract]) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -70,24 +101,58 @@ class Item:
 
 
 class DeadLetter(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, envelope: Envelope | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.envelope = envelope
 
 
 def is_infrastructure(exc: BaseException) -> bool:
     """Database or broker away: wait and retry, never blame (dead-letter) the record."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | KafkaError):
+    if isinstance(exc, KafkaError):
+        return bool(getattr(exc, "retriable", True))
+    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, without the statement's parameters (they may hold personal data)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    return mask(f"{type(exc).__name__}: {exc}")[:500]
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Nesting deeper than `limit` (iterative: a hostile record cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
+
+
+def _keep(topic: str, value: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    return value, []
 
 
 class BatchConsumer:
     def __init__(self, *, service: str, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                  sessions: async_sessionmaker[AsyncSession], inbox: Inbox,
                  subscriptions: list[Subscription], dead_letter_topic: str, clock: Clock,
-                 metrics: RuntimeMetrics, max_records: int = 1000, attempts: int = 3,
+                 metrics: RuntimeMetrics, max_records: int = 1000,
+                 max_record_bytes: int = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH,
+                 dead_letter_value: DeadLetterValue = _keep,
                  after_commit: Callable[[], None] | None = None) -> None:
         self.service = service
         self.consumer = consumer
@@ -99,7 +164,9 @@ class BatchConsumer:
         self.clock = clock
         self.metrics = metrics
         self.max_records = max_records
-        self.attempts = attempts
+        self.max_record_bytes = max_record_bytes
+        self.max_depth = max_depth
+        self.dead_letter_value = dead_letter_value
         self.after_commit = after_commit or (lambda: None)
         self.stopping = asyncio.Event()
         self.applied = 0
@@ -130,47 +197,89 @@ class BatchConsumer:
                     continue
                 if item is not None:
                     items.append(item)
-        while True:
-            try:
-                await self._apply_all(items)
-                break
-            except Exception as exc:
-                if is_infrastructure(exc):
-                    log.warning("database unavailable; batch will be retried", error=repr(exc))
-                    await asyncio.sleep(1.0)
-                    continue
-                # A handler failed: find which record, one by one.
-                log.warning("batch failed; applying records one by one", error=repr(exc))
-                for item in items:
-                    failure = await self._apply_one_with_retries(item)
-                    if failure is not None:
-                        dead.append(failure)
-                break
+        await self._apply_isolating(items, dead, attempts=1)
         for record, reason, attempts in dead:
             await self._dead_letter(record, reason, attempts)
+        await self._answer(dead)
         self.after_commit()
         await self._commit(batch)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _parse(self, record: ConsumerRecord) -> Item | None:
+        value = record.value
+        if not value:
+            raise DeadLetter("empty", "the record has no value")
+        if len(value) > self.max_record_bytes:
+            raise DeadLetter("too-large",
+                             f"{len(value)} bytes; the limit is {self.max_record_bytes}")
         try:
-            body = json.loads(record.value)
-        except (TypeError, ValueError, UnicodeDecodeError) as exc:
-            raise DeadLetter("unparseable", f"not JSON: {exc}") from exc
-        try:
-            envelope = Envelope.model_validate(body)
+            # Bytes parsed once; the JSON parser refuses nesting deeper than its own limit.
+            envelope: Envelope = InboundEnvelope.model_validate_json(value)
         except ValidationError as exc:
-            raise DeadLetter("invalid-envelope", _errors(exc)) from exc
+            unreadable = any(e["type"] in ("json_invalid", "json_type") for e in exc.errors())
+            raise DeadLetter("unparseable" if unreadable else "invalid-envelope",
+                             _errors(exc)) from exc
+        except Exception as exc:  # whatever a record makes the parser raise is its own fault
+            raise DeadLetter("unparseable", describe(exc)) from exc
+        if too_deep(envelope.data, self.max_depth):
+            raise DeadLetter("too-deep", f"data nested deeper than {self.max_depth} levels",
+                             envelope)
         route = self.routes.get(record.topic)
         handler = route.handlers.get(envelope.type) if route else None
         if handler is None:
+            if route is not None and route.strict_types:
+                raise DeadLetter("unknown-type", f"{envelope.type} is not accepted on "
+                                 f"{record.topic}", envelope)
             # Tolerant reader: types this service does not handle are not its concern.
             return None
         try:
             event = EVENT_TYPES[envelope.type].model_validate(envelope.data)
         except ValidationError as exc:
-            raise DeadLetter("invalid-event", _errors(exc)) from exc
-        return Item(record, envelope, event, handler, payload_hash(record.value))
+            raise DeadLetter("invalid-event", _errors(exc), envelope) from exc
+        except Exception as exc:
+            raise DeadLetter("invalid-event", describe(exc), envelope) from exc
+        return Item(record, envelope, event, handler, payload_hash(value))
+
+    async def _apply_isolating(self, items: list[Item],
+                               dead: list[tuple[ConsumerRecord, DeadLetter, int]],
+                               attempts: int) -> None:
+        """Apply `items` in one transaction; if that fails, halves (order kept) until each
+        failing record is alone, and dead-letter it: it fails whatever else is beside it."""
+        if not items:
+            return
+        try:
+            await self._apply_waiting_out_infrastructure(items)
+            return
+        except DeadLetter as exc:
+            if len(items) == 1:
+                dead.append((items[0].record, exc, attempts))
+                return
+        except Exception as exc:
+            if len(items) == 1:
+                log.warning("record failed; dead-lettering it", topic=items[0].record.topic,
+                            offset=items[0].record.offset, error=describe(exc))
+                dead.append((items[0].record,
+                             DeadLetter("handler-failed", describe(exc), items[0].envelope),
+                             attempts))
+                return
+            log.warning("batch failed; isolating the failing records", size=len(items),
+                        error=describe(exc))
+        for item in items[:1]:
+            self.metrics.retries(topic=item.record.topic).inc()
+        middle = len(items) // 2
+        await self._apply_isolating(items[:middle], dead, attempts + 1)
+        await self._apply_isolating(items[middle:], dead, attempts + 1)
+
+    async def _apply_waiting_out_infrastructure(self, items: list[Item]) -> None:
+        while True:
+            try:
+                await self._apply_all(items)
+                return
+            except Exception as exc:
+                if not is_infrastructure(exc):
+                    raise
+                log.warning("database unavailable; batch will be retried", error=repr(exc))
+                await asyncio.sleep(1.0)
 
     async def _apply_all(self, items: list[Item]) -> None:
         if not items:
@@ -184,7 +293,8 @@ class BatchConsumer:
                 known = seen.get(event_id) or batch_ids.get(event_id)
                 if known is not None:
                     if known != item.digest:
-                        raise DeadLetter("id-reused", f"event {event_id} seen with other content")
+                        raise DeadLetter("id-reused", f"event {event_id} seen with other content",
+                                         item.envelope)
                     self.metrics.duplicates(topic=item.record.topic).inc()
                     continue
                 batch_ids[event_id] = item.digest
@@ -196,42 +306,9 @@ class BatchConsumer:
             await flush_inserts(s)
         self._count(fresh)
 
-    async def _apply_one_with_retries(self, item: Item) -> tuple[ConsumerRecord, DeadLetter,
-                                                                   int] | None:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.sessions() as s, s.begin():
-                    event_id = str(item.envelope.id)
-                    known = (await self.inbox.seen(s, [event_id])).get(event_id)
-                    if known is not None:
-                        if known != item.digest:
-                            raise DeadLetter("id-reused",
-                                             f"event {event_id} seen with other content")
-                        return None
-                    await self._call(s, item)
-                    await self.inbox.record(s, [(event_id, item.digest, item.record.topic)],
-                                            self.clock.now())
-                    await flush_inserts(s)
-                self._count([item])
-                return None
-            except DeadLetter as exc:
-                return (item.record, exc, attempt)
-            except Exception as exc:
-                if is_infrastructure(exc):
-                    log.warning("database unavailable; record will be retried", error=repr(exc))
-                    attempt -= 1  # not the record's fault: it does not use up its attempts
-                    await asyncio.sleep(1.0)
-                    continue
-                self.metrics.retries(topic=item.record.topic).inc()
-                if attempt >= self.attempts:
-                    return (item.record, DeadLetter("handler-failed", repr(exc)[:500]), attempt)
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
-
     async def _call(self, session: AsyncSession, item: Item) -> None:
         parent = dict(item.record.headers or ()).get("traceparent")
-        token = current_traceparent.set(parent.decode() if parent else None)
+        token = current_traceparent.set(parent.decode(errors="replace") if parent else None)
         try:
             await item.handler(Context(session, item.envelope, item.record.topic), item.event)
         finally:
@@ -242,29 +319,64 @@ class BatchConsumer:
             self.metrics.consumed(topic=item.record.topic, type=item.envelope.type).inc()
         self.applied += len(items)
 
+    async def _answer(self, dead: list[tuple[ConsumerRecord, DeadLetter, int]]) -> None:
+        """Refused records of answering subscriptions are answered in one transaction."""
+        answers = [(route.answer, Refusal(record, exc.reason, exc.detail, exc.envelope))
+                   for record, exc, _ in dead
+                   if (route := self.routes.get(record.topic)) and route.answer]
+        if not answers:
+            return
+        while True:
+            try:
+                async with self.sessions() as s, s.begin():
+                    for answer, refusal in answers:
+                        await answer(s, refusal)
+                    await flush_inserts(s)
+                return
+            except Exception as exc:
+                if not is_infrastructure(exc):
+                    # An answer that cannot be written is not worth blocking the topic for:
+                    # the record is in the dead-letter topic already.
+                    log.error("refusal could not be answered", error=describe(exc))
+                    return
+                log.warning("database unavailable; answers will be retried", error=repr(exc))
+                await asyncio.sleep(1.0)
+
     async def _dead_letter(self, record: ConsumerRecord, reason: DeadLetter,
                            attempts: int) -> None:
+        value, sealed = self.dead_letter_value(record.topic, record.value or b"")
         headers = [
             *(record.headers or ()),
             ("dlq-reason", reason.reason.encode()),
-            ("dlq-detail", reason.detail[:1000].encode()),
+            ("dlq-detail", mask(reason.detail)[:1000].encode()),
             ("dlq-original-topic", record.topic.encode()),
             ("dlq-original-partition", str(record.partition).encode()),
             ("dlq-original-offset", str(record.offset).encode()),
             ("dlq-attempts", str(attempts).encode()),
             ("dlq-consumer", self.service.encode()),
+            *sealed,
         ]
         while True:  # the offset may not move past it until the dead-letter is acknowledged
             try:
-                await self.producer.send_and_wait(self.dlq, record.value, key=record.key,
+                await self.producer.send_and_wait(self.dlq, value, key=record.key,
                                                   headers=headers)
                 break
             except KafkaError as exc:
+                if not getattr(exc, "retriable", True) and value:
+                    # The broker will never take it (e.g. too large): keep the evidence that
+                    # it existed and why, without the bytes, rather than block the topic.
+                    log.error("dead letter refused by the broker; sending it without its "
+                              "value", error=repr(exc), size=len(value))
+                    headers.append(("dlq-value-dropped", f"{len(value)} bytes: "
+                                    f"{type(exc).__name__}".encode()))
+                    value = b""
+                    continue
                 log.warning("dead-letter publish failed; retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
         self.metrics.dead_letters(topic=record.topic, reason=reason.reason).inc()
         log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, reason=reason.reason, detail=reason.detail[:300])
+                    offset=record.offset, reason=reason.reason,
+                    detail=mask(reason.detail)[:300])
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
@@ -280,4 +392,6 @@ class BatchConsumer:
 
 
 def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:900]
+    # Pydantic's messages only, never the input values (they may hold personal data).
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(
+        include_url=False, include_input=False))[:900]

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -29,6 +29,7 @@ from services.common.metrics import RuntimeMetrics
 from services.common.migrations import upgrade_async
 from services.common.outbox import OutboxWriter
 from services.common.relay import OutboxRelay
+from services.common.sealing import Sealer, dead_letter_value
 from services.common.settings import ServiceSettings
 from services.common.telemetry import configure_logging, get_logger
 
@@ -44,6 +45,8 @@ class Runtime:
     app: FastAPI
     subscriptions: list[Subscription] = field(default_factory=list)
     clock: Clock = field(default_factory=SystemClock)
+    # (every N seconds, job): background work such as expiring parked records
+    periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.url = self.settings.db_url(self.name)
@@ -51,6 +54,7 @@ class Runtime:
         self.sessions = session_factory(self.engine)
         self.metrics = RuntimeMetrics(self.name)
         self.outbox = OutboxWriter(self.name, self.tables, self.clock)
+        self.sealer = Sealer.from_settings(self.settings)
         # Kafka clients need a running event loop: they are made in start().
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
@@ -67,6 +71,12 @@ class Runtime:
         if self.relay:
             self.relay.poke()
 
+    def _dead_letter_value(self, topic: str, value: bytes) -> tuple[bytes,
+                                                                    list[tuple[str, bytes]]]:
+        # Dead letters of topics that carry personal data are sealed (sealing.py).
+        sealed, headers = dead_letter_value(topic, value, self.sealer)
+        return sealed or b"", headers
+
     async def migrate(self) -> None:
         await upgrade_async(self.name, self.url, self.metadata)
 
@@ -80,7 +90,8 @@ class Runtime:
             producer=producer, bootstrap=self.settings.kafka_bootstrap_servers,
             clock=self.clock, metrics=self.metrics, batch=self.settings.outbox_batch,
             retention_hours=self.settings.outbox_retention_hours,
-            reset_check_seconds=self.settings.reset_check_seconds)
+            reset_check_seconds=self.settings.reset_check_seconds,
+            stall_seconds=self.settings.relay_stall_seconds)
         await _until_ready(producer.start, "producer")
         await _until_ready(lambda: ensure_topics(self.settings.kafka_bootstrap_servers), "topics")
         self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
@@ -95,8 +106,13 @@ class Runtime:
                 subscriptions=self.subscriptions,
                 dead_letter_topic=dead_letter_topic(self.name).name, clock=self.clock,
                 metrics=self.metrics, max_records=self.settings.consumer_max_records,
-                after_commit=relay.poke)
+                max_record_bytes=self.settings.consumer_max_record_bytes,
+                max_depth=self.settings.consumer_max_depth,
+                dead_letter_value=self._dead_letter_value, after_commit=relay.poke)
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        for seconds, job in self.periodic:
+            self._tasks.append(asyncio.create_task(_every(seconds, job),
+                                                   name=getattr(job, "__name__", "periodic")))
         for task in self._tasks:
             task.add_done_callback(_crash_on_failure)
         log.info("service started", http=f"http://{self.settings.http_host}:"
@@ -120,6 +136,19 @@ class Runtime:
                 await self.producer.stop()
         await self.engine.dispose()
         log.info("service stopped")
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """A periodic job never takes the process down: a failed run is logged and retried."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("periodic job failed; will run again", job=getattr(job, "__name__", ""),
+                        error=repr(exc)[:300])
 
 
 def _crash_on_failure(task: asyncio.Task[None]) -> None:

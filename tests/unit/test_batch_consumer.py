@@ -19,7 +19,7 @@ from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import DossierWithdrawn
 from services.common.clock import FixedClock
-from services.common.consumer import BatchConsumer, Context, Subscription
+from services.common.consumer import BatchConsumer, Context, Refusal, Subscription
 from services.common.db import make_engine, runtime_tables, session_factory
 from services.common.inbox import Inbox
 from services.common.metrics import RuntimeMetrics
@@ -69,8 +69,13 @@ async def loop_parts(tmp_path: Any) -> Any:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     sessions = session_factory(engine)
-    sub = Subscription(topics.INTAKE)
-    state: dict[str, Any] = {"fail_on": set(), "infra_failures": 0}
+    state: dict[str, Any] = {"fail_on": set(), "infra_failures": 0, "answers": []}
+
+    async def answer(_session: Any, refusal: Refusal) -> None:
+        state["answers"].append(refusal)
+
+    sub = Subscription(topics.INTAKE, answer=answer)
+    state["subscription"] = sub
 
     @sub.on(DossierWithdrawn)
     async def handle(ctx: Context, event: DossierWithdrawn) -> None:
@@ -86,7 +91,7 @@ async def loop_parts(tmp_path: Any) -> Any:
     loop = BatchConsumer(service="test", consumer=consumer, producer=producer,  # type: ignore[arg-type]
                          sessions=sessions, inbox=Inbox("test", tables), subscriptions=[sub],
                          dead_letter_topic="onestop.dlq.test.v1", clock=FixedClock(T),
-                         metrics=RuntimeMetrics("test"), attempts=2)
+                         metrics=RuntimeMetrics("test"), max_record_bytes=64 * 1024)
 
     async def count() -> int:
         async with sessions() as s:
@@ -121,7 +126,8 @@ async def test_poison_and_failing_records_go_to_dead_letter_and_the_rest_flow(
     reasons = [dict(h)["dlq-reason"] for _, _, h in producer.sent]
     assert reasons == [b"unparseable", b"handler-failed"]
     headers = dict(producer.sent[1][2])
-    assert headers["dlq-original-offset"] == b"2" and headers["dlq-attempts"] == b"2"
+    # in the whole batch, then in [BAD, OK2], then alone
+    assert headers["dlq-original-offset"] == b"2" and headers["dlq-attempts"] == b"3"
     assert headers["dlq-original-topic"] == topics.INTAKE.name.encode()
     assert consumer.commits == [{TP: 4}]
 
@@ -148,3 +154,99 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(loop_parts: Any
     assert await count() == 1
     assert producer.sent == []
     assert consumer.commits == [{TP: 1}]
+
+
+def _envelope_dict(code: str = "D-H") -> dict[str, Any]:
+    return json.loads(_event(code))
+
+
+def _hostile_values() -> dict[str, bytes]:
+    """One record of each kind a careless or hostile producer has sent."""
+    year_one = _envelope_dict()
+    year_one["time"] = "0001-01-01T00:00:00+07:00"  # OverflowError in a naive astimezone
+    no_id = _envelope_dict()
+    del no_id["id"]
+    numeric_time = _envelope_dict()
+    numeric_time["time"] = 1767225600
+    numeric_data_time = _envelope_dict()
+    numeric_data_time["data"]["withdrawn_at"] = 1767225600
+    too_deep = _envelope_dict()
+    nested: dict[str, Any] = {}
+    too_deep["data"]["extra"] = nested
+    for _ in range(40):
+        nested["x"] = {}
+        nested = nested["x"]
+    bad_event = _envelope_dict()
+    del bad_event["data"]["dossier_code"]
+    deep = b'{"id":"' + str(uuid.uuid4()).encode() + b'","data":' + b'{"a":' * 10_000 + \
+        b"1" + b"}" * 10_000 + b"}"
+    return {
+        "year-one": json.dumps(year_one).encode(),
+        "no-id": json.dumps(no_id).encode(),
+        "numeric-time": json.dumps(numeric_time).encode(),
+        "numeric-event-time": json.dumps(numeric_data_time).encode(),
+        "nested-40": json.dumps(too_deep).encode(),
+        "nested-10000": deep,
+        "invalid-event": json.dumps(bad_event).encode(),
+        "not-utf8": b"\xff\xfe\x00{",
+        "json-array": b"[1, 2, 3]",
+        "empty": b"",
+        "too-large": json.dumps({**_envelope_dict(), "pad": "x" * 70_000}).encode(),
+    }
+
+
+async def test_every_hostile_record_is_dead_lettered_and_answered_never_raised(
+        loop_parts: Any) -> None:
+    loop, consumer, producer, state, count = loop_parts
+    hostile = _hostile_values()
+    records = [_record(i, value) for i, value in enumerate(hostile.values())]
+    records.append(_record(len(records), _event("OK-AFTER")))
+    await loop.handle_batch({TP: records})
+    assert await count() == 1  # the valid one behind them was applied
+    reasons = dict(zip(hostile, [dict(h)["dlq-reason"].decode() for _, _, h in producer.sent],
+                       strict=True))
+    assert reasons == {
+        "year-one": "invalid-envelope", "no-id": "invalid-envelope",
+        "numeric-time": "invalid-envelope", "numeric-event-time": "invalid-event",
+        "nested-40": "too-deep", "nested-10000": "unparseable",
+        "invalid-event": "invalid-event", "not-utf8": "unparseable",
+        "json-array": "invalid-envelope", "empty": "empty", "too-large": "too-large"}
+    # each refused record answered once, with the same reason
+    assert [a.reason for a in state["answers"]] == list(reasons.values())
+    assert consumer.commits == [{TP: len(records)}]
+
+
+async def test_failing_records_are_isolated_without_backoff(loop_parts: Any,
+                                                             monkeypatch: Any) -> None:
+    """Head-of-line: a record that fails alone cannot succeed on retry; waiting on it only
+    delays the records behind it."""
+    loop, _, producer, state, count = loop_parts
+    sleeps: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    monkeypatch.setattr("services.common.consumer.asyncio.sleep", record_sleep)
+    records = []
+    for i in range(200):
+        code = f"BAD-{i}" if i % 4 == 0 else f"OK-{i}"
+        if code.startswith("BAD"):
+            state["fail_on"].add(code)
+        records.append(_record(i, _event(code)))
+    await loop.handle_batch({TP: records})
+    assert await count() == 150
+    assert len(producer.sent) == 50
+    assert {dict(h)["dlq-reason"] for _, _, h in producer.sent} == {b"handler-failed"}
+    assert sleeps == []
+
+
+async def test_a_strict_subscription_refuses_types_it_does_not_handle(loop_parts: Any) -> None:
+    loop, _, producer, state, _ = loop_parts
+    other = _envelope_dict()
+    other["type"] = "vn.gov.bhxh.onestop.something.else.v1"
+    await loop.handle_batch({TP: [_record(0, json.dumps(other).encode())]})
+    assert producer.sent == []  # tolerant reader: not this service's concern
+    state["subscription"].strict_types = True
+    await loop.handle_batch({TP: [_record(1, json.dumps(other).encode())]})
+    assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"unknown-type"]
+    assert state["answers"][0].envelope is not None

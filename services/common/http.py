@@ -1,15 +1,20 @@
-"""HTTP pieces every service shares: /health, /metrics, and one shape for 4xx errors."""
+"""HTTP pieces every service shares: /health, /metrics, one shape for every 4xx error (also
+documented in each service's OpenAPI), and a limit on the size of request bodies."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.telemetry import current_traceparent, new_traceparent
 
@@ -22,13 +27,59 @@ _VI = {
     "extra_forbidden": "trường không được phép",
     "string_too_short": "chuỗi quá ngắn",
     "string_too_long": "chuỗi quá dài",
+    "too_long": "quá nhiều phần tử",
+    "too_short": "quá ít phần tử",
     "string_pattern_mismatch": "sai định dạng",
     "enum": "giá trị không hợp lệ",
     "literal_error": "giá trị không hợp lệ",
     "union_tag_invalid": "loại không hợp lệ",
     "datetime_parsing": "ngày giờ không hợp lệ",
+    "datetime_type": "ngày giờ không hợp lệ",
     "timezone_aware": "ngày giờ phải có múi giờ",
     "json_invalid": "JSON không hợp lệ",
+}
+
+# Starlette/FastAPI's own answers (unparseable body, unknown route, wrong method, too large)
+# in the one problems shape: status -> (code, Vietnamese, English).
+_HTTP = {
+    400: ("bad_request", "Yêu cầu không đọc được (JSON sai hoặc lồng quá sâu)",
+          "the request could not be read"),
+    404: ("not_found", "Không tìm thấy", "not found"),
+    405: ("method_not_allowed", "Phương thức không được hỗ trợ", "method not allowed"),
+    413: ("body_too_large", "Nội dung yêu cầu quá lớn", "the request body is too large"),
+}
+
+
+class Problem(BaseModel):
+    """One problem, readable by a person in Vietnamese and English."""
+
+    model_config = ConfigDict(extra="allow")  # a problem may add facts, e.g. `successor`
+
+    code: str
+    field: str | None = None
+    message_vi: str
+    message_en: str
+
+
+class Problems(BaseModel):
+    """The body of every 4xx (and 503) answer of every service."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    problems: list[Problem] = Field(default_factory=list)
+    current_status: str | None = Field(default=None,
+                                       description="with 409: the dossier's status now")
+
+
+# Documented on every operation; the body is always `Problems` (503: a dependency is away).
+ERROR_STATUSES = {
+    "400": "the body could not be read (invalid JSON, or nested too deeply)",
+    "404": "not found",
+    "409": "not possible in the current state",
+    "413": "the request body is over the size limit",
+    "422": "invalid request: every problem listed",
+    "503": "a dependency (database, broker, data warehouse) is unavailable",
 }
 
 
@@ -48,34 +99,165 @@ def problem(code: str, message_vi: str, message_en: str, field: str | None = Non
             **more}
 
 
+def problems_response(status: int, problems: list[dict[str, Any]],
+                      headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": problems[0]["message_en"] if problems else "",
+                         "problems": problems, **extra}, status_code=status, headers=headers)
+
+
+def too_large_response(limit: int) -> JSONResponse:
+    code, vi, en = _HTTP[413]
+    return problems_response(413, [problem(code, f"{vi} (tối đa {limit} byte)",
+                                           f"{en} (at most {limit} bytes)", "body")])
+
+
+class BodyLimit:
+    """Pure ASGI: refuse request bodies over `max_bytes` with 413, by Content-Length before
+    anything is read, and by counting the chunks of a streamed (chunked) body, so a body is
+    never buffered whole to find out that it is too large.
+
+    A streamed body that passes the limit is answered here, from inside `receive`, and the
+    application is told the client went away (`http.disconnect`); whatever it answers after
+    that is dropped. Raising from `receive` instead would not work: FastAPI turns any
+    exception met while reading a body into a 400, and middleware task groups wrap it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await too_large_response(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+        started = refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    refused = True
+                    if not started:
+                        await too_large_response(self.max_bytes)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+class TraceContext:
+    """Pure ASGI: the request's W3C traceparent (or a new one) for the events it causes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers", ())).get(b"traceparent")
+        token = current_traceparent.set(given.decode("latin-1") if given
+                                        else new_traceparent())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_traceparent.reset(token)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Every operation documents its 4xx answers as `Problems` (in place of FastAPI's
+    HTTPValidationError, which the services never send), and /metrics as text."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problems_schema = Problems.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problems_schema.pop("$defs", {}))
+    components["Problems"] = problems_schema
+    ref = {"$ref": "#/components/schemas/Problems"}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                if path == "/health" and status == "503":
+                    # degraded: the same body as 200, with the failing checks named
+                    responses[status] = {"description": "degraded: a check failed",
+                                         "content": {"application/json": {"schema": {
+                                             "type": "object"}}}}
+                    continue
+                responses[status] = {"description": description,
+                                     "content": {"application/json": {"schema": ref}}}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused not in str(schema.get("paths")):
+            components.pop(unused, None)
+
+
+def _openapi_with_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_errors(generate())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    return openapi
+
+
 def install(app: FastAPI, runtime: Runtime) -> None:
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def _trace(request: Request, call_next: Any) -> Response:
-        token = current_traceparent.set(request.headers.get("traceparent") or new_traceparent())
-        try:
-            return await call_next(request)
-        finally:
-            current_traceparent.reset(token)
+    app.add_middleware(TraceContext)
+    # Added last, so it is the outermost middleware: a large body is refused first.
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.http_max_body_bytes)
+    app.openapi = _openapi_with_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # A validator may name its own field and Vietnamese text in the error's context.
         problems = [
             problem(e["type"],
-                    (e.get("ctx") or {}).get("vi") or _VI.get(e["type"], "dữ liệu không hợp lệ"),
-                    e["msg"],
-                    (e.get("ctx") or {}).get("field")
-                    or ".".join(str(p) for p in e["loc"] if p != "body"))
+                    str((e.get("ctx") or {}).get("vi")
+                        or _VI.get(e["type"], "dữ liệu không hợp lệ")),
+                    str(e["msg"]),
+                    str((e.get("ctx") or {}).get("field")
+                        or ".".join(str(p) for p in e["loc"] if p != "body")))
             for e in exc.errors()
         ]
         return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.problems[0]["message_en"] if exc.problems else "",
-                             "problems": exc.problems, **exc.extra}, status_code=exc.status)
+        return problems_response(exc.status, exc.problems, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, vi, en = _HTTP.get(exc.status_code, ("http_error", "Yêu cầu không hợp lệ",
+                                                   str(exc.detail)))
+        return problems_response(exc.status_code, [problem(code, vi, en)],
+                                 headers=getattr(exc, "headers", None))
 
     @app.get("/health", tags=["ops"])
     async def health() -> JSONResponse:
@@ -93,10 +275,14 @@ def install(app: FastAPI, runtime: Runtime) -> None:
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = f"error: {exc!r}"[:200]
+        if runtime.relay is not None:
+            # A reachable broker is not enough: rows pending and nothing moving is an outage.
+            relay_ok, relay_detail = runtime.relay.health()
+            checks["relay"] = "ok" if relay_ok else f"error: {relay_detail}"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"service": runtime.name, "status": "ok" if ok else "degraded",
                              "checks": checks}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,18 +8,31 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from contracts.common import Applicant, Channel, ComponentRef, Reason, ReturnChannel
+from contracts.common import (
+    MAX_ITEMS,
+    AgencyCode,
+    Applicant,
+    Channel,
+    Code,
+    ComponentRef,
+    LongText,
+    Reason,
+    ReturnChannel,
+    ShortText,
+    Timestamp,
+)
 from contracts.events import SupplementItem
+from services.common.catalog import CatalogError
 from services.common.http import ApiError, problem
 from services.common.pseudonym import applicant_pseudonym
 from services.common.workdays import TZ
 from services.intake import slip_views, tables
-from services.intake.lifecycle import NotFound, WrongState
+from services.intake.lifecycle import NotFound, WrongState, no_catalogue
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 from services.intake.warehouse import Warehouse, WarehouseUnavailable
 
@@ -29,14 +42,14 @@ router = APIRouter(prefix="/api/v1", tags=["intake"])
 class SubmissionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    agency_code: str
-    procedure_code: str
+    agency_code: AgencyCode
+    procedure_code: Code = Field(min_length=1)
     channel: Annotated[str, Field(pattern="^(counter|postal|online)$")]
     return_channel: ReturnChannel | None = None
     applicant: Applicant
-    components: list[ComponentRef] = Field(min_length=1)
+    components: list[ComponentRef] = Field(min_length=1, max_length=MAX_ITEMS)
     submission_id: str | None = Field(default=None, min_length=1, max_length=128)
-    received_at: AwareDatetime | None = None
+    received_at: Timestamp | None = None
     officer: str | None = Field(default=None, max_length=200)
     postal_tracking_number: str | None = Field(default=None, min_length=4, max_length=40)
     portal_account: str | None = Field(default=None, min_length=1, max_length=100)
@@ -68,24 +81,24 @@ class SubmissionIn(BaseModel):
 
 
 class RefusalIn(SubmissionIn):
-    reasons: list[Reason] = Field(min_length=1)
+    reasons: list[Reason] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class SupplementRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[SupplementItem] = Field(min_length=1)
-    requested_by: str = Field(min_length=1)
+    items: list[SupplementItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    requested_by: ShortText = Field(min_length=1)
     stage: Literal["intake", "processing"] = "intake"
 
 
 class SupplementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    components: list[ComponentRef] = Field(min_length=1)
+    components: list[ComponentRef] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class WithdrawalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = None
+    reason: LongText | None = None
 
 
 def _json(view: dict[str, Any]) -> dict[str, Any]:
@@ -117,12 +130,22 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
             row = await receiver.receive(s, sub, now)
     except Rejected as exc:
         raise ApiError(422, exc.problems) from exc
-    except IntegrityError as exc:
-        # Two requests with one submission_id raced: the first one's dossier is the answer.
-        if replay := await _replayed(request, body.submission_id):
-            return replay
-        raise exc
+    except CatalogError as exc:
+        raise ApiError(422, [no_catalogue(exc)]) from exc
+    except IntegrityError:
+        return await _raced(request, body.submission_id)
     return JSONResponse(_json(public_view(row)), status_code=201)
+
+
+async def _raced(request: Request, submission_id: str | None) -> JSONResponse:
+    """Two requests with one submission_id raced: the first one's dossier is the answer.
+    The IntegrityError is dropped unlogged and unchained: its text holds the statement's
+    parameters, the applicant's identity among them."""
+    if replay := await _replayed(request, submission_id):
+        return replay
+    raise ApiError(409, [problem(
+        "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
+        "the request conflicted with another one; try again", "submission_id")])
 
 
 async def _verify_reuse(request: Request, sub: Submission) -> list[ComponentRef]:
@@ -189,6 +212,8 @@ async def _change(request: Request, code: str, act: Any, status: int = 200) -> J
         raise _not_found(code) from exc
     except WrongState as exc:
         raise _conflict(exc) from exc
+    except Rejected as exc:  # e.g. a supplement repeating a component: nothing changed
+        raise ApiError(422, exc.problems) from exc
     return JSONResponse(view, status_code=status)
 
 
@@ -198,9 +223,15 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
     rt = request.app.state.runtime
     if replay := await _replayed(request, body.submission_id):
         return replay
-    async with rt.transaction() as s:
-        row = await request.app.state.lifecycle.refuse(
-            s, body.submission(rt.clock.now()), body.reasons, rt.clock.now())
+    now = rt.clock.now()
+    try:
+        async with rt.transaction() as s:
+            row = await request.app.state.lifecycle.refuse(
+                s, body.submission(now), body.reasons, now)
+    except Rejected as exc:
+        raise ApiError(422, exc.problems) from exc
+    except IntegrityError:
+        return await _raced(request, body.submission_id)
     return JSONResponse(_json(public_view(row)), status_code=201)
 
 
@@ -226,13 +257,14 @@ async def withdraw(code: str, body: WithdrawalIn, request: Request) -> JSONRespo
 @router.get("/dossiers")
 async def list_dossiers(
     request: Request,
-    agency: str | None = None,
-    status: str | None = None,
-    channel: str | None = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: AwareDatetime | None = None,
+    agency: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=64)] = None,
+    from_: Annotated[Timestamp | None, Query(alias="from")] = None,
+    to: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    after: Annotated[str | None, Query(description="cursor: next_after of the last page")] = None,
+    after: Annotated[str | None, Query(max_length=200,
+                                       description="cursor: next_after of the last page")] = None,
 ) -> dict[str, Any]:
     """Dossiers by receipt time then code; keyset pagination, so pages stay stable while
     new dossiers arrive."""

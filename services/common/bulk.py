@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _KEY = "deferred_inserts"
@@ -27,3 +31,10 @@ async def flush_inserts(session: AsyncSession) -> int:
     # A failed transaction's session is thrown away, and its buffer with it.
     return sum(len(rows) for rows in buffers.values())
 
+
+
+def upsert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:
+    """An INSERT that takes ON CONFLICT clauses, in the session's dialect (both dialects
+    spell them the same way: on_conflict_do_nothing / on_conflict_do_update)."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
 from contracts import topics
@@ -47,14 +47,20 @@ class HeldIn(BaseModel):
     source: str = Field(default="national-database", min_length=1, max_length=64)
 
 
-@router.get("/warehouse/{applicant_ref}/documents/{document_ref:path}")
-async def held(applicant_ref: str, document_ref: str, request: Request) -> dict[str, Any]:
-    """Is this document held for this applicant? Intake asks before accepting a reuse."""
+@router.get("/warehouse/documents")
+async def lookup(request: Request,
+                 applicant_ref: Annotated[str, Query(min_length=1, max_length=128)],
+                 document_ref: Annotated[str, Query(min_length=1, max_length=200)],
+                 ) -> dict[str, Any]:
+    """Is this document held for this applicant? Intake asks before accepting a reuse. The
+    references are query data, matched exactly: no path segment of them is ever resolved.
+    The answer names both, so the asker can tell it is about the document it asked for."""
     rt: Runtime = request.app.state.runtime
     async with rt.sessions() as s:
         found = await request.app.state.digitizer.held(s, applicant_ref, document_ref)
     if found is None:
-        raise _not_found(f"tài liệu {document_ref}")
+        raise ApiError(404, [problem("not_found", f"Không tìm thấy tài liệu {document_ref}",
+                                     f"document {document_ref} not found", "document_ref")])
     return found
 
 

@@ -11,12 +11,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import ComponentForm
+from contracts.common import ComponentForm, ComponentRef
 from contracts.events import ComponentDigitized, DossierDigitized, DossierReceived
-from services.common.bulk import defer_insert
+from services.common.bulk import defer_insert, upsert
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
+from services.common.telemetry import get_logger
 from services.digitization import tables
+
+log = get_logger(__name__)
 
 
 class NotFound(Exception):
@@ -34,14 +37,31 @@ class Digitizer:
     async def on_received(self, ctx: Context, event: DossierReceived) -> None:
         # Everything is known from the event: no read-back needed in this transaction.
         s, now = ctx.session, self.outbox.clock.now()
-        electronic = [c for c in event.components if c.form == ComponentForm.electronic]
-        complete = len(electronic) == len(event.components)
-        await s.execute(tables.dossiers.insert().values(
-            code=event.dossier_code, agency_code=event.agency_code,
-            procedure_code=event.procedure_code, component_count=len(event.components),
-            received_at=event.received_at, digitized_at=now if complete else None,
-            applicant_ref=event.applicant.ref))
+        # One row per component code: a code repeated by a sender (intake refuses it now,
+        # older events may carry it) is taken once, first occurrence, never an IntegrityError
+        # that would dead-letter the receipt and leave the dossier waiting forever.
+        firsts: dict[str, ComponentRef] = {}
         for comp in event.components:
+            firsts.setdefault(comp.code, comp)
+        unique = list(firsts.values())
+        electronic = [c for c in unique if c.form == ComponentForm.electronic]
+        complete = len(electronic) == len(unique)
+        # Inserted only if unknown, in the same round trip as the old plain insert: the same
+        # dossier redelivered under another event id (a republish after a broker reset) is
+        # already applied and changes nothing.
+        inserted = (await s.execute(
+            upsert(s, tables.dossiers).values(
+                    code=event.dossier_code, agency_code=event.agency_code,
+                    procedure_code=event.procedure_code, component_count=len(unique),
+                    received_at=event.received_at, digitized_at=now if complete else None,
+                    applicant_ref=event.applicant.ref)
+            .on_conflict_do_nothing(index_elements=[tables.dossiers.c.code])
+            .returning(tables.dossiers.c.code))).scalar_one_or_none()
+        if inserted is None:
+            log.info("dossier already known, receipt skipped", dossier=event.dossier_code,
+                     event_id=str(ctx.envelope.id))
+            return
+        for comp in unique:
             done = comp.form == ComponentForm.electronic
             defer_insert(s, tables.components, {
                 "dossier_code": event.dossier_code, "code": comp.code, "form": comp.form.value,
@@ -57,7 +77,7 @@ class Digitizer:
             await self.outbox.emit(s, topics.DIGITIZATION, DossierDigitized(
                 dossier_code=event.dossier_code, agency_code=event.agency_code,
                 procedure_code=event.procedure_code, digitized_at=now,
-                component_count=len(event.components)), event.agency_code)
+                component_count=len(unique)), event.agency_code)
 
     async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
                                    document_ref: str | None) -> dict[str, Any]:

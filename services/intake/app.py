@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from contracts import topics
@@ -22,7 +24,9 @@ from services.intake.warehouse import warehouse_from
 def build(settings: IntakeSettings | None = None) -> Runtime:
     settings = settings or IntakeSettings()
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
-    ingest = Subscription(topics.INGEST)
+    # Provinces write this topic: a type nobody handles is refused, and every refused
+    # record is answered on the feedback topic.
+    ingest = Subscription(topics.INGEST, strict_types=True)
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
     catalogs = load_catalogs(settings.catalog_dir)
     warehouse = warehouse_from(settings.warehouse_url)
@@ -31,7 +35,16 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
                         reuse_verified=warehouse.checks)
     lifecycle = Lifecycle(receiver)
     systems = load_systems(settings.province_systems_file)
-    ingest.on(ProvinceDossierStatus)(IngestHandler(receiver, lifecycle, systems))
+    handler = IngestHandler(receiver, lifecycle, systems)
+    ingest.on(ProvinceDossierStatus)(handler)
+    ingest.answer = handler.answer
+    expiry = timedelta(hours=settings.parked_expiry_hours)
+
+    async def expire_parked_events() -> None:
+        async with runtime.transaction() as s:
+            await handler.expire_parked(s, expiry)
+
+    runtime.periodic.append((settings.parked_check_seconds, expire_parked_events))
     app.state.receiver = receiver
     app.state.lifecycle = lifecycle
     app.state.warehouse = warehouse

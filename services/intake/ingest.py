@@ -4,7 +4,8 @@ is answered on the feedback topic with every problem found."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from contracts.ingest import (
     ProvinceDossierStatus,
     ProvinceStep,
 )
-from services.common.consumer import Context
+from services.common.catalog.loader import CatalogError
+from services.common.consumer import Context, Refusal
 from services.common.workdays import TZ
 from services.intake import tables
 from services.intake.lifecycle import Lifecycle
@@ -53,8 +55,36 @@ CHANNELS = {PortalChannel.direct: Channel.counter, PortalChannel.online: Channel
 
 
 def _reason(p: dict[str, Any]) -> Reason:
-    return Reason(code=str(p["code"]), message_vi=str(p["message_vi"]),
-                  message_en=str(p["message_en"]), field=p.get("field"))
+    return Reason(code=str(p["code"])[:64], message_vi=str(p["message_vi"])[:2000],
+                  message_en=str(p["message_en"])[:2000],
+                  field=str(p["field"])[:200] if p.get("field") else None)
+
+
+# What a province reads when the consumer itself refused its record (consumer.py reasons).
+UNREADABLE_VI = {
+    "empty": "Bản ghi không có nội dung",
+    "too-large": "Bản ghi vượt quá kích thước cho phép",
+    "too-deep": "Dữ liệu lồng nhau quá sâu",
+    "unparseable": "Bản ghi không phải JSON hợp lệ",
+    "invalid-envelope": "Phong bì sự kiện (CloudEvents) không hợp lệ",
+    "invalid-event": "Dữ liệu sự kiện không đúng lược đồ",
+    "unknown-type": "Loại sự kiện không được chấp nhận trên chủ đề này",
+    "id-reused": "Mã sự kiện đã được dùng cho nội dung khác",
+    "handler-failed": "Hệ thống không áp dụng được sự kiện",
+}
+
+
+def _best_effort(record_value: bytes | None) -> dict[str, Any]:
+    """Whatever can still be read of a refused record, to say whose it was."""
+    try:
+        body = json.loads(record_value or b"")
+    except (ValueError, RecursionError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _text(value: Any, limit: int = 64) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 class IngestHandler:
@@ -65,10 +95,10 @@ class IngestHandler:
         self.lifecycle = lifecycle
         self.outbox = receiver.outbox
 
-    def _authorised(self, ctx: Context, event: ProvinceDossierStatus) -> list[dict[str, Any]]:
+    def _authorised(self, source: str, event: ProvinceDossierStatus) -> list[dict[str, Any]]:
         roots = self.systems.get(event.system_id)
         problems = []
-        if ctx.envelope.source != f"province/{event.system_id}":
+        if source != f"province/{event.system_id}":
             problems.append({"code": "source_mismatch", "field": "source",
                              "message_vi": "Nguồn sự kiện không khớp mã hệ thống",
                              "message_en": f"source must be province/{event.system_id}"})
@@ -85,9 +115,31 @@ class IngestHandler:
                                            f"agency {event.agency_code}"})
         return problems
 
+    def _owns(self, system_id: str, event: ProvinceDossierStatus,
+              row: dict[str, Any]) -> list[dict[str, Any]]:
+        """A system may change only dossiers recorded under its roots, whatever agency its
+        event names."""
+        roots = set(self.systems.get(system_id) or ())
+        recorded = row["agency_code"]
+        problems = []
+        if not ({recorded, *self.receiver.catalog.ancestors(recorded)} & roots):
+            problems.append({"code": "dossier_not_allowed", "field": "dossier_code",
+                             "message_vi": f"Hệ thống {system_id} không được thay đổi hồ sơ "
+                                           f"{event.dossier_code} của cơ quan khác",
+                             "message_en": f"system {system_id} may not change dossier "
+                                           f"{event.dossier_code}: it belongs to another "
+                                           "agency's tree"})
+        elif event.agency_code != recorded:
+            problems.append({"code": "agency_mismatch", "field": "agency_code",
+                             "message_vi": f"Hồ sơ {event.dossier_code} thuộc cơ quan "
+                                           f"{recorded}, không phải {event.agency_code}",
+                             "message_en": f"dossier {event.dossier_code} is recorded under "
+                                           f"{recorded}, not {event.agency_code}"})
+        return problems
+
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
         try:
-            refused = self._authorised(ctx, event)
+            refused = self._authorised(ctx.envelope.source, event)
             if event.status in (PortalStatus.received, PortalStatus.not_received):
                 await self._first(ctx, event, refused)
                 await self._replay_parked(ctx, event.dossier_code)
@@ -96,16 +148,25 @@ class IngestHandler:
                 raise Rejected(refused)
             row = await self.receiver.existing(ctx.session, code=event.dossier_code)
             if row is None:
-                # Ahead of its receipt: keep it and apply it when the receipt arrives. Written
-                # at once (not deferred): the receipt may follow in this very batch.
+                # Ahead of its receipt: keep it and apply it when the receipt arrives (or
+                # answer it when it expires). Written at once (not deferred): the receipt
+                # may follow in this very batch.
                 await ctx.session.execute(tables.parked.insert().values(
                     event_id=str(ctx.envelope.id), dossier_code=event.dossier_code,
-                    occurred_at=event.occurred_at,
+                    occurred_at=event.occurred_at, parked_at=self.outbox.clock.now(),
                     envelope=ctx.envelope.model_dump(mode="json")))
                 return
+            if problems := self._owns(event.system_id, event, row):
+                raise Rejected(problems)
             await self._apply(ctx.session, event, row)
+        except CatalogError as exc:
+            # No catalogue in force on that day: retrying cannot help; tell the province.
+            await self._reject(ctx.session, ctx.envelope, event, [{
+                "code": "no_catalogue", "field": "received_at",
+                "message_vi": "Không có danh mục thủ tục có hiệu lực vào ngày tiếp nhận",
+                "message_en": str(exc)[:500]}])
         except Rejected as exc:
-            await self._reject(ctx, event, exc.problems)
+            await self._reject(ctx.session, ctx.envelope, event, exc.problems)
 
     async def _first(self, ctx: Context, event: ProvinceDossierStatus,
                      refused: list[dict[str, Any]]) -> None:
@@ -146,7 +207,8 @@ class IngestHandler:
             found, _, _ = check_submission(
                 self.receiver.catalog_on(sub.received_at), agency_code=sub.agency_code,
                 procedure_code=sub.procedure_code, applicant_kind=sub.applicant.kind,
-                components=sub.components, received_at=sub.received_at, now=now)
+                components=sub.components, received_at=sub.received_at, now=now,
+                applicant=sub.applicant)
             raise Rejected(problems + found)
         await self.receiver.receive(ctx.session, sub, now)
         await self._set_status(ctx.session, event.dossier_code, "received", sub.received_at)
@@ -156,10 +218,16 @@ class IngestHandler:
         rows = (await ctx.session.execute(select(t).where(t.c.dossier_code == code)
                                           .order_by(t.c.occurred_at))).mappings().all()
         for parked in rows:
-            event = ProvinceDossierStatus.model_validate(parked["envelope"]["data"])
+            envelope = Envelope.model_validate(parked["envelope"])
+            event = ProvinceDossierStatus.model_validate(envelope.data)
             row = await self.receiver.existing(ctx.session, code=code)
-            if row is not None:
-                await self._apply(ctx.session, event, row)
+            if row is None:
+                continue
+            if problems := self._authorised(envelope.source, event) or \
+                    self._owns(event.system_id, event, row):
+                await self._reject(ctx.session, envelope, event, problems)
+                continue
+            await self._apply(ctx.session, event, row)
         if rows:
             await ctx.session.execute(delete(t).where(t.c.dossier_code == code))
 
@@ -223,16 +291,78 @@ class IngestHandler:
                 agency)
             await self._set_status(s, code, "returned", at)
 
-    async def _reject(self, ctx: Context, event: ProvinceDossierStatus,
+    async def _reject(self, s: AsyncSession, envelope: Envelope, event: ProvinceDossierStatus,
                       problems: list[dict[str, Any]]) -> None:
+        await self._feedback(s, rejected_event_id=str(envelope.id),
+                             dossier_code=event.dossier_code, system_id=event.system_id,
+                             agency_code=event.agency_code, problems=problems)
+
+    async def _feedback(self, s: AsyncSession, *, rejected_event_id: str,
+                        dossier_code: str | None, system_id: str | None, agency_code: str,
+                        problems: list[dict[str, Any]]) -> None:
+        now = self.outbox.clock.now()
         feedback = IngestRejected(
-            dossier_code=event.dossier_code, rejected_event_id=str(ctx.envelope.id),
-            system_id=event.system_id, rejected_at=self.outbox.clock.now(),
-            problems=[_reason(p) for p in problems])
-        await self.outbox.add(ctx.session, topics.INGEST_REJECTED, Envelope(
-            type=feedback.event_type, source=self.outbox.source, subject=event.dossier_code,
-            time=self.outbox.clock.now(), agencycode=event.agency_code,
+            dossier_code=dossier_code, rejected_event_id=rejected_event_id[:200],
+            system_id=system_id, rejected_at=now, problems=[_reason(p) for p in problems])
+        await self.outbox.add(s, topics.INGEST_REJECTED, Envelope(
+            type=feedback.event_type, source=self.outbox.source,
+            subject=dossier_code or rejected_event_id, time=now, agencycode=agency_code,
             data=feedback.model_dump(mode="json")))
+
+    async def answer(self, s: AsyncSession, refusal: Refusal) -> None:
+        """A record the consumer refused (unreadable, invalid, unknown type, or one that
+        failed): the province hears why on its feedback topic, as far as its record can be
+        read (its id, else the record's place on the topic)."""
+        record, envelope = refusal.record, refusal.envelope
+        body = {} if envelope is not None else _best_effort(record.value)
+        data = envelope.data if envelope is not None else body.get("data")
+        data = data if isinstance(data, dict) else {}
+        key = record.key.decode("utf-8", "replace")[:64] if record.key else None
+        event_id = str(envelope.id) if envelope is not None else (
+            _text(body.get("id"), 100) or
+            f"{record.topic}/{record.partition}/{record.offset}")
+        dossier_code = _text(data.get("dossier_code")) or \
+            (envelope.subject[:64] if envelope is not None else None) or key
+        system_id = _text(data.get("system_id"), 200) or \
+            (source[len("province/"):][:200] if (source := _text(
+                envelope.source if envelope else body.get("source"), 300)) and
+             source.startswith("province/") else None)
+        agency = _text(data.get("agency_code"), 32) or \
+            (envelope.agencycode[:32] if envelope is not None else "") or ""
+        await self._feedback(s, rejected_event_id=event_id, dossier_code=dossier_code,
+                             system_id=system_id, agency_code=agency, problems=[{
+                                 "code": refusal.reason, "field": None,
+                                 "message_vi": UNREADABLE_VI.get(
+                                     refusal.reason, "Sự kiện không được chấp nhận"),
+                                 "message_en": f"{refusal.reason}: {refusal.detail}"
+                                               f" (record {record.topic}/{record.partition}"
+                                               f"/{record.offset})"}])
+
+    async def expire_parked(self, s: AsyncSession, older_than: timedelta,
+                            limit: int = 1000) -> int:
+        """Events parked for a dossier that never arrived are answered, then forgotten."""
+        t = tables.parked
+        before = self.outbox.clock.now() - older_than
+        # SKIP LOCKED (PostgreSQL): two replicas never answer the same parked event twice.
+        rows = (await s.execute(select(t).where(t.c.parked_at < before)
+                                .order_by(t.c.parked_at).limit(limit)
+                                .with_for_update(skip_locked=True))).mappings().all()
+        for parked in rows:
+            envelope = parked["envelope"]
+            data = envelope.get("data") or {}
+            await self._feedback(
+                s, rejected_event_id=parked["event_id"], dossier_code=parked["dossier_code"],
+                system_id=_text(data.get("system_id"), 200),
+                agency_code=_text(data.get("agency_code"), 32) or "", problems=[{
+                    "code": "unknown_dossier", "field": "dossier_code",
+                    "message_vi": f"Không có hồ sơ {parked['dossier_code']} được tiếp nhận "
+                                  f"trong {older_than} chờ đợi",
+                    "message_en": f"no dossier {parked['dossier_code']} was received within "
+                                  f"{older_than} of this event; report its receipt (status "
+                                  "2) first, then send this event again"}])
+        if rows:
+            await s.execute(delete(t).where(t.c.event_id.in_([r["event_id"] for r in rows])))
+        return len(rows)
 
 
 def load_systems(path: Path) -> dict[str, list[str]]:

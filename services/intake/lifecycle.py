@@ -11,7 +11,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import ApplicantRef, ComponentRef, LegalTime, Reason
+from contracts.common import (
+    ApplicantRef,
+    ComponentRef,
+    IndividualApplicant,
+    LegalTime,
+    OrganizationApplicant,
+    Reason,
+)
 from contracts.events import (
     DossierRejected,
     DossierWithdrawn,
@@ -19,9 +26,30 @@ from contracts.events import (
     SupplementReceived,
     SupplementRequested,
 )
+from services.common.catalog import CatalogError
+from services.common.http import problem
 from services.intake import tables
-from services.intake.receiving import Receiver, Submission
-from services.intake.rules import ALLOWED_FROM, still_missing
+from services.intake.receiving import Receiver, Rejected, Submission
+from services.intake.rules import (
+    ALLOWED_FROM,
+    check_components,
+    check_submission,
+    personal_numbers,
+    still_missing,
+)
+
+# The problems of check_submission that make a refusal itself impossible to record (no such
+# agency or procedure, a time that cannot be true). The others (procedure not handled here,
+# wrong applicant kind, components missing or unknown) are what a refusal is for.
+REFUSAL_BLOCKERS = frozenset({
+    "received_at_in_future", "unknown_agency", "agency_not_active", "unknown_procedure",
+    "duplicate_component", "personal_document_ref"})
+
+
+def no_catalogue(exc: CatalogError) -> dict[str, Any]:
+    """received_at before the first catalogue came into force: nothing to judge it by."""
+    return problem("no_catalogue", "Không có danh mục thủ tục có hiệu lực vào ngày tiếp nhận",
+                   str(exc)[:500], "received_at")
 
 
 class NotFound(Exception):
@@ -55,12 +83,22 @@ class Lifecycle:
     async def refuse(self, s: AsyncSession, sub: Submission, reasons: list[Reason],
                      now: datetime) -> dict[str, Any]:
         """Decree 61/2018 Art. 19(1)(c) / Decree 118/2025: not in the agency's remit or not
-        eligible: a refusal slip with reasons. The dossier gets a code so the slip has one."""
+        eligible: a refusal slip with reasons. The dossier gets a code so the slip has one.
+        Raises Rejected when the refusal itself cannot stand (see REFUSAL_BLOCKERS)."""
+        try:
+            catalog = self.receiver.catalog_on(sub.received_at)
+        except CatalogError as exc:
+            raise Rejected([no_catalogue(exc)]) from None
+        found, _, _ = check_submission(
+            catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+            applicant_kind=sub.applicant.kind, components=sub.components,
+            received_at=sub.received_at, now=now, applicant=sub.applicant)
+        if problems := [p for p in found if p["code"] in REFUSAL_BLOCKERS]:
+            raise Rejected(problems)
         row = await self.receiver.record(
             s, sub, now, status="refused", due_at=sub.received_at,
             legal_time=LegalTime(value=0, unit="same_day"),
-            catalog_version=self.receiver.catalog_on(sub.received_at).version,
-            clock_started_at=None, reasons=reasons)
+            catalog_version=catalog.version, clock_started_at=None, reasons=reasons)
         code, ref = row["code"], row["applicant_ref"]
         await self.outbox.emit(s, topics.INTAKE, DossierRejected(
             dossier_code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
@@ -86,6 +124,13 @@ class Lifecycle:
                                  components: list[ComponentRef], now: datetime
                                  ) -> dict[str, Any]:
         row = await self._dossier(s, code, "receive_supplement")
+        # The supplement's components go onto the broad intake topic too: same rules.
+        applicant = row["applicant"] or {}
+        model = IndividualApplicant if applicant.get("kind") == "individual" else \
+            OrganizationApplicant
+        if problems := check_components(components, personal_numbers(
+                model.model_validate(applicant) if applicant else None)):
+            raise Rejected(problems)
         request = row["supplement_request"] or {"items": []}
         missing = still_missing(request["items"], {c.code for c in components})
         given = [c.model_dump(mode="json") for c in components]

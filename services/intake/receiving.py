@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
@@ -24,6 +22,7 @@ from contracts.common import (
     ReturnChannel,
 )
 from contracts.events import ApplicantRecorded, DossierReceived
+from services.common.bulk import upsert
 from services.common.catalog import CatalogIndex, CatalogSet
 from services.common.outbox import OutboxWriter
 from services.common.pseudonym import applicant_pseudonym
@@ -91,12 +90,10 @@ class Receiver:
         t = tables.code_sequences
         # One atomic statement: the first number of a day cannot be taken twice by two
         # replicas racing to create the day's row, and the row lock orders the rest.
-        dialect = session.bind.dialect.name if session.bind else "sqlite"
-        upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(t).values(
-            agency_code=agency_code, day=day, last=1)
-        upsert = upsert.on_conflict_do_update(index_elements=[t.c.agency_code, t.c.day],
-                                              set_={"last": t.c.last + 1})
-        last = (await session.execute(upsert.returning(t.c.last))).scalar_one()
+        statement = upsert(session, t).values(agency_code=agency_code, day=day, last=1)
+        statement = statement.on_conflict_do_update(index_elements=[t.c.agency_code, t.c.day],
+                                                    set_={"last": t.c.last + 1})
+        last = (await session.execute(statement.returning(t.c.last))).scalar_one()
         return dossier_code(agency_code, day, last)
 
     async def existing(self, session: AsyncSession, *, code: str | None = None,
@@ -139,7 +136,7 @@ class Receiver:
         problems, agency, procedure = check_submission(
             catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
             applicant_kind=sub.applicant.kind, components=sub.components,
-            received_at=sub.received_at, now=now)
+            received_at=sub.received_at, now=now, applicant=sub.applicant)
         if problems or agency is None or procedure is None:
             raise Rejected(problems)
         legal_time = catalog.legal_time(procedure, sub.applicant.kind)

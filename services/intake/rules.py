@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from contracts.catalog import Agency, Procedure
-from contracts.common import ComponentForm, ComponentRef
+from contracts.common import (
+    ComponentForm,
+    ComponentRef,
+    IndividualApplicant,
+    OrganizationApplicant,
+)
 from services.common.catalog import CatalogIndex
 from services.common.http import problem
 
@@ -15,12 +22,68 @@ def dossier_code(agency_code: str, day: date, sequence: int) -> str:
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
 
 
+_NON_DIGITS = re.compile(r"[^0-9]")
+# Shorter digit runs identify no one and would match innocent references by chance.
+_MIN_PERSONAL_DIGITS = 8
+
+
+def _digits(value: str | None) -> str:
+    return _NON_DIGITS.sub("", value or "")
+
+
+def personal_numbers(applicant: IndividualApplicant | OrganizationApplicant | None
+                     ) -> frozenset[str]:
+    """The applicant's own numbers, digits only, in every form a reference might carry them:
+    a document_ref must never contain one (it travels on broad topics)."""
+    if applicant is None:
+        return frozenset()
+    if isinstance(applicant, IndividualApplicant):
+        raw = [applicant.id_number, applicant.social_insurance_code]
+    else:
+        tax = _digits(applicant.tax_code)
+        # A branch's tax code is the enterprise's 10 digits plus "-NNN": both identify it.
+        raw = [tax, tax[:10]]
+    phone = _digits(applicant.phone)
+    # +84 912 345 678 and 0912 345 678 are one phone: compare the national number.
+    raw.append(phone[2:] if phone.startswith("84") else phone.lstrip("0"))
+    return frozenset(d for d in (_digits(r) for r in raw) if len(d) >= _MIN_PERSONAL_DIGITS)
+
+
+def check_components(components: list[ComponentRef], personal: Iterable[str] = ()
+                     ) -> list[dict[str, object]]:
+    """Problems of the component list itself, whatever the procedure: a code given twice
+    (digitization keeps one row per code) and a document_ref built from a personal number."""
+    problems: list[dict[str, object]] = []
+    numbers = [n for n in personal if n]
+    seen: set[str] = set()
+    for i, comp in enumerate(components):
+        if comp.code in seen:
+            problems.append(problem("duplicate_component",
+                                    f"Thành phần {comp.code} được khai nhiều lần",
+                                    f"component {comp.code} is given more than once",
+                                    f"components.{i}.code"))
+        seen.add(comp.code)
+        ref_digits = _digits(comp.document_ref)
+        if ref_digits and any(n in ref_digits for n in numbers):
+            # The message does not echo the number: problems are logged and sent back.
+            problems.append(problem(
+                "personal_document_ref",
+                "Mã tài liệu không được chứa số định danh, mã số BHXH, mã số thuế hay số "
+                "điện thoại của người nộp",
+                "a document_ref must not contain the applicant's ID number, social insurance "
+                "code, tax code or phone", f"components.{i}.document_ref"))
+    return problems
+
+
 def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code: str,
                      applicant_kind: str, components: list[ComponentRef],
                      received_at: datetime, now: datetime,
+                     applicant: IndividualApplicant | OrganizationApplicant | None = None,
                      ) -> tuple[list[dict[str, object]], Agency | None, Procedure | None]:
-    """Every problem at once (a person fixes them all in one go), in Vietnamese and English."""
-    problems: list[dict[str, object]] = []
+    """Every problem at once (a person fixes them all in one go), in Vietnamese and English.
+    `applicant` (the full one, with its numbers) lets document_refs be checked for them."""
+    problems: list[dict[str, object]] = check_components(components,
+                                                         personal_numbers(applicant))
     if received_at > now:
         problems.append(problem("received_at_in_future",
                                 "Thời điểm tiếp nhận không được ở tương lai",

@@ -15,3 +15,7 @@ class IntakeSettings(ServiceSettings):
     catalog_dir: Path = DEFAULT_DIR  # every catalog.v*.yaml in it, each dated
     warehouse_url: str | None = None
     province_systems_file: Path = Path(__file__).with_name("province_systems.yaml")
+    # A province event for a dossier not (yet) received waits this long for its receipt,
+    # then is answered on the feedback topic (unknown_dossier) and dropped.
+    parked_expiry_hours: float = 24.0
+    parked_check_seconds: float = 60.0

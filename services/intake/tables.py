@@ -46,6 +46,8 @@ parked = Table(
     Column("dossier_code", String(64), nullable=False, index=True),
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("envelope", JSON, nullable=False),
+    # When it was parked: after INTAKE_PARKED_EXPIRY_HOURS it is answered and dropped.
+    Column("parked_at", UtcDateTime(), index=True),
 )
 
 code_sequences = Table(

@@ -6,9 +6,12 @@ reused component then records (`reuse_verified: false`)."""
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import quote
 
 import httpx
+
+# The one lookup: the reference travels as query data, so no part of it (a "/", "..",
+# "%2F") can change which resource is asked.
+LOOKUP_PATH = "/api/v1/warehouse/documents"
 
 
 class WarehouseUnavailable(Exception):
@@ -35,15 +38,25 @@ class HttpWarehouse:
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def holds(self, applicant_ref: str, document_ref: str) -> bool:
-        url = f"/api/v1/warehouse/{quote(applicant_ref)}/documents/{quote(document_ref)}"
         try:
-            response = await self.client.get(url)
+            response = await self.client.get(LOOKUP_PATH, params={
+                "applicant_ref": applicant_ref, "document_ref": document_ref})
         except httpx.HTTPError as exc:
             raise WarehouseUnavailable(repr(exc)) from exc
         if response.status_code == 404:
             return False
         if response.status_code != 200:
             raise WarehouseUnavailable(f"warehouse answered {response.status_code}")
+        # A 200 is not enough (a proxy or a health page answers 200 too): only an answer
+        # naming this very applicant and document counts as held. Any other 200 means we
+        # are not talking to the warehouse: say so (503), never "held" nor "not held".
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise WarehouseUnavailable("warehouse answered 200 without JSON") from exc
+        if not (isinstance(body, dict) and body.get("applicant_ref") == applicant_ref
+                and body.get("document_ref") == document_ref):
+            raise WarehouseUnavailable("warehouse answered 200 about another document")
         return True
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived, StepAssigned
-from services.common.bulk import defer_insert
+from services.common.bulk import defer_insert, upsert
 from services.common.catalog import CatalogSet
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
@@ -52,9 +52,12 @@ class CaseOpener:
         await self._open_if_ready(ctx.session, case)
 
     async def on_applicant(self, ctx: Context, event: ApplicantRecorded) -> None:
-        await ctx.session.execute(tables.applicants.insert().values(
+        # Known already (the same record republished under a new event id after a broker
+        # reset): nothing to do, and no IntegrityError to dead-letter it for.
+        await ctx.session.execute(upsert(ctx.session, tables.applicants).values(
             dossier_code=event.dossier_code, applicant_ref=event.applicant_ref,
-            applicant=event.applicant.model_dump(mode="json")))
+            applicant=event.applicant.model_dump(mode="json")).on_conflict_do_nothing(
+            index_elements=[tables.applicants.c.dossier_code]))
 
     async def _open_if_ready(self, s: AsyncSession, case: dict[str, Any]) -> None:
         if case["status"] != "waiting" or not case["received_at"] or not case["digitized_at"]:

@@ -4,10 +4,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from contracts.common import ComponentForm, ComponentRef
+from contracts.common import (
+    ComponentForm,
+    ComponentRef,
+    IndividualApplicant,
+    OrganizationApplicant,
+)
 from services.common.catalog import CatalogError, CatalogSet, load_catalog, load_catalogs
 from services.common.workdays import WorkCalendar
-from services.intake.rules import check_submission, dossier_code
+from services.intake.rules import (
+    check_components,
+    check_submission,
+    dossier_code,
+    personal_numbers,
+)
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -137,3 +147,79 @@ def test_announced_days_in_the_catalogue_reach_the_calendar(tmp_path) -> None:
     rules = load_catalogs(tmp_path).calendar_rules()
     assert rules.extra_days_off == frozenset({date(2026, 3, 4)})
     assert not WorkCalendar(rules).is_working_day(date(2026, 3, 4))
+
+
+def _individual(**more: object) -> IndividualApplicant:
+    return IndividualApplicant.model_validate({
+        "full_name": "Nguyễn Thị Hoa", "id_number": "001190012345",
+        "social_insurance_code": "0112345678", "phone": "+84 912 345 678", **more})
+
+
+def _problems_at(applicant: IndividualApplicant | OrganizationApplicant,
+                 components: list[ComponentRef], procedure: str = "BHXH.NH.03",
+                 kind: str = "individual") -> list[tuple[str, str]]:
+    problems, _, _ = check_submission(
+        CATALOG, agency_code="000.01.01.H26", procedure_code=procedure, applicant_kind=kind,
+        components=components, received_at=NOW, now=NOW, applicant=applicant)
+    return [(str(p["code"]), str(p["field"])) for p in problems]
+
+
+def test_a_component_given_twice_is_refused_at_its_second_place() -> None:
+    found = _problems_at(_individual(), [
+        ComponentRef(code="GKS", form=ComponentForm.paper),
+        ComponentRef(code="GKS", form=ComponentForm.electronic, document_ref="doc-1")])
+    assert found == [("duplicate_component", "components.1.code")]
+    problems, _, _ = check_submission(
+        CATALOG, agency_code="000.01.01.H26", procedure_code="BHXH.NH.03",
+        applicant_kind="individual", received_at=NOW, now=NOW,
+        components=[ComponentRef(code="GKS", form="paper")] * 3)
+    assert [p["field"] for p in problems] == ["components.1.code", "components.2.code"]
+    assert all(p["message_vi"] and p["message_en"] for p in problems)
+
+
+@pytest.mark.parametrize("ref", [
+    "kho:001190012345/GKS",        # the contract's old example shape, with the ID number
+    "kho/0011-9001-2345/GKS",      # separators do not hide it
+    "bhxh-0112345678",             # the social insurance code
+    "tel-0912.345.678",            # the phone, written nationally while given as +84
+])
+def test_a_document_ref_carrying_a_personal_number_is_refused(ref: str) -> None:
+    found = _problems_at(_individual(), [ComponentRef(code="GKS", form="electronic",
+                                                      document_ref=ref, reused=True)])
+    assert found == [("personal_document_ref", "components.0.document_ref")]
+
+
+def test_personal_problem_does_not_echo_the_number() -> None:
+    problems, _, _ = check_submission(
+        CATALOG, agency_code="000.01.01.H26", procedure_code="BHXH.NH.03",
+        applicant_kind="individual", received_at=NOW, now=NOW, applicant=_individual(),
+        components=[ComponentRef(code="GKS", form="electronic",
+                                 document_ref="kho:001190012345/GKS")])
+    assert problems and "001190012345" not in str(problems)
+
+
+def test_an_organization_tax_code_and_its_branch_are_personal_too() -> None:
+    org = OrganizationApplicant(name="Công ty TNHH Hoa Sen", unit_code="TA1234",
+                                tax_code="0101234567-001", phone="024 3825 1234")
+    for ref in ("mst-0101234567", "0101234567001/doc", "doc-02438251234"):
+        found = _problems_at(org, [ComponentRef(code="GKS", form="paper", document_ref=ref)],
+                             kind="organization")
+        assert ("personal_document_ref", "components.0.document_ref") in found, ref
+
+
+def test_opaque_references_and_other_peoples_numbers_pass() -> None:
+    assert _problems_at(_individual(), [ComponentRef(
+        code="GKS", form="electronic", document_ref="doc-7f3a9c2e5b1d4e60", reused=True)]) == []
+    assert _problems_at(_individual(), [ComponentRef(
+        code="GKS", form="electronic", document_ref="kho:079190000123/GKS")]) == []
+    # Without the applicant (older callers) nothing is compared, nothing is invented.
+    assert _check(components=[ComponentRef(code="GKS", form="electronic",
+                                           document_ref="kho:001190012345/GKS")]) == []
+
+
+def test_personal_numbers_ignore_blanks_and_short_values() -> None:
+    numbers = personal_numbers(_individual(social_insurance_code=None, phone="113"))
+    assert numbers == frozenset({"001190012345"})
+    assert personal_numbers(None) == frozenset()
+    assert check_components([ComponentRef(code="GKS", form="paper", document_ref="doc-113")],
+                            numbers) == []

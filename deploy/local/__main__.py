@@ -1,7 +1,8 @@
 """`make up`: the whole system on this machine. Ctrl-C stops every child.
 
 Starts the local broker on 127.0.0.1:9092 unless KAFKA_BOOTSTRAP_SERVERS is set, creates the
-topics, migrates each service's database, starts the five services, prints their URLs.
+topics, migrates each service's database, starts the five services, prints their URLs, and
+restarts a service that exits (with backoff, see supervisor.py) while the others run on.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from deploy.local.broker import LocalBroker, port_open
 from deploy.local.stack import Stack
+from deploy.local.supervisor import Supervisor
 from services.common.kafka import ensure_topics
 
 
@@ -46,13 +47,9 @@ def main() -> int:
         for name, svc in stack.services.items():
             print(f"{name:<14}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
         print("all services up; Ctrl-C stops them", flush=True)
-        while not stopping:
-            for name, svc in stack.services.items():
-                if svc.process and svc.process.poll() is not None:
-                    print(f"{name} exited ({svc.process.returncode}); see {svc.log_file}",
-                          file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
+        supervisor = Supervisor(stack.services, say=lambda line: print(line, flush=True),
+                                describe=lambda name: f"; see {stack.services[name].log_file}")
+        supervisor.run(lambda: stopping)
     finally:
         print("stopping...", flush=True)
         stack.stop()

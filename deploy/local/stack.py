@@ -26,6 +26,8 @@ class ServiceProcess:
     env: dict[str, str]
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    # Default `python -m services.<name>`; the supervisor's test runs other programs.
+    command: list[str] | None = None
 
     @property
     def url(self) -> str:
@@ -33,10 +35,12 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_file.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"],
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=ROOT)
+        command = self.command or [sys.executable, "-m", f"services.{self.name}"]
+        # The child holds its own copy of the descriptor: closing ours keeps restarts from
+        # leaking one open file each.
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(command, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, cwd=ROOT)
         return self
 
     def wait_healthy(self, timeout: float = 60.0) -> None:

@@ -104,6 +104,19 @@ class RssSampler(threading.Thread):
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peak = dict.fromkeys(pids, 0)
         self.stopping = threading.Event()
+        self.cpu_start = self.cpu_seconds()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU each service has used so far: steadier than rates on a shared
+        machine, since time spent waiting for the CPU is not counted."""
+        out = {}
+        for name, proc in self.procs.items():
+            try:
+                t = proc.cpu_times()
+                out[name] = t.user + t.system
+            except psutil.Error:
+                out[name] = 0.0
+        return out
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -149,6 +162,7 @@ def pipeline(bootstrap: str, n: int, var: Path) -> dict[str, object]:
                 raise TimeoutError(f"reporting holds {held} of {target} events after 30 min")
             time.sleep(0.5)
         elapsed = time.perf_counter() - started
+        cpu_end = sampler.cpu_seconds()
         # Sustained: from the first events in reporting to the last (consumer groups joined).
         sustained = (target - first[1]) / max(time.perf_counter() - first[0], 1e-9) \
             if first else 0.0
@@ -161,7 +175,10 @@ def pipeline(bootstrap: str, n: int, var: Path) -> dict[str, object]:
             "publish_seconds": publish_s, "dossiers_per_s": n / elapsed,
             "events_per_s": target / elapsed, "sustained_events_per_s": sustained,
             "sustained_dossiers_per_s": sustained / PER_DOSSIER,
-            "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
+            "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()},
+            # CPU milliseconds each service spent per dossier, from publish to the last event
+            "cpu_ms_per_dossier": {k: round((cpu_end[k] - sampler.cpu_start[k]) * 1000 / n, 2)
+                                   for k in cpu_end}}
 
 
 def main() -> None:
@@ -193,6 +210,9 @@ def main() -> None:
     print(f"sustained pipeline events / raw consume = {ratio:.4f}")
     print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in
                                          pipe["peak_rss_mib"].items()))  # type: ignore[union-attr]
+    cpu = pipe["cpu_ms_per_dossier"]
+    print("CPU ms per dossier: " + ", ".join(f"{k} {v}" for k, v in cpu.items())  # type: ignore[union-attr]
+          + f"; all services {sum(cpu.values()):.2f}")  # type: ignore[union-attr]
     out = ROOT / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -282,7 +282,11 @@ class OutboxRelay:
         result.published, result.parked = len(acked), len(parked)
         if result.moved:
             self._progressed()
-        await self._refresh_counts()
+        if result.parked or result.retry_error or len(rows) == self.batch:
+            await self._refresh_counts()
+        else:  # all of a partial batch went out: what waits now arrived meanwhile
+            self.pending = 0
+            self.metrics.outbox_pending.set(0)
         return result
 
     async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:

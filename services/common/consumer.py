@@ -142,6 +142,12 @@ def too_deep(value: Any, limit: int) -> bool:
     return False
 
 
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
+
+
 def _keep(topic: str, value: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
     return value, []
 
@@ -198,8 +204,7 @@ class BatchConsumer:
                 if item is not None:
                     items.append(item)
         await self._apply_isolating(items, dead, attempts=1)
-        for record, reason, attempts in dead:
-            await self._dead_letter(record, reason, attempts)
+        await self._dead_letter(dead)
         await self._answer(dead)
         self.after_commit()
         await self._commit(batch)
@@ -250,42 +255,43 @@ class BatchConsumer:
         if not items:
             return
         try:
-            await self._apply_waiting_out_infrastructure(items)
-            return
-        except DeadLetter as exc:
-            if len(items) == 1:
-                dead.append((items[0].record, exc, attempts))
-                return
+            refused = await self._apply_waiting_out_infrastructure(items)
         except Exception as exc:
             if len(items) == 1:
                 log.warning("record failed; dead-lettering it", topic=items[0].record.topic,
                             offset=items[0].record.offset, error=describe(exc))
-                dead.append((items[0].record,
+                dead.append((items[0].record, exc if isinstance(exc, DeadLetter) else
                              DeadLetter("handler-failed", describe(exc), items[0].envelope),
                              attempts))
                 return
             log.warning("batch failed; isolating the failing records", size=len(items),
                         error=describe(exc))
-        for item in items[:1]:
-            self.metrics.retries(topic=item.record.topic).inc()
+        else:
+            dead.extend((item.record, reason, attempts) for item, reason in refused)
+            return
+        self.metrics.retries(topic=items[0].record.topic).inc()
         middle = len(items) // 2
         await self._apply_isolating(items[:middle], dead, attempts + 1)
         await self._apply_isolating(items[middle:], dead, attempts + 1)
 
-    async def _apply_waiting_out_infrastructure(self, items: list[Item]) -> None:
+    async def _apply_waiting_out_infrastructure(self, items: list[Item]
+                                                ) -> list[tuple[Item, DeadLetter]]:
         while True:
             try:
-                await self._apply_all(items)
-                return
+                return await self._apply_all(items)
             except Exception as exc:
                 if not is_infrastructure(exc):
                     raise
                 log.warning("database unavailable; batch will be retried", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def _apply_all(self, items: list[Item]) -> None:
+    async def _apply_all(self, items: list[Item]) -> list[tuple[Item, DeadLetter]]:
+        """Apply and record in one transaction; the items refused as an id reused for other
+        content are returned (they hold nothing else back, and are dead-lettered only once
+        the transaction committed)."""
+        refused: list[tuple[Item, DeadLetter]] = []
         if not items:
-            return
+            return refused
         async with self.sessions() as s, s.begin():
             seen = await self.inbox.seen(s, [str(i.envelope.id) for i in items])
             fresh = []
@@ -295,9 +301,11 @@ class BatchConsumer:
                 known = seen.get(event_id) or batch_ids.get(event_id)
                 if known is not None:
                     if known != item.digest:
-                        raise DeadLetter("id-reused", f"event {event_id} seen with other content",
-                                         item.envelope)
-                    self.metrics.duplicates(topic=item.record.topic).inc()
+                        refused.append((item, DeadLetter(
+                            "id-reused", f"event {event_id} seen with other content",
+                            item.envelope)))
+                    else:
+                        self.metrics.duplicates(topic=item.record.topic).inc()
                     continue
                 batch_ids[event_id] = item.digest
                 await self._call(s, item)
@@ -307,6 +315,7 @@ class BatchConsumer:
                 self.clock.now())
             await flush_inserts(s)
         self._count(fresh)
+        return refused
 
     async def _call(self, session: AsyncSession, item: Item) -> None:
         parent = dict(item.record.headers or ()).get("traceparent")
@@ -344,37 +353,57 @@ class BatchConsumer:
                 log.warning("database unavailable; answers will be retried", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: DeadLetter,
-                           attempts: int) -> None:
-        value, sealed = self.dead_letter_value(record.topic, record.value or b"")
-        headers = [
-            *(record.headers or ()),
-            ("dlq-reason", reason.reason.encode()),
-            ("dlq-detail", mask(reason.detail)[:1000].encode()),
-            ("dlq-original-topic", record.topic.encode()),
-            ("dlq-original-partition", str(record.partition).encode()),
-            ("dlq-original-offset", str(record.offset).encode()),
-            ("dlq-attempts", str(attempts).encode()),
-            ("dlq-consumer", self.service.encode()),
-            *sealed,
-        ]
-        while True:  # the offset may not move past it until the dead-letter is acknowledged
-            try:
-                await self.producer.send_and_wait(self.dlq, value, key=record.key,
-                                                  headers=headers)
-                break
-            except KafkaError as exc:
-                if not getattr(exc, "retriable", True) and value:
+    async def _dead_letter(self, dead: list[tuple[ConsumerRecord, DeadLetter, int]]) -> None:
+        """Publish a batch's dead letters together; the offsets may not move past them until
+        the broker has acknowledged every one."""
+        pending = []
+        for record, reason, attempts in dead:
+            value, sealed = self.dead_letter_value(record.topic, record.value or b"")
+            headers = [
+                *(record.headers or ()),
+                ("dlq-reason", reason.reason.encode()),
+                ("dlq-detail", mask(reason.detail)[:1000].encode()),
+                ("dlq-original-topic", record.topic.encode()),
+                ("dlq-original-partition", str(record.partition).encode()),
+                ("dlq-original-offset", str(record.offset).encode()),
+                ("dlq-attempts", str(attempts).encode()),
+                ("dlq-consumer", self.service.encode()),
+                *sealed,
+            ]
+            pending.append((record, reason, value, headers))
+        while pending:
+            sent = []
+            for entry in pending:
+                record, _, value, headers = entry
+                try:
+                    sent.append((entry, await self.producer.send(
+                        self.dlq, value, key=record.key, headers=headers)))
+                except KafkaError as exc:  # refused before it left (e.g. too large)
+                    sent.append((entry, _failed(exc)))
+            retry, broker_away = [], False
+            for entry, outcome in zip(pending, await asyncio.gather(
+                    *(f for _, f in sent), return_exceptions=True), strict=True):
+                record, reason, value, headers = entry
+                if not isinstance(outcome, BaseException):
+                    self._dead_lettered(record, reason)
+                elif isinstance(outcome, KafkaError) and not getattr(outcome, "retriable", True) \
+                        and value:
                     # The broker will never take it (e.g. too large): keep the evidence that
                     # it existed and why, without the bytes, rather than block the topic.
                     log.error("dead letter refused by the broker; sending it without its "
-                              "value", error=repr(exc), size=len(value))
+                              "value", error=repr(outcome), size=len(value))
                     headers.append(("dlq-value-dropped", f"{len(value)} bytes: "
-                                    f"{type(exc).__name__}".encode()))
-                    value = b""
-                    continue
-                log.warning("dead-letter publish failed; retrying", error=repr(exc))
-                await asyncio.sleep(1.0)
+                                    f"{type(outcome).__name__}".encode()))
+                    retry.append((record, reason, b"", headers))
+                else:
+                    log.warning("dead-letter publish failed; retrying", error=repr(outcome))
+                    retry.append(entry)
+                    broker_away = True
+            if broker_away:
+                await asyncio.sleep(1.0)  # wait before sending again
+            pending = retry
+
+    def _dead_lettered(self, record: ConsumerRecord, reason: DeadLetter) -> None:
         self.metrics.dead_letters(topic=record.topic, reason=reason.reason).inc()
         log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
                     offset=record.offset, reason=reason.reason,

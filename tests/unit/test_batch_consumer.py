@@ -4,6 +4,7 @@ dead-lettered; duplicates change nothing; a poison record does not block the oth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -43,9 +44,12 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
 
-    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None,
-                            headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[None]:
         self.sent.append((topic, value, headers or []))
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
 
 
 def _record(offset: int, value: bytes) -> ConsumerRecord:
@@ -250,3 +254,17 @@ async def test_a_strict_subscription_refuses_types_it_does_not_handle(loop_parts
     await loop.handle_batch({TP: [_record(1, json.dumps(other).encode())]})
     assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"unknown-type"]
     assert state["answers"][0].envelope is not None
+
+
+async def test_an_id_reused_in_a_batch_holds_nothing_back(loop_parts: Any) -> None:
+    loop, _, producer, _, count = loop_parts
+    same = uuid.uuid4()
+    await loop.handle_batch({TP: [_record(0, _event("D-A", same, reason="one"))]})
+    await loop.handle_batch({TP: [_record(1, _event("D-B")),
+                                  _record(2, _event("D-A", same, reason="two")),
+                                  _record(3, _event("D-C"))]})
+    assert await count() == 3
+    [(_, _, headers)] = producer.sent
+    # refused in the batch's own transaction: no halving, no second attempt
+    assert dict(headers)["dlq-reason"] == b"id-reused"
+    assert dict(headers)["dlq-attempts"] == b"1"

@@ -17,6 +17,11 @@ def _shared(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
+def prefixed(prefix: str) -> SettingsConfigDict:
+    """A service's settings are read with its own prefix (INTAKE_, ...)."""
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 

@@ -12,8 +12,8 @@ from contracts.events import DossierReceived
 from services.common.consumer import Subscription
 from services.common.http import ApiError, problem
 from services.common.runtime import Runtime
-from services.common.service_settings import DigitizationSettings
 from services.digitization import tables
+from services.digitization.settings import DigitizationSettings
 from services.digitization.work import AlreadyDone, Digitizer, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["digitization"])

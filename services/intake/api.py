@@ -27,14 +27,14 @@ from contracts.common import (
     Timestamp,
 )
 from contracts.events import SupplementItem
-from services.common.catalog import CatalogError
 from services.common.http import ApiError, problem
-from services.common.pseudonym import applicant_pseudonym
-from services.common.workdays import TZ
 from services.intake import slip_views, tables
 from services.intake.lifecycle import NotFound, WrongState, no_catalogue
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
 from services.intake.warehouse import Warehouse, WarehouseUnavailable
+from services.law.catalog import CatalogError
+from services.law.pseudonym import applicant_pseudonym
+from services.law.workdays import TZ
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 

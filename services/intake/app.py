@@ -8,10 +8,8 @@ from fastapi import FastAPI
 
 from contracts import topics
 from contracts.ingest import ProvinceDossierStatus
-from services.common.catalog import load_catalogs
 from services.common.consumer import Subscription
 from services.common.runtime import Runtime
-from services.common.workdays import WorkCalendar
 from services.intake import tables
 from services.intake.api import router
 from services.intake.ingest import IngestHandler, load_systems
@@ -19,6 +17,8 @@ from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from
+from services.law.catalog import load_catalogs
+from services.law.workdays import WorkCalendar
 
 
 def build(settings: IntakeSettings | None = None) -> Runtime:

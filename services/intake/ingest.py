@@ -32,13 +32,13 @@ from contracts.ingest import (
     ProvinceDossierStatus,
     ProvinceStep,
 )
-from services.common.catalog.loader import CatalogError
 from services.common.consumer import Context, Refusal
-from services.common.workdays import TZ
 from services.intake import tables
 from services.intake.lifecycle import Lifecycle
 from services.intake.receiving import Receiver, Rejected, Submission
 from services.intake.rules import check_submission
+from services.law.catalog.loader import CatalogError
+from services.law.workdays import TZ
 
 
 def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:

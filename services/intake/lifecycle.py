@@ -26,7 +26,6 @@ from contracts.events import (
     SupplementReceived,
     SupplementRequested,
 )
-from services.common.catalog import CatalogError
 from services.common.http import problem
 from services.intake import tables
 from services.intake.receiving import Receiver, Rejected, Submission
@@ -37,6 +36,7 @@ from services.intake.rules import (
     personal_numbers,
     still_missing,
 )
+from services.law.catalog import CatalogError
 
 # The problems of check_submission that make a refusal itself impossible to record (no such
 # agency or procedure, a time that cannot be true). The others (procedure not handled here,

@@ -23,12 +23,12 @@ from contracts.common import (
 )
 from contracts.events import ApplicantRecorded, DossierReceived
 from services.common.bulk import upsert
-from services.common.catalog import CatalogIndex, CatalogSet
 from services.common.outbox import OutboxWriter
-from services.common.pseudonym import applicant_pseudonym
-from services.common.workdays import TZ, WorkCalendar
 from services.intake import tables
 from services.intake.rules import check_submission, dossier_code
+from services.law.catalog import CatalogIndex, CatalogSet
+from services.law.pseudonym import applicant_pseudonym
+from services.law.workdays import TZ, WorkCalendar
 
 
 class Rejected(Exception):

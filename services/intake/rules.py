@@ -13,8 +13,8 @@ from contracts.common import (
     IndividualApplicant,
     OrganizationApplicant,
 )
-from services.common.catalog import CatalogIndex
 from services.common.http import problem
+from services.law.catalog import CatalogIndex
 
 
 def dossier_code(agency_code: str, day: date, sequence: int) -> str:

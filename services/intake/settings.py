@@ -2,14 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic_settings import SettingsConfigDict
-
-from services.common.catalog.loader import DEFAULT_DIR
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, prefixed
+from services.law.catalog.loader import DEFAULT_DIR
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
+    model_config = prefixed("INTAKE_")
 
     http_port: int = 8001
     catalog_dir: Path = DEFAULT_DIR  # every catalog.v*.yaml in it, each dated

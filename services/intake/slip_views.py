@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.catalog import CatalogIndex
 from services.intake import slips
+from services.law.catalog import CatalogIndex
 
 CLOCK_RULE_VI = ("Thời hạn giải quyết được tính lại kể từ ngày nhận đủ hồ sơ "
                  "(Luật Bảo hiểm xã hội 2024).")

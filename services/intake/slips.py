@@ -45,7 +45,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import HRFlowable
 
-from services.common.workdays import TZ
+from services.law.workdays import TZ
 
 __all__ = [
     "FONT_BOLD",

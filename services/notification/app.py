@@ -10,9 +10,9 @@ from contracts import topics
 from contracts.events import DossierReceived
 from services.common.consumer import Subscription
 from services.common.runtime import Runtime
-from services.common.service_settings import NotificationSettings
 from services.notification import tables
 from services.notification.notify import Notifier
+from services.notification.settings import NotificationSettings
 
 router = APIRouter(prefix="/api/v1", tags=["notification"])
 

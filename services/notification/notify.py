@@ -14,7 +14,7 @@ from services.common.bulk import defer_insert
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
-from services.common.workdays import TZ
+from services.law.workdays import TZ
 from services.notification import tables
 
 log = get_logger("notification.log-channel")

@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
-from services.common.catalog import load_catalogs
 from services.common.consumer import Subscription
 from services.common.http import ApiError, problem
 from services.common.runtime import Runtime
-from services.common.service_settings import ProcessingSettings
+from services.law.catalog import load_catalogs
 from services.processing import tables
 from services.processing.cases import CaseOpener
+from services.processing.settings import ProcessingSettings
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 

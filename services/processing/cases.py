@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived, StepAssigned
 from services.common.bulk import defer_insert, upsert
-from services.common.catalog import CatalogSet
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
+from services.law.catalog import CatalogSet
 from services.processing import tables
 
 

@@ -11,8 +11,8 @@ from contracts.registry import EVENT_TYPES
 from services.common.consumer import Subscription
 from services.common.http import ApiError, problem
 from services.common.runtime import Runtime
-from services.common.service_settings import ReportingSettings
 from services.reporting import projection, tables
+from services.reporting.settings import ReportingSettings
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
 INPUTS = (topics.INTAKE, topics.PROVINCIAL, topics.DIGITIZATION, topics.PROCESSING,

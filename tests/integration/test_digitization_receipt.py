@@ -18,9 +18,9 @@ from contracts.common import ApplicantRef, Channel, ComponentRef, LegalTime, Ret
 from contracts.events import ComponentDigitized, DossierDigitized, DossierReceived
 from services.common.consumer import Context
 from services.common.runtime import Runtime
-from services.common.service_settings import DigitizationSettings
 from services.digitization import tables
 from services.digitization.app import build
+from services.digitization.settings import DigitizationSettings
 from tests.integration.support import settings_for, started
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from contracts import topics
 from contracts.common import IndividualApplicant
 from contracts.events import ApplicantRecorded
 from services.common.consumer import Context
-from services.common.service_settings import ProcessingSettings
 from services.processing import tables
 from services.processing.app import build
 from services.processing.cases import CaseOpener
+from services.processing.settings import ProcessingSettings
 from tests.integration.support import settings_for
 
 pytestmark = pytest.mark.integration

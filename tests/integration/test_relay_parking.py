@@ -307,8 +307,8 @@ async def test_health_route_reports_the_relay(database_url: str, tmp_path: Path)
     wait behind a broker that went away."""
     import httpx
 
-    from services.common.service_settings import NotificationSettings
     from services.notification.app import build
+    from services.notification.settings import NotificationSettings
     from tests.integration.support import settings_for
 
     broker = LocalBroker(free_port(), tmp_path / "broker.log").start()

@@ -16,13 +16,13 @@ import uvicorn
 
 from contracts.common import IndividualApplicant
 from deploy.local.broker import free_port
-from services.common.pseudonym import applicant_pseudonym
 from services.common.runtime import Runtime
-from services.common.service_settings import DigitizationSettings
 from services.digitization.app import build as build_digitization
+from services.digitization.settings import DigitizationSettings
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import LOOKUP_PATH, HttpWarehouse, WarehouseUnavailable
+from services.law.pseudonym import applicant_pseudonym
 from tests.integration.support import settings_for, started
 
 pytestmark = pytest.mark.integration

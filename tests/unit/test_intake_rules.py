@@ -10,14 +10,14 @@ from contracts.common import (
     IndividualApplicant,
     OrganizationApplicant,
 )
-from services.common.catalog import CatalogError, CatalogSet, load_catalog, load_catalogs
-from services.common.workdays import WorkCalendar
 from services.intake.rules import (
     check_components,
     check_submission,
     dossier_code,
     personal_numbers,
 )
+from services.law.catalog import CatalogError, CatalogSet, load_catalog, load_catalogs
+from services.law.workdays import WorkCalendar
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -101,9 +101,9 @@ def test_an_agency_closure_moves_the_appointment() -> None:
     from contracts.common import LegalTime
     from services.common.clock import FixedClock
     from services.common.outbox import OutboxWriter
-    from services.common.workdays import TZ, WorkCalendar
     from services.intake import tables
     from services.intake.receiving import Receiver
+    from services.law.workdays import TZ, WorkCalendar
 
     receiver = Receiver(CatalogSet([CATALOG]), WorkCalendar(),
                         OutboxWriter("intake", tables.runtime, FixedClock(NOW)), "k")

@@ -7,10 +7,10 @@ from pydantic import ValidationError
 
 from contracts.common import IndividualApplicant, OrganizationApplicant
 from contracts.envelope import Envelope
-from services.common.pseudonym import applicant_pseudonym
-from services.common.service_settings import ReportingSettings
 from services.common.telemetry import child_traceparent, new_traceparent, trace_id
 from services.intake.settings import IntakeSettings
+from services.law.pseudonym import applicant_pseudonym
+from services.reporting.settings import ReportingSettings
 
 
 def test_pseudonym_is_stable_keyed_and_hides_the_number() -> None:

@@ -18,7 +18,6 @@ from PIL import Image
 from pypdf import PdfReader
 from qrcode.constants import ERROR_CORRECT_M
 
-from services.common.workdays import TZ
 from services.intake.slips import (
     FONT_DIR,
     ORG_ID_LABEL,
@@ -40,6 +39,7 @@ from services.intake.slips import (
     vn_date,
     vn_datetime,
 )
+from services.law.workdays import TZ
 
 PDFTOTEXT = Path("/usr/bin/pdftotext")
 CODE = "000.00.12.H62-260302-0004"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.common import LegalTime, TimeUnit
-from services.common.workdays import TZ, CalendarRules, WorkCalendar
+from services.law.workdays import TZ, CalendarRules, WorkCalendar
 
 CAL = WorkCalendar()
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from contracts.catalog import Agency, Catalog, Procedure
 from contracts.common import LegalTime
-from services.common.workdays import CalendarRules
+from services.law.workdays import CalendarRules
 
 DEFAULT_FILE = Path(__file__).with_name("catalog.v1.yaml")
 DEFAULT_DIR = DEFAULT_FILE.parent

@@ -1,6 +1,6 @@
 """The reference catalogues (agencies, procedures) as versioned data files."""
 
-from services.common.catalog.loader import (
+from services.law.catalog.loader import (
     CatalogError,
     CatalogIndex,
     CatalogSet,

@@ -1,4 +1,4 @@
-"""From intake's record of a dossier to the slips' inputs (slips.py draws them)."""
+"""From intake's record of a dossier to the slips' inputs (the slips package draws them)."""
 
 from __future__ import annotations
 

@@ -25,11 +25,13 @@ from services.intake.slips import (
     QR_BORDER,
     QR_BOX_PX,
     RULE_SETS,
+    FormSetError,
     SlipAgency,
     SlipApplicant,
     SlipComponent,
     SlipContext,
     SlipProblem,
+    load_form_sets,
     qr_png,
     receipt_slip,
     refusal_slip,
@@ -39,6 +41,7 @@ from services.intake.slips import (
     vn_date,
     vn_datetime,
 )
+from services.intake.slips.forms import DEFAULT_FILE as FORMS_FILE
 from services.law.workdays import TZ
 
 PDFTOTEXT = Path("/usr/bin/pdftotext")
@@ -369,3 +372,104 @@ def test_the_qr_drawn_on_the_slip_encodes_the_dossier_code(slip: str) -> None:
     images = list(page.images)
     assert len(images) == 1
     assert modules(images[0].image) == expected_modules(CODE)
+
+
+# --- form sets are data ----------------------------------------------------------------------
+
+# A later set, as someone would append it to forms.yaml: new legal basis and titles, a receipt
+# without the e-mail line and with an extra note, and nothing else changed.
+NEW_SET = """
+  - name: "NĐ999/2027"
+    valid_from: 2027-01-01
+    legal_basis: "Nghị định 999/2026/NĐ-CP, Thông tư 09/2026/TT-VPCP"
+    personal_id_on_slip: true
+    slips:
+      receipt:
+        form: "Mẫu số 1a"
+        title: "GIẤY BIÊN NHẬN HỒ SƠ ĐIỆN TỬ"
+        body:
+          - kind: applicant
+            intro: "{agency} đã nhận hồ sơ của:"
+            fields: [id, procedure, channel, received_at]
+          - {kind: heading, text: "Giấy tờ đã nhận:"}
+          - {kind: components}
+          - {kind: due, label: "Ngày trả kết quả:"}
+          - {kind: return}
+          - {kind: note, text: "Tra cứu hồ sơ bằng mã QR; người tiếp nhận: {officer}."}
+          - {kind: signatures, officer: "CÁN BỘ TIẾP NHẬN", applicant_signs: never}
+      supplement: *slips_2018_supplement
+      refusal: *slips_2018_refusal
+"""
+
+
+def form_sets_with(tmp_path: Path, extra: str, base: str | None = None) -> Path:
+    """forms.yaml as shipped (anchors for reuse added) plus `extra`, in a file of its own."""
+    text = base if base is not None else FORMS_FILE.read_text("utf-8")
+    text = text.replace("      supplement:\n", "      supplement: &slips_2018_supplement\n", 1)
+    text = text.replace("      refusal:\n", "      refusal: &slips_2018_refusal\n", 1)
+    path = tmp_path / "forms.yaml"
+    path.write_text(text + extra, "utf-8")
+    return path
+
+
+def test_the_shipped_form_sets_are_the_data_file() -> None:
+    assert load_form_sets() == RULE_SETS
+    assert [r.name for r in RULE_SETS] == ["TT01/2018", "NĐ118/2025"]
+    assert RULES_2025.slips == RULES_2018.slips  # same forms, new legal basis (confirm)
+    assert (RULES_2025.receipt_form, RULES_2025.refusal_form) == ("Mẫu số 01", "Mẫu số 03")
+
+
+def test_a_new_dated_form_set_is_data_only(tmp_path: Path) -> None:
+    sets = load_form_sets(form_sets_with(tmp_path, NEW_SET))
+    assert [r.name for r in sets] == ["TT01/2018", "NĐ118/2025", "NĐ999/2027"]
+    received = datetime(2027, 1, 4, 8, 0, tzinfo=TZ)
+    new = rule_set_for(received, sets)
+    assert new.name == "NĐ999/2027"
+    text = pypdf_text(receipt_slip(ctx(received), COMPONENTS,
+                                   datetime(2027, 1, 8, 16, 0, tzinfo=TZ), "counter",
+                                   form_sets=sets))
+    assert "GIẤY BIÊN NHẬN HỒ SƠ ĐIỆN TỬ" in text
+    assert "(Mẫu số 1a, Nghị định 999/2026/NĐ-CP, Thông tư 09/2026/TT-VPCP)" in text
+    assert "Phòng Chế độ BHXH đã nhận hồ sơ của" in text
+    assert "Ngày trả kết quả: 16 giờ 00 phút, ngày 08 tháng 01 năm 2027" in text
+    assert "người tiếp nhận: Trần Văn Bình." in text
+    assert "Số định danh cá nhân: 001190012345" in text
+    assert "hoa.nguyen@example.vn" not in text and "Địa chỉ" not in text  # fields left out
+    assert "NGƯỜI NỘP HỒ SƠ" not in text and "CÁN BỘ TIẾP NHẬN" in text
+    # The slips it did not change are the 2018 ones; earlier receipts keep their own set.
+    assert RULES_2025.supplement_title in pypdf_text(
+        supplement_request(ctx(received), PROBLEMS, CLOCK_RULE, form_sets=sets))
+    assert receipt_slip(ctx(), COMPONENTS, DUE, "counter",
+                        "Bộ phận Một cửa, số 1 Đội Cấn, phường Ba Đình", form_sets=sets) == \
+        render_receipt()  # same set, same bytes
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('          - {kind: due, label: "Ngày trả kết quả:"}\n', ""),
+         r":\d+: form_sets\.2\.slips: .*receipt must print due"),
+        (("{officer}.", "{officr}."), r":\d+: form_sets\.2\.slips\.receipt\.body\.5\.text: .*"
+         r"unknown placeholder \{officr\}"),
+        (("kind: heading", "kind: title"), r":\d+: form_sets\.2\.slips\.receipt\.body\.1: .*"
+         r"'title'"),
+        (("fields: [id, ", "fields: ["), r"form_sets\.2: .*leave out id"),
+        (("applicant_signs: never}", "applicant_signs: sometimes}"),
+         r"applicant_signs: .*'never' or 'at_counter'"),
+        (("2027-01-01", "2025-07-01"), r"two form sets share a valid_from: 2025-07-01"),
+    ],
+)
+def test_a_bad_form_set_is_refused_naming_file_line_and_field(
+        tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    assert change[0] in NEW_SET
+    path = form_sets_with(tmp_path, NEW_SET.replace(*change, 1))
+    with pytest.raises(FormSetError, match=re.escape(str(path)) + ".*" + message):
+        load_form_sets(path)
+
+
+def test_a_form_set_error_points_at_the_line(tmp_path: Path) -> None:
+    path = form_sets_with(tmp_path, NEW_SET.replace("{officer}.", "{officr}."))
+    with pytest.raises(FormSetError) as err:
+        load_form_sets(path)
+    line = int(re.search(rf"{re.escape(str(path))}:(\d+):", str(err.value)).group(1))  # type: ignore[union-attr]
+    assert "{officr}" in path.read_text("utf-8").splitlines()[line - 1]

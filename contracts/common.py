@@ -14,9 +14,10 @@ AgencyCode = Annotated[str, Field(min_length=1, max_length=32, description="agen
 
 # Every text of a contract is bounded: an unbounded string is a way to fill a database, a
 # log line or a Kafka record (the hostile run got a 20 MB address accepted).
-Code = Annotated[str, Field(max_length=64)]
-ShortText = Annotated[str, Field(max_length=200, description="a name, title or identifier")]
-LongText = Annotated[str, Field(max_length=2000, description="text a person reads")]
+CODE_MAX, SHORT_MAX, LONG_MAX = 64, 200, 2000
+Code = Annotated[str, Field(max_length=CODE_MAX)]
+ShortText = Annotated[str, Field(max_length=SHORT_MAX, description="a name, title or identifier")]
+LongText = Annotated[str, Field(max_length=LONG_MAX, description="text a person reads")]
 Address = Annotated[str, Field(max_length=500)]
 Phone = Annotated[str, Field(max_length=20)]
 Email = Annotated[str, Field(max_length=254)]  # RFC 5321 path limit
@@ -136,6 +137,26 @@ class Reason(Contract):
     message_en: LongText
     field: ShortText | None = None
     legal_basis: LongText | None = None
+
+
+class Problem(Reason):
+    """One problem the system finds, readable by a person in Vietnamese and English; it may
+    add facts of its own, e.g. an inactive agency's `successor`."""
+
+    # The one problem type of the rules, the ingest feedback and every HTTP answer. Its facts
+    # are shown by HTTP only: an event's field declared `Reason` serializes the Reason's
+    # fields alone, so a Problem travels on a topic as a plain Reason (schemas unchanged).
+    model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def of(cls, code: str, message_vi: str, message_en: str, field: str | None = None,
+           **facts: Any) -> Problem:
+        # The texts are often built around what a client or province sent (a path, a key,
+        # a consumer's error): clipped to the Reason's bounds rather than refused, so that
+        # reporting a problem can never fail and every answer matches its schema.
+        return cls(code=code[:CODE_MAX], message_vi=message_vi[:LONG_MAX],
+                   message_en=message_en[:LONG_MAX],
+                   field=None if field is None else field[:SHORT_MAX], **facts)
 
 
 class Timeliness(StrEnum):

@@ -65,7 +65,9 @@ PROCESSING = Topic(
            ev.VerificationAnswered, ev.DeadlineApproaching, ev.DossierOverdue,
            ev.OverdueExplained, ev.ApologyIssued, ev.DossierResolved, ev.ResultIssued,
            ev.ResultReturned),
-    ("notification", "reporting"), "steps, deadlines, explanations, decisions (pseudonymous)",
+    # Notification joins its readers when it handles these events (deadline alerts and
+    # results); the registry lists only readers that really subscribe.
+    ("reporting",), "steps, deadlines, explanations, decisions (pseudonymous)",
 )
 NOTIFICATION = Topic(
     "onestop.notification.v1", "notification", "dossier code", 6,

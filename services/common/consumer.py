@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.common import Contract
@@ -36,9 +36,16 @@ from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock
+from services.common.dead_letters import (
+    DeadLetter,
+    DeadLetterPublisher,
+    DeadLetterValue,
+    keep_value,
+)
 from services.common.inbox import Inbox, payload_hash
 from services.common.metrics import RuntimeMetrics
 from services.common.redaction import mask
+from services.common.retry import retrying
 from services.common.telemetry import current_traceparent, get_logger
 
 log = get_logger(__name__)
@@ -71,8 +78,6 @@ class Refusal:
 
 
 Answer = Callable[[AsyncSession, Refusal], Awaitable[None]]
-# topic name and value of a dead record -> the value to dead-letter and headers to add
-DeadLetterValue = Callable[[str, bytes], tuple[bytes, list[tuple[str, bytes]]]]
 
 
 @dataclass
@@ -100,23 +105,6 @@ class Item:
     digest: str
 
 
-class DeadLetter(Exception):
-    def __init__(self, reason: str, detail: str, envelope: Envelope | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.envelope = envelope
-
-
-def is_infrastructure(exc: BaseException) -> bool:
-    """Database or broker away: wait and retry, never blame (dead-letter) the record."""
-    if isinstance(exc, KafkaError):
-        return bool(getattr(exc, "retriable", True))
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
 def describe(exc: BaseException) -> str:
     """What went wrong, without the statement's parameters (they may hold personal data)."""
     if isinstance(exc, StatementError) and exc.orig is not None:
@@ -142,23 +130,13 @@ def too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def _failed(exc: BaseException) -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_exception(exc)
-    return future
-
-
-def _keep(topic: str, value: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
-    return value, []
-
-
 class BatchConsumer:
     def __init__(self, *, service: str, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                  sessions: async_sessionmaker[AsyncSession], inbox: Inbox,
                  subscriptions: list[Subscription], dead_letter_topic: str, clock: Clock,
                  metrics: RuntimeMetrics, max_records: int = 1000,
                  max_record_bytes: int = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH,
-                 dead_letter_value: DeadLetterValue = _keep,
+                 dead_letter_value: DeadLetterValue = keep_value,
                  after_commit: Callable[[], None] | None = None) -> None:
         self.service = service
         self.consumer = consumer
@@ -166,13 +144,13 @@ class BatchConsumer:
         self.sessions = sessions
         self.inbox = inbox
         self.routes = {s.topic.name: s for s in subscriptions}
-        self.dlq = dead_letter_topic
         self.clock = clock
         self.metrics = metrics
         self.max_records = max_records
         self.max_record_bytes = max_record_bytes
         self.max_depth = max_depth
-        self.dead_letter_value = dead_letter_value
+        self.dead_letters = DeadLetterPublisher(service, producer, dead_letter_topic, metrics,
+                                                dead_letter_value)
         self.after_commit = after_commit or (lambda: None)
         self.stopping = asyncio.Event()
         self.applied = 0
@@ -180,12 +158,8 @@ class BatchConsumer:
     async def run(self) -> None:
         self.consumer.subscribe(list(self.routes))
         while not self.stopping.is_set():
-            try:
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
-            except KafkaError as exc:
-                log.warning("fetch failed; retrying", error=repr(exc))
-                await asyncio.sleep(1.0)
-                continue
+            batch = await retrying(lambda: self.consumer.getmany(
+                timeout_ms=500, max_records=self.max_records), "fetch failed")
             if not batch:
                 continue
             await self.handle_batch(batch)
@@ -204,7 +178,7 @@ class BatchConsumer:
                 if item is not None:
                     items.append(item)
         await self._apply_isolating(items, dead, attempts=1)
-        await self._dead_letter(dead)
+        await self.dead_letters.publish(dead)
         await self._answer(dead)
         self.after_commit()
         await self._commit(batch)
@@ -276,14 +250,8 @@ class BatchConsumer:
 
     async def _apply_waiting_out_infrastructure(self, items: list[Item]
                                                 ) -> list[tuple[Item, DeadLetter]]:
-        while True:
-            try:
-                return await self._apply_all(items)
-            except Exception as exc:
-                if not is_infrastructure(exc):
-                    raise
-                log.warning("database unavailable; batch will be retried", error=repr(exc))
-                await asyncio.sleep(1.0)
+        return await retrying(lambda: self._apply_all(items),
+                              "database unavailable; the batch waits")
 
     async def _apply_all(self, items: list[Item]) -> list[tuple[Item, DeadLetter]]:
         """Apply and record in one transaction; the items refused as an id reused for other
@@ -337,77 +305,18 @@ class BatchConsumer:
                    if (route := self.routes.get(record.topic)) and route.answer]
         if not answers:
             return
-        while True:
-            try:
-                async with self.sessions() as s, s.begin():
-                    for answer, refusal in answers:
-                        await answer(s, refusal)
-                    await flush_inserts(s)
-                return
-            except Exception as exc:
-                if not is_infrastructure(exc):
-                    # An answer that cannot be written is not worth blocking the topic for:
-                    # the record is in the dead-letter topic already.
-                    log.error("refusal could not be answered", error=describe(exc))
-                    return
-                log.warning("database unavailable; answers will be retried", error=repr(exc))
-                await asyncio.sleep(1.0)
+        async def write() -> None:
+            async with self.sessions() as s, s.begin():
+                for answer, refusal in answers:
+                    await answer(s, refusal)
+                await flush_inserts(s)
 
-    async def _dead_letter(self, dead: list[tuple[ConsumerRecord, DeadLetter, int]]) -> None:
-        """Publish a batch's dead letters together; the offsets may not move past them until
-        the broker has acknowledged every one."""
-        pending = []
-        for record, reason, attempts in dead:
-            value, sealed = self.dead_letter_value(record.topic, record.value or b"")
-            headers = [
-                *(record.headers or ()),
-                ("dlq-reason", reason.reason.encode()),
-                ("dlq-detail", mask(reason.detail)[:1000].encode()),
-                ("dlq-original-topic", record.topic.encode()),
-                ("dlq-original-partition", str(record.partition).encode()),
-                ("dlq-original-offset", str(record.offset).encode()),
-                ("dlq-attempts", str(attempts).encode()),
-                ("dlq-consumer", self.service.encode()),
-                *sealed,
-            ]
-            pending.append((record, reason, value, headers))
-        while pending:
-            sent = []
-            for entry in pending:
-                record, _, value, headers = entry
-                try:
-                    sent.append((entry, await self.producer.send(
-                        self.dlq, value, key=record.key, headers=headers)))
-                except KafkaError as exc:  # refused before it left (e.g. too large)
-                    sent.append((entry, _failed(exc)))
-            retry, broker_away = [], False
-            for entry, outcome in zip(pending, await asyncio.gather(
-                    *(f for _, f in sent), return_exceptions=True), strict=True):
-                record, reason, value, headers = entry
-                if not isinstance(outcome, BaseException):
-                    self._dead_lettered(record, reason)
-                elif isinstance(outcome, KafkaError) and not getattr(outcome, "retriable", True) \
-                        and value:
-                    # The broker will never take it (e.g. too large): keep the evidence that
-                    # it existed and why, without the bytes, rather than block the topic.
-                    log.error("dead letter refused by the broker; sending it without its "
-                              "value", error=repr(outcome), size=len(value))
-                    headers.append(("dlq-value-dropped", f"{len(value)} bytes: "
-                                    f"{type(outcome).__name__}".encode()))
-                    retry.append((record, reason, b"", headers))
-                else:
-                    log.warning("dead-letter publish failed; retrying", error=repr(outcome))
-                    retry.append(entry)
-                    broker_away = True
-            if broker_away:
-                await asyncio.sleep(1.0)  # wait before sending again
-            pending = retry
-
-    def _dead_lettered(self, record: ConsumerRecord, reason: DeadLetter) -> None:
-        self.metrics.dead_letters(topic=record.topic, reason=reason.reason).inc()
-        log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, reason=reason.reason,
-                    detail=mask(reason.detail)[:300])
+        try:
+            await retrying(write, "database unavailable; answers wait")
+        except Exception as exc:
+            # An answer that cannot be written is not worth blocking the topic for: the
+            # record is in the dead-letter topic already.
+            log.error("refusal could not be answered", error=describe(exc))
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}

@@ -1,25 +1,23 @@
 """HTTP pieces every service shares: /health, /metrics, one shape for every 4xx error (also
-documented in each service's OpenAPI), and a limit on the size of request bodies."""
+documented in each service's OpenAPI), and a limit on the size of request bodies.
+
+Problems are `contracts.common.Problem` (a Reason), built where they are found; this module
+only renders them, and `not_found` is the one way any service says 404."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.common import Problem, Reason
 from services.common.telemetry import current_traceparent, new_traceparent
-
-if TYPE_CHECKING:
-    from services.common.runtime import Runtime
 
 # Pydantic error types a person reads, in Vietnamese.
 _VI = {
@@ -50,19 +48,9 @@ _HTTP = {
 }
 
 
-class Problem(BaseModel):
-    """One problem, readable by a person in Vietnamese and English."""
-
-    model_config = ConfigDict(extra="allow")  # a problem may add facts, e.g. `successor`
-
-    code: str
-    field: str | None = None
-    message_vi: str
-    message_en: str
-
-
 class Problems(BaseModel):
-    """The body of every 4xx (and 503) answer of every service."""
+    """The body of every 4xx (and 503) answer of every service: its problems are documented
+    as the very type they are built with (a Reason that may add facts, e.g. `successor`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -86,29 +74,40 @@ ERROR_STATUSES = {
 class ApiError(Exception):
     """A 4xx answer with a machine-readable list of problems."""
 
-    def __init__(self, status: int, problems: list[dict[str, Any]], **extra: Any) -> None:
+    def __init__(self, status: int, problems: list[Reason], **extra: Any) -> None:
         super().__init__(problems)
         self.status = status
         self.problems = problems
         self.extra = extra
 
 
-def problem(code: str, message_vi: str, message_en: str, field: str | None = None,
-            **more: Any) -> dict[str, Any]:
-    return {"code": code, "field": field, "message_vi": message_vi, "message_en": message_en,
-            **more}
+def not_found(message_vi: str, message_en: str, field: str | None = None) -> ApiError:
+    """The one 404 of every service: what was not found, in both languages."""
+    return ApiError(404, [Problem.of("not_found", message_vi, message_en, field)])
 
 
-def problems_response(status: int, problems: list[dict[str, Any]],
-                      headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": problems[0]["message_en"] if problems else "",
-                         "problems": problems, **extra}, status_code=status, headers=headers)
+def render(problem: Reason) -> dict[str, Any]:
+    """A problem as answered: code, field and both texts always (field may be null), a
+    legal basis only when it has one, then any facts it adds."""
+    body = problem.model_dump(mode="json")
+    if body.get("legal_basis") is None:
+        body.pop("legal_basis", None)
+    first = {k: body.pop(k) for k in ("code", "field", "message_vi", "message_en")}
+    return {**first, **body}
+
+
+def problems_response(status: int, problems: list[Reason],
+                      headers: dict[str, str] | None = None, detail: str | None = None,
+                      **extra: Any) -> JSONResponse:
+    detail = detail if detail is not None else problems[0].message_en if problems else ""
+    return JSONResponse({"detail": detail, "problems": [render(p) for p in problems],
+                         **extra}, status_code=status, headers=headers)
 
 
 def too_large_response(limit: int) -> JSONResponse:
     code, vi, en = _HTTP[413]
-    return problems_response(413, [problem(code, f"{vi} (tối đa {limit} byte)",
-                                           f"{en} (at most {limit} bytes)", "body")])
+    return problems_response(413, [Problem.of(code, f"{vi} (tối đa {limit} byte)",
+                                              f"{en} (at most {limit} bytes)", "body")])
 
 
 class BodyLimit:
@@ -226,27 +225,27 @@ def _openapi_with_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def install(app: FastAPI, runtime: Runtime) -> None:
-    app.state.runtime = runtime
-
+def install(app: FastAPI, *, max_body_bytes: int) -> None:
+    """Every service's HTTP edge: trace context, the body limit, one problem shape for
+    every 4xx, documented in its OpenAPI."""
     app.add_middleware(TraceContext)
     # Added last, so it is the outermost middleware: a large body is refused first.
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.http_max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.openapi = _openapi_with_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # A validator may name its own field and Vietnamese text in the error's context.
-        problems = [
-            problem(e["type"],
-                    str((e.get("ctx") or {}).get("vi")
-                        or _VI.get(e["type"], "dữ liệu không hợp lệ")),
-                    str(e["msg"]),
-                    str((e.get("ctx") or {}).get("field")
-                        or ".".join(str(p) for p in e["loc"] if p != "body")))
+        problems: list[Reason] = [
+            Problem.of(e["type"],
+                       str((e.get("ctx") or {}).get("vi")
+                           or _VI.get(e["type"], "dữ liệu không hợp lệ")),
+                       str(e["msg"]),
+                       str((e.get("ctx") or {}).get("field")
+                           or ".".join(str(p) for p in e["loc"] if p != "body")))
             for e in exc.errors()
         ]
-        return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
+        return problems_response(422, problems, detail="invalid request")
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -256,33 +255,5 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, vi, en = _HTTP.get(exc.status_code, ("http_error", "Yêu cầu không hợp lệ",
                                                    str(exc.detail)))
-        return problems_response(exc.status_code, [problem(code, vi, en)],
+        return problems_response(exc.status_code, [Problem.of(code, vi, en)],
                                  headers=getattr(exc, "headers", None))
-
-    @app.get("/health", tags=["ops"])
-    async def health() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            async with runtime.sessions() as s:
-                await s.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {exc!r}"[:200]
-        try:
-            if runtime.producer is None:
-                raise RuntimeError("not connected yet")
-            await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), 3)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            checks["broker"] = f"error: {exc!r}"[:200]
-        if runtime.relay is not None:
-            # A reachable broker is not enough: rows pending and nothing moving is an outage.
-            relay_ok, relay_detail = runtime.relay.health()
-            checks["relay"] = "ok" if relay_ok else f"error: {relay_detail}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"service": runtime.name, "status": "ok" if ok else "degraded",
-                             "checks": checks}, status_code=200 if ok else 503)
-
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    async def metrics() -> Response:
-        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -27,16 +27,6 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    AuthenticationFailedError,
-    ClusterAuthorizationFailedError,
-    KafkaError,
-    KafkaTimeoutError,
-    KafkaUnavailableError,
-    ProducerClosed,
-    SaslAuthenticationFailed,
-    TopicAuthorizationFailedError,
-)
 from aiokafka.structs import RecordMetadata
 from sqlalchemy import Row, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -46,6 +36,7 @@ from services.common.clock import Clock
 from services.common.db import RuntimeTables, is_sqlite
 from services.common.kafka import ensure_topics
 from services.common.metrics import RuntimeMetrics
+from services.common.retry import is_transient
 from services.common.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -56,19 +47,10 @@ RETRY_BACKOFF = 1.0  # seconds between passes while the broker is away
 # expired (broker away), the client is closing, or the service lacks a permission that every
 # row of the topic would lack too. Parking would empty the outbox into the parking lot; the
 # rows stay pending instead and /health reports the stall.
-NOT_THE_RECORDS_FAULT: tuple[type[BaseException], ...] = (
-    KafkaTimeoutError, ProducerClosed, KafkaUnavailableError, TopicAuthorizationFailedError,
-    ClusterAuthorizationFailedError, AuthenticationFailedError, SaslAuthenticationFailed,
-)
-
-
 def classify(exc: BaseException) -> Literal["retry", "park"]:
-    """What a failed send means for its row: `retry` keeps it pending, `park` sets it aside."""
-    if isinstance(exc, (asyncio.CancelledError, *NOT_THE_RECORDS_FAULT)):
-        return "retry"
-    if isinstance(exc, KafkaError):
-        return "retry" if exc.retriable else "park"
-    return "park"  # not the broker's doing: the row itself cannot be sent (e.g. serializing)
+    """What a failed send means for its row: `retry` keeps it pending, `park` sets it aside
+    (the runtime's one retry policy decides, retry.py)."""
+    return "retry" if is_transient(exc) else "park"
 
 
 def park_reason(exc: BaseException) -> str:

@@ -7,31 +7,34 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.common import Contract
 from contracts.topics import dead_letter_topic
 from services.common import http
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock, SystemClock
-from services.common.consumer import BatchConsumer, Subscription
+from services.common.consumer import Answer, BatchConsumer, Handler, Subscription
 from services.common.db import RuntimeTables, make_engine, session_factory
 from services.common.inbox import Inbox
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.metrics import RuntimeMetrics
 from services.common.migrations import upgrade_async
+from services.common.ops import install_ops
 from services.common.outbox import OutboxWriter
 from services.common.relay import OutboxRelay
+from services.common.retry import retrying
 from services.common.sealing import Sealer, dead_letter_value
 from services.common.settings import ServiceSettings
 from services.common.telemetry import configure_logging, get_logger
+from services.common.wiring import subscriptions_for
 
 log = get_logger(__name__)
 
@@ -43,12 +46,12 @@ class Runtime:
     metadata: MetaData
     tables: RuntimeTables
     app: FastAPI
-    subscriptions: list[Subscription] = field(default_factory=list)
     clock: Clock = field(default_factory=SystemClock)
     # (every N seconds, job): background work such as expiring parked records
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.subscriptions: list[Subscription] = []
         self.url = self.settings.db_url(self.name)
         self.engine = make_engine(self.url)
         self.sessions = session_factory(self.engine)
@@ -60,7 +63,32 @@ class Runtime:
         self.relay: OutboxRelay | None = None
         self.consumer: BatchConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        http.install(self.app, self)
+        self.app.state.runtime = self
+        http.install(self.app, max_body_bytes=self.settings.http_max_body_bytes)
+        install_ops(self.app, self.name, {"database": self._database_ok,
+                                          "broker": self._broker_ok, "relay": self._relay_ok},
+                    self.metrics.registry)
+
+    async def _database_ok(self) -> tuple[bool, str]:
+        async with self.sessions() as s:
+            await s.execute(text("SELECT 1"))
+        return True, ""
+
+    async def _broker_ok(self) -> tuple[bool, str]:
+        if self.producer is None:
+            return False, "not connected yet"
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 3)
+        return True, ""
+
+    async def _relay_ok(self) -> tuple[bool, str] | None:
+        # A reachable broker is not enough: rows pending and nothing moving is an outage.
+        return self.relay.health() if self.relay is not None else None
+
+    def handle(self, handlers: Mapping[type[Contract], Handler],
+               answers: Mapping[str, Answer] | None = None) -> None:
+        """What the service handles (and, per topic, how it answers refused records): its
+        subscriptions follow from these and the registry, or it does not start."""
+        self.subscriptions = subscriptions_for(self.name, handlers, answers)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -92,14 +120,17 @@ class Runtime:
             retention_hours=self.settings.outbox_retention_hours,
             reset_check_seconds=self.settings.reset_check_seconds,
             stall_seconds=self.settings.relay_stall_seconds)
-        await _until_ready(producer.start, "producer")
-        await _until_ready(lambda: ensure_topics(self.settings.kafka_bootstrap_servers), "topics")
+        await retrying(producer.start, "broker not reachable yet (producer)", delay=0.5,
+                       max_delay=5.0)
+        await retrying(lambda: ensure_topics(self.settings.kafka_bootstrap_servers),
+                       "broker not reachable yet (topics)", delay=0.5, max_delay=5.0)
         self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         if self.subscriptions:
             kafka_consumer = make_consumer(self.settings.kafka_bootstrap_servers,
                                            self.settings.consumer_group or f"onestop.{self.name}",
                                            f"{self.name}-consumer")
-            await _until_ready(kafka_consumer.start, "consumer")
+            await retrying(kafka_consumer.start, "broker not reachable yet (consumer)",
+                           delay=0.5, max_delay=5.0)
             self.consumer = BatchConsumer(
                 service=self.name, consumer=kafka_consumer, producer=producer,
                 sessions=self.sessions, inbox=Inbox(self.name, self.tables),
@@ -157,18 +188,6 @@ def _crash_on_failure(task: asyncio.Task[None]) -> None:
         log.error("background task died; exiting", task=task.get_name(),
                   error=repr(task.exception()))
         sys.exit(70)
-
-
-async def _until_ready(start: Callable[[], object], what: str) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await start()  # type: ignore[misc]
-            return
-        except (KafkaError, OSError) as exc:
-            log.warning("broker not reachable yet", part=what, error=repr(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 class _Server(uvicorn.Server):

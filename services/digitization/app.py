@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
-from contracts import topics
+from contracts.common import Problem
 from contracts.events import DossierReceived
-from services.common.consumer import Subscription
-from services.common.http import ApiError, problem
+from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
 from services.digitization import tables
 from services.digitization.settings import DigitizationSettings
@@ -23,10 +22,6 @@ class DigitizedIn(BaseModel):
     document_ref: str | None = None
 
 
-def _not_found(what: str) -> ApiError:
-    return ApiError(404, [problem("not_found", f"Không tìm thấy {what}", f"{what} not found")])
-
-
 @router.post("/dossiers/{code}/components/{component}/digitized")
 async def digitized(code: str, component: str, request: Request,
                     body: DigitizedIn | None = None) -> dict[str, Any]:
@@ -36,10 +31,10 @@ async def digitized(code: str, component: str, request: Request,
             return await request.app.state.digitizer.mark_paper_digitized(
                 s, code, component, body.document_ref if body else None)
     except NotFound as exc:
-        raise _not_found(str(exc)) from exc
+        raise not_found(f"Không tìm thấy {exc}", f"{exc} not found") from exc
     except AlreadyDone as exc:
-        raise ApiError(409, [problem("already_digitized", "Thành phần đã được số hóa",
-                                     f"component {exc} is already digitized")]) from exc
+        raise ApiError(409, [Problem.of("already_digitized", "Thành phần đã được số hóa",
+                                        f"component {exc} is already digitized")]) from exc
 
 
 class HeldIn(BaseModel):
@@ -59,8 +54,8 @@ async def lookup(request: Request,
     async with rt.sessions() as s:
         found = await request.app.state.digitizer.held(s, applicant_ref, document_ref)
     if found is None:
-        raise ApiError(404, [problem("not_found", f"Không tìm thấy tài liệu {document_ref}",
-                                     f"document {document_ref} not found", "document_ref")])
+        raise not_found(f"Không tìm thấy tài liệu {document_ref}",
+                        f"document {document_ref} not found", "document_ref")
     return found
 
 
@@ -79,16 +74,15 @@ async def view(code: str, request: Request) -> dict[str, Any]:
         async with rt.sessions() as s:
             return await request.app.state.digitizer.view(s, code)
     except NotFound as exc:
-        raise _not_found(str(exc)) from exc
+        raise not_found(f"Không tìm thấy {exc}", f"{exc} not found") from exc
 
 
 def build(settings: Any = None) -> Runtime:
     settings = settings or DigitizationSettings()
     app = FastAPI(title="Digitization — số hóa hồ sơ", version="1.0.0")
-    intake = Subscription(topics.INTAKE)
-    runtime = Runtime("digitization", settings, tables.metadata, tables.runtime, app, [intake])
+    runtime = Runtime("digitization", settings, tables.metadata, tables.runtime, app)
     digitizer = Digitizer(runtime.outbox)
-    intake.on(DossierReceived)(digitizer.on_received)
+    runtime.handle({DossierReceived: digitizer.on_received})
     app.state.digitizer = digitizer
     app.include_router(router)
     return runtime

@@ -21,13 +21,14 @@ from contracts.common import (
     Code,
     ComponentRef,
     LongText,
+    Problem,
     Reason,
     ReturnChannel,
     ShortText,
     Timestamp,
 )
 from contracts.events import SupplementItem
-from services.common.http import ApiError, problem
+from services.common.http import ApiError, not_found
 from services.intake import slip_views, tables
 from services.intake.lifecycle import NotFound, WrongState, no_catalogue
 from services.intake.receiving import Receiver, Rejected, Submission, public_view
@@ -143,7 +144,7 @@ async def _raced(request: Request, submission_id: str | None) -> JSONResponse:
     parameters, the applicant's identity among them."""
     if replay := await _replayed(request, submission_id):
         return replay
-    raise ApiError(409, [problem(
+    raise ApiError(409, [Problem.of(
         "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
         "the request conflicted with another one; try again", "submission_id")])
 
@@ -158,12 +159,12 @@ async def _verify_reuse(request: Request, sub: Submission) -> list[ComponentRef]
     try:
         found = {c.code: await warehouse.holds(ref, c.document_ref or "") for c in reused}
     except WarehouseUnavailable as exc:
-        raise ApiError(503, [problem(
+        raise ApiError(503, [Problem.of(
             "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
             "the data warehouse could not be asked; try again", "components")]) from exc
     unknown = [i for i, c in enumerate(sub.components) if c.reused and not found[c.code]]
     if unknown:
-        raise ApiError(422, [problem(
+        raise ApiError(422, [Problem.of(
             "reused_document_unknown",
             f"Kho dữ liệu không có tài liệu {sub.components[i].document_ref} của người nộp",
             f"the warehouse holds no {sub.components[i].document_ref} for this applicant",
@@ -171,14 +172,13 @@ async def _verify_reuse(request: Request, sub: Submission) -> list[ComponentRef]
     return sub.components
 
 
-def _not_found(code: str) -> ApiError:
-    return ApiError(404, [problem("not_found", f"Không tìm thấy hồ sơ {code}",
-                                  f"no dossier {code}", "code")])
+def _no_dossier(code: str) -> ApiError:
+    return not_found(f"Không tìm thấy hồ sơ {code}", f"no dossier {code}", "code")
 
 
 def _conflict(exc: WrongState) -> ApiError:
-    return ApiError(409, [problem("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng "
-                                  f"thái {exc.status}", str(exc), "status")],
+    return ApiError(409, [Problem.of("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở "
+                                     f"trạng thái {exc.status}", str(exc), "status")],
                     current_status=exc.status)
 
 
@@ -194,7 +194,7 @@ async def _change(request: Request, code: str, act: Any, status: int = 200) -> J
             seen = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
         if seen is not None:
             if seen["request"] != where:
-                raise ApiError(422, [problem(
+                raise ApiError(422, [Problem.of(
                     "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
                     f"Idempotency-Key was used for {seen['request']}", "Idempotency-Key")])
             return JSONResponse(seen["body"], status_code=seen["status"],
@@ -209,7 +209,7 @@ async def _change(request: Request, code: str, act: Any, status: int = 200) -> J
                 await s.execute(t.insert().values(key=key, request=where, status=status,
                                                   body=view, created_at=rt.clock.now()))
     except NotFound as exc:
-        raise _not_found(code) from exc
+        raise _no_dossier(code) from exc
     except WrongState as exc:
         raise _conflict(exc) from exc
     except Rejected as exc:  # e.g. a supplement repeating a component: nothing changed
@@ -284,8 +284,8 @@ async def list_dossiers(
             at_text, code = after.split("|", 1)
             at = datetime.fromisoformat(at_text)
         except ValueError as exc:
-            raise ApiError(422, [problem("bad_cursor", "Con trỏ trang không hợp lệ",
-                                         "invalid cursor", "after")]) from exc
+            raise ApiError(422, [Problem.of("bad_cursor", "Con trỏ trang không hợp lệ",
+                                            "invalid cursor", "after")]) from exc
         query = query.where(or_(t.c.received_at > at,
                                 and_(t.c.received_at == at, t.c.code > code)))
     async with rt.sessions() as s:
@@ -316,12 +316,12 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
     async with rt.sessions() as s:
         row = await request.app.state.receiver.existing(s, code=code)
     if row is None:
-        raise _not_found(code)
+        raise _no_dossier(code)
     states, render, stem = SLIPS[slip]
     if row["status"] not in states:
-        raise ApiError(409, [problem("no_such_slip", f"Hồ sơ ở trạng thái {row['status']} "
-                                     "không có phiếu này",
-                                     f"a {row['status']} dossier has no {slip}", "slip")],
+        raise ApiError(409, [Problem.of("no_such_slip", f"Hồ sơ ở trạng thái {row['status']} "
+                                        "không có phiếu này",
+                                        f"a {row['status']} dossier has no {slip}", "slip")],
                        current_status=row["status"])
     # Drawn with the catalogue the dossier was received under (its names, its components).
     catalog = request.app.state.receiver.catalogs.version(row["catalog_version"])
@@ -336,7 +336,7 @@ async def get_dossier(code: str, request: Request) -> dict[str, Any]:
     async with rt.sessions() as s:
         found = await request.app.state.receiver.existing(s, code=code)
     if not found:
-        raise _not_found(code)
+        raise _no_dossier(code)
     return _json(public_view(found))
 
 

@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from contracts import topics
 from contracts.ingest import ProvinceDossierStatus
-from services.common.consumer import Subscription
 from services.common.runtime import Runtime
 from services.intake import tables
 from services.intake.api import router
@@ -24,10 +23,7 @@ from services.law.workdays import WorkCalendar
 def build(settings: IntakeSettings | None = None) -> Runtime:
     settings = settings or IntakeSettings()
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
-    # Provinces write this topic: a type nobody handles is refused, and every refused
-    # record is answered on the feedback topic.
-    ingest = Subscription(topics.INGEST, strict_types=True)
-    runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app, [ingest])
+    runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app)
     catalogs = load_catalogs(settings.catalog_dir)
     warehouse = warehouse_from(settings.warehouse_url)
     receiver = Receiver(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
@@ -36,8 +32,8 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     lifecycle = Lifecycle(receiver)
     systems = load_systems(settings.province_systems_file)
     handler = IngestHandler(receiver, lifecycle, systems)
-    ingest.on(ProvinceDossierStatus)(handler)
-    ingest.answer = handler.answer
+    # Every refused province record is answered on the feedback topic.
+    runtime.handle({ProvinceDossierStatus: handler}, answers={topics.INGEST.name: handler.answer})
     expiry = timedelta(hours=settings.parked_expiry_hours)
 
     async def expire_parked_events() -> None:

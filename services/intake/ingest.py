@@ -14,7 +14,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import ApplicantRef, Channel, Reason, ReturnChannel, Timeliness
+from contracts.common import ApplicantRef, Channel, Problem, Reason, ReturnChannel, Timeliness
 from contracts.envelope import Envelope
 from contracts.events import (
     DossierResolved,
@@ -34,7 +34,7 @@ from contracts.ingest import (
 )
 from services.common.consumer import Context, Refusal
 from services.intake import tables
-from services.intake.lifecycle import Lifecycle
+from services.intake.lifecycle import Lifecycle, no_catalogue
 from services.intake.receiving import Receiver, Rejected, Submission
 from services.intake.rules import check_submission
 from services.law.catalog.loader import CatalogError
@@ -52,12 +52,6 @@ def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
 
 CHANNELS = {PortalChannel.direct: Channel.counter, PortalChannel.online: Channel.online,
             PortalChannel.postal: Channel.postal}
-
-
-def _reason(p: dict[str, Any]) -> Reason:
-    return Reason(code=str(p["code"])[:64], message_vi=str(p["message_vi"])[:2000],
-                  message_en=str(p["message_en"])[:2000],
-                  field=str(p["field"])[:200] if p.get("field") else None)
 
 
 # What a province reads when the consumer itself refused its record (consumer.py reasons).
@@ -95,46 +89,49 @@ class IngestHandler:
         self.lifecycle = lifecycle
         self.outbox = receiver.outbox
 
-    def _authorised(self, source: str, event: ProvinceDossierStatus) -> list[dict[str, Any]]:
+    def _authorised(self, source: str, event: ProvinceDossierStatus) -> list[Reason]:
         roots = self.systems.get(event.system_id)
-        problems = []
+        problems: list[Reason] = []
         if source != f"province/{event.system_id}":
-            problems.append({"code": "source_mismatch", "field": "source",
-                             "message_vi": "Nguồn sự kiện không khớp mã hệ thống",
-                             "message_en": f"source must be province/{event.system_id}"})
+            problems.append(Problem.of("source_mismatch",
+                                       "Nguồn sự kiện không khớp mã hệ thống",
+                                       f"source must be province/{event.system_id}", "source"))
         if roots is None:
-            problems.append({"code": "unknown_system", "field": "system_id",
-                             "message_vi": f"Hệ thống {event.system_id} chưa được đăng ký",
-                             "message_en": f"system {event.system_id} is not registered"})
+            problems.append(Problem.of("unknown_system",
+                                       f"Hệ thống {event.system_id} chưa được đăng ký",
+                                       f"system {event.system_id} is not registered",
+                                       "system_id"))
         elif not ({event.agency_code, *self.receiver.catalog.ancestors(event.agency_code)}
                   & set(roots)):
-            problems.append({"code": "agency_not_allowed", "field": "agency_code",
-                             "message_vi": f"Hệ thống {event.system_id} không được báo cáo "
-                                           f"hồ sơ của cơ quan {event.agency_code}",
-                             "message_en": f"system {event.system_id} may not report for "
-                                           f"agency {event.agency_code}"})
+            problems.append(Problem.of(
+                "agency_not_allowed",
+                f"Hệ thống {event.system_id} không được báo cáo hồ sơ của cơ quan "
+                f"{event.agency_code}",
+                f"system {event.system_id} may not report for agency {event.agency_code}",
+                "agency_code"))
         return problems
 
     def _owns(self, system_id: str, event: ProvinceDossierStatus,
-              row: dict[str, Any]) -> list[dict[str, Any]]:
+              row: dict[str, Any]) -> list[Reason]:
         """A system may change only dossiers recorded under its roots, whatever agency its
         event names."""
         roots = set(self.systems.get(system_id) or ())
         recorded = row["agency_code"]
-        problems = []
+        problems: list[Reason] = []
         if not ({recorded, *self.receiver.catalog.ancestors(recorded)} & roots):
-            problems.append({"code": "dossier_not_allowed", "field": "dossier_code",
-                             "message_vi": f"Hệ thống {system_id} không được thay đổi hồ sơ "
-                                           f"{event.dossier_code} của cơ quan khác",
-                             "message_en": f"system {system_id} may not change dossier "
-                                           f"{event.dossier_code}: it belongs to another "
-                                           "agency's tree"})
+            problems.append(Problem.of(
+                "dossier_not_allowed",
+                f"Hệ thống {system_id} không được thay đổi hồ sơ {event.dossier_code} của "
+                "cơ quan khác",
+                f"system {system_id} may not change dossier {event.dossier_code}: it belongs "
+                "to another agency's tree", "dossier_code"))
         elif event.agency_code != recorded:
-            problems.append({"code": "agency_mismatch", "field": "agency_code",
-                             "message_vi": f"Hồ sơ {event.dossier_code} thuộc cơ quan "
-                                           f"{recorded}, không phải {event.agency_code}",
-                             "message_en": f"dossier {event.dossier_code} is recorded under "
-                                           f"{recorded}, not {event.agency_code}"})
+            problems.append(Problem.of(
+                "agency_mismatch",
+                f"Hồ sơ {event.dossier_code} thuộc cơ quan {recorded}, không phải "
+                f"{event.agency_code}",
+                f"dossier {event.dossier_code} is recorded under {recorded}, not "
+                f"{event.agency_code}", "agency_code"))
         return problems
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
@@ -161,31 +158,26 @@ class IngestHandler:
             await self._apply(ctx.session, event, row)
         except CatalogError as exc:
             # No catalogue in force on that day: retrying cannot help; tell the province.
-            await self._reject(ctx.session, ctx.envelope, event, [{
-                "code": "no_catalogue", "field": "received_at",
-                "message_vi": "Không có danh mục thủ tục có hiệu lực vào ngày tiếp nhận",
-                "message_en": str(exc)[:500]}])
+            await self._reject(ctx.session, ctx.envelope, event, [no_catalogue(exc)])
         except Rejected as exc:
             await self._reject(ctx.session, ctx.envelope, event, exc.problems)
 
     async def _first(self, ctx: Context, event: ProvinceDossierStatus,
-                     refused: list[dict[str, Any]]) -> None:
+                     refused: list[Reason]) -> None:
         """Status 2 (received) or 3 (not received): the dossier enters the national record."""
         # Every problem in one answer: who may report, and what is wrong with the dossier.
         problems = list(refused)
         if event.applicant is None:
-            problems.append({"code": "missing_applicant", "field": "applicant",
-                             "message_vi": "Thiếu thông tin người nộp hồ sơ",
-                             "message_en": "statuses 2 and 3 need the applicant"})
+            problems.append(Problem.of("missing_applicant", "Thiếu thông tin người nộp hồ sơ",
+                                       "statuses 2 and 3 need the applicant", "applicant"))
         if await self.receiver.existing(ctx.session, code=event.dossier_code):
-            problems.append({"code": "already_received", "field": "dossier_code",
-                             "message_vi": f"Hồ sơ {event.dossier_code} đã được tiếp nhận",
-                             "message_en": f"dossier {event.dossier_code} was already received"})
+            problems.append(Problem.of(
+                "already_received", f"Hồ sơ {event.dossier_code} đã được tiếp nhận",
+                f"dossier {event.dossier_code} was already received", "dossier_code"))
         if event.status == PortalStatus.not_received and not event.reasons:
-            problems.append({"code": "missing_reasons", "field": "reasons",
-                             "message_vi": "Từ chối tiếp nhận phải nêu lý do",
-                             "message_en": "status 3 (not received) needs its reasons"})
-        if event.applicant is None or any(p["code"] == "already_received" for p in problems):
+            problems.append(Problem.of("missing_reasons", "Từ chối tiếp nhận phải nêu lý do",
+                                       "status 3 (not received) needs its reasons", "reasons"))
+        if event.applicant is None or any(p.code == "already_received" for p in problems):
             raise Rejected(problems)
         channel = CHANNELS.get(event.channel, Channel.provincial) if event.channel else \
             Channel.provincial
@@ -292,18 +284,20 @@ class IngestHandler:
             await self._set_status(s, code, "returned", at)
 
     async def _reject(self, s: AsyncSession, envelope: Envelope, event: ProvinceDossierStatus,
-                      problems: list[dict[str, Any]]) -> None:
+                      problems: list[Reason]) -> None:
         await self._feedback(s, rejected_event_id=str(envelope.id),
                              dossier_code=event.dossier_code, system_id=event.system_id,
                              agency_code=event.agency_code, problems=problems)
 
     async def _feedback(self, s: AsyncSession, *, rejected_event_id: str,
                         dossier_code: str | None, system_id: str | None, agency_code: str,
-                        problems: list[dict[str, Any]]) -> None:
+                        problems: list[Reason]) -> None:
         now = self.outbox.clock.now()
+        # `problems` is declared list[Reason]: a Problem's facts (e.g. successor) are not
+        # serialized, the province reads the Reason's fields only.
         feedback = IngestRejected(
             dossier_code=dossier_code, rejected_event_id=rejected_event_id[:200],
-            system_id=system_id, rejected_at=now, problems=[_reason(p) for p in problems])
+            system_id=system_id, rejected_at=now, problems=problems)
         await self.outbox.add(s, topics.INGEST_REJECTED, Envelope(
             type=feedback.event_type, source=self.outbox.source,
             subject=dossier_code or rejected_event_id, time=now, agencycode=agency_code,
@@ -330,13 +324,12 @@ class IngestHandler:
         agency = _text(data.get("agency_code"), 32) or \
             (envelope.agencycode[:32] if envelope is not None else "") or ""
         await self._feedback(s, rejected_event_id=event_id, dossier_code=dossier_code,
-                             system_id=system_id, agency_code=agency, problems=[{
-                                 "code": refusal.reason, "field": None,
-                                 "message_vi": UNREADABLE_VI.get(
-                                     refusal.reason, "Sự kiện không được chấp nhận"),
-                                 "message_en": f"{refusal.reason}: {refusal.detail}"
-                                               f" (record {record.topic}/{record.partition}"
-                                               f"/{record.offset})"}])
+                             system_id=system_id, agency_code=agency, problems=[Problem.of(
+                                 refusal.reason,
+                                 UNREADABLE_VI.get(refusal.reason,
+                                                   "Sự kiện không được chấp nhận"),
+                                 f"{refusal.reason}: {refusal.detail} (record {record.topic}/"
+                                 f"{record.partition}/{record.offset})")])
 
     async def expire_parked(self, s: AsyncSession, older_than: timedelta,
                             limit: int = 1000) -> int:
@@ -353,13 +346,13 @@ class IngestHandler:
             await self._feedback(
                 s, rejected_event_id=parked["event_id"], dossier_code=parked["dossier_code"],
                 system_id=_text(data.get("system_id"), 200),
-                agency_code=_text(data.get("agency_code"), 32) or "", problems=[{
-                    "code": "unknown_dossier", "field": "dossier_code",
-                    "message_vi": f"Không có hồ sơ {parked['dossier_code']} được tiếp nhận "
-                                  f"trong {older_than} chờ đợi",
-                    "message_en": f"no dossier {parked['dossier_code']} was received within "
-                                  f"{older_than} of this event; report its receipt (status "
-                                  "2) first, then send this event again"}])
+                agency_code=_text(data.get("agency_code"), 32) or "", problems=[Problem.of(
+                    "unknown_dossier",
+                    f"Không có hồ sơ {parked['dossier_code']} được tiếp nhận trong "
+                    f"{older_than} chờ đợi",
+                    f"no dossier {parked['dossier_code']} was received within {older_than} "
+                    "of this event; report its receipt (status 2) first, then send this "
+                    "event again", "dossier_code")])
         if rows:
             await s.execute(delete(t).where(t.c.event_id.in_([r["event_id"] for r in rows])))
         return len(rows)

@@ -17,6 +17,7 @@ from contracts.common import (
     IndividualApplicant,
     LegalTime,
     OrganizationApplicant,
+    Problem,
     Reason,
 )
 from contracts.events import (
@@ -26,7 +27,6 @@ from contracts.events import (
     SupplementReceived,
     SupplementRequested,
 )
-from services.common.http import problem
 from services.intake import tables
 from services.intake.receiving import Receiver, Rejected, Submission
 from services.intake.rules import (
@@ -46,10 +46,11 @@ REFUSAL_BLOCKERS = frozenset({
     "duplicate_component", "personal_document_ref"})
 
 
-def no_catalogue(exc: CatalogError) -> dict[str, Any]:
+def no_catalogue(exc: CatalogError) -> Problem:
     """received_at before the first catalogue came into force: nothing to judge it by."""
-    return problem("no_catalogue", "Không có danh mục thủ tục có hiệu lực vào ngày tiếp nhận",
-                   str(exc)[:500], "received_at")
+    return Problem.of("no_catalogue",
+                      "Không có danh mục thủ tục có hiệu lực vào ngày tiếp nhận",
+                      str(exc)[:500], "received_at")
 
 
 class NotFound(Exception):
@@ -93,7 +94,7 @@ class Lifecycle:
             catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
             applicant_kind=sub.applicant.kind, components=sub.components,
             received_at=sub.received_at, now=now, applicant=sub.applicant)
-        if problems := [p for p in found if p["code"] in REFUSAL_BLOCKERS]:
+        if problems := [p for p in found if p.code in REFUSAL_BLOCKERS]:
             raise Rejected(problems)
         row = await self.receiver.record(
             s, sub, now, status="refused", due_at=sub.received_at,

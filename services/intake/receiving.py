@@ -32,7 +32,10 @@ from services.law.workdays import TZ, WorkCalendar
 
 
 class Rejected(Exception):
-    def __init__(self, problems: list[dict[str, Any]]) -> None:
+    """Nothing was recorded: every problem found, answered over HTTP or on the feedback
+    topic as it is."""
+
+    def __init__(self, problems: list[Reason]) -> None:
         super().__init__(problems)
         self.problems = problems
 

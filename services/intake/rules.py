@@ -12,8 +12,9 @@ from contracts.common import (
     ComponentRef,
     IndividualApplicant,
     OrganizationApplicant,
+    Problem,
+    Reason,
 )
-from services.common.http import problem
 from services.law.catalog import CatalogIndex
 
 
@@ -50,23 +51,23 @@ def personal_numbers(applicant: IndividualApplicant | OrganizationApplicant | No
 
 
 def check_components(components: list[ComponentRef], personal: Iterable[str] = ()
-                     ) -> list[dict[str, object]]:
+                     ) -> list[Reason]:
     """Problems of the component list itself, whatever the procedure: a code given twice
     (digitization keeps one row per code) and a document_ref built from a personal number."""
-    problems: list[dict[str, object]] = []
+    problems: list[Reason] = []
     numbers = [n for n in personal if n]
     seen: set[str] = set()
     for i, comp in enumerate(components):
         if comp.code in seen:
-            problems.append(problem("duplicate_component",
-                                    f"Thành phần {comp.code} được khai nhiều lần",
-                                    f"component {comp.code} is given more than once",
-                                    f"components.{i}.code"))
+            problems.append(Problem.of("duplicate_component",
+                                       f"Thành phần {comp.code} được khai nhiều lần",
+                                       f"component {comp.code} is given more than once",
+                                       f"components.{i}.code"))
         seen.add(comp.code)
         ref_digits = _digits(comp.document_ref)
         if ref_digits and any(n in ref_digits for n in numbers):
             # The message does not echo the number: problems are logged and sent back.
-            problems.append(problem(
+            problems.append(Problem.of(
                 "personal_document_ref",
                 "Mã tài liệu không được chứa số định danh, mã số BHXH, mã số thuế hay số "
                 "điện thoại của người nộp",
@@ -79,22 +80,21 @@ def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code:
                      applicant_kind: str, components: list[ComponentRef],
                      received_at: datetime, now: datetime,
                      applicant: IndividualApplicant | OrganizationApplicant | None = None,
-                     ) -> tuple[list[dict[str, object]], Agency | None, Procedure | None]:
+                     ) -> tuple[list[Reason], Agency | None, Procedure | None]:
     """Every problem at once (a person fixes them all in one go), in Vietnamese and English.
     `applicant` (the full one, with its numbers) lets document_refs be checked for them."""
-    problems: list[dict[str, object]] = check_components(components,
-                                                         personal_numbers(applicant))
+    problems = check_components(components, personal_numbers(applicant))
     if received_at > now:
-        problems.append(problem("received_at_in_future",
-                                "Thời điểm tiếp nhận không được ở tương lai",
-                                "received_at must not be in the future", "received_at"))
+        problems.append(Problem.of("received_at_in_future",
+                                   "Thời điểm tiếp nhận không được ở tương lai",
+                                   "received_at must not be in the future", "received_at"))
     agency = catalog.agency(agency_code)
     if agency is None:
-        problems.append(problem("unknown_agency", f"Không có cơ quan BHXH mã {agency_code}",
-                                f"no agency with code {agency_code}", "agency_code"))
+        problems.append(Problem.of("unknown_agency", f"Không có cơ quan BHXH mã {agency_code}",
+                                   f"no agency with code {agency_code}", "agency_code"))
     elif catalog.active_agency(agency_code, received_at.date()) is None:
         successor = agency.successor
-        problems.append(problem(
+        problems.append(Problem.of(
             "agency_not_active",
             f"Cơ quan {agency_code} không còn tiếp nhận hồ sơ"
             + (f"; nộp tại cơ quan kế thừa {successor}" if successor else ""),
@@ -103,35 +103,36 @@ def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code:
             "agency_code", successor=successor))
     procedure = catalog.procedure(procedure_code)
     if procedure is None:
-        problems.append(problem("unknown_procedure", f"Không có thủ tục mã {procedure_code}",
-                                f"no procedure with code {procedure_code}", "procedure_code"))
+        problems.append(Problem.of(
+            "unknown_procedure", f"Không có thủ tục mã {procedure_code}",
+            f"no procedure with code {procedure_code}", "procedure_code"))
         return problems, agency, None
     if agency is not None and agency.level not in procedure.agency_levels:
-        problems.append(problem(
+        problems.append(Problem.of(
             "agency_does_not_handle", f"Cơ quan {agency_code} không giải quyết thủ tục này",
             f"agency {agency_code} does not handle procedure {procedure_code}", "agency_code"))
     if applicant_kind not in procedure.applicant_kinds:
-        problems.append(problem(
+        problems.append(Problem.of(
             "wrong_applicant_kind", "Loại người nộp không phù hợp với thủ tục",
             f"a {applicant_kind} cannot submit procedure {procedure_code}", "applicant.kind"))
     known = {c.code: c for c in procedure.components}
     given = {c.code for c in components}
     for i, comp in enumerate(components):
         if comp.code not in known:
-            problems.append(problem("unknown_component",
-                                    f"Thành phần {comp.code} không thuộc thủ tục",
-                                    f"component {comp.code} is not part of this procedure",
-                                    f"components.{i}.code"))
+            problems.append(Problem.of("unknown_component",
+                                       f"Thành phần {comp.code} không thuộc thủ tục",
+                                       f"component {comp.code} is not part of this procedure",
+                                       f"components.{i}.code"))
         if comp.form == ComponentForm.electronic and comp.reused and not comp.document_ref:
-            problems.append(problem("reuse_without_reference",
-                                    "Thành phần dùng lại dữ liệu phải có mã tài liệu",
-                                    "a reused component needs its document_ref",
-                                    f"components.{i}.document_ref"))
+            problems.append(Problem.of("reuse_without_reference",
+                                       "Thành phần dùng lại dữ liệu phải có mã tài liệu",
+                                       "a reused component needs its document_ref",
+                                       f"components.{i}.document_ref"))
     for spec in procedure.components:
         if spec.required and spec.code not in given:
-            problems.append(problem("missing_component", f"Thiếu thành phần: {spec.name}",
-                                    f"missing required component {spec.code}", "components",
-                                    component=spec.code))
+            problems.append(Problem.of("missing_component", f"Thiếu thành phần: {spec.name}",
+                                       f"missing required component {spec.code}",
+                                       "components", component=spec.code))
     return problems, agency, procedure
 
 

@@ -6,9 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 
-from contracts import topics
 from contracts.events import DossierReceived
-from services.common.consumer import Subscription
 from services.common.runtime import Runtime
 from services.notification import tables
 from services.notification.notify import Notifier
@@ -28,10 +26,9 @@ async def notifications(code: str, request: Request) -> dict[str, Any]:
 def build(settings: Any = None) -> Runtime:
     settings = settings or NotificationSettings()
     app = FastAPI(title="Notification — thông báo", version="1.0.0")
-    intake = Subscription(topics.INTAKE)
-    runtime = Runtime("notification", settings, tables.metadata, tables.runtime, app, [intake])
+    runtime = Runtime("notification", settings, tables.metadata, tables.runtime, app)
     notifier = Notifier(runtime.outbox)
-    intake.on(DossierReceived)(notifier.on_received)
+    runtime.handle({DossierReceived: notifier.on_received})
     app.state.notifier = notifier
     app.include_router(router)
     return runtime

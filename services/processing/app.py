@@ -7,10 +7,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import select
 
-from contracts import topics
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
-from services.common.consumer import Subscription
-from services.common.http import ApiError, problem
+from services.common.http import not_found
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.processing import tables
@@ -29,8 +27,7 @@ async def case(code: str, request: Request) -> dict[str, Any]:
         steps = (await s.execute(select(tables.steps).where(tables.steps.c.dossier_code == code)
                                  .order_by(tables.steps.c.step_no))).mappings().all()
     if row is None:
-        raise ApiError(404, [problem("not_found", f"Không tìm thấy hồ sơ {code}",
-                                     f"no case {code}")])
+        raise not_found(f"Không tìm thấy hồ sơ {code}", f"no case {code}")
     return {"dossier_code": code, "status": row["status"], "current_step": row["current_step"],
             "steps": [{"step_no": s["step_no"], "step_code": s["step_code"],
                        "department": s["department"]} for s in steps]}
@@ -39,14 +36,9 @@ async def case(code: str, request: Request) -> dict[str, Any]:
 def build(settings: Any = None) -> Runtime:
     settings = settings or ProcessingSettings()
     app = FastAPI(title="Processing — giải quyết hồ sơ", version="1.0.0")
-    intake = Subscription(topics.INTAKE)
-    private = Subscription(topics.INTAKE_PRIVATE)
-    digitization = Subscription(topics.DIGITIZATION)
-    runtime = Runtime("processing", settings, tables.metadata, tables.runtime, app,
-                      [intake, private, digitization])
+    runtime = Runtime("processing", settings, tables.metadata, tables.runtime, app)
     opener = CaseOpener(load_catalogs(), runtime.outbox)
-    intake.on(DossierReceived)(opener.on_received)
-    private.on(ApplicantRecorded)(opener.on_applicant)
-    digitization.on(DossierDigitized)(opener.on_digitized)
+    runtime.handle({DossierReceived: opener.on_received, ApplicantRecorded: opener.on_applicant,
+                    DossierDigitized: opener.on_digitized})
     app.include_router(router)
     return runtime

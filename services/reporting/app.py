@@ -6,17 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 
-from contracts import topics
 from contracts.registry import EVENT_TYPES
-from services.common.consumer import Subscription
-from services.common.http import ApiError, problem
+from contracts.topics import topics_consumed_by
+from services.common.http import not_found
 from services.common.runtime import Runtime
 from services.reporting import projection, tables
 from services.reporting.settings import ReportingSettings
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
-INPUTS = (topics.INTAKE, topics.PROVINCIAL, topics.DIGITIZATION, topics.PROCESSING,
-          topics.NOTIFICATION)
+INPUTS = topics_consumed_by("reporting")
 
 
 @router.get("/stats")
@@ -32,21 +30,17 @@ async def trace(code: str, request: Request) -> dict[str, Any]:
     async with rt.sessions() as s:
         events = await projection.trace(s, code)
     if not events:
-        raise ApiError(404, [problem("not_found", f"Chưa có sự kiện nào của hồ sơ {code}",
-                                     f"no events for dossier {code}")])
+        raise not_found(f"Chưa có sự kiện nào của hồ sơ {code}",
+                        f"no events for dossier {code}")
     return {"dossier_code": code, "events": events}
 
 
 def build(settings: Any = None) -> Runtime:
     settings = settings or ReportingSettings()
     app = FastAPI(title="Reporting — báo cáo, giám sát", version="1.0.0")
-    subscriptions = []
-    for topic in INPUTS:
-        sub = Subscription(topic)
-        for event_type in topic.events:
-            sub.on(EVENT_TYPES[event_type])(projection.record)
-        subscriptions.append(sub)
-    runtime = Runtime("reporting", settings, tables.metadata, tables.runtime, app,
-                      subscriptions)
+    runtime = Runtime("reporting", settings, tables.metadata, tables.runtime, app)
+    # Every event of every topic it reads is stored as it came.
+    runtime.handle({EVENT_TYPES[t]: projection.record for topic in INPUTS
+                    for t in topic.events})
     app.include_router(router)
     return runtime

@@ -35,7 +35,7 @@ def _check(**overrides: object) -> list[str]:
         "received_at": NOW, "now": NOW}
     args.update(overrides)
     problems, _, _ = check_submission(CATALOG, **args)  # type: ignore[arg-type]
-    return [str(p["code"]) for p in problems]
+    return [p.code for p in problems]
 
 
 def test_a_complete_submission_has_no_problem() -> None:
@@ -56,17 +56,18 @@ def test_a_merged_agency_names_its_successor() -> None:
         CATALOG, agency_code="000.99.01.H26", procedure_code="BHXH.NH.03",
         applicant_kind="individual", components=[ComponentRef(code="GKS", form="paper")],
         received_at=NOW, now=NOW)
-    assert problems[0]["code"] == "agency_not_active"
-    assert problems[0]["successor"] == "000.01.01.H26"
-    assert "000.01.01.H26" in str(problems[0]["message_vi"])
+    assert problems[0].code == "agency_not_active"
+    # A fact of its own, beside the Reason's fields: HTTP answers show it.
+    assert problems[0].model_dump()["successor"] == "000.01.01.H26"
+    assert "000.01.01.H26" in problems[0].message_vi
 
 
 def test_unknown_codes_are_reported_in_both_languages() -> None:
     problems, _, _ = check_submission(
         CATALOG, agency_code="nope", procedure_code="nope", applicant_kind="individual",
         components=[], received_at=NOW, now=NOW)
-    assert {p["code"] for p in problems} == {"unknown_agency", "unknown_procedure"}
-    assert all(p["message_vi"] and p["message_en"] for p in problems)
+    assert {p.code for p in problems} == {"unknown_agency", "unknown_procedure"}
+    assert all(p.message_vi and p.message_en for p in problems)
 
 
 def test_maternity_legal_time_depends_on_who_submits() -> None:
@@ -161,7 +162,7 @@ def _problems_at(applicant: IndividualApplicant | OrganizationApplicant,
     problems, _, _ = check_submission(
         CATALOG, agency_code="000.01.01.H26", procedure_code=procedure, applicant_kind=kind,
         components=components, received_at=NOW, now=NOW, applicant=applicant)
-    return [(str(p["code"]), str(p["field"])) for p in problems]
+    return [(p.code, str(p.field)) for p in problems]
 
 
 def test_a_component_given_twice_is_refused_at_its_second_place() -> None:
@@ -173,8 +174,8 @@ def test_a_component_given_twice_is_refused_at_its_second_place() -> None:
         CATALOG, agency_code="000.01.01.H26", procedure_code="BHXH.NH.03",
         applicant_kind="individual", received_at=NOW, now=NOW,
         components=[ComponentRef(code="GKS", form="paper")] * 3)
-    assert [p["field"] for p in problems] == ["components.1.code", "components.2.code"]
-    assert all(p["message_vi"] and p["message_en"] for p in problems)
+    assert [p.field for p in problems] == ["components.1.code", "components.2.code"]
+    assert all(p.message_vi and p.message_en for p in problems)
 
 
 @pytest.mark.parametrize("ref", [

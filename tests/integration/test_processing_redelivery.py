@@ -14,7 +14,7 @@ from contracts.events import ApplicantRecorded
 from services.common.consumer import Context
 from services.processing import tables
 from services.processing.app import build
-from services.processing.cases import CaseOpener
+from services.processing.handlers import CaseOpener
 from services.processing.settings import ProcessingSettings
 from tests.integration.support import settings_for
 

@@ -1,42 +1,36 @@
-"""Telling the applicant. This cut has one channel, a structured log line; real channels
-(email, SMS, the portal account) come with the notification issue."""
+"""Notification's use cases: tell the applicant their dossier was received."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.events import DossierReceived, NotificationSent
-from services.common.bulk import defer_insert
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
-from services.law.workdays import TZ
-from services.notification import tables
+from services.notification.domain import LOG_CHANNEL, received_text
+from services.notification.repository import NotificationRepository
 
 log = get_logger("notification.log-channel")
 
 
-def received_text(event: DossierReceived) -> str:
-    due = event.due_at.astimezone(TZ)
-    return (f"Hồ sơ {event.dossier_code} đã được tiếp nhận. "
-            f"Ngày hẹn trả kết quả: {due:%H:%M ngày %d/%m/%Y}.")
-
-
 class Notifier:
-    channel = "log"
+    channel = LOG_CHANNEL
 
-    def __init__(self, outbox: OutboxWriter) -> None:
+    def __init__(self, outbox: OutboxWriter,
+                 repository: NotificationRepository | None = None) -> None:
         self.outbox = outbox
+        self.repo = repository or NotificationRepository()
 
     async def on_received(self, ctx: Context, event: DossierReceived) -> None:
         now = self.outbox.clock.now()
         notification_id = str(uuid.uuid4())
         body = received_text(event)
-        defer_insert(ctx.session, tables.notifications, {
+        self.repo.add(ctx.session, {
             "id": notification_id, "dossier_code": event.dossier_code,
             "about_event_id": str(ctx.envelope.id), "about_event": ctx.envelope.type,
             "channel": self.channel, "recipient_ref": event.applicant.ref, "body": body,
@@ -48,10 +42,8 @@ class Notifier:
             about_event=ctx.envelope.type, channel=self.channel,
             recipient_ref=event.applicant.ref, sent_at=now), event.agency_code)
 
-    async def list_for(self, ctx_session: Any, code: str) -> list[dict[str, Any]]:
-        rows = (await ctx_session.execute(
-            select(tables.notifications).where(tables.notifications.c.dossier_code == code)
-            .order_by(tables.notifications.c.created_at))).mappings().all()
+    async def list_for(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
         return [{"id": r["id"], "channel": r["channel"], "body": r["body"],
                  "status": r["status"], "about_event": r["about_event"],
-                 "sent_at": r["sent_at"] and r["sent_at"].isoformat()} for r in rows]
+                 "sent_at": r["sent_at"] and r["sent_at"].isoformat()}
+                for r in await self.repo.of_dossier(s, code)]

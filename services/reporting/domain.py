@@ -1,0 +1,29 @@
+"""Reporting's figures from what it holds, without I/O. Counts are of distinct dossiers per
+event type, so they come out the same whatever order the topics interleave in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from contracts.registry import short_name
+
+
+def stats(dossiers: list[tuple[str, str, int]], events: list[tuple[str, int]],
+          total_events: int) -> dict[str, Any]:
+    """dossiers: (agency, event type, distinct dossiers); events: (agency, events)."""
+    by_agency: dict[str, dict[str, Any]] = defaultdict(lambda: {"dossiers": {}, "events": 0})
+    total: dict[str, int] = defaultdict(int)
+    for agency, event_type, n in dossiers:
+        name = short_name(event_type)
+        by_agency[agency]["dossiers"][name] = n
+        total[name] += n
+    for agency, n in events:
+        by_agency[agency]["events"] = n
+    return {"dossiers": dict(total), "by_agency": dict(by_agency), "events": total_events}
+
+
+def trace_entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": row["event_id"], "type": row["type"], "source": row["source"],
+            "service": row["source"].removeprefix("onestop/"), "time": row["time"].isoformat(),
+            "topic": row["topic"], "data": row["data"]}

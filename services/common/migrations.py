@@ -92,3 +92,55 @@ def drop_outbox_parking() -> None:
         batch_op.drop_index("ix_outbox_pending")
         batch_op.drop_column("park_reason")
         batch_op.drop_column("parked_at")
+
+
+# The runtime's tables as every service's first revision created them (later revisions,
+# e.g. add_outbox_parking, change them the same way everywhere).
+def create_inbox() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("payload_hash", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id"))
+
+
+def create_outbox() -> None:
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                  autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("traceparent", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("event_id"))
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_published_at"), ["published_at"],
+                              unique=False)
+    op.create_table(
+        "outbox_watermarks",
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("partition", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("next_offset", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("topic", "partition"))
+
+
+def drop_outbox() -> None:
+    op.drop_table("outbox_watermarks")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_published_at"))
+        batch_op.drop_index(batch_op.f("ix_outbox_created_at"))
+    op.drop_table("outbox")
+
+
+def drop_inbox() -> None:
+    op.drop_table("inbox")

@@ -9,10 +9,11 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +38,13 @@ from services.common.telemetry import configure_logging, get_logger
 from services.common.wiring import subscriptions_for
 
 log = get_logger(__name__)
+
+
+class ServiceTables(Protocol):
+    """A service's tables module: its metadata, with the runtime's tables in it."""
+
+    metadata: MetaData
+    runtime: RuntimeTables
 
 
 @dataclass
@@ -83,6 +91,15 @@ class Runtime:
     async def _relay_ok(self) -> tuple[bool, str] | None:
         # A reachable broker is not enough: rows pending and nothing moving is an outage.
         return self.relay.health() if self.relay is not None else None
+
+    @classmethod
+    def create(cls, name: str, settings: ServiceSettings, tables: ServiceTables, title: str,
+               router: APIRouter) -> Runtime:
+        """A service's runtime with its HTTP app: its title, its routes."""
+        app = FastAPI(title=title, version="1.0.0")
+        runtime = cls(name, settings, tables.metadata, tables.runtime, app)
+        app.include_router(router)
+        return runtime
 
     def handle(self, handlers: Mapping[type[Contract], Handler],
                answers: Mapping[str, Answer] | None = None) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-
 from contracts.events import DossierReceived
 from services.common.runtime import Runtime
 from services.digitization import tables
@@ -15,11 +13,9 @@ from services.digitization.settings import DigitizationSettings
 
 
 def build(settings: Any = None) -> Runtime:
-    settings = settings or DigitizationSettings()
-    app = FastAPI(title="Digitization — số hóa hồ sơ", version="1.0.0")
-    runtime = Runtime("digitization", settings, tables.metadata, tables.runtime, app)
+    runtime = Runtime.create("digitization", settings or DigitizationSettings(), tables,
+                             "Digitization — số hóa hồ sơ", router)
     digitizer = Digitizer(runtime.outbox)
     runtime.handle({DossierReceived: digitizer.on_received})
-    app.state.digitizer = digitizer
-    app.include_router(router)
+    runtime.app.state.digitizer = digitizer
     return runtime

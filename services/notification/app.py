@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-
 from contracts.events import DossierReceived
 from services.common.runtime import Runtime
 from services.notification import tables
@@ -15,11 +13,9 @@ from services.notification.settings import NotificationSettings
 
 
 def build(settings: Any = None) -> Runtime:
-    settings = settings or NotificationSettings()
-    app = FastAPI(title="Notification — thông báo", version="1.0.0")
-    runtime = Runtime("notification", settings, tables.metadata, tables.runtime, app)
+    runtime = Runtime.create("notification", settings or NotificationSettings(), tables,
+                             "Notification — thông báo", router)
     notifier = Notifier(runtime.outbox)
     runtime.handle({DossierReceived: notifier.on_received})
-    app.state.notifier = notifier
-    app.include_router(router)
+    runtime.app.state.notifier = notifier
     return runtime

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
@@ -16,12 +14,10 @@ from services.processing.settings import ProcessingSettings
 
 
 def build(settings: Any = None) -> Runtime:
-    settings = settings or ProcessingSettings()
-    app = FastAPI(title="Processing — giải quyết hồ sơ", version="1.0.0")
-    runtime = Runtime("processing", settings, tables.metadata, tables.runtime, app)
+    runtime = Runtime.create("processing", settings or ProcessingSettings(), tables,
+                             "Processing — giải quyết hồ sơ", router)
     opener = CaseOpener(load_catalogs(), runtime.outbox)
     runtime.handle({DossierReceived: opener.on_received, ApplicantRecorded: opener.on_applicant,
                     DossierDigitized: opener.on_digitized})
-    app.state.cases = opener
-    app.include_router(router)
+    runtime.app.state.cases = opener
     return runtime

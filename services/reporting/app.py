@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-
 from contracts.registry import EVENT_TYPES
 from contracts.topics import topics_consumed_by
 from services.common.runtime import Runtime
@@ -16,13 +14,11 @@ from services.reporting.settings import ReportingSettings
 
 
 def build(settings: Any = None) -> Runtime:
-    settings = settings or ReportingSettings()
-    app = FastAPI(title="Reporting — báo cáo, giám sát", version="1.0.0")
-    runtime = Runtime("reporting", settings, tables.metadata, tables.runtime, app)
+    runtime = Runtime.create("reporting", settings or ReportingSettings(), tables,
+                             "Reporting — báo cáo, giám sát", router)
     projection = Projection()
     # Every event of every topic it reads is stored as it came.
     runtime.handle({EVENT_TYPES[t]: projection.record for topic in topics_consumed_by("reporting")
                     for t in topic.events})
-    app.state.projection = projection
-    app.include_router(router)
+    runtime.app.state.projection = projection
     return runtime

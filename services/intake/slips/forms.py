@@ -15,18 +15,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     model_validator,
 )
 
 from services.intake.slips.inputs import local
+from services.law.yamldata import load_yaml_model
 
 DEFAULT_FILE = Path(__file__).with_name("forms.yaml")
 
@@ -193,23 +192,6 @@ class _FormSetsFile(_Data):
     form_sets: tuple[SlipRuleSet, ...] = Field(min_length=1)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | str:
-    """The line of the deepest node on the error's path (the field, or its parent)."""
-    if root is None:
-        return "?"
-    node, line = root, root.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
-
 def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """The error's path in the file: a block's path in pydantic also holds the block's kind
     (the union's tag, right after the body index), which is no key of the YAML."""
@@ -220,21 +202,8 @@ def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def load_form_sets(path: Path | str = DEFAULT_FILE) -> tuple[SlipRuleSet, ...]:
     """Every form set in the file, oldest first; FormSetError names file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise FormSetError(f"{path}: cannot read the slip form sets: {exc}") from exc
-    try:
-        parsed = _FormSetsFile.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = _yaml_path(err["loc"])
-            where = ".".join(str(p) for p in loc)
-            lines.append(f"{path}:{_line_of(root, loc)}: {where}: {err['msg']}")
-        raise FormSetError("invalid slip form sets\n" + "\n".join(lines)) from exc
+    parsed = load_yaml_model(path, _FormSetsFile, FormSetError, what="slip form sets",
+                             yaml_path=_yaml_path)
     sets = sorted(parsed.form_sets, key=lambda s: s.valid_from)
     for what, key in (("valid_from", lambda s: s.valid_from), ("name", lambda s: s.name)):
         values = [key(s) for s in sets]

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
 
 from contracts.catalog import Agency, Catalog, Procedure
 from contracts.common import LegalTime
 from services.law.workdays import CalendarRules
+from services.law.yamldata import load_yaml_model
 
 DEFAULT_FILE = Path(__file__).with_name("catalog.v1.yaml")
 DEFAULT_DIR = DEFAULT_FILE.parent
@@ -24,39 +21,9 @@ class CatalogError(ValueError):
     pass
 
 
-def _line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest node on the error's path (the field, or its parent)."""
-    node, line = root, root.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
-
 def load_catalog(path: Path | str = DEFAULT_FILE) -> CatalogIndex:
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        catalog = Catalog.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            line = _line_of(root, err["loc"]) if root is not None else "?"
-            where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"{path}:{line}: {where}: {err['msg']}")
-        raise CatalogError("invalid catalogue\n" + "\n".join(lines)) from exc
-    return CatalogIndex(catalog, path)
+    return CatalogIndex(load_yaml_model(path, Catalog, CatalogError, what="catalogue"), path)
 
 
 class CatalogIndex:

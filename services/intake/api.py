@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,8 +11,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from contracts.common import (
     MAX_ITEMS,
@@ -29,12 +28,19 @@ from contracts.common import (
 )
 from contracts.events import SupplementItem
 from services.common.http import ApiError, not_found
-from services.intake import slip_views, tables
-from services.intake.lifecycle import NotFound, WrongState, no_catalogue
-from services.intake.receiving import Receiver, Rejected, Submission, public_view
-from services.intake.warehouse import Warehouse, WarehouseUnavailable
+from services.intake import slip_views
+from services.intake.domain import (
+    NotFound,
+    Rejected,
+    Submission,
+    WrongState,
+    no_catalogue,
+    public_view,
+)
+from services.intake.handlers import IdempotencyKeys, Intake, KeyReused
+from services.intake.repository import DuplicateKey, Session
+from services.intake.warehouse import WarehouseUnavailable
 from services.law.catalog import CatalogError
-from services.law.pseudonym import applicant_pseudonym
 from services.law.workdays import TZ
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -108,34 +114,17 @@ def _json(view: dict[str, Any]) -> dict[str, Any]:
             for k, v in view.items()}
 
 
+def _intake(request: Request) -> Intake:
+    return request.app.state.intake  # type: ignore[no-any-return]
+
+
 async def _replayed(request: Request, submission_id: str | None) -> JSONResponse | None:
     """The same submission_id answers with the dossier it already made (200)."""
     if not submission_id:
         return None
     async with request.app.state.runtime.sessions() as s:
-        found = await request.app.state.receiver.existing(s, submission_id=submission_id)
+        found = await _intake(request).existing(s, submission_id=submission_id)
     return JSONResponse(_json(public_view(found)), status_code=200) if found else None
-
-
-@router.post("/dossiers", status_code=201)
-async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
-    rt = request.app.state.runtime
-    receiver: Receiver = request.app.state.receiver
-    now = rt.clock.now()
-    if replay := await _replayed(request, body.submission_id):
-        return replay
-    sub = body.submission(now)
-    sub.components = await _verify_reuse(request, sub)
-    try:
-        async with rt.transaction() as s:
-            row = await receiver.receive(s, sub, now)
-    except Rejected as exc:
-        raise ApiError(422, exc.problems) from exc
-    except CatalogError as exc:
-        raise ApiError(422, [no_catalogue(exc)]) from exc
-    except IntegrityError:
-        return await _raced(request, body.submission_id)
-    return JSONResponse(_json(public_view(row)), status_code=201)
 
 
 async def _raced(request: Request, submission_id: str | None) -> JSONResponse:
@@ -149,27 +138,28 @@ async def _raced(request: Request, submission_id: str | None) -> JSONResponse:
         "the request conflicted with another one; try again", "submission_id")])
 
 
-async def _verify_reuse(request: Request, sub: Submission) -> list[ComponentRef]:
-    """Every reused component must be held for this applicant; all unknown ones at once."""
-    warehouse: Warehouse = request.app.state.warehouse
-    reused = [c for c in sub.components if c.reused]
-    if not reused:
-        return sub.components
-    ref = applicant_pseudonym(request.app.state.receiver.key, sub.applicant)
+@router.post("/dossiers", status_code=201)
+async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
+    rt, intake = request.app.state.runtime, _intake(request)
+    now = rt.clock.now()
+    if replay := await _replayed(request, body.submission_id):
+        return replay
+    sub = body.submission(now)
     try:
-        found = {c.code: await warehouse.holds(ref, c.document_ref or "") for c in reused}
+        await intake.verify_reuse(request.app.state.warehouse, sub)
+        async with rt.transaction() as s:
+            row = await intake.receive(s, sub, now)
     except WarehouseUnavailable as exc:
         raise ApiError(503, [Problem.of(
             "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
             "the data warehouse could not be asked; try again", "components")]) from exc
-    unknown = [i for i, c in enumerate(sub.components) if c.reused and not found[c.code]]
-    if unknown:
-        raise ApiError(422, [Problem.of(
-            "reused_document_unknown",
-            f"Kho dữ liệu không có tài liệu {sub.components[i].document_ref} của người nộp",
-            f"the warehouse holds no {sub.components[i].document_ref} for this applicant",
-            f"components.{i}.document_ref") for i in unknown])
-    return sub.components
+    except Rejected as exc:
+        raise ApiError(422, exc.problems) from exc
+    except CatalogError as exc:
+        raise ApiError(422, [no_catalogue(exc)]) from exc
+    except DuplicateKey:
+        return await _raced(request, body.submission_id)
+    return JSONResponse(_json(public_view(row)), status_code=201)
 
 
 def _no_dossier(code: str) -> ApiError:
@@ -182,32 +172,35 @@ def _conflict(exc: WrongState) -> ApiError:
                     current_status=exc.status)
 
 
-async def _change(request: Request, code: str, act: Any, status: int = 200) -> JSONResponse:
+Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
+
+
+async def _change(request: Request, code: str, act: Act, status: int = 200) -> JSONResponse:
     """A counter action in one transaction; with an Idempotency-Key header, a retry of the
     same request gets the first answer back and changes nothing."""
-    rt = request.app.state.runtime
+    rt, intake = request.app.state.runtime, _intake(request)
+    keys: IdempotencyKeys = request.app.state.idempotency
     key = request.headers.get("idempotency-key")
     where = f"{request.method} {request.url.path}"
-    t = tables.idempotency
     if key:
-        async with rt.sessions() as s:
-            seen = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
-        if seen is not None:
-            if seen["request"] != where:
-                raise ApiError(422, [Problem.of(
-                    "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-                    f"Idempotency-Key was used for {seen['request']}", "Idempotency-Key")])
-            return JSONResponse(seen["body"], status_code=seen["status"],
+        try:
+            async with rt.sessions() as s:
+                kept = await keys.kept(s, key, where)
+        except KeyReused as exc:
+            raise ApiError(422, [Problem.of(
+                "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+                f"Idempotency-Key was used for {exc.request}", "Idempotency-Key")]) from None
+        if kept is not None:
+            return JSONResponse(kept[1], status_code=kept[0],
                                 headers={"Idempotent-Replay": "true"})
     try:
         async with rt.transaction() as s:
-            row = await act(request.app.state.lifecycle, s, rt.clock.now())
+            row = await act(intake, s, rt.clock.now())
             view = _json(public_view(row))
             if "missing" in row:
                 view["missing"] = row["missing"]
             if key:
-                await s.execute(t.insert().values(key=key, request=where, status=status,
-                                                  body=view, created_at=rt.clock.now()))
+                await keys.keep(s, key, where, status, view, rt.clock.now())
     except NotFound as exc:
         raise _no_dossier(code) from exc
     except WrongState as exc:
@@ -226,11 +219,10 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
     now = rt.clock.now()
     try:
         async with rt.transaction() as s:
-            row = await request.app.state.lifecycle.refuse(
-                s, body.submission(now), body.reasons, now)
+            row = await _intake(request).refuse(s, body.submission(now), body.reasons, now)
     except Rejected as exc:
         raise ApiError(422, exc.problems) from exc
-    except IntegrityError:
+    except DuplicateKey:
         return await _raced(request, body.submission_id)
     return JSONResponse(_json(public_view(row)), status_code=201)
 
@@ -238,19 +230,19 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
 @router.post("/dossiers/{code}/supplement-request", status_code=201)
 async def request_supplement(code: str, body: SupplementRequestIn,
                              request: Request) -> JSONResponse:
-    return await _change(request, code, lambda lc, s, now: lc.request_supplement(
+    return await _change(request, code, lambda intake, s, now: intake.request_supplement(
         s, code, body.items, body.requested_by, body.stage, now), status=201)
 
 
 @router.post("/dossiers/{code}/supplement")
 async def receive_supplement(code: str, body: SupplementIn, request: Request) -> JSONResponse:
-    return await _change(request, code, lambda lc, s, now: lc.receive_supplement(
+    return await _change(request, code, lambda intake, s, now: intake.receive_supplement(
         s, code, body.components, now))
 
 
 @router.post("/dossiers/{code}/withdrawal")
 async def withdraw(code: str, body: WithdrawalIn, request: Request) -> JSONResponse:
-    return await _change(request, code, lambda lc, s, now: lc.withdraw(
+    return await _change(request, code, lambda intake, s, now: intake.withdraw(
         s, code, body.reason, now, now))
 
 
@@ -268,29 +260,18 @@ async def list_dossiers(
 ) -> dict[str, Any]:
     """Dossiers by receipt time then code; keyset pagination, so pages stay stable while
     new dossiers arrive."""
-    rt = request.app.state.runtime
-    t = tables.dossiers
-    query = select(t).order_by(t.c.received_at, t.c.code).limit(limit + 1)
-    for column, value in ((t.c.agency_code, agency), (t.c.status, status),
-                          (t.c.channel, channel)):
-        if value is not None:
-            query = query.where(column == value)
-    if from_ is not None:
-        query = query.where(t.c.received_at >= from_)
-    if to is not None:
-        query = query.where(t.c.received_at < to)
+    cursor: tuple[datetime, str] | None = None
     if after:
         try:
             at_text, code = after.split("|", 1)
-            at = datetime.fromisoformat(at_text)
+            cursor = (datetime.fromisoformat(at_text), code)
         except ValueError as exc:
             raise ApiError(422, [Problem.of("bad_cursor", "Con trỏ trang không hợp lệ",
                                             "invalid cursor", "after")]) from exc
-        query = query.where(or_(t.c.received_at > at,
-                                and_(t.c.received_at == at, t.c.code > code)))
-    async with rt.sessions() as s:
-        rows = [dict(r) for r in (await s.execute(query)).mappings().all()]
-    page, more = rows[:limit], len(rows) > limit
+    async with request.app.state.runtime.sessions() as s:
+        page, more = await _intake(request).page(s, agency=agency, status=status,
+                                                 channel=channel, from_=from_, to=to,
+                                                 after=cursor, limit=limit)
     last = page[-1] if page else None
     return {"items": [_json(public_view(r)) for r in page],
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
@@ -312,9 +293,9 @@ SLIPS = {
 async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.pdf",
                                             "refusal.pdf"], request: Request) -> Response:
     """The slips of domain.md section 12, as PDF, by the form set in force on receipt."""
-    rt = request.app.state.runtime
-    async with rt.sessions() as s:
-        row = await request.app.state.receiver.existing(s, code=code)
+    intake = _intake(request)
+    async with request.app.state.runtime.sessions() as s:
+        row = await intake.existing(s, code=code)
     if row is None:
         raise _no_dossier(code)
     states, render, stem = SLIPS[slip]
@@ -324,7 +305,7 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
                                         f"a {row['status']} dossier has no {slip}", "slip")],
                        current_status=row["status"])
     # Drawn with the catalogue the dossier was received under (its names, its components).
-    catalog = request.app.state.receiver.catalogs.version(row["catalog_version"])
+    catalog = intake.catalogs.version(row["catalog_version"])
     pdf = await asyncio.to_thread(render, catalog, row)
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{stem}-{code}.pdf"'})
@@ -332,9 +313,8 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
 
 @router.get("/dossiers/{code}")
 async def get_dossier(code: str, request: Request) -> dict[str, Any]:
-    rt = request.app.state.runtime
-    async with rt.sessions() as s:
-        found = await request.app.state.receiver.existing(s, code=code)
+    async with request.app.state.runtime.sessions() as s:
+        found = await _intake(request).existing(s, code=code)
     if not found:
         raise _no_dossier(code)
     return _json(public_view(found))
@@ -342,13 +322,13 @@ async def get_dossier(code: str, request: Request) -> dict[str, Any]:
 
 @router.get("/catalog/agencies")
 async def agencies(request: Request) -> dict[str, Any]:
-    cat = request.app.state.receiver.catalog
+    cat = _intake(request).catalog
     return {"version": cat.version,
             "items": [a.model_dump(mode="json") for a in cat.catalog.agencies]}
 
 
 @router.get("/catalog/procedures")
 async def procedures(request: Request) -> dict[str, Any]:
-    cat = request.app.state.receiver.catalog
+    cat = _intake(request).catalog
     return {"version": cat.version,
             "items": [p.model_dump(mode="json") for p in cat.catalog.procedures]}

@@ -1,4 +1,4 @@
-"""Wiring of the intake service."""
+"""Wiring of the intake service: composition only."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from contracts.ingest import ProvinceDossierStatus
 from services.common.runtime import Runtime
 from services.intake import tables
 from services.intake.api import router
+from services.intake.handlers import IdempotencyKeys, Intake
 from services.intake.ingest import IngestHandler, load_systems
-from services.intake.lifecycle import Lifecycle
-from services.intake.receiving import Receiver
+from services.intake.repository import IntakeRepository
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from
 from services.law.catalog import load_catalogs
@@ -26,12 +26,11 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app)
     catalogs = load_catalogs(settings.catalog_dir)
     warehouse = warehouse_from(settings.warehouse_url)
-    receiver = Receiver(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
-                        settings.pseudonym_key.get_secret_value(),
-                        reuse_verified=warehouse.checks)
-    lifecycle = Lifecycle(receiver)
-    systems = load_systems(settings.province_systems_file)
-    handler = IngestHandler(receiver, lifecycle, systems)
+    repository = IntakeRepository()
+    intake = Intake(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
+                    settings.pseudonym_key.get_secret_value(),
+                    reuse_verified=warehouse.checks, repository=repository)
+    handler = IngestHandler(intake, load_systems(settings.province_systems_file))
     # Every refused province record is answered on the feedback topic.
     runtime.handle({ProvinceDossierStatus: handler}, answers={topics.INGEST.name: handler.answer})
     expiry = timedelta(hours=settings.parked_expiry_hours)
@@ -41,8 +40,9 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
             await handler.expire_parked(s, expiry)
 
     runtime.periodic.append((settings.parked_check_seconds, expire_parked_events))
-    app.state.receiver = receiver
-    app.state.lifecycle = lifecycle
+    # `receiver` is the name tests and tools have reached the use cases by.
+    app.state.intake = intake
+    app.state.idempotency = IdempotencyKeys(repository)
     app.state.warehouse = warehouse
     app.include_router(router)
     return runtime

@@ -64,6 +64,23 @@ def test_the_runtime_has_no_import_cycle_through_its_http_edge() -> None:
     assert offenders("services.common.ops", ("services.common.runtime",)) == []
 
 
-def test_domain_rules_do_not_import_the_http_layer() -> None:
-    assert offenders("services.intake.rules", ("services.common.http", "fastapi",
-                                               "sqlalchemy")) == []
+PURE = ("services.common", "fastapi", "starlette", "sqlalchemy", "aiokafka")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_domain_is_pure(service: str) -> None:
+    """A service's domain decides; it reads no database, serves no HTTP, uses no broker."""
+    assert offenders(f"services.{service}.domain", PURE) == []
+
+
+def test_intake_rules_are_pure() -> None:
+    assert offenders("services.intake.rules", PURE) == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_the_repository_writes_sql(service: str) -> None:
+    """Handlers may pass the session along (its type), never build a statement."""
+    for module in ("handlers", "api", "app"):
+        found = [o for o in offenders(f"services.{service}.{module}", ("sqlalchemy",))
+                 if not o.endswith("imports sqlalchemy.ext.asyncio")]
+        assert found == [], module

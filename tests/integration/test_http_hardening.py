@@ -204,7 +204,7 @@ async def test_a_refusal_losing_the_race_answers_with_the_winners_dossier(
     caplog.set_level(logging.INFO)  # the services' level; DEBUG drivers echo SQL
     first = await client.post("/api/v1/refusals", json=refusal(f"lost-{unique}"))
     assert first.status_code == 201, first.text
-    receiver = intake.app.state.receiver
+    receiver = intake.app.state.intake
     real = receiver.existing
     missed: list[str] = []
 

@@ -125,7 +125,7 @@ async def test_intake_refuses_a_reuse_walked_to_another_resource(
         try:
             applicant = {"kind": "individual", "full_name": "Nguyễn Thị Hoa",
                          "id_number": "001190054321"}
-            ref = applicant_pseudonym(intake.app.state.receiver.key,
+            ref = applicant_pseudonym(intake.app.state.intake.key,
                                       IndividualApplicant.model_validate(applicant))
             async with dig.transaction() as s:
                 await dig.app.state.digitizer.hold(s, ref, HELD, "national-database")

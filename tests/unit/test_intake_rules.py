@@ -103,7 +103,7 @@ def test_an_agency_closure_moves_the_appointment() -> None:
     from services.common.clock import FixedClock
     from services.common.outbox import OutboxWriter
     from services.intake import tables
-    from services.intake.receiving import Receiver
+    from services.intake.handlers import Intake as Receiver
     from services.law.workdays import TZ, WorkCalendar
 
     receiver = Receiver(CatalogSet([CATALOG]), WorkCalendar(),

@@ -1,0 +1,194 @@
+"""Intake's use cases at the one-stop counter: receive a dossier (counter, post, online and
+provincial systems alike), refuse one, request and receive its supplement, withdraw it.
+
+Each reads through the repository port, decides with domain.py, writes through the port and
+emits through the outbox, all in the caller's transaction (the session it passes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from contracts.catalog import Agency
+from contracts.common import ComponentRef, Problem, Reason
+from contracts.envelope import Envelope
+from contracts.events import Event, SupplementItem
+from contracts.topics import Topic
+from services.common.clock import Clock
+from services.intake import domain
+from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
+from services.intake.repository import IntakeRepository, IntakeStore, Session
+from services.intake.rules import dossier_code
+from services.intake.warehouse import Warehouse
+from services.law.catalog import CatalogIndex, CatalogSet
+from services.law.pseudonym import applicant_pseudonym
+from services.law.workdays import TZ, WorkCalendar
+
+
+class Outbox(Protocol):
+    """The part of the runtime's OutboxWriter the handlers use."""
+
+    source: str
+    clock: Clock
+
+    async def add(self, session: Session, topic: Topic, envelope: Envelope,
+                  key: str | None = None) -> None: ...
+
+    async def emit(self, session: Session, topic: Topic, event: Event,
+                   agency_code: str) -> Envelope: ...
+
+
+async def emit_all(outbox: Outbox, s: Session, emits: list[Emit]) -> None:
+    for e in emits:
+        await outbox.emit(s, e.topic, e.event, e.agency_code)
+
+
+class Intake:
+    """The counter's use cases; the ingest topic's (ingest.py) are built on them."""
+
+    def __init__(self, catalogs: CatalogSet, calendar: WorkCalendar, outbox: Outbox,
+                 pseudonym_key: str, reuse_verified: bool = False,
+                 repository: IntakeStore | None = None) -> None:
+        self.law = IntakeLaw(catalogs, calendar)
+        self.outbox = outbox
+        self.key = pseudonym_key
+        # Whether reused components were checked against the warehouse before receipt.
+        self.reuse_verified = reuse_verified
+        self.repository: IntakeStore = repository or IntakeRepository()
+
+    # The law as intake applies it (clients list the catalogue; slips are drawn with it).
+    @property
+    def catalogs(self) -> CatalogSet:
+        return self.law.catalogs
+
+    @property
+    def catalog(self) -> CatalogIndex:
+        return self.law.catalog
+
+    def catalog_on(self, at: datetime) -> CatalogIndex:
+        return self.law.catalog_on(at)
+
+    def calendar_for(self, agency: Agency) -> WorkCalendar:
+        return self.law.calendar_for(agency)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def existing(self, s: Session, *, code: str | None = None,
+                       submission_id: str | None = None) -> dict[str, Any] | None:
+        if code:
+            return await self.repository.dossier(s, code)
+        return await self.repository.dossier_by_submission(s, submission_id)
+
+    async def page(self, s: Session, *, agency: str | None, status: str | None,
+                   channel: str | None, from_: datetime | None, to: datetime | None,
+                   after: tuple[datetime, str] | None, limit: int
+                   ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of dossiers, and whether more follow (one row more is asked to tell)."""
+        rows = await self.repository.page(s, agency=agency, status=status, channel=channel,
+                                          from_=from_, to=to, after=after, limit=limit + 1)
+        return rows[:limit], len(rows) > limit
+
+    # --- receipt and refusal -------------------------------------------------------------
+
+    async def verify_reuse(self, warehouse: Warehouse, sub: Submission) -> None:
+        """Every reused component must be held for this applicant; all unknown ones at once
+        (Rejected). WarehouseUnavailable when the warehouse cannot be asked."""
+        reused = [c for c in sub.components if c.reused]
+        if not reused:
+            return
+        ref = applicant_pseudonym(self.key, sub.applicant)
+        found = {c.code: await warehouse.holds(ref, c.document_ref or "") for c in reused}
+        unknown = [i for i, c in enumerate(sub.components) if c.reused and not found[c.code]]
+        if unknown:
+            raise Rejected([Problem.of(
+                "reused_document_unknown",
+                f"Kho dữ liệu không có tài liệu {sub.components[i].document_ref} của người nộp",
+                f"the warehouse holds no {sub.components[i].document_ref} for this applicant",
+                f"components.{i}.document_ref") for i in unknown])
+
+    async def next_code(self, s: Session, agency_code: str, at: datetime) -> str:
+        day = at.astimezone(TZ).date()
+        return dossier_code(agency_code, day,
+                            await self.repository.next_sequence(s, agency_code, day))
+
+    async def _record(self, s: Session, sub: Submission, verdict: domain.Verdict,
+                      now: datetime) -> dict[str, Any]:
+        """Write the dossier row (received or refused), with a code if it has none."""
+        code = sub.code or await self.next_code(s, sub.agency_code, sub.received_at)
+        row = domain.dossier_row(sub, code, verdict, now, pseudonym_key=self.key,
+                                 reuse_verified=self.reuse_verified)
+        await self.repository.insert_dossier(s, row)
+        return row
+
+    async def receive(self, s: Session, sub: Submission, now: datetime) -> dict[str, Any]:
+        verdict = domain.judge_receipt(self.law, sub, now)
+        row = await self._record(s, sub, verdict, now)
+        await emit_all(self.outbox, s, domain.receipt_events(sub, row, verdict))
+        return row
+
+    async def refuse(self, s: Session, sub: Submission, reasons: list[Reason],
+                     now: datetime) -> dict[str, Any]:
+        """A refusal slip with reasons; the dossier gets a code so the slip has one."""
+        verdict = domain.judge_refusal(self.law, sub, reasons, now)
+        row = await self._record(s, sub, verdict, now)
+        await emit_all(self.outbox, s, domain.refusal_events(sub, row, reasons, now))
+        return row
+
+    # --- the counter's actions on a recorded dossier -------------------------------------
+
+    async def _apply(self, s: Session, code: str, change: Change, now: datetime
+                     ) -> dict[str, Any]:
+        await self.repository.update_dossier(s, code, now, change.values)
+        await emit_all(self.outbox, s, change.emits)
+        return change.view
+
+    async def request_supplement(self, s: Session, code: str, items: list[SupplementItem],
+                                 requested_by: str, stage: str, now: datetime
+                                 ) -> dict[str, Any]:
+        row = await self.repository.dossier(s, code)
+        return await self._apply(s, code, domain.supplement_request(
+            row, code, items, requested_by, stage, now), now)
+
+    async def receive_supplement(self, s: Session, code: str,
+                                 components: list[ComponentRef], now: datetime
+                                 ) -> dict[str, Any]:
+        row = await self.repository.dossier(s, code)
+        return await self._apply(s, code, domain.supplement(self.law, row, code, components,
+                                                            now), now)
+
+    async def withdraw(self, s: Session, code: str, reason: str | None, at: datetime,
+                       now: datetime) -> dict[str, Any]:
+        row = await self.repository.dossier(s, code)
+        return await self._apply(s, code, domain.withdrawal(row, code, reason, at), now)
+
+
+class KeyReused(Exception):
+    """An Idempotency-Key already answered another request (method and path)."""
+
+    def __init__(self, request: str) -> None:
+        super().__init__(request)
+        self.request = request
+
+
+class IdempotencyKeys:
+    """With an Idempotency-Key, a retry of the same request gets the first answer back and
+    changes nothing: the answer is kept in the same transaction as the change."""
+
+    def __init__(self, repository: IntakeStore) -> None:
+        self.repository = repository
+
+    async def kept(self, s: Session, key: str, request: str) -> tuple[int, Any] | None:
+        """The first answer (status, body) to this key, if any; KeyReused if it was given
+        to another request."""
+        seen = await self.repository.kept_answer(s, key)
+        if seen is None:
+            return None
+        if seen["request"] != request:
+            raise KeyReused(seen["request"])
+        return seen["status"], seen["body"]
+
+    async def keep(self, s: Session, key: str, request: str, status: int, body: Any,
+                   now: datetime) -> None:
+        await self.repository.keep_answer(s, {"key": key, "request": request,
+                                              "status": status, "body": body,
+                                              "created_at": now})

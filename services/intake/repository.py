@@ -1,0 +1,159 @@
+"""Every SQL statement of intake, and the port the handlers see.
+
+The session is the caller's (one transaction per request or per consumed batch), passed on
+every call; rows travel as plain dicts. `IntakeStore` is all the handlers know, so a fake
+kept in memory stands in for it in unit tests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.bulk import upsert
+from services.intake import tables
+
+# The session the handlers pass through without looking inside.
+Session = AsyncSession
+# Raised when an insert loses a race on a unique key (the dossier's submission_id): the
+# API answers with the winner's dossier instead.
+DuplicateKey = IntegrityError
+
+
+class IntakeStore(Protocol):
+    """What the handlers read and write; one call, one statement."""
+
+    async def dossier(self, s: Session, code: str) -> dict[str, Any] | None: ...
+
+    async def dossier_by_submission(self, s: Session, submission_id: str | None
+                                    ) -> dict[str, Any] | None: ...
+
+    async def next_sequence(self, s: Session, agency_code: str, day: date) -> int: ...
+
+    async def insert_dossier(self, s: Session, row: dict[str, Any]) -> None: ...
+
+    async def update_dossier(self, s: Session, code: str, now: datetime,
+                             values: dict[str, Any]) -> None: ...
+
+    async def set_status_if_newer(self, s: Session, code: str, status: str, at: datetime,
+                                  now: datetime) -> None: ...
+
+    async def page(self, s: Session, *, agency: str | None, status: str | None,
+                   channel: str | None, from_: datetime | None, to: datetime | None,
+                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]: ...
+
+    async def park(self, s: Session, row: dict[str, Any]) -> None: ...
+
+    async def parked_for(self, s: Session, code: str) -> list[dict[str, Any]]: ...
+
+    async def drop_parked_for(self, s: Session, code: str) -> None: ...
+
+    async def parked_before(self, s: Session, before: datetime, limit: int
+                            ) -> list[dict[str, Any]]: ...
+
+    async def drop_parked(self, s: Session, event_ids: list[str]) -> None: ...
+
+    async def kept_answer(self, s: Session, key: str) -> dict[str, Any] | None: ...
+
+    async def keep_answer(self, s: Session, row: dict[str, Any]) -> None: ...
+
+
+class IntakeRepository:
+    """IntakeStore over intake's own tables (SQLite or PostgreSQL)."""
+
+    async def dossier(self, s: Session, code: str) -> dict[str, Any] | None:
+        t = tables.dossiers
+        row = (await s.execute(select(t).where(t.c.code == code))).mappings().first()
+        return dict(row) if row else None
+
+    async def dossier_by_submission(self, s: Session, submission_id: str | None
+                                    ) -> dict[str, Any] | None:
+        t = tables.dossiers
+        row = (await s.execute(select(t).where(t.c.submission_id == submission_id))
+               ).mappings().first()
+        return dict(row) if row else None
+
+    async def next_sequence(self, s: Session, agency_code: str, day: date) -> int:
+        """The sequence lives in the database, so replicas never share or skip a number."""
+        t = tables.code_sequences
+        # One atomic statement: the first number of a day cannot be taken twice by two
+        # replicas racing to create the day's row, and the row lock orders the rest.
+        statement = upsert(s, t).values(agency_code=agency_code, day=day, last=1)
+        statement = statement.on_conflict_do_update(index_elements=[t.c.agency_code, t.c.day],
+                                                    set_={"last": t.c.last + 1})
+        return int((await s.execute(statement.returning(t.c.last))).scalar_one())
+
+    async def insert_dossier(self, s: Session, row: dict[str, Any]) -> None:
+        await s.execute(tables.dossiers.insert().values(**row))
+
+    async def update_dossier(self, s: Session, code: str, now: datetime,
+                             values: dict[str, Any]) -> None:
+        t = tables.dossiers
+        await s.execute(update(t).where(t.c.code == code).values(updated_at=now, **values))
+
+    async def set_status_if_newer(self, s: Session, code: str, status: str, at: datetime,
+                                  now: datetime) -> None:
+        """The national status follows the latest news, whatever order it arrived in."""
+        t = tables.dossiers
+        await s.execute(update(t).where(t.c.code == code, or_(
+            t.c.status_at.is_(None), t.c.status_at <= at)).values(
+            status=status, status_at=at, updated_at=now))
+
+    async def page(self, s: Session, *, agency: str | None, status: str | None,
+                   channel: str | None, from_: datetime | None, to: datetime | None,
+                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` dossiers by receipt time then code, after the cursor (keyset
+        pagination: pages stay stable while new dossiers arrive)."""
+        t = tables.dossiers
+        query = select(t).order_by(t.c.received_at, t.c.code).limit(limit)
+        for column, value in ((t.c.agency_code, agency), (t.c.status, status),
+                              (t.c.channel, channel)):
+            if value is not None:
+                query = query.where(column == value)
+        if from_ is not None:
+            query = query.where(t.c.received_at >= from_)
+        if to is not None:
+            query = query.where(t.c.received_at < to)
+        if after is not None:
+            at, code = after
+            query = query.where(or_(t.c.received_at > at,
+                                    and_(t.c.received_at == at, t.c.code > code)))
+        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+
+    async def park(self, s: Session, row: dict[str, Any]) -> None:
+        # Written at once (not deferred): the receipt may follow in this very batch.
+        await s.execute(tables.parked.insert().values(**row))
+
+    async def parked_for(self, s: Session, code: str) -> list[dict[str, Any]]:
+        t = tables.parked
+        rows = (await s.execute(select(t).where(t.c.dossier_code == code)
+                                .order_by(t.c.occurred_at))).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def drop_parked_for(self, s: Session, code: str) -> None:
+        t = tables.parked
+        await s.execute(delete(t).where(t.c.dossier_code == code))
+
+    async def parked_before(self, s: Session, before: datetime, limit: int
+                            ) -> list[dict[str, Any]]:
+        t = tables.parked
+        # SKIP LOCKED (PostgreSQL): two replicas never answer the same parked event twice.
+        rows = (await s.execute(select(t).where(t.c.parked_at < before)
+                                .order_by(t.c.parked_at).limit(limit)
+                                .with_for_update(skip_locked=True))).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def drop_parked(self, s: Session, event_ids: list[str]) -> None:
+        t = tables.parked
+        await s.execute(delete(t).where(t.c.event_id.in_(event_ids)))
+
+    async def kept_answer(self, s: Session, key: str) -> dict[str, Any] | None:
+        t = tables.idempotency
+        row = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
+        return dict(row) if row else None
+
+    async def keep_answer(self, s: Session, row: dict[str, Any]) -> None:
+        await s.execute(tables.idempotency.insert().values(**row))

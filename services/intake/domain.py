@@ -24,7 +24,6 @@ from contracts.common import (
     Problem,
     Reason,
     ReturnChannel,
-    Timeliness,
 )
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -58,7 +57,7 @@ from services.intake.rules import (
 )
 from services.law.catalog import CatalogError, CatalogIndex, CatalogSet
 from services.law.pseudonym import applicant_pseudonym
-from services.law.workdays import TZ, WorkCalendar
+from services.law.workdays import TZ, WorkCalendar, timeliness
 
 # --- what goes wrong ------------------------------------------------------------------------
 
@@ -355,15 +354,6 @@ def withdrawal(row: dict[str, Any] | None, code: str, reason: str | None,
 
 
 # --- provincial systems: the National Public Service Portal's statuses -----------------------
-
-
-def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
-    """Early: done on an earlier day than due; on time: by the due time; late: after it."""
-    if done_at > due_at:
-        return Timeliness.late
-    if done_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():
-        return Timeliness.early
-    return Timeliness.on_time
 
 
 CHANNELS = {PortalChannel.direct: Channel.counter, PortalChannel.online: Channel.online,

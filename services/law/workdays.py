@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from contracts.common import LegalTime, TimeUnit
+from contracts.common import LegalTime, Timeliness, TimeUnit
 
 __all__ = ["TZ", "CalendarRules", "WorkCalendar"]
 
@@ -195,3 +195,13 @@ class WorkCalendar:
         if not moved and local.time() >= self.rules.same_day_cutoff:
             day = self.next_working_day(day)
         return self._at(day, self.rules.closes)
+
+
+def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
+    """Early: done on an earlier day than due (in Vietnam); on time: by the due time; late:
+    after it (domain.md sections 5 and 9)."""
+    if done_at > due_at:
+        return Timeliness.late
+    if done_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():
+        return Timeliness.early
+    return Timeliness.on_time

@@ -59,7 +59,10 @@ class DeadLetterPublisher:
         for record, reason, attempts in dead:
             value, sealed = self.value_for(record.topic, record.value or b"")
             headers = [
-                *(record.headers or ()),
+                # A sealed record keeps only the headers the runtime itself understands: a
+                # producer's own headers could carry what the sealing hides.
+                *((k, v) for k, v in record.headers or ()
+                  if not sealed or k in ("traceparent", "ce_id", "ce_type")),
                 ("dlq-reason", reason.reason.encode()),
                 ("dlq-detail", mask(reason.detail)[:1000].encode()),
                 ("dlq-original-topic", record.topic.encode()),

@@ -268,3 +268,21 @@ async def test_an_id_reused_in_a_batch_holds_nothing_back(loop_parts: Any) -> No
     # refused in the batch's own transaction: no halving, no second attempt
     assert dict(headers)["dlq-reason"] == b"id-reused"
     assert dict(headers)["dlq-attempts"] == b"1"
+
+
+async def test_a_sealed_dead_letter_drops_the_producers_own_headers(tmp_path: Any) -> None:
+    from services.common.dead_letters import DeadLetter, DeadLetterPublisher
+
+    producer = FakeProducer()
+    publisher = DeadLetterPublisher(
+        "test", producer, "onestop.dlq.test.v1", RuntimeMetrics("test"),  # type: ignore[arg-type]
+        lambda _topic, value: (b"sealed:" + value, [("dlq-sealed", b"fernet")]))
+    record = ConsumerRecord(topic=topics.INGEST.name, partition=0, offset=7, timestamp=0,
+                            timestamp_type=0, key=b"k", value=b"{}", checksum=None,
+                            serialized_key_size=1, serialized_value_size=2, headers=[
+                                ("traceparent", b"00-abc"), ("x-phone", b"0912345678")])
+    await publisher.publish([(record, DeadLetter("unparseable", "bad"), 1)])
+    [(_, value, headers)] = producer.sent
+    names = [k for k, _ in headers]
+    assert value == b"sealed:{}"
+    assert "traceparent" in names and "x-phone" not in names and "dlq-sealed" in names

@@ -61,7 +61,8 @@ DIGITIZATION = Topic(
 )
 PROCESSING = Topic(
     "onestop.processing.v1", "processing", "dossier code", 6,
-    _types(ev.StepAssigned, ev.StepCompleted, ev.VerificationRequested,
+    # SupplementRequested: a supplement asked during processing (stage "processing").
+    _types(ev.StepAssigned, ev.StepCompleted, ev.SupplementRequested, ev.VerificationRequested,
            ev.VerificationAnswered, ev.DeadlineApproaching, ev.DossierOverdue,
            ev.OverdueExplained, ev.ApologyIssued, ev.DossierResolved, ev.ResultIssued,
            ev.ResultReturned),

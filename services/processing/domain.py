@@ -1,36 +1,290 @@
-"""When a case opens, and at which step, without I/O. Intake's and digitization's topics
-are not ordered with each other, so a case opens once both "received" and "digitized" are
-known, whichever came first, at the first step of the procedure in the catalogue the dossier
-was received under."""
+"""Processing's decisions without I/O: how a case row maps to and from workflow.Case and
+the law's clock (clock.ClockState), what each transition does to the clock, which topics an
+event goes on, and what the API shows.
+
+Intake's and digitization's topics are not ordered with each other, so a case opens once
+both "received" and "digitized" are known, whichever came first, at the first step of the
+procedure in the catalogue the dossier was received under (workflow's `open`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from contracts.catalog import StepSpec
-from contracts.events import StepAssigned
-from services.law.catalog import CatalogSet
+from contracts import topics
+from contracts.catalog import Agency, Procedure
+from contracts.common import ApplicantRef, LegalTime, ReturnChannel
+from contracts.events import DossierDigitized, DossierReceived, Event, StepAssigned
+from services.law.workdays import CalendarRules, WorkCalendar
+from services.processing import clock
+from services.processing.workflow import Action, Case, State, Transition
 
-WAITING = "waiting"
-PROCESSING = "processing"
+WAITING = State.waiting.value
 
-
-def ready_to_open(case: dict[str, Any]) -> bool:
-    return case["status"] == WAITING and bool(case["received_at"]) and \
-        bool(case["digitized_at"])
-
-
-def first_step(catalogs: CatalogSet, case: dict[str, Any]) -> StepSpec:
-    catalog = catalogs.version(case["catalog_version"] or "")
-    procedure = catalog.procedure(case["procedure_code"])
-    if procedure is None:
-        raise LookupError(f"procedure {case['procedure_code']} not in the catalogue")
-    return procedure.steps[0]
+# What arrives as events only; the rest is an officer's (POST .../actions).
+EVENT_ACTIONS = frozenset({Action.open, Action.supplement_received, Action.withdraw})
+OFFICER_ACTIONS = tuple(a for a in Action if a not in EVENT_ACTIONS)
+# Who holds a case once every step is done: the agency's leader decides (approve / deny).
+LEADERSHIP = "Lãnh đạo cơ quan"
 
 
-def step_assigned(case: dict[str, Any], step_no: int, step: StepSpec,
-                  at: datetime) -> StepAssigned:
-    return StepAssigned(dossier_code=case["code"], step_no=step_no, step_code=step.code,
-                        department=step.department, assigned_at=at,
-                        step_due_at=case["due_at"])
+# --- rows in, rows out ------------------------------------------------------------------------
+
+
+def new_row(code: str) -> dict[str, Any]:
+    """A case known only by its code so far: it waits."""
+    return {"code": code, "state": WAITING, "supplement_rounds": 0, "verifications": 0,
+            "assignments": 0}
+
+
+def received_values(event: DossierReceived) -> dict[str, Any]:
+    return {"agency_code": event.agency_code, "procedure_code": event.procedure_code,
+            "catalog_version": event.catalog_version, "received_at": event.received_at,
+            "due_at": event.due_at, "clock_start": event.received_at,
+            "legal_time": event.legal_time.model_dump(mode="json"),
+            "applicant": event.applicant.model_dump(mode="json"),
+            "return_channel": event.return_channel.value}
+
+
+def digitized_values(event: DossierDigitized) -> dict[str, Any]:
+    return {"digitized_at": event.digitized_at}
+
+
+def ready_to_open(row: dict[str, Any]) -> bool:
+    return row["state"] == WAITING and bool(row.get("received_at")) and \
+        bool(row.get("digitized_at"))
+
+
+def calendar_for(rules: CalendarRules, agency: Agency | None) -> WorkCalendar:
+    """The agency's office hours and closures on top of the national calendar (the same
+    rule intake applies at receipt)."""
+    if agency is None:
+        return WorkCalendar(rules)
+    return WorkCalendar(replace(rules, opens=agency.office_hours.opens,
+                                closes=agency.office_hours.closes,
+                                extra_days_off=rules.extra_days_off
+                                | frozenset(agency.closures)))
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def to_case(row: dict[str, Any], procedure: Procedure) -> Case:
+    """The workflow's view of a case row."""
+    return Case(
+        code=row["code"], agency_code=row["agency_code"] or "",
+        procedure_code=procedure.code, steps=tuple(procedure.steps),
+        state=State(row["state"]), current_step=row.get("current_step"),
+        holder=row.get("holder"), clock_start=row.get("clock_start"),
+        due_at=row.get("due_at"),
+        applicant=ApplicantRef.model_validate(row["applicant"]) if row.get("applicant")
+        else None,
+        result_type=procedure.result_type,
+        return_channel=ReturnChannel(row["return_channel"]) if row.get("return_channel")
+        else None,
+        proposal=row.get("proposal"), supplement_rounds=row.get("supplement_rounds") or 0,
+        verifications=row.get("verifications") or 0, open_request=row.get("open_request"),
+        asked_agency=row.get("asked_agency"), stop_notice=row.get("stop_notice"),
+        step_dues=tuple(d for d in map(_when, row.get("step_dues") or ()) if d))
+
+
+def case_values(case: Case) -> dict[str, Any]:
+    """The columns a transition may change."""
+    return {
+        "state": case.state.value, "current_step": case.current_step, "holder": case.holder,
+        "department": _department(case), "clock_start": case.clock_start,
+        "due_at": case.due_at,
+        "step_dues": [d.isoformat() for d in case.step_dues] or None,
+        "return_channel": case.return_channel.value if case.return_channel else None,
+        "proposal": case.proposal, "supplement_rounds": case.supplement_rounds,
+        "verifications": case.verifications, "open_request": case.open_request,
+        "asked_agency": case.asked_agency, "stop_notice": case.stop_notice,
+    }
+
+
+def _department(case: Case) -> str | None:
+    if case.state == State.deciding:
+        return LEADERSHIP
+    if case.state in (State.in_step, State.waiting_supplement, State.waiting_agency):
+        return case.step.department if case.step else None
+    return None
+
+
+# --- the law's clock --------------------------------------------------------------------------
+
+
+def legal_time(row: dict[str, Any]) -> LegalTime | None:
+    return LegalTime.model_validate(row["legal_time"]) if row.get("legal_time") else None
+
+
+def clock_state(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+    """The stored clock; for a case not opened yet, the one its receipt would start."""
+    lt = legal_time(row)
+    if lt is None or row.get("received_at") is None:
+        return None
+    stored = row.get("clock")
+    if not stored:
+        return clock.open_clock(row["received_at"], lt, calendar)
+    return clock.ClockState(
+        row["received_at"], lt, calendar,
+        tuple(clock.Period(_when(p["start"]), _when(p["end"]),  # type: ignore[arg-type]
+                           p["kind"], p.get("department"), p.get("officer"))
+              for p in stored["periods"]),
+        tuple(_when(r) for r in stored.get("restarts", ())))  # type: ignore[misc]
+
+
+def clock_json(state: clock.ClockState) -> dict[str, Any]:
+    return {"periods": [{"start": p.start.isoformat(),
+                         "end": p.end.isoformat() if p.end else None, "kind": p.kind,
+                         "department": p.department, "officer": p.officer}
+                        for p in state.periods],
+            "restarts": [r.isoformat() for r in state.restarts]}
+
+
+def _opened_clock(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+    """The clock from receipt; a supplement completed at the counter before the case opened
+    restarted it (the counter asked at receipt: intake's stage "intake")."""
+    lt = legal_time(row)
+    if lt is None or row.get("received_at") is None:
+        return None
+    state = clock.open_clock(row["received_at"], lt, calendar)
+    start = row.get("clock_start")
+    if start is not None and start > row["received_at"]:
+        state = clock.restart_after_supplement(
+            clock.request_supplement(state, row["received_at"]), start)
+    return state
+
+
+def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
+                  done: Transition, at: datetime) -> clock.ClockState | None:
+    """What a transition does to the clock (domain.md sections 4-6): each handover starts
+    the next holder's working time, a supplement stops the clock and its completion
+    restarts it, another agency's time is its own, the decision ends it."""
+    state = _opened_clock(row, calendar) if action == Action.open else \
+        clock_state(row, calendar)
+    if state is None or not state.periods or state.periods[-1].end is not None:
+        return state
+    at = max(at, state.periods[-1].start)  # events may arrive late: never run backwards
+    case = done.case
+    department = _department(case) or ""
+    if action in (Action.open, Action.return_to_step) or \
+            (action == Action.complete_step and case.state in (State.in_step, State.deciding)):
+        return clock.hand_over(state, at, department)
+    if action == Action.claim:
+        return clock.hand_over(state, at, department, case.holder)
+    if action == Action.request_supplement:
+        return clock.request_supplement(state, at)
+    if action == Action.supplement_received and case.state == State.in_step:
+        return clock.restart_after_supplement(state, at, department, case.holder)
+    if action == Action.ask_agency:
+        return clock.pause_for_agency(state, at, case.asked_agency or "")
+    if action == Action.record_agency_answer:
+        return clock.resume(state, at, department, case.holder)
+    if action in (Action.approve, Action.deny, Action.stop, Action.withdraw):
+        return clock.finish(state, at)
+    return state
+
+
+def step_dues(row: dict[str, Any], procedure: Procedure, calendar: WorkCalendar,
+              start: datetime) -> list[datetime]:
+    """Each step's due time on the law's calendar from the clock's start."""
+    lt = legal_time(row)
+    if lt is None:
+        return []
+    return clock.step_due_times(start, lt, procedure.steps, calendar)
+
+
+# --- what a transition writes -----------------------------------------------------------------
+
+
+def topics_for(event: Event) -> list[topics.Topic]:
+    """Processing's topic always; results go on the public one too, as the registry says."""
+    return [t for t in (topics.PROCESSING, topics.RESULTS) if event.event_type in t.events]
+
+
+def history_row(code: str, history: dict[str, Any]) -> dict[str, Any]:
+    return {"dossier_code": code, **history}
+
+
+def step_row(event: StepAssigned, seq: int) -> dict[str, Any]:
+    return {"dossier_code": event.dossier_code, "seq": seq, "step_no": event.step_no,
+            "step_code": event.step_code, "department": event.department,
+            "assignee": event.assignee, "assigned_at": event.assigned_at,
+            "due_at": event.step_due_at}
+
+
+def written(row: dict[str, Any], done: Transition, state: clock.ClockState | None,
+            now: datetime) -> dict[str, Any]:
+    """The case row's new values after a transition."""
+    values = case_values(done.case) | {"updated_at": now}
+    if state is not None:
+        values["clock"] = clock_json(state)
+    assigned = sum(isinstance(e, StepAssigned) for e in done.events)
+    values["assignments"] = (row.get("assignments") or 0) + assigned
+    if done.history["action"] == Action.open.value:
+        values["opened_at"] = done.history["at"]
+    return values
+
+
+# --- what the API shows -----------------------------------------------------------------------
+
+
+def amount(value: clock.Amount) -> dict[str, Any]:
+    return {"value": round(value.value, 4), "unit": value.unit}
+
+
+def allowed_for_officers(allowed: list[Action]) -> list[str]:
+    return [a.value for a in allowed if a not in EVENT_ACTIONS]
+
+
+def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
+         allowed: list[Action], history: list[dict[str, Any]], steps: list[dict[str, Any]],
+         now: datetime) -> dict[str, Any]:
+    step = case.step if case else None
+    return {
+        "dossier_code": row["code"], "state": row["state"],
+        "agency_code": row.get("agency_code"), "procedure_code": row.get("procedure_code"),
+        "current_step": row.get("current_step"),
+        "step": None if step is None else {"code": step.code, "name": step.name,
+                                           "department": step.department},
+        "department": row.get("department"), "holder": row.get("holder"),
+        "received_at": row.get("received_at"), "clock_start": row.get("clock_start"),
+        "due_at": row.get("due_at"),
+        "step_due_at": case.step_dues[case.current_step - 1]
+        if case and case.current_step and len(case.step_dues) >= case.current_step else None,
+        "clock_running": clock.is_running(state, now) if state else False,
+        "working_time_used": amount(clock.working_time_used(state, now)) if state else None,
+        "working_time_left": amount(clock.working_time_left(state, now)) if state else None,
+        "allowed_actions": allowed_for_officers(allowed),
+        "history": [{k: h[k] for k in ("at", "action", "officer", "from_state", "to_state",
+                                       "step", "note")} for h in history],
+        "steps": [{k: s[k] for k in ("seq", "step_no", "step_code", "department", "assignee",
+                                     "assigned_at", "due_at", "completed_at", "outcome")}
+                  for s in steps],
+    }
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in ("code", "agency_code", "procedure_code", "state",
+                                    "current_step", "department", "holder", "received_at",
+                                    "due_at")}
+
+
+def action_answer(row: dict[str, Any], done: Transition) -> dict[str, Any]:
+    """What an officer's action answers (GET .../cases/{code} shows the whole case)."""
+    case = done.case
+    return {"dossier_code": row["code"], "state": case.state.value,
+            "current_step": case.current_step, "holder": case.holder,
+            "department": _department(case), "due_at": case.due_at,
+            "events": [type(e).__name__ for e in done.events],
+            "history": {k: done.history[k] for k in ("at", "action", "officer", "from_state",
+                                                     "to_state", "step", "note")}}
+
+
+def sub_agencies(indexes: list[Any], code: str) -> set[str]:
+    """The agency and every agency under it, in any version of the catalogue (an agency
+    merged away keeps its old dossiers under its old parent)."""
+    return {code} | {a for index in indexes for a in index.agencies
+                     if code in index.ancestors(a)}

@@ -1,65 +1,261 @@
-"""Processing's use cases: a case is known from intake's and digitization's events, and
-opens at its first step when both have arrived."""
+"""Processing's use cases. A case is known from intake's and digitization's events and opens
+at its first step when both have arrived; then intake's events (supplement, withdrawal) and
+officers' actions move it. Every move goes through one path: read the case, decide with
+workflow.apply, then write the case, one history row and its events in the caller's
+transaction."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts import topics
-from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
+from contracts.catalog import Procedure
+from contracts.events import (
+    ApplicantRecorded,
+    DossierDigitized,
+    DossierReceived,
+    DossierWithdrawn,
+    StepAssigned,
+    StepCompleted,
+    SupplementReceived,
+)
 from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
+from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
+from services.law.workdays import WorkCalendar
 from services.processing import domain
 from services.processing.repository import ProcessingRepository
+from services.processing.workflow import (
+    Action,
+    Case,
+    InvalidAction,
+    State,
+    Transition,
+    WrongState,
+    allowed_actions,
+    apply,
+)
+
+log = get_logger(__name__)
 
 
-class CaseOpener:
+class NotFound(Exception):
+    pass
+
+
+class Cases:
     def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter,
                  repository: ProcessingRepository | None = None) -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
+        self._calendars: dict[tuple[str, str], WorkCalendar] = {}
+
+    # --- the law a case is judged by -------------------------------------------------------
+
+    def _procedure(self, row: dict[str, Any]) -> Procedure | None:
+        if not row.get("procedure_code"):
+            return None
+        return self.catalogs.version(row.get("catalog_version") or "").procedure(
+            row["procedure_code"])
+
+    def _calendar(self, row: dict[str, Any]) -> WorkCalendar:
+        key = (row.get("catalog_version") or "", row.get("agency_code") or "")
+        found = self._calendars.get(key)
+        if found is None:
+            agency = self.catalogs.version(key[0]).agency(key[1])
+            found = self._calendars[key] = domain.calendar_for(
+                self.catalogs.calendar_rules(), agency)
+        return found
+
+    # --- intake's and digitization's events ----------------------------------------------
 
     async def on_received(self, ctx: Context, event: DossierReceived) -> None:
-        case = await self.repo.merge_case(ctx.session, event.dossier_code,
-                                          agency_code=event.agency_code,
-                                          procedure_code=event.procedure_code,
-                                          received_at=event.received_at, due_at=event.due_at,
-                                          catalog_version=event.catalog_version)
-        await self._open_if_ready(ctx.session, case)
+        await self._merge(ctx.session, event.dossier_code, domain.received_values(event))
 
     async def on_digitized(self, ctx: Context, event: DossierDigitized) -> None:
-        case = await self.repo.merge_case(ctx.session, event.dossier_code,
-                                          digitized_at=event.digitized_at)
-        await self._open_if_ready(ctx.session, case)
+        await self._merge(ctx.session, event.dossier_code, domain.digitized_values(event))
 
     async def on_applicant(self, ctx: Context, event: ApplicantRecorded) -> None:
         await self.repo.keep_applicant(ctx.session, {
             "dossier_code": event.dossier_code, "applicant_ref": event.applicant_ref,
             "applicant": event.applicant.model_dump(mode="json")})
 
-    async def _open_if_ready(self, s: AsyncSession, case: dict[str, Any]) -> None:
-        if not domain.ready_to_open(case):
-            return
-        step = domain.first_step(self.catalogs, case)
-        now = self.outbox.clock.now()
-        await self.repo.update_case(s, case["code"], status=domain.PROCESSING, opened_at=now,
-                                    current_step=1)
-        self.repo.add_step(s, {
-            "dossier_code": case["code"], "step_no": 1, "step_code": step.code,
-            "department": step.department, "assigned_at": now, "due_at": case["due_at"]})
-        await self.outbox.emit(s, topics.PROCESSING, domain.step_assigned(case, 1, step, now),
-                               case["agency_code"])
+    async def _merge(self, s: AsyncSession, code: str, values: dict[str, Any]) -> None:
+        """One read, one write: what the event adds (facts already known are kept, so a
+        republished receipt cannot undo a restarted clock), and the opening when ready."""
+        row = await self.repo.case(s, code, lock=True)
+        base = domain.new_row(code) if row is None else row
+        changes = {k: v for k, v in values.items() if base.get(k) is None}
+        merged = base | changes
+        if domain.ready_to_open(merged):
+            changes |= await self._open(s, merged)
+        if row is None:
+            await self.repo.insert_case(s, merged | changes)
+        elif changes:
+            await self.repo.update_case(s, code, **changes)
 
-    async def view(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
-        case = await self.repo.case(s, code)
-        if case is None:
+    async def _open(self, s: AsyncSession, row: dict[str, Any]) -> dict[str, Any]:
+        procedure = self._procedure(row)
+        if procedure is None:
+            log.warning("case not opened: procedure not in the catalogue",
+                        dossier=row["code"], procedure=row.get("procedure_code"))
+            return {}
+        calendar = self._calendar(row)
+        dues = domain.step_dues(row, procedure, calendar, row["clock_start"])
+        row = row | {"step_dues": [d.isoformat() for d in dues]}
+        return await self._event_move(s, row, procedure, Action.open, None,
+                                      self.outbox.clock.now()) or {}
+
+    async def on_supplement(self, ctx: Context, event: SupplementReceived) -> None:
+        s = ctx.session
+        row = await self.repo.case(s, event.dossier_code, lock=True)
+        if row is None:
+            log.info("supplement for an unknown case ignored", dossier=event.dossier_code)
+            return
+        if row["state"] == domain.WAITING:
+            # Completed at the counter before the case opened: the clock will start from it.
+            if event.complete:
+                await self.repo.update_case(s, row["code"], clock_start=event.received_at,
+                                            due_at=event.due_at or row["due_at"])
+            return
+        procedure = self._procedure(row)
+        if procedure is None:
+            return
+        payload: dict[str, Any] = {"complete": event.complete, "due_at": event.due_at}
+        if event.complete:
+            payload["step_dues"] = domain.step_dues(row, procedure, self._calendar(row),
+                                                    event.received_at)
+        if values := await self._event_move(s, row, procedure, Action.supplement_received,
+                                            payload, event.received_at):
+            await self.repo.update_case(s, row["code"], **values)
+
+    async def on_withdrawn(self, ctx: Context, event: DossierWithdrawn) -> None:
+        s = ctx.session
+        row = await self.repo.case(s, event.dossier_code, lock=True)
+        procedure = self._procedure(row) if row else None
+        if row is None or procedure is None:
+            log.info("withdrawal of an unknown case ignored", dossier=event.dossier_code)
+            return
+        if values := await self._event_move(s, row, procedure, Action.withdraw,
+                                            {"reason": event.reason}, event.withdrawn_at):
+            await self.repo.update_case(s, row["code"], **values)
+
+    async def _event_move(self, s: AsyncSession, row: dict[str, Any], procedure: Procedure,
+                          action: Action, payload: dict[str, Any] | None, at: datetime
+                          ) -> dict[str, Any] | None:
+        """An event's action; one that does not fit the case (a withdrawal after the
+        result, a supplement nobody waits for) is logged and ignored, never dead-lettered:
+        retrying it could not make it fit."""
+        try:
+            done = apply(domain.to_case(row, procedure), action, payload, at)
+        except (WrongState, InvalidAction) as exc:
+            log.info("event action does not fit the case; ignored", dossier=row["code"],
+                     action=action.value, state=row["state"], reason=str(exc)[:300])
             return None
-        return {"dossier_code": code, "status": case["status"],
-                "current_step": case["current_step"],
-                "steps": [{"step_no": r["step_no"], "step_code": r["step_code"],
-                           "department": r["department"]}
-                          for r in await self.repo.steps(s, code)]}
+        return await self._record(s, row, action, done, at)
+
+    # --- officers' actions ---------------------------------------------------------------
+
+    async def act(self, s: AsyncSession, code: str, action: Action,
+                  payload: dict[str, Any], officer: str | None, now: datetime
+                  ) -> dict[str, Any]:
+        """An officer's action: NotFound, WrongState (409) or InvalidAction (422), else the
+        case moved, written with its history row and events in the caller's transaction."""
+        row = await self.repo.case(s, code, lock=True)
+        if row is None:
+            raise NotFound(code)
+        procedure = self._procedure(row)
+        if procedure is None:  # known only from digitization so far
+            raise WrongState(State(row["state"]), [])
+        done = apply(domain.to_case(row, procedure), action, payload, now, officer)
+        values = await self._record(s, row, action, done, now)
+        await self.repo.update_case(s, code, **values)
+        return domain.action_answer(row, done)
+
+    # --- the one writing path ------------------------------------------------------------
+
+    async def _record(self, s: AsyncSession, row: dict[str, Any], action: Action,
+                      done: Transition, at: datetime) -> dict[str, Any]:
+        """The history row, the steps and the events of a transition (deferred inserts and
+        outbox rows); returns the case's new values for the caller's one write."""
+        now = self.outbox.clock.now()
+        clock = domain.advance_clock(row, self._calendar(row), action, done, at)
+        code, agency = row["code"], row.get("agency_code") or ""
+        self.repo.add_history(s, domain.history_row(code, done.history))
+        seq = row.get("assignments") or 0
+        for event in done.events:
+            if isinstance(event, StepAssigned):
+                seq += 1
+                self.repo.add_step(s, domain.step_row(event, seq))
+            elif isinstance(event, StepCompleted):
+                await self.repo.complete_step(s, code, seq, event.completed_at,
+                                              event.outcome.value)
+            for topic in domain.topics_for(event):
+                await self.outbox.emit(s, topic, event, agency)
+        return domain.written(row, done, clock, now)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def _case(self, row: dict[str, Any]) -> Case | None:
+        procedure = self._procedure(row)
+        return domain.to_case(row, procedure) if procedure else None
+
+    async def view(self, s: AsyncSession, code: str, now: datetime) -> dict[str, Any] | None:
+        row = await self.repo.case(s, code)
+        if row is None:
+            return None
+        case = self._case(row)
+        clock = domain.clock_state(row, self._calendar(row)) if case else None
+        return domain.view(row, case, clock, allowed_actions(case) if case else [],
+                           await self.repo.history(s, code), await self.repo.steps(s, code),
+                           now)
+
+    async def page(self, s: AsyncSession, *, agency: str | None, department: str | None,
+                   officer: str | None, state: str | None,
+                   after: tuple[datetime, str] | None, limit: int
+                   ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of cases, and whether more follow (one row more is asked to tell)."""
+        agencies = None if agency is None else domain.sub_agencies(self.catalogs.indexes,
+                                                                   agency)
+        rows = await self.repo.page(s, agencies=agencies, department=department,
+                                    officer=officer, state=state, after=after,
+                                    limit=limit + 1)
+        return [domain.summary(r) for r in rows[:limit]], len(rows) > limit
+
+
+# The name the service and its tests have used since processing only opened cases.
+CaseOpener = Cases
+
+
+class KeyReused(Exception):
+    """An Idempotency-Key already answered another request (method and path)."""
+
+    def __init__(self, request: str) -> None:
+        super().__init__(request)
+        self.request = request
+
+
+class IdempotencyKeys:
+    """With an Idempotency-Key, a retry of the same request gets the first answer back and
+    changes nothing: the answer is kept in the same transaction as the change."""
+
+    def __init__(self, repository: ProcessingRepository) -> None:
+        self.repository = repository
+
+    async def kept(self, s: AsyncSession, key: str, request: str) -> tuple[int, Any] | None:
+        seen = await self.repository.kept_answer(s, key)
+        if seen is None:
+            return None
+        if seen["request"] != request:
+            raise KeyReused(seen["request"])
+        return seen["status"], seen["body"]
+
+    async def keep(self, s: AsyncSession, key: str, request: str, status: int, body: Any,
+                   now: datetime) -> None:
+        await self.repository.keep_answer(s, {"key": key, "request": request,
+                                              "status": status, "body": body,
+                                              "created_at": now})

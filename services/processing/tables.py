@@ -1,10 +1,12 @@
-"""Processing's database: cases, the applicant's identity it needs, and the steps."""
+"""Processing's database: cases (what workflow.Case needs, and the law's clock), their
+history (one row per transition), the steps as assigned, the applicants' identities, and
+the answers kept for Idempotency-Keys."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
 
-from services.common.db import UtcDateTime, runtime_tables
+from services.common.db import Seq, UtcDateTime, runtime_tables
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -14,13 +16,49 @@ cases = Table(
     Column("code", String(64), primary_key=True),
     Column("agency_code", String(32)),
     Column("procedure_code", String(32)),
+    Column("catalog_version", String(32)),
     Column("received_at", UtcDateTime()),
     Column("due_at", UtcDateTime()),
     Column("digitized_at", UtcDateTime()),
     Column("opened_at", UtcDateTime()),
-    Column("status", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
     Column("current_step", Integer),
-    Column("catalog_version", String(32)),
+    # The current step's department, kept on the row so the list filters by it.
+    Column("department", String(200)),
+    Column("holder", String(200)),
+    Column("legal_time", JSON),           # {"value", "unit"}, as on DossierReceived
+    Column("clock_start", UtcDateTime()),  # receipt of the complete dossier
+    Column("clock", JSON),                # clock.ClockState's periods and restarts
+    Column("step_dues", JSON),            # each step's due time (ISO strings)
+    Column("applicant", JSON),            # ApplicantRef: kind and pseudonym
+    Column("return_channel", String(16)),
+    Column("proposal", String(16)),
+    Column("supplement_rounds", Integer, nullable=False, server_default="0"),
+    Column("verifications", Integer, nullable=False, server_default="0"),
+    Column("open_request", String(32)),
+    Column("asked_agency", String(200)),
+    Column("stop_notice", String(200)),
+    Column("assignments", Integer, nullable=False, server_default="0"),  # steps rows so far
+    Column("updated_at", UtcDateTime()),
+)
+# The list's keyset order, and its filters.
+Index("ix_cases_received", cases.c.received_at, cases.c.code)
+Index("ix_cases_agency", cases.c.agency_code, cases.c.received_at)
+Index("ix_cases_state", cases.c.state)
+Index("ix_cases_holder", cases.c.holder)
+Index("ix_cases_department", cases.c.department)
+
+case_history = Table(
+    "case_history", metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(64), nullable=False, index=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("officer", String(200)),
+    Column("from_state", String(32), nullable=False),
+    Column("to_state", String(32), nullable=False),
+    Column("step", Integer),
+    Column("note", Text),
 )
 
 applicants = Table(
@@ -30,13 +68,27 @@ applicants = Table(
     Column("applicant", JSON, nullable=False),
 )
 
+# One row per assignment: a step sent back (return_to_step) or claimed is a new row, in
+# order of `seq` within the dossier.
 steps = Table(
     "steps", metadata,
     Column("dossier_code", String(64), primary_key=True),
-    Column("step_no", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("step_no", Integer, nullable=False),
     Column("step_code", String(32), nullable=False),
     Column("department", String(200), nullable=False),
+    Column("assignee", String(200)),
     Column("assigned_at", UtcDateTime(), nullable=False),
     Column("due_at", UtcDateTime()),
     Column("completed_at", UtcDateTime()),
+    Column("outcome", String(16)),
+)
+
+idempotency = Table(
+    "idempotency_keys", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("request", String(300), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )

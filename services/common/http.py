@@ -110,6 +110,17 @@ def too_large_response(limit: int) -> JSONResponse:
                                               f"{en} (at most {limit} bytes)", "body")])
 
 
+# JSON writes a NUL character only as this escape (a raw 0x00 is not valid JSON).
+NUL_IN_JSON = b"\\u0000"
+
+
+def _nul_response(where: str) -> JSONResponse:
+    # PostgreSQL text cannot hold a NUL character: refused here, not with a 500 later.
+    return problems_response(400, [Problem.of(
+        "nul_character", "Yêu cầu chứa ký tự NUL, không thể lưu trữ",
+        f"the request's {where} holds a NUL character (\\u0000 or %00)", where)])
+
+
 class BodyLimit:
     """Pure ASGI: refuse request bodies over `max_bytes` with 413, by Content-Length before
     anything is read, and by counting the chunks of a streamed (chunked) body, so a body is
@@ -128,24 +139,35 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _nul_response("query")(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await too_large_response(self.max_bytes)(scope, receive, send)
             return
         received = 0
         started = refused = False
+        tail = b""
 
         async def limited_receive() -> Message:
-            nonlocal received, refused
+            nonlocal received, refused, tail
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
+                answer = None
                 if received > self.max_bytes:
+                    answer = too_large_response(self.max_bytes)
+                elif NUL_IN_JSON in tail + body:  # the escape may straddle two chunks
+                    answer = _nul_response("body")
+                tail = body[-(len(NUL_IN_JSON) - 1):]
+                if answer is not None:
                     refused = True
                     if not started:
-                        await too_large_response(self.max_bytes)(scope, receive, send)
+                        await answer(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

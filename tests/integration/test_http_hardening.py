@@ -5,6 +5,7 @@ submission_id, and Starlette's own errors, all answered in the one documented sh
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -238,3 +239,28 @@ async def test_a_supplement_repeating_a_component_is_a_422_and_changes_nothing(
     assert problems_of(answer, 422) == ["duplicate_component"]
     after = (await client.get(f"/api/v1/dossiers/{code}")).json()
     assert after["status"] == "awaiting_supplement"
+
+
+async def test_a_nul_character_in_the_query_is_refused_not_a_500(
+        client: httpx.AsyncClient) -> None:
+    # PostgreSQL cannot store or compare text holding NUL: refused before any query runs.
+    answer = await client.get("/api/v1/dossiers", params={"agency": "000.12\x0001.H62"})
+    assert problems_of(answer, 400) == ["nul_character"]
+
+
+async def test_a_nul_character_in_the_body_is_refused_even_split_across_chunks(
+        client: httpx.AsyncClient, unique: str) -> None:
+    body = pension(f"nul-{unique}")
+    body["applicant"]["full_name"] = "Đỗ Văn\u0000Hùng"
+    whole = await client.post("/api/v1/dossiers", json=body)
+    assert problems_of(whole, 400) == ["nul_character"]
+    raw = json.dumps(body).encode()
+    cut = raw.index(b"\\u0000") + 3  # the escape straddles two chunks
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield raw[:cut]
+        yield raw[cut:]
+
+    split = await client.post("/api/v1/dossiers", content=stream(),
+                              headers={"content-type": "application/json"})
+    assert problems_of(split, 400) == ["nul_character"]

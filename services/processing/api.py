@@ -21,6 +21,13 @@ from services.processing.workflow import Action, InvalidAction, State, WrongStat
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 
+
+class Deadline(StrEnum):
+    """The deadline monitor's filter on the case list (domain.deadline_status)."""
+
+    near = "near"
+    overdue = "overdue"
+
 # What an officer may ask for (open, supplement_received and withdraw arrive as events).
 OfficerAction = StrEnum("OfficerAction", {a.name: a.value for a in OFFICER_ACTIONS})  # type: ignore[misc]
 
@@ -91,6 +98,9 @@ async def list_cases(
     department: Annotated[str | None, Query(max_length=200)] = None,
     officer: Annotated[str | None, Query(max_length=200)] = None,
     state: State | None = None,
+    deadline: Annotated[Deadline | None, Query(
+        description="near: a DeadlineApproaching fired, not overdue, not resolved; "
+                    "overdue: a DossierOverdue fired, not resolved")] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     after: Annotated[str | None, Query(max_length=300,
                                        description="cursor: next_after of the last page")] = None,
@@ -101,7 +111,8 @@ async def list_cases(
     async with request.app.state.runtime.sessions() as s:
         items, more = await _cases(request).page(
             s, agency=agency, department=department, officer=officer,
-            state=state.value if state else None, after=cursor, limit=page_size)
+            state=state.value if state else None, after=cursor, limit=page_size,
+            deadline=deadline.value if deadline else None)
     last = items[-1] if items else None
     return {"items": _json(items),
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"

@@ -15,18 +15,32 @@ from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.processing import tables
 from services.processing.api import router
+from services.processing.domain import AlertPolicy
 from services.processing.handlers import Cases, IdempotencyKeys
 from services.processing.settings import ProcessingSettings
 
 
 def build(settings: Any = None) -> Runtime:
-    runtime = Runtime.create("processing", settings or ProcessingSettings(), tables,
+    settings = settings or ProcessingSettings()
+    runtime = Runtime.create("processing", settings, tables,
                              "Processing — giải quyết hồ sơ", router)
-    cases = Cases(load_catalogs(), runtime.outbox)
+    cases = Cases(load_catalogs(), runtime.outbox,
+                  alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share))
     runtime.handle({DossierReceived: cases.on_received, ApplicantRecorded: cases.on_applicant,
                     DossierDigitized: cases.on_digitized,
                     SupplementReceived: cases.on_supplement,
                     DossierWithdrawn: cases.on_withdrawn})
+
+    async def watch_deadlines() -> None:
+        # Batches until none is full: a backlog (after downtime) drains in one tick.
+        while True:
+            async with runtime.transaction() as s:
+                taken = await cases.monitor(s, settings.monitor_batch)
+            if taken < settings.monitor_batch:
+                return
+
+    runtime.periodic.append((settings.monitor_seconds, watch_deadlines))
     runtime.app.state.cases = cases
+    runtime.app.state.monitor = watch_deadlines
     runtime.app.state.idempotency = IdempotencyKeys(cases.repo)
     return runtime

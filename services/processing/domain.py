@@ -8,14 +8,21 @@ procedure in the catalogue the dossier was received under (workflow's `open`).""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from contracts import topics
 from contracts.catalog import Agency, Procedure
 from contracts.common import ApplicantRef, LegalTime, ReturnChannel
-from contracts.events import DossierDigitized, DossierReceived, Event, StepAssigned
+from contracts.events import (
+    DeadlineApproaching,
+    DossierDigitized,
+    DossierOverdue,
+    DossierReceived,
+    Event,
+    StepAssigned,
+)
 from services.law.workdays import CalendarRules, WorkCalendar
 from services.processing import clock
 from services.processing.workflow import Action, Case, State, Transition
@@ -196,6 +203,82 @@ def step_dues(row: dict[str, Any], procedure: Procedure, calendar: WorkCalendar,
     return clock.step_due_times(start, lt, procedure.steps, calendar)
 
 
+# --- the deadline monitor ---------------------------------------------------------------------
+
+# States in which a dossier is resolved: no alert is pending and none is listed.
+RESOLVED = frozenset({State.approved.value, State.denied.value, State.stopped.value,
+                      State.result_issued.value, State.returned.value,
+                      State.withdrawn.value})
+NEAR, OVERDUE = "near", "overdue"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """The monitor's thresholds (clock.thresholds): working days left, share of the legal
+    time used; either may be None (off)."""
+
+    near_days: float | None = 1
+    used_share: float | None = 0.8
+
+
+def fired_alerts(row: dict[str, Any]) -> set[str]:
+    return set(row.get("alerts_fired") or ())
+
+
+def deadline_status(fired: set[str], state: str, restarts: int) -> str | None:
+    """What `deadline=near|overdue` lists: overdue once a DossierOverdue fired (a late
+    dossier stays late, whatever restarts the clock); near once the current run's
+    DeadlineApproaching fired; nothing once the dossier is resolved."""
+    if state in RESOLVED:
+        return None
+    if any(k.startswith("overdue") for k in fired):
+        return OVERDUE
+    run = f"restart-{restarts}" if restarts else ""
+    if any(k.startswith("approaching") and k.partition("@")[2] == run for k in fired):
+        return NEAR
+    return None
+
+
+def alert_values(state: clock.ClockState | None, fired: set[str], case_state: str,
+                 now: datetime, policy: AlertPolicy) -> dict[str, Any]:
+    """The monitor's columns after the clock changed or an alert fired: the next threshold
+    not fired yet (NULL while the clock is stopped or finished), the fired set, and the
+    list's deadline status. In memory: no query."""
+    following = None
+    if state is not None and state.periods and case_state not in RESOLVED:
+        following = clock.next_alert(state, fired, now, policy.near_days, policy.used_share)
+    restarts = len(state.restarts) if state is not None else 0
+    return {"next_alert_at": following.at if following else None,
+            "alerts_fired": sorted(fired),
+            "deadline": deadline_status(fired, case_state, restarts)}
+
+
+def due_alerts(state: clock.ClockState, fired: set[str], now: datetime,
+               policy: AlertPolicy) -> list[clock.Alert]:
+    """The thresholds to fire now, each once: stale ones (passed together with a later
+    one) are skipped by clock.next_alert, so a dossier found long late is only overdue."""
+    out: list[clock.Alert] = []
+    seen = set(fired)
+    while (alert := clock.next_alert(state, seen, now, policy.near_days,
+                                     policy.used_share)) is not None and alert.at <= now:
+        out.append(alert)
+        seen.add(alert.kind)
+    return out
+
+
+def alert_event(code: str, state: clock.ClockState, alert: clock.Alert,
+                now: datetime) -> Event:
+    """The contract event of a threshold: DeadlineApproaching or DossierOverdue, with the
+    department that held the dossier at the due time (domain.md section 7)."""
+    due = clock.due_at(state)
+    if alert.event == clock.OVERDUE:
+        holder = clock.responsible(state, due) or clock.responsible(state, now)
+        department = (holder.department or None) if holder else None
+        return DossierOverdue(dossier_code=code, due_at=due, detected_at=now,
+                              responsible_department=department)
+    return DeadlineApproaching(dossier_code=code, due_at=due, warned_at=now)
+
+
 # --- what a transition writes -----------------------------------------------------------------
 
 
@@ -269,7 +352,7 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in ("code", "agency_code", "procedure_code", "state",
                                     "current_step", "department", "holder", "received_at",
-                                    "due_at")}
+                                    "due_at", "deadline")}
 
 
 def action_answer(row: dict[str, Any], done: Transition) -> dict[str, Any]:

@@ -48,10 +48,12 @@ class NotFound(Exception):
 
 class Cases:
     def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter,
-                 repository: ProcessingRepository | None = None) -> None:
+                 repository: ProcessingRepository | None = None,
+                 alerts: domain.AlertPolicy | None = None) -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
+        self.alerts = alerts or domain.AlertPolicy()
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
     # --- the law a case is judged by -------------------------------------------------------
@@ -196,7 +198,34 @@ class Cases:
                                               event.outcome.value)
             for topic in domain.topics_for(event):
                 await self.outbox.emit(s, topic, event, agency)
-        return domain.written(row, done, clock, now)
+        return domain.written(row, done, clock, now) | domain.alert_values(
+            clock, domain.fired_alerts(row), done.case.state.value, now, self.alerts)
+
+    # --- the deadline monitor ------------------------------------------------------------
+
+    async def monitor(self, s: AsyncSession, limit: int) -> int:
+        """One tick: the cases whose next alert is due (indexed, locked, skipped when
+        another replica holds them) get their DeadlineApproaching or DossierOverdue through
+        the outbox, the alert recorded as fired and the next one computed, in the caller's
+        transaction. Each threshold fires once per dossier: the fired set is in the row.
+        Returns how many cases were taken (a full batch: call again)."""
+        now = self.outbox.clock.now()
+        rows = await self.repo.due_alerts(s, now, limit)
+        written: list[dict[str, Any]] = []
+        for row in rows:
+            state = domain.clock_state(row, self._calendar(row)) if row.get("clock") \
+                else None
+            fired = domain.fired_alerts(row)
+            if state is not None and row["state"] not in domain.RESOLVED:
+                for alert in domain.due_alerts(state, fired, now, self.alerts):
+                    event = domain.alert_event(row["code"], state, alert, now)
+                    for topic in domain.topics_for(event):
+                        await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
+                    fired.add(alert.kind)
+            written.append({"code": row["code"]} | domain.alert_values(
+                state, fired, row["state"], now, self.alerts))
+        await self.repo.set_alerts(s, written)
+        return len(rows)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -216,13 +245,14 @@ class Cases:
 
     async def page(self, s: AsyncSession, *, agency: str | None, department: str | None,
                    officer: str | None, state: str | None,
-                   after: tuple[datetime, str] | None, limit: int
-                   ) -> tuple[list[dict[str, Any]], bool]:
+                   after: tuple[datetime, str] | None, limit: int,
+                   deadline: str | None = None) -> tuple[list[dict[str, Any]], bool]:
         """A page of cases, and whether more follow (one row more is asked to tell)."""
         agencies = None if agency is None else domain.sub_agencies(self.catalogs.indexes,
                                                                    agency)
         rows = await self.repo.page(s, agencies=agencies, department=department,
-                                    officer=officer, state=state, after=after,
+                                    officer=officer, state=state, deadline=deadline,
+                                    after=after,
                                     limit=limit + 1)
         return [domain.summary(r) for r in rows[:limit]], len(rows) > limit
 

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,7 +60,8 @@ class ProcessingRepository:
 
     async def page(self, s: AsyncSession, *, agencies: Collection[str] | None,
                    department: str | None, officer: str | None, state: str | None,
-                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
+                   after: tuple[datetime, str] | None, limit: int,
+                   deadline: str | None = None) -> list[dict[str, Any]]:
         """Up to `limit` received cases by receipt time then code, after the cursor (keyset
         pagination: pages stay stable while new cases arrive)."""
         t = tables.cases
@@ -69,7 +70,7 @@ class ProcessingRepository:
         if agencies is not None:
             query = query.where(t.c.agency_code.in_(list(agencies)))
         for column, value in ((t.c.department, department), (t.c.holder, officer),
-                              (t.c.state, state)):
+                              (t.c.state, state), (t.c.deadline, deadline)):
             if value is not None:
                 query = query.where(column == value)
         if after is not None:
@@ -77,6 +78,29 @@ class ProcessingRepository:
             query = query.where(or_(t.c.received_at > at,
                                     and_(t.c.received_at == at, t.c.code > code)))
         return [dict(r) for r in (await s.execute(query)).mappings().all()]
+
+    async def due_alerts(self, s: AsyncSession, now: datetime, limit: int
+                         ) -> list[dict[str, Any]]:
+        """The deadline monitor's batch: cases whose next alert is due, earliest first, by
+        the index on next_alert_at. Locked rows are skipped (PostgreSQL), so two replicas
+        share the work and never fire one alert twice; SQLite's BEGIN IMMEDIATE already
+        serialises writers (the clause is not rendered there)."""
+        t = tables.cases
+        query = (select(t).where(t.c.next_alert_at <= now).order_by(t.c.next_alert_at)
+                 .limit(limit).with_for_update(skip_locked=True))
+        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+
+    async def set_alerts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """The monitor's columns of many cases in one executemany: code, next_alert_at,
+        alerts_fired, deadline."""
+        if not rows:
+            return
+        t = tables.cases
+        await s.execute(
+            update(t).where(t.c.code == bindparam("b_code")).values(
+                next_alert_at=bindparam("b_next_alert_at"),
+                alerts_fired=bindparam("b_alerts_fired"), deadline=bindparam("b_deadline")),
+            [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
     async def keep_applicant(self, s: AsyncSession, row: dict[str, Any]) -> None:
         """Once per dossier: the same identity republished under a new event id (after a

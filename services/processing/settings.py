@@ -9,3 +9,9 @@ class ProcessingSettings(ServiceSettings):
     model_config = prefixed("PROCESSING_")
 
     http_port: int = 8003
+    # The deadline monitor: how often it looks, how many due cases one transaction takes,
+    # and the DeadlineApproaching thresholds (issue 10: one working day left, 80% used).
+    monitor_seconds: float = 5.0
+    monitor_batch: int = 500
+    alert_near_days: float | None = 1
+    alert_used_share: float | None = 0.8

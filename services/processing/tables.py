@@ -40,6 +40,12 @@ cases = Table(
     Column("stop_notice", String(200)),
     Column("assignments", Integer, nullable=False, server_default="0"),  # steps rows so far
     Column("updated_at", UtcDateTime()),
+    # The deadline monitor: the next threshold not fired yet (NULL: none pending, e.g. the
+    # clock stopped or finished), the thresholds already fired (clock.Alert kinds), and
+    # what `deadline=near|overdue` lists.
+    Column("next_alert_at", UtcDateTime()),
+    Column("alerts_fired", JSON),
+    Column("deadline", String(16)),
 )
 # The list's keyset order, and its filters.
 Index("ix_cases_received", cases.c.received_at, cases.c.code)
@@ -47,6 +53,8 @@ Index("ix_cases_agency", cases.c.agency_code, cases.c.received_at)
 Index("ix_cases_state", cases.c.state)
 Index("ix_cases_holder", cases.c.holder)
 Index("ix_cases_department", cases.c.department)
+Index("ix_cases_next_alert", cases.c.next_alert_at)
+Index("ix_cases_deadline", cases.c.deadline, cases.c.received_at, cases.c.code)
 
 case_history = Table(
     "case_history", metadata,

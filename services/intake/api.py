@@ -28,6 +28,7 @@ from contracts.common import (
 )
 from contracts.events import SupplementItem
 from services.common.http import ApiError, not_found
+from services.common.idempotency import IdempotencyKeys
 from services.intake import slip_views
 from services.intake.domain import (
     NotFound,
@@ -37,7 +38,7 @@ from services.intake.domain import (
     no_catalogue,
     public_view,
 )
-from services.intake.handlers import IdempotencyKeys, Intake, KeyReused
+from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
 from services.intake.warehouse import WarehouseUnavailable
 from services.law.catalog import CatalogError
@@ -180,19 +181,9 @@ async def _change(request: Request, code: str, act: Act, status: int = 200) -> J
     same request gets the first answer back and changes nothing."""
     rt, intake = request.app.state.runtime, _intake(request)
     keys: IdempotencyKeys = request.app.state.idempotency
-    key = request.headers.get("idempotency-key")
-    where = f"{request.method} {request.url.path}"
-    if key:
-        try:
-            async with rt.sessions() as s:
-                kept = await keys.kept(s, key, where)
-        except KeyReused as exc:
-            raise ApiError(422, [Problem.of(
-                "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-                f"Idempotency-Key was used for {exc.request}", "Idempotency-Key")]) from None
-        if kept is not None:
-            return JSONResponse(kept[1], status_code=kept[0],
-                                headers={"Idempotent-Replay": "true"})
+    key, where, replay = await keys.replay(request, rt.sessions)
+    if replay is not None:
+        return replay
     try:
         async with rt.transaction() as s:
             row = await act(intake, s, rt.clock.now())

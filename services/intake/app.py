@@ -8,10 +8,11 @@ from fastapi import FastAPI
 
 from contracts import topics
 from contracts.ingest import ProvinceDossierStatus
+from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.intake import tables
 from services.intake.api import router
-from services.intake.handlers import IdempotencyKeys, Intake
+from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler, load_systems
 from services.intake.repository import IntakeRepository
 from services.intake.settings import IntakeSettings

@@ -160,35 +160,3 @@ class Intake:
                        now: datetime) -> dict[str, Any]:
         row = await self.repository.dossier(s, code)
         return await self._apply(s, code, domain.withdrawal(row, code, reason, at), now)
-
-
-class KeyReused(Exception):
-    """An Idempotency-Key already answered another request (method and path)."""
-
-    def __init__(self, request: str) -> None:
-        super().__init__(request)
-        self.request = request
-
-
-class IdempotencyKeys:
-    """With an Idempotency-Key, a retry of the same request gets the first answer back and
-    changes nothing: the answer is kept in the same transaction as the change."""
-
-    def __init__(self, repository: IntakeStore) -> None:
-        self.repository = repository
-
-    async def kept(self, s: Session, key: str, request: str) -> tuple[int, Any] | None:
-        """The first answer (status, body) to this key, if any; KeyReused if it was given
-        to another request."""
-        seen = await self.repository.kept_answer(s, key)
-        if seen is None:
-            return None
-        if seen["request"] != request:
-            raise KeyReused(seen["request"])
-        return seen["status"], seen["body"]
-
-    async def keep(self, s: Session, key: str, request: str, status: int, body: Any,
-                   now: datetime) -> None:
-        await self.repository.keep_answer(s, {"key": key, "request": request,
-                                              "status": status, "body": body,
-                                              "created_at": now})

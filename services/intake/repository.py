@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import upsert
+from services.common.idempotency import KeptAnswers
 from services.intake import tables
 
 # The session the handlers pass through without looking inside.
@@ -61,8 +62,10 @@ class IntakeStore(Protocol):
     async def keep_answer(self, s: Session, row: dict[str, Any]) -> None: ...
 
 
-class IntakeRepository:
+class IntakeRepository(KeptAnswers):
     """IntakeStore over intake's own tables (SQLite or PostgreSQL)."""
+
+    answers_table = tables.idempotency
 
     async def dossier(self, s: Session, code: str) -> dict[str, Any] | None:
         t = tables.dossiers
@@ -149,11 +152,3 @@ class IntakeRepository:
     async def drop_parked(self, s: Session, event_ids: list[str]) -> None:
         t = tables.parked
         await s.execute(delete(t).where(t.c.event_id.in_(event_ids)))
-
-    async def kept_answer(self, s: Session, key: str) -> dict[str, Any] | None:
-        t = tables.idempotency
-        row = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
-        return dict(row) if row else None
-
-    async def keep_answer(self, s: Session, row: dict[str, Any]) -> None:
-        await s.execute(tables.idempotency.insert().values(**row))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, Integer, MetaData, String, Table
 
 from services.common.db import UtcDateTime, runtime_tables
+from services.common.idempotency import idempotency_table
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -59,11 +60,4 @@ code_sequences = Table(
 
 # Answers to requests that carried an Idempotency-Key: a retry gets the same answer and
 # changes nothing (the key is stored in the same transaction as the change).
-idempotency = Table(
-    "idempotency_keys", metadata,
-    Column("key", String(128), primary_key=True),
-    Column("request", String(300), nullable=False),  # method and path the key was used on
-    Column("status", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False),
-)
+idempotency = idempotency_table(metadata)

@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
 from services.common.http import ApiError, not_found
+from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.processing.domain import OFFICER_ACTIONS
-from services.processing.handlers import Cases, IdempotencyKeys, KeyReused, NotFound
+from services.processing.handlers import Cases, NotFound
 from services.processing.repository import DuplicateKey
 from services.processing.workflow import Action, InvalidAction, State, WrongState
 
@@ -137,23 +138,9 @@ async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
     fit the case now. With an Idempotency-Key header, a retry gets the first answer back."""
     rt: Runtime = request.app.state.runtime
     keys: IdempotencyKeys = request.app.state.idempotency
-    key = request.headers.get("idempotency-key")
-    where = f"{request.method} {request.url.path}"
-    if key:
-        if len(key) > 128:
-            raise ApiError(422, [Problem.of("invalid_field", "Khóa Idempotency-Key quá dài",
-                                            "Idempotency-Key is over 128 characters",
-                                            "Idempotency-Key")])
-        try:
-            async with rt.sessions() as s:
-                kept = await keys.kept(s, key, where)
-        except KeyReused as exc:
-            raise ApiError(422, [Problem.of(
-                "idempotency_key_reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-                f"Idempotency-Key was used for {exc.request}", "Idempotency-Key")]) from None
-        if kept is not None:
-            return JSONResponse(kept[1], status_code=kept[0],
-                                headers={"Idempotent-Replay": "true"})
+    key, where, replay = await keys.replay(request, rt.sessions)
+    if replay is not None:
+        return replay
     try:
         async with rt.transaction() as s:
             now = rt.clock.now()

@@ -11,12 +11,13 @@ from contracts.events import (
     DossierWithdrawn,
     SupplementReceived,
 )
+from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.processing import tables
 from services.processing.api import router
 from services.processing.domain import AlertPolicy
-from services.processing.handlers import Cases, IdempotencyKeys
+from services.processing.handlers import Cases
 from services.processing.settings import ProcessingSettings
 
 

@@ -259,33 +259,3 @@ class Cases:
 
 # The name the service and its tests have used since processing only opened cases.
 CaseOpener = Cases
-
-
-class KeyReused(Exception):
-    """An Idempotency-Key already answered another request (method and path)."""
-
-    def __init__(self, request: str) -> None:
-        super().__init__(request)
-        self.request = request
-
-
-class IdempotencyKeys:
-    """With an Idempotency-Key, a retry of the same request gets the first answer back and
-    changes nothing: the answer is kept in the same transaction as the change."""
-
-    def __init__(self, repository: ProcessingRepository) -> None:
-        self.repository = repository
-
-    async def kept(self, s: AsyncSession, key: str, request: str) -> tuple[int, Any] | None:
-        seen = await self.repository.kept_answer(s, key)
-        if seen is None:
-            return None
-        if seen["request"] != request:
-            raise KeyReused(seen["request"])
-        return seen["status"], seen["body"]
-
-    async def keep(self, s: AsyncSession, key: str, request: str, status: int, body: Any,
-                   now: datetime) -> None:
-        await self.repository.keep_answer(s, {"key": key, "request": request,
-                                              "status": status, "body": body,
-                                              "created_at": now})

@@ -12,13 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import defer_insert, upsert
+from services.common.idempotency import KeptAnswers
 from services.processing import tables
 
 # Two requests racing with one Idempotency-Key: the loser's insert fails on the key.
 DuplicateKey = IntegrityError
 
 
-class ProcessingRepository:
+class ProcessingRepository(KeptAnswers):
+    answers_table = tables.idempotency
     async def case(self, s: AsyncSession, code: str, *, lock: bool = False
                    ) -> dict[str, Any] | None:
         """A case row; `lock` for a read that is written back (PostgreSQL row lock; SQLite
@@ -108,11 +110,3 @@ class ProcessingRepository:
         t = tables.applicants
         await s.execute(upsert(s, t).values(**row).on_conflict_do_nothing(
             index_elements=[t.c.dossier_code]))
-
-    async def kept_answer(self, s: AsyncSession, key: str) -> dict[str, Any] | None:
-        t = tables.idempotency
-        row = (await s.execute(select(t).where(t.c.key == key))).mappings().first()
-        return dict(row) if row else None
-
-    async def keep_answer(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        await s.execute(tables.idempotency.insert().values(**row))

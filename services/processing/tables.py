@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
 
 from services.common.db import Seq, UtcDateTime, runtime_tables
+from services.common.idempotency import idempotency_table
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -92,11 +93,4 @@ steps = Table(
     Column("outcome", String(16)),
 )
 
-idempotency = Table(
-    "idempotency_keys", metadata,
-    Column("key", String(128), primary_key=True),
-    Column("request", String(300), nullable=False),
-    Column("status", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False),
-)
+idempotency = idempotency_table(metadata)

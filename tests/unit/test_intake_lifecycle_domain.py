@@ -24,8 +24,9 @@ from contracts.registry import short_name
 from contracts.topics import Topic
 from services.common.clock import FixedClock
 from services.common.consumer import Refusal
+from services.common.idempotency import IdempotencyKeys, KeyReused
 from services.intake.domain import NotFound, Rejected, Submission, WrongState
-from services.intake.handlers import IdempotencyKeys, Intake, KeyReused
+from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler
 from services.intake.repository import IntakeStore
 from services.law.catalog import load_catalogs

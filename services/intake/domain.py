@@ -8,7 +8,7 @@ a submission itself (what is wrong with it, the code's shape) are in rules.py.""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,7 +57,7 @@ from services.intake.rules import (
 )
 from services.law.catalog import CatalogError, CatalogIndex, CatalogSet
 from services.law.pseudonym import applicant_pseudonym
-from services.law.workdays import TZ, WorkCalendar, timeliness
+from services.law.workdays import TZ, WorkCalendar, agency_calendar, timeliness
 
 # --- what goes wrong ------------------------------------------------------------------------
 
@@ -156,11 +156,7 @@ class IntakeLaw:
         """The agency's own office hours and closures on top of the national calendar."""
         found = self._calendars.get(agency.code)
         if found is None:
-            base = self.calendar.rules
-            found = WorkCalendar(replace(
-                base, opens=agency.office_hours.opens, closes=agency.office_hours.closes,
-                extra_days_off=base.extra_days_off | frozenset(agency.closures)))
-            self._calendars[agency.code] = found
+            found = self._calendars[agency.code] = agency_calendar(self.calendar.rules, agency)
         return found
 
 

@@ -7,12 +7,13 @@ never from a hand-written lunar table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from contracts.catalog import Agency
 from contracts.common import LegalTime, Timeliness, TimeUnit
 
 __all__ = ["TZ", "CalendarRules", "WorkCalendar"]
@@ -205,3 +206,13 @@ def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
     if done_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():
         return Timeliness.early
     return Timeliness.on_time
+
+
+def agency_calendar(rules: CalendarRules, agency: Agency | None) -> WorkCalendar:
+    """The agency's own office hours and closures on top of the national calendar: what
+    intake counts a receipt by and processing counts its steps and alerts by."""
+    if agency is None:
+        return WorkCalendar(rules)
+    return WorkCalendar(replace(rules, opens=agency.office_hours.opens,
+                                closes=agency.office_hours.closes,
+                                extra_days_off=rules.extra_days_off | frozenset(agency.closures)))

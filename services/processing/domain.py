@@ -8,12 +8,12 @@ procedure in the catalogue the dossier was received under (workflow's `open`).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from contracts import topics
-from contracts.catalog import Agency, Procedure
+from contracts.catalog import Procedure
 from contracts.common import ApplicantRef, LegalTime, ReturnChannel
 from contracts.events import (
     DeadlineApproaching,
@@ -23,7 +23,7 @@ from contracts.events import (
     Event,
     StepAssigned,
 )
-from services.law.workdays import CalendarRules, WorkCalendar
+from services.law.workdays import WorkCalendar
 from services.processing import clock
 from services.processing.workflow import Action, Case, State, Transition
 
@@ -61,17 +61,6 @@ def digitized_values(event: DossierDigitized) -> dict[str, Any]:
 def ready_to_open(row: dict[str, Any]) -> bool:
     return row["state"] == WAITING and bool(row.get("received_at")) and \
         bool(row.get("digitized_at"))
-
-
-def calendar_for(rules: CalendarRules, agency: Agency | None) -> WorkCalendar:
-    """The agency's office hours and closures on top of the national calendar (the same
-    rule intake applies at receipt)."""
-    if agency is None:
-        return WorkCalendar(rules)
-    return WorkCalendar(replace(rules, opens=agency.office_hours.opens,
-                                closes=agency.office_hours.closes,
-                                extra_days_off=rules.extra_days_off
-                                | frozenset(agency.closures)))
 
 
 def _when(value: Any) -> datetime | None:

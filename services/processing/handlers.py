@@ -25,7 +25,7 @@ from services.common.consumer import Context
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
-from services.law.workdays import WorkCalendar
+from services.law.workdays import WorkCalendar, agency_calendar
 from services.processing import domain
 from services.processing.repository import ProcessingRepository
 from services.processing.workflow import (
@@ -69,7 +69,7 @@ class Cases:
         found = self._calendars.get(key)
         if found is None:
             agency = self.catalogs.version(key[0]).agency(key[1])
-            found = self._calendars[key] = domain.calendar_for(
+            found = self._calendars[key] = agency_calendar(
                 self.catalogs.calendar_rules(), agency)
         return found
 

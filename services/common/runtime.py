@@ -94,10 +94,12 @@ class Runtime:
 
     @classmethod
     def create(cls, name: str, settings: ServiceSettings, tables: ServiceTables, title: str,
-               router: APIRouter) -> Runtime:
-        """A service's runtime with its HTTP app: its title, its routes."""
+               router: APIRouter, clock: Clock | None = None) -> Runtime:
+        """A service's runtime with its HTTP app: its title, its routes; `clock` for tests
+        that move time (the law's clock runs on it)."""
         app = FastAPI(title=title, version="1.0.0")
-        runtime = cls(name, settings, tables.metadata, tables.runtime, app)
+        runtime = cls(name, settings, tables.metadata, tables.runtime, app,
+                      clock or SystemClock())
         app.include_router(router)
         return runtime
 

@@ -11,6 +11,8 @@ from contracts.events import (
     DossierWithdrawn,
     SupplementReceived,
 )
+from services.common.clock import Clock
+from services.common.consumer import Batched
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
@@ -21,16 +23,15 @@ from services.processing.handlers import Cases
 from services.processing.settings import ProcessingSettings
 
 
-def build(settings: Any = None) -> Runtime:
+def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     settings = settings or ProcessingSettings()
     runtime = Runtime.create("processing", settings, tables,
-                             "Processing — giải quyết hồ sơ", router)
+                             "Processing — giải quyết hồ sơ", router, clock)
     cases = Cases(load_catalogs(), runtime.outbox,
                   alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share))
-    runtime.handle({DossierReceived: cases.on_received, ApplicantRecorded: cases.on_applicant,
-                    DossierDigitized: cases.on_digitized,
-                    SupplementReceived: cases.on_supplement,
-                    DossierWithdrawn: cases.on_withdrawn})
+    batch = Batched(cases.apply_batch)
+    runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
+                                  SupplementReceived, DossierWithdrawn), batch))
 
     async def watch_deadlines() -> None:
         # Batches until none is full: a backlog (after downtime) drains in one tick.

@@ -21,22 +21,41 @@ DuplicateKey = IntegrityError
 
 class ProcessingRepository(KeptAnswers):
     answers_table = tables.idempotency
-    async def case(self, s: AsyncSession, code: str, *, lock: bool = False
-                   ) -> dict[str, Any] | None:
-        """A case row; `lock` for a read that is written back (PostgreSQL row lock; SQLite
+    async def case(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
+        rows = await self.cases(s, [code])
+        return rows.get(code)
+
+    async def cases(self, s: AsyncSession, codes: Collection[str], *, lock: bool = False
+                    ) -> dict[str, dict[str, Any]]:
+        """The cases of these codes, in one query; `lock` for rows that are written back
+        (PostgreSQL row locks, taken in code order so two writers cannot deadlock; SQLite
         already holds the write lock from BEGIN IMMEDIATE), so no transition is lost."""
-        query = select(tables.cases).where(tables.cases.c.code == code)
+        if not codes:
+            return {}
+        t = tables.cases
+        query = select(t).where(t.c.code.in_(list(codes))).order_by(t.c.code)
         if lock:
             query = query.with_for_update()
-        row = (await s.execute(query)).mappings().first()
-        return dict(row) if row else None
+        return {r["code"]: dict(r) for r in (await s.execute(query)).mappings()}
 
-    async def insert_case(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        await s.execute(tables.cases.insert().values(**row))
+    async def ensure_cases(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows whose code is not there yet (one statement); existing ones are
+        left as they are."""
+        if rows:
+            t = tables.cases
+            await s.execute(upsert(s, t).on_conflict_do_nothing(index_elements=[t.c.code]),
+                            rows)
 
-    async def update_case(self, s: AsyncSession, code: str, **values: Any) -> None:
-        await s.execute(update(tables.cases).where(tables.cases.c.code == code)
-                        .values(**values))
+    async def write_cases(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Whole case rows written back by code, one executemany for the batch."""
+        if not rows:
+            return
+        t = tables.cases
+        columns = [c.name for c in t.columns if c.name != "code"]
+        await s.execute(
+            update(t).where(t.c.code == bindparam("b_code")).values(
+                {name: bindparam(f"b_{name}") for name in columns}),
+            [{f"b_{name}": row.get(name) for name in ["code", *columns]} for row in rows])
 
     def add_history(self, s: AsyncSession, row: dict[str, Any]) -> None:
         defer_insert(s, tables.case_history, row)
@@ -44,11 +63,16 @@ class ProcessingRepository(KeptAnswers):
     def add_step(self, s: AsyncSession, row: dict[str, Any]) -> None:
         defer_insert(s, tables.steps, row)
 
-    async def complete_step(self, s: AsyncSession, code: str, seq: int, at: datetime,
-                            outcome: str) -> None:
+    async def complete_steps(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Steps completed (dossier_code, seq, completed_at, outcome), one executemany."""
+        if not rows:
+            return
         t = tables.steps
-        await s.execute(update(t).where(t.c.dossier_code == code, t.c.seq == seq)
-                        .values(completed_at=at, outcome=outcome))
+        await s.execute(
+            update(t).where(t.c.dossier_code == bindparam("b_dossier_code"),
+                            t.c.seq == bindparam("b_seq")).values(
+                completed_at=bindparam("b_completed_at"), outcome=bindparam("b_outcome")),
+            [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
     async def steps(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
         t = tables.steps
@@ -104,9 +128,11 @@ class ProcessingRepository(KeptAnswers):
                 alerts_fired=bindparam("b_alerts_fired"), deadline=bindparam("b_deadline")),
             [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
-    async def keep_applicant(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        """Once per dossier: the same identity republished under a new event id (after a
-        broker reset) changes nothing, and raises no IntegrityError to dead-letter it for."""
-        t = tables.applicants
-        await s.execute(upsert(s, t).values(**row).on_conflict_do_nothing(
-            index_elements=[t.c.dossier_code]))
+    async def keep_applicants(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Once per dossier, one statement for the batch: the same identity republished
+        under a new event id (after a broker reset) changes nothing, and raises no
+        IntegrityError to dead-letter it for."""
+        if rows:
+            t = tables.applicants
+            await s.execute(upsert(s, t).on_conflict_do_nothing(
+                index_elements=[t.c.dossier_code]), rows)

@@ -9,12 +9,22 @@ rule, domain.md section 1):
 
 - inputs.py: what a slip is given, and the wording common to every form set
 - forms.yaml, forms.py: the dated form sets as data, validated at import
-- layout.py: page, fonts, QR code, drawing primitives
+- services.common.pdf: page, fonts, QR code, drawing primitives (shared with
+  processing's documents)
 - render.py: a form set and a dossier's context -> PDF bytes
 
 Every printed time is in Asia/Ho_Chi_Minh.
 """
 
+from services.common.pdf import (
+    FONT_BOLD,
+    FONT_DIR,
+    FONT_REGULAR,
+    QR_BORDER,
+    QR_BOX_PX,
+    qr_png,
+    register_fonts,
+)
 from services.intake.slips.forms import (
     RULE_SETS,
     FormSetError,
@@ -32,15 +42,6 @@ from services.intake.slips.inputs import (
     SlipProblem,
     vn_date,
     vn_datetime,
-)
-from services.intake.slips.layout import (
-    FONT_BOLD,
-    FONT_DIR,
-    FONT_REGULAR,
-    QR_BORDER,
-    QR_BOX_PX,
-    qr_png,
-    register_fonts,
 )
 from services.intake.slips.render import receipt_slip, refusal_slip, supplement_request
 

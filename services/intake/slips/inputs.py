@@ -7,8 +7,10 @@ forms.yaml.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
+from services.common import pdf
+from services.common.pdf import vn_date as vn_date  # re-exported: slips print dates
 from services.law.workdays import TZ
 
 PERSONAL_ID_LABEL = "Số định danh cá nhân"
@@ -98,20 +100,9 @@ class SlipContext:
             raise ValueError("dossier_code is empty")
 
 
-def vn_date(day: date) -> str:
-    """'ngày 02 tháng 3 năm 2026'.
-
-    Decree 30/2020/NĐ-CP, Appendix I (dates in administrative documents): days below 10
-    and months below 3 take a leading zero, so 'tháng 02' but 'tháng 3'.
-    """
-    month = f"{day.month:02d}" if day.month < 3 else str(day.month)
-    return f"ngày {day.day:02d} tháng {month} năm {day.year}"
-
-
 def vn_datetime(at: datetime) -> str:
     """'08 giờ 15 phút, ngày 02 tháng 3 năm 2026', in Asia/Ho_Chi_Minh."""
-    at_local = local(at, "datetime")
-    return f"{at_local:%H} giờ {at_local:%M} phút, {vn_date(at_local.date())}"
+    return pdf.vn_datetime(at, TZ)
 
 
 def local(at: datetime, what: str) -> datetime:

@@ -2,7 +2,7 @@
 
 Pure rendering: frozen dataclasses in, PDF bytes out; no database, no HTTP, no clock. The
 slip functions check what they are given, pick the form set in force on the day of receipt
-(forms.py) and draw its body blocks, top to bottom, with layout.py's primitives.
+(forms.py) and draw its body blocks, top to bottom, with the primitives of services.common.pdf.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer
 
-from services.intake.slips import layout
+from services.common import pdf as layout
 from services.intake.slips.forms import (
     RULE_SETS,
     ApplicantBlock,
@@ -119,7 +119,7 @@ def _block(block: Block, ctx: SlipContext, rules: SlipRuleSet, given: _Given) ->
         case "return":
             return [layout.p(given.return_text, "item")]
         case "problems":
-            return layout.numbered(given.problems)
+            return layout.numbered([(g.text_vi, g.legal_basis) for g in given.problems])
         case "clock_rule":
             return [layout.p(given.clock_rule_vi, "item")]
     raise AssertionError(f"unhandled slip block {block.kind!r}")  # forms.Block lists them all

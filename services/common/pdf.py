@@ -1,8 +1,9 @@
-"""Page, fonts, QR code and the drawing primitives every slip shares.
+"""Page, fonts, QR code and drawing primitives of the PDFs the services hand to people.
 
-Nothing here depends on a form set: render.py decides what goes on the page, this module
+Nothing here knows a form or a service: a caller decides what goes on the page, this module
 decides how it looks. Text is drawn in DejaVu Sans, embedded as a TrueType subset, so
-Vietnamese diacritics survive printing, copying and text extraction.
+Vietnamese diacritics survive printing, copying and text extraction. Times are formatted
+in the zone the caller passes (the runtime knows no law, hence no Asia/Ho_Chi_Minh).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 import qrcode
@@ -35,8 +38,6 @@ from reportlab.platypus import (
     TableStyle,
 )
 from reportlab.platypus.flowables import HRFlowable
-
-from services.intake.slips.inputs import SlipAgency, SlipProblem
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT_REGULAR = "DejaVuSans"
@@ -69,7 +70,7 @@ def register_fonts(font_dir: Path = FONT_DIR) -> None:
     for path in files.values():
         if not path.is_file():
             raise FileNotFoundError(f"font file {path} is missing; install fonts-dejavu-core "
-                                    f"or set services.intake.slips.layout.FONT_DIR")
+                                    f"or set services.common.pdf.FONT_DIR")
     for name, path in files.items():
         pdfmetrics.registerFont(TTFont(name, str(path)))
     # <b> inside a Paragraph must map to the bold TTF, not to Helvetica-Bold.
@@ -162,6 +163,25 @@ def bold_after(label: str, value: str, style: str) -> Paragraph:
     return Paragraph(f"{t(label)} <b>{t(value)}</b>", STYLES[style])
 
 
+def vn_date(day: date) -> str:
+    """'ngày 02 tháng 3 năm 2026'.
+
+    Decree 30/2020/NĐ-CP, Appendix I (dates in administrative documents): days below 10
+    and months below 3 take a leading zero, so 'tháng 02' but 'tháng 3'.
+    """
+    month = f"{day.month:02d}" if day.month < 3 else str(day.month)
+    return f"ngày {day.day:02d} tháng {month} năm {day.year}"
+
+
+def vn_datetime(at: datetime, tz: tzinfo) -> str:
+    """'08 giờ 15 phút, ngày 02 tháng 3 năm 2026', in `tz`."""
+    # A naive time is ambiguous (server UTC vs Vietnam); refuse rather than guess.
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("a printed time must be timezone-aware")
+    at_local = at.astimezone(tz)
+    return f"{at_local:%H} giờ {at_local:%M} phút, {vn_date(at_local.date())}"
+
+
 # --------------------------------------------------------------------------- blocks
 
 
@@ -194,7 +214,25 @@ def grid_table(rows: list[list[Any]], col_widths: list[float]) -> Table:
     return table
 
 
-def header(agency: SlipAgency, dossier_code: str, form_ref: str, title: str) -> list[Flowable]:
+class Issuer(Protocol):
+    """The agency a document comes from; parent_name is printed above it, as on the forms."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parent_name(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """An Issuer by value, for callers with no agency type of their own."""
+
+    name: str
+    parent_name: str | None = None
+
+
+def header(agency: Issuer, dossier_code: str, form_ref: str, title: str) -> list[Flowable]:
     """Agency and national motto side by side, then title, dossier code and QR."""
     left: list[Flowable] = []
     if agency.parent_name:
@@ -233,17 +271,17 @@ def label_value_table(rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def numbered(items: Sequence[SlipProblem]) -> list[Flowable]:
-    """1., 2., ... each with its legal basis kept on the same page."""
+def numbered(items: Sequence[tuple[str, str | None]]) -> list[Flowable]:
+    """(text, legal basis or None) as 1., 2., ... each with its basis kept on the same page."""
     out: list[Flowable] = []
-    for i, item in enumerate(items, start=1):
-        if item.legal_basis:
+    for i, (text, legal_basis) in enumerate(items, start=1):
+        if legal_basis:
             out.append(KeepTogether([
-                Paragraph(t(item.text_vi), STYLES["item"], bulletText=f"{i}."),
-                p(f"Căn cứ pháp lý: {item.legal_basis}", "basis"),
+                Paragraph(t(text), STYLES["item"], bulletText=f"{i}."),
+                p(f"Căn cứ pháp lý: {legal_basis}", "basis"),
             ]))
         else:
-            out.append(Paragraph(t(item.text_vi), STYLES["item"], bulletText=f"{i}."))
+            out.append(Paragraph(t(text), STYLES["item"], bulletText=f"{i}."))
     return out
 
 
@@ -267,8 +305,10 @@ def signatures(officer_title: str, officer_name: str, applicant_name: str | None
 # --------------------------------------------------------------------------- document
 
 
-def build_pdf(flowables: list[Flowable], *, dossier_code: str, title: str, author: str) -> bytes:
-    """A4 PDF with the dossier code and page number in every page's footer."""
+def build_pdf(flowables: list[Flowable], *, dossier_code: str, title: str, author: str,
+              mark: str | None = None) -> bytes:
+    """A4 PDF with the dossier code and page number in every page's footer, and `mark`
+    (e.g. a draft's or an unsigned document's) in red at its centre."""
     buf = io.BytesIO()
     code = unicodedata.normalize("NFC", dossier_code)
 
@@ -279,6 +319,11 @@ def build_pdf(flowables: list[Flowable], *, dossier_code: str, title: str, autho
         canvas.setFillColor(colors.HexColor("#666666"))
         canvas.drawString(MARGIN, 10 * mm, f"Mã hồ sơ: {code}")
         canvas.drawRightString(PAGE_W - MARGIN, 10 * mm, f"Trang {doc.page}")
+        if mark:
+            # On every page: a page printed alone must still say what it is.
+            canvas.setFont(FONT_BOLD, 9)
+            canvas.setFillColor(colors.HexColor("#B00020"))
+            canvas.drawCentredString(PAGE_W / 2, 10 * mm, unicodedata.normalize("NFC", mark))
         canvas.restoreState()
 
     doc = SimpleDocTemplate(

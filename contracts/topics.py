@@ -50,7 +50,7 @@ INTAKE_PRIVATE = Topic(
 PROVINCIAL = Topic(
     "onestop.provincial.v1", "intake", "dossier code", 6,
     _types(ev.StepAssigned, ev.StepCompleted, ev.DossierResolved, ev.ResultReturned),
-    ("reporting",),
+    ("processing", "reporting"),
     "steps, decisions and returns of dossiers processed by a province's own software, as "
     "reported on the ingest topic (pseudonymous); processing's own topic carries the rest",
 )

@@ -10,6 +10,7 @@ from contracts.events import (
     DossierReceived,
     DossierWithdrawn,
     SupplementReceived,
+    SupplementRequested,
 )
 from services.common.clock import Clock
 from services.common.consumer import Batched
@@ -19,7 +20,7 @@ from services.law.catalog import load_catalogs
 from services.processing import tables
 from services.processing.api import router
 from services.processing.domain import AlertPolicy
-from services.processing.handlers import Cases
+from services.processing.handlers import PROVINCE_EVENTS, Cases
 from services.processing.settings import ProcessingSettings
 
 
@@ -31,7 +32,8 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                   alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share))
     batch = Batched(cases.apply_batch)
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
-                                  SupplementReceived, DossierWithdrawn), batch))
+                                  SupplementRequested, SupplementReceived, DossierWithdrawn,
+                                  *PROVINCE_EVENTS), batch))
 
     async def watch_deadlines() -> None:
         # Batches until none is full: a backlog (after downtime) drains in one tick.

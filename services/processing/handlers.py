@@ -17,10 +17,13 @@ from contracts.events import (
     ApplicantRecorded,
     DossierDigitized,
     DossierReceived,
+    DossierResolved,
     DossierWithdrawn,
+    ResultReturned,
     StepAssigned,
     StepCompleted,
     SupplementReceived,
+    SupplementRequested,
 )
 from services.common.bulk import flush_inserts
 from services.common.consumer import Context, traced
@@ -28,7 +31,7 @@ from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
-from services.processing import domain
+from services.processing import domain, provincial
 from services.processing.repository import ProcessingRepository
 from services.processing.workflow import (
     Action,
@@ -42,6 +45,9 @@ from services.processing.workflow import (
 )
 
 log = get_logger(__name__)
+
+# What the provincial topic says of a dossier processed in a province's own software.
+PROVINCE_EVENTS = (StepAssigned, StepCompleted, DossierResolved, ResultReturned)
 
 
 class NotFound(Exception):
@@ -98,8 +104,10 @@ class Cases:
         """A batch of intake's and digitization's events: the cases they touch read (and
         locked) in one query, each event applied in order in memory, then every changed
         case written in one statement, step completions in another."""
+        # Receipts first: a province's later statuses may share the batch on another topic.
+        items = sorted(items, key=lambda item: not isinstance(item[1], DossierReceived))
         creating = {e.dossier_code for _, e in items
-                    if isinstance(e, DossierReceived | DossierDigitized)}
+                    if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))}
         # Insert-if-absent first, so two replicas that meet one new dossier on two topics
         # both find a row to lock and the second waits for the first.
         await self.repo.ensure_cases(s, [domain.new_row(code) for code in sorted(creating)])
@@ -119,7 +127,14 @@ class Cases:
         await self._write(s, touched)
 
     async def _on_event(self, s: AsyncSession, touched: Touched, event: Any) -> None:
-        if isinstance(event, DossierReceived):
+        row = touched.rows.get(event.dossier_code)
+        if row is not None and (provincial.is_provincial(row) or (
+                isinstance(event, DossierReceived) and event.origin_system) or
+                isinstance(event, PROVINCE_EVENTS)):
+            self._watch(s, touched, row, event)
+        elif isinstance(event, SupplementRequested):
+            return  # asked at a counter before the case opened, or by processing itself
+        elif isinstance(event, DossierReceived):
             await self._merge(s, touched, event.dossier_code, domain.received_values(event))
         elif isinstance(event, DossierDigitized):
             await self._merge(s, touched, event.dossier_code, domain.digitized_values(event))
@@ -129,6 +144,37 @@ class Cases:
             await self._on_withdrawn(s, touched, event)
         else:  # the wiring test keeps app.py's types and these branches together
             raise TypeError(f"processing has no handler for {type(event).__name__}")
+
+    def _watch(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
+               event: Any) -> None:
+        """A dossier a province processes: its facts kept, its clock watched."""
+        calendar, now = self._calendar(row), self.outbox.clock.now()
+        if isinstance(event, DossierReceived):
+            move = provincial.received(row, event, calendar, now)
+        elif isinstance(event, StepAssigned):
+            move = provincial.step_assigned(row, event, calendar, now)
+        elif isinstance(event, StepCompleted):
+            move = provincial.step_completed(row, event)
+        elif isinstance(event, DossierResolved):
+            move = provincial.resolved(row, event, calendar)
+        elif isinstance(event, ResultReturned):
+            move = provincial.returned(row, event, calendar)
+        elif isinstance(event, DossierWithdrawn):
+            move = provincial.withdrawn(row, event, calendar)
+        elif isinstance(event, SupplementRequested):
+            move = provincial.supplement_requested(row, event, calendar)
+        elif isinstance(event, SupplementReceived):
+            move = provincial.supplement_received(row, event, calendar)
+        else:  # digitization's events change nothing the centre watches
+            return
+        if move.step is not None:
+            self.repo.add_step(s, move.step)
+        if move.completion is not None:
+            touched.completions.append(move.completion)
+        merged = row | move.values
+        state = domain.clock_state(merged, calendar) if merged.get("clock") else None
+        touched.change(row["code"], move.values | domain.alert_values(
+            state, domain.fired_alerts(merged), merged["state"], now, self.alerts))
 
     async def _merge(self, s: AsyncSession, touched: Touched, code: str,
                      values: dict[str, Any]) -> None:
@@ -223,7 +269,8 @@ class Cases:
         if row is None:
             raise NotFound(code)
         procedure = self._procedure(row)
-        if procedure is None:  # known only from digitization so far
+        if procedure is None or provincial.is_provincial(row):
+            # Known only from digitization so far, or processed in a province's software.
             raise WrongState(State(row["state"]), [])
         done = apply(domain.to_case(row, procedure), action, payload, now, officer)
         touched.change(code, await self._record(s, touched, row, action, done, now))
@@ -286,13 +333,16 @@ class Cases:
         procedure = self._procedure(row)
         return domain.to_case(row, procedure) if procedure else None
 
+    def _allowed(self, row: dict[str, Any], case: Case | None) -> list[Action]:
+        return allowed_actions(case) if case and not provincial.is_provincial(row) else []
+
     async def view(self, s: AsyncSession, code: str, now: datetime) -> dict[str, Any] | None:
         row = await self.repo.case(s, code)
         if row is None:
             return None
         case = self._case(row)
         clock = domain.clock_state(row, self._calendar(row)) if case else None
-        return domain.view(row, case, clock, allowed_actions(case) if case else [],
+        return domain.view(row, case, clock, self._allowed(row, case),
                            await self.repo.history(s, code), await self.repo.steps(s, code),
                            now)
 

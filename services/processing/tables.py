@@ -47,6 +47,13 @@ cases = Table(
     Column("next_alert_at", UtcDateTime()),
     Column("alerts_fired", JSON),
     Column("deadline", String(16)),
+    # A dossier a province processes in its own software (provincial.py): watched only.
+    Column("origin_system", String(64)),
+    # The responsible office's explanation of a late dossier ({"by", "cause"}), and the
+    # apology and re-appointment letter ({"issued_at", "new_due_at", "reason", ...}).
+    Column("explained_at", UtcDateTime()),
+    Column("explanation", JSON),
+    Column("apology", JSON),
 )
 # The list's keyset order, and its filters.
 Index("ix_cases_received", cases.c.received_at, cases.c.code)

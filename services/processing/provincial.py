@@ -1,0 +1,150 @@
+"""Dossiers a province processes in its own software and reports through ingest: the
+centre does not move them (no officer acts on them here), it watches their clock. Their due
+time comes from their DossierReceived, their steps, decision and return from the provincial
+topic, their supplement and withdrawal from intake's topic. Pure: a row and an event in,
+the row's new values and the step facts out.
+
+Events may arrive before the receipt (two topics, no order between them after a long lag):
+what they say is kept on the row, and the receipt then opens the clock only for a dossier
+still in processing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contracts.events import (
+    DossierReceived,
+    DossierResolved,
+    DossierWithdrawn,
+    ResultReturned,
+    StepAssigned,
+    StepCompleted,
+    SupplementReceived,
+    SupplementRequested,
+)
+from services.law.workdays import WorkCalendar
+from services.processing import clock, domain
+from services.processing.workflow import State
+
+# Who holds a province's dossier before its software reports a step.
+PROVINCE_HOLDER = "Hệ thống của tỉnh"
+
+
+@dataclass
+class Move:
+    """What one event does to a watched case."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    step: dict[str, Any] | None = None         # a steps row to insert
+    completion: dict[str, Any] | None = None   # (dossier_code, seq, completed_at, outcome)
+
+
+def is_provincial(row: dict[str, Any]) -> bool:
+    return bool(row.get("origin_system"))
+
+
+def _clock_values(row: dict[str, Any], state: clock.ClockState | None) -> dict[str, Any]:
+    return {"clock": domain.clock_json(state)} if state is not None else {}
+
+
+def _current(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+    state = domain.clock_state(row, calendar) if row.get("clock") else None
+    if state is None or not state.periods or state.periods[-1].end is not None:
+        return None
+    return state
+
+
+def received(row: dict[str, Any], event: DossierReceived, calendar: WorkCalendar,
+             now: datetime) -> Move:
+    """The province's receipt: watched at once (no central digitization to wait for)."""
+    values = domain.received_values(event) | {"origin_system": event.origin_system,
+                                              "updated_at": now}
+    values = {k: v for k, v in values.items() if row.get(k) is None or k == "updated_at"}
+    merged = row | values
+    if row.get("clock"):
+        return Move(values)  # a republished receipt: the running clock stays
+    if merged["state"] != domain.WAITING and merged["state"] != State.in_step.value:
+        return Move(values)  # decided before its receipt reached us: nothing to watch
+    department = merged.get("department") or PROVINCE_HOLDER
+    start = clock.open_clock(event.received_at, event.legal_time, calendar)
+    held_from = max(event.received_at, merged.get("opened_at") or event.received_at)
+    state = clock.hand_over(start, held_from, department)
+    return Move(values | _clock_values(row, state) | {
+        "state": State.in_step.value, "department": department,
+        "opened_at": merged.get("opened_at") or event.received_at})
+
+
+def step_assigned(row: dict[str, Any], event: StepAssigned, calendar: WorkCalendar,
+                  now: datetime) -> Move:
+    seq = (row.get("assignments") or 0) + 1
+    values: dict[str, Any] = {"current_step": event.step_no, "department": event.department,
+                              "holder": event.assignee, "assignments": seq,
+                              "updated_at": now}
+    if row["state"] == domain.WAITING:
+        values |= {"state": State.in_step.value, "opened_at": event.assigned_at}
+    if (state := _current(row, calendar)) is not None and \
+            state.periods[-1].kind.startswith(clock.AGENCY):
+        at = max(event.assigned_at, state.periods[-1].start)
+        values |= _clock_values(row, clock.hand_over(state, at, event.department,
+                                                     event.assignee))
+    return Move(values, step=domain.step_row(event, seq))
+
+
+def step_completed(row: dict[str, Any], event: StepCompleted) -> Move:
+    return Move({"updated_at": event.completed_at}, completion={
+        "dossier_code": row["code"], "seq": row.get("assignments") or 0,
+        "completed_at": event.completed_at, "outcome": event.outcome.value})
+
+
+def _finished(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
+              values: dict[str, Any]) -> Move:
+    state = _current(row, calendar)
+    if state is not None:
+        values |= _clock_values(row, clock.finish(state, max(at, state.periods[-1].start)))
+    return Move(values | {"holder": None, "updated_at": at})
+
+
+def resolved(row: dict[str, Any], event: DossierResolved, calendar: WorkCalendar) -> Move:
+    state = State.approved if event.decision == "approved" else State.denied
+    return _finished(row, calendar, event.resolved_at,
+                     {"state": state.value, "proposal": event.decision})
+
+
+def returned(row: dict[str, Any], event: ResultReturned, calendar: WorkCalendar) -> Move:
+    return _finished(row, calendar, event.returned_at,
+                     {"state": State.returned.value,
+                      "return_channel": event.return_channel.value})
+
+
+def withdrawn(row: dict[str, Any], event: DossierWithdrawn, calendar: WorkCalendar) -> Move:
+    return _finished(row, calendar, event.withdrawn_at, {"state": State.withdrawn.value})
+
+
+def supplement_requested(row: dict[str, Any], event: SupplementRequested,
+                         calendar: WorkCalendar) -> Move:
+    """The province asked the applicant for more: the clock stops (domain.md section 4)."""
+    state = _current(row, calendar)
+    if state is None or not state.periods[-1].kind.startswith(clock.AGENCY):
+        return Move()
+    at = max(event.requested_at, state.periods[-1].start)
+    return Move(_clock_values(row, clock.request_supplement(state, at)) | {
+        "state": State.waiting_supplement.value,
+        "supplement_rounds": (row.get("supplement_rounds") or 0) + 1,
+        "updated_at": event.requested_at})
+
+
+def supplement_received(row: dict[str, Any], event: SupplementReceived,
+                        calendar: WorkCalendar) -> Move:
+    """Complete: the legal time runs afresh; the due time is the one intake computed."""
+    state = _current(row, calendar)
+    if not event.complete or state is None or \
+            not state.periods[-1].kind.startswith(clock.SUPPLEMENT):
+        return Move()
+    at = max(event.received_at, state.periods[-1].start)
+    moved = clock.restart_after_supplement(state, at, row.get("department") or
+                                           PROVINCE_HOLDER)
+    return Move(_clock_values(row, moved) | {
+        "state": State.in_step.value, "clock_start": at,
+        "due_at": event.due_at or clock.due_at(moved), "updated_at": at})

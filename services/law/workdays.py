@@ -54,6 +54,10 @@ class WorkCalendar:
         self.rules = rules
         self._holidays: holidays.HolidayBase = holidays.country_holidays("VN")
         self._years_loaded: set[int] = set()
+        # Per-day answers: the deadline monitor walks the same days for every dossier, and
+        # a `holidays` lookup costs far more than a dict hit. Rules are fixed per calendar.
+        self._holiday_days: dict[date, bool] = {}
+        self._working_days: dict[date, bool] = {}
 
     # --- calendar -------------------------------------------------------------------------
 
@@ -67,10 +71,15 @@ class WorkCalendar:
 
     def is_public_holiday(self, d: date) -> bool:
         """Labour Code 2019 Art. 112 holidays (incl. Tết, swapped days off) or a closure."""
-        if d in self.rules.extra_days_off:
-            return True
-        self._ensure_year(d.year)
-        return d in self._holidays
+        known = self._holiday_days.get(d)
+        if known is None:
+            if d in self.rules.extra_days_off:
+                known = True
+            else:
+                self._ensure_year(d.year)
+                known = d in self._holidays
+            self._holiday_days[d] = known
+        return known
 
     def _is_makeup_day(self, d: date) -> bool:
         if d in self.rules.extra_working_days:
@@ -81,9 +90,11 @@ class WorkCalendar:
 
     def is_working_day(self, d: date) -> bool:
         """Mon-Fri or a make-up Saturday, and not a public holiday or closure."""
-        if self.is_public_holiday(d):
-            return False
-        return d.weekday() < 5 or self._is_makeup_day(d)
+        known = self._working_days.get(d)
+        if known is None:
+            known = self._working_days[d] = not self.is_public_holiday(d) and (
+                d.weekday() < 5 or self._is_makeup_day(d))
+        return known
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after `d`."""

@@ -17,6 +17,7 @@ Two measures of time are used, on purpose:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -420,20 +421,32 @@ def thresholds(state: ClockState, near_days: float | None = 1,
     legal time is used and when `near_days` working days are left (both configurable, seed
     004 "nhắc nhở, cảnh báo"), DossierOverdue just after the due time. A restarted clock is
     a new legal time, so its thresholds are new ones (suffix "@restart-N")."""
-    start, due = clock_start(state), due_at(state)
-    total = _legal_total(state)
-    suffix = f"@restart-{len(state.restarts)}" if state.restarts else ""
+    lt = state.legal_time
+    return list(_thresholds(state.calendar, clock_start(state), lt.value, lt.unit,
+                            len(state.restarts), near_days, used_share))
+
+
+@functools.lru_cache(maxsize=8192)
+def _thresholds(calendar: WorkCalendar, start: datetime, value: int, unit: TimeUnit,
+                restarts: int, near_days: float | None, used_share: float | None
+                ) -> tuple[Alert, ...]:
+    # They depend on the run's start and legal time only, not on who held the dossier:
+    # the monitor asks several times per case per tick, and many cases share a start.
+    run = ClockState(start, LegalTime(value=value, unit=unit), calendar)
+    due = due_at(run)
+    total = _legal_total(run)
+    suffix = f"@restart-{restarts}" if restarts else ""
     alerts: list[Alert] = []
     if used_share is not None:
         used = timedelta(seconds=round(total.total_seconds() * used_share))
-        at = min(_position(_legal_windows(state), start, used), due)
+        at = min(_position(_legal_windows(run), start, used), due)
         alerts.append(Alert(f"approaching:used-{used_share:.0%}{suffix}", at))
     if near_days is not None:
-        left = total - near_days * _day_length(state.calendar)
-        at = min(_position(_legal_windows(state), start, left), due)
+        left = total - near_days * _day_length(calendar)
+        at = min(_position(_legal_windows(run), start, left), due)
         alerts.append(Alert(f"approaching:left-{near_days:g}d{suffix}", at))
     alerts.append(Alert(f"overdue{suffix}", due + _JUST_AFTER))
-    return sorted(alerts, key=lambda a: a.at)
+    return tuple(sorted(alerts, key=lambda a: a.at))
 
 
 def next_alert(state: ClockState, fired: set[str], now: datetime, near_days: float | None = 1,

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.common import Problem
+from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
+from contracts.events import DossierResolved
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
+from services.processing import overdue
+from services.processing.documents import letters, slip_pdf
 from services.processing.domain import OFFICER_ACTIONS
 from services.processing.handlers import Cases, NotFound
 from services.processing.repository import DuplicateKey
@@ -33,17 +38,45 @@ class Deadline(StrEnum):
 OfficerAction = StrEnum("OfficerAction", {a.name: a.value for a in OFFICER_ACTIONS})  # type: ignore[misc]
 
 
-class ActionIn(BaseModel):
+class OfficerBody(BaseModel):
+    """What an officer sends; `officer` says who until the security issue binds it to a
+    token (acting_officer)."""
+
+    officer: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ActionIn(OfficerBody):
     """An officer's action; the action's own fields (e.g. `decision`, `items`, `reasons`)
     sit beside `action` and `officer` and are checked by the workflow."""
 
     model_config = ConfigDict(extra="allow")
 
     action: OfficerAction  # type: ignore[valid-type]
-    officer: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def acting_officer(body: ActionIn, request: Request) -> str | None:
+class ExplanationIn(OfficerBody):
+    """The responsible office's specific explanation of an overdue dossier (seed 004)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cause: LongText = Field(min_length=1)
+    explained_by: AgencyCode | None = Field(
+        default=None, description="the responsible office; the dossier's agency by default")
+
+
+class ApologyIn(OfficerBody):
+    """The apology and re-appointment letter (domain.md section 7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: LongText = Field(min_length=1, description="the reason for the delay")
+    new_due_at: Timestamp = Field(description="the new appointment")
+    department: ShortText | None = Field(
+        default=None, description="the department responsible; the current one by default")
+    signed_by: ShortText = Field(min_length=1, description="the head who signs it")
+
+
+def acting_officer(body: OfficerBody, request: Request) -> str | None:
     """Who acts. The one place to read it: the security issue swaps the body's field for
     the token's user here."""
     del request  # the token, once there is one
@@ -102,6 +135,8 @@ async def list_cases(
     deadline: Annotated[Deadline | None, Query(
         description="near: a DeadlineApproaching fired, not overdue, not resolved; "
                     "overdue: a DossierOverdue fired, not resolved")] = None,
+    explained: Annotated[bool | None, Query(
+        description="with deadline=overdue: false lists what the centre must chase")] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     after: Annotated[str | None, Query(max_length=300,
                                        description="cursor: next_after of the last page")] = None,
@@ -113,7 +148,7 @@ async def list_cases(
         items, more = await _cases(request).page(
             s, agency=agency, department=department, officer=officer,
             state=state.value if state else None, after=cursor, limit=page_size,
-            deadline=deadline.value if deadline else None)
+            deadline=deadline.value if deadline else None, explained=explained)
     last = items[-1] if items else None
     return {"items": _json(items),
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
@@ -132,10 +167,12 @@ async def case(code: str, request: Request) -> dict[str, Any]:
     return _json(found)  # type: ignore[no-any-return]
 
 
-@router.post("/cases/{code}/actions")
-async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
-    """An officer's action; 409 with `current_state` and `allowed_actions` when it does not
-    fit the case now. With an Idempotency-Key header, a retry gets the first answer back."""
+Work = Callable[[AsyncSession, datetime], Awaitable[dict[str, Any]]]
+
+
+async def _write(request: Request, code: str, status: int, work: Work) -> JSONResponse:
+    """One officer's write in one transaction, with its errors answered one way; with an
+    Idempotency-Key header, a retry gets the first answer back."""
     rt: Runtime = request.app.state.runtime
     keys: IdempotencyKeys = request.app.state.idempotency
     key, where, replay = await keys.replay(request, rt.sessions)
@@ -144,20 +181,130 @@ async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
     try:
         async with rt.transaction() as s:
             now = rt.clock.now()
-            answer = _json(await _cases(request).act(
-                s, code, Action(body.action.value), dict(body.model_extra or {}),
-                acting_officer(body, request), now))
+            answer = _json(await work(s, now))
             if key:
-                await keys.keep(s, key, where, 200, answer, now)
+                await keys.keep(s, key, where, status, answer, now)
     except NotFound as exc:
         raise _no_case(code) from exc
     except WrongState as exc:
         raise _conflict(exc) from exc
     except InvalidAction as exc:
         raise ApiError(422, list(exc.problems)) from exc
+    except overdue.NotLate as exc:
+        raise ApiError(409, [Problem.of(
+            "not_overdue", f"Hồ sơ {code} không quá hạn: không cần giải trình",
+            f"case {code} is not overdue: there is nothing to explain", "code")]) from exc
+    except overdue.Refused as exc:
+        raise ApiError(exc.status, list(exc.problems)) from exc
     except DuplicateKey:
         raise ApiError(409, [Problem.of(
             "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
             "the request raced another with the same Idempotency-Key; try again",
             "Idempotency-Key")]) from None
-    return JSONResponse(answer)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.post("/cases/{code}/actions")
+async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
+    """An officer's action; 409 with `current_state` and `allowed_actions` when it does not
+    fit the case now. With an Idempotency-Key header, a retry gets the first answer back."""
+    return await _write(request, code, 200, lambda s, now: _cases(request).act(
+        s, code, Action(body.action.value), dict(body.model_extra or {}),
+        acting_officer(body, request), now))
+
+
+@router.post("/cases/{code}/explanations", status_code=201)
+async def explain(code: str, body: ExplanationIn, request: Request) -> JSONResponse:
+    """The responsible office explains an overdue dossier's delay (OverdueExplained); 409
+    when the dossier is not overdue. It then leaves `explained=false`."""
+    return await _write(request, code, 201, lambda s, now: _cases(request).explain(
+        s, code, body.cause, body.explained_by, acting_officer(body, request), now))
+
+
+@router.post("/cases/{code}/apology", status_code=201)
+async def apologise(code: str, body: ApologyIn, request: Request) -> JSONResponse:
+    """The apology and re-appointment letter (ApologyIssued), once per dossier; issued
+    later than one working day before the due time it is still issued, with
+    `in_time: false`. The new date never makes a late dossier on time."""
+    return await _write(request, code, 201, lambda s, now: _cases(request).apologise(
+        s, code, reason=body.reason, new_due_at=body.new_due_at,
+        department=body.department, signed_by=body.signed_by, now=now))
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+async def _documents(request: Request, code: str
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
+                                dict[str, Any] | None]:
+    async with request.app.state.runtime.sessions() as s:
+        try:
+            row, steps, history = await _cases(request).documents_of(s, code)
+        except NotFound as exc:
+            raise _no_case(code) from exc
+        applicant = await _cases(request).repo.applicant(s, code)
+    return row, steps, history, applicant
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/cases/{code}/control-slip")
+async def control_slip(code: str, request: Request) -> dict[str, Any]:
+    """Phiếu kiểm soát quá trình giải quyết hồ sơ: every handover with from, to, time
+    handed and received, the step's due time and its outcome."""
+    row, steps, history, _ = await _documents(request, code)
+    return _cases(request).control_slip(row, steps, history).to_json()
+
+
+@router.get("/cases/{code}/control-slip.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def control_slip_pdf(code: str, request: Request) -> Response:
+    row, steps, history, _ = await _documents(request, code)
+    cases = _cases(request)
+    return _pdf(slip_pdf.control_slip_pdf(
+        cases.control_slip(row, steps, history), cases.letterhead(row),
+        procedure_name=cases.procedure_name(row)), f"phieu-kiem-soat-{code}.pdf")
+
+
+@router.get("/cases/{code}/apology.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def apology_pdf(code: str, request: Request) -> Response:
+    """The apology and re-appointment letter as issued (404 before it is)."""
+    row, _, _, applicant = await _documents(request, code)
+    event = overdue.apology_event(row)
+    if event is None:
+        raise not_found(f"Hồ sơ {code} chưa có văn bản xin lỗi",
+                        f"no apology letter for case {code}", "code")
+    cases = _cases(request)
+    return _pdf(letters.apology_letter_pdf(
+        cases.letterhead(row), event, procedure_name=cases.procedure_name(row),
+        received_at=row["received_at"], applicant_name=_name(applicant)),
+        f"xin-loi-{code}.pdf")
+
+
+@router.get("/cases/{code}/result.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def result_pdf(code: str, request: Request) -> Response:
+    """The result document once decided, marked unsigned (CHƯA KÝ SỐ) until the signing
+    service signs it (404 before the decision)."""
+    row, _, _, applicant = await _documents(request, code)
+    result = row.get("result") or {}
+    if not result.get("decision"):
+        raise not_found(f"Hồ sơ {code} chưa có quyết định", f"case {code} is not decided",
+                        "code")
+    cases = _cases(request)
+    resolved = DossierResolved.model_validate(
+        {k: v for k, v in result.items() if k in DossierResolved.model_fields})
+    return _pdf(letters.result_document_pdf(
+        cases.letterhead(row), resolved, procedure_name=cases.procedure_name(row),
+        received_at=row["received_at"], signed=False, applicant_name=_name(applicant),
+        result_type=result.get("result_type")), f"ket-qua-{code}.pdf")
+
+
+def _name(applicant: dict[str, Any] | None) -> str | None:
+    if not applicant:
+        return None
+    return applicant.get("full_name") or applicant.get("name")

@@ -21,6 +21,7 @@ from services.processing import tables
 from services.processing.api import router
 from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
+from services.processing.overdue import ApologyPolicy
 from services.processing.settings import ProcessingSettings
 
 
@@ -29,7 +30,9 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     runtime = Runtime.create("processing", settings, tables,
                              "Processing — giải quyết hồ sơ", router, clock)
     cases = Cases(load_catalogs(), runtime.outbox,
-                  alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share))
+                  alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share),
+                  apologies=ApologyPolicy(settings.apology_days_before,
+                                          settings.apology_max_per_dossier))
     batch = Batched(cases.apply_batch)
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
                                   SupplementRequested, SupplementReceived, DossierWithdrawn,

@@ -8,6 +8,7 @@ procedure in the catalogue the dossier was received under (workflow's `open`).""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,9 @@ from contracts.events import (
     DossierDigitized,
     DossierOverdue,
     DossierReceived,
+    DossierResolved,
     Event,
+    ResultIssued,
     StepAssigned,
 )
 from services.law.workdays import WorkCalendar
@@ -51,7 +54,7 @@ def received_values(event: DossierReceived) -> dict[str, Any]:
             "due_at": event.due_at, "clock_start": event.received_at,
             "legal_time": event.legal_time.model_dump(mode="json"),
             "applicant": event.applicant.model_dump(mode="json"),
-            "return_channel": event.return_channel.value}
+            "return_channel": event.return_channel.value, "channel": event.channel.value}
 
 
 def digitized_values(event: DossierDigitized) -> dict[str, Any]:
@@ -297,7 +300,27 @@ def written(row: dict[str, Any], done: Transition, state: clock.ClockState | Non
     values["assignments"] = (row.get("assignments") or 0) + assigned
     if done.history["action"] == Action.open.value:
         values["opened_at"] = done.history["at"]
+    for event in done.events:
+        if isinstance(event, DossierResolved | ResultIssued):
+            values["result"] = result_values(row.get("result"), event)
     return values
+
+
+def result_values(kept: dict[str, Any] | None, event: DossierResolved | ResultIssued
+                  ) -> dict[str, Any]:
+    """The decision as DossierResolved said it, then ResultIssued's code and document: what
+    the result document prints."""
+    if isinstance(event, DossierResolved):
+        return event.model_dump(mode="json")
+    return (kept or {}) | {"result_code": event.result_code, "result_type": event.result_type,
+                           "document_ref": event.document_ref,
+                           "issued_at": event.issued_at.isoformat()}
+
+
+def result_document_ref(code: str, at: datetime) -> str:
+    """An opaque reference of the result document (never built from personal numbers)."""
+    digest = hashlib.sha256(f"{code}|{at.isoformat()}".encode()).hexdigest()[:16]
+    return f"doc-{digest}"
 
 
 # --- what the API shows -----------------------------------------------------------------------
@@ -330,6 +353,11 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "working_time_used": amount(clock.working_time_used(state, now)) if state else None,
         "working_time_left": amount(clock.working_time_left(state, now)) if state else None,
         "allowed_actions": allowed_for_officers(allowed),
+        "deadline": row.get("deadline"), "alerts_fired": sorted(fired_alerts(row)),
+        "processed_by_province": row.get("origin_system"),
+        "explained_at": row.get("explained_at"),
+        "explanations": (row.get("explanation") or {}).get("items", []),
+        "apology": row.get("apology"), "result": row.get("result"),
         "history": [{k: h[k] for k in ("at", "action", "officer", "from_state", "to_state",
                                        "step", "note")} for h in history],
         "steps": [{k: s[k] for k in ("seq", "step_no", "step_code", "department", "assignee",
@@ -341,7 +369,7 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in ("code", "agency_code", "procedure_code", "state",
                                     "current_step", "department", "holder", "received_at",
-                                    "due_at", "deadline")}
+                                    "due_at", "deadline", "explained_at")}
 
 
 def action_answer(row: dict[str, Any], done: Transition) -> dict[str, Any]:

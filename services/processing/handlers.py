@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.catalog import Procedure
+from contracts.common import Channel
 from contracts.events import (
     ApplicantRecorded,
     DossierDigitized,
     DossierReceived,
     DossierResolved,
     DossierWithdrawn,
+    Event,
     ResultReturned,
     StepAssigned,
     StepCompleted,
@@ -28,10 +30,16 @@ from contracts.events import (
 from services.common.bulk import flush_inserts
 from services.common.consumer import Context, traced
 from services.common.outbox import OutboxWriter
+from services.common.pdf import Letterhead
 from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
-from services.processing import domain, provincial
+from services.processing import domain, overdue, provincial
+from services.processing.documents.control_slip import (
+    ControlSlip,
+    build_control_slip,
+    result_handed_at,
+)
 from services.processing.repository import ProcessingRepository
 from services.processing.workflow import (
     Action,
@@ -74,11 +82,13 @@ class Touched:
 class Cases:
     def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter,
                  repository: ProcessingRepository | None = None,
-                 alerts: domain.AlertPolicy | None = None) -> None:
+                 alerts: domain.AlertPolicy | None = None,
+                 apologies: overdue.ApologyPolicy | None = None) -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
         self.alerts = alerts or domain.AlertPolicy()
+        self.apologies = apologies or overdue.ApologyPolicy()
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
     # --- the law a case is judged by -------------------------------------------------------
@@ -272,10 +282,81 @@ class Cases:
         if procedure is None or provincial.is_provincial(row):
             # Known only from digitization so far, or processed in a province's software.
             raise WrongState(State(row["state"]), [])
+        if action == Action.issue_result and not payload.get("document_ref"):
+            payload = payload | {"document_ref": domain.result_document_ref(code, now)}
         done = apply(domain.to_case(row, procedure), action, payload, now, officer)
         touched.change(code, await self._record(s, touched, row, action, done, now))
         await self._write(s, touched)
         return domain.action_answer(row, done)
+
+    # --- a late dossier: the explanation and the apology letter ------------------------------
+
+    async def explain(self, s: AsyncSession, code: str, cause: str, by: str | None,
+                      officer: str | None, now: datetime) -> dict[str, Any]:
+        """The responsible office's explanation of an overdue dossier (OverdueExplained);
+        NotFound, or overdue.NotLate when there is nothing to explain."""
+        row = await self._locked(s, code)
+        values, event = overdue.explain(row, by or row.get("agency_code") or "", cause,
+                                        officer, now)
+        return await self._amend(s, row, values, event)
+
+    async def apologise(self, s: AsyncSession, code: str, *, reason: str,
+                        new_due_at: datetime, department: str | None, signed_by: str,
+                        now: datetime) -> dict[str, Any]:
+        """The apology and re-appointment letter (ApologyIssued); overdue.Refused when it
+        is repeated or its date is not later, WrongState once the dossier is resolved."""
+        row = await self._locked(s, code)
+        if row["state"] in domain.RESOLVED or row["state"] == domain.WAITING:
+            raise WrongState(State(row["state"]), [])
+        values, event = overdue.apologise(
+            row, self._calendar(row), reason=reason, new_due_at=new_due_at,
+            department=department, signed_by=signed_by, now=now, policy=self.apologies)
+        return await self._amend(s, row, values, event)
+
+    async def _locked(self, s: AsyncSession, code: str) -> dict[str, Any]:
+        row = (await self.repo.cases(s, [code], lock=True)).get(code)
+        if row is None or row.get("received_at") is None:
+            raise NotFound(code)
+        return row
+
+    async def _amend(self, s: AsyncSession, row: dict[str, Any], values: dict[str, Any],
+                     event: Event) -> dict[str, Any]:
+        """A record beside the workflow (its state does not move): the row's new values
+        and the event, in the caller's transaction."""
+        for topic in domain.topics_for(event):
+            await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
+        await self.repo.write_cases(s, [row | values])
+        return {"dossier_code": row["code"], "event": type(event).__name__,
+                **event.model_dump(exclude={"dossier_code"})} | (
+            {"in_time": values["apology"]["in_time"]} if "apology" in values else {})
+
+    # --- documents -----------------------------------------------------------------------
+
+    async def documents_of(self, s: AsyncSession, code: str
+                           ) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                      list[dict[str, Any]]]:
+        """A case with its steps and history, for its slip and letters; NotFound."""
+        row = await self.repo.case(s, code)
+        if row is None or row.get("received_at") is None:
+            raise NotFound(code)
+        return row, await self.repo.steps(s, code), await self.repo.history(s, code)
+
+    def control_slip(self, row: dict[str, Any], steps: list[dict[str, Any]],
+                     history: list[dict[str, Any]]) -> ControlSlip:
+        paper = row.get("channel") == Channel.counter.value
+        return build_control_slip(row, steps, self._calendar(row), paper=paper,
+                                  result_at=result_handed_at(history))
+
+    def letterhead(self, row: dict[str, Any]) -> Letterhead:
+        version = self.catalogs.version(row.get("catalog_version") or "")
+        agency = version.agency(row.get("agency_code") or "")
+        parent = version.agency(agency.parent) if agency and agency.parent else None
+        return Letterhead(agency.name if agency else row.get("agency_code") or "",
+                          parent.name if parent else None)
+
+    def procedure_name(self, row: dict[str, Any]) -> str:
+        procedure = self._procedure(row)
+        return procedure.name if procedure else row.get("procedure_code") or ""
 
     # --- the one writing path ------------------------------------------------------------
 
@@ -349,13 +430,14 @@ class Cases:
     async def page(self, s: AsyncSession, *, agency: str | None, department: str | None,
                    officer: str | None, state: str | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   deadline: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+                   deadline: str | None = None, explained: bool | None = None
+                   ) -> tuple[list[dict[str, Any]], bool]:
         """A page of cases, and whether more follow (one row more is asked to tell)."""
         agencies = None if agency is None else domain.sub_agencies(self.catalogs.indexes,
                                                                    agency)
         rows = await self.repo.page(s, agencies=agencies, department=department,
                                     officer=officer, state=state, deadline=deadline,
-                                    after=after,
+                                    explained=explained, after=after,
                                     limit=limit + 1)
         return [domain.summary(r) for r in rows[:limit]], len(rows) > limit
 

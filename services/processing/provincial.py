@@ -109,7 +109,8 @@ def _finished(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
 def resolved(row: dict[str, Any], event: DossierResolved, calendar: WorkCalendar) -> Move:
     state = State.approved if event.decision == "approved" else State.denied
     return _finished(row, calendar, event.resolved_at,
-                     {"state": state.value, "proposal": event.decision})
+                     {"state": state.value, "proposal": event.decision,
+                      "result": domain.result_values(row.get("result"), event)})
 
 
 def returned(row: dict[str, Any], event: ResultReturned, calendar: WorkCalendar) -> Move:

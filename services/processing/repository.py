@@ -87,7 +87,8 @@ class ProcessingRepository(KeptAnswers):
     async def page(self, s: AsyncSession, *, agencies: Collection[str] | None,
                    department: str | None, officer: str | None, state: str | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   deadline: str | None = None) -> list[dict[str, Any]]:
+                   deadline: str | None = None, explained: bool | None = None
+                   ) -> list[dict[str, Any]]:
         """Up to `limit` received cases by receipt time then code, after the cursor (keyset
         pagination: pages stay stable while new cases arrive)."""
         t = tables.cases
@@ -99,6 +100,9 @@ class ProcessingRepository(KeptAnswers):
                               (t.c.state, state), (t.c.deadline, deadline)):
             if value is not None:
                 query = query.where(column == value)
+        if explained is not None:
+            query = query.where(t.c.explained_at.is_not(None) if explained
+                                else t.c.explained_at.is_(None))
         if after is not None:
             at, code = after
             query = query.where(or_(t.c.received_at > at,
@@ -127,6 +131,11 @@ class ProcessingRepository(KeptAnswers):
                 next_alert_at=bindparam("b_next_alert_at"),
                 alerts_fired=bindparam("b_alerts_fired"), deadline=bindparam("b_deadline")),
             [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+    async def applicant(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
+        """The applicant's identity (for the letters sent to them)."""
+        t = tables.applicants
+        return await s.scalar(select(t.c.applicant).where(t.c.dossier_code == code))
 
     async def keep_applicants(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Once per dossier, one statement for the batch: the same identity republished

@@ -15,3 +15,7 @@ class ProcessingSettings(ServiceSettings):
     monitor_batch: int = 500
     alert_near_days: float | None = 1
     alert_used_share: float | None = 0.8
+    # The apology and re-appointment letter (domain.md section 7, both "(confirm)"): at
+    # least this many working days before the due time, at most this many per dossier.
+    apology_days_before: int = 1
+    apology_max_per_dossier: int = 1

@@ -54,6 +54,11 @@ cases = Table(
     Column("explained_at", UtcDateTime()),
     Column("explanation", JSON),
     Column("apology", JSON),
+    # How it came (the control slip's 15:00 rule is for paper at the counter), and the
+    # decision as DossierResolved said it with ResultIssued's code and document, for the
+    # result document.
+    Column("channel", String(16)),
+    Column("result", JSON),
 )
 # The list's keyset order, and its filters.
 Index("ix_cases_received", cases.c.received_at, cases.c.code)

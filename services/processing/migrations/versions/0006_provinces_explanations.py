@@ -1,4 +1,5 @@
-"""provinces' dossiers watched (origin_system), overdue explanations and apology letters
+"""provinces' dossiers watched (origin_system), the channel, overdue explanations, apology
+letters and the decision's result
 
 Revision ID: 0006
 Revises: 0005
@@ -23,10 +24,14 @@ def upgrade() -> None:
                                       nullable=True))
         batch_op.add_column(sa.Column('explanation', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('apology', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('channel', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('result', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_column('result')
+        batch_op.drop_column('channel')
         batch_op.drop_column('apology')
         batch_op.drop_column('explanation')
         batch_op.drop_column('explained_at')

@@ -1,0 +1,95 @@
+"""What the responsible office owes for a late dossier (domain.md section 7): a specific
+explanation of the cause once it is overdue (seed 004), and the apology and re-appointment
+letter, issued before the due time when the delay is foreseen. Pure: a case row in, the
+row's new values and the event out, or the problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts.common import Problem
+from contracts.events import ApologyIssued, OverdueExplained
+from services.law.workdays import WorkCalendar
+from services.processing import clock, domain
+
+
+@dataclass(frozen=True)
+class ApologyPolicy:
+    """Domain.md section 7, both marked (confirm): at least `days_before` working days
+    before the due date, at most `max_per_dossier` letters."""
+
+    days_before: int = 1
+    max_per_dossier: int = 1
+
+
+class NotLate(Exception):
+    """An explanation for a dossier that is not overdue: nothing to explain (409)."""
+
+
+class Refused(Exception):
+    """The request fits the case, but not what came with it (422), or not again (409)."""
+
+    def __init__(self, status: int, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.status = status
+        self.problems = problems
+
+
+def is_overdue(row: dict[str, Any]) -> bool:
+    """Late once a DossierOverdue fired for it, whatever happened since (a late dossier
+    stays late: the report judges the original due time)."""
+    return any(k.startswith("overdue") for k in domain.fired_alerts(row))
+
+
+def explain(row: dict[str, Any], by: str, cause: str, officer: str | None,
+            now: datetime) -> tuple[dict[str, Any], OverdueExplained]:
+    """The office's explanation; a later one adds to the record (the first time stays
+    when the centre's list stops showing it)."""
+    if not is_overdue(row):
+        raise NotLate(row["code"])
+    given = list((row.get("explanation") or {}).get("items", []))
+    given.append({"at": now.isoformat(), "by": by, "officer": officer, "cause": cause})
+    values = {"explanation": {"items": given},
+              "explained_at": row.get("explained_at") or now, "updated_at": now}
+    return values, OverdueExplained(dossier_code=row["code"], explained_at=now,
+                                    explained_by=by, cause=cause)
+
+
+def apologise(row: dict[str, Any], calendar: WorkCalendar, *, reason: str,
+              new_due_at: datetime, department: str | None, signed_by: str,
+              now: datetime, policy: ApologyPolicy) -> tuple[dict[str, Any], ApologyIssued]:
+    """The letter's facts and ApologyIssued. Refused when repeated or when the new date is
+    not later; one issued later than the rule wants (overdue, or under `days_before`) is
+    still owed to the applicant, so it is issued and marked `in_time: false` for the
+    centre to see."""
+    due = row.get("due_at")
+    if due is None:
+        raise Refused(409, [Problem.of("no_due_time", "Hồ sơ chưa có thời hạn giải quyết",
+                                       "the case has no due time yet", "code")])
+    earlier = 1 if row.get("apology") else 0
+    problems = clock.apology_problems(calendar, now, due, new_due_at, earlier,
+                                      policy.days_before, policy.max_per_dossier)
+    if "apology_repeated" in problems:
+        raise Refused(409, [Problem.of(
+            "apology_repeated", "Hồ sơ đã có văn bản xin lỗi và hẹn lại",
+            f"at most {policy.max_per_dossier} apology letter per dossier", "code")])
+    if "reappointment_not_later" in problems:
+        raise Refused(422, [Problem.of(
+            "reappointment_not_later", "Ngày hẹn mới phải sau ngày hẹn trả kết quả ban đầu",
+            "the new date must be after the original due time", "new_due_at")])
+    department = department or row.get("department") or domain.LEADERSHIP
+    event = ApologyIssued(dossier_code=row["code"], issued_at=now, original_due_at=due,
+                          new_due_at=new_due_at, reason=reason, department=department,
+                          signed_by=signed_by)
+    letter = event.model_dump(mode="json") | {"in_time": "apology_too_late" not in problems}
+    return {"apology": letter, "updated_at": now}, event
+
+
+def apology_event(row: dict[str, Any]) -> ApologyIssued | None:
+    """The letter as issued (for rendering it again)."""
+    letter = row.get("apology")
+    if not letter:
+        return None
+    return ApologyIssued.model_validate({k: v for k, v in letter.items() if k != "in_time"})

@@ -75,6 +75,12 @@ NOTIFICATION = Topic(
     _types(ev.NotificationSent, ev.NotificationFailed),
     ("reporting",), "what was told to applicants, and what failed",
 )
+SUPPLEMENTS = Topic(
+    "onestop.supplements.v1", "processing", "dossier code", 6, _types(ev.SupplementRequested),
+    ("intake",), "supplements asked during processing, so the counter receives them as it "
+    "receives its own (one rule, whoever asked); a narrow topic so intake does not read "
+    "every step",
+)
 RESULTS = Topic(
     "onestop.results.v1", "processing", "dossier code", 6,
     _types(ev.DossierResolved, ev.ResultIssued, ev.ResultReturned),
@@ -100,7 +106,7 @@ def dead_letter_topic(service: str) -> Topic:
 
 DATA_TOPICS: tuple[Topic, ...] = (
     INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, PROVINCIAL, DIGITIZATION, PROCESSING,
-    NOTIFICATION, RESULTS,
+    SUPPLEMENTS, NOTIFICATION, RESULTS,
 )
 CONSUMING_SERVICES = tuple(s for s in SERVICES if any(s in t.consumers for t in DATA_TOPICS))
 DEAD_LETTER_TOPICS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in CONSUMING_SERVICES)

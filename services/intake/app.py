@@ -7,7 +7,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from contracts import topics
+from contracts.events import SupplementRequested
 from contracts.ingest import ProvinceDossierStatus
+from services.common.consumer import Batched
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.intake import tables
@@ -33,7 +35,9 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
                     reuse_verified=warehouse.checks, repository=repository)
     handler = IngestHandler(intake, load_systems(settings.province_systems_file))
     # Every refused province record is answered on the feedback topic.
-    runtime.handle({ProvinceDossierStatus: handler}, answers={topics.INGEST.name: handler.answer})
+    runtime.handle({ProvinceDossierStatus: handler,
+                    SupplementRequested: Batched(intake.on_processing_supplements)},
+                   answers={topics.INGEST.name: handler.answer})
     expiry = timedelta(hours=settings.parked_expiry_hours)
 
     async def expire_parked_events() -> None:

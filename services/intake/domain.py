@@ -290,12 +290,29 @@ def supplement_request(row: dict[str, Any] | None, code: str, items: list[Supple
                        requested_by: str, stage: str, now: datetime) -> Change:
     """One request listing everything to supplement (not several rounds)."""
     row = require(row, code, "request_supplement")
-    request = {"items": [i.model_dump(mode="json") for i in items],
-               "requested_by": requested_by, "requested_at": now.isoformat(), "stage": stage}
-    values = {"status": "awaiting_supplement", "supplement_request": request}
-    return Change(values, [Emit(topics.INTAKE, SupplementRequested(
-        dossier_code=code, requested_at=now, stage=stage,  # type: ignore[arg-type]
-        requested_by=requested_by, items=items), row["agency_code"])], {**row, **values})
+    event = SupplementRequested(dossier_code=code, requested_at=now,
+                                stage=stage,  # type: ignore[arg-type]
+                                requested_by=requested_by, items=items)
+    values = awaiting(event)
+    return Change(values, [Emit(topics.INTAKE, event, row["agency_code"])], {**row, **values})
+
+
+def awaiting(event: SupplementRequested) -> dict[str, Any]:
+    """The dossier waits for what the request lists, whoever asked: the counter then
+    receives the supplement the same way (Law on Social Insurance 2024: one rule)."""
+    return {"status": "awaiting_supplement", "supplement_request": {
+        "items": [i.model_dump(mode="json") for i in event.items],
+        "requested_by": event.requested_by, "requested_at": event.requested_at.isoformat(),
+        "stage": event.stage}}
+
+
+def asked_in_processing(row: dict[str, Any] | None, event: SupplementRequested
+                        ) -> dict[str, Any] | None:
+    """Processing asked the applicant for more: the dossier's new values, or None when
+    intake cannot take it (unknown, withdrawn, already waiting: a redelivery)."""
+    if row is None or row["status"] not in ALLOWED_FROM["request_supplement"]:
+        return None
+    return awaiting(event)
 
 
 def supplement(law: IntakeLaw, row: dict[str, Any] | None, code: str,

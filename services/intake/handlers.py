@@ -15,6 +15,8 @@ from contracts.envelope import Envelope
 from contracts.events import Event, SupplementItem
 from contracts.topics import Topic
 from services.common.clock import Clock
+from services.common.consumer import Context
+from services.common.telemetry import get_logger
 from services.intake import domain
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
 from services.intake.repository import IntakeRepository, IntakeStore, Session
@@ -23,6 +25,8 @@ from services.intake.warehouse import Warehouse
 from services.law.catalog import CatalogIndex, CatalogSet
 from services.law.pseudonym import applicant_pseudonym
 from services.law.workdays import TZ, WorkCalendar
+
+log = get_logger(__name__)
 
 
 class Outbox(Protocol):
@@ -155,6 +159,24 @@ class Intake:
         row = await self.repository.dossier(s, code)
         return await self._apply(s, code, domain.supplement(self.law, row, code, components,
                                                             now), now)
+
+    async def on_processing_supplements(self, s: Session,
+                                        items: list[tuple[Context, Any]]) -> None:
+        """Supplements processing asked for (a batch): the dossiers wait for them, so the
+        counter receives them as it receives its own request's. Read in one query, written
+        in one."""
+        rows = await self.repository.dossiers(s, sorted({e.dossier_code for _, e in items}))
+        changes: dict[str, dict[str, Any]] = {}
+        for _, event in items:
+            row = rows.get(event.dossier_code)
+            values = domain.asked_in_processing(row, event)
+            if values is None:
+                log.info("supplement request not taken", dossier=event.dossier_code,
+                         status=row["status"] if row else None)
+                continue
+            rows[event.dossier_code] = (row or {}) | values
+            changes[event.dossier_code] = values
+        await self.repository.update_dossiers(s, self.outbox.clock.now(), changes)
 
     async def withdraw(self, s: Session, code: str, reason: str | None, at: datetime,
                        now: datetime) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,11 @@ class IntakeStore(Protocol):
     """What the handlers read and write; one call, one statement."""
 
     async def dossier(self, s: Session, code: str) -> dict[str, Any] | None: ...
+
+    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def update_dossiers(self, s: Session, now: datetime,
+                              changes: dict[str, dict[str, Any]]) -> None: ...
 
     async def dossier_by_submission(self, s: Session, submission_id: str | None
                                     ) -> dict[str, Any] | None: ...
@@ -71,6 +76,29 @@ class IntakeRepository(KeptAnswers):
         t = tables.dossiers
         row = (await s.execute(select(t).where(t.c.code == code))).mappings().first()
         return dict(row) if row else None
+
+    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
+        """Many dossiers by code in one query (a consumed batch's)."""
+        if not codes:
+            return {}
+        t = tables.dossiers
+        rows = (await s.execute(select(t).where(t.c.code.in_(codes)))).mappings()
+        return {r["code"]: dict(r) for r in rows}
+
+    async def update_dossiers(self, s: Session, now: datetime,
+                              changes: dict[str, dict[str, Any]]) -> None:
+        """The same columns of many dossiers in one executemany (each change names the
+        same columns: a batch of one kind of news)."""
+        if not changes:
+            return
+        t = tables.dossiers
+        columns = sorted(next(iter(changes.values())))
+        await s.execute(
+            update(t).where(t.c.code == bindparam("b_code")).values(
+                updated_at=bindparam("b_updated_at"),
+                **{c: bindparam(f"b_{c}") for c in columns}),
+            [{"b_code": code, "b_updated_at": now, **{f"b_{c}": v[c] for c in columns}}
+             for code, v in changes.items()])
 
     async def dossier_by_submission(self, s: Session, submission_id: str | None
                                     ) -> dict[str, Any] | None:

@@ -275,8 +275,10 @@ def alert_event(code: str, state: clock.ClockState, alert: clock.Alert,
 
 
 def topics_for(event: Event) -> list[topics.Topic]:
-    """Processing's topic always; results go on the public one too, as the registry says."""
-    return [t for t in (topics.PROCESSING, topics.RESULTS) if event.event_type in t.events]
+    """Processing's topic always; results go on the public one too, and supplement requests
+    on the counter's, as the registry says."""
+    return [t for t in (topics.PROCESSING, topics.SUPPLEMENTS, topics.RESULTS)
+            if event.event_type in t.events]
 
 
 def history_row(code: str, history: dict[str, Any]) -> dict[str, Any]:

@@ -46,10 +46,15 @@ def test_a_registry_topic_whose_events_are_ignored_is_refused() -> None:
 
 
 def test_outsiders_topics_refuse_unknown_types_and_answer() -> None:
+    from contracts.events import SupplementRequested
     from contracts.ingest import ProvinceDossierStatus
 
-    [ingest] = subscriptions_for("intake", {ProvinceDossierStatus: _noop},
-                                 answers={"onestop.ingest.v1": _noop})
+    ingest, supplements = subscriptions_for(
+        "intake", {ProvinceDossierStatus: _noop, SupplementRequested: _noop},
+        answers={"onestop.ingest.v1": _noop})
+    assert ingest.topic.name == "onestop.ingest.v1"
     assert ingest.strict_types and ingest.answer is _noop
+    # Processing's own topic is not an outsider's: no strict types, nobody to answer.
+    assert not supplements.strict_types and supplements.answer is None
     [intake] = subscriptions_for("digitization", {DossierReceived: _noop})
     assert not intake.strict_types and intake.answer is None

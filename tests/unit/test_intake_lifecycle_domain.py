@@ -53,6 +53,14 @@ class FakeRepository:
         row = self.dossiers.get(code)
         return dict(row) if row else None
 
+    async def dossiers(self, s: Any, codes: list[str]) -> dict[str, dict[str, Any]]:
+        return {c: dict(self.dossiers[c]) for c in codes if c in self.dossiers}
+
+    async def update_dossiers(self, s: Any, now: datetime,
+                              changes: dict[str, dict[str, Any]]) -> None:
+        for code, values in changes.items():
+            await self.update_dossier(s, code, now, values)
+
     async def dossier_by_submission(self, s: Any, submission_id: str | None
                                     ) -> dict[str, Any] | None:
         return next((dict(r) for r in self.dossiers.values()

@@ -38,7 +38,14 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                                   SupplementRequested, SupplementReceived, DossierWithdrawn,
                                   *PROVINCE_EVENTS), batch))
 
+    scheduled_old_cases = False
+
     async def watch_deadlines() -> None:
+        nonlocal scheduled_old_cases
+        while not scheduled_old_cases:  # once per start-up: cases older than the monitor
+            async with runtime.transaction() as s:
+                taken = await cases.schedule_unscheduled(s, settings.monitor_batch)
+            scheduled_old_cases = taken < settings.monitor_batch
         # Batches until none is full: a backlog (after downtime) drains in one tick.
         while True:
             async with runtime.transaction() as s:

@@ -408,6 +408,16 @@ class Cases:
         await self.repo.set_alerts(s, written)
         return len(rows)
 
+    async def schedule_unscheduled(self, s: AsyncSession, limit: int) -> int:
+        """Cases opened before the deadline monitor existed get their next alert time (what
+        migration 0005 could not compute in SQL); returns how many (a full batch: again)."""
+        now = self.outbox.clock.now()
+        rows = await self.repo.unscheduled(s, domain.RESOLVED, limit)
+        await self.repo.set_alerts(s, [{"code": row["code"]} | domain.alert_values(
+            domain.clock_state(row, self._calendar(row)) if row.get("clock") else None,
+            set(), row["state"], now, self.alerts) for row in rows])
+        return len(rows)
+
     # --- reads -----------------------------------------------------------------------------
 
     def _case(self, row: dict[str, Any]) -> Case | None:

@@ -120,6 +120,17 @@ class ProcessingRepository(KeptAnswers):
                  .limit(limit).with_for_update(skip_locked=True))
         return [dict(r) for r in (await s.execute(query)).mappings().all()]
 
+    async def unscheduled(self, s: AsyncSession, resolved: Collection[str], limit: int
+                          ) -> list[dict[str, Any]]:
+        """Open cases whose alerts were never scheduled (opened before the monitor
+        existed: alerts_fired is NULL only on those), locked like the monitor's batch. A
+        scan, so it runs once per start-up, not per tick."""
+        t = tables.cases
+        query = (select(t).where(t.c.alerts_fired.is_(None), t.c.clock.is_not(None),
+                                 t.c.state.not_in(list(resolved)))
+                 .limit(limit).with_for_update(skip_locked=True))
+        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+
     async def set_alerts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """The monitor's columns of many cases in one executemany: code, next_alert_at,
         alerts_fired, deadline."""

@@ -228,6 +228,10 @@ class ResultIssued(Event):
     result_code: Code
     result_type: ShortText
     document_ref: DocumentRef | None = None
+    verification_url: str | None = Field(
+        default=None, max_length=500,
+        description="where anyone can check the signed result document (digitization's "
+        "verify endpoint)")
 
 
 class ResultReturned(Event):

@@ -32,7 +32,8 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     cases = Cases(load_catalogs(), runtime.outbox,
                   alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share),
                   apologies=ApologyPolicy(settings.apology_days_before,
-                                          settings.apology_max_per_dossier))
+                                          settings.apology_max_per_dossier),
+                  verify_url=settings.verify_url)
     batch = Batched(cases.apply_batch)
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
                                   SupplementRequested, SupplementReceived, DossierWithdrawn,

@@ -316,6 +316,7 @@ def result_values(kept: dict[str, Any] | None, event: DossierResolved | ResultIs
         return event.model_dump(mode="json")
     return (kept or {}) | {"result_code": event.result_code, "result_type": event.result_type,
                            "document_ref": event.document_ref,
+                           "verification_url": event.verification_url,
                            "issued_at": event.issued_at.isoformat()}
 
 

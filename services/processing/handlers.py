@@ -83,12 +83,15 @@ class Cases:
     def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter,
                  repository: ProcessingRepository | None = None,
                  alerts: domain.AlertPolicy | None = None,
-                 apologies: overdue.ApologyPolicy | None = None) -> None:
+                 apologies: overdue.ApologyPolicy | None = None,
+                 verify_url: str = "") -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
         self.alerts = alerts or domain.AlertPolicy()
         self.apologies = apologies or overdue.ApologyPolicy()
+        # The result's public verification link; "{document_ref}" is replaced.
+        self.verify_url = verify_url
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
     # --- the law a case is judged by -------------------------------------------------------
@@ -282,8 +285,11 @@ class Cases:
         if procedure is None or provincial.is_provincial(row):
             # Known only from digitization so far, or processed in a province's software.
             raise WrongState(State(row["state"]), [])
-        if action == Action.issue_result and not payload.get("document_ref"):
-            payload = payload | {"document_ref": domain.result_document_ref(code, now)}
+        if action == Action.issue_result:
+            ref = payload.get("document_ref") or domain.result_document_ref(code, now)
+            payload = payload | {"document_ref": ref, "verification_url":
+                                 self.verify_url.format(document_ref=ref) if isinstance(
+                                     ref, str) else None}
         done = apply(domain.to_case(row, procedure), action, payload, now, officer)
         touched.change(code, await self._record(s, touched, row, action, done, now))
         await self._write(s, touched)

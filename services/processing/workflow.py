@@ -223,6 +223,8 @@ class IssueResult(Payload):
     result_code: Code = Field(min_length=1)
     result_type: ShortText | None = None  # default: the catalogue's
     document_ref: DocumentRef | None = None
+    # Set by the service from the document reference (PROCESSING_VERIFY_URL), not typed.
+    verification_url: str | None = Field(default=None, max_length=500)
 
 
 class RecordReturn(Payload):
@@ -420,7 +422,8 @@ def _issue_result(m: Move) -> tuple[Case, list[Event], str | None]:
                          procedure_code=old.procedure_code, applicant=old.applicant,
                          issued_at=m.at, result_code=p.result_code,
                          result_type=p.result_type or old.result_type or "",
-                         document_ref=p.document_ref)
+                         document_ref=p.document_ref,
+                         verification_url=p.verification_url)
     return replace(old, state=m.to), [event], p.result_code
 
 

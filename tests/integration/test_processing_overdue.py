@@ -185,5 +185,7 @@ async def test_a_late_dossier_is_apologised_for_explained_and_still_late(
         assert decided["agency_code"] == AGENCY
         assert decided["applicant"] == {"kind": "individual", "ref": f"p1_{code}"}
         assert result_issued["document_ref"].startswith("doc-")
+        assert result_issued["verification_url"].endswith(
+            f"/api/v1/documents/{result_issued['document_ref']}/verify")
     finally:
         await runtime.stop()

@@ -15,6 +15,7 @@ install: $(STAMP)
 
 ## run the whole system: local broker, five services (Ctrl-C stops all)
 up: install
+	bash deploy/system-packages.sh
 	$(PY) -m deploy.local
 
 ## the whole suite: lint, contract drift, unit, contract, integration, end-to-end

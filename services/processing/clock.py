@@ -53,6 +53,7 @@ __all__ = [
     "pause_for_agency",
     "request_supplement",
     "responsible",
+    "responsible_party",
     "restart_after_supplement",
     "resume",
     "runs",
@@ -410,6 +411,18 @@ def responsible(state: ClockState, at: datetime) -> Period | None:
         if p.start <= at and (p.end is None or at < p.end):
             return p
     return None
+
+
+def responsible_party(period: Period) -> str | None:
+    """Who answers for a period's time, e.g. in DossierOverdue's responsible_department:
+    the BHXH department that held the dossier, the other agency that held it (its code;
+    domain.md section 5: "attributed to whichever agency held the dossier"), or nobody
+    for the applicant's supplement wait."""
+    if period.kind.startswith(OTHER_AGENCY):
+        return period.kind[len(OTHER_AGENCY):]
+    if period.kind == SUPPLEMENT:
+        return None
+    return period.department or None
 
 
 # --- the deadline monitor -------------------------------------------------------------------

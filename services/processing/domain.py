@@ -261,11 +261,12 @@ def due_alerts(state: clock.ClockState, fired: set[str], now: datetime,
 def alert_event(code: str, state: clock.ClockState, alert: clock.Alert,
                 now: datetime) -> Event:
     """The contract event of a threshold: DeadlineApproaching or DossierOverdue, with the
-    department that held the dossier at the due time (domain.md section 7)."""
+    department, or the other agency, that held the dossier at the due time (domain.md
+    sections 5 and 7)."""
     due = clock.due_at(state)
     if alert.event == clock.OVERDUE:
         holder = clock.responsible(state, due) or clock.responsible(state, now)
-        department = (holder.department or None) if holder else None
+        department = clock.responsible_party(holder) if holder else None
         return DossierOverdue(dossier_code=code, due_at=due, detected_at=now,
                               responsible_department=department)
     return DeadlineApproaching(dossier_code=code, due_at=due, warned_at=now)

@@ -34,6 +34,7 @@ from services.processing.clock import (
     pause_for_agency,
     request_supplement,
     responsible,
+    responsible_party,
     restart_after_supplement,
     resume,
     runs,
@@ -174,6 +175,21 @@ def test_another_agency_holds_the_dossier_three_working_days() -> None:
         Holder("other-agency:H01.01", None, None): days(3),
     }
     assert next_alert(state, set(), at(2026, 3, 20)) is None  # finished
+
+
+def test_an_overdue_dossier_held_by_another_agency_is_that_agency_s_delay() -> None:
+    # DossierOverdue's responsible_department comes from the holder at the due time: an
+    # other agency's period has no BHXH department, yet the delay is the agency's.
+    state = open_clock(at(2026, 3, 2, 9), wd(5), CAL)  # the counter, no department
+    state = hand_over(state, at(2026, 3, 2, 14), "Phòng Chế độ BHXH", "cb01")
+    state = pause_for_agency(state, at(2026, 3, 4, 7, 30), "H01.01")
+    holder = responsible(state, due_at(state))  # still unanswered at Mon 9 at 17:00
+    assert holder is not None and responsible_party(holder) == "H01.01"
+    assert responsible_party(state.periods[1]) == "Phòng Chế độ BHXH"
+    assert responsible_party(state.periods[0]) is None
+    waiting = request_supplement(resume(state, at(2026, 3, 5), "Phòng Chế độ BHXH"),
+                                 at(2026, 3, 6))
+    assert responsible_party(waiting.periods[-1]) is None  # the applicant's wait
 
 
 def test_transitions_are_checked() -> None:

@@ -106,6 +106,14 @@ class OutboxRelay:
         self.wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            # Also when cancelled (Runtime.stop): a lock left on a pooled connection would
+            # keep the next relay of this process on standby.
+            await self._release_leader()
+
+    async def _run(self) -> None:
         await self._load_watermarks()
         last_check = 0.0
         loop = asyncio.get_running_loop()
@@ -146,7 +154,6 @@ class OutboxRelay:
                     await self._refresh_counts()
                 self.health()
                 await self._backoff(RETRY_BACKOFF)
-        await self._release_leader()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -203,9 +210,14 @@ class OutboxRelay:
 
     async def _release_leader(self) -> None:
         if self._leader_conn is not None:
+            conn, self._leader_conn = self._leader_conn, None
             with contextlib.suppress(Exception):
-                await self._leader_conn.close()
-            self._leader_conn = None
+                # Closing returns the connection to the pool, which does not end the
+                # session: unlock explicitly.
+                await conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_LOCK})
+                await conn.commit()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def publish_pending(self) -> PassResult:
         """Send one batch in sequence order; settle each row by its own outcome."""

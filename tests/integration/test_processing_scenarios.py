@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -606,23 +605,6 @@ async def test_two_replicas_fire_each_overdue_exactly_once(
 # --- 6. a restart between alerts -----------------------------------------------------------
 
 
-async def process_exit(database_url: str) -> None:
-    """What the end of a stopped runtime's process does to PostgreSQL: its sessions end.
-    Runtime.stop() alone may leave the relay's leader connection open, holding the advisory
-    lock, when the stop cancels the relay in the middle of a pass (relay.run releases the
-    lock only when its loop ends, not on cancellation, and engine.dispose() does not close a
-    checked-out connection); a second runtime in the same process would then stay standby
-    and publish nothing. A restart is a new process: end the old one's sessions."""
-    if not database_url.startswith("postgresql"):
-        return
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    finally:
-        await conn.close()
-
-
 async def test_a_restart_between_the_near_and_the_overdue_alert(
         kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
     received = at(2027, 3, 1, 9)
@@ -641,7 +623,8 @@ async def test_a_restart_between_the_near_and_the_overdue_alert(
         near = await events_of(kafka_bootstrap, code, 3)  # on the topic before the stop
         assert [t for t, _ in near] == ["step.assigned", "deadline.approaching",
                                         "deadline.approaching"]
-    await process_exit(database_url)
+    # The same process starts the next runtime: the stopped relay must have let go of
+    # its leader lock (relay.run releases it even when cancelled).
 
     # Another process on the same database, after the due time.
     async with running(settings, now) as runtime, client_for(runtime) as client:

@@ -413,7 +413,7 @@ def responsible(state: ClockState, at: datetime) -> Period | None:
     return None
 
 
-def responsible_party(period: Period) -> str | None:
+def responsible_party(period: Period | Holder) -> str | None:
     """Who answers for a period's time, e.g. in DossierOverdue's responsible_department:
     the BHXH department that held the dossier, the other agency that held it (its code;
     domain.md section 5: "attributed to whichever agency held the dossier"), or nobody

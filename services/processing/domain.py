@@ -356,6 +356,9 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "clock_running": clock.is_running(state, now) if state else False,
         "working_time_used": amount(clock.working_time_used(state, now)) if state else None,
         "working_time_left": amount(clock.working_time_left(state, now)) if state else None,
+        # Who held it and for how long (domain.md section 5): departments and officers,
+        # other agencies, and the applicant's supplement wait.
+        "attribution": attribution(state, now) if state else [],
         "allowed_actions": allowed_for_officers(allowed),
         "deadline": row.get("deadline"), "alerts_fired": sorted(fired_alerts(row)),
         "processed_by_province": row.get("origin_system"),
@@ -368,6 +371,14 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
                                      "assigned_at", "due_at", "completed_at", "outcome")}
                   for s in steps],
     }
+
+
+def attribution(state: clock.ClockState, now: datetime) -> list[dict[str, Any]]:
+    return [{"holder": clock.responsible_party(h) or
+             ("applicant" if h.kind == clock.SUPPLEMENT else "receiving unit"),
+             "kind": h.kind, "department": h.department, "officer": h.officer,
+             "working_time": amount(a)}
+            for h, a in clock.attributed_time(state, now).items()]
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,8 @@ async def test_a_late_dossier_is_apologised_for_explained_and_still_late(
             view = (await client.get(f"/api/v1/cases/{code}")).json()
             assert view["explanations"][0]["cause"] == "Tỉnh khác trả lời xác minh chậm 3 ngày"
             assert view["apology"]["in_time"] is True
+            held = {(a["holder"], a["officer"]) for a in view["attribution"]}
+            assert ("Phòng Chế độ BHXH", A) in held and ("receiving unit", None) in held
 
             # Decided within the new date: still late against the original due time.
             clock.set(local(2026, 3, 16, 9, 0))

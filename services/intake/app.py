@@ -35,7 +35,7 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
                     reuse_verified=warehouse.checks, repository=repository)
     handler = IngestHandler(intake, load_systems(settings.province_systems_file))
     # Every refused province record is answered on the feedback topic.
-    runtime.handle({ProvinceDossierStatus: handler,
+    runtime.handle({ProvinceDossierStatus: Batched(handler.batch),
                     SupplementRequested: Batched(intake.on_processing_supplements)},
                    answers={topics.INGEST.name: handler.answer})
     expiry = timedelta(hours=settings.parked_expiry_hours)
@@ -47,6 +47,7 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     runtime.periodic.append((settings.parked_check_seconds, expire_parked_events))
     # `receiver` is the name tests and tools have reached the use cases by.
     app.state.intake = intake
+    app.state.ingest = handler
     app.state.idempotency = IdempotencyKeys(repository)
     app.state.warehouse = warehouse
     app.include_router(router)

@@ -15,7 +15,7 @@ from contracts import topics
 from contracts.common import Reason
 from contracts.envelope import Envelope
 from contracts.ingest import PortalStatus, ProvinceDossierStatus
-from services.common.consumer import Context, Refusal
+from services.common.consumer import Context, Refusal, traced
 from services.intake import domain
 from services.intake.domain import Feedback, Rejected, no_catalogue
 from services.intake.handlers import Intake, emit_all
@@ -33,6 +33,16 @@ class IngestHandler:
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
         await self.apply(ctx.session, ctx.envelope, event)
+
+    async def batch(self, s: Session, items: list[tuple[Context, ProvinceDossierStatus]]
+                    ) -> None:
+        """A consumed batch of province events, in order: the dossiers and parked events
+        they touch read once, their writes made once at the end (repository.begin_batch)."""
+        await self.repository.begin_batch(s, {e.dossier_code for _, e in items})
+        for ctx, event in items:
+            with traced(ctx):
+                await self.apply(s, ctx.envelope, event)
+        await self.repository.end_batch(s)
 
     async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus
                     ) -> None:

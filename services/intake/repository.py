@@ -6,6 +6,7 @@ kept in memory stands in for it in unit tests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -13,7 +14,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import upsert
+from services.common.bulk import defer_insert, flush_inserts, upsert
 from services.common.idempotency import KeptAnswers
 from services.intake import tables
 
@@ -30,6 +31,10 @@ class IntakeStore(Protocol):
     async def dossier(self, s: Session, code: str) -> dict[str, Any] | None: ...
 
     async def dossiers(self, s: Session, codes: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def begin_batch(self, s: Session, codes: set[str]) -> None: ...
+
+    async def end_batch(self, s: Session) -> None: ...
 
     async def update_dossiers(self, s: Session, now: datetime,
                               changes: dict[str, dict[str, Any]]) -> None: ...
@@ -67,12 +72,65 @@ class IntakeStore(Protocol):
     async def keep_answer(self, s: Session, row: dict[str, Any]) -> None: ...
 
 
+@dataclass
+class _Batch:
+    """A consumed batch's view of the dossiers it touches: read in one query per table at
+    its start, changed in memory, written in one statement per table at its end."""
+
+    dossiers: dict[str, dict[str, Any] | None]
+    parked: dict[str, list[dict[str, Any]]]
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+
+
+_BATCH = "intake_batch"
+
+
+def _batch(s: Session) -> _Batch | None:
+    return s.info.get(_BATCH)  # type: ignore[no-any-return]
+
+
 class IntakeRepository(KeptAnswers):
     """IntakeStore over intake's own tables (SQLite or PostgreSQL)."""
 
     answers_table = tables.idempotency
 
+    async def begin_batch(self, s: Session, codes: set[str]) -> None:
+        """From here to end_batch, the dossiers and parked events of `codes` are answered
+        from memory and their writes deferred: a province batch costs a few statements,
+        not several per event."""
+        p = tables.parked
+        found = await self.dossiers(s, sorted(codes))
+        parked: dict[str, list[dict[str, Any]]] = {c: [] for c in codes}
+        for r in (await s.execute(select(p).where(p.c.dossier_code.in_(sorted(codes)))
+                                  .order_by(p.c.occurred_at))).mappings():
+            parked[r["dossier_code"]].append(dict(r))
+        s.info[_BATCH] = _Batch({c: found.get(c) for c in codes}, parked)
+
+    async def end_batch(self, s: Session) -> None:
+        """The batch's deferred writes: inserts, then the statuses (each only if newer, as
+        set_status_if_newer), then the parked events applied."""
+        batch = s.info.pop(_BATCH, None)
+        if batch is None:
+            return
+        await flush_inserts(s)
+        t = tables.dossiers
+        if batch.statuses:
+            await s.execute(
+                update(t).where(t.c.code == bindparam("b_code"), or_(
+                    t.c.status_at.is_(None), t.c.status_at <= bindparam("b_status_at")))
+                .values(status=bindparam("b_status"), status_at=bindparam("b_status_at"),
+                        updated_at=bindparam("b_updated_at")),
+                [{f"b_{k}": v for k, v in row.items()} for row in batch.statuses.values()])
+        if batch.dropped:
+            p = tables.parked
+            await s.execute(delete(p).where(p.c.dossier_code.in_(sorted(batch.dropped))))
+
     async def dossier(self, s: Session, code: str) -> dict[str, Any] | None:
+        batch = _batch(s)
+        if batch is not None and code in batch.dossiers:
+            found = batch.dossiers[code]
+            return dict(found) if found is not None else None
         t = tables.dossiers
         row = (await s.execute(select(t).where(t.c.code == code))).mappings().first()
         return dict(row) if row else None
@@ -118,6 +176,11 @@ class IntakeRepository(KeptAnswers):
         return int((await s.execute(statement.returning(t.c.last))).scalar_one())
 
     async def insert_dossier(self, s: Session, row: dict[str, Any]) -> None:
+        batch = _batch(s)
+        if batch is not None:
+            defer_insert(s, tables.dossiers, row)
+            batch.dossiers[row["code"]] = {"status_at": None} | row
+            return
         await s.execute(tables.dossiers.insert().values(**row))
 
     async def update_dossier(self, s: Session, code: str, now: datetime,
@@ -128,6 +191,17 @@ class IntakeRepository(KeptAnswers):
     async def set_status_if_newer(self, s: Session, code: str, status: str, at: datetime,
                                   now: datetime) -> None:
         """The national status follows the latest news, whatever order it arrived in."""
+        batch = _batch(s)
+        if batch is not None and code in batch.dossiers:
+            known = batch.dossiers[code]
+            pending = batch.statuses.get(code)
+            newest = pending["status_at"] if pending else (known or {}).get("status_at")
+            if newest is None or newest <= at:
+                batch.statuses[code] = {"code": code, "status": status, "status_at": at,
+                                        "updated_at": now}
+                if known is not None:
+                    known |= {"status": status, "status_at": at}
+            return
         t = tables.dossiers
         await s.execute(update(t).where(t.c.code == code, or_(
             t.c.status_at.is_(None), t.c.status_at <= at)).values(
@@ -155,16 +229,30 @@ class IntakeRepository(KeptAnswers):
         return [dict(r) for r in (await s.execute(query)).mappings().all()]
 
     async def park(self, s: Session, row: dict[str, Any]) -> None:
-        # Written at once (not deferred): the receipt may follow in this very batch.
+        batch = _batch(s)
+        if batch is not None and row["dossier_code"] in batch.parked:
+            # Kept in the batch's view too: the receipt may follow in this very batch.
+            defer_insert(s, tables.parked, row)
+            batch.parked[row["dossier_code"]].append(row)
+            return
         await s.execute(tables.parked.insert().values(**row))
 
     async def parked_for(self, s: Session, code: str) -> list[dict[str, Any]]:
+        batch = _batch(s)
+        if batch is not None and code in batch.parked:
+            return sorted((dict(r) for r in batch.parked[code]),
+                          key=lambda r: r["occurred_at"])
         t = tables.parked
         rows = (await s.execute(select(t).where(t.c.dossier_code == code)
                                 .order_by(t.c.occurred_at))).mappings().all()
         return [dict(r) for r in rows]
 
     async def drop_parked_for(self, s: Session, code: str) -> None:
+        batch = _batch(s)
+        if batch is not None and code in batch.parked:
+            batch.parked[code] = []
+            batch.dropped.add(code)
+            return
         t = tables.parked
         await s.execute(delete(t).where(t.c.dossier_code == code))
 

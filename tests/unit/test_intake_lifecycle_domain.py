@@ -53,6 +53,12 @@ class FakeRepository:
         row = self.dossiers.get(code)
         return dict(row) if row else None
 
+    async def begin_batch(self, s: Any, codes: set[str]) -> None:
+        return None  # every call already answers from memory
+
+    async def end_batch(self, s: Any) -> None:
+        return None
+
     async def dossiers(self, s: Any, codes: list[str]) -> dict[str, dict[str, Any]]:
         return {c: dict(self.dossiers[c]) for c in codes if c in self.dossiers}
 

@@ -22,8 +22,10 @@ from contracts.common import (
     Contract,
     DocumentRef,
     DossierCode,
+    Email,
     LegalTime,
     LongText,
+    Phone,
     Reason,
     ReturnChannel,
     ShortText,
@@ -72,6 +74,16 @@ class ApplicantRecorded(Event):
     event_type: ClassVar[str] = _t("applicant.recorded")
     applicant_ref: ShortText
     applicant: Applicant
+
+
+class ContactsRecorded(Event):
+    """Narrow: how to reach the applicant (phone, e-mail), for notification; no personal
+    numbers, so the service that writes to applicants never holds their ID number."""
+
+    event_type: ClassVar[str] = _t("contacts.recorded")
+    applicant_ref: ShortText
+    phone: Phone | None = None
+    email: Email | None = None
 
 
 class DossierRejected(Event):
@@ -125,6 +137,11 @@ class ComponentDigitized(Event):
     document_ref: DocumentRef | None = None
     signed: bool = False
     sha256: Annotated[str, Field(max_length=64)] | None = None
+    pages: int | None = Field(default=None, ge=0, description="pages of the signed file")
+    signer: ShortText | None = Field(default=None, description="whose certificate signed it")
+    source: Literal["electronic", "reused", "scanned", "referenced"] | None = Field(
+        default=None, description="brought electronically, reused from the data warehouse, "
+        "scanned and signed here, or scanned elsewhere and given by reference")
 
 
 class DossierDigitized(Event):
@@ -133,6 +150,10 @@ class DossierDigitized(Event):
     procedure_code: Code
     digitized_at: Timestamp
     component_count: int = Field(ge=0)
+    not_digitized: list[Code] = Field(
+        default_factory=list, max_length=MAX_ITEMS,
+        description="fragile originals the office leader decided not to digitize (Decision "
+        "1333, step 3(1)): finished without a file")
 
 
 # --- processing -----------------------------------------------------------------------
@@ -261,3 +282,61 @@ class NotificationFailed(Event):
     failed_at: Timestamp
     attempts: int = Field(ge=1)
     error: LongText
+
+
+# --- reporting ------------------------------------------------------------------------
+
+
+class ReceivedFigures(Contract):
+    total: int = Field(ge=0, description="online + direct_or_postal + carried_over")
+    online: int = Field(ge=0)
+    direct_or_postal: int = Field(ge=0)
+    carried_over: int = Field(ge=0, description="pending from before the period")
+
+
+class ResolvedFigures(Contract):
+    total: int = Field(ge=0)
+    early: int = Field(ge=0)
+    on_time: int = Field(ge=0)
+    late: int = Field(ge=0)
+
+
+class PendingFigures(Contract):
+    total: int = Field(ge=0)
+    within_time: int = Field(ge=0)
+    overdue: int = Field(ge=0)
+
+
+class QuarterlyIndicators(Contract):
+    """Decision 2192/QĐ-BHXH indicators of one agency (its own dossiers and its subtree's)."""
+
+    received: ReceivedFigures
+    resolved: ResolvedFigures
+    pending: PendingFigures = Field(description="at the cut-off")
+    refused: int = Field(ge=0)
+    withdrawn: int = Field(ge=0)
+
+
+class AgencyFigures(Contract):
+    agency_code: AgencyCode
+    parent_code: AgencyCode | None = None
+    name: ShortText
+    indicators: QuarterlyIndicators
+
+
+class QuarterlyReportClosed(Event):
+    """A quarter's report, closed: the figures as the event log stood at `as_of`, for the
+    national reporting system. `dossier_code` carries the report's code (the topic key),
+    e.g. BC-2026Q3-000.00.00.H99."""
+
+    event_type: ClassVar[str] = _t("quarterly-report.closed")
+    year: int = Field(ge=2000, le=2100)
+    quarter: int = Field(ge=1, le=4)
+    period_start: Timestamp = Field(description="0:00 of the period's first day (the 15th)")
+    period_end: Timestamp = Field(description="the cut-off: 24:00 of its last day (the "
+                                  "14th), exclusive")
+    as_of: Timestamp = Field(description="events recorded up to this moment are counted")
+    agency_code: AgencyCode = Field(description="root of the report")
+    indicators: QuarterlyIndicators
+    agencies: list[AgencyFigures] = Field(default_factory=list, max_length=5000,
+                                          description="every agency of the tree, parents first")

@@ -9,6 +9,7 @@ from contracts.ingest import IngestRejected, ProvinceDossierStatus
 EVENT_CLASSES: tuple[type[Contract], ...] = (
     ev.DossierReceived,
     ev.ApplicantRecorded,
+    ev.ContactsRecorded,
     ev.DossierRejected,
     ev.DossierWithdrawn,
     ev.SupplementRequested,
@@ -28,6 +29,7 @@ EVENT_CLASSES: tuple[type[Contract], ...] = (
     ev.ResultReturned,
     ev.NotificationSent,
     ev.NotificationFailed,
+    ev.QuarterlyReportClosed,
     ProvinceDossierStatus,
     IngestRejected,
 )

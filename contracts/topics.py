@@ -47,10 +47,17 @@ INTAKE_PRIVATE = Topic(
     "onestop.intake.private.v1", "intake", "dossier code", 6, _types(ev.ApplicantRecorded),
     ("processing",), "the applicant's identity, only for processing", personal_data=True,
 )
+CONTACTS = Topic(
+    "onestop.contacts.v1", "intake", "dossier code", 6, _types(ev.ContactsRecorded),
+    ("notification",), "how to reach the applicant (phone, e-mail), only for notification: "
+    "it writes to applicants and needs no personal numbers", personal_data=True,
+)
 PROVINCIAL = Topic(
     "onestop.provincial.v1", "intake", "dossier code", 6,
     _types(ev.StepAssigned, ev.StepCompleted, ev.DossierResolved, ev.ResultReturned),
-    ("processing", "reporting"),
+    # notification: facts only (who holds it, when it closed), so a province's dossier is
+    # not escalated as overdue after the province resolved it; the province tells its own.
+    ("processing", "reporting", "notification"),
     "steps, decisions and returns of dossiers processed by a province's own software, as "
     "reported on the ingest topic (pseudonymous); processing's own topic carries the rest",
 )
@@ -66,9 +73,9 @@ PROCESSING = Topic(
            ev.VerificationAnswered, ev.DeadlineApproaching, ev.DossierOverdue,
            ev.OverdueExplained, ev.ApologyIssued, ev.DossierResolved, ev.ResultIssued,
            ev.ResultReturned),
-    # Notification joins its readers when it handles these events (deadline alerts and
-    # results); the registry lists only readers that really subscribe.
-    ("reporting",), "steps, deadlines, explanations, decisions (pseudonymous)",
+    # Notification: deadline alerts to officers, heads and leaders; decisions and results to
+    # applicants. The registry lists only readers that really subscribe.
+    ("reporting", "notification"), "steps, deadlines, explanations, decisions (pseudonymous)",
 )
 NOTIFICATION = Topic(
     "onestop.notification.v1", "notification", "dossier code", 6,
@@ -84,7 +91,13 @@ SUPPLEMENTS = Topic(
 RESULTS = Topic(
     "onestop.results.v1", "processing", "dossier code", 6,
     _types(ev.DossierResolved, ev.ResultIssued, ev.ResultReturned),
-    ("other government systems",), "public: results of dossiers (pseudonymous)",
+    # Digitization: every result document goes into the applicant's data warehouse.
+    ("other government systems", "digitization"), "public: results of dossiers (pseudonymous)",
+)
+
+REPORTS = Topic(
+    "onestop.reports.v1", "reporting", "report code", 1, _types(ev.QuarterlyReportClosed),
+    ("national reporting system",), "closed quarterly reports (figures only, no dossier)",
 )
 
 
@@ -105,8 +118,8 @@ def dead_letter_topic(service: str) -> Topic:
 
 
 DATA_TOPICS: tuple[Topic, ...] = (
-    INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, PROVINCIAL, DIGITIZATION, PROCESSING,
-    SUPPLEMENTS, NOTIFICATION, RESULTS,
+    INGEST, INGEST_REJECTED, INTAKE, INTAKE_PRIVATE, CONTACTS, PROVINCIAL, DIGITIZATION, PROCESSING,
+    SUPPLEMENTS, NOTIFICATION, RESULTS, REPORTS,
 )
 CONSUMING_SERVICES = tuple(s for s in SERVICES if any(s in t.consumers for t in DATA_TOPICS))
 DEAD_LETTER_TOPICS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in CONSUMING_SERVICES)

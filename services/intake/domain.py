@@ -28,6 +28,7 @@ from contracts.common import (
 from contracts.envelope import Envelope
 from contracts.events import (
     ApplicantRecorded,
+    ContactsRecorded,
     DossierReceived,
     DossierRejected,
     DossierResolved,
@@ -262,7 +263,18 @@ def receipt_events(sub: Submission, row: dict[str, Any], verdict: Verdict) -> li
             else None), agency),
         Emit(topics.INTAKE_PRIVATE, ApplicantRecorded(
             dossier_code=code, applicant_ref=ref, applicant=sub.applicant), agency),
+        *contacts_events(code, ref, sub),
     ]
+
+
+def contacts_events(code: str, ref: str, sub: Submission) -> list[Emit]:
+    """How to reach the applicant, for notification only, on its own narrow topic: phone
+    and e-mail without the personal numbers the identity carries (DESIGN.md)."""
+    phone, email = sub.applicant.phone, sub.applicant.email
+    if phone is None and email is None:
+        return []
+    return [Emit(topics.CONTACTS, ContactsRecorded(
+        dossier_code=code, applicant_ref=ref, phone=phone, email=email), sub.agency_code)]
 
 
 def refusal_events(sub: Submission, row: dict[str, Any], reasons: list[Reason],
@@ -271,7 +283,8 @@ def refusal_events(sub: Submission, row: dict[str, Any], reasons: list[Reason],
         dossier_code=row["code"], agency_code=sub.agency_code,
         procedure_code=sub.procedure_code,
         applicant=ApplicantRef(kind=sub.applicant.kind, ref=row["applicant_ref"]),
-        rejected_at=now, reasons=reasons), sub.agency_code)]
+        rejected_at=now, reasons=reasons), sub.agency_code),
+        *contacts_events(row["code"], row["applicant_ref"], sub)]
 
 
 # --- the counter's actions on a recorded dossier ---------------------------------------------

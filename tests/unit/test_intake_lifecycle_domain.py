@@ -318,6 +318,8 @@ async def test_a_province_status_sequence_out_of_order(world: World) -> None:
     assert outbox.take() == [
         (topics.INTAKE.name, "dossier.received.v1"),
         (topics.INTAKE_PRIVATE.name, "applicant.recorded.v1"),
+        # The example's applicant gives a phone and an e-mail: notification's narrow topic.
+        (topics.CONTACTS.name, "contacts.recorded.v1"),
         (topics.PROVINCIAL.name, "step.assigned.v1"),
         (topics.PROVINCIAL.name, "result.returned.v1")]
     assert repo.parked == {}

@@ -2,29 +2,91 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from services.common.http import not_found
+from contracts.common import Problem
+from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
+from services.reporting import exports
+from services.reporting.handlers import Projection
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
+
+Year = Annotated[int, Query(ge=2000, le=2100, description="năm / year")]
+Quarter = Annotated[int, Query(ge=1, le=4, description="quý / quarter")]
+AgencyQ = Annotated[str | None, Query(max_length=32, description="root agency of the report; "
+                                      "the national (or configured) root by default")]
+AsOf = Annotated[datetime | None, Query(description="answer as the event log stood then "
+                                        "(events recorded at or before it), with time zone")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _projection(request: Request) -> tuple[Runtime, Projection]:
+    return request.app.state.runtime, request.app.state.projection
 
 
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    rt: Runtime = request.app.state.runtime
+    rt, projection = _projection(request)
     async with rt.sessions() as s:
-        return await request.app.state.projection.stats(s)
+        return await projection.stats(s)
 
 
 @router.get("/dossiers/{code}/trace")
 async def trace(code: str, request: Request) -> dict[str, Any]:
-    rt: Runtime = request.app.state.runtime
+    rt, projection = _projection(request)
     async with rt.sessions() as s:
-        events = await request.app.state.projection.trace(s, code)
+        events = await projection.trace(s, code)
     if not events:
         raise not_found(f"Chưa có sự kiện nào của hồ sơ {code}",
                         f"no events for dossier {code}")
     return {"dossier_code": code, "events": events}
+
+
+async def _quarterly(request: Request, year: int, quarter: int, agency: str | None,
+                     as_of: datetime | None) -> dict[str, Any]:
+    rt, projection = _projection(request)
+    if as_of is not None and as_of.utcoffset() is None:
+        raise ApiError(422, [Problem.of(
+            "naive_time", "as_of phải có múi giờ (ví dụ +07:00)",
+            "as_of needs a time zone offset (e.g. +07:00)", "as_of")])
+    root = projection.scope.root(agency)
+    if not projection.scope.known(root):
+        raise not_found(f"Không có đơn vị {root}", f"no agency {root}", "agency")
+    if not projection.scope.allows(root):
+        raise ApiError(403, [Problem.of(
+            "out_of_scope", f"Đơn vị {root} nằm ngoài phạm vi được xem",
+            f"agency {root} is outside what this instance shows", "agency")])
+    async with rt.sessions() as s:
+        return await projection.quarterly(s, year, quarter, root, as_of)
+
+
+@router.get("/reports/quarterly")
+async def quarterly(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
+                    as_of: AsOf = None) -> dict[str, Any]:
+    return await _quarterly(request, year, quarter, agency, as_of)
+
+
+def _download(body: bytes, media: str, report: dict[str, Any], ext: str) -> Response:
+    name = f"bao-cao-quy-{report['period']['quarter']}-{report['period']['year']}-" \
+           f"{report['agency']}.{ext}"
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/quarterly.xlsx", response_class=Response)
+async def quarterly_xlsx(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
+                         as_of: AsOf = None) -> Response:
+    report = await _quarterly(request, year, quarter, agency, as_of)
+    return _download(exports.xlsx(report), XLSX, report, "xlsx")
+
+
+@router.get("/reports/quarterly.pdf", response_class=Response)
+async def quarterly_pdf(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
+                        as_of: AsOf = None) -> Response:
+    report = await _quarterly(request, year, quarter, agency, as_of)
+    return _download(exports.pdf(report), "application/pdf", report, "pdf")

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from contracts.registry import EVENT_TYPES
 from contracts.topics import topics_consumed_by
+from services.common.clock import Clock
+from services.common.consumer import Batched
 from services.common.runtime import Runtime
+from services.law.catalog import load_catalogs
 from services.reporting import tables
 from services.reporting.api import router
-from services.reporting.handlers import Projection
+from services.reporting.handlers import Projection, QuarterClosing
 from services.reporting.settings import ReportingSettings
 
 
-def build(settings: Any = None) -> Runtime:
-    runtime = Runtime.create("reporting", settings or ReportingSettings(), tables,
-                             "Reporting — báo cáo, giám sát", router)
-    projection = Projection()
-    # Every event of every topic it reads is stored as it came.
-    runtime.handle({EVENT_TYPES[t]: projection.record for topic in topics_consumed_by("reporting")
+def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
+    settings = settings or ReportingSettings()
+    runtime = Runtime.create("reporting", settings, tables,
+                             "Reporting — báo cáo, giám sát", router, clock)
+    projection = Projection(load_catalogs(settings.catalog_dir), scope=settings.scope_agency)
+    # Every event of every topic it reads is stored and folded, a whole batch at a time
+    # (one Batched instance for every type, so a batch's records reach it together).
+    apply = Batched(projection.apply)
+    runtime.handle({EVENT_TYPES[t]: apply for topic in topics_consumed_by("reporting")
                     for t in topic.events})
     runtime.app.state.projection = projection
+    closing = QuarterClosing(runtime, projection,
+                             timedelta(hours=settings.quarter_close_grace_hours))
+    runtime.app.state.closing = closing
+    runtime.periodic.append((settings.quarter_close_check_seconds, closing.run))
     return runtime

@@ -1,32 +1,154 @@
-"""Reporting's use cases: keep every event it reads; answer the figures and a trace."""
+"""Reporting's use cases: keep every event it reads and fold each touched dossier's events
+into its facts (per batch); answer the figures, a trace and the quarterly report."""
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import Event
+from contracts.events import QuarterlyReportClosed
+from contracts.topics import REPORTS
 from services.common.consumer import Context
-from services.reporting import domain
+from services.common.runtime import Runtime
+from services.law.catalog import CatalogSet
+from services.reporting import domain, quarterly
+from services.reporting.calendars import Calendars
+from services.reporting.domain import Scope
+from services.reporting.facts import AggKey, DossierFact, RawEvent, contributions, fold
 from services.reporting.repository import ReportingRepository
 
 
+def event_row(ctx: Context) -> dict[str, Any]:
+    env = ctx.envelope
+    return {"event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
+            "source": env.source, "agency_code": env.agencycode, "time": env.time,
+            "topic": ctx.topic, "data": env.data}
+
+
 class Projection:
-    def __init__(self, repository: ReportingRepository | None = None) -> None:
+    def __init__(self, catalogs: CatalogSet, repository: ReportingRepository | None = None,
+                 scope: str | None = None) -> None:
+        self.catalogs = catalogs
+        self.scope = Scope(catalogs, scope)
+        if scope is not None and not self.scope.known(scope):
+            raise ValueError(f"REPORTING_SCOPE_AGENCY {scope} is not in the catalogue")
+        self.calendars = Calendars(catalogs)
         self.repo = repository or ReportingRepository()
 
-    async def record(self, ctx: Context, _event: Event) -> None:
-        env = ctx.envelope
-        self.repo.add_event(ctx.session, {
-            "event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
-            "source": env.source, "agency_code": env.agencycode, "time": env.time,
-            "topic": ctx.topic, "data": env.data})
+    async def apply(self, s: AsyncSession, batch: list[tuple[Context, Any]]) -> None:
+        """One batch: store its events, re-fold every dossier it touches from all of that
+        dossier's events, and move the daily figures by the difference."""
+        rows = [event_row(ctx) for ctx, _ in batch]
+        codes = sorted({r["dossier_code"] for r in rows})
+        old = await self.repo.lock_facts(s, codes)  # first: then the events read are whole
+        # Read what was stored before this batch, then add the batch from memory: a batch
+        # is never read back (in a rebuild most of a dossier's events share its batch).
+        stored = await self.repo.raw_events_of(s, codes)
+        for r in rows:
+            stored[r["dossier_code"]].append(
+                RawEvent(r["event_id"], r["type"], r["time"], r["agency_code"], r["data"]))
+        await self.repo.add_events(s, rows)
+        facts, steps = [], []
+        delta: dict[AggKey, Counter[str]] = {}
+        for code in codes:
+            fact, held = fold(code, stored[code], self.calendars)
+            facts.append(fact)
+            steps.extend(held)
+            for key, counts in contributions(fact).items():
+                delta.setdefault(key, Counter()).update(counts)
+            for key, counts in contributions(old.get(code)).items():
+                delta.setdefault(key, Counter()).subtract(counts)
+        await self.repo.save_facts(s, facts, steps)
+        await self.repo.apply_daily(s, delta)
+
+    def fold_all(self, events: dict[str, list[RawEvent]]) -> list[DossierFact]:
+        return [fold(code, evs, self.calendars)[0] for code, evs in events.items()]
+
+    async def quarterly(self, s: AsyncSession, year: int, quarter: int, agency: str | None,
+                        as_of: datetime | None) -> dict[str, Any]:
+        """The report from the live facts, or as the event log stood at `as_of`."""
+        p = quarterly.period(year, quarter)
+        if as_of is None:
+            facts = await self.repo.facts_for_period(s, p.start, p.end)
+        else:
+            facts = self.fold_all(await self.repo.raw_events_until(s, as_of,
+                                                                   quarterly.EVENTS_READ))
+        result = quarterly.report(facts, self.catalogs, year, quarter, agency)
+        result["as_of"] = as_of.isoformat() if as_of else None
+        return result
 
     async def stats(self, s: AsyncSession) -> dict[str, Any]:
-        return domain.stats(await self.repo.dossiers_by_agency_and_type(s),
-                            await self.repo.events_by_agency(s),
-                            await self.repo.event_count(s))
+        dossiers = await self.repo.dossiers_by_agency_and_type(s)
+        events = await self.repo.events_by_agency(s)
+        if self.scope.agency is None:
+            return domain.stats(dossiers, events, await self.repo.event_count(s))
+        dossiers = [d for d in dossiers if self.scope.allows(d[0])]
+        events = [e for e in events if self.scope.allows(e[0])]
+        return domain.stats(dossiers, events, sum(n for _, n in events))
 
     async def trace(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
-        return [domain.trace_entry(r) for r in await self.repo.events_of(s, code)]
+        """A dossier's events; none for a dossier outside the instance's scope."""
+        events = await self.repo.events_of(s, code)
+        if events and not self.scope.allows(events[0]["agency_code"]):
+            return []
+        return [domain.trace_entry(r) for r in events]
+
+
+class QuarterClosing:
+    """After a quarter's cut-off (and a grace for events still on their way), publish its
+    report once per root agency, as the event log stood at cut-off + grace: the same
+    figures whichever replica, and whenever, the job runs. The closing row's primary key,
+    written in the same transaction as the outbox row, makes it happen once. It waits until
+    the projection holds an event recorded after that moment (a fresh database catching up
+    publishes nothing yet). Only the latest closed quarter is considered."""
+
+    def __init__(self, runtime: Runtime, projection: Projection, grace: timedelta) -> None:
+        self.runtime = runtime
+        self.projection = projection
+        self.grace = grace
+
+    async def run(self) -> list[str]:
+        """The report codes this run published (none when already closed)."""
+        now = self.runtime.clock.now()
+        p = quarterly.last_closed(now - self.grace)
+        as_of = p.end + self.grace
+        async with self.runtime.sessions() as s:
+            latest = await self.projection.repo.latest_recorded(s)
+        if latest is None or latest <= as_of:
+            # The projection has not read past the closing moment yet (a fresh database
+            # catching up): figures published now could lack events, and are published once.
+            return []
+        published = []
+        for root in quarterly.OrgTree(self.projection.catalogs, p).roots():
+            async with self.runtime.transaction() as s:
+                code = f"BC-{p.year}Q{p.quarter}-{root}"
+                envelope_id = str(uuid.uuid4())
+                if not await self.projection.repo.claim_quarter(s, p.year, p.quarter, root,
+                                                                now, envelope_id):
+                    continue
+                report = await self.projection.quarterly(s, p.year, p.quarter, root, as_of)
+                event = closed_event(code, report, p, as_of)
+                envelope = self.runtime.outbox.envelope(event, root).model_copy(
+                    update={"id": uuid.UUID(envelope_id)})
+                await self.runtime.outbox.add(s, REPORTS, envelope)
+            published.append(code)
+        return published
+
+
+def closed_event(code: str, report: dict[str, Any], p: quarterly.Period, as_of: datetime
+                 ) -> QuarterlyReportClosed:
+    agencies: list[dict[str, Any]] = []
+    stack: list[tuple[str | None, dict[str, Any]]] = [(None, report)]
+    while stack:
+        parent, node = stack.pop()
+        agencies.append({"agency_code": node["agency"], "parent_code": parent,
+                         "name": node["name"], "indicators": node["indicators"]})
+        stack.extend((node["agency"], c) for c in reversed(node["children"]))
+    return QuarterlyReportClosed(
+        dossier_code=code, year=p.year, quarter=p.quarter, period_start=p.start,
+        period_end=p.end, as_of=as_of, agency_code=report["agency"],
+        indicators=report["indicators"], agencies=agencies)

@@ -1,19 +1,161 @@
-"""Every SQL statement of reporting: the events it applied, as they came."""
+"""Every SQL statement of reporting: the events it applied, the facts folded from them, the
+daily figures and the closed quarters."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import and_, case, delete, distinct, func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import defer_insert
+from services.common.bulk import upsert
 from services.reporting import tables
+from services.reporting.facts import MEASURES, AggKey, DossierFact, RawEvent, StepFact
+
+_CHUNK = 2000  # keys per IN list: far under both databases' parameter limits
+_FACT_COLUMNS = [c.name for c in tables.dossier_facts.columns]
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def raw_event(row: Any) -> RawEvent:
+    return RawEvent(row.event_id, row.type, row.time, row.agency_code, row.data)
+
+
+def fact_of(row: Any) -> DossierFact:
+    return DossierFact(**dict(row))
 
 
 class ReportingRepository:
-    def add_event(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        defer_insert(s, tables.events, row)
+    # --- the raw events ------------------------------------------------------------------
+
+    async def add_events(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        # Written now, not deferred: the fold of this batch reads them back with the rest.
+        if rows:
+            await s.execute(insert(tables.events), rows)
+
+    async def raw_events_of(self, s: AsyncSession, codes: Sequence[str]
+                            ) -> dict[str, list[RawEvent]]:
+        e = tables.events
+        out: dict[str, list[RawEvent]] = defaultdict(list)
+        for chunk in _chunks(codes):
+            for r in await s.execute(select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time,
+                                            e.c.agency_code, e.c.data)
+                                     .where(e.c.dossier_code.in_(chunk))):
+                out[r.dossier_code].append(raw_event(r))
+        return out
+
+    async def raw_events_until(self, s: AsyncSession, as_of: datetime,
+                               types: Sequence[str]) -> dict[str, list[RawEvent]]:
+        """The events of `types` recorded (envelope time) at or before `as_of`, per
+        dossier."""
+        e = tables.events
+        out: dict[str, list[RawEvent]] = defaultdict(list)
+        for r in await s.execute(select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time,
+                                        e.c.agency_code, e.c.data)
+                                 .where(e.c.time <= as_of, e.c.type.in_(types))):
+            out[r.dossier_code].append(raw_event(r))
+        return out
+
+    # --- facts ---------------------------------------------------------------------------
+
+    async def facts_of(self, s: AsyncSession, codes: Sequence[str], lock: bool = False
+                       ) -> dict[str, DossierFact]:
+        f = tables.dossier_facts
+        out: dict[str, DossierFact] = {}
+        for chunk in _chunks(codes):
+            q = select(f).where(f.c.dossier_code.in_(chunk)).order_by(f.c.dossier_code)
+            for r in (await s.execute(q.with_for_update() if lock else q)).mappings():
+                out[r["dossier_code"]] = fact_of(r)
+        return out
+
+    async def lock_facts(self, s: AsyncSession, codes: Sequence[str]) -> dict[str, DossierFact]:
+        """The facts of `codes`, locked until commit: a dossier's events come on several
+        topics, whose partitions two replicas may hold, and each fold must see the other's
+        committed events. Rows not there yet are created empty first so there is a row to
+        lock (SQLite's writers are serialised by BEGIN IMMEDIATE anyway). `codes` sorted:
+        two transactions lock in one order and never deadlock."""
+        f = tables.dossier_facts
+        await s.execute(upsert(s, f).on_conflict_do_nothing(),
+                        [DossierFact(c).row() for c in codes])
+        return {c: fact for c, fact in (await self.facts_of(s, codes, lock=True)).items()
+                if fact.event_count}
+
+    async def save_facts(self, s: AsyncSession, facts: list[DossierFact],
+                         steps: list[StepFact]) -> None:
+        if not facts:
+            return
+        f = tables.dossier_facts
+        stmt = upsert(s, f)
+        stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
+            index_elements=[f.c.dossier_code],
+            set_={c: stmt.excluded[c] for c in _FACT_COLUMNS if c != "dossier_code"})
+        await s.execute(stmt, [x.row() for x in facts])
+        st = tables.step_facts
+        codes = [x.dossier_code for x in facts]
+        for chunk in _chunks(codes):
+            await s.execute(delete(st).where(st.c.dossier_code.in_(chunk)))
+        if steps:
+            await s.execute(insert(st), [x.row() for x in steps])
+
+    async def facts_for_period(self, s: AsyncSession, start: datetime, end: datetime
+                               ) -> list[DossierFact]:
+        """Facts that can count in a period: received before its end and not closed before
+        its start, or refused in it."""
+        f = tables.dossier_facts
+        still_open = [f.c.resolved_at.is_(None) | (f.c.resolved_at >= start)]
+        still_open.append(f.c.withdrawn_at.is_(None) | (f.c.withdrawn_at >= start))
+        q = select(f).where(or_(
+            (f.c.legal_received_at < end) & still_open[0] & still_open[1],
+            (f.c.refused_at >= start) & (f.c.refused_at < end)))
+        return [fact_of(r) for r in (await s.execute(q)).mappings()]
+
+    async def table_rows(self, s: AsyncSession, name: str) -> list[dict[str, Any]]:
+        """A projection table in key order (comparisons of live and rebuilt databases)."""
+        table = tables.metadata.tables[name]
+        keys = [c for c in table.primary_key.columns]
+        return [dict(r) for r in (await s.execute(select(table).order_by(*keys))).mappings()]
+
+    # --- daily figures -------------------------------------------------------------------
+
+    async def apply_daily(self, s: AsyncSession, delta: dict[AggKey, Counter[str]]) -> None:
+        """Adds `delta` to the daily figures in the statement itself (two replicas adding
+        to one row never lose an addition), keys in order (no deadlock between them);
+        rows that fall to zero are deleted."""
+        keys = sorted(k for k, c in delta.items() if any(c.values()))
+        if not keys:
+            return
+        d = tables.daily_figures
+        stmt = upsert(s, d)
+        stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
+            index_elements=[d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel],
+            set_={m: d.c[m] + stmt.excluded[m] for m in MEASURES})
+        await s.execute(stmt, [{"day": k[0], "agency_code": k[1], "procedure_code": k[2],
+                                "channel": k[3], **{m: delta[k][m] for m in MEASURES}}
+                               for k in keys])
+        key_cols = tuple_(d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel)
+        zero = and_(*(d.c[m] == 0 for m in MEASURES))
+        for chunk in _chunks(keys):
+            await s.execute(delete(d).where(key_cols.in_(chunk), zero))
+
+    # --- closed quarters -----------------------------------------------------------------
+
+    async def claim_quarter(self, s: AsyncSession, year: int, quarter: int, agency: str,
+                            at: datetime, event_id: str) -> bool:
+        """True for the one transaction that records this quarter's closing first."""
+        q = tables.closed_quarters
+        result = await s.execute(upsert(s, q).values(
+            year=year, quarter=quarter, agency_code=agency, closed_at=at, event_id=event_id
+        ).on_conflict_do_nothing())
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- /stats and traces ---------------------------------------------------------------
 
     async def dossiers_by_agency_and_type(self, s: AsyncSession
                                           ) -> list[tuple[str, str, int]]:
@@ -27,6 +169,9 @@ class ReportingRepository:
         return [tuple(r) for r in (await s.execute(  # type: ignore[misc]
             select(e.c.agency_code, func.count()).group_by(e.c.agency_code))).all()]
 
+    async def latest_recorded(self, s: AsyncSession) -> datetime | None:
+        return await s.scalar(select(func.max(tables.events.c.time)))
+
     async def event_count(self, s: AsyncSession) -> int:
         return int(await s.scalar(select(func.count()).select_from(tables.events)) or 0)
 
@@ -34,3 +179,143 @@ class ReportingRepository:
         e = tables.events
         return [dict(r) for r in (await s.execute(
             select(e).where(e.c.dossier_code == code).order_by(e.c.time, e.c.seq))).mappings()]
+
+    async def fact(self, s: AsyncSession, code: str) -> DossierFact | None:
+        return (await self.facts_of(s, [code])).get(code)
+
+
+    # --- the dashboard (indexed aggregates: daily figures by day, open facts by status) --
+
+    async def change_token(self, s: AsyncSession) -> int:
+        """Moves whenever an event is applied (the events' primary key)."""
+        return int(await s.scalar(select(func.max(tables.events.c.seq))) or 0)
+
+    async def received_on(self, s: AsyncSession, day: date) -> list[tuple[str, int]]:
+        d = tables.daily_figures
+        return [(r[0], int(r[1])) for r in (await s.execute(
+            select(d.c.agency_code, func.sum(d.c.received)).where(d.c.day == day)
+            .group_by(d.c.agency_code))).all()]
+
+    async def resolved_since(self, s: AsyncSession, since: date
+                             ) -> list[tuple[str, int, int]]:
+        d = tables.daily_figures
+        return [(r[0], int(r[1] or 0), int(r[2] or 0)) for r in (await s.execute(
+            select(d.c.agency_code, func.sum(d.c.resolved), func.sum(d.c.early + d.c.on_time))
+            .where(d.c.day >= since).group_by(d.c.agency_code))).all()]
+
+    async def open_by_agency(self, s: AsyncSession, now: datetime, near: datetime
+                             ) -> list[tuple[str, int, int, int, int]]:
+        """(agency, in progress, awaiting supplement, near-due, overdue) of open dossiers;
+        a dossier awaiting a supplement has its clock stopped: neither near-due nor late."""
+        f = tables.dossier_facts
+        running = f.c.status == "in_progress"
+        q = (select(f.c.agency_code,
+                    func.sum(case((running, 1), else_=0)),
+                    func.sum(case((running, 0), else_=1)),
+                    func.sum(case((running & (f.c.due_at >= now) & (f.c.due_at < near), 1),
+                                  else_=0)),
+                    func.sum(case((running & (f.c.due_at < now), 1), else_=0)))
+             .where(f.c.status.in_(("in_progress", "awaiting_supplement")))
+             .group_by(f.c.agency_code))
+        return [(r[0], *(int(x or 0) for x in r[1:])) for r in (await s.execute(q)).all()]
+
+    async def trend(self, s: AsyncSession, since: date) -> list[dict[str, Any]]:
+        d = tables.daily_figures
+        q = (select(d.c.day, func.sum(d.c.received), func.sum(d.c.resolved),
+                    func.sum(d.c.late), func.sum(d.c.overdue))
+             .where(d.c.day >= since).group_by(d.c.day).order_by(d.c.day))
+        return [{"day": r[0].isoformat(), "received": int(r[1] or 0), "resolved": int(r[2] or 0),
+                 "late": int(r[3] or 0), "overdue": int(r[4] or 0)}
+                for r in (await s.execute(q)).all()]
+
+    async def recent_facts(self, s: AsyncSession, limit: int) -> list[DossierFact]:
+        f = tables.dossier_facts
+        q = (select(f).where(f.c.last_recorded_at.is_not(None))
+             .order_by(f.c.last_recorded_at.desc(), f.c.dossier_code).limit(limit))
+        return [fact_of(r) for r in (await s.execute(q)).mappings()]
+
+    async def overdue_facts(self, s: AsyncSession, limit: int | None = None
+                            ) -> list[DossierFact]:
+        """Dossiers found overdue (or resolved late), latest first."""
+        f = tables.dossier_facts
+        q = (select(f).where(f.c.overdue.is_(True))
+             .order_by(f.c.overdue_at.desc(), f.c.dossier_code))
+        return [fact_of(r) for r in (await s.execute(q.limit(limit) if limit else q)).mappings()]
+
+    async def late_open_facts(self, s: AsyncSession, now: datetime) -> list[DossierFact]:
+        """Open dossiers past their due time not (yet) reported overdue by processing."""
+        f = tables.dossier_facts
+        q = select(f).where(f.c.status == "in_progress", f.c.due_at < now,
+                            f.c.overdue.is_(False))
+        return [fact_of(r) for r in (await s.execute(q)).mappings()]
+
+    async def procedures_of(self, s: AsyncSession, agency: str
+                            ) -> list[tuple[str, str, int]]:
+        f = tables.dossier_facts
+        return [(r[0], r[1], int(r[2])) for r in (await s.execute(
+            select(f.c.procedure_code, f.c.status, func.count())
+            .where(f.c.agency_code == agency).group_by(f.c.procedure_code, f.c.status))).all()]
+
+    async def dossiers_of(self, s: AsyncSession, agency: str, procedure: str | None,
+                          limit: int) -> list[DossierFact]:
+        f = tables.dossier_facts
+        q = select(f).where(f.c.agency_code == agency)
+        if procedure:
+            q = q.where(f.c.procedure_code == procedure)
+        q = q.order_by(f.c.last_recorded_at.desc(), f.c.dossier_code).limit(limit)
+        return [fact_of(r) for r in (await s.execute(q)).mappings()]
+
+    async def steps_of(self, s: AsyncSession, codes: Sequence[str]
+                       ) -> dict[str, list[StepFact]]:
+        st = tables.step_facts
+        out: dict[str, list[StepFact]] = defaultdict(list)
+        for chunk in _chunks(codes):
+            for r in (await s.execute(select(st).where(st.c.dossier_code.in_(chunk))
+                                      .order_by(st.c.dossier_code, st.c.idx))).mappings():
+                out[r["dossier_code"]].append(StepFact(**dict(r)))
+        return out
+
+    async def events_of_types(self, s: AsyncSession, codes: Sequence[str],
+                              types: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        e = tables.events
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for chunk in _chunks(codes):
+            for r in (await s.execute(select(e.c.dossier_code, e.c.type, e.c.data)
+                                      .where(e.c.dossier_code.in_(chunk), e.c.type.in_(types))
+                                      .order_by(e.c.seq))).mappings():
+                out[r["dossier_code"]].append(dict(r))
+        return out
+
+    async def step_totals(self, s: AsyncSession) -> list[tuple[Any, ...]]:
+        """Per holder (agency, department, assignee): completed steps, of them on time,
+        their working seconds."""
+        st = tables.step_facts
+        done = st.c.to_at.is_not(None)
+        in_time = done & or_(st.c.to_at <= st.c.step_due_at,
+                             st.c.step_due_at.is_(None)
+                             & st.c.outcome.in_(("early", "on_time")))
+        q = (select(st.c.agency_code, st.c.department, st.c.assignee,
+                    func.sum(case((done, 1), else_=0)), func.sum(case((in_time, 1), else_=0)),
+                    func.sum(func.coalesce(st.c.working_seconds, 0)))
+             .group_by(st.c.agency_code, st.c.department, st.c.assignee))
+        return [tuple(r) for r in (await s.execute(q)).all()]
+
+    # --- ratings -------------------------------------------------------------------------
+
+    async def save_rating(self, s: AsyncSession, row: dict[str, Any]) -> bool:
+        """Records a dossier's rating, replacing an earlier one; True when it replaced."""
+        r = tables.ratings
+        existed = await s.scalar(select(r.c.dossier_code)
+                                 .where(r.c.dossier_code == row["dossier_code"]))
+        stmt = upsert(s, r)
+        await s.execute(stmt.on_conflict_do_update(
+            index_elements=[r.c.dossier_code],
+            set_={c: stmt.excluded[c] for c in ("agency_code", "score", "comment", "rated_at")}),
+            [row])
+        return existed is not None
+
+    async def ratings_by_agency(self, s: AsyncSession) -> dict[str, tuple[int, float]]:
+        r = tables.ratings
+        return {row[0]: (int(row[1]), float(row[2])) for row in (await s.execute(
+            select(r.c.agency_code, func.count(), func.avg(r.c.score))
+            .group_by(r.c.agency_code))).all()}

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.common.settings import ServiceSettings, prefixed
+from services.law.catalog.loader import DEFAULT_DIR
 
 
 class ReportingSettings(ServiceSettings):
     model_config = prefixed("REPORTING_")
 
     http_port: int = 8005
+    catalog_dir: Path = DEFAULT_DIR  # every catalog.v*.yaml in it, each dated
+    # Access: an agency code limits what this instance shows (reports, traces, stats) to
+    # its subtree; unset = the whole country. Until the security issue maps it to roles.
+    scope_agency: str | None = None
+    # A closed quarter is published once its cut-off is this far behind, with the figures
+    # of the events recorded until then (confirm: the law locks figures at 0:00 on the 15th;
+    # a day lets events recorded at the counter before the cut-off arrive).
+    quarter_close_grace_hours: float = 24.0
+    quarter_close_check_seconds: float = 600.0
+    # `rebuild`: the fresh database the replay writes into (REPORTING_REBUILD_DATABASE_URL).
+    rebuild_database_url: str | None = None
+    # Records applied per transaction during a rebuild: bigger batches fold each dossier
+    # fewer times.
+    rebuild_batch: int = 20000
+    # The dashboard (GET /, /api/v1/dashboard/stream): the stream checks for newly applied
+    # events every poll, and pushes a snapshot when there are some, or every push anyway
+    # (the clock moves dossiers into near-due and overdue without any event).
+    dashboard_poll_seconds: float = 1.0
+    dashboard_push_seconds: float = 15.0
+    # An open dossier due within this many hours is near-due (confirm: processing alerts one
+    # working day ahead, `PROCESSING_ALERT_NEAR_DAYS`).
+    dashboard_near_due_hours: float = 24.0
+    # The on-time rate counts the dossiers resolved in the last N days; trend charts span N days.
+    dashboard_rate_days: int = 30
+    dashboard_trend_days: int = 30
+    dashboard_list_limit: int = 50

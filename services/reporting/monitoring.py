@@ -1,0 +1,160 @@
+"""The dashboard's use cases: the live snapshot, the drill-down, a dossier's path, delay
+attribution, emulation figures and satisfaction ratings. Every figure comes from the
+projections (daily figures, dossier and step facts), read through indexed aggregates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import VerificationAnswered, VerificationRequested
+from services.law.workdays import TZ
+from services.reporting import attribution, dashboard, emulation
+from services.reporting.attribution import day_seconds
+from services.reporting.dashboard import AgencyRows, Org
+from services.reporting.domain import Scope
+from services.reporting.facts import DossierFact
+from services.reporting.handlers import Projection
+
+VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    near_due: timedelta  # an open dossier due within this is "near-due"
+    rate_days: int  # the on-time rate counts the dossiers resolved in these last days
+    trend_days: int
+    list_limit: int  # rows of the recent and overdue lists
+
+
+class Monitor:
+    def __init__(self, projection: Projection, settings: BoardSettings) -> None:
+        self.projection = projection
+        self.repo = projection.repo
+        self.scope = projection.scope
+        self.org = Org(projection.catalogs)
+        self.settings = settings
+
+    def _in_scope(self, agency: str) -> bool:
+        return self.scope.allows(agency)
+
+    def _facts(self, facts: list[DossierFact]) -> list[DossierFact]:
+        return [f for f in facts if self._in_scope(f.agency_code)]
+
+    async def token(self, s: AsyncSession) -> int:
+        return await self.repo.change_token(s)
+
+    async def snapshot(self, s: AsyncSession, now: datetime) -> dict[str, Any]:
+        """Everything the page's first screen shows, in one JSON document."""
+        today = now.astimezone(TZ).date()
+        st = self.settings
+        rows = AgencyRows(
+            received=await self.repo.received_on(s, today),
+            resolved=await self.repo.resolved_since(s, today - timedelta(days=st.rate_days)),
+            open=await self.repo.open_by_agency(s, now, now + st.near_due))
+        figures = {a: f for a, f in dashboard.per_agency(rows).items() if self._in_scope(a)}
+        recent = self._facts(await self.repo.recent_facts(s, st.list_limit))
+        overdue = self._facts(await self.repo.overdue_facts(s, st.list_limit))
+        trend = await self.repo.trend(s, today - timedelta(days=st.trend_days))
+        return {"generated_at": now.isoformat(), "today": today.isoformat(),
+                "scope": self.scope.agency, "totals": dashboard.totals(figures.values()),
+                "provinces": dashboard.provinces(self.org, figures),
+                "recent": [dashboard.dossier_row(self.org, f, now) for f in recent],
+                "overdue": [dashboard.dossier_row(self.org, f, now) for f in overdue],
+                "trend": trend if self.scope.agency is None else [],
+                "settings": {"near_due_hours": st.near_due.total_seconds() / 3600,
+                             "rate_days": st.rate_days}}
+
+    async def procedures(self, s: AsyncSession, agency: str) -> list[dict[str, Any]]:
+        """One office's dossiers per procedure and status."""
+        out: dict[str, dict[str, Any]] = {}
+        for procedure, status, n in await self.repo.procedures_of(s, agency):
+            row = out.setdefault(procedure, {"procedure_code": procedure, "total": 0,
+                                             "by_status": {}})
+            row["total"] += n
+            row["by_status"][status] = n
+        for row in out.values():
+            p = self.projection.catalogs.latest.procedure(row["procedure_code"])
+            row["name"] = str(p.name) if p else row["procedure_code"]
+        return sorted(out.values(), key=lambda r: r["procedure_code"])
+
+    async def dossiers(self, s: AsyncSession, agency: str, procedure: str | None,
+                       now: datetime) -> list[dict[str, Any]]:
+        facts = await self.repo.dossiers_of(s, agency, procedure, self.settings.list_limit * 4)
+        return [dashboard.dossier_row(self.org, f, now) for f in facts]
+
+    async def path(self, s: AsyncSession, code: str, now: datetime) -> dict[str, Any] | None:
+        fact = await self.repo.fact(s, code)
+        if fact is None or not fact.event_count or not self._in_scope(fact.agency_code):
+            return None
+        steps = (await self.repo.steps_of(s, [code])).get(code, [])
+        events = await self.projection.trace(s, code)
+        cal = self.projection.calendars(fact.agency_code, fact.catalog_version)
+        out = dashboard.timeline(self.org, fact, steps, events, day_seconds(cal), now)
+        late = await self._attribute([fact], now, s)
+        out["delay"] = late[0] if late else None
+        return out
+
+    async def _attribute(self, facts: list[DossierFact], now: datetime, s: AsyncSession
+                         ) -> list[dict[str, Any]]:
+        codes = [f.dossier_code for f in facts]
+        steps = await self.repo.steps_of(s, codes)
+        checks = await self.repo.events_of_types(s, codes, VERIFICATION_TYPES)
+        out = []
+        for f in facts:
+            cal = self.projection.calendars(f.agency_code, f.catalog_version)
+            row = attribution.attribute(cal, f, steps.get(f.dossier_code, []),
+                                        attribution.verifications_of(
+                                            checks.get(f.dossier_code, [])), now)
+            if row is not None:
+                out.append(row)
+        return out
+
+    async def late(self, s: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        """Every late dossier (found overdue, resolved late, or open past its due time)
+        with who held its late working days."""
+        facts = self._facts(await self.repo.overdue_facts(s)
+                            + await self.repo.late_open_facts(s, now))
+        return await self._attribute(facts, now, s)
+
+    async def delays(self, s: AsyncSession, now: datetime, agency: str | None
+                     ) -> dict[str, Any]:
+        rows = await self.late(s, now)
+        if agency:
+            subtree = Scope(self.projection.catalogs, agency)
+            rows = [r for r in rows if subtree.allows(r["agency_code"])]
+        offices = attribution.summarise(rows)
+        for o in offices:
+            o["name"] = self.org.name(o["agency_code"]) if o["agency_code"] != \
+                attribution.APPLICANT else "Công dân (chờ bổ sung)"
+        return {"generated_at": now.isoformat(), "offices": offices, "dossiers": rows}
+
+    async def emulation(self, s: AsyncSession, now: datetime) -> dict[str, Any]:
+        totals = [emulation.StepTotals(a, d, o, int(h or 0), int(t or 0), int(w or 0))
+                  for a, d, o, h, t, w in await self.repo.step_totals(s)
+                  if self._in_scope(a)]
+        ratings = {a: r for a, r in (await self.repo.ratings_by_agency(s)).items()
+                   if self._in_scope(a)}
+        late = await self.late(s, now)
+        names = {a: self.org.name(a) for a in {t.agency_code for t in totals} | set(ratings)}
+        cal = self.projection.calendars(self.scope.root(None), None)
+        return {"generated_at": now.isoformat(),
+                **emulation.figures(totals, late, ratings, day_seconds(cal), names)}
+
+    async def rate(self, s: AsyncSession, code: str, score: int, comment: str,
+                   now: datetime) -> tuple[str, bool] | None:
+        """None: no such dossier; ("not_returned", _): its result is not returned yet;
+        ("ok", replaced)."""
+        fact = await self.repo.fact(s, code)
+        if fact is None or not fact.event_count or not self._in_scope(fact.agency_code):
+            return None
+        if fact.returned_at is None:
+            return "not_returned", False
+        replaced = await self.repo.save_rating(s, {
+            "dossier_code": code, "agency_code": fact.agency_code, "score": score,
+            "comment": comment, "rated_at": now})
+        return "ok", replaced
+

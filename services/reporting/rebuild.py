@@ -1,0 +1,165 @@
+"""`python -m services.reporting rebuild [--database-url URL]`: replay every topic reporting
+reads from the beginning into a fresh database, through the same batch handler as the live
+consumer (parse, de-duplicate, fold), so the rebuilt facts equal the live ones.
+
+The end offsets are captured at the start and the replay reads at least to them, then
+until the broker has nothing more for `idle_ms` (Tansu, the local broker, answers
+ListOffsets(latest) short after batched produces, so the end alone is not trusted: what
+was published while the replay ran may be included, as the live projection includes it).
+Partitions are assigned directly (no consumer group, nothing committed); records the live
+consumer would dead-letter are counted and skipped, not dead-lettered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.topics import topics_consumed_by
+from services.common.consumer import BatchConsumer
+from services.common.inbox import Inbox
+from services.common.kafka import ensure_topics
+from services.common.retry import retrying
+from services.reporting import tables
+from services.reporting.settings import ReportingSettings
+
+
+@dataclass
+class RebuildResult:
+    read: int
+    applied: int
+    refused: int
+    dossiers: int
+    seconds: float
+
+
+class _Skipped:
+    """Stands for the dead-letter publisher: the live consumer answered these already."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def publish(self, dead: list[Any]) -> None:
+        self.count += len(dead)
+
+
+class _FreshInbox(Inbox):
+    """The rebuilt database starts empty, so what was applied is what this run applied:
+    looked up in memory, still recorded in the table (the rebuilt database can take over)."""
+
+    def __init__(self, consumer: str, tables: Any) -> None:
+        super().__init__(consumer, tables)
+        self.applied: dict[str, str] = {}
+
+    async def seen(self, session: AsyncSession, event_ids: list[str]) -> dict[str, str]:
+        return {i: self.applied[i] for i in event_ids if i in self.applied}
+
+    async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
+                     at: datetime) -> None:
+        self.applied.update((i, h) for i, h, _ in items)
+        await super().record(session, items, at)
+
+
+class _Replay(BatchConsumer):
+    async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        return  # no group: the replay keeps nothing on the broker
+
+
+async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int = 1000
+                  ) -> RebuildResult:
+    """Replay into `database_url` (migrated first; it should be empty)."""
+    from services.reporting.app import build  # the same handlers as the live service
+
+    runtime = build(settings.model_copy(update={"database_url": database_url}))
+    await runtime.migrate()
+    bootstrap = settings.kafka_bootstrap_servers
+    # As a starting service does: a topic nobody created yet is an empty one, not an error.
+    await retrying(lambda: ensure_topics(bootstrap), "broker not reachable yet (topics)",
+                   delay=0.5, max_delay=5.0)
+    kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False, client_id="reporting-rebuild",
+                             max_partition_fetch_bytes=8 * 1024 * 1024,
+                             fetch_max_bytes=64 * 1024 * 1024)
+    await retrying(kafka.start, "broker not reachable yet (rebuild)", delay=0.5, max_delay=5.0)
+    skipped = _Skipped()
+    try:
+        names = [t.name for t in topics_consumed_by("reporting")]
+        await kafka.topics()  # loads the cluster's metadata: partitions of every topic
+        partitions = [TopicPartition(n, p) for n in names
+                      for p in sorted(kafka.partitions_for_topic(n) or ())]
+        kafka.assign(partitions)
+        await kafka.seek_to_beginning(*partitions)
+        end = await kafka.end_offsets(partitions)
+        replay = _Replay(service="reporting", consumer=kafka, producer=None,  # type: ignore[arg-type]
+                         sessions=runtime.sessions, inbox=_FreshInbox("reporting", runtime.tables),
+                         subscriptions=runtime.subscriptions, dead_letter_topic="",
+                         clock=runtime.clock, metrics=runtime.metrics,
+                         max_records=settings.rebuild_batch)
+        replay.dead_letters = skipped  # type: ignore[assignment]
+        started = last = time.perf_counter()
+        read = 0
+        while True:
+            batch = await _fetch(kafka, settings.rebuild_batch, idle_ms)
+            if not any(batch.values()):
+                # Past every captured end and nothing more: done. (Tansu under-reports
+                # ListOffsets(latest) after batched produces, so the end alone is not
+                # trusted: the replay drains what the broker still has.)
+                positions = {tp: await kafka.position(tp) for tp in partitions}
+                if all(positions[tp] >= end[tp] for tp in partitions):
+                    break
+                continue
+            read += sum(len(r) for r in batch.values())
+            await replay.handle_batch(batch)
+            last = time.perf_counter()  # the final idle wait is not replay time
+        seconds = last - started
+        async with runtime.sessions() as s:
+            dossiers = int(await s.scalar(
+                select(func.count()).select_from(tables.dossier_facts)) or 0)
+    finally:
+        await kafka.stop()
+        await runtime.engine.dispose()
+    return RebuildResult(read, replay.applied, skipped.count, dossiers, seconds)
+
+
+async def _fetch(kafka: AIOKafkaConsumer, size: int, idle_ms: int
+                 ) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """Up to `size` records, gathered over several fetches: one fetch holds a few dozen
+    records per partition, and every transaction re-folds the dossiers it touches, so
+    bigger transactions fold each dossier fewer times."""
+    out: dict[TopicPartition, list[ConsumerRecord]] = {}
+    count, wait = 0, idle_ms
+    while count < size:
+        got = await kafka.getmany(timeout_ms=wait, max_records=size - count)
+        if not got:
+            break
+        for tp, records in got.items():
+            out.setdefault(tp, []).extend(records)
+            count += len(records)
+        wait = 200  # after the first records, only what is already on its way
+    return out
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m services.reporting rebuild",
+                                     description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--database-url", help="the fresh database to fill (default "
+                        "REPORTING_REBUILD_DATABASE_URL)")
+    args = parser.parse_args(argv)
+    settings = ReportingSettings()
+    url = args.database_url or settings.rebuild_database_url
+    if not url:
+        parser.error("give --database-url or set REPORTING_REBUILD_DATABASE_URL")
+    result = asyncio.run(rebuild(settings, url))
+    print(f"reporting rebuilt: {result.applied} events applied of {result.read} read "
+          f"({result.refused} refused), {result.dossiers} dossiers, {result.seconds:.1f} s, "
+          f"{result.applied / max(result.seconds, 1e-9):,.0f} events/s")
+    return 0

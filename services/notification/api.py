@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
+from services.common.http import not_found
 from services.common.runtime import Runtime
+from services.notification.handlers import view
+from services.notification.repository import NotificationRepository
 
 router = APIRouter(prefix="/api/v1", tags=["notification"])
+repo = NotificationRepository()
 
 
 @router.get("/dossiers/{code}/notifications")
 async def notifications(code: str, request: Request) -> dict[str, Any]:
+    """Every message about a dossier, on every channel, and how it went."""
     rt: Runtime = request.app.state.runtime
     async with rt.sessions() as s:
-        items = await request.app.state.notifier.list_for(s, code)
-    return {"dossier_code": code, "items": items}
+        items = await repo.of_dossier(s, code)
+    return {"dossier_code": code, "items": [view(r) for r in items]}
+
+
+@router.get("/inbox")
+async def inbox(request: Request,
+                recipient: Annotated[str, Query(min_length=1, max_length=200,
+                                                description="officer id or applicant "
+                                                "pseudonym")],
+                unread: bool = False,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The in-app inbox of an officer (or an applicant's portal account), newest first."""
+    rt: Runtime = request.app.state.runtime
+    async with rt.sessions() as s:
+        items = await repo.inbox(s, recipient, unread, limit)
+    return {"recipient": recipient, "items": [view(r) for r in items]}
+
+
+@router.post("/inbox/{message_id}/read")
+async def mark_read(message_id: str, request: Request) -> dict[str, Any]:
+    """Marks an inbox item read (again: no change); 404 for no such inbox item."""
+    rt: Runtime = request.app.state.runtime
+    async with rt.transaction() as s:
+        row = await repo.mark_read(s, message_id[:36], rt.clock.now())
+    if row is None:
+        raise not_found(f"Không có thông báo {message_id[:36]} trong hộp thư",
+                        f"no inbox item {message_id[:36]}", "message_id")
+    return view(row)

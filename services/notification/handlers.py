@@ -1,49 +1,229 @@
-"""Notification's use cases: tell the applicant their dossier was received."""
+"""Notification's use cases. The consumer only queues: per batch it keeps the contacts and
+the dossier facts and inserts the messages the rules call for (one statement per table,
+duplicates ignored). The sender sends outside any consumer transaction, retries, and
+publishes NotificationSent / NotificationFailed. The watcher escalates and sends digests."""
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.events import DossierReceived, NotificationSent
-from services.common.consumer import Context
+from contracts.events import ContactsRecorded, Event, NotificationFailed, NotificationSent
+from services.common.consumer import Context, describe
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
-from services.notification.domain import LOG_CHANNEL, received_text
+from services.law.workdays import TZ, WorkCalendar
+from services.notification import domain
+from services.notification.channels import Channel, Outgoing, Permanent
+from services.notification.domain import FAILED, PENDING, SENT, SKIPPED, Planner, QuietHours
 from services.notification.repository import NotificationRepository
+from services.notification.rules import Audience, ChannelName
 
-log = get_logger("notification.log-channel")
+log = get_logger("notification")
 
 
 class Notifier:
-    channel = LOG_CHANNEL
-
-    def __init__(self, outbox: OutboxWriter,
+    def __init__(self, planner: Planner, outbox: OutboxWriter,
+                 escalate_at: Callable[[dict[str, Any]], datetime],
                  repository: NotificationRepository | None = None) -> None:
+        self.planner = planner
         self.outbox = outbox
+        self.escalate_at = escalate_at
         self.repo = repository or NotificationRepository()
 
-    async def on_received(self, ctx: Context, event: DossierReceived) -> None:
+    async def apply_batch(self, s: AsyncSession, items: list[tuple[Context, Any]]) -> None:
         now = self.outbox.clock.now()
-        notification_id = str(uuid.uuid4())
-        body = received_text(event)
-        self.repo.add(ctx.session, {
-            "id": notification_id, "dossier_code": event.dossier_code,
-            "about_event_id": str(ctx.envelope.id), "about_event": ctx.envelope.type,
-            "channel": self.channel, "recipient_ref": event.applicant.ref, "body": body,
-            "status": "sent", "created_at": now, "sent_at": now})
-        log.info("notification", dossier=event.dossier_code, recipient=event.applicant.ref,
-                 text=body)
-        await self.outbox.emit(ctx.session, topics.NOTIFICATION, NotificationSent(
-            dossier_code=event.dossier_code, notification_id=notification_id,
-            about_event=ctx.envelope.type, channel=self.channel,
-            recipient_ref=event.applicant.ref, sent_at=now), event.agency_code)
+        contacts: dict[str, dict[str, Any]] = {}
+        for _, event in items:
+            if isinstance(event, ContactsRecorded):
+                contacts[event.applicant_ref] = {
+                    "applicant_ref": event.applicant_ref, "phone": event.phone,
+                    "email": event.email, "updated_at": now}
+        await self.repo.keep_contacts(s, list(contacts.values()))
+        lifecycle = [(ctx, e) for ctx, e in items if not isinstance(e, ContactsRecorded)]
+        rows = await self.repo.dossiers(s, {e.dossier_code for _, e in lifecycle})
+        before = {code: dict(row) for code, row in rows.items()}
+        messages: list[dict[str, Any]] = []
+        for ctx, event in lifecycle:  # emits nothing: no trace to carry here
+            row = rows[event.dossier_code]
+            # Topics are not ordered with each other: a deadline alert read before the
+            # receipt still knows its office from the envelope.
+            row["agency_code"] = row.get("agency_code") or ctx.envelope.agencycode
+            domain.fold(row, event, self.escalate_at)
+            if ctx.topic == topics.PROVINCIAL.name:
+                continue  # a province's own software tells its applicants
+            messages += self.planner.plan(domain.SHORT[event.event_type],
+                                          str(ctx.envelope.id), event, row, now)
+        await self.repo.write_dossiers(s, [r for code, r in rows.items() if r != before[code]])
+        await self.repo.enqueue(s, messages)
 
-    async def list_for(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
-        return [{"id": r["id"], "channel": r["channel"], "body": r["body"],
-                 "status": r["status"], "about_event": r["about_event"],
-                 "sent_at": r["sent_at"] and r["sent_at"].isoformat()}
-                for r in await self.repo.of_dossier(s, code)]
+
+class Sender:
+    """One pass over the due messages: taken in a short transaction, sent with bounded
+    concurrency and no transaction open, settled in another short one."""
+
+    def __init__(self, transaction: Callable[[], Any], outbox: OutboxWriter,
+                 channels: Mapping[str, Channel], quiet: QuietHours, *,
+                 batch: int = 200, concurrency: int = 20, lease: timedelta = timedelta(
+                     seconds=300), retry_base: float = 30.0, retry_max: float = 3600.0,
+                 max_attempts: int = 12, repository: NotificationRepository | None = None
+                 ) -> None:
+        self.transaction = transaction
+        self.outbox = outbox
+        self.channels = channels
+        self.quiet = quiet
+        self.batch, self.lease = batch, lease
+        self.retry_base, self.retry_max, self.max_attempts = retry_base, retry_max, max_attempts
+        self.limit = asyncio.Semaphore(concurrency)
+        self.repo = repository or NotificationRepository()
+
+    async def run(self) -> int:
+        """Passes until one is not full; the number of messages settled."""
+        total = 0
+        while True:
+            done = await self.run_once()
+            total += done
+            if done < self.batch:
+                return total
+
+    async def run_once(self) -> int:
+        now = self.outbox.clock.now()
+        async with self.transaction() as s:
+            taken = await self.repo.claim(s, now, self.batch, now + self.lease)
+            refs = {m["recipient"] for m in taken if m["audience"] == Audience.applicant}
+            contacts = await self.repo.contacts(s, refs)
+        if not taken:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(m, contacts) for m in taken))
+        now = self.outbox.clock.now()
+        settled = [self._settle(m, error, now) for m, error in zip(taken, outcomes, strict=True)]
+        async with self.transaction() as s:
+            await self.repo.settle(s, settled)
+            for m in settled:
+                await self._publish(s, m, now)
+        return len(taken)
+
+    async def _send(self, m: dict[str, Any], contacts: dict[str, dict[str, Any]]
+                    ) -> BaseException | str | None:
+        """None when handed over; SKIPPED's reason when there is nobody to write to; the
+        error otherwise."""
+        address = m["address"]
+        if m["audience"] == Audience.applicant and m["channel"] != ChannelName.inbox:
+            contact = contacts.get(m["recipient"])
+            if contact is None:
+                # Contacts come on another topic and may be behind: try again later.
+                return LookupError("the applicant's contacts have not arrived yet")
+            address = contact["phone" if m["channel"] == ChannelName.sms else "email"]
+            if not address:
+                return f"the applicant gave no {m['channel']} address"
+        channel = self.channels.get(m["channel"])
+        if channel is None:
+            return Permanent(f"channel {m['channel']} is not configured")
+        async with self.limit:
+            try:
+                await channel.send(Outgoing(
+                    id=m["id"], channel=m["channel"], address=address or "",
+                    subject=m["subject"], body=m["body"], dossier_code=m["dossier_code"],
+                    about_event=m["about_event"], agency_code=m["agency_code"]))
+            except Exception as exc:  # every failure is the message's outcome, not a crash
+                return exc
+        return None
+
+    def _settle(self, m: dict[str, Any], outcome: BaseException | str | None, now: datetime
+                ) -> dict[str, Any]:
+        m = {**m, "sent_at": None, "last_error": None}
+        if outcome is None:
+            return {**m, "status": SENT, "sent_at": now}
+        if isinstance(outcome, str):
+            return {**m, "status": SKIPPED, "last_error": outcome}
+        error = str(outcome) if isinstance(outcome, Permanent) else describe(outcome)
+        if isinstance(outcome, Permanent) or m["attempts"] >= self.max_attempts:
+            log.warning("notification failed", id=m["id"], channel=m["channel"],
+                        attempts=m["attempts"], error=error)
+            return {**m, "status": FAILED, "last_error": error[:500]}
+        at = now + domain.backoff(m["attempts"], self.retry_base, self.retry_max)
+        if domain.waits_for_morning(m["audience"], m["channel"]):
+            at = self.quiet.release(at)
+        return {**m, "status": PENDING, "not_before": at, "last_error": error[:500]}
+
+    async def _publish(self, s: AsyncSession, m: dict[str, Any], now: datetime) -> None:
+        common = {"dossier_code": m["dossier_code"],
+                  "notification_id": m["id"], "about_event": m["about_event"],
+                  "channel": m["channel"], "recipient_ref": m["recipient"]}
+        event: Event
+        if m["dossier_code"] is None:
+            return  # a digest is about no dossier: its row is its record
+        if m["status"] == SENT:
+            event = NotificationSent(**common, sent_at=now)
+        elif m["status"] == FAILED:
+            event = NotificationFailed(**common, failed_at=now, attempts=m["attempts"],
+                                       error=m["last_error"] or "")
+        else:
+            return
+        await self.outbox.emit(s, topics.NOTIFICATION, event, m["agency_code"])
+
+
+class Watcher:
+    """Escalates overdue dossiers still open after N working days; sends each working
+    morning's digests, once a day whatever the number of replicas (keyed per day)."""
+
+    def __init__(self, planner: Planner, transaction: Callable[[], Any], outbox: OutboxWriter,
+                 calendar: WorkCalendar, *, escalate_after: int, digest_at: Any,
+                 batch: int = 500, repository: NotificationRepository | None = None) -> None:
+        self.planner = planner
+        self.transaction = transaction
+        self.clock = outbox.clock
+        self.calendar = calendar
+        self.escalate_after, self.digest_at, self.batch = escalate_after, digest_at, batch
+        self.repo = repository or NotificationRepository()
+        self.digested: date | None = None
+
+    async def run(self) -> None:
+        await self.escalate()
+        await self.digest()
+
+    async def escalate(self) -> int:
+        total = 0
+        while True:
+            now = self.clock.now()
+            async with self.transaction() as s:
+                due = await self.repo.escalations_due(s, now, self.batch)
+                messages = [m for row in due
+                            for m in self.planner.escalation(row, self.escalate_after, now)]
+                await self.repo.enqueue(s, messages)
+                await self.repo.mark_escalated(s, [r["code"] for r in due], now)
+            total += len(due)
+            if len(due) < self.batch:
+                return total
+
+    async def digest(self) -> int:
+        """The day's digests once it is a working day past `digest_at` (Vietnam time)."""
+        now = self.clock.now()
+        local = now.astimezone(TZ)
+        day = local.date()
+        if (self.digested == day or local.time() < self.digest_at
+                or not self.calendar.is_working_day(day)):
+            return 0
+        async with self.transaction() as s:
+            messages = self.planner.digests(day, await self.repo.watched(s), now)
+            await self.repo.enqueue(s, messages)
+        self.digested = day
+        return len(messages)
+
+
+def view(row: dict[str, Any]) -> dict[str, Any]:
+    """A message as the API shows it."""
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+    return {"id": row["id"], "dossier_code": row["dossier_code"],
+            "about_event": row["about_event"], "audience": row["audience"],
+            "channel": row["channel"], "recipient": row["recipient"],
+            "subject": row["subject"], "body": row["body"], "status": row["status"],
+            "attempts": row["attempts"], "last_error": row["last_error"],
+            "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
+            "read_at": iso(row["read_at"])}

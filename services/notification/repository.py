@@ -1,21 +1,137 @@
-"""Every SQL statement of notification: the messages sent, by dossier."""
+"""Every SQL statement of notification: dossier facts, contacts, the send queue (which is
+also the inbox), escalations and digests."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import defer_insert
+from services.common.bulk import upsert
 from services.notification import tables
+from services.notification.domain import PENDING
+
+D, C, M = tables.dossiers, tables.contacts, tables.messages
+
+
+def _lock(s: AsyncSession) -> dict[str, Any]:
+    """Row locks that other replicas skip (PostgreSQL); SQLite's BEGIN IMMEDIATE already
+    holds the one write lock."""
+    return {"skip_locked": True} if s.bind.dialect.name == "postgresql" else {}
 
 
 class NotificationRepository:
-    def add(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        defer_insert(s, tables.notifications, row)
+    # --- facts and contacts, a consumer batch at a time ----------------------------------
+
+    async def keep_contacts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            stmt = upsert(s, C)
+            await s.execute(stmt.on_conflict_do_update(index_elements=[C.c.applicant_ref], set_={
+                "phone": stmt.excluded.phone,
+                "email": stmt.excluded.email, "updated_at": stmt.excluded.updated_at}), rows)
+
+    async def dossiers(self, s: AsyncSession, codes: Collection[str]
+                       ) -> dict[str, dict[str, Any]]:
+        """Rows of these codes, created if absent, locked in code order for writing back."""
+        if not codes:
+            return {}
+        ordered = sorted(codes)
+        await s.execute(upsert(s, D).on_conflict_do_nothing(index_elements=[D.c.code]),
+                        [{"code": c} for c in ordered])
+        query = select(D).where(D.c.code.in_(ordered)).order_by(D.c.code).with_for_update()
+        return {r["code"]: dict(r) for r in (await s.execute(query)).mappings()}
+
+    async def write_dossiers(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            columns = [c.name for c in D.columns if c.name != "code"]
+            await s.execute(update(D).where(D.c.code == bindparam("b_code")).values(
+                {n: bindparam(f"b_{n}") for n in columns}),
+                [{f"b_{n}": row.get(n) for n in ["code", *columns]} for row in rows])
+
+    async def enqueue(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """One statement for the batch; a message already queued (a redelivery) is kept
+        as it is."""
+        if rows:
+            await s.execute(upsert(s, M).on_conflict_do_nothing(
+                index_elements=[M.c.dedup_key]), rows)
+
+    # --- the sender ---------------------------------------------------------------------
+
+    async def claim(self, s: AsyncSession, now: datetime, limit: int, lease_until: datetime
+                    ) -> list[dict[str, Any]]:
+        """Due messages, taken for one pass: their next try moves to the lease's end, so a
+        crashed sender's messages are tried again then, and other replicas skip them now."""
+        query = (select(M).where(M.c.status == PENDING, M.c.not_before <= now)
+                 .order_by(M.c.not_before).limit(limit).with_for_update(**_lock(s)))
+        rows = [dict(r) for r in (await s.execute(query)).mappings()]
+        if rows:
+            await s.execute(update(M).where(M.c.id.in_([r["id"] for r in rows])).values(
+                attempts=M.c.attempts + 1, not_before=lease_until))
+        for r in rows:
+            r["attempts"] += 1
+        return rows
+
+    async def contacts(self, s: AsyncSession, refs: Collection[str]
+                       ) -> dict[str, dict[str, Any]]:
+        if not refs:
+            return {}
+        query = select(C).where(C.c.applicant_ref.in_(sorted(refs)))
+        return {r["applicant_ref"]: dict(r) for r in (await s.execute(query)).mappings()}
+
+    async def settle(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Each message's outcome in one statement; a row another pass took meanwhile
+        (its attempts moved on) is left to that pass."""
+        if rows:
+            await s.execute(update(M).where(
+                M.c.id == bindparam("b_id"), M.c.attempts == bindparam("b_attempts"),
+                M.c.status == PENDING).values(
+                status=bindparam("b_status"), not_before=bindparam("b_not_before"),
+                last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at")),
+                [{"b_id": r["id"], "b_attempts": r["attempts"], "b_status": r["status"],
+                  "b_not_before": r["not_before"], "b_error": r["last_error"],
+                  "b_sent_at": r["sent_at"]} for r in rows])
+
+    # --- escalation and digests ---------------------------------------------------------
+
+    async def escalations_due(self, s: AsyncSession, now: datetime, limit: int
+                              ) -> list[dict[str, Any]]:
+        query = (select(D).where(D.c.escalate_at <= now, D.c.escalated_at.is_(None),
+                                 D.c.closed_at.is_(None))
+                 .order_by(D.c.escalate_at).limit(limit).with_for_update(**_lock(s)))
+        return [dict(r) for r in (await s.execute(query)).mappings()]
+
+    async def mark_escalated(self, s: AsyncSession, codes: list[str], now: datetime) -> None:
+        if codes:
+            await s.execute(update(D).where(D.c.code.in_(codes)).values(escalated_at=now))
+
+    async def watched(self, s: AsyncSession) -> list[dict[str, Any]]:
+        """Open dossiers that are near their due time or overdue, for the digests."""
+        query = select(D).where(D.c.closed_at.is_(None), D.c.agency_code.is_not(None),
+                                or_(D.c.near_at.is_not(None), D.c.overdue_at.is_not(None)))
+        return [dict(r) for r in (await s.execute(query.order_by(D.c.due_at, D.c.code)))
+                .mappings()]
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def inbox(self, s: AsyncSession, recipient: str, unread_only: bool, limit: int
+                    ) -> list[dict[str, Any]]:
+        query = select(M).where(M.c.recipient == recipient, M.c.channel == "inbox")
+        if unread_only:
+            query = query.where(M.c.read_at.is_(None))
+        query = query.order_by(M.c.created_at.desc(), M.c.id).limit(limit)
+        return [dict(r) for r in (await s.execute(query)).mappings()]
+
+    async def mark_read(self, s: AsyncSession, message_id: str, now: datetime
+                        ) -> dict[str, Any] | None:
+        await s.execute(update(M).where(M.c.id == message_id, M.c.channel == "inbox",
+                                        M.c.read_at.is_(None)).values(read_at=now))
+        found = (await s.execute(select(M).where(M.c.id == message_id,
+                                                 M.c.channel == "inbox"))).mappings().first()
+        return dict(found) if found else None
 
     async def of_dossier(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
-        t = tables.notifications
-        return [dict(r) for r in (await s.execute(
-            select(t).where(t.c.dossier_code == code).order_by(t.c.created_at))).mappings()]
+        query = select(M).where(M.c.dossier_code == code).order_by(M.c.created_at, M.c.id)
+        return [dict(r) for r in (await s.execute(query)).mappings()]

@@ -1,0 +1,280 @@
+"""Notification over the real broker, with a real SMTP server, SMS gateway and provincial
+system on localhost: each event reaches each recipient once on each channel; redelivered
+events send nothing twice; a dead SMTP server delays e-mail without stalling the consumer,
+and the e-mail goes out when it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+
+from contracts import topics
+from contracts.common import (
+    ApplicantRef,
+    Channel,
+    ComponentRef,
+    LegalTime,
+    ReturnChannel,
+)
+from contracts.envelope import Envelope
+from contracts.events import (
+    ContactsRecorded,
+    DeadlineApproaching,
+    DossierReceived,
+    Event,
+    ResultIssued,
+    StepAssigned,
+)
+from services.common.consumer import Context
+from services.common.outbox import encode
+from services.common.runtime import Runtime
+from services.law.workdays import TZ
+from services.notification import tables
+from services.notification.app import build
+from services.notification.settings import NotificationSettings
+from tests.integration.support import read_topic, settings_for, started
+from tests.integration.test_notification_channels import HttpSink, SmtpSink
+
+pytestmark = pytest.mark.integration
+AGENCY = "000.01.01.H26"
+LEGAL = LegalTime(value=5, unit="working_days")
+OFFICER, DEPARTMENT = "badinh.cd.cb01", "Phòng Chế độ BHXH"
+
+
+def settings(bootstrap: str, database_url: str, tmp: Path, smtp_port: int, sms: HttpSink,
+             hook: HttpSink, **extra: Any) -> NotificationSettings:
+    s = settings_for(NotificationSettings, bootstrap, database_url, tmp)
+    directory = tmp / "directory.yaml"
+    directory.write_text(s.directory_file.read_text(encoding="utf-8").replace(
+        "http://127.0.0.1:8090", hook.url), encoding="utf-8")
+    now = datetime.now(TZ)
+    values = dict(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_seconds=2,
+                  sms_gateway_url=f"{sms.url}/sms", directory_file=directory,
+                  sender_seconds=0.2, retry_base_seconds=0.3, retry_max_seconds=1.0,
+                  watch_seconds=3600,
+                  # No quiet hours during this test, whatever the hour it runs at.
+                  quiet_start=now.time().replace(microsecond=0), quiet_end=now.time()
+                  .replace(microsecond=0))
+    values.update(extra)
+    for k, v in values.items():
+        setattr(s, k, v)
+    return s
+
+
+def lifecycle(code: str) -> list[tuple[topics.Topic, Event]]:
+    received = datetime.now(UTC) - timedelta(hours=1)
+    due = received + timedelta(days=7)
+    applicant = ApplicantRef(kind="individual", ref=f"p1_{code}")
+    return [
+        (topics.INTAKE, DossierReceived(
+            dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
+            catalog_version="2025.07", channel=Channel.counter,
+            return_channel=ReturnChannel.counter, received_at=received, due_at=due,
+            legal_time=LEGAL, applicant=applicant,
+            components=[ComponentRef(code="GKS", form="paper")])),
+        (topics.CONTACTS, ContactsRecorded(
+            dossier_code=code, applicant_ref=applicant.ref, phone="0912345678",
+            email=f"{code.lower()}@example.vn")),
+        (topics.PROCESSING, StepAssigned(
+            dossier_code=code, step_no=1, step_code="CDBHXH", department=DEPARTMENT,
+            assignee=OFFICER, assigned_at=received)),
+        (topics.PROCESSING, DeadlineApproaching(
+            dossier_code=code, due_at=due, warned_at=received + timedelta(minutes=30))),
+        (topics.PROCESSING, ResultIssued(
+            dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
+            applicant=applicant, issued_at=received + timedelta(minutes=40),
+            result_code="QD-01", result_type="Quyết định hưởng trợ cấp")),
+    ]
+
+
+def envelopes(runtime: Runtime, events: list[tuple[topics.Topic, Event]]
+              ) -> list[tuple[topics.Topic, Envelope]]:
+    return [(topic, runtime.outbox.envelope(event, AGENCY)) for topic, event in events]
+
+
+async def publish(bootstrap: str, items: list[tuple[topics.Topic, Envelope]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for topic, envelope in items:
+            await producer.send_and_wait(topic.name, encode(envelope),
+                                         key=(envelope.subject or "").encode())
+    finally:
+        await producer.stop()
+
+
+async def until(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {seconds}s: {what}: {value!r}")
+
+
+async def statuses(runtime: Runtime, code: str) -> dict[tuple[str, str, str], str]:
+    m = tables.messages
+    async with runtime.sessions() as s:
+        rows = (await s.execute(select(m.c.audience, m.c.channel, m.c.recipient, m.c.status)
+                                .where(m.c.dossier_code == code))).all()
+    return {(a, c, r): st for a, c, r, st in rows}
+
+
+def client_for(runtime: Runtime) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                             base_url="http://notification")
+
+
+async def test_each_event_reaches_each_recipient_once_and_redelivery_sends_nothing(
+        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
+    smtp, sms, hook = SmtpSink().start(), HttpSink(), HttpSink()
+    code = f"{AGENCY}-261130-N{unique[:4]}"
+    async with sms.running(), hook.running():
+        runtime = build(settings(kafka_bootstrap, database_url, tmp_path, smtp.port, sms, hook))
+        try:
+            await started(runtime)
+            sent = envelopes(runtime, lifecycle(code))
+            await publish(kafka_bootstrap, sent)
+            expected = {
+                ("applicant", "inbox", f"p1_{code}"), ("applicant", "sms", f"p1_{code}"),
+                ("applicant", "email", f"p1_{code}"), ("officer", "inbox", OFFICER),
+                ("officer", "email", OFFICER),
+                ("provincial_system", "webhook", "system:000.00.01.H26")}
+
+            seen: dict[Any, str] = {}
+
+            async def all_sent() -> bool:
+                seen.update(await statuses(runtime, code))
+                return set(seen) == expected and set(seen.values()) == {"sent"}
+            try:
+                await until(all_sent, "every message sent")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; so far {seen}") from None
+            # Two applicant e-mails (received, result), one to the officer (near due).
+            # The broker is shared by the session: earlier tests' dossiers are read too.
+            def mine() -> tuple[list[Any], list[Any], list[Any]]:
+                return ([m for m in smtp.messages if code in m["Subject"]],
+                        [c for c in sms.calls if code.encode() in c["body"]],
+                        [c for c in hook.calls if code.encode() in c["body"]])
+            mails = {(m["To"], m["Subject"]) for m in mine()[0]}
+            assert mails == {
+                (f"{code.lower()}@example.vn", f"Hồ sơ {code} đã được tiếp nhận"),
+                (f"{code.lower()}@example.vn", f"Kết quả hồ sơ {code} đã sẵn sàng"),
+                ("anh.vd@badinh.baohiemxahoi.gov.vn", f"Sắp đến hạn: hồ sơ {code}")}
+            assert [len(x) for x in mine()] == [3, 2, 1]
+            assert any(b"Ho so " + code.encode() + b" da duoc tiep nhan" in c["body"]
+                       for c in mine()[1])
+            assert mine()[2][0]["path"] == "/hanoi/mot-cua/thong-bao"
+
+            announced = await read_topic(
+                kafka_bootstrap, topics.NOTIFICATION.name,
+                lambda b, _: b["data"]["dossier_code"] == code, count=9)
+            assert len(announced) == 9  # 2 inbox + 2 SMS + 2 e-mails applicant; officer 2; 1
+            assert {b["type"].split(".")[-2] for b, _ in announced} == {"sent"}
+
+            async with client_for(runtime) as client:
+                r = await client.get("/api/v1/inbox", params={"recipient": OFFICER})
+                [item] = [i for i in r.json()["items"] if i["dossier_code"] == code]
+                assert item["subject"] == f"Sắp đến hạn: hồ sơ {code}" and item["read_at"] is None
+                r = await client.post(f"/api/v1/inbox/{item['id']}/read")
+                assert r.status_code == 200 and r.json()["read_at"]
+                r = await client.get("/api/v1/inbox", params={"recipient": OFFICER,
+                                                              "unread": True})
+                assert code not in {i["dossier_code"] for i in r.json()["items"]}
+                r = await client.post("/api/v1/inbox/no-such-id/read")
+                assert r.status_code == 404 and r.json()["problems"][0]["code"] == "not_found"
+
+            # The same events again (a rebalance, a replay), then a marker dossier.
+            marker = f"{AGENCY}-261130-M{unique[:4]}"
+            await publish(kafka_bootstrap, sent + envelopes(runtime, lifecycle(marker)[:1]))
+            await until(lambda: statuses(runtime, marker), "the marker dossier queued")
+            await asyncio.sleep(1.0)  # a few sender passes
+            assert [len(x) for x in mine()] == [3, 2, 1]
+            assert len(await statuses(runtime, code)) == len(expected)
+
+            # Below the broker's de-duplication: the batch handler itself, twice, same ids.
+            notifier = runtime.app.state.notifier
+            for _ in range(2):
+                async with runtime.transaction() as s:
+                    await notifier.apply_batch(s, [
+                        (Context(session=s, envelope=env, topic=topic.name), event)
+                        for (topic, env), (_, event) in zip(sent, lifecycle(code), strict=True)])
+            async with runtime.sessions() as s:
+                count = await s.scalar(select(func.count()).select_from(tables.messages)
+                                       .where(tables.messages.c.dossier_code == code))
+            assert count == len(expected) + 3  # received, near, result: 3 distinct inbox rows
+        finally:
+            await runtime.stop()
+            smtp.stop()
+
+
+async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
+        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
+    first, second = f"{AGENCY}-261130-D{unique[:4]}", f"{AGENCY}-261130-E{unique[:4]}"
+    # SMTP not started; the gateway refuses the first dossier's SMS.
+    smtp, sms, hook = SmtpSink(), HttpSink(refuse_containing=first.encode()), HttpSink()
+    async with sms.running(), hook.running():
+        runtime = build(settings(kafka_bootstrap, database_url, tmp_path, smtp.port, sms, hook,
+                                 max_attempts=1000))
+        try:
+            await started(runtime)
+            await publish(kafka_bootstrap, envelopes(runtime, lifecycle(first)[:2]))
+
+            async def inbox_sent(code: str) -> bool:
+                return (await statuses(runtime, code)).get(
+                    ("applicant", "inbox", f"p1_{code}")) == "sent"
+            await until(lambda: inbox_sent(first), "the first dossier's inbox message")
+            m = tables.messages
+
+            async def email_row(code: str) -> Any:
+                async with runtime.sessions() as s:
+                    return (await s.execute(select(m).where(
+                        m.c.dossier_code == code, m.c.channel == "email"))).mappings().first()
+            await until(lambda: _retried(email_row(first)), "the e-mail retried")
+            # The consumer goes on: a later dossier is queued and its inbox message sent.
+            await publish(kafka_bootstrap, envelopes(runtime, lifecycle(second)[:2]))
+            await until(lambda: inbox_sent(second), "the second dossier's inbox message")
+            row = await email_row(first)
+            assert row["status"] == "pending" and row["last_error"]
+            # The gateway refused the first SMS for good: NotificationFailed, with why.
+            [(failed, _)] = await read_topic(
+                kafka_bootstrap, topics.NOTIFICATION.name,
+                lambda b, _: b["data"]["dossier_code"] == first
+                and b["type"].endswith("notification.failed.v1"))
+            assert failed["data"]["channel"] == "sms" and "HTTP 400" in failed["data"]["error"]
+
+            smtp.start()  # the server returns
+            def mails() -> list[str]:  # the session's broker holds earlier tests' dossiers
+                return sorted(m["To"] for m in smtp.messages if first in m["Subject"]
+                              or second in m["Subject"])
+            await until(lambda: len(mails()) == 2, "both e-mails once the server is back", 30)
+            assert mails() == sorted([f"{first.lower()}@example.vn",
+                                      f"{second.lower()}@example.vn"])
+            await until(lambda: _status(email_row(first), "sent"), "the first e-mail settled")
+            await asyncio.sleep(1.0)
+            assert len(mails()) == 2  # and only once each
+        finally:
+            await runtime.stop()
+            smtp.stop()
+
+
+async def _retried(row: Any) -> bool:
+    found = await row
+    return bool(found and found["attempts"] >= 2 and found["status"] == "pending")
+
+
+async def _status(row: Any, status: str) -> bool:
+    found = await row
+    return bool(found and found["status"] == status)

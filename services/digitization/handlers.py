@@ -1,18 +1,19 @@
-"""Digitization's use cases: a received dossier, a paper component scanned, a document held
-elsewhere. Each reads through the repository, decides with the domain, writes and emits in
-the caller's transaction."""
+"""Digitization's use cases: a batch of consumed events (dossiers received, supplements,
+results), a component finished (scanned and signed, given by reference, or left undigitized
+by the leader's decision), the applicant's warehouse. Each reads through the repository,
+decides with the domain, writes and emits in the caller's transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import ComponentForm
-from contracts.events import DossierReceived
-from services.common.consumer import Context
+from contracts.events import DossierReceived, ResultIssued, SupplementReceived
+from services.common.consumer import Context, traced
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
 from services.digitization import domain
@@ -20,6 +21,48 @@ from services.digitization.domain import AlreadyDone, NotFound
 from services.digitization.repository import DigitizationRepository
 
 log = get_logger(__name__)
+Event = DossierReceived | SupplementReceived | ResultIssued
+
+
+@dataclass
+class _Batch:
+    """The rows a batch touches, read once, changed in memory in event order, written once."""
+
+    dossiers: dict[str, dict[str, Any]]
+    components: dict[str, dict[str, dict[str, Any]]]
+    new_dossiers: set[str] = field(default_factory=set)
+    changed_dossiers: set[str] = field(default_factory=set)
+    new_components: set[tuple[str, str]] = field(default_factory=set)
+    changed_components: set[tuple[str, str]] = field(default_factory=set)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    def put_component(self, row: dict[str, Any]) -> None:
+        key = (row["dossier_code"], row["code"])
+        known = row["code"] in self.components.setdefault(row["dossier_code"], {})
+        self.components[row["dossier_code"]][row["code"]] = row
+        if key not in self.new_components:
+            (self.changed_components if known else self.new_components).add(key)
+
+    def touch_dossier(self, code: str) -> None:
+        if code not in self.new_dossiers:
+            self.changed_dossiers.add(code)
+
+    async def write(self, s: AsyncSession, repo: DigitizationRepository) -> None:
+        await repo.insert_dossiers(s, [self.dossiers[c] for c in sorted(self.new_dossiers)])
+        await repo.update_dossiers(s, [self.dossiers[c] for c in sorted(self.changed_dossiers)])
+        repo.insert_components(s, [self.components[d][c]
+                                   for d, c in sorted(self.new_components)])
+        await repo.update_components(s, [self.components[d][c]
+                                          for d, c in sorted(self.changed_components)])
+        await repo.store_documents(s, self.documents)
+
+
+def _warehouse_row(applicant_ref: str, document_ref: str, dossier_code: str | None,
+                   component: str | None, source: str, document_type: str | None,
+                   now: datetime) -> dict[str, Any]:
+    return {"applicant_ref": applicant_ref, "document_ref": document_ref,
+            "dossier_code": dossier_code, "component_code": component, "source": source,
+            "document_type": document_type, "stored_at": now}
 
 
 class Digitizer:
@@ -28,71 +71,190 @@ class Digitizer:
         self.outbox = outbox
         self.repo = repository or DigitizationRepository()
 
-    async def on_received(self, ctx: Context, event: DossierReceived) -> None:
-        # Everything is known from the event: no read-back needed in this transaction.
-        s, now, agency = ctx.session, self.outbox.clock.now(), event.agency_code
-        unique = domain.unique_components(event.components)
-        complete = all(domain.digitized_on_arrival(c) for c in unique)
-        if not await self.repo.add_dossier_if_new(s, {
-                "code": event.dossier_code, "agency_code": agency,
-                "procedure_code": event.procedure_code, "component_count": len(unique),
-                "received_at": event.received_at, "digitized_at": now if complete else None,
-                "applicant_ref": event.applicant.ref}):
-            log.info("dossier already known, receipt skipped", dossier=event.dossier_code,
+    # --- consumed events, a batch at a time ----------------------------------------------
+
+    async def apply_batch(self, s: AsyncSession, items: list[tuple[Context, Event]]) -> None:
+        codes = {event.dossier_code for _, event in items}
+        batch = _Batch(await self.repo.dossiers(s, codes), await self.repo.components_of(s, codes))
+        for ctx, event in items:
+            with traced(ctx):
+                if isinstance(event, DossierReceived):
+                    await self._received(s, batch, ctx, event)
+                elif isinstance(event, SupplementReceived):
+                    await self._supplemented(s, batch, event)
+                else:
+                    self._result(batch, event)
+        await batch.write(s, self.repo)
+
+    async def _received(self, s: AsyncSession, batch: _Batch, ctx: Context,
+                        event: DossierReceived) -> None:
+        code, now = event.dossier_code, self.outbox.clock.now()
+        if code in batch.dossiers:
+            # The same receipt redelivered under another event id (a republish).
+            log.info("dossier already known, receipt skipped", dossier=code,
                      event_id=str(ctx.envelope.id))
             return
-        for comp in unique:
-            done = domain.digitized_on_arrival(comp)
-            self.repo.add_component(s, {
-                "dossier_code": event.dossier_code, "code": comp.code, "form": comp.form.value,
-                "document_ref": comp.document_ref, "digitized_at": now if done else None})
-            if domain.kept_in_warehouse(comp):
-                await self._store(s, event.applicant.ref, comp.document_ref or "",
-                                  event.dossier_code, comp.code, now)
-            if done:
-                await self.outbox.emit(s, topics.DIGITIZATION, domain.component_digitized(
-                    event.dossier_code, comp.code, comp.form, now, comp.document_ref), agency)
+        rows = [domain.component_row(code, c, now)
+                for c in domain.unique_components(event.components)]
+        complete = domain.all_finished(rows)
+        batch.dossiers[code] = {
+            "code": code, "agency_code": event.agency_code,
+            "procedure_code": event.procedure_code, "component_count": len(rows),
+            "received_at": event.received_at, "digitized_at": now if complete else None,
+            "applicant_ref": event.applicant.ref}
+        batch.new_dossiers.add(code)
+        batch.components[code] = {}
+        await self._open(s, batch, event.applicant.ref, code, event.components, now)
         if complete:
-            await self.outbox.emit(s, topics.DIGITIZATION, domain.dossier_digitized(
-                event.dossier_code, agency, event.procedure_code, now, len(unique)), agency)
+            await self._emit_dossier(s, batch.dossiers[code],
+                                     list(batch.components[code].values()), now)
+
+    async def _supplemented(self, s: AsyncSession, batch: _Batch,
+                            event: SupplementReceived) -> None:
+        """The supplement's components are opened like a receipt's: electronic ones linked
+        at once, paper ones waiting for their scan; one with a code already held replaces
+        it (the corrected paper)."""
+        code, now = event.dossier_code, self.outbox.clock.now()
+        dossier = batch.dossiers.get(code)
+        if dossier is None or not event.components:
+            if dossier is None:
+                log.info("supplement for a dossier not received here, skipped", dossier=code)
+            return
+        await self._open(s, batch, dossier["applicant_ref"], code, event.components, now)
+        rows = list(batch.components[code].values())
+        dossier["component_count"] = len(rows)
+        dossier["digitized_at"] = now if domain.all_finished(rows) else None
+        batch.touch_dossier(code)
+        if dossier["digitized_at"] is not None:
+            await self._emit_dossier(s, dossier, rows, now)
+
+    async def _open(self, s: AsyncSession, batch: _Batch, applicant_ref: str | None,
+                    code: str, components: list[Any], now: datetime) -> None:
+        agency = batch.dossiers[code]["agency_code"]
+        for comp in domain.unique_components(components):
+            row = domain.component_row(code, comp, now)
+            batch.put_component(row)
+            if domain.kept_in_warehouse(comp) and applicant_ref:
+                batch.documents.append(_warehouse_row(
+                    applicant_ref, comp.document_ref or "", code, comp.code, "electronic",
+                    comp.code, now))
+            if row["digitized_at"] is not None:
+                await self.outbox.emit(s, topics.DIGITIZATION,
+                                       domain.component_digitized(code, row), agency)
+
+    def _result(self, batch: _Batch, event: ResultIssued) -> None:
+        """Every result goes into the applicant's warehouse (seed 002, step 5)."""
+        if event.document_ref:
+            batch.documents.append(_warehouse_row(
+                event.applicant.ref, event.document_ref, event.dossier_code, None, "result",
+                event.result_type, self.outbox.clock.now()))
+
+    async def _emit_dossier(self, s: AsyncSession, dossier: dict[str, Any],
+                            rows: list[dict[str, Any]], now: datetime) -> None:
+        await self.outbox.emit(s, topics.DIGITIZATION,
+                               domain.dossier_digitized(dossier, rows, now),
+                               dossier["agency_code"])
+
+    # --- a component finished by an officer ----------------------------------------------
+
+    async def open_component(self, s: AsyncSession, code: str, component: str
+                             ) -> dict[str, Any]:
+        """The component is there and waiting, or NotFound / AlreadyDone: checked before a
+        scan is converted and signed, and again when it is recorded."""
+        comp = await self.repo.component(s, code, component)
+        if comp is None:
+            dossier = await self.repo.dossier(s, code)
+            raise NotFound(code if dossier is None else component)
+        if domain.finished(comp):
+            raise AlreadyDone(component)
+        return comp
+
+    async def _finish(self, s: AsyncSession, code: str, component: str,
+                      values: dict[str, Any], extra: dict[str, Any] | None = None,
+                      emit: bool = True) -> dict[str, Any]:
+        now = self.outbox.clock.now()
+        dossier = await self.repo.dossier(s, code, lock=True)
+        if dossier is None:
+            raise NotFound(code)
+        comp = await self.open_component(s, code, component)
+        values = {"digitized_at": now, **values} if emit else values
+        if not await self.repo.finish_component(s, code, component, values):
+            raise AlreadyDone(component)
+        row = {**comp, **values}
+        agency = dossier["agency_code"]
+        if emit:
+            event = domain.component_digitized(code, row)
+            if extra:  # fields the extraction step adds (OCR), validated by the contract
+                event = type(event).model_validate({**event.model_dump(), **extra})
+            await self.outbox.emit(s, topics.DIGITIZATION, event, agency)
+        rows = await self.repo.components(s, code)
+        done = domain.all_finished(rows)
+        if done:
+            await self.repo.mark_dossier(s, code, now)
+            await self._emit_dossier(s, dossier, rows, now)
+        return {"dossier_code": code, "component": component, "dossier_digitized": done,
+                "applicant_ref": dossier["applicant_ref"], "now": now}
 
     async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
                                    document_ref: str | None) -> dict[str, Any]:
-        now = self.outbox.clock.now()
-        dossier = await self.repo.dossier(s, code)
-        comp = await self.repo.component(s, code, component)
-        if dossier is None or comp is None:
-            raise NotFound(code if dossier is None else component)
-        if comp["digitized_at"] is not None:
-            raise AlreadyDone(component)
-        await self.repo.mark_component(s, code, component, now, document_ref)
-        await self.outbox.emit(s, topics.DIGITIZATION, domain.component_digitized(
-            code, component, ComponentForm(comp["form"]), now, document_ref),
-            dossier["agency_code"])
-        if document_ref and dossier["applicant_ref"]:
-            await self._store(s, dossier["applicant_ref"], document_ref, code, component, now)
-        done = await self.repo.components_left(s, code) == 0
-        if done:
-            await self.repo.mark_dossier(s, code, now)
-            await self.outbox.emit(s, topics.DIGITIZATION, domain.dossier_digitized(
-                code, dossier["agency_code"], dossier["procedure_code"], now,
-                dossier["component_count"]), dossier["agency_code"])
-        return {"dossier_code": code, "component": component, "digitized_at": now.isoformat(),
-                "dossier_digitized": done}
+        """Scanned elsewhere and given by reference (or by no reference at all)."""
+        done = await self._finish(s, code, component, {"document_ref": document_ref,
+                                                       "source": "referenced"})
+        if document_ref and done["applicant_ref"]:
+            await self.repo.store_documents(s, [_warehouse_row(
+                done["applicant_ref"], document_ref, code, component, "digitized", component,
+                done["now"])])
+        return {"dossier_code": code, "component": component,
+                "digitized_at": done["now"].isoformat(),
+                "dossier_digitized": done["dossier_digitized"]}
 
-    async def _store(self, s: AsyncSession, applicant_ref: str, document_ref: str,
-                     dossier_code: str | None, component: str | None, now: datetime,
-                     source: str = "digitized") -> None:
-        await self.repo.store_document(s, {
-            "applicant_ref": applicant_ref, "document_ref": document_ref,
-            "dossier_code": dossier_code, "component_code": component, "source": source,
-            "stored_at": now})
+    async def record_scan(self, s: AsyncSession, code: str, component: str,
+                          file: dict[str, Any], extra: dict[str, Any] | None
+                          ) -> dict[str, Any]:
+        """A scan converted, signed and stored: the file, the component, the warehouse."""
+        await self.repo.add_file(s, file)
+        done = await self._finish(s, code, component, {
+            "document_ref": file["id"], "source": "scanned", "sha256": file["sha256"],
+            "pages": file["pages"], "signer": file["signer"]}, extra)
+        if done["applicant_ref"]:
+            await self.repo.store_documents(s, [_warehouse_row(
+                done["applicant_ref"], file["id"], code, component, "scanned", component,
+                done["now"])])
+        return {"dossier_code": code, "component": component, "document_id": file["id"],
+                "sha256": file["sha256"], "pages": file["pages"], "size": file["size"],
+                "signer": file["signer"], "signed_at": file["signed_at"].isoformat(),
+                "digitized_at": done["now"].isoformat(),
+                "dossier_digitized": done["dossier_digitized"]}
+
+    async def not_digitized(self, s: AsyncSession, code: str, component: str,
+                            decided_by: str, decision: str) -> dict[str, Any]:
+        """A fragile original the office leader decided not to digitize (Decision 1333,
+        step 3(1), note): recorded with who decided and why; it no longer holds the dossier."""
+        now = self.outbox.clock.now()
+        done = await self._finish(s, code, component, {
+            "not_digitized_at": now, "decided_by": decided_by, "decision": decision},
+            emit=False)
+        return {"dossier_code": code, "component": component, "not_digitized_at":
+                now.isoformat(), "decided_by": decided_by,
+                "dossier_digitized": done["dossier_digitized"]}
+
+    # --- the warehouse ---------------------------------------------------------------------
 
     async def hold(self, s: AsyncSession, applicant_ref: str, document_ref: str,
                    source: str) -> None:
         """Record a document held elsewhere (a connected national database)."""
-        await self._store(s, applicant_ref, document_ref, None, None, self.outbox.clock.now(),
-                          source)
+        await self.repo.store_documents(s, [_warehouse_row(
+            applicant_ref, document_ref, None, None, source, None, self.outbox.clock.now())])
+
+    async def warehouse(self, s: AsyncSession, applicant_ref: str) -> list[dict[str, Any]]:
+        return await self.repo.warehouse(s, applicant_ref)
+
+    async def record_file(self, s: AsyncSession, row: dict[str, Any]) -> None:
+        """A PDF signed for another service (/sign): held and verifiable here."""
+        await self.repo.add_file(s, row)
+
+    async def file(self, s: AsyncSession, document_id: str) -> dict[str, Any] | None:
+        return await self.repo.file(s, document_id)
 
     async def held(self, s: AsyncSession, applicant_ref: str, document_ref: str
                    ) -> dict[str, Any] | None:
@@ -104,9 +266,15 @@ class Digitizer:
         if dossier is None:
             raise NotFound(code)
         comps = await self.repo.components(s, code)
-        return {"dossier_code": code,
-                "digitized_at": dossier["digitized_at"] and dossier["digitized_at"].isoformat(),
-                "components": [{"code": c["code"], "form": c["form"],
-                                "document_ref": c["document_ref"],
-                                "digitized_at": c["digitized_at"] and c["digitized_at"].isoformat()}
-                               for c in comps]}
+        return {"dossier_code": code, "digitized_at": _iso(dossier["digitized_at"]),
+                "components": [{
+                    "code": c["code"], "form": c["form"], "document_ref": c["document_ref"],
+                    "digitized_at": _iso(c["digitized_at"]), "source": c["source"],
+                    "sha256": c["sha256"], "pages": c["pages"], "signer": c["signer"],
+                    "not_digitized": None if c["not_digitized_at"] is None else {
+                        "at": _iso(c["not_digitized_at"]), "decided_by": c["decided_by"],
+                        "decision": c["decision"]}} for c in comps]}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None

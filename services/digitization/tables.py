@@ -1,8 +1,9 @@
-"""Digitization's database: each dossier's components and whether each is digitized."""
+"""Digitization's database: each dossier's components and whether each is digitized, the
+signed files it holds, and the applicants' data warehouse."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
 from services.common.db import UtcDateTime, runtime_tables
 
@@ -28,8 +29,24 @@ documents = Table(
     Column("document_ref", String(200), primary_key=True),
     Column("dossier_code", String(64)),
     Column("component_code", String(64)),
-    Column("source", String(64), nullable=False),  # digitized | national-database | ...
+    Column("source", String(64), nullable=False),  # scanned | electronic | result | ...
     Column("stored_at", UtcDateTime(), nullable=False),
+    Column("document_type", String(64)),  # the component's code, or the result's type
+)
+
+# Signed files held here, by id ("doc-" + the first 16 hex digits of the bytes' SHA-256);
+# the bytes themselves are in the content-addressed store under their full SHA-256.
+files = Table(
+    "files", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
+    Column("kind", String(16), nullable=False),  # component | signed (by /sign)
+    Column("document_type", String(64)),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 components = Table(
@@ -39,4 +56,14 @@ components = Table(
     Column("form", String(16), nullable=False),
     Column("document_ref", String(200)),
     Column("digitized_at", UtcDateTime()),
+    # How it was finished: electronic | reused | scanned | referenced (scanned elsewhere)
+    Column("source", String(16)),
+    Column("sha256", String(64)),
+    Column("pages", Integer),
+    Column("signer", String(200)),
+    # A fragile original the office leader decided not to digitize (Decision 1333, 3(1)):
+    # finished without a file, with who decided and why.
+    Column("not_digitized_at", UtcDateTime()),
+    Column("decided_by", String(200)),
+    Column("decision", Text),
 )

@@ -15,7 +15,12 @@ from sqlalchemy import func, select
 
 from contracts import topics
 from contracts.common import ApplicantRef, Channel, ComponentRef, LegalTime, ReturnChannel
-from contracts.events import ComponentDigitized, DossierDigitized, DossierReceived
+from contracts.events import (
+    ComponentDigitized,
+    DossierDigitized,
+    DossierReceived,
+    SupplementReceived,
+)
 from services.common.consumer import Context
 from services.common.runtime import Runtime
 from services.digitization import tables
@@ -56,8 +61,8 @@ async def deliver(runtime: Runtime, event: DossierReceived) -> None:
     """One delivery as the batch consumer makes it: a new envelope, one transaction."""
     envelope = runtime.outbox.envelope(event, event.agency_code)
     async with runtime.transaction() as s:
-        await runtime.app.state.digitizer.on_received(
-            Context(session=s, envelope=envelope, topic=topics.INTAKE.name), event)
+        await runtime.app.state.digitizer.apply_batch(
+            s, [(Context(session=s, envelope=envelope, topic=topics.INTAKE.name), event)])
 
 
 async def outbox_types(runtime: Runtime, code: str) -> list[str]:
@@ -109,10 +114,9 @@ async def test_two_deliveries_in_one_transaction_apply_once(
                             ComponentRef(code="GKS", form="paper")])
     async with digitization(kafka_bootstrap, database_url, tmp_path) as runtime:
         async with runtime.transaction() as s:
-            for _ in range(2):
-                await runtime.app.state.digitizer.on_received(Context(
-                    session=s, envelope=runtime.outbox.envelope(event, AGENCY),
-                    topic=topics.INTAKE.name), event)
+            await runtime.app.state.digitizer.apply_batch(s, [(Context(
+                session=s, envelope=runtime.outbox.envelope(event, AGENCY),
+                topic=topics.INTAKE.name), event) for _ in range(2)])
         async with runtime.sessions() as s:
             view = await runtime.app.state.digitizer.view(s, code)
         assert [c["code"] for c in view["components"]] == ["GKS"]
@@ -120,3 +124,42 @@ async def test_two_deliveries_in_one_transaction_apply_once(
         async with runtime.transaction() as s:
             done = await runtime.app.state.digitizer.mark_paper_digitized(s, code, "GKS", None)
         assert done["dossier_digitized"] is True
+
+
+async def test_receipt_and_supplement_in_one_batch(
+        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
+    """A supplement in the same batch as its receipt: applied in order, written once. Its
+    paper component replaces the one of the same code and waits for a scan; its electronic
+    one is linked at once; the dossier waits again until the new paper is scanned."""
+    code = f"{AGENCY}-260304-{unique}"
+    receipt = received(code, [ComponentRef(code="GKS", form="electronic",
+                                           document_ref="doc-gks")])
+    supplement = SupplementReceived(
+        dossier_code=code, received_at=datetime.now(UTC), complete=True,
+        components=[ComponentRef(code="GKS", form="paper"),
+                    ComponentRef(code="BS-E", form="electronic", document_ref="doc-bs")])
+    async with digitization(kafka_bootstrap, database_url, tmp_path) as runtime:
+        async with runtime.transaction() as s:
+            await runtime.app.state.digitizer.apply_batch(s, [(Context(
+                session=s, envelope=runtime.outbox.envelope(e, AGENCY),
+                topic=topics.INTAKE.name), e) for e in (receipt, supplement)])
+        async with runtime.sessions() as s:
+            view = await runtime.app.state.digitizer.view(s, code)
+            count = await s.scalar(select(tables.dossiers.c.component_count)
+                                   .where(tables.dossiers.c.code == code))
+        comps = {c["code"]: c for c in view["components"]}
+        assert count == 2 and view["digitized_at"] is None
+        assert comps["GKS"]["form"] == "paper" and comps["GKS"]["digitized_at"] is None
+        assert comps["BS-E"]["source"] == "electronic" and comps["BS-E"]["digitized_at"]
+        # Digitized on receipt (GKS electronic), then again after the supplement's BS-E.
+        assert await outbox_types(runtime, code) == [
+            ComponentDigitized.event_type, DossierDigitized.event_type,
+            ComponentDigitized.event_type]
+        async with runtime.transaction() as s:
+            done = await runtime.app.state.digitizer.mark_paper_digitized(s, code, "GKS",
+                                                                          "doc-gks-2")
+        assert done["dossier_digitized"] is True
+        assert (await outbox_types(runtime, code))[-1] == DossierDigitized.event_type
+        async with runtime.sessions() as s:
+            rows = await runtime.app.state.digitizer.warehouse(s, "p1_digitization_test_ref")
+        assert {"doc-gks", "doc-bs", "doc-gks-2"} <= {r["document_ref"] for r in rows}

@@ -1,0 +1,109 @@
+"""The signed files digitization owns: made from scans (or given PDFs), signed with the
+officer's key, stored by content, served and verified. The heavy work runs in the worker
+pool; this module only orders it and builds the rows the repository writes."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.common.telemetry import get_logger
+from services.digitization import domain
+from services.digitization.signing import KeyFile, Verdict
+from services.digitization.storage import BlobStore, sha256
+from services.digitization.workers import SignedScan, Workers, scan_and_sign, verify_pdf
+
+log = get_logger(__name__)
+# extract(signed_pdf, component_code) -> fields to add to ComponentDigitized, or None. Runs
+# in the worker pool, so it must be a plain module-level function (services.digitization.ocr).
+Extractor = Callable[[bytes, str], dict[str, Any] | None]
+_VERDICT_TTL = 300.0  # seconds a verdict on the same bytes is reused (a warehouse listing)
+_VERDICTS_KEPT = 10_000
+
+
+class UnknownOfficer(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Made:
+    row: dict[str, Any]  # the files row
+    pdf: bytes
+
+
+class Documents:
+    def __init__(self, store: BlobStore, workers: Workers, keys: dict[str, KeyFile],
+                 roots: tuple[str, ...], location: str, max_pixels: int,
+                 extractor: Extractor | None = None) -> None:
+        self.store = store
+        self.workers = workers
+        self.keys = keys
+        self.roots = roots
+        self.location = location
+        self.max_pixels = max_pixels
+        self.extractor = extractor
+        self._verdicts: OrderedDict[str, tuple[float, Verdict]] = OrderedDict()
+
+    def key(self, officer: str) -> KeyFile:
+        try:
+            return self.keys[officer]
+        except KeyError as exc:
+            raise UnknownOfficer(officer) from exc
+
+    async def make(self, files: list[bytes], officer: str, kind: str, reason: str,
+                   document_type: str | None, now: datetime) -> Made:
+        """Pages into one signed PDF, stored: BadScan (from the pool) when they cannot be
+        read. Stored before the database row is written: a crash in between leaves bytes
+        no row names, never a row without bytes."""
+        made: SignedScan = await self.workers.run(
+            scan_and_sign, files, self.key(officer), reason, self.location, self.max_pixels)
+        pdf = made.signed.pdf
+        digest, _new = await self.store.put(pdf)
+        return Made({"id": domain.document_id(digest), "sha256": digest, "size": len(pdf),
+                     "pages": made.pages, "signer": made.signed.signer,
+                     "signed_at": made.signed.signed_at, "kind": kind,
+                     "document_type": document_type, "created_at": now}, pdf)
+
+    async def extract(self, pdf: bytes, component: str) -> dict[str, Any] | None:
+        """Fields read from the scan (OCR): a help to the officer, never a condition, so a
+        failure to read is logged and the component is digitized without them."""
+        if self.extractor is None:
+            return None
+        try:
+            return await self.workers.run(self.extractor, pdf, component)
+        except Exception as exc:
+            log.warning("extraction failed; digitized without extracted fields",
+                        component=component, error=repr(exc)[:300])
+            return None
+
+    async def content(self, row: dict[str, Any]) -> bytes | None:
+        return await self.store.get(row["sha256"])
+
+    async def verify_bytes(self, pdf: bytes) -> Verdict:
+        digest = sha256(pdf)
+        kept = self._verdicts.get(digest)
+        if kept is not None and time.monotonic() - kept[0] < _VERDICT_TTL:
+            return kept[1]
+        verdict = await self.workers.run(verify_pdf, pdf, self.roots)
+        self._verdicts[digest] = (time.monotonic(), verdict)
+        while len(self._verdicts) > _VERDICTS_KEPT:
+            self._verdicts.popitem(last=False)
+        return verdict
+
+    async def verify_stored(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The stored bytes against the digest they were stored under, and their signature."""
+        pdf = await self.content(row)
+        if pdf is None:
+            return {"document_id": row["id"], "signed": True, "valid": False, "intact": False,
+                    "trusted": False, "signer": row["signer"], "signed_at": None,
+                    "reason": "the stored file is missing", "sha256": row["sha256"]}
+        verdict = (await self.verify_bytes(pdf)).as_dict()
+        if sha256(pdf) != row["sha256"]:
+            verdict |= {"valid": False, "intact": False,
+                        "reason": "the stored bytes differ from the bytes signed"}
+        return {"document_id": row["id"], **verdict, "sha256": row["sha256"],
+                "pages": row["pages"], "size": row["size"]}

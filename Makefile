@@ -31,6 +31,7 @@ test-fast: install
 ## throughput of the raw broker and of the pipeline, written under bench/results/
 bench: install
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.rebuild
 	$(PY) -m bench.monitor
 
 ## regenerate the committed JSON Schemas and AsyncAPI document after changing contracts/

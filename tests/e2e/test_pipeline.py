@@ -25,6 +25,9 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
 PER_DOSSIER = ("dossier.received.v1", "component.digitized.v1", "dossier.digitized.v1",
                "step.assigned.v1", "notification.sent.v1")
+# A province processes its own dossiers: the centre watches their clock, and their steps come
+# from the province's own reports (none here), so processing assigns none.
+PER_PROVINCE_DOSSIER = tuple(t for t in PER_DOSSIER if t != "step.assigned.v1")
 
 
 def _post(stack: Stack, body: dict) -> dict:
@@ -33,10 +36,11 @@ def _post(stack: Stack, body: dict) -> dict:
     return r.json()
 
 
-def _exactly(stack: Stack, agency: str, n: int) -> dict | None:
+def _exactly(stack: Stack, agency: str, n: int,
+             per: tuple[str, ...] = PER_DOSSIER) -> dict | None:
     stats = agency_stats(stack, agency)
-    done = all(stats["dossiers"].get(t) == n for t in PER_DOSSIER)
-    return stats if done and stats["events"] == n * len(PER_DOSSIER) else None
+    done = all(stats["dossiers"].get(t) == n for t in per)
+    return stats if done and stats["events"] == n * len(per) else None
 
 
 def test_a_dossier_is_traced_through_every_service(stack: Stack) -> None:
@@ -130,8 +134,14 @@ def test_garbage_on_the_ingest_topic_is_dead_lettered_and_valid_events_flow(
     headers = dict(asyncio.run(publish_and_read_dlq()))
     assert headers["dlq-reason"] == b"unparseable"
     assert headers["dlq-original-topic"] == topics.INGEST.name.encode()
-    stats = wait_for(lambda: _exactly(stack, agency, 5), 90, "5 province dossiers")
+    stats = wait_for(lambda: _exactly(stack, agency, 5, PER_PROVINCE_DOSSIER), 90,
+                     "5 province dossiers")
     assert stats["dossiers"]["dossier.received.v1"] == 5
+    # Processing watches them: their clock runs, no officer of the centre acts on them.
+    case = httpx.get(f"{stack.services['processing'].url}/api/v1/cases/{agency}-260302-0001")
+    assert case.status_code == 200, case.text
+    assert case.json()["processed_by_province"] == "laichau-mcdt"
+    assert case.json()["allowed_actions"] == [] and case.json()["clock_running"] is True
 
 
 def test_the_broker_restarted_empty_mid_run_still_counts_each_dossier_once(

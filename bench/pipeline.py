@@ -4,9 +4,9 @@ Raw: plain aiokafka produce and consume of events of the real size (a DossierRec
 envelope) on a 6-partition topic. Pipeline: province events published to the ingest topic
 until reporting's projection holds every event of every dossier (received, component
 digitized, dossier digitized, notification sent; a province's dossier is watched by
-processing, not stepped: its steps come from the province's own reports, none here), with the peak RSS of each
-service sampled meanwhile. Figures are printed and written to bench/results/*.json; nothing
-here asserts a timing.
+processing, not stepped: its steps come from the province's own reports, none here), with
+the peak RSS of each service sampled meanwhile. Figures are printed and written to
+bench/results/*.json; nothing here asserts a timing.
 
     python -m bench.pipeline [--raw N] [--dossiers N]
 """

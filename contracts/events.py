@@ -129,6 +129,38 @@ class SupplementReceived(Event):
 # --- digitization ---------------------------------------------------------------------
 
 
+# The declared field an extraction is about, by name (full_name, date_of_birth, id_number,
+# social_insurance_code): a label, never the value read or declared.
+ExtractedFieldName = Annotated[str, Field(max_length=40, pattern=r"^[a-z_]{1,40}$",
+                                          description="which declared field (its name)")]
+
+
+class ExtractedField(Contract):
+    name: ExtractedFieldName
+    read: bool = Field(description="a value of the field's shape was found on the scan")
+    confidence: float = Field(ge=0, le=1)
+
+
+class ExtractionMismatch(Contract):
+    field: ExtractedFieldName
+    kind: Literal["differs", "diacritics"] = Field(
+        description="another value, or a name equal to the declared one once diacritics "
+        "are removed (a weaker signal: poor scans lose tone marks)")
+    confidence: float = Field(ge=0, le=1, description="confidence of the value read")
+
+
+class ExtractionSummary(Contract):
+    """What OCR read of a scanned declaration form (Decision 1333, Art. 9) and where it
+    contradicts the applicant's declaration, without any personal value: the processing
+    officer sees the flag and compares the scan with the declaration in the case."""
+
+    form_code: Code
+    fields: list[ExtractedField] = Field(default_factory=list, max_length=MAX_ITEMS)
+    compared: bool = Field(default=False, description="the applicant's declaration was "
+                           "known and compared; mismatches is empty otherwise")
+    mismatches: list[ExtractionMismatch] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+
 class ComponentDigitized(Event):
     event_type: ClassVar[str] = _t("component.digitized")
     component_code: Code
@@ -142,6 +174,8 @@ class ComponentDigitized(Event):
     source: Literal["electronic", "reused", "scanned", "referenced"] | None = Field(
         default=None, description="brought electronically, reused from the data warehouse, "
         "scanned and signed here, or scanned elsewhere and given by reference")
+    extraction: ExtractionSummary | None = Field(
+        default=None, description="fields read from a scanned declaration form (OCR)")
 
 
 class DossierDigitized(Event):

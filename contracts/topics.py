@@ -45,7 +45,10 @@ INTAKE = Topic(
 )
 INTAKE_PRIVATE = Topic(
     "onestop.intake.private.v1", "intake", "dossier code", 6, _types(ev.ApplicantRecorded),
-    ("processing",), "the applicant's identity, only for processing", personal_data=True,
+    # Digitization: the counter checks a scanned declaration form against what was declared
+    # (Decision 1333, Art. 9); only the mismatch kinds leave it, on its broad topic.
+    ("processing", "digitization"), "the applicant's identity, only for processing and "
+    "digitization (the scan checked against the declaration)", personal_data=True,
 )
 CONTACTS = Topic(
     "onestop.contacts.v1", "intake", "dossier code", 6, _types(ev.ContactsRecorded),

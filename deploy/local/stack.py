@@ -74,8 +74,13 @@ class Stack:
 
     def env_for(self, name: str) -> dict[str, str]:
         prefix = name.upper() + "_"
-        warehouse = {"INTAKE_WAREHOUSE_URL": f"http://127.0.0.1:{self.ports['digitization']}"}
-        return {**os.environ, **(warehouse if name == "intake" else {}),
+        digitization = f"http://127.0.0.1:{self.ports['digitization']}"
+        # Who calls digitization: intake's reuse lookup, processing's result signatures.
+        peers = {"intake": {"INTAKE_WAREHOUSE_URL": digitization},
+                 "processing": {"PROCESSING_SIGN_URL": f"{digitization}/api/v1/sign",
+                                "PROCESSING_VERIFY_URL":
+                                    digitization + "/api/v1/documents/{document_ref}/verify"}}
+        return {**os.environ, **peers.get(name, {}),
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "ONESTOP_VAR_DIR": str(self.var_dir), f"{prefix}HTTP_PORT": str(self.ports[name]),
                 "PYTHONUNBUFFERED": "1", **self.extra_env}

@@ -71,11 +71,12 @@ async def scan(code: str, component: str, request: Request) -> dict[str, Any]:
     try:
         async with rt.sessions() as s:  # refused before a byte of the body is read
             await digitizer.open_component(s, code, component)
+            declared = await digitizer.declared(s, code)  # the scan is checked against it
         files, fields = await read_pages(request, settings.scan_max_files)
         officer = fields.get("officer") or settings.default_officer
         made = await documents.make(files, officer, "component", SIGN_REASON, component,
                                     rt.clock.now())
-        extra = await documents.extract(made.pdf, component)
+        extra = await documents.extract(made.pdf, component, declared)
         async with rt.transaction() as s:
             return await digitizer.record_scan(s, code, component, made.row, extra)
     except NotFound as exc:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from contracts.events import DossierReceived, ResultIssued, SupplementReceived
+from contracts.events import (
+    ApplicantRecorded,
+    DossierReceived,
+    ResultIssued,
+    SupplementReceived,
+)
 from services.common.consumer import Batched
 from services.common.runtime import Runtime
 from services.common.telemetry import get_logger
@@ -56,9 +61,9 @@ def blob_store(settings: DigitizationSettings) -> BlobStore:
 
 
 def extractor() -> Extractor | None:
-    """OCR's seam: `services.digitization.ocr.event_fields(pdf, component_code)` when it is
-    there (the fields it adds to ComponentDigitized); scans are signed and recorded without
-    extracted fields otherwise."""
+    """OCR's seam: `services.digitization.ocr.event_fields(pdf, component_code, declared)`
+    when it is there (the fields it adds to ComponentDigitized); scans are signed and
+    recorded without extracted fields otherwise."""
     try:
         found = getattr(importlib.import_module("services.digitization.ocr"), "event_fields",
                         None)
@@ -81,8 +86,8 @@ def build(settings: Any = None) -> Runtime:
     keys, roots = signing_keys(settings)
     workers = Workers(settings.workers)
     digitizer = Digitizer(runtime.outbox)
-    runtime.handle(dict.fromkeys((DossierReceived, SupplementReceived, ResultIssued),
-                                 Batched(digitizer.apply_batch)))
+    runtime.handle(dict.fromkeys((DossierReceived, SupplementReceived, ResultIssued,
+                                  ApplicantRecorded), Batched(digitizer.apply_batch)))
     runtime.app.state.digitizer = digitizer
     runtime.app.state.documents = Documents(
         blob_store(settings), workers, keys, roots, settings.sign_location,

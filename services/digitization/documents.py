@@ -18,9 +18,11 @@ from services.digitization.storage import BlobStore, sha256
 from services.digitization.workers import SignedScan, Workers, scan_and_sign, verify_pdf
 
 log = get_logger(__name__)
-# extract(signed_pdf, component_code) -> fields to add to ComponentDigitized, or None. Runs
-# in the worker pool, so it must be a plain module-level function (services.digitization.ocr).
-Extractor = Callable[[bytes, str], dict[str, Any] | None]
+# extract(signed_pdf, component_code, declared) -> fields to add to ComponentDigitized, or
+# None; `declared` is the applicant's declared identity (a plain dict, it crosses processes)
+# or None. Runs in the worker pool, so it must be a plain module-level function
+# (services.digitization.ocr.event_fields).
+Extractor = Callable[[bytes, str, dict[str, Any] | None], dict[str, Any] | None]
 _VERDICT_TTL = 300.0  # seconds a verdict on the same bytes is reused (a warehouse listing)
 _VERDICTS_KEPT = 10_000
 
@@ -68,13 +70,15 @@ class Documents:
                      "signed_at": made.signed.signed_at, "kind": kind,
                      "document_type": document_type, "created_at": now}, pdf)
 
-    async def extract(self, pdf: bytes, component: str) -> dict[str, Any] | None:
-        """Fields read from the scan (OCR): a help to the officer, never a condition, so a
-        failure to read is logged and the component is digitized without them."""
+    async def extract(self, pdf: bytes, component: str,
+                      declared: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Fields read from the scan (OCR), checked against what the applicant declared: a
+        help to the officer, never a condition, so a failure to read is logged and the
+        component is digitized without them."""
         if self.extractor is None:
             return None
         try:
-            return await self.workers.run(self.extractor, pdf, component)
+            return await self.workers.run(self.extractor, pdf, component, declared)
         except Exception as exc:
             log.warning("extraction failed; digitized without extracted fields",
                         component=component, error=repr(exc)[:300])

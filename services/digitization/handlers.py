@@ -9,10 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.events import DossierReceived, ResultIssued, SupplementReceived
+from contracts.common import IndividualApplicant
+from contracts.events import (
+    ApplicantRecorded,
+    ComponentDigitized,
+    DossierReceived,
+    ResultIssued,
+    SupplementReceived,
+)
 from services.common.consumer import Context, traced
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
@@ -21,7 +29,7 @@ from services.digitization.domain import AlreadyDone, NotFound
 from services.digitization.repository import DigitizationRepository
 
 log = get_logger(__name__)
-Event = DossierReceived | SupplementReceived | ResultIssued
+Event = DossierReceived | SupplementReceived | ResultIssued | ApplicantRecorded
 
 
 @dataclass
@@ -74,6 +82,11 @@ class Digitizer:
     # --- consumed events, a batch at a time ----------------------------------------------
 
     async def apply_batch(self, s: AsyncSession, items: list[tuple[Context, Event]]) -> None:
+        await self.repo.keep_declarations(s, _declarations(
+            [e for _, e in items if isinstance(e, ApplicantRecorded)], self.outbox.clock.now()))
+        items = [(ctx, e) for ctx, e in items if not isinstance(e, ApplicantRecorded)]
+        if not items:
+            return
         codes = {event.dossier_code for _, event in items}
         batch = _Batch(await self.repo.dossiers(s, codes), await self.repo.components_of(s, codes))
         for ctx, event in items:
@@ -185,7 +198,7 @@ class Digitizer:
         if emit:
             event = domain.component_digitized(code, row)
             if extra:  # fields the extraction step adds (OCR), validated by the contract
-                event = type(event).model_validate({**event.model_dump(), **extra})
+                event = _with_extra(event, extra)
             await self.outbox.emit(s, topics.DIGITIZATION, event, agency)
         rows = await self.repo.components(s, code)
         done = domain.all_finished(rows)
@@ -261,6 +274,13 @@ class Digitizer:
         row = await self.repo.document(s, applicant_ref, document_ref)
         return None if row is None else {**row, "stored_at": row["stored_at"].isoformat()}
 
+    async def declared(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
+        """What the applicant declared for this dossier (full name, ID number, social
+        insurance code), or None when intake's private record has not arrived (yet)."""
+        row = await self.repo.declaration(s, code)
+        return None if row is None else {k: row[k] for k in (
+            "full_name", "id_number", "social_insurance_code")}
+
     async def view(self, s: AsyncSession, code: str) -> dict[str, Any]:
         dossier = await self.repo.dossier(s, code)
         if dossier is None:
@@ -274,6 +294,31 @@ class Digitizer:
                     "not_digitized": None if c["not_digitized_at"] is None else {
                         "at": _iso(c["not_digitized_at"]), "decided_by": c["decided_by"],
                         "decision": c["decision"]}} for c in comps]}
+
+
+def _with_extra(event: ComponentDigitized, extra: dict[str, Any]) -> ComponentDigitized:
+    """The event with the extracted fields, or without them when they break the contract:
+    extraction helps the officer and never holds a scan back."""
+    try:
+        return ComponentDigitized.model_validate({**event.model_dump(), **extra})
+    except ValidationError as exc:
+        log.warning("extracted fields refused by the contract; emitted without them",
+                    component=event.component_code, error=str(exc)[:300])
+        return event
+
+
+def _declarations(events: list[ApplicantRecorded], now: datetime) -> list[dict[str, Any]]:
+    """One row per dossier (the last record wins); an organisation declares no personal
+    fields a form could contradict."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        person = event.applicant
+        if isinstance(person, IndividualApplicant):
+            rows[event.dossier_code] = {
+                "dossier_code": event.dossier_code, "full_name": person.full_name,
+                "id_number": person.id_number,
+                "social_insurance_code": person.social_insurance_code, "recorded_at": now}
+    return [rows[c] for c in sorted(rows)]
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -69,6 +69,23 @@ class DigitizationRepository:
             await s.execute(upsert(s, t).on_conflict_do_nothing(
                 index_elements=[t.c.applicant_ref, t.c.document_ref]), rows)
 
+    async def keep_declarations(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """The applicants' declared identities, one per dossier; a later record (intake
+        corrected it) replaces the earlier."""
+        if rows:
+            t = tables.declarations
+            stmt = upsert(s, t)
+            await s.execute(stmt.on_conflict_do_update(
+                index_elements=[t.c.dossier_code],
+                set_={k: stmt.excluded[k] for k in ("full_name", "id_number",
+                                                    "social_insurance_code", "recorded_at")}),
+                rows)
+
+    async def declaration(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
+        t = tables.declarations
+        row = (await s.execute(select(t).where(t.c.dossier_code == code))).mappings().first()
+        return dict(row) if row else None
+
     # --- one dossier (HTTP) --------------------------------------------------------------
 
     async def dossier(self, s: AsyncSession, code: str, lock: bool = False

@@ -67,3 +67,15 @@ components = Table(
     Column("decided_by", String(200)),
     Column("decision", Text),
 )
+
+# What the applicant declared (ApplicantRecorded, intake's private topic), per dossier: the
+# scan of a declaration form is checked against it (Decision 1333, Art. 9). Personal data,
+# kept only here and never put on digitization's own topic (only the mismatch kinds are).
+declarations = Table(
+    "declarations", metadata,
+    Column("dossier_code", String(64), primary_key=True),
+    Column("full_name", String(200)),
+    Column("id_number", String(12)),
+    Column("social_insurance_code", String(10)),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)

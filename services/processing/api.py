@@ -8,12 +8,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
-from contracts.events import DossierResolved
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
@@ -23,6 +22,7 @@ from services.processing.documents import letters, slip_pdf
 from services.processing.domain import OFFICER_ACTIONS
 from services.processing.handlers import Cases, NotFound
 from services.processing.repository import DuplicateKey
+from services.processing.signing import SigningUnavailable
 from services.processing.workflow import Action, InvalidAction, State, WrongState
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
@@ -167,21 +167,24 @@ async def case(code: str, request: Request) -> dict[str, Any]:
     return _json(found)  # type: ignore[no-any-return]
 
 
-Work = Callable[[AsyncSession, datetime], Awaitable[dict[str, Any]]]
+Work = Callable[[AsyncSession, datetime, Any], Awaitable[dict[str, Any]]]
 
 
-async def _write(request: Request, code: str, status: int, work: Work) -> JSONResponse:
+async def _write(request: Request, code: str, status: int, work: Work,
+                 prepare: Callable[[], Awaitable[Any]] | None = None) -> JSONResponse:
     """One officer's write in one transaction, with its errors answered one way; with an
-    Idempotency-Key header, a retry gets the first answer back."""
+    Idempotency-Key header, a retry gets the first answer back. `prepare` runs before the
+    transaction (e.g. signing over HTTP, holding no lock); its result goes to `work`."""
     rt: Runtime = request.app.state.runtime
     keys: IdempotencyKeys = request.app.state.idempotency
     key, where, replay = await keys.replay(request, rt.sessions)
     if replay is not None:
         return replay
     try:
+        prepared = await prepare() if prepare else None
         async with rt.transaction() as s:
             now = rt.clock.now()
-            answer = _json(await work(s, now))
+            answer = _json(await work(s, now, prepared))
             if key:
                 await keys.keep(s, key, where, status, answer, now)
     except NotFound as exc:
@@ -196,6 +199,10 @@ async def _write(request: Request, code: str, status: int, work: Work) -> JSONRe
             f"case {code} is not overdue: there is nothing to explain", "code")]) from exc
     except overdue.Refused as exc:
         raise ApiError(exc.status, list(exc.problems)) from exc
+    except SigningUnavailable as exc:
+        raise ApiError(503, [Problem.of(
+            "signing_unavailable", "Chưa ký số được kết quả; vui lòng thử lại sau",
+            f"the result could not be signed; try again later ({exc})", "action")]) from exc
     except DuplicateKey:
         raise ApiError(409, [Problem.of(
             "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
@@ -208,16 +215,25 @@ async def _write(request: Request, code: str, status: int, work: Work) -> JSONRe
 async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
     """An officer's action; 409 with `current_state` and `allowed_actions` when it does not
     fit the case now. With an Idempotency-Key header, a retry gets the first answer back."""
-    return await _write(request, code, 200, lambda s, now: _cases(request).act(
-        s, code, Action(body.action.value), dict(body.model_extra or {}),
-        acting_officer(body, request), now))
+    action = Action(body.action.value)
+
+    async def sign() -> Any:
+        # The result document is signed before it is issued (issue_result only).
+        if action != Action.issue_result:
+            return None
+        async with request.app.state.runtime.sessions() as s:
+            return await _cases(request).sign_result(s, code)
+
+    return await _write(request, code, 200, lambda s, now, signed: _cases(request).act(
+        s, code, action, dict(body.model_extra or {}), acting_officer(body, request), now,
+        signed), prepare=sign)
 
 
 @router.post("/cases/{code}/explanations", status_code=201)
 async def explain(code: str, body: ExplanationIn, request: Request) -> JSONResponse:
     """The responsible office explains an overdue dossier's delay (OverdueExplained); 409
     when the dossier is not overdue. It then leaves `explained=false`."""
-    return await _write(request, code, 201, lambda s, now: _cases(request).explain(
+    return await _write(request, code, 201, lambda s, now, _: _cases(request).explain(
         s, code, body.cause, body.explained_by, acting_officer(body, request), now))
 
 
@@ -226,7 +242,7 @@ async def apologise(code: str, body: ApologyIn, request: Request) -> JSONRespons
     """The apology and re-appointment letter (ApologyIssued), once per dossier; issued
     later than one working day before the due time it is still issued, with
     `in_time: false`. The new date never makes a late dossier on time."""
-    return await _write(request, code, 201, lambda s, now: _cases(request).apologise(
+    return await _write(request, code, 201, lambda s, now, _: _cases(request).apologise(
         s, code, reason=body.reason, new_due_at=body.new_due_at,
         department=body.department, signed_by=body.signed_by, now=now))
 
@@ -286,22 +302,21 @@ async def apology_pdf(code: str, request: Request) -> Response:
 
 
 @router.get("/cases/{code}/result.pdf", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}})
+            responses={200: {"content": {"application/pdf": {}}},
+                       307: {"description": "the signed result, kept by digitization"}})
 async def result_pdf(code: str, request: Request) -> Response:
-    """The result document once decided, marked unsigned (CHƯA KÝ SỐ) until the signing
-    service signs it (404 before the decision)."""
+    """The result document once decided: once issued signed, a redirect to the signed file
+    the signing service keeps; before that (or with no signing service), a rendering
+    marked unsigned (CHƯA KÝ SỐ). 404 before the decision."""
     row, _, _, applicant = await _documents(request, code)
     result = row.get("result") or {}
     if not result.get("decision"):
         raise not_found(f"Hồ sơ {code} chưa có quyết định", f"case {code} is not decided",
                         "code")
-    cases = _cases(request)
-    resolved = DossierResolved.model_validate(
-        {k: v for k, v in result.items() if k in DossierResolved.model_fields})
-    return _pdf(letters.result_document_pdf(
-        cases.letterhead(row), resolved, procedure_name=cases.procedure_name(row),
-        received_at=row["received_at"], signed=False, applicant_name=_name(applicant),
-        result_type=result.get("result_type")), f"ket-qua-{code}.pdf")
+    if result.get("document_url"):
+        return RedirectResponse(result["document_url"], status_code=307)
+    return _pdf(_cases(request).result_pdf(row, applicant, signed=False),
+                f"ket-qua-{code}.pdf")
 
 
 def _name(applicant: dict[str, Any] | None) -> str | None:

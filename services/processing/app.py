@@ -6,6 +6,7 @@ from typing import Any
 
 from contracts.events import (
     ApplicantRecorded,
+    ComponentDigitized,
     DossierDigitized,
     DossierReceived,
     DossierWithdrawn,
@@ -23,6 +24,7 @@ from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
 from services.processing.overdue import ApologyPolicy
 from services.processing.settings import ProcessingSettings
+from services.processing.signing import HttpSigner
 
 
 def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
@@ -33,10 +35,13 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                   alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share),
                   apologies=ApologyPolicy(settings.apology_days_before,
                                           settings.apology_max_per_dossier),
-                  verify_url=settings.verify_url)
+                  verify_url=settings.verify_url,
+                  signer=HttpSigner(settings.sign_url, settings.sign_timeout_seconds)
+                  if settings.sign_url else None)
     batch = Batched(cases.apply_batch)
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
-                                  SupplementRequested, SupplementReceived, DossierWithdrawn,
+                                  ComponentDigitized, SupplementRequested, SupplementReceived,
+                                  DossierWithdrawn,
                                   *PROVINCE_EVENTS), batch))
 
     scheduled_old_cases = False

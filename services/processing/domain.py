@@ -17,6 +17,7 @@ from contracts import topics
 from contracts.catalog import Procedure
 from contracts.common import ApplicantRef, LegalTime, ReturnChannel
 from contracts.events import (
+    ComponentDigitized,
     DeadlineApproaching,
     DossierDigitized,
     DossierOverdue,
@@ -59,6 +60,28 @@ def received_values(event: DossierReceived) -> dict[str, Any]:
 
 def digitized_values(event: DossierDigitized) -> dict[str, Any]:
     return {"digitized_at": event.digitized_at}
+
+
+def extraction_values(row: dict[str, Any], event: ComponentDigitized) -> dict[str, Any]:
+    """The component's latest extraction kept on the case (a component scanned again,
+    e.g. the corrected paper of a supplement, replaces it; one without extraction drops
+    it); {} when nothing changes."""
+    flags = dict(row.get("extraction_flags") or {})
+    if event.extraction is None:
+        if event.component_code not in flags:
+            return {}
+        del flags[event.component_code]
+    else:
+        summary = event.extraction.model_dump(mode="json")
+        if flags.get(event.component_code) == summary:
+            return {}
+        flags[event.component_code] = summary
+    return {"extraction_flags": flags or None}
+
+
+def declaration_mismatch(flags: dict[str, Any] | None) -> bool:
+    """Whether any scanned form contradicts what the applicant declared."""
+    return any(summary.get("mismatches") for summary in (flags or {}).values())
 
 
 def ready_to_open(row: dict[str, Any]) -> bool:
@@ -365,6 +388,10 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "explained_at": row.get("explained_at"),
         "explanations": (row.get("explanation") or {}).get("items", []),
         "apology": row.get("apology"), "result": row.get("result"),
+        # OCR of the scanned declaration forms, per component, and whether any contradicts
+        # the declaration: the officer compares the scan with the applicant's record.
+        "extraction": row.get("extraction_flags") or {},
+        "declaration_mismatch": declaration_mismatch(row.get("extraction_flags")),
         "history": [{k: h[k] for k in ("at", "action", "officer", "from_state", "to_state",
                                        "step", "note")} for h in history],
         "steps": [{k: s[k] for k in ("seq", "step_no", "step_code", "department", "assignee",

@@ -16,6 +16,7 @@ from contracts.catalog import Procedure
 from contracts.common import Channel
 from contracts.events import (
     ApplicantRecorded,
+    ComponentDigitized,
     DossierDigitized,
     DossierReceived,
     DossierResolved,
@@ -35,12 +36,14 @@ from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
 from services.processing import domain, overdue, provincial
+from services.processing.documents import letters
 from services.processing.documents.control_slip import (
     ControlSlip,
     build_control_slip,
     result_handed_at,
 )
 from services.processing.repository import ProcessingRepository
+from services.processing.signing import ResultSigner, Signed
 from services.processing.workflow import (
     Action,
     Case,
@@ -84,14 +87,16 @@ class Cases:
                  repository: ProcessingRepository | None = None,
                  alerts: domain.AlertPolicy | None = None,
                  apologies: overdue.ApologyPolicy | None = None,
-                 verify_url: str = "") -> None:
+                 verify_url: str = "", signer: ResultSigner | None = None) -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
         self.alerts = alerts or domain.AlertPolicy()
         self.apologies = apologies or overdue.ApologyPolicy()
-        # The result's public verification link; "{document_ref}" is replaced.
+        # The result's public verification link; "{document_ref}" is replaced. With a
+        # signer, the signing service's own link replaces it.
         self.verify_url = verify_url
+        self.signer = signer
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
     # --- the law a case is judged by -------------------------------------------------------
@@ -120,7 +125,8 @@ class Cases:
         # Receipts first: a province's later statuses may share the batch on another topic.
         items = sorted(items, key=lambda item: not isinstance(item[1], DossierReceived))
         creating = {e.dossier_code for _, e in items
-                    if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))}
+                    if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))
+                    or (isinstance(e, ComponentDigitized) and e.extraction is not None)}
         # Insert-if-absent first, so two replicas that meet one new dossier on two topics
         # both find a row to lock and the second waits for the first.
         await self.repo.ensure_cases(s, [domain.new_row(code) for code in sorted(creating)])
@@ -141,6 +147,12 @@ class Cases:
 
     async def _on_event(self, s: AsyncSession, touched: Touched, event: Any) -> None:
         row = touched.rows.get(event.dossier_code)
+        if isinstance(event, ComponentDigitized):
+            # Only what OCR flagged is kept (whatever the case's state): the clock waits
+            # for DossierDigitized.
+            if row is not None:
+                touched.change(row["code"], domain.extraction_values(row, event))
+            return
         if row is not None and (provincial.is_provincial(row) or (
                 isinstance(event, DossierReceived) and event.origin_system) or
                 isinstance(event, PROVINCE_EVENTS)):
@@ -273,8 +285,8 @@ class Cases:
     # --- officers' actions ---------------------------------------------------------------
 
     async def act(self, s: AsyncSession, code: str, action: Action,
-                  payload: dict[str, Any], officer: str | None, now: datetime
-                  ) -> dict[str, Any]:
+                  payload: dict[str, Any], officer: str | None, now: datetime,
+                  signed: Signed | None = None) -> dict[str, Any]:
         """An officer's action: NotFound, WrongState (409) or InvalidAction (422), else the
         case moved, written with its history row and events in the caller's transaction."""
         touched = Touched(await self.repo.cases(s, [code], lock=True))
@@ -285,13 +297,19 @@ class Cases:
         if procedure is None or provincial.is_provincial(row):
             # Known only from digitization so far, or processed in a province's software.
             raise WrongState(State(row["state"]), [])
-        if action == Action.issue_result:
+        if action == Action.issue_result and signed is not None:
+            payload = payload | {"document_ref": signed.document_id,
+                                 "verification_url": signed.verification_url}
+        elif action == Action.issue_result:
             ref = payload.get("document_ref") or domain.result_document_ref(code, now)
             payload = payload | {"document_ref": ref, "verification_url":
                                  self.verify_url.format(document_ref=ref) if isinstance(
                                      ref, str) else None}
         done = apply(domain.to_case(row, procedure), action, payload, now, officer)
-        touched.change(code, await self._record(s, touched, row, action, done, now))
+        values = await self._record(s, touched, row, action, done, now)
+        if signed is not None and "result" in values:
+            values["result"] = values["result"] | {"document_url": signed.url, "signed": True}
+        touched.change(code, values)
         await self._write(s, touched)
         return domain.action_answer(row, done)
 
@@ -359,6 +377,36 @@ class Cases:
         parent = version.agency(agency.parent) if agency and agency.parent else None
         return Letterhead(agency.name if agency else row.get("agency_code") or "",
                           parent.name if parent else None)
+
+    def result_pdf(self, row: dict[str, Any], applicant: dict[str, Any] | None,
+                   signed: bool) -> bytes:
+        """The result document from the decision kept on the case; `signed=False` prints
+        the unsigned mark."""
+        result = row.get("result") or {}
+        resolved = DossierResolved.model_validate(
+            {k: v for k, v in result.items() if k in DossierResolved.model_fields})
+        name = (applicant or {}).get("full_name") or (applicant or {}).get("name")
+        return letters.result_document_pdf(
+            self.letterhead(row), resolved, procedure_name=self.procedure_name(row),
+            received_at=row["received_at"], signed=signed, applicant_name=name,
+            result_type=result.get("result_type") or self._result_type(row))
+
+    def _result_type(self, row: dict[str, Any]) -> str | None:
+        procedure = self._procedure(row)
+        return procedure.result_type if procedure else None
+
+    async def sign_result(self, s: AsyncSession, code: str) -> Signed | None:
+        """Before issuing: the decided case's result document signed by the signing
+        service (outside the issuing transaction: no lock held over HTTP). None without a
+        signer, or when the case is not decided (the action then answers why)."""
+        if self.signer is None:
+            return None
+        row = await self.repo.case(s, code)
+        if row is None or not (row.get("result") or {}).get("decision") or \
+                row["state"] not in (State.approved.value, State.denied.value):
+            return None
+        return await self.signer.sign(self.result_pdf(row, await self.repo.applicant(s, code),
+                                                      signed=True))
 
     def procedure_name(self, row: dict[str, Any]) -> str:
         procedure = self._procedure(row)

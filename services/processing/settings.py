@@ -22,3 +22,6 @@ class ProcessingSettings(ServiceSettings):
     # The verification link published with each result: digitization's verify endpoint of
     # the result document, as other government systems reach it.
     verify_url: str = "http://127.0.0.1:8002/api/v1/documents/{document_ref}/verify"
+    # Digitization's signing route; empty: results stay unsigned renderings (CHƯA KÝ SỐ).
+    sign_url: str = ""
+    sign_timeout_seconds: float = 30.0

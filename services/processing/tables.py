@@ -59,6 +59,9 @@ cases = Table(
     # result document.
     Column("channel", String(16)),
     Column("result", JSON),
+    # What OCR read of each scanned declaration form ({component: ExtractionSummary}, no
+    # personal values): a mismatch with the declaration is shown to the officer.
+    Column("extraction_flags", JSON),
 )
 # The list's keyset order, and its filters.
 Index("ix_cases_received", cases.c.received_at, cases.c.code)

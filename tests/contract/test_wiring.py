@@ -56,9 +56,9 @@ def test_outsiders_topics_refuse_unknown_types_and_answer() -> None:
     assert ingest.strict_types and ingest.answer is _noop
     # Processing's own topic is not an outsider's: no strict types, nobody to answer.
     assert not supplements.strict_types and supplements.answer is None
-    from contracts.events import ResultIssued
+    from contracts.events import ApplicantRecorded, ResultIssued
 
-    intake, results = subscriptions_for("digitization",
-                                        {DossierReceived: _noop, ResultIssued: _noop})
+    intake, _private, results = subscriptions_for(
+        "digitization", {DossierReceived: _noop, ApplicantRecorded: _noop, ResultIssued: _noop})
     assert not intake.strict_types and intake.answer is None
     assert not results.strict_types and results.answer is None

@@ -67,6 +67,7 @@ async def test_one_batch_out_of_order_gives_what_the_events_give(
         assert parked == 0
         short = [t.removeprefix("vn.gov.bhxh.onestop.") for t in types]
         assert short == ["dossier.received.v1", "applicant.recorded.v1",
-                         "contacts.recorded.v1", "step.assigned.v1", "result.returned.v1", "dossier.resolved.v1"]
+                         "contacts.recorded.v1", "step.assigned.v1", "result.returned.v1",
+                         "dossier.resolved.v1"]
     finally:
         await runtime.engine.dispose()

@@ -9,9 +9,12 @@ forms: Tesseract with its Vietnamese model, Pillow for the clean-up.
         result.summary()  # without personal values, for an event
 
 `extract` is synchronous and CPU-bound (about 1-3 s a page): run it in a process pool.
+`event_fields(pdf, component_code, declared)` is digitization's seam: the summary that
+ComponentDigitized carries (`{"extraction": ...}`), or None for a form OCR cannot read.
 """
 
 from services.digitization.ocr.engine import OcrFailed, OcrUnavailable, missing
+from services.digitization.ocr.event import event_fields, event_summary
 from services.digitization.ocr.extract import extract
 from services.digitization.ocr.forms import FORMS, UnsupportedForm, supports
 from services.digitization.ocr.model import (
@@ -36,6 +39,8 @@ __all__ = [
     "OcrUnavailable",
     "UnreadableDocument",
     "UnsupportedForm",
+    "event_fields",
+    "event_summary",
     "extract",
     "missing",
     "supports",

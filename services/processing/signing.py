@@ -1,0 +1,48 @@
+"""The result document's signature, through the one place keys live: digitization's
+`POST /api/v1/sign`. One interface; without a signing URL (PROCESSING_SIGN_URL empty) the
+result stays an unsigned rendering marked CHƯA KÝ SỐ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Signed:
+    document_id: str        # the result's DocumentRef ("doc-…")
+    url: str                # where the signed PDF is served
+    verification_url: str   # where anyone checks it
+
+
+class SigningUnavailable(Exception):
+    """The signing service could not be reached or refused: nothing was issued (503)."""
+
+
+class ResultSigner(Protocol):
+    async def sign(self, pdf: bytes) -> Signed: ...
+
+
+class HttpSigner:
+    """Digitization's signing route over HTTP; `client` for tests (an ASGI transport)."""
+
+    def __init__(self, url: str, timeout: float = 30.0,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.url = url
+        self.client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def sign(self, pdf: bytes) -> Signed:
+        # Signed by digitization's result officer: processing's officers hold no keys.
+        params = {"document_type": "result"}
+        try:
+            r = await self.client.post(self.url, content=pdf, params=params,
+                                       headers={"content-type": "application/pdf"})
+        except httpx.HTTPError as exc:
+            raise SigningUnavailable(f"signing service unreachable: {exc!r}") from exc
+        if r.status_code != 201:
+            raise SigningUnavailable(f"signing service answered {r.status_code}: "
+                                     f"{r.text[:300]}")
+        body = r.json()
+        return Signed(body["document_id"], body["url"], body["verification_url"])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from contracts import topics
+from services.common.runtime import Runtime
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
 from tests.integration.support import read_topic, settings_for, started
@@ -32,6 +33,18 @@ from tests.integration.test_processing_lifecycle import (
 pytestmark = pytest.mark.integration
 
 
+async def approved(runtime: Runtime, bootstrap: str, client: httpx.AsyncClient,
+                   code: str) -> None:
+    """A dossier through both steps to the leader's approval."""
+    await arrive(runtime, bootstrap, code)
+    await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+    await act(client, code, "claim", A)
+    await act(client, code, "complete_step", A, decision="approve")
+    await act(client, code, "claim", C)
+    await act(client, code, "complete_step", C, decision="approve")
+    await act(client, code, "approve", LEADER)
+
+
 async def test_the_result_is_signed_by_digitization_and_verifies(
         kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
     async with digitization(kafka_bootstrap, database_url, tmp_path / "d") as (_, signer_url):
@@ -44,13 +57,7 @@ async def test_the_result_is_signed_by_digitization_and_verifies(
         code = f"{AGENCY}-260302-G{unique}"
         try:
             async with client_for(runtime) as client, httpx.AsyncClient() as outside:
-                await arrive(runtime, kafka_bootstrap, code)
-                await until(client, code, lambda c: c["state"] == "in_step", "the opening")
-                await act(client, code, "claim", A)
-                await act(client, code, "complete_step", A, decision="approve")
-                await act(client, code, "claim", C)
-                await act(client, code, "complete_step", C, decision="approve")
-                await act(client, code, "approve", LEADER)
+                await approved(runtime, kafka_bootstrap, client, code)
 
                 issued = await client.post(f"/api/v1/cases/{code}/actions", json={
                     "action": "issue_result", "officer": LEADER, "result_code": "QD-9"})
@@ -91,13 +98,7 @@ async def test_with_the_signing_service_away_nothing_is_issued(
     code = f"{AGENCY}-260302-H{unique}"
     try:
         async with client_for(runtime) as client:
-            await arrive(runtime, kafka_bootstrap, code)
-            await until(client, code, lambda c: c["state"] == "in_step", "the opening")
-            await act(client, code, "claim", A)
-            await act(client, code, "complete_step", A, decision="approve")
-            await act(client, code, "claim", C)
-            await act(client, code, "complete_step", C, decision="approve")
-            await act(client, code, "approve", LEADER)
+            await approved(runtime, kafka_bootstrap, client, code)
             refused = await act(client, code, "issue_result", LEADER, status=503,
                                 result_code="QD-9")
             assert refused["problems"][0]["code"] == "signing_unavailable"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the system and its tests use, installed only when missing (one list for
 # `make up` and `.ci/run`): PDF text and rendering (poppler-utils), fonts for Vietnamese
-# documents, Tesseract with its Vietnamese model for OCR extraction.
+# documents, Tesseract with its Vietnamese model for OCR extraction, Chromium for the
+# dashboard's browser test (driven by the playwright package, no browser download).
 set -euo pipefail
 need=()
 command -v pdftotext >/dev/null || need+=(poppler-utils)
@@ -9,6 +10,7 @@ command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v tesseract >/dev/null || need+=(tesseract-ocr)
 [ -n "$(find /usr/share -path '*tessdata/vie.traineddata' -print -quit 2>/dev/null)" ] \
   || need+=(tesseract-ocr-vie)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""

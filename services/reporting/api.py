@@ -12,6 +12,7 @@ from contracts.common import Problem
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
 from services.reporting import exports
+from services.reporting.domain import Scope
 from services.reporting.handlers import Projection
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
@@ -23,6 +24,17 @@ AgencyQ = Annotated[str | None, Query(max_length=32, description="root agency of
 AsOf = Annotated[datetime | None, Query(description="answer as the event log stood then "
                                         "(events recorded at or before it), with time zone")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def visible_agency(scope: Scope, code: str) -> str:
+    """`code`, if the catalogue knows it and this instance may show it (404, 403)."""
+    if not scope.known(code):
+        raise not_found(f"Không có đơn vị {code}", f"no agency {code}", "agency")
+    if not scope.allows(code):
+        raise ApiError(403, [Problem.of(
+            "out_of_scope", f"Đơn vị {code} nằm ngoài phạm vi được xem",
+            f"agency {code} is outside what this instance shows", "agency")])
+    return code
 
 
 def _projection(request: Request) -> tuple[Runtime, Projection]:
@@ -54,13 +66,7 @@ async def _quarterly(request: Request, year: int, quarter: int, agency: str | No
         raise ApiError(422, [Problem.of(
             "naive_time", "as_of phải có múi giờ (ví dụ +07:00)",
             "as_of needs a time zone offset (e.g. +07:00)", "as_of")])
-    root = projection.scope.root(agency)
-    if not projection.scope.known(root):
-        raise not_found(f"Không có đơn vị {root}", f"no agency {root}", "agency")
-    if not projection.scope.allows(root):
-        raise ApiError(403, [Problem.of(
-            "out_of_scope", f"Đơn vị {root} nằm ngoài phạm vi được xem",
-            f"agency {root} is outside what this instance shows", "agency")])
+    root = visible_agency(projection.scope, projection.scope.root(agency))
     async with rt.sessions() as s:
         return await projection.quarterly(s, year, quarter, root, as_of)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fastapi.staticfiles import StaticFiles
+
 from contracts.registry import EVENT_TYPES
 from contracts.topics import topics_consumed_by
 from services.common.clock import Clock
@@ -13,7 +15,10 @@ from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.reporting import tables
 from services.reporting.api import router
+from services.reporting.dashboard_api import STATIC
+from services.reporting.dashboard_api import router as dashboard_router
 from services.reporting.handlers import Projection, QuarterClosing
+from services.reporting.monitoring import BoardSettings, Monitor
 from services.reporting.settings import ReportingSettings
 
 
@@ -32,4 +37,13 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                              timedelta(hours=settings.quarter_close_grace_hours))
     runtime.app.state.closing = closing
     runtime.periodic.append((settings.quarter_close_check_seconds, closing.run))
+    # The national dashboard: its page and API, and the page's own files (no CDN).
+    runtime.app.state.monitor = Monitor(projection, BoardSettings(
+        near_due=timedelta(hours=settings.dashboard_near_due_hours),
+        rate_days=settings.dashboard_rate_days, trend_days=settings.dashboard_trend_days,
+        list_limit=settings.dashboard_list_limit,
+        forecast_default_step_days=settings.forecast_default_step_days,
+        forecast_margin=settings.forecast_margin))
+    runtime.app.include_router(dashboard_router)
+    runtime.app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return runtime

@@ -4,6 +4,8 @@ projections (daily figures, dossier and step facts), read through indexed aggreg
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import VerificationAnswered, VerificationRequested
 from services.law.workdays import TZ
-from services.reporting import attribution, dashboard, emulation
+from services.reporting import attribution, dashboard, emulation, forecast
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
 from services.reporting.domain import Scope
 from services.reporting.facts import DossierFact
 from services.reporting.handlers import Projection
 
+CACHE_SECONDS = 10.0
 VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
 
 
@@ -28,6 +31,8 @@ class BoardSettings:
     rate_days: int  # the on-time rate counts the dossiers resolved in these last days
     trend_days: int
     list_limit: int  # rows of the recent and overdue lists
+    forecast_default_step_days: float = 1.0  # a step nobody has completed yet
+    forecast_margin: float = 1.0  # scales the step means the forecast uses
 
 
 class Monitor:
@@ -37,6 +42,20 @@ class Monitor:
         self.scope = projection.scope
         self.org = Org(projection.catalogs)
         self.settings = settings
+        # Heavier answers (delays, emulation, forecast) are shared by every open page while
+        # no event arrived and for at most `CACHE_SECONDS` (the clock moves them too).
+        self._cache: dict[tuple[Any, ...], tuple[int, float, Any]] = {}
+
+    async def cached(self, s: AsyncSession, key: tuple[Any, ...],
+                     compute: Callable[[], Awaitable[Any]]) -> Any:
+        token = await self.token(s)
+        found = self._cache.get(key)
+        if found is not None and found[0] == token and \
+                time.monotonic() - found[1] < CACHE_SECONDS:
+            return found[2]
+        value = await compute()
+        self._cache[key] = (token, time.monotonic(), value)
+        return value
 
     def _in_scope(self, agency: str) -> bool:
         return self.scope.allows(agency)
@@ -144,6 +163,50 @@ class Monitor:
         return {"generated_at": now.isoformat(),
                 **emulation.figures(totals, late, ratings, day_seconds(cal), names)}
 
+    async def forecast(self, s: AsyncSession, now: datetime) -> dict[str, Any]:
+        """Open dossiers, not late yet, forecast to miss their due time; soonest due first."""
+        facts = [f for f in self._facts(await self.repo.running_facts(s))
+                 if f.due_at is not None and f.due_at > now]
+        steps = await self.repo.steps_of(s, [f.dossier_code for f in facts])
+        holdings, facts_by_code, days = [], {}, {}
+        for f in facts:
+            cal = self.projection.calendars(f.agency_code, f.catalog_version)
+            holding = forecast.holding(f, steps.get(f.dossier_code, []),
+                                       self._procedure_steps(f), cal, now)
+            holdings.append(holding)
+            facts_by_code[f.dossier_code] = f
+            days[f.dossier_code] = day_seconds(cal)
+        st = self.settings
+        durations = forecast.Durations(
+            [forecast.StepMean(*m) for m in await self.repo.step_means(s)],
+            st.forecast_default_step_days
+            * day_seconds(self.projection.calendars(self.scope.root(None), None)),
+            st.forecast_margin)
+        near_hours = st.near_due.total_seconds() / 3600
+        out = []
+        for p in forecast.predict(durations, holdings):
+            if not p.miss:
+                continue
+            day = days[p.dossier_code]
+            row = dashboard.dossier_row(self.org, facts_by_code[p.dossier_code], now)
+            row.update({"remaining_days": round(p.remaining / day, 2),
+                        "available_days": round(p.available / day, 2),
+                        "queue_ahead": p.queue_ahead,
+                        # how long before the near-due alert (near_due_hours before due)
+                        "hours_before_alert": round(max(
+                            (facts_by_code[p.dossier_code].due_at - now).total_seconds()
+                            / 3600 - near_hours, 0.0), 1)})
+            out.append(row)
+        out.sort(key=lambda r: (r["due_at"], r["dossier_code"]))
+        return {"generated_at": now.isoformat(), "open": len(holdings), "at_risk": out}
+
+    def _procedure_steps(self, fact: DossierFact) -> tuple[str, ...]:
+        index = (self.projection.catalogs.version(fact.catalog_version)
+                 if fact.catalog_version else self.projection.catalogs.latest)
+        procedure = index.procedure(fact.procedure_code) or \
+            self.projection.catalogs.latest.procedure(fact.procedure_code)
+        return tuple(st.code for st in procedure.steps) if procedure else ()
+
     async def rate(self, s: AsyncSession, code: str, score: int, comment: str,
                    now: datetime) -> tuple[str, bool] | None:
         """None: no such dossier; ("not_returned", _): its result is not returned yet;
@@ -156,5 +219,6 @@ class Monitor:
         replaced = await self.repo.save_rating(s, {
             "dossier_code": code, "agency_code": fact.agency_code, "score": score,
             "comment": comment, "rated_at": now})
+        self._cache.clear()  # ratings move no event: the emulation figures must show it
         return "ok", replaced
 

@@ -319,3 +319,19 @@ class ReportingRepository:
         return {row[0]: (int(row[1]), float(row[2])) for row in (await s.execute(
             select(r.c.agency_code, func.count(), func.avg(r.c.score))
             .group_by(r.c.agency_code))).all()}
+
+    # --- the breach forecast -------------------------------------------------------------
+
+    async def step_means(self, s: AsyncSession) -> list[tuple[str, str, float, int]]:
+        """Per (agency, step code): the mean working seconds of its completed holdings."""
+        st = tables.step_facts
+        q = (select(st.c.agency_code, st.c.step_code, func.avg(st.c.working_seconds),
+                    func.count()).where(st.c.working_seconds.is_not(None))
+             .group_by(st.c.agency_code, st.c.step_code))
+        return [(r[0], r[1], float(r[2] or 0), int(r[3])) for r in (await s.execute(q)).all()]
+
+    async def running_facts(self, s: AsyncSession) -> list[DossierFact]:
+        """Open dossiers whose clock runs (not awaiting a supplement)."""
+        f = tables.dossier_facts
+        q = select(f).where(f.c.status == "in_progress").order_by(f.c.dossier_code)
+        return [fact_of(r) for r in (await s.execute(q)).mappings()]

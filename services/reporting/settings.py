@@ -31,6 +31,9 @@ class ReportingSettings(ServiceSettings):
     # (the clock moves dossiers into near-due and overdue without any event).
     dashboard_poll_seconds: float = 1.0
     dashboard_push_seconds: float = 15.0
+    # One stream lasts this long, then the page reconnects by itself: stopping the service
+    # waits for open streams to end.
+    dashboard_stream_seconds: float = 30.0
     # An open dossier due within this many hours is near-due (confirm: processing alerts one
     # working day ahead, `PROCESSING_ALERT_NEAR_DAYS`).
     dashboard_near_due_hours: float = 24.0
@@ -38,3 +41,7 @@ class ReportingSettings(ServiceSettings):
     dashboard_rate_days: int = 30
     dashboard_trend_days: int = 30
     dashboard_list_limit: int = 50
+    # Breach forecast: a step no office has completed yet is taken to last this many working
+    # days; the offices' mean step durations are scaled by the margin (1.0 = as shown).
+    forecast_default_step_days: float = 1.0
+    forecast_margin: float = 1.0

@@ -1,0 +1,153 @@
+"""The dashboard's HTTP side: the page at `/`, its live stream (server-sent events), the
+drill-down, a dossier's path, delay attribution, emulation figures and ratings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.common import Problem
+from services.common.http import ApiError, not_found
+from services.common.runtime import Runtime
+from services.reporting.api import visible_agency
+from services.reporting.monitoring import Monitor
+
+STATIC = pathlib.Path(__file__).with_name("static")
+router = APIRouter(tags=["dashboard"])
+AgencyP = Annotated[str, Path(max_length=32)]
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5, description="1 (rất không hài lòng) … 5 (rất hài lòng)")
+    comment: str = Field("", max_length=2000)
+
+
+def _monitor(request: Request) -> tuple[Runtime, Monitor]:
+    return request.app.state.runtime, request.app.state.monitor
+
+
+def _agency(monitor: Monitor, agency: str) -> str:
+    return visible_agency(monitor.scope, agency)
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/api/v1/dashboard")
+async def snapshot(request: Request) -> dict[str, Any]:
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        return await monitor.snapshot(s, rt.clock.now())
+
+
+@router.get("/api/v1/dashboard/stream", include_in_schema=False)
+async def stream(request: Request) -> StreamingResponse:
+    """Server-sent events: a `snapshot` whenever the projection applied new events (checked
+    every poll) and at least every push interval. A stream ends after a while and the
+    browser reconnects at once (`retry`): the server never waits long on an open page
+    when it stops."""
+    rt, monitor = _monitor(request)
+    poll = rt.settings.dashboard_poll_seconds  # type: ignore[attr-defined]
+    push = rt.settings.dashboard_push_seconds  # type: ignore[attr-defined]
+    ends = time.monotonic() + rt.settings.dashboard_stream_seconds  # type: ignore[attr-defined]
+
+    async def events() -> AsyncIterator[str]:
+        token, pushed = -1, 0.0
+        yield f"retry: {int(poll * 1000)}\n\n"
+        while time.monotonic() < ends and not await request.is_disconnected():
+            async with rt.sessions() as s:
+                now_token = await monitor.token(s)
+                if now_token != token or time.monotonic() - pushed >= push:
+                    body = await monitor.snapshot(s, rt.clock.now())
+                    token, pushed = now_token, time.monotonic()
+                    yield f"event: snapshot\ndata: {json.dumps(body, ensure_ascii=False)}\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/api/v1/dashboard/agencies/{agency}/procedures")
+async def procedures(agency: AgencyP, request: Request) -> list[dict[str, Any]]:
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        return await monitor.procedures(s, _agency(monitor, agency))
+
+
+@router.get("/api/v1/dashboard/agencies/{agency}/dossiers")
+async def dossiers(agency: AgencyP, request: Request,
+                   procedure: Annotated[str | None, Query(max_length=64)] = None
+                   ) -> list[dict[str, Any]]:
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        return await monitor.dossiers(s, _agency(monitor, agency), procedure, rt.clock.now())
+
+
+@router.get("/api/v1/dossiers/{code}/path")
+async def path(code: str, request: Request) -> dict[str, Any]:
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        found = await monitor.path(s, code, rt.clock.now())
+    if found is None:
+        raise not_found(f"Không có hồ sơ {code}", f"no dossier {code}")
+    return found
+
+
+@router.get("/api/v1/delays")
+async def delays(request: Request,
+                 agency: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+    """Every late dossier with who held each of its late working days; per office, the
+    overdue days it caused."""
+    rt, monitor = _monitor(request)
+    if agency:
+        _agency(monitor, agency)
+    async with rt.sessions() as s:
+        return await monitor.cached(s, ("delays", agency),
+                                    lambda: monitor.delays(s, rt.clock.now(), agency))
+
+
+@router.get("/api/v1/emulation")
+async def emulation(request: Request) -> dict[str, Any]:
+    """Thi đua: per officer, department and office."""
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        return await monitor.cached(s, ("emulation",),
+                                    lambda: monitor.emulation(s, rt.clock.now()))
+
+
+@router.post("/api/v1/dossiers/{code}/rating")
+async def rate(code: str, rating: Rating, request: Request) -> dict[str, Any]:
+    """The applicant's satisfaction with a returned dossier; a new rating replaces the
+    earlier one of the same dossier."""
+    rt, monitor = _monitor(request)
+    async with rt.transaction() as s:
+        result = await monitor.rate(s, code, rating.score, rating.comment, rt.clock.now())
+    if result is None:
+        raise not_found(f"Không có hồ sơ {code}", f"no dossier {code}")
+    if result[0] == "not_returned":
+        raise ApiError(409, [Problem.of(
+            "not_returned", f"Hồ sơ {code} chưa trả kết quả, chưa thể đánh giá",
+            f"dossier {code} has not been returned yet; it cannot be rated")])
+    return {"dossier_code": code, "score": rating.score, "comment": rating.comment,
+            "replaced": result[1]}
+
+
+@router.get("/api/v1/forecast")
+async def breach_forecast(request: Request) -> dict[str, Any]:
+    """Open dossiers likely to miss their due time, from each office's queue and the step
+    durations it has shown."""
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        return await monitor.cached(s, ("forecast",),
+                                    lambda: monitor.forecast(s, rt.clock.now()))

@@ -45,6 +45,13 @@ class Scope:
         return self.agency is None or code == self.agency or any(
             self.agency in i.ancestors(code) for i in self.catalogs.indexes)
 
+    def agencies(self) -> set[str] | None:
+        """Every agency code in scope, in any version of the catalogue (None: all), for
+        queries that must filter before they limit."""
+        if self.agency is None:
+            return None
+        return {a for i in self.catalogs.indexes for a in i.agencies if self.allows(a)}
+
     def root(self, requested: str | None) -> str:
         if requested:
             return requested

@@ -75,8 +75,9 @@ class Monitor:
             resolved=await self.repo.resolved_since(s, today - timedelta(days=st.rate_days)),
             open=await self.repo.open_by_agency(s, now, now + st.near_due))
         figures = {a: f for a, f in dashboard.per_agency(rows).items() if self._in_scope(a)}
-        recent = self._facts(await self.repo.recent_facts(s, st.list_limit))
-        overdue = self._facts(await self.repo.overdue_facts(s, st.list_limit))
+        scoped = self.scope.agencies()
+        recent = self._facts(await self.repo.recent_facts(s, st.list_limit, scoped))
+        overdue = self._facts(await self.repo.overdue_facts(s, st.list_limit, scoped))
         trend = await self.repo.trend(s, today - timedelta(days=st.trend_days))
         return {"generated_at": now.isoformat(), "today": today.isoformat(),
                 "scope": self.scope.agency, "totals": dashboard.totals(figures.values()),

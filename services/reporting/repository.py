@@ -228,18 +228,25 @@ class ReportingRepository:
                  "late": int(r[3] or 0), "overdue": int(r[4] or 0)}
                 for r in (await s.execute(q)).all()]
 
-    async def recent_facts(self, s: AsyncSession, limit: int) -> list[DossierFact]:
+    async def recent_facts(self, s: AsyncSession, limit: int,
+                           agencies: set[str] | None = None) -> list[DossierFact]:
+        """The latest recorded dossiers; `agencies` filters before the limit (a scoped
+        instance must not lose its rows behind the rest of the country's)."""
         f = tables.dossier_facts
         q = (select(f).where(f.c.last_recorded_at.is_not(None))
              .order_by(f.c.last_recorded_at.desc(), f.c.dossier_code).limit(limit))
+        if agencies is not None:
+            q = q.where(f.c.agency_code.in_(sorted(agencies)))
         return [fact_of(r) for r in (await s.execute(q)).mappings()]
 
-    async def overdue_facts(self, s: AsyncSession, limit: int | None = None
-                            ) -> list[DossierFact]:
+    async def overdue_facts(self, s: AsyncSession, limit: int | None = None,
+                            agencies: set[str] | None = None) -> list[DossierFact]:
         """Dossiers found overdue (or resolved late), latest first."""
         f = tables.dossier_facts
         q = (select(f).where(f.c.overdue.is_(True))
              .order_by(f.c.overdue_at.desc(), f.c.dossier_code))
+        if agencies is not None:
+            q = q.where(f.c.agency_code.in_(sorted(agencies)))
         return [fact_of(r) for r in (await s.execute(q.limit(limit) if limit else q)).mappings()]
 
     async def late_open_facts(self, s: AsyncSession, now: datetime) -> list[DossierFact]:

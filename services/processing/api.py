@@ -17,7 +17,7 @@ from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
-from services.processing import overdue
+from services.processing import domain, overdue
 from services.processing.documents import letters, slip_pdf
 from services.processing.domain import OFFICER_ACTIONS
 from services.processing.handlers import Cases, NotFound
@@ -297,7 +297,7 @@ async def apology_pdf(code: str, request: Request) -> Response:
     cases = _cases(request)
     return _pdf(letters.apology_letter_pdf(
         cases.letterhead(row), event, procedure_name=cases.procedure_name(row),
-        received_at=row["received_at"], applicant_name=_name(applicant)),
+        received_at=row["received_at"], applicant_name=domain.applicant_name(applicant)),
         f"xin-loi-{code}.pdf")
 
 
@@ -317,9 +317,3 @@ async def result_pdf(code: str, request: Request) -> Response:
         return RedirectResponse(result["document_url"], status_code=307)
     return _pdf(_cases(request).result_pdf(row, applicant, signed=False),
                 f"ket-qua-{code}.pdf")
-
-
-def _name(applicant: dict[str, Any] | None) -> str | None:
-    if not applicant:
-        return None
-    return applicant.get("full_name") or applicant.get("name")

@@ -408,6 +408,13 @@ def attribution(state: clock.ClockState, now: datetime) -> list[dict[str, Any]]:
             for h, a in clock.attributed_time(state, now).items()]
 
 
+def applicant_name(applicant: dict[str, Any] | None) -> str | None:
+    """The name a letter is addressed to: a person's full name or an organisation's name."""
+    if not applicant:
+        return None
+    return applicant.get("full_name") or applicant.get("name")
+
+
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in ("code", "agency_code", "procedure_code", "state",
                                     "current_step", "department", "holder", "received_at",

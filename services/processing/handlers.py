@@ -385,10 +385,10 @@ class Cases:
         result = row.get("result") or {}
         resolved = DossierResolved.model_validate(
             {k: v for k, v in result.items() if k in DossierResolved.model_fields})
-        name = (applicant or {}).get("full_name") or (applicant or {}).get("name")
         return letters.result_document_pdf(
             self.letterhead(row), resolved, procedure_name=self.procedure_name(row),
-            received_at=row["received_at"], signed=signed, applicant_name=name,
+            received_at=row["received_at"], signed=signed,
+            applicant_name=domain.applicant_name(applicant),
             result_type=result.get("result_type") or self._result_type(row))
 
     def _result_type(self, row: dict[str, Any]) -> str | None:

@@ -6,6 +6,7 @@ and calls `runtime_tables(metadata)` so these tables live in its own database.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -104,6 +106,25 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _wal(cur: Any) -> None:
+    """Put the file in WAL mode (persistent, so usually it already is).
+
+    Opening a WAL file while another process checkpoints or recovers it can answer
+    SQLITE_BUSY at once, without the busy handler: wait on the event loop and try again,
+    so the other connection, maybe in this very process, can finish.
+    """
+    for attempt in range(50):
+        try:
+            cur.execute("PRAGMA journal_mode")
+            if str(cur.fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # sqlite3.OperationalError, through the async adapter
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 49:
+                raise
+            await_(asyncio.sleep(min(0.01 * 2 ** attempt, 0.5)))
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
@@ -117,9 +138,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             # WAL lets HTTP reads run beside the consumer's writes; the busy timeout makes
             # concurrent writers wait instead of failing.
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=60000")
+            _wal(cur)
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
             # Let SQLAlchemy's "begin" event emit BEGIN itself (the documented recipe).

@@ -6,6 +6,7 @@ Docker engine answers; else a Tansu broker this session starts on a free loopbac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -36,18 +37,28 @@ def _docker_kafka() -> Iterator[str] | None:
     return run()
 
 
+def with_topics(bootstrap: str) -> str:
+    """The registry's topics, as `make up` creates them: no client of ours asks a broker to
+    auto-create one (services/common/kafka.py), so a test may publish before any relay ran."""
+    from services.common.kafka import ensure_topics
+
+    asyncio.run(ensure_topics(bootstrap))
+    return bootstrap
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        yield with_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
         return
     container = _docker_kafka()
     if container is not None:
-        yield from container
+        for bootstrap in container:
+            yield with_topics(bootstrap)
         return
     broker = LocalBroker(free_port(), tmp_path_factory.mktemp("broker") / "broker.log").start()
     try:
-        yield broker.bootstrap
+        yield with_topics(broker.bootstrap)
     finally:
         broker.stop()
 

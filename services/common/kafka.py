@@ -4,14 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.topics import TOPICS, Topic
 from services.common.telemetry import get_logger
 
 log = get_logger(__name__)
+
+
+class _MetadataWithoutAutoCreation(MetadataRequest):
+    """A metadata request that never asks the broker to create the topics it names.
+
+    Topics come from the registry, with its partition counts (`ensure_topics`). A broker
+    that auto-creates makes a topic with one partition the moment a consumer or producer
+    asks about it, and the local broker, right after it restarts empty, then hands out
+    repeated offsets on it: consumers resuming there skipped records as already read,
+    dossiers received just after the restart reached no consumer. Asked not to create,
+    the broker answers "unknown topic" (retriable) until a relay recreates the topics
+    properly and republishes its outbox.
+    """
+
+    def __init__(self, topics: list[str] | None = None,
+                 allow_auto_topic_creation: bool | None = False) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
+
+
+# aiokafka builds its requests from this module-level name and offers no option for it;
+# every client of a process that runs our runtime (the services, their tests) asks alike.
+aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[misc]
 
 
 def make_producer(bootstrap: str, idempotence: bool) -> AIOKafkaProducer:

@@ -13,6 +13,7 @@ import pytest
 from contracts.topics import SERVICES
 from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
+from tests.conftest import with_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +38,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker this test may kill: always a local Tansu, whatever the session uses."""
     broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
+    with_topics(broker.bootstrap)
     try:
         yield broker
     finally:

@@ -293,6 +293,10 @@ class ResultReturned(Event):
     event_type: ClassVar[str] = _t("result.returned")
     returned_at: Timestamp
     return_channel: ReturnChannel
+    # Optional: v1 consumers and provinces' reports have none. Public topic, so no account.
+    channel_reference: ShortText | None = Field(
+        default=None, description="postal tracking number of the result sent by post; the "
+        "online account it went to is not published (it is often the applicant's ID number)")
 
 
 # --- notification ---------------------------------------------------------------------
@@ -374,3 +378,15 @@ class QuarterlyReportClosed(Event):
     indicators: QuarterlyIndicators
     agencies: list[AgencyFigures] = Field(default_factory=list, max_length=5000,
                                           description="every agency of the tree, parents first")
+
+
+class DossierRated(Event):
+    """The applicant's satisfaction with a returned dossier (emulation figures): a later
+    rating of the same dossier replaces an earlier one: the latest `rated_at` wins (equal
+    times: the greater envelope id). The envelope's agency is the office rated; nobody who
+    rated is named."""
+
+    event_type: ClassVar[str] = _t("dossier.rated")
+    score: int = Field(ge=1, le=5, description="1 (rất không hài lòng) … 5 (rất hài lòng)")
+    comment: LongText = ""
+    rated_at: Timestamp

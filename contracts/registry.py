@@ -30,6 +30,7 @@ EVENT_CLASSES: tuple[type[Contract], ...] = (
     ev.NotificationSent,
     ev.NotificationFailed,
     ev.QuarterlyReportClosed,
+    ev.DossierRated,
     ProvinceDossierStatus,
     IngestRejected,
 )

@@ -99,8 +99,13 @@ RESULTS = Topic(
 )
 
 REPORTS = Topic(
-    "onestop.reports.v1", "reporting", "report code", 1, _types(ev.QuarterlyReportClosed),
-    ("national reporting system",), "closed quarterly reports (figures only, no dossier)",
+    "onestop.reports.v1", "reporting", "report code (a rating: dossier code)", 1,
+    _types(ev.QuarterlyReportClosed, ev.DossierRated),
+    # Reporting reads its own ratings back: its projection (a rebuild, another database)
+    # holds them only from this topic.
+    ("national reporting system", "reporting"),
+    "closed quarterly reports (figures only, no dossier) and satisfaction ratings (score "
+    "and comment, nobody named)",
 )
 
 

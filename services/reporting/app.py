@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi.staticfiles import StaticFiles
 
+from contracts.common import Contract
+from contracts.events import DossierRated
 from contracts.registry import EVENT_TYPES
-from contracts.topics import topics_consumed_by
+from contracts.topics import REPORTS, topics_consumed_by
 from services.common.clock import Clock
-from services.common.consumer import Batched
+from services.common.consumer import Batched, Handler
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.reporting import tables
@@ -30,8 +32,12 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     # Every event of every topic it reads is stored and folded, a whole batch at a time
     # (one Batched instance for every type, so a batch's records reach it together).
     apply = Batched(projection.apply)
-    runtime.handle({EVENT_TYPES[t]: apply for topic in topics_consumed_by("reporting")
-                    for t in topic.events})
+    handlers: dict[type[Contract], Handler] = {
+        EVENT_TYPES[t]: apply for topic in topics_consumed_by("reporting")
+        if topic is not REPORTS for t in topic.events}
+    # Its own topic: the ratings it took (its closed reports are not dossier events).
+    handlers[DossierRated] = Batched(projection.apply_ratings)
+    runtime.handle(handlers)
     runtime.app.state.projection = projection
     closing = QuarterClosing(runtime, projection,
                              timedelta(hours=settings.quarter_close_grace_hours))
@@ -43,7 +49,7 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
         rate_days=settings.dashboard_rate_days, trend_days=settings.dashboard_trend_days,
         list_limit=settings.dashboard_list_limit,
         forecast_default_step_days=settings.forecast_default_step_days,
-        forecast_margin=settings.forecast_margin))
+        forecast_margin=settings.forecast_margin), runtime.outbox)
     runtime.app.include_router(dashboard_router)
     runtime.app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return runtime

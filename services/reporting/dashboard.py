@@ -33,6 +33,7 @@ LABELS_VI = {
     "apology.issued.v1": "Thư xin lỗi, hẹn lại", "dossier.resolved.v1": "Có kết quả giải quyết",
     "result.issued.v1": "Ban hành kết quả", "result.returned.v1": "Trả kết quả",
     "notification.sent.v1": "Đã thông báo", "notification.failed.v1": "Thông báo không gửi được",
+    "dossier.rated.v1": "Đánh giá mức độ hài lòng",
 }
 # Kinds the timeline marks (the page colours them).
 KIND = {"supplement.requested.v1": "supplement", "supplement.received.v1": "supplement",
@@ -210,4 +211,6 @@ def _detail(name: str, data: dict[str, Any]) -> str:
         return f"{data.get('decision', '')} ({data.get('timeliness') or ''})"
     if name in ("dossier.overdue.v1", "deadline.approaching.v1"):
         return f"hạn {data.get('due_at', '')}"
+    if name == "dossier.rated.v1":
+        return f"{data.get('score', '')}/5"  # the comment stays off the path
     return ""

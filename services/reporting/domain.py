@@ -4,6 +4,9 @@ event type, so they come out the same whatever order the topics interleave in.""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from contracts.registry import short_name
@@ -58,3 +61,29 @@ class Scope:
         if self.agency:
             return self.agency
         return next(a.code for a in self.catalogs.latest.agencies.values() if not a.parent)
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One DossierRated event as the `ratings` table holds it."""
+
+    dossier_code: str
+    agency_code: str
+    score: int
+    comment: str
+    rated_at: datetime
+    event_id: str
+
+    def key(self) -> tuple[datetime, str]:
+        return self.rated_at, self.event_id
+
+
+def latest_ratings(ratings: Iterable[Rating]) -> list[Rating]:
+    """The rating that stands per dossier: the latest (rated_at, event id), so any order of
+    the same events gives the same one (the repository applies the same rule in SQL)."""
+    best: dict[str, Rating] = {}
+    for r in ratings:
+        found = best.get(r.dossier_code)
+        if found is None or r.key() > found.key():
+            best[r.dossier_code] = r
+    return [best[code] for code in sorted(best)]

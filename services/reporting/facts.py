@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from contracts.events import DossierRated
 from contracts.registry import short_name
 from services.law.workdays import TZ, WorkCalendar, timeliness
 
@@ -33,6 +34,9 @@ BUSINESS_TIME = {
     "result.issued.v1": "issued_at", "result.returned.v1": "returned_at",
     "notification.sent.v1": "sent_at", "notification.failed.v1": "failed_at",
 }
+# Stored with a dossier's events but not part of its life: the fact ignores them, so it does
+# not depend on whether they were applied before or after the rest.
+NOT_FOLDED = frozenset({DossierRated.event_type})
 # Ties at the same instant are broken in lifecycle order (a step is assigned before it is
 # completed, a dossier received before anything else), then by event id.
 _RANK = {name: i for i, name in enumerate(BUSINESS_TIME)}
@@ -180,7 +184,8 @@ def fold(code: str, events: Iterable[RawEvent], calendar_for: CalendarFor
          ) -> tuple[DossierFact, list[StepFact]]:
     """The fact and step facts of one dossier from all its events (any order, duplicates
     by id ignored)."""
-    evs = sorted({e.event_id: e for e in events}.values(), key=RawEvent.sort_key)
+    evs = sorted({e.event_id: e for e in events if e.type not in NOT_FOLDED}.values(),
+                 key=RawEvent.sort_key)
     f = DossierFact(code, event_count=len(evs))
     if not evs:
         return f, []

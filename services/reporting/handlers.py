@@ -1,5 +1,6 @@
 """Reporting's use cases: keep every event it reads and fold each touched dossier's events
-into its facts (per batch); answer the figures, a trace and the quarterly report."""
+into its facts (per batch), and its own ratings into `ratings`; answer the figures, a trace
+and the quarterly report."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import QuarterlyReportClosed
+from contracts.envelope import Envelope
+from contracts.events import DossierRated, QuarterlyReportClosed
 from contracts.topics import REPORTS
 from services.common.consumer import Context
 from services.common.runtime import Runtime
 from services.law.catalog import CatalogSet
 from services.reporting import domain, quarterly
 from services.reporting.calendars import Calendars
-from services.reporting.domain import Scope
+from services.reporting.domain import Rating, Scope
 from services.reporting.facts import AggKey, DossierFact, RawEvent, contributions, fold
 from services.reporting.repository import ReportingRepository
 
@@ -27,6 +29,11 @@ def event_row(ctx: Context) -> dict[str, Any]:
     return {"event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
             "source": env.source, "agency_code": env.agencycode, "time": env.time,
             "topic": ctx.topic, "data": env.data}
+
+
+def rating_of(envelope: Envelope, event: DossierRated) -> Rating:
+    return Rating(envelope.subject, envelope.agencycode, event.score, event.comment,
+                  event.rated_at, str(envelope.id))
 
 
 class Projection:
@@ -64,6 +71,15 @@ class Projection:
                 delta.setdefault(key, Counter()).subtract(counts)
         await self.repo.save_facts(s, facts, steps)
         await self.repo.apply_daily(s, delta)
+
+    async def apply_ratings(self, s: AsyncSession,
+                            batch: list[tuple[Context, DossierRated]]) -> None:
+        """Ratings read back from reporting's own topic: kept like every event (a rebuild or
+        another database gets them only from there) and folded into `ratings`; the
+        replica that took the rating wrote the same row already, so there it changes
+        nothing."""
+        await self.repo.add_events(s, [event_row(ctx) for ctx, _ in batch])
+        await self.repo.fold_ratings(s, [rating_of(ctx.envelope, e) for ctx, e in batch])
 
     def fold_all(self, events: dict[str, list[RawEvent]]) -> list[DossierFact]:
         return [fold(code, evs, self.calendars)[0] for code, evs in events.items()]

@@ -12,14 +12,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import VerificationAnswered, VerificationRequested
+from contracts.events import DossierRated, VerificationAnswered, VerificationRequested
+from contracts.topics import REPORTS
+from services.common.outbox import OutboxWriter
+from services.common.redaction import mask
 from services.law.workdays import TZ
 from services.reporting import attribution, dashboard, emulation, forecast
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
 from services.reporting.domain import Scope
 from services.reporting.facts import DossierFact
-from services.reporting.handlers import Projection
+from services.reporting.handlers import Projection, rating_of
 
 CACHE_SECONDS = 10.0
 VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
@@ -36,8 +39,10 @@ class BoardSettings:
 
 
 class Monitor:
-    def __init__(self, projection: Projection, settings: BoardSettings) -> None:
+    def __init__(self, projection: Projection, settings: BoardSettings,
+                 outbox: OutboxWriter) -> None:
         self.projection = projection
+        self.outbox = outbox
         self.repo = projection.repo
         self.scope = projection.scope
         self.org = Org(projection.catalogs)
@@ -217,9 +222,20 @@ class Monitor:
             return None
         if fact.returned_at is None:
             return "not_returned", False
-        replaced = await self.repo.save_rating(s, {
-            "dossier_code": code, "agency_code": fact.agency_code, "score": score,
-            "comment": comment, "rated_at": now})
-        self._cache.clear()  # ratings move no event: the emulation figures must show it
-        return "ok", replaced
+        previous = await self.repo.rated_at(s, code)
+        # A replacement sorts after what it replaces, even on a clock that stood still or
+        # ran behind another replica's: the latest rated_at is the one that stands.
+        rated_at = now if previous is None or now > previous \
+            else previous + timedelta(microseconds=1)
+        # The comment is the applicant's free text on a topic that carries no personal
+        # data: numbers, phones and e-mails typed into it are masked before it is kept.
+        event = DossierRated(dossier_code=code, score=score, comment=mask(comment),
+                             rated_at=rated_at)
+        envelope = self.outbox.envelope(event, fact.agency_code)
+        await self.outbox.add(s, REPORTS, envelope)
+        # The row too, in the same transaction: the answer and the figures show it at once;
+        # the event, read back from the topic, then changes nothing here.
+        await self.repo.fold_ratings(s, [rating_of(envelope, event)])
+        self._cache.clear()  # no event applied here yet: the emulation figures must show it
+        return "ok", previous is not None
 

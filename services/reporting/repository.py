@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import upsert
 from services.reporting import tables
+from services.reporting.domain import Rating, latest_ratings
 from services.reporting.facts import MEASURES, AggKey, DossierFact, RawEvent, StepFact
 
 _CHUNK = 2000  # keys per IN list: far under both databases' parameter limits
@@ -309,17 +310,26 @@ class ReportingRepository:
 
     # --- ratings -------------------------------------------------------------------------
 
-    async def save_rating(self, s: AsyncSession, row: dict[str, Any]) -> bool:
-        """Records a dossier's rating, replacing an earlier one; True when it replaced."""
+    async def rated_at(self, s: AsyncSession, code: str) -> datetime | None:
+        """When the dossier's standing rating was given (None: not rated)."""
         r = tables.ratings
-        existed = await s.scalar(select(r.c.dossier_code)
-                                 .where(r.c.dossier_code == row["dossier_code"]))
+        return await s.scalar(select(r.c.rated_at).where(r.c.dossier_code == code))
+
+    async def fold_ratings(self, s: AsyncSession, ratings: Sequence[Rating]) -> None:
+        """Each dossier's rating replaced only by a later one (domain.latest_ratings), in
+        the statement itself: two writers of one dossier never lose the later rating."""
+        rows = [vars(x) for x in latest_ratings(ratings)]  # one per dossier per statement
+        if not rows:
+            return
+        r = tables.ratings
         stmt = upsert(s, r)
+        new = stmt.excluded
+        later = (new.rated_at > r.c.rated_at) | (
+            (new.rated_at == r.c.rated_at) & (new.event_id > func.coalesce(r.c.event_id, "")))
         await s.execute(stmt.on_conflict_do_update(
-            index_elements=[r.c.dossier_code],
-            set_={c: stmt.excluded[c] for c in ("agency_code", "score", "comment", "rated_at")}),
-            [row])
-        return existed is not None
+            index_elements=[r.c.dossier_code], where=later,
+            set_={c: new[c] for c in ("agency_code", "score", "comment", "rated_at",
+                                      "event_id")}), rows)
 
     async def ratings_by_agency(self, s: AsyncSession) -> dict[str, tuple[int, float]]:
         r = tables.ratings

@@ -38,7 +38,9 @@
     (`facts.contributions`); rows that fall to zero are deleted.
 
 `ratings` — the applicant's satisfaction with a returned dossier (1–5 and a comment): one
-    per dossier, a new rating replaces the previous one (rated_at says when).
+    per dossier, folded from the DossierRated events of reporting's own topic (the POST
+    writes its row and its event together): the latest (rated_at, event_id) wins, in any
+    order; event_id is null for rows written before ratings were events.
 
 `closed_quarters` — one row per (year, quarter, agency_code) published as
     QuarterlyReportClosed; its primary key makes the publication happen once across replicas.
@@ -173,5 +175,6 @@ ratings = Table(
     Column("score", SmallInteger, nullable=False),
     Column("comment", String(2000), nullable=False),
     Column("rated_at", UtcDateTime(), nullable=False),
+    Column("event_id", String(36)),
     Index("ix_ratings_agency", "agency_code"),
 )

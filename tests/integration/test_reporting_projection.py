@@ -1,7 +1,8 @@
 """Reporting over the real broker: a hand-made history and synthetic lifecycles, published
 in a shuffled order across topics with redeliveries, give exactly the facts the pure fold
 gives; the quarterly report (JSON, xlsx, pdf, as_of) has the figures counted by hand; a
-rebuild from the beginning of every topic gives the same tables as the live projection.
+rebuild from the beginning of every topic gives the same tables as the live projection,
+ratings given live (reporting's own topic) and their emulation averages included.
 
 The hand-made history runs in a copy of the catalogue whose province H26 is renamed for
 the run, so the dossiers other tests publish to the shared broker never count in its figures."""
@@ -26,7 +27,10 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bench.rebuild import lifecycle
+from contracts.common import ReturnChannel
 from contracts.envelope import Envelope
+from contracts.events import DossierRated, ResultReturned
+from contracts.topics import PROCESSING
 from services.common.outbox import encode
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
@@ -44,7 +48,9 @@ from tests.integration.support import settings_for, started
 from tests.unit.test_reporting_quarterly import AS_OF_Q3_2026, EXPECTED, history, nodes
 
 pytestmark = pytest.mark.integration
-PROJECTIONS = ("dossier_facts", "step_facts", "daily_figures")
+PROJECTIONS = ("dossier_facts", "step_facts", "daily_figures", "ratings")
+# Resolved dossiers of the history whose results are returned, so they can be rated.
+RETURNED = {"d02": "000.01.01.H26", "d09": "000.01.01.H26", "d06": "000.01.02.H26"}
 
 
 class Renamed:
@@ -69,6 +75,14 @@ def records(unique: str, renamed: Renamed) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value): the history, 25 lifecycles, 10 redeliveries, shuffled."""
     out = [(topic.name, env.subject.encode(), renamed(encode(env).decode()).encode())
            for topic, env in history(f"{unique}")]
+    for name, agency in RETURNED.items():
+        returned = ResultReturned(dossier_code=f"{unique}-{name}",
+                                  returned_at=datetime(2026, 9, 21, 9, tzinfo=TZ),
+                                  return_channel=ReturnChannel.counter)
+        env = Envelope(type=returned.event_type, source="onestop/test",
+                       subject=returned.dossier_code, time=returned.returned_at,
+                       agencycode=renamed(agency), data=returned.model_dump(mode="json"))
+        out.append((PROCESSING.name, env.subject.encode(), encode(env)))
     start = datetime(2026, 6, 1, 8, tzinfo=TZ)
     for i in range(25):
         out += [(topic.name, env.subject.encode(), encode(env))
@@ -124,6 +138,36 @@ async def wait_for(check: Any, what: str, seconds: float = 90) -> None:
 async def table(runtime: Runtime, name: str) -> list[dict[str, Any]]:
     async with runtime.sessions() as s:
         return await ReportingRepository().table_rows(s, name)
+
+
+async def give_ratings(client: httpx.AsyncClient, unique: str) -> None:
+    """Ratings given live: d02 rated twice (the second replaces the first), d09 and d06
+    once; a dossier whose result is not returned cannot be rated."""
+    for name, score, replaced in (("d02", 2, False), ("d09", 4, False), ("d06", 3, False),
+                                  ("d02", 5, True)):
+        r = await client.post(f"/api/v1/dossiers/{unique}-{name}/rating",
+                              json={"score": score, "comment": f"Đánh giá {score}"})
+        assert r.status_code == 200 and r.json()["replaced"] is replaced, r.text
+    r = await client.post(f"/api/v1/dossiers/{unique}-d04/rating", json={"score": 5})
+    assert r.status_code == 409
+
+
+async def office_ratings(runtime: Runtime, offices: list[str]) -> dict[str, tuple[int, float]]:
+    """(ratings, average) of the emulation figures' offices."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                 base_url="http://reporting") as client:
+        r = await client.get("/api/v1/emulation")
+    assert r.status_code == 200, r.text
+    rows = {o["agency_code"]: o for o in r.json()["offices"]}
+    return {o: (rows[o]["ratings"], rows[o]["rating_avg"]) for o in offices if o in rows}
+
+
+async def rating_events(runtime: Runtime, unique: str) -> int:
+    """DossierRated events of this test's dossiers the projection read back from the topic."""
+    e = tables.events
+    async with runtime.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(e).where(
+            e.c.type == DossierRated.event_type, e.c.dossier_code.like(f"{unique}-%"))) or 0)
 
 
 async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url: str,
@@ -195,7 +239,18 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
         naive = await client.get("/api/v1/reports/quarterly", params={
             "year": 2026, "quarter": 3, "as_of": "2026-09-15T00:00:00"})
         assert naive.status_code == 422 and naive.json()["problems"][0]["field"] == "as_of"
+
+        # Ratings: shown at once, and on reporting's own topic for whoever rebuilds.
+        await give_ratings(client, unique)
         await client.aclose()
+        offices = [renamed("000.01.01.H26"), renamed("000.01.02.H26")]
+        rated = {offices[0]: (2, 4.5), offices[1]: (1, 3.0)}  # (5 + 4) / 2; 3
+        assert await office_ratings(runtime, offices) == rated
+
+        async def read_back() -> bool:
+            return await rating_events(runtime, unique) == 4
+        await wait_for(read_back, "the ratings read back from onestop.reports.v1")
+        assert await office_ratings(runtime, offices) == rated  # the events changed nothing
 
         # Rebuild: every input topic from the beginning into a fresh database.
         async with fresh_database(database_url, tmp_path) as url:
@@ -211,6 +266,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
                 await wait_for(caught_up, "the live projection to hold what was rebuilt")
                 for name in PROJECTIONS:
                     assert await table(runtime, name) == await table(rebuilt, name), name
+                assert await office_ratings(rebuilt, offices) == rated
             finally:
                 await rebuilt.engine.dispose()
     finally:

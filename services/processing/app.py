@@ -37,7 +37,8 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                                           settings.apology_max_per_dossier),
                   verify_url=settings.verify_url,
                   signer=HttpSigner(settings.sign_url, settings.sign_timeout_seconds)
-                  if settings.sign_url else None)
+                  if settings.sign_url else None,
+                  supplement_within_days=settings.supplement_within_days)
     batch = Batched(cases.apply_batch)
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
                                   ComponentDigitized, SupplementRequested, SupplementReceived,

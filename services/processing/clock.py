@@ -59,6 +59,7 @@ __all__ = [
     "runs",
     "step_due_times",
     "supplement_problems",
+    "supplement_until",
     "thresholds",
     "timeliness",
     "working_time_between",
@@ -541,15 +542,22 @@ def apology_problems(calendar: WorkCalendar, issued_at: datetime, original_due: 
     return problems
 
 
+def supplement_until(state: ClockState, within_days: int = 3,
+                     since: datetime | None = None) -> datetime:
+    """The last moment to ask for a supplement: the end of the `within_days`-th working day
+    after receipt, or after `since` (e.g. the complete dossier's receipt, when the counter
+    had to ask for it first: an incomplete dossier gets no receipt, domain.md section 4)."""
+    return state.calendar.due_at(since or state.received_at,
+                                 LegalTime(value=within_days, unit=TimeUnit.working_days))
+
+
 def supplement_problems(state: ClockState, at: datetime, within_days: int = 3,
-                        max_rounds: int = 1) -> list[str]:
+                        max_rounds: int = 1, since: datetime | None = None) -> list[str]:
     """Domain.md section 4: one request listing everything (not several rounds), asked
     within 3 working days of receipt ((confirm), hence parameters)."""
     problems: list[str] = []
     if sum(p.kind == SUPPLEMENT for p in state.periods) >= max_rounds:
         problems.append("supplement_repeated")
-    limit = state.calendar.due_at(state.received_at,
-                                  LegalTime(value=within_days, unit=TimeUnit.working_days))
-    if at > limit:
+    if at > supplement_until(state, within_days, since):
         problems.append("supplement_late")
     return problems

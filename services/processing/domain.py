@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts import topics
 from contracts.catalog import Procedure
-from contracts.common import ApplicantRef, LegalTime, ReturnChannel
+from contracts.common import ApplicantRef, LegalTime, Problem, ReturnChannel
 from contracts.events import (
     ComponentDigitized,
     DeadlineApproaching,
@@ -25,9 +25,10 @@ from contracts.events import (
     DossierResolved,
     Event,
     ResultIssued,
+    ResultReturned,
     StepAssigned,
 )
-from services.law.workdays import WorkCalendar
+from services.law.workdays import TZ, WorkCalendar
 from services.processing import clock
 from services.processing.workflow import Action, Case, State, Transition
 
@@ -209,6 +210,28 @@ def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
     return state
 
 
+def supplement_window(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
+                      within_days: int) -> list[Problem]:
+    """Processing's request comes within `within_days` working days of receiving the
+    complete dossier (domain.md section 4, "(confirm)"), or 422 supplement_late. Its "once"
+    is the workflow's guard (supplement_rounds): a request at the counter before the case
+    opened was intake's one request, so clock's supplement_repeated is not processing's."""
+    state = clock_state(row, calendar)
+    if state is None:
+        return []
+    start = clock.clock_start(state)
+    if "supplement_late" not in clock.supplement_problems(state, at, within_days,
+                                                          since=start):
+        return []
+    until = clock.supplement_until(state, within_days, start).astimezone(TZ)
+    return [Problem.of(
+        "supplement_late",
+        f"Đã quá thời hạn yêu cầu bổ sung hồ sơ: {within_days} ngày làm việc kể từ ngày "
+        f"nhận đủ hồ sơ (đến {until:%H:%M ngày %d/%m/%Y})",
+        f"a supplement must be asked within {within_days} working days of receiving the "
+        f"complete dossier (until {until.isoformat()})", "action")]
+
+
 def step_dues(row: dict[str, Any], procedure: Procedure, calendar: WorkCalendar,
               start: datetime) -> list[datetime]:
     """Each step's due time on the law's calendar from the clock's start."""
@@ -329,6 +352,8 @@ def written(row: dict[str, Any], done: Transition, state: clock.ClockState | Non
     for event in done.events:
         if isinstance(event, DossierResolved | ResultIssued):
             values["result"] = result_values(row.get("result"), event)
+        elif isinstance(event, ResultReturned):
+            values["result"] = returned_values(row.get("result"), event, done.case)
     return values
 
 
@@ -342,6 +367,15 @@ def result_values(kept: dict[str, Any] | None, event: DossierResolved | ResultIs
                            "document_ref": event.document_ref,
                            "verification_url": event.verification_url,
                            "issued_at": event.issued_at.isoformat()}
+
+
+def returned_values(kept: dict[str, Any] | None, event: ResultReturned, case: Case
+                    ) -> dict[str, Any]:
+    """How the result went back, kept with the decision (the case's `result`): the
+    reference is the case's, since the event publishes no online account."""
+    return (kept or {}) | {"returned": {"returned_at": event.returned_at.isoformat(),
+                                        "return_channel": event.return_channel.value,
+                                        "reference": case.return_reference}}
 
 
 def result_document_ref(code: str, at: datetime) -> str:
@@ -388,6 +422,10 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "explained_at": row.get("explained_at"),
         "explanations": (row.get("explanation") or {}).get("items", []),
         "apology": row.get("apology"), "result": row.get("result"),
+        # The channel chosen at receipt (or at the return), and once returned, where to:
+        # {"returned_at", "return_channel", "reference"} (tracking number or account).
+        "return_channel": row.get("return_channel"),
+        "returned": (row.get("result") or {}).get("returned"),
         # OCR of the scanned declaration forms, per component, and whether any contradicts
         # the declaration: the officer compares the scan with the applicant's record.
         "extraction": row.get("extraction_flags") or {},

@@ -87,7 +87,8 @@ class Cases:
                  repository: ProcessingRepository | None = None,
                  alerts: domain.AlertPolicy | None = None,
                  apologies: overdue.ApologyPolicy | None = None,
-                 verify_url: str = "", signer: ResultSigner | None = None) -> None:
+                 verify_url: str = "", signer: ResultSigner | None = None,
+                 supplement_within_days: int = 3) -> None:
         self.catalogs = catalogs
         self.outbox = outbox
         self.repo = repository or ProcessingRepository()
@@ -97,6 +98,7 @@ class Cases:
         # signer, the signing service's own link replaces it.
         self.verify_url = verify_url
         self.signer = signer
+        self.supplement_within_days = supplement_within_days
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
     # --- the law a case is judged by -------------------------------------------------------
@@ -305,7 +307,10 @@ class Cases:
             payload = payload | {"document_ref": ref, "verification_url":
                                  self.verify_url.format(document_ref=ref) if isinstance(
                                      ref, str) else None}
-        done = apply(domain.to_case(row, procedure), action, payload, now, officer)
+        found = domain.supplement_window(row, self._calendar(row), now,
+                                         self.supplement_within_days) \
+            if action == Action.request_supplement else []
+        done = apply(domain.to_case(row, procedure), action, payload, now, officer, found)
         values = await self._record(s, touched, row, action, done, now)
         if signed is not None and "result" in values:
             values["result"] = values["result"] | {"document_url": signed.url, "signed": True}

@@ -19,6 +19,9 @@ class ProcessingSettings(ServiceSettings):
     # least this many working days before the due time, at most this many per dossier.
     apology_days_before: int = 1
     apology_max_per_dossier: int = 1
+    # Processing asks for a supplement within this many working days of receiving the
+    # complete dossier (domain.md section 4, "(confirm)"); later: 422 supplement_late.
+    supplement_within_days: int = 3
     # The verification link published with each result: digitization's verify endpoint of
     # the result document, as other government systems reach it.
     verify_url: str = "http://127.0.0.1:8002/api/v1/documents/{document_ref}/verify"

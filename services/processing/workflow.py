@@ -11,7 +11,7 @@ Pure: no I/O, no clock (`at` is passed in), no database. handlers.py reads the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -104,6 +104,9 @@ class Case:
     applicant: ApplicantRef | None = None  # from ApplicantRecorded; needed by the decision
     result_type: str | None = None         # the catalogue's result of the procedure
     return_channel: ReturnChannel | None = None
+    # Where the result went: the postal tracking number, or the online account (kept here,
+    # not published: the account is often the applicant's ID number).
+    return_reference: str | None = None
     proposal: Literal["approve", "deny"] | None = None  # the last completed step's decision
     supplement_rounds: int = 0             # processing asks once, listing everything
     verifications: int = 0                 # requests to other agencies so far
@@ -229,6 +232,10 @@ class IssueResult(Payload):
 
 class RecordReturn(Payload):
     return_channel: ReturnChannel | None = None  # default: the one chosen at receipt
+    # As intake's form names them: postal needs the tracking number (bưu chính công ích);
+    # online may name the portal account; counter pickup needs neither.
+    postal_tracking_number: str | None = Field(default=None, min_length=4, max_length=40)
+    portal_account: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class SupplementIn(Payload):
@@ -428,10 +435,15 @@ def _issue_result(m: Move) -> tuple[Case, list[Event], str | None]:
 
 
 def _record_return(m: Move) -> tuple[Case, list[Event], str | None]:
-    channel = m.payload.return_channel or m.case.return_channel
+    p = m.payload
+    channel = p.return_channel or m.case.return_channel
     assert channel is not None
-    event = ResultReturned(dossier_code=m.case.code, returned_at=m.at, return_channel=channel)
-    return replace(m.case, state=m.to, return_channel=channel), [event], channel.value
+    tracking = p.postal_tracking_number if channel == ReturnChannel.postal else None
+    reference = tracking or (p.portal_account if channel == ReturnChannel.online else None)
+    event = ResultReturned(dossier_code=m.case.code, returned_at=m.at, return_channel=channel,
+                           channel_reference=tracking)
+    case = replace(m.case, state=m.to, return_channel=channel, return_reference=reference)
+    return case, [event], f"{channel.value}: {reference}" if reference else channel.value
 
 
 def _withdraw(m: Move) -> tuple[Case, list[Event], str | None]:
@@ -562,10 +574,35 @@ def _check(case: Case, action: Action, rule: Rule, p: Any, at: datetime,
     if action == Action.issue_result and not (p.result_type or case.result_type):
         problems.append(_problem("missing_field", "Thiếu loại kết quả",
                                  "result_type is required", "result_type"))
-    if action == Action.record_return and not (p.return_channel or case.return_channel):
-        problems.append(_problem("missing_field", "Thiếu hình thức trả kết quả",
-                                 "return_channel is required", "return_channel"))
+    if action == Action.record_return:
+        problems += _check_return(case, p)
     return problems
+
+
+def _check_return(case: Case, p: RecordReturn) -> list[Problem]:
+    channel = p.return_channel or case.return_channel
+    if channel is None:
+        return [_problem("missing_field", "Thiếu hình thức trả kết quả",
+                         "return_channel is required", "return_channel")]
+    problems: list[Problem] = []
+    if channel == ReturnChannel.postal and not p.postal_tracking_number:
+        problems.append(_problem(
+            "tracking_number_required", "Trả kết quả qua bưu chính cần số hiệu bưu gửi",
+            "a postal return needs postal_tracking_number", "postal_tracking_number"))
+    # A detail of another channel is a mistake (e.g. the wrong channel), not to be dropped.
+    for name, own in (("postal_tracking_number", ReturnChannel.postal),
+                      ("portal_account", ReturnChannel.online)):
+        if getattr(p, name) is not None and channel != own:
+            problems.append(_problem(
+                "not_for_this_channel",
+                f"{name} không dùng khi trả kết quả {_RETURN_VI[channel]}",
+                f"{name} is only for a {own.value} return, not {channel.value}", name))
+    return problems
+
+
+_RETURN_VI = {ReturnChannel.counter: "tại Bộ phận Một cửa",
+              ReturnChannel.postal: "qua bưu chính công ích",
+              ReturnChannel.online: "trực tuyến"}
 
 
 def _check_open(case: Case) -> list[Problem]:
@@ -587,15 +624,17 @@ def _check_step_dues(case: Case, dues: Any) -> list[Problem]:
 
 
 def apply(case: Case, action: Action, payload: Mapping[str, Any] | None, at: datetime,
-          officer: str | None = None) -> Transition:
+          officer: str | None = None, found: Sequence[Problem] = ()) -> Transition:
     """The case after `action` at `at` by `officer` (None: an event), its events, its
-    history row. Raises WrongState or InvalidAction; then nothing happened."""
+    history row. Raises WrongState or InvalidAction; then nothing happened. `found`: what
+    the caller found wrong beyond the table (e.g. the law's clock), answered with the
+    table's own problems, after a wrong state."""
     allowed = allowed_actions(case)
     if action not in allowed:
         raise WrongState(case.state, allowed)
     rule = TRANSITIONS[(case.state, action)]
     parsed = _parse(rule.payload, payload)
-    if problems := _check(case, action, rule, parsed, at, officer):
+    if problems := [*_check(case, action, rule, parsed, at, officer), *found]:
         raise InvalidAction(problems)
     to = rule.to if isinstance(rule.to, State) else rule.to(case, parsed)
     new, events, note = rule.effect(Move(case, parsed, at, officer, to))

@@ -1,7 +1,8 @@
 """Processing over the real broker: a case opens when its receipt and digitization are both
-known, officers move it over HTTP through every step to its return (a 409 naming what is
-allowed, an idempotent replay), a supplement asked during processing stops the clock and
-its arrival restarts it, and a withdrawal closes the case."""
+known, officers move it over HTTP through every step to its return by post (a 409 naming
+what is allowed, an idempotent replay, the tracking number required), a supplement asked
+during processing stops the clock and its arrival restarts it (one asked too late is
+refused), and a withdrawal closes the case."""
 
 from __future__ import annotations
 
@@ -164,14 +165,24 @@ async def test_a_case_goes_from_receipt_to_return(kafka_bootstrap: str, database
             assert deciding["allowed_actions"] == ["return_to_step", "stop", "approve", "deny"]
             assert (await act(client, code, "approve", LEADER))["state"] == "approved"
             await act(client, code, "issue_result", LEADER, result_code="QD-001")
-            done = await act(client, code, "record_return", A)
+            # Sent by post: the tracking number is required, then shown and published.
+            untracked = await act(client, code, "record_return", A, status=422,
+                                  return_channel="postal")
+            assert [(p["code"], p["field"]) for p in untracked["problems"]] == [
+                ("tracking_number_required", "postal_tracking_number")]
+            done = await act(client, code, "record_return", A, return_channel="postal",
+                             postal_tracking_number="EB123456785VN")
             assert done["state"] == "returned" and done["events"] == ["ResultReturned"]
+            assert done["history"]["note"] == "postal: EB123456785VN"
 
             final = (await client.get(f"/api/v1/cases/{code}")).json()
             assert [h["action"] for h in final["history"]] == [
                 "open", "claim", "complete_step", "claim", "complete_step", "approve",
                 "issue_result", "record_return"]
             assert final["allowed_actions"] == [] and final["clock_running"] is False
+            assert final["return_channel"] == "postal"
+            assert (final["returned"]["return_channel"], final["returned"]["reference"]) == (
+                "postal", "EB123456785VN")
             assert [(s["step_no"], s["assignee"]) for s in final["steps"]] == [
                 (1, None), (1, A), (2, None), (2, C)]
             assert final["steps"][1]["outcome"] == "early"
@@ -190,6 +201,7 @@ async def test_a_case_goes_from_receipt_to_return(kafka_bootstrap: str, database
         assert [b["type"] for b, _ in public] == [
             _type("dossier.resolved"), _type("result.issued"), _type("result.returned")]
         assert public[0][1].value.find(b"001190012345") == -1  # no personal number
+        assert public[2][0]["data"]["channel_reference"] == "EB123456785VN"
     finally:
         await runtime.stop()
 
@@ -200,16 +212,28 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
         ProcessingSettings, kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
         tmp_path)))
     code, gone = f"{AGENCY}-260302-S{unique}", f"{AGENCY}-260302-W{unique}"
+    old = f"{AGENCY}-260302-O{unique}"
     try:
         async with client_for(runtime) as client:
             await arrive(runtime, kafka_bootstrap, code)
             await arrive(runtime, kafka_bootstrap, gone)
+            await arrive(runtime, kafka_bootstrap, old, datetime.now(UTC) - timedelta(days=40))
             first = await until(client, code, lambda c: c["state"] == "in_step", "the opening")
             await act(client, code, "claim", A)
             asked = await act(client, code, "request_supplement", A, items=[
                 {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"}])
             assert asked["state"] == "waiting_supplement"
             assert asked["events"] == ["SupplementRequested"]
+            # Past the window (3 working days of receipt, PROCESSING_SUPPLEMENT_WITHIN_DAYS):
+            # refused, not accepted silently.
+            await until(client, old, lambda c: c["state"] == "in_step", "the old opening")
+            await act(client, old, "claim", A)
+            late = await act(client, old, "request_supplement", A, status=422, items=[
+                {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"}])
+            assert [(p["code"], p["field"]) for p in late["problems"]] == [
+                ("supplement_late", "action")]
+            assert "ngày làm việc" in late["problems"][0]["message_vi"]
+            assert (await client.get(f"/api/v1/cases/{old}")).json()["state"] == "in_step"
             paused = (await client.get(f"/api/v1/cases/{code}")).json()
             assert paused["clock_running"] is False
             assert paused["allowed_actions"] == ["stop"]

@@ -40,6 +40,7 @@ from services.processing.clock import (
     runs,
     step_due_times,
     supplement_problems,
+    supplement_until,
     thresholds,
     timeliness,
     working_time_between,
@@ -152,6 +153,18 @@ def test_supplement_at_the_counter_follows_the_same_rule() -> None:
     assert runs(state) == [(at(2026, 3, 2, 9), at(2026, 3, 2, 9))]
     state = restart_after_supplement(state, at(2026, 3, 4), "Bộ phận một cửa")
     assert due_at(state) == CAL.due_at(at(2026, 3, 4), wd(5)) == at(2026, 3, 11, 17)
+
+
+def test_the_supplement_window_can_run_from_the_complete_dossier() -> None:
+    # Asked at the counter on Mon 2 March, complete on Wed 4: no receipt until complete.
+    state = open_clock(at(2026, 3, 2, 9), wd(5), CAL, "Bộ phận một cửa")
+    state = restart_after_supplement(request_supplement(state, at(2026, 3, 2, 9)),
+                                     at(2026, 3, 4, 9), "Bộ phận một cửa")
+    assert supplement_until(state) == at(2026, 3, 5, 17)  # Tue 3, Wed 4, Thu 5
+    assert supplement_until(state, since=at(2026, 3, 4, 9)) == at(2026, 3, 9, 17)
+    assert supplement_problems(state, at(2026, 3, 9, 16), max_rounds=2) == ["supplement_late"]
+    assert supplement_problems(state, at(2026, 3, 9, 16), max_rounds=2,
+                               since=at(2026, 3, 4, 9)) == []
 
 
 # --- another agency (liên thông) -----------------------------------------------------------

@@ -101,6 +101,46 @@ def test_a_supplement_completed_at_the_counter_restarts_the_clock_at_opening() -
                                                clock.AGENCY]
 
 
+def test_the_return_is_kept_with_the_result_and_shown() -> None:
+    row = move(received_row(), Action.open, RECEIVED + 2 * HOUR)
+    row = move(row, Action.claim, RECEIVED + 3 * HOUR, "cb.an")
+    row = move(row, Action.complete_step, RECEIVED + 4 * HOUR, "cb.an", decision="deny")
+    row = move(row, Action.deny, RECEIVED + 5 * HOUR, "ld.le", reasons=[{
+        "code": "x", "message_vi": "Không đủ", "message_en": "not enough"}])
+    row = move(row, Action.record_return, RECEIVED + 6 * HOUR, "cb.an",
+               return_channel="postal", postal_tracking_number="EB123456785VN")
+    assert row["return_channel"] == "postal"
+    assert row["result"]["decision"] == "denied"  # the decision is kept beside it
+    assert row["result"]["returned"] == {"returned_at": (RECEIVED + 6 * HOUR).isoformat(),
+                                         "return_channel": "postal",
+                                         "reference": "EB123456785VN"}
+    shown = domain.view(row, None, None, [], [], [], RECEIVED + 7 * HOUR)
+    assert shown["return_channel"] == "postal"
+    assert shown["returned"]["reference"] == "EB123456785VN"
+
+
+def test_a_supplement_is_asked_within_the_window_or_refused_as_late() -> None:
+    row = move(received_row(), Action.open, RECEIVED + 2 * HOUR)
+    row = move(row, Action.claim, RECEIVED + 3 * HOUR, "cb.an")
+    # Received Mon 2 March 2026: Tue 3, Wed 4, Thu 5 until 17:00 (domain.md section 4).
+    until = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
+    assert domain.supplement_window(row, CALENDAR, until, 3) == []
+    late = domain.supplement_window(row, CALENDAR, until + timedelta(days=1), 3)
+    assert [(p.code, p.field) for p in late] == [("supplement_late", "action")]
+    assert "3 ngày làm việc" in late[0].message_vi and "05/03/2026" in late[0].message_vi
+    assert "3 working days" in late[0].message_en
+    assert domain.supplement_window(row, CALENDAR, until + timedelta(days=1), 4) == []
+
+
+def test_the_window_runs_from_a_supplement_completed_at_the_counter() -> None:
+    # The counter asked for one at receipt (intake's own request): processing still may,
+    # counted from the complete dossier.
+    completed = RECEIVED + timedelta(days=3)  # Thu 5 March
+    row = move(received_row() | {"clock_start": completed}, Action.open, completed + HOUR)
+    assert domain.supplement_window(row, CALENDAR, completed + timedelta(days=4), 3) == []
+    assert domain.supplement_window(row, CALENDAR, completed + timedelta(days=6), 3)
+
+
 def test_results_go_on_the_public_topic_too() -> None:
     from contracts import topics
     from contracts.events import ResultReturned, StepAssigned

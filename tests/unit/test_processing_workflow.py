@@ -262,7 +262,9 @@ def test_a_stop_is_resolved_as_denied_with_its_reasons_and_its_notice_goes_back(
     assert (t.case.state, t.case.stop_notice) == (State.stopped,
                                                    "Thông báo 12/TB-BHXH ngày 20/03/2026")
     assert allowed_actions(t.case) == [Action.record_return]
-    t = step(t.case, Action.record_return, {"return_channel": "postal"}, at=at + HOUR)
+    t = step(t.case, Action.record_return, {"return_channel": "postal",
+                                            "postal_tracking_number": "EB123456785VN"},
+             at=at + HOUR)
     assert one(t.events, ResultReturned).return_channel == ReturnChannel.postal
 
 
@@ -286,6 +288,82 @@ def test_a_deny_proposal_skips_the_remaining_steps_and_the_leader_denies() -> No
     assert (resolved.decision, resolved.timeliness, resolved.reasons[0].message_en) == \
         ("denied", Timeliness.on_time, "not enough contribution months")
     assert allowed_actions(t.case) == [Action.record_return]
+
+
+# --- the return, by the channel the applicant chose -------------------------------------------
+
+
+def issued(channel: ReturnChannel = ReturnChannel.counter) -> Case:
+    return replace(claimed(), state=State.result_issued, return_channel=channel)
+
+
+def test_a_postal_return_needs_its_tracking_number_and_publishes_it() -> None:
+    at = RECEIVED + 30 * HOUR
+    with pytest.raises(InvalidAction) as bad:
+        apply(issued(ReturnChannel.postal), Action.record_return, None, at, OFFICER)
+    assert [(p.code, p.field) for p in bad.value.problems] == [
+        ("tracking_number_required", "postal_tracking_number")]
+    assert bad.value.problems[0].message_vi.startswith("Trả kết quả qua bưu chính")
+
+    t = step(issued(ReturnChannel.postal), Action.record_return,
+             {"postal_tracking_number": "EB123456785VN"}, at=at, officer=OFFICER)
+    returned = one(t.events, ResultReturned)
+    assert (returned.return_channel, returned.channel_reference) == (
+        ReturnChannel.postal, "EB123456785VN")
+    assert (t.case.state, t.case.return_reference) == (State.returned, "EB123456785VN")
+    assert t.history["note"] == "postal: EB123456785VN"
+
+
+def test_a_postal_return_chosen_at_the_return_needs_the_number_too() -> None:
+    with pytest.raises(InvalidAction) as bad:
+        apply(issued(), Action.record_return, {"return_channel": "postal"},
+              RECEIVED + 30 * HOUR, OFFICER)
+    assert [p.code for p in bad.value.problems] == ["tracking_number_required"]
+
+
+def test_an_online_return_keeps_the_account_on_the_case_but_never_publishes_it() -> None:
+    t = step(issued(ReturnChannel.online), Action.record_return,
+             {"portal_account": "001190012345"}, at=RECEIVED + 30 * HOUR, officer=OFFICER)
+    returned = one(t.events, ResultReturned)
+    assert (returned.return_channel, returned.channel_reference) == (ReturnChannel.online,
+                                                                     None)
+    assert "001190012345" not in returned.model_dump_json()  # a public topic
+    assert t.case.return_reference == "001190012345"
+    assert t.history["note"] == "online: 001190012345"
+    # The account is optional: the portal delivers to the one the applicant has.
+    bare = step(issued(ReturnChannel.online), Action.record_return, None,
+                at=RECEIVED + 30 * HOUR, officer=OFFICER)
+    assert (bare.case.return_reference, bare.history["note"]) == (None, "online")
+
+
+def test_a_counter_pickup_needs_no_reference_and_refuses_another_channels() -> None:
+    t = step(issued(), Action.record_return, None, at=RECEIVED + 30 * HOUR, officer=OFFICER)
+    assert one(t.events, ResultReturned).channel_reference is None
+    assert (t.case.return_reference, t.history["note"]) == (None, "counter")
+    with pytest.raises(InvalidAction) as bad:
+        apply(issued(), Action.record_return, {"postal_tracking_number": "EB123456785VN",
+                                               "portal_account": "hoa.le"},
+              RECEIVED + 30 * HOUR, OFFICER)
+    assert [(p.code, p.field) for p in bad.value.problems] == [
+        ("not_for_this_channel", "postal_tracking_number"),
+        ("not_for_this_channel", "portal_account")]
+    with pytest.raises(InvalidAction) as short:
+        apply(issued(ReturnChannel.postal), Action.record_return,
+              {"postal_tracking_number": "EB"}, RECEIVED + 30 * HOUR, OFFICER)
+    assert [(p.code, p.field) for p in short.value.problems] == [
+        ("invalid_field", "postal_tracking_number")]
+
+
+def test_problems_the_caller_found_are_answered_with_the_tables_after_a_wrong_state() -> None:
+    late = Problem.of("supplement_late", "Quá hạn", "too late", "action")
+    items = {"items": [{"problem_vi": "Thiếu giấy"}]}
+    with pytest.raises(InvalidAction) as bad:
+        apply(claimed(), Action.request_supplement, items, RECEIVED + 3 * HOUR, OTHER,
+              found=[late])
+    assert [p.code for p in bad.value.problems] == ["not_the_holder", "supplement_late"]
+    with pytest.raises(WrongState):
+        apply(opened(), Action.request_supplement, items, RECEIVED + 3 * HOUR, OFFICER,
+              found=[late])
 
 
 @pytest.mark.parametrize("case", [waiting(), opened(), claimed()], ids=["waiting", "step", "held"])

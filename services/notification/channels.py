@@ -4,6 +4,7 @@ refused address) and anything else when it may (server away, timeout, 5xx)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -64,15 +65,22 @@ class EmailChannel:
         mail["Message-ID"] = make_msgid(idstring=message.id, domain="onestop.baohiemxahoi.gov.vn")
         mail.set_content(message.body, charset="utf-8")
         try:
-            await aiosmtplib.send(mail, hostname=self.host, port=self.port,
-                                  username=self.username, password=self.password,
-                                  start_tls=self.starttls, timeout=self.timeout)
+            # aiosmtplib's timeout is per step (connect, each command's answer): a server
+            # answering each one just in time would hold a send several times over. The
+            # outer deadline bounds the whole send, as the sender's lease check assumes.
+            async with asyncio.timeout(self.timeout):
+                await aiosmtplib.send(mail, hostname=self.host, port=self.port,
+                                      username=self.username, password=self.password,
+                                      start_tls=self.starttls, timeout=self.timeout)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise Permanent(f"SMTP refused the recipient: {exc}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
                 raise Permanent(f"SMTP {exc.code}: {exc.message}") from exc
             raise
+        except TimeoutError as exc:  # transient: the server may answer on a later try
+            raise TimeoutError(f"SMTP {self.host}:{self.port} did not complete the send "
+                               f"within {self.timeout:g} s ({exc or 'no answer'})") from exc
 
 
 def raise_for_http(response: httpx.Response, what: str) -> None:

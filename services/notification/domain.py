@@ -96,6 +96,17 @@ def waits_for_morning(audience: str, channel: str) -> bool:
     return channel == ChannelName.sms and audience == Audience.applicant
 
 
+def held_until(audience: str, channel: str, quiet: QuietHours, now: datetime
+               ) -> datetime | None:
+    """The end of the quiet hours when a message due `now` must still wait them out, else
+    None: planning and retries move `not_before` out of the night, but a message due at
+    20:59 may be picked up only after 21:00 (a backlog, a sender down)."""
+    if not waits_for_morning(audience, channel):
+        return None
+    release = quiet.release(now)
+    return release if release > now else None
+
+
 def backoff(attempt: int, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempt - 1)))
 

@@ -83,7 +83,8 @@ class Sender:
         self.repo = repository or NotificationRepository()
 
     async def run(self) -> int:
-        """Passes until one is not full; the number of messages settled."""
+        """Passes until one is not full; the number of messages taken (sent, settled or
+        held for the morning)."""
         total = 0
         while True:
             done = await self.run_once()
@@ -95,13 +96,25 @@ class Sender:
         now = self.outbox.clock.now()
         async with self.transaction() as s:
             taken = await self.repo.claim(s, now, self.batch, now + self.lease)
-            refs = {m["recipient"] for m in taken if m["audience"] == Audience.applicant}
+            held: list[dict[str, Any]] = []
+            sending: list[dict[str, Any]] = []
+            for m in taken:
+                until = domain.held_until(m["audience"], m["channel"], self.quiet, now)
+                if until is None:
+                    sending.append(m)
+                else:
+                    held.append({**m, "not_before": until})
+            # Back to the queue until morning in the claim's own transaction: not sent, and
+            # the claim's attempt is given back (waiting out the night is not a failure).
+            await self.repo.hold(s, held)
+            refs = {m["recipient"] for m in sending if m["audience"] == Audience.applicant}
             contacts = await self.repo.contacts(s, refs)
-        if not taken:
-            return 0
-        outcomes = await asyncio.gather(*(self._send(m, contacts) for m in taken))
+        if not sending:
+            return len(taken)  # a full batch of held messages: `run` looks again
+        outcomes = await asyncio.gather(*(self._send(m, contacts) for m in sending))
         now = self.outbox.clock.now()
-        settled = [self._settle(m, error, now) for m, error in zip(taken, outcomes, strict=True)]
+        settled = [self._settle(m, error, now)
+                   for m, error in zip(sending, outcomes, strict=True)]
         async with self.transaction() as s:
             await self.repo.settle(s, settled)
             for m in settled:

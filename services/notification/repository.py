@@ -74,6 +74,17 @@ class NotificationRepository:
             r["attempts"] += 1
         return rows
 
+    async def hold(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Just-claimed messages put back, due at their `not_before`, the claim's attempt
+        undone (same transaction as the claim: the rows are still locked)."""
+        if rows:
+            await s.execute(update(M).where(
+                M.c.id == bindparam("b_id"), M.c.attempts == bindparam("b_attempts"),
+                M.c.status == PENDING).values(
+                attempts=M.c.attempts - 1, not_before=bindparam("b_not_before")),
+                [{"b_id": r["id"], "b_attempts": r["attempts"],
+                  "b_not_before": r["not_before"]} for r in rows])
+
     async def contacts(self, s: AsyncSession, refs: Collection[str]
                        ) -> dict[str, dict[str, Any]]:
         if not refs:

@@ -101,6 +101,60 @@ def test_personal_numbers_travel_only_on_narrow_topics() -> None:
             assert set(topic.consumers) <= {"intake", "processing", "digitization"}, topic.name
 
 
+# Ways to reach a person: by field name (any spelling holding these words, in any nested
+# model) or by the JSON Schema e-mail format.
+CONTACT_WORDS = ("phone", "email", "mobile")
+
+
+def _contact_fields(node: object) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            for name, sub in properties.items():
+                plain = name.lower().replace("_", "").replace("-", "")
+                if any(w in plain for w in CONTACT_WORDS) or (
+                        isinstance(sub, dict) and sub.get("format") == "email"):
+                    found.add(name)
+        for value in node.values():
+            found |= _contact_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _contact_fields(value)
+    return found
+
+
+def _contacts_off_narrow_topics(schemas: dict[str, dict]) -> list[str]:
+    """Each event carrying a phone or e-mail on a topic the registry does not mark personal."""
+    return [f"{topic.name}: {short_name(t)} carries {sorted(fields)}"
+            for topic in DATA_TOPICS if not topic.personal_data for t in topic.events
+            if (fields := _contact_fields(schemas[short_name(t)]))]
+
+
+def test_phones_and_emails_travel_only_on_narrow_topics() -> None:
+    schemas = event_schemas()
+    assert _contacts_off_narrow_topics(schemas) == []
+    # The detector sees the contacts it must allow (a detector seeing nothing passes anyway).
+    carriers = {topic.name for topic in DATA_TOPICS for t in topic.events
+                if _contact_fields(schemas[short_name(t)])}
+    assert carriers == {"onestop.ingest.v1", "onestop.intake.private.v1", "onestop.contacts.v1"}
+
+
+@pytest.mark.parametrize("field", ["phone", "email", "applicant_phone", "contactEmail",
+                                   "so_mobile", "nested"])
+def test_a_contact_field_on_a_broad_topic_is_caught(field: str) -> None:
+    schemas = copy.deepcopy(event_schemas())
+    received = schemas["dossier.received.v1"]  # onestop.intake.v1: broad
+    assert not BY_NAME["onestop.intake.v1"].personal_data
+    if field == "nested":  # inside a referenced model, with an innocent name
+        received["$defs"]["ApplicantRef"]["properties"]["reach"] = {
+            "type": "string", "format": "email"}
+    else:
+        received["properties"][field] = {"type": "string"}
+    [problem] = _contacts_off_narrow_topics(schemas)
+    assert problem.startswith("onestop.intake.v1: dossier.received.v1")
+
+
 def test_broad_topics_name_the_applicant_by_pseudonym() -> None:
     schemas = event_schemas()
     for name in ("onestop.results.v1", "onestop.notification.v1", "onestop.intake.v1"):

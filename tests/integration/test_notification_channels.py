@@ -1,6 +1,7 @@
 """Each channel against a real local server: e-mail through an SMTP server (aiosmtpd) and
 read back, SMS through an HTTP gateway and a signed webhook to an HTTP server the test runs,
-checking what each receives; a refusal is permanent, a server away is not."""
+checking what each receives; a refusal is permanent, a server away or hung is not, and a
+hung one is given up within the timeout."""
 
 from __future__ import annotations
 
@@ -67,6 +68,65 @@ class SmtpSink:
         if self._controller:
             self._controller.stop()
             self._controller = None
+
+
+class SilentSmtp:
+    """A hung mail server on localhost: accepts each TCP connection and never answers, or
+    (`delay`) answers each step of a valid SMTP exchange only after `delay` seconds."""
+
+    def __init__(self, port: int | None = None, delay: float | None = None) -> None:
+        self.port = port or free_port()
+        self.delay = delay
+        self.accepted = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            if self.delay is None:
+                await reader.read()  # until the client gives up and closes
+            else:
+                await self._slow_exchange(reader, writer, self.delay)
+        writer.close()
+
+    @staticmethod
+    async def _slow_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                             delay: float) -> None:
+        async def answer(line: bytes) -> None:
+            await asyncio.sleep(delay)
+            writer.write(line + b"\r\n")
+            await writer.drain()
+        await answer(b"220 slow ESMTP")
+        in_data = False
+        while line := await reader.readline():
+            if in_data:
+                if line == b".\r\n":
+                    in_data = False
+                    await answer(b"250 accepted")
+                continue
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                in_data = True
+                await answer(b"354 go on")
+            elif verb == b"QUIT":
+                await answer(b"221 bye")
+                return
+            else:
+                await answer(b"250 ok")
+
+    async def start(self) -> SilentSmtp:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def stop(self) -> None:
+        if self._server:
+            self._server.close()
+            for writer in self._writers:
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
 
 
 @dataclass
@@ -149,6 +209,36 @@ async def test_email_goes_through_a_real_smtp_server_in_utf8() -> None:
         await EmailChannel("127.0.0.1", sink.port, "x@bhxh.vn", timeout=2).send(
             outgoing("email", "nguoi.nop@example.vn"))
     assert not isinstance(caught.value, Permanent)
+
+
+async def test_a_hanging_smtp_server_is_given_up_within_the_timeout_for_a_later_try(
+        ) -> None:
+    silent = await SilentSmtp().start()
+    try:
+        channel = EmailChannel("127.0.0.1", silent.port, "x@bhxh.vn", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"did not complete the send within 0\.5 s"):
+            await channel.send(outgoing("email", "nguoi.nop@example.vn"))
+        assert time.monotonic() - started < 2.0 and silent.accepted == 1
+    finally:
+        await silent.stop()
+
+
+async def test_a_server_answering_each_step_just_in_time_is_cut_at_the_deadline() -> None:
+    # Each answer within aiosmtplib's per-step timeout, the whole exchange far beyond it.
+    slow = await SilentSmtp(delay=0.3).start()
+    try:
+        channel = EmailChannel("127.0.0.1", slow.port, "x@bhxh.vn", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as caught:
+            await channel.send(outgoing("email", "nguoi.nop@example.vn"))
+        assert not isinstance(caught.value, Permanent)
+        assert time.monotonic() - started < 1.5
+        # The same server with time enough: the exchange itself is valid SMTP.
+        await EmailChannel("127.0.0.1", slow.port, "x@bhxh.vn", timeout=5).send(
+            outgoing("email", "nguoi.nop@example.vn"))
+    finally:
+        await slow.stop()
 
 
 async def test_sms_goes_to_the_gateway_with_its_segments_counted() -> None:

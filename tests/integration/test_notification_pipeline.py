@@ -1,7 +1,8 @@
 """Notification over the real broker, with a real SMTP server, SMS gateway and provincial
 system on localhost: each event reaches each recipient once on each channel; redelivered
-events send nothing twice; a dead SMTP server delays e-mail without stalling the consumer,
-and the e-mail goes out when it returns."""
+events send nothing twice; a dead SMTP server (nothing listening, or a socket that accepts
+and never answers) delays e-mail without stalling the consumer, and the e-mail goes out when
+it returns."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from services.notification import tables
 from services.notification.app import build
 from services.notification.settings import NotificationSettings
 from tests.integration.support import read_topic, settings_for, started
-from tests.integration.test_notification_channels import HttpSink, SmtpSink
+from tests.integration.test_notification_channels import HttpSink, SilentSmtp, SmtpSink
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.01.01.H26"
@@ -232,14 +233,18 @@ async def test_each_event_reaches_each_recipient_once_and_redelivery_sends_nothi
             smtp.stop()
 
 
+@pytest.mark.parametrize("dead", ["closed", "hanging"])
 async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
-        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
+        kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str, dead: str
+        ) -> None:
     first, second = f"{AGENCY}-261130-D{unique[:4]}", f"{AGENCY}-261130-E{unique[:4]}"
     # SMTP not started; the gateway refuses the first dossier's SMS.
     smtp, sms, hook = SmtpSink(), HttpSink(refuse_containing=first.encode()), HttpSink()
+    # "hanging": the port accepts connections and never answers, until the real server.
+    silent = await SilentSmtp(smtp.port).start() if dead == "hanging" else None
     async with sms.running(), hook.running():
         runtime = build(settings(kafka_bootstrap, database_url, tmp_path, smtp.port, sms, hook,
-                                 max_attempts=1000))
+                                 max_attempts=1000, smtp_timeout_seconds=1))
         try:
             await started(runtime)
             await publish(kafka_bootstrap, envelopes(runtime, lifecycle(first)[:2]))
@@ -260,6 +265,9 @@ async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
             await until(lambda: inbox_sent(second), "the second dossier's inbox message")
             row = await email_row(first)
             assert row["status"] == "pending" and row["last_error"]
+            if silent is not None:  # the hang was met, and given up as a transient failure
+                assert silent.accepted >= 2
+                assert "did not complete the send within 1 s" in row["last_error"]
             # The gateway refused the first SMS for good: NotificationFailed, with why.
             [(failed, _)] = await read_topic(
                 kafka_bootstrap, topics.NOTIFICATION.name,
@@ -267,6 +275,8 @@ async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
                 and b["type"].endswith("notification.failed.v1"))
             assert failed["data"]["channel"] == "sms" and "HTTP 400" in failed["data"]["error"]
 
+            if silent is not None:
+                await silent.stop()
             smtp.start()  # the server returns
             def mails() -> list[str]:  # the session's broker holds earlier tests' dossiers
                 return sorted(m["To"] for m in smtp.messages if first in m["Subject"]
@@ -280,6 +290,8 @@ async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
         finally:
             await runtime.stop()
             smtp.stop()
+            if silent is not None:
+                await silent.stop()
 
 
 async def _retried(row: Any) -> bool:

@@ -1,8 +1,9 @@
 """The send queue and the watcher on a real database (SQLite and PostgreSQL) with a clock
 the test moves and a real local SMS gateway: retries back off and end in NotificationFailed
 with the reason; two replicas' senders send each message once; SMS to citizens wait out the
-night; an overdue dossier still open goes up to the leader and the national unit once; the
-morning digest goes once a day whatever the number of replicas."""
+night, even one due before it began but picked up in it; an overdue dossier still open goes
+up to the leader and the national unit once; the morning digest goes once a day whatever
+the number of replicas."""
 
 from __future__ import annotations
 
@@ -146,6 +147,44 @@ async def test_sms_to_citizens_wait_for_the_morning(database_url: str, tmp_path:
             clock.set(vn(2026, 12, 2, 7, 0))
             await sender.run()
             assert len(sms.calls) == 1
+        finally:
+            await runtime.engine.dispose()
+
+
+async def test_an_sms_planned_before_the_night_but_picked_up_in_it_waits_for_the_morning(
+        database_url: str, tmp_path: Path) -> None:
+    clock = FixedClock(vn(2026, 12, 1, 20, 59))
+    sms = HttpSink()
+    async with sms.running(), httpx.AsyncClient() as client:
+        runtime = await runtime_at(database_url, tmp_path, clock, sms, client,
+                                   quiet_start=time(21), quiet_end=time(7))
+        sender: Sender = runtime.app.state.sender
+        code = f"{AGENCY}-261201-Q0002"
+        try:
+            await deliver(runtime, *lifecycle(code)[:2])
+            [row] = await messages(runtime, dossier_code=code, channel="sms")
+            assert row["not_before"] == vn(2026, 12, 1, 20, 59)  # planned outside the night
+            clock.set(vn(2026, 12, 1, 21, 5))  # the sender was down or behind until now
+            await sender.run()
+            assert sms.calls == []
+            [row] = await messages(runtime, dossier_code=code, channel="sms")
+            assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 0, None)
+            assert row["not_before"] == vn(2026, 12, 2, 7)
+            [inbox] = await messages(runtime, dossier_code=code, channel="inbox")
+            assert inbox["status"] == "sent"  # the portal inbox does not ring
+            clock.set(vn(2026, 12, 2, 6, 59))
+            await sender.run()
+            assert sms.calls == []
+            clock.set(vn(2026, 12, 2, 7, 0))
+            await sender.run()
+            await sender.run()
+            assert len(sms.calls) == 1
+            [row] = await messages(runtime, dossier_code=code, channel="sms")
+            assert (row["status"], row["attempts"]) == ("sent", 1)
+            sent = [e for e in await outbox_types(runtime)
+                    if e["type"].endswith("notification.sent.v1")
+                    and e["data"]["channel"] == "sms"]
+            assert len(sent) == 1
         finally:
             await runtime.engine.dispose()
 

@@ -16,6 +16,7 @@ from services.notification.domain import (
     dedup_key,
     escalation_time,
     fold,
+    held_until,
     waits_for_morning,
 )
 from services.notification.rules import load_rules
@@ -51,6 +52,15 @@ def test_quiet_hours_hold_sms_until_seven_in_the_morning_vietnam_time() -> None:
     assert waits_for_morning("applicant", "sms")
     assert not waits_for_morning("applicant", "email")
     assert not waits_for_morning("officer", "sms")
+
+
+def test_a_message_due_before_the_night_is_held_when_taken_in_it() -> None:
+    quiet = QuietHours(time(21), time(7))
+    assert held_until("applicant", "sms", quiet, vn(2026, 12, 1, 21, 5)) == vn(2026, 12, 2, 7)
+    assert held_until("applicant", "sms", quiet, vn(2026, 12, 1, 20, 59)) is None
+    assert held_until("applicant", "sms", quiet, vn(2026, 12, 2, 7)) is None
+    assert held_until("applicant", "email", quiet, vn(2026, 12, 1, 21, 5)) is None
+    assert held_until("officer", "sms", quiet, vn(2026, 12, 1, 21, 5)) is None
 
 
 def test_retries_back_off_exponentially_up_to_a_cap() -> None:

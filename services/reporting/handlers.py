@@ -53,12 +53,37 @@ class Projection:
         codes = sorted({r["dossier_code"] for r in rows})
         old = await self.repo.lock_facts(s, codes)  # first: then the events read are whole
         # Read what was stored before this batch, then add the batch from memory: a batch
-        # is never read back (in a rebuild most of a dossier's events share its batch).
+        # is never read back.
         stored = await self.repo.raw_events_of(s, codes)
         for r in rows:
             stored[r["dossier_code"]].append(
                 RawEvent(r["event_id"], r["type"], r["time"], r["agency_code"], r["data"]))
         await self.repo.add_events(s, rows)
+        await self.repo.apply_daily(s, await self._refold(s, codes, stored, old))
+
+    async def store(self, s: AsyncSession, batch: list[tuple[Context, Any]]) -> None:
+        """A rebuild's batch: only kept; `fold_stored` folds each dossier once at the end."""
+        await self.repo.add_events(s, [event_row(ctx) for ctx, _ in batch])
+
+    async def fold_stored(self, s: AsyncSession, chunk: int = 2000) -> int:
+        """The end of a rebuild into a fresh database: every dossier `apply` would have
+        folded, folded once from its stored events, a chunk of dossiers at a time (memory
+        stays a chunk's events), the daily figures written once. Returns the dossiers."""
+        codes = await self.repo.folded_codes(s)
+        total: dict[AggKey, Counter[str]] = {}
+        for i in range(0, len(codes), chunk):
+            part = codes[i:i + chunk]
+            delta = await self._refold(s, part, await self.repo.raw_events_of(s, part), {})
+            for key, counts in delta.items():
+                total.setdefault(key, Counter()).update(counts)
+        await self.repo.apply_daily(s, total)
+        return len(codes)
+
+    async def _refold(self, s: AsyncSession, codes: list[str],
+                      stored: dict[str, list[RawEvent]], old: dict[str, DossierFact]
+                      ) -> dict[AggKey, Counter[str]]:
+        """Folds `codes` from all their events, saves their facts and steps, and answers
+        how the daily figures move from the `old` facts to the new ones."""
         facts, steps = [], []
         delta: dict[AggKey, Counter[str]] = {}
         for code in codes:
@@ -70,7 +95,7 @@ class Projection:
             for key, counts in contributions(old.get(code)).items():
                 delta.setdefault(key, Counter()).subtract(counts)
         await self.repo.save_facts(s, facts, steps)
-        await self.repo.apply_daily(s, delta)
+        return delta
 
     async def apply_ratings(self, s: AsyncSession,
                             batch: list[tuple[Context, DossierRated]]) -> None:

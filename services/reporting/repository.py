@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bulk import upsert
 from services.reporting import tables
 from services.reporting.domain import Rating, latest_ratings
-from services.reporting.facts import MEASURES, AggKey, DossierFact, RawEvent, StepFact
+from services.reporting.facts import (
+    MEASURES,
+    NOT_FOLDED,
+    AggKey,
+    DossierFact,
+    RawEvent,
+    StepFact,
+)
 
 _CHUNK = 2000  # keys per IN list: far under both databases' parameter limits
 _FACT_COLUMNS = [c.name for c in tables.dossier_facts.columns]
@@ -51,6 +58,13 @@ class ReportingRepository:
                                      .where(e.c.dossier_code.in_(chunk))):
                 out[r.dossier_code].append(raw_event(r))
         return out
+
+    async def folded_codes(self, s: AsyncSession) -> list[str]:
+        """Every dossier with an event the fold reads (a rating alone makes no fact)."""
+        e = tables.events
+        return list((await s.scalars(select(e.c.dossier_code).distinct()
+                                     .where(e.c.type.not_in(sorted(NOT_FOLDED)))
+                                     .order_by(e.c.dossier_code))).all())
 
     async def raw_events_until(self, s: AsyncSession, as_of: datetime,
                                types: Sequence[str]) -> dict[str, list[RawEvent]]:

@@ -23,8 +23,8 @@ class ReportingSettings(ServiceSettings):
     quarter_close_check_seconds: float = 600.0
     # `rebuild`: the fresh database the replay writes into (REPORTING_REBUILD_DATABASE_URL).
     rebuild_database_url: str | None = None
-    # Records applied per transaction during a rebuild: bigger batches fold each dossier
-    # fewer times.
+    # Records stored per transaction during a rebuild (each dossier is folded once at the
+    # end, whatever the size): 20,000 keeps a transaction's records and rows to ~100 MB.
     rebuild_batch: int = 20000
     # The dashboard (GET /, /api/v1/dashboard/stream): the stream checks for newly applied
     # events every poll, and pushes a snapshot when there are some, or every push anyway

@@ -1,4 +1,4 @@
-"""Database engine and the runtime's own tables (outbox, inbox, watermarks).
+"""Database engine and the runtime's own tables (outbox, inbox, watermarks, audit log).
 
 SQLite file per service by default; PostgreSQL by URL. Each service has its own MetaData
 and calls `runtime_tables(metadata)` so these tables live in its own database.
@@ -62,6 +62,7 @@ class RuntimeTables:
     outbox: Table
     inbox: Table
     watermarks: Table
+    audit: Table
 
 
 def runtime_tables(metadata: MetaData) -> RuntimeTables:
@@ -99,7 +100,20 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("partition", Integer, primary_key=True, autoincrement=False),
         Column("next_offset", BigInteger, nullable=False),
     )
-    return RuntimeTables(outbox, inbox, watermarks)
+    # The audit trail (audit.py): append-only, each row's hash chained to the one before.
+    # seq is given by the writer under the chain's lock, so it is gapless.
+    audit = Table(
+        "audit_log", metadata,
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("at", UtcDateTime(), nullable=False),
+        Column("actor", String(200), nullable=False),
+        Column("action", String(100), nullable=False),
+        Column("dossier_code", String(64), index=True),
+        Column("target", String(200)),
+        Column("address", String(64)),
+        Column("hash", String(64), nullable=False),
+    )
+    return RuntimeTables(outbox, inbox, watermarks, audit)
 
 
 def is_sqlite(url: str) -> bool:

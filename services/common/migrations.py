@@ -144,3 +144,27 @@ def drop_outbox() -> None:
 
 def drop_inbox() -> None:
     op.drop_table("inbox")
+
+
+def create_audit_log() -> None:
+    """The audit trail (db.py, audit.py), added to every service by one revision each."""
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("dossier_code", sa.String(length=64), nullable=True),
+        sa.Column("target", sa.String(length=200), nullable=True),
+        sa.Column("address", sa.String(length=64), nullable=True),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq"))
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_dossier_code"), ["dossier_code"],
+                              unique=False)
+
+
+def drop_audit_log() -> None:
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_dossier_code"))
+    op.drop_table("audit_log")

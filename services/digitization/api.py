@@ -78,7 +78,10 @@ async def scan(code: str, component: str, request: Request) -> dict[str, Any]:
                                     rt.clock.now())
         extra = await documents.extract(made.pdf, component, declared)
         async with rt.transaction() as s:
-            return await digitizer.record_scan(s, code, component, made.row, extra)
+            done = await digitizer.record_scan(s, code, component, made.row, extra)
+            await rt.audit.record(s, request, actor=officer, action="component.scan",
+                                  dossier_code=code, target=component)
+        return done
     except NotFound as exc:
         raise _not_found(exc) from exc
     except AlreadyDone as exc:
@@ -100,8 +103,11 @@ async def digitized(code: str, component: str, request: Request,
     rt, digitizer, _ = _parts(request)
     try:
         async with rt.transaction() as s:
-            return await digitizer.mark_paper_digitized(
+            done = await digitizer.mark_paper_digitized(
                 s, code, component, body.document_ref if body else None)
+            await rt.audit.record(s, request, actor=None, action="component.digitized",
+                                  dossier_code=code, target=component)
+        return done
     except NotFound as exc:
         raise _not_found(exc) from exc
     except AlreadyDone as exc:
@@ -122,8 +128,12 @@ async def not_digitized(code: str, component: str, body: NotDigitizedIn,
     rt, digitizer, _ = _parts(request)
     try:
         async with rt.transaction() as s:
-            return await digitizer.not_digitized(s, code, component, body.decided_by,
+            done = await digitizer.not_digitized(s, code, component, body.decided_by,
                                                  body.decision)
+            await rt.audit.record(s, request, actor=body.decided_by,
+                                  action="component.not_digitized", dossier_code=code,
+                                  target=component)
+        return done
     except NotFound as exc:
         raise _not_found(exc) from exc
     except AlreadyDone as exc:
@@ -154,6 +164,8 @@ async def sign(request: Request,
         raise _bad_scan(exc) from exc
     async with rt.transaction() as s:
         await digitizer.record_file(s, made.row)
+        await rt.audit.record(s, request, actor=officer or settings.result_officer,
+                              action="document.sign", target=made.row["id"])
     row = made.row
     return {"document_id": row["id"], "sha256": row["sha256"], "pages": row["pages"],
             "size": row["size"], "signer": row["signer"],
@@ -176,6 +188,9 @@ async def _file(request: Request, document_id: str) -> dict[str, Any]:
             responses={200: {"content": {"application/pdf": {}}}})
 async def document(document_id: DocumentId, request: Request) -> Response:
     row = await _file(request, document_id)
+    # A scanned component is the applicant's own papers: a read to record.
+    await request.app.state.runtime.audit.read(request, action="read.document",
+                                               dossier_code=None, target=document_id)
     pdf = await request.app.state.documents.content(row)
     if pdf is None:
         raise not_found("Tệp của tài liệu không còn trong kho lưu trữ",

@@ -150,6 +150,8 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
         await intake.verify_reuse(request.app.state.warehouse, sub)
         async with rt.transaction() as s:
             row = await intake.receive(s, sub, now)
+            await rt.audit.record(s, request, actor=body.officer, action="dossier.receive",
+                                  dossier_code=row["code"])
     except WarehouseUnavailable as exc:
         raise ApiError(503, [Problem.of(
             "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
@@ -176,9 +178,10 @@ def _conflict(exc: WrongState) -> ApiError:
 Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
 
 
-async def _change(request: Request, code: str, act: Act, status: int = 200) -> JSONResponse:
-    """A counter action in one transaction; with an Idempotency-Key header, a retry of the
-    same request gets the first answer back and changes nothing."""
+async def _change(request: Request, code: str, act: Act, status: int = 200, *, action: str,
+                  actor: str | None = None) -> JSONResponse:
+    """A counter action in one transaction with its audit row; with an Idempotency-Key
+    header, a retry of the same request gets the first answer back and changes nothing."""
     rt, intake = request.app.state.runtime, _intake(request)
     keys: IdempotencyKeys = request.app.state.idempotency
     key, where, replay = await keys.replay(request, rt.sessions)
@@ -192,6 +195,7 @@ async def _change(request: Request, code: str, act: Act, status: int = 200) -> J
                 view["missing"] = row["missing"]
             if key:
                 await keys.keep(s, key, where, status, view, rt.clock.now())
+            await rt.audit.record(s, request, actor=actor, action=action, dossier_code=code)
     except NotFound as exc:
         raise _no_dossier(code) from exc
     except WrongState as exc:
@@ -211,6 +215,8 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
     try:
         async with rt.transaction() as s:
             row = await _intake(request).refuse(s, body.submission(now), body.reasons, now)
+            await rt.audit.record(s, request, actor=body.officer, action="dossier.refuse",
+                                  dossier_code=row["code"])
     except Rejected as exc:
         raise ApiError(422, exc.problems) from exc
     except DuplicateKey:
@@ -222,19 +228,20 @@ async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
 async def request_supplement(code: str, body: SupplementRequestIn,
                              request: Request) -> JSONResponse:
     return await _change(request, code, lambda intake, s, now: intake.request_supplement(
-        s, code, body.items, body.requested_by, body.stage, now), status=201)
+        s, code, body.items, body.requested_by, body.stage, now), status=201,
+        action="dossier.supplement_request", actor=body.requested_by)
 
 
 @router.post("/dossiers/{code}/supplement")
 async def receive_supplement(code: str, body: SupplementIn, request: Request) -> JSONResponse:
     return await _change(request, code, lambda intake, s, now: intake.receive_supplement(
-        s, code, body.components, now))
+        s, code, body.components, now), action="dossier.supplement")
 
 
 @router.post("/dossiers/{code}/withdrawal")
 async def withdraw(code: str, body: WithdrawalIn, request: Request) -> JSONResponse:
     return await _change(request, code, lambda intake, s, now: intake.withdraw(
-        s, code, body.reason, now, now))
+        s, code, body.reason, now, now), action="dossier.withdraw")
 
 
 @router.get("/dossiers")
@@ -295,6 +302,9 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
                                         "không có phiếu này",
                                         f"a {row['status']} dossier has no {slip}", "slip")],
                        current_status=row["status"])
+    # Every slip prints the applicant's name, ID number and contacts: a read to record.
+    await request.app.state.runtime.audit.read(request, action="read.slip", dossier_code=code,
+                                               target=slip)
     # Drawn with the catalogue the dossier was received under (its names, its components).
     catalog = intake.catalogs.version(row["catalog_version"])
     pdf = await asyncio.to_thread(render, catalog, row)

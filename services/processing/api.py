@@ -171,10 +171,12 @@ Work = Callable[[AsyncSession, datetime, Any], Awaitable[dict[str, Any]]]
 
 
 async def _write(request: Request, code: str, status: int, work: Work,
-                 prepare: Callable[[], Awaitable[Any]] | None = None) -> JSONResponse:
-    """One officer's write in one transaction, with its errors answered one way; with an
-    Idempotency-Key header, a retry gets the first answer back. `prepare` runs before the
-    transaction (e.g. signing over HTTP, holding no lock); its result goes to `work`."""
+                 prepare: Callable[[], Awaitable[Any]] | None = None, *, action: str,
+                 actor: str | None) -> JSONResponse:
+    """One officer's write in one transaction with its audit row, its errors answered one
+    way; with an Idempotency-Key header, a retry gets the first answer back. `prepare` runs
+    before the transaction (e.g. signing over HTTP, holding no lock); its result goes to
+    `work`."""
     rt: Runtime = request.app.state.runtime
     keys: IdempotencyKeys = request.app.state.idempotency
     key, where, replay = await keys.replay(request, rt.sessions)
@@ -187,6 +189,7 @@ async def _write(request: Request, code: str, status: int, work: Work,
             answer = _json(await work(s, now, prepared))
             if key:
                 await keys.keep(s, key, where, status, answer, now)
+            await rt.audit.record(s, request, actor=actor, action=action, dossier_code=code)
     except NotFound as exc:
         raise _no_case(code) from exc
     except WrongState as exc:
@@ -226,7 +229,8 @@ async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
 
     return await _write(request, code, 200, lambda s, now, signed: _cases(request).act(
         s, code, action, dict(body.model_extra or {}), acting_officer(body, request), now,
-        signed), prepare=sign)
+        signed), prepare=sign, action=f"case.{action.value}",
+        actor=acting_officer(body, request))
 
 
 @router.post("/cases/{code}/explanations", status_code=201)
@@ -234,7 +238,8 @@ async def explain(code: str, body: ExplanationIn, request: Request) -> JSONRespo
     """The responsible office explains an overdue dossier's delay (OverdueExplained); 409
     when the dossier is not overdue. It then leaves `explained=false`."""
     return await _write(request, code, 201, lambda s, now, _: _cases(request).explain(
-        s, code, body.cause, body.explained_by, acting_officer(body, request), now))
+        s, code, body.cause, body.explained_by, acting_officer(body, request), now),
+        action="case.explain", actor=acting_officer(body, request))
 
 
 @router.post("/cases/{code}/apology", status_code=201)
@@ -244,7 +249,8 @@ async def apologise(code: str, body: ApologyIn, request: Request) -> JSONRespons
     `in_time: false`. The new date never makes a late dossier on time."""
     return await _write(request, code, 201, lambda s, now, _: _cases(request).apologise(
         s, code, reason=body.reason, new_due_at=body.new_due_at,
-        department=body.department, signed_by=body.signed_by, now=now))
+        department=body.department, signed_by=body.signed_by, now=now),
+        action="case.apology", actor=acting_officer(body, request))
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -294,6 +300,8 @@ async def apology_pdf(code: str, request: Request) -> Response:
     if event is None:
         raise not_found(f"Hồ sơ {code} chưa có văn bản xin lỗi",
                         f"no apology letter for case {code}", "code")
+    await request.app.state.runtime.audit.read(request, action="read.apology_pdf",
+                                               dossier_code=code)
     cases = _cases(request)
     return _pdf(letters.apology_letter_pdf(
         cases.letterhead(row), event, procedure_name=cases.procedure_name(row),
@@ -315,5 +323,7 @@ async def result_pdf(code: str, request: Request) -> Response:
                         "code")
     if result.get("document_url"):
         return RedirectResponse(result["document_url"], status_code=307)
+    await request.app.state.runtime.audit.read(request, action="read.result_pdf",
+                                               dossier_code=code)
     return _pdf(_cases(request).result_pdf(row, applicant, signed=False),
                 f"ket-qua-{code}.pdf")

@@ -133,6 +133,9 @@ async def rate(code: str, rating: Rating, request: Request) -> dict[str, Any]:
     rt, monitor = _monitor(request)
     async with rt.transaction() as s:
         result = await monitor.rate(s, code, rating.score, rating.comment, rt.clock.now())
+        if result is not None and result[0] == "ok":
+            await rt.audit.record(s, request, actor=None, action="dossier.rate",
+                                  dossier_code=code)
     if result is None:
         raise not_found(f"Không có hồ sơ {code}", f"no dossier {code}")
     if result[0] == "not_returned":

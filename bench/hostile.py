@@ -30,7 +30,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
+from contracts.ingest import sign
 from contracts.topics import SERVICES, dead_letter_topic
+from services.intake.settings import dev_province_key, dev_signed
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "contracts" / "examples" / \
     "ingest.dossier-status.v1.json"
@@ -48,6 +50,9 @@ class Hostile:
     key: bytes | None
     event_id: str | None = None  # the id an answer names, when the record has a readable one
     must_dead_letter: bool = False  # unreadable: operators see it in the dead-letter topic
+    # Kafka headers as sent; None: signed when published by `signer`'s development key.
+    headers: list[tuple[str, bytes]] | None = None
+    signer: str = "hanoi-mcdt"
     partition: int = -1
     offset: int = -1
 
@@ -107,8 +112,20 @@ def _bytes(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode()
 
 
-def _hostile(kind: str, event: dict[str, Any], *, dead: bool = False) -> Hostile:
-    return Hostile(kind, _bytes(event), event["subject"].encode(), event.get("id"), dead)
+Headers = list[tuple[str, bytes]]
+
+
+def _hostile(kind: str, event: dict[str, Any], *, dead: bool = False,
+             headers: Headers | Callable[[bytes], Headers] | None = None) -> Hostile:
+    # Signed by the system the event names: only the signature kinds lie about it.
+    value = _bytes(event)
+    return Hostile(kind, value, event["subject"].encode(), event.get("id"), dead,
+                   headers(value) if callable(headers) else headers,
+                   str(event.get("data", {}).get("system_id") or "hanoi-mcdt"))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def kinds(tag: str, victim: str, applied: dict[str, Any]) -> dict[str, Callable[[int], Hostile]]:
@@ -194,10 +211,25 @@ def kinds(tag: str, victim: str, applied: dict[str, Any]) -> dict[str, Callable[
                             "document_ref": "kho:001190012345/gks.pdf"}])),
         "source-mismatch": lambda i: _hostile("source-mismatch", envelope_edit(
             i, lambda e: e.update(source="province/hcm-mcdt"))),
+        # No key for it: refused at the signature, before the rules would say unknown_system.
         "unknown-system": lambda i: _hostile("unknown-system", status_event(
-            code(i), 2, system="nowhere-mcdt")),
+            code(i), 2, system="nowhere-mcdt"), dead=True),
         "unknown-agency-and-procedure": lambda i: _hostile(
             "unknown-agency-and-procedure", edit(i, procedure_code="NO.SUCH.1")),
+        # Who wrote it cannot be proven: refused before it is read, dead-lettered.
+        "unsigned": lambda i: _hostile("unsigned", edit(i), dead=True, headers=[]),
+        "wrongly-signed": lambda i: _hostile("wrongly-signed", edit(i), dead=True,
+                                             headers=lambda v: sign(v, "hanoi-mcdt",
+                                                                    "a guessed key", _now_ms())),
+        "signed-with-other-systems-key": lambda i: _hostile(
+            "signed-with-other-systems-key", edit(i), dead=True,
+            headers=lambda v: sign(v, "hanoi-mcdt", dev_province_key("hcm-mcdt"), _now_ms())),
+        "stale-signature": lambda i: _hostile(
+            "stale-signature", edit(i), dead=True,
+            headers=lambda v: dev_signed(v, "hanoi-mcdt", _now_ms() - 2 * 86_400_000)),
+        # A valid signature of HCM's on an event in Hanoi's name: refused by the rules.
+        "signed-as-other-system": lambda i: _hostile(
+            "signed-as-other-system", edit(i), headers=lambda v: dev_signed(v, "hcm-mcdt")),
     }
 
 
@@ -209,7 +241,10 @@ async def _producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 async def publish(producer: AIOKafkaProducer, records: list[Hostile]) -> None:
-    futures = [await producer.send(topics.INGEST.name, r.value, key=r.key) for r in records]
+    futures = [await producer.send(
+        topics.INGEST.name, r.value, key=r.key,
+        headers=r.headers if r.headers is not None else dev_signed(r.value, r.signer))
+        for r in records]
     for record, md in zip(records, await asyncio.gather(*futures), strict=True):
         record.partition, record.offset = md.partition, md.offset
 
@@ -307,8 +342,9 @@ async def run(bootstrap: str, *, per_kind: int, valid: int, wait_seconds: float 
         applied = status_event(victim, 4, step={
             "step_no": 1, "step_code": "CDBHXH", "department": "Phòng Chế độ BHXH",
             "at": datetime.now(UTC).isoformat()})
-        await producer.send_and_wait(topics.INGEST.name, _bytes(first), key=victim.encode())
-        await producer.send_and_wait(topics.INGEST.name, _bytes(applied), key=victim.encode())
+        for setup in (_bytes(first), _bytes(applied)):
+            await producer.send_and_wait(topics.INGEST.name, setup, key=victim.encode(),
+                                         headers=dev_signed(setup, "hanoi-mcdt"))
         if not await wait_received(bootstrap, {victim}, 60):
             raise RuntimeError("the intake service did not receive the setup dossier")
         makers = kinds(tag, victim, applied)
@@ -321,7 +357,9 @@ async def run(bootstrap: str, *, per_kind: int, valid: int, wait_seconds: float 
         for c in codes:
             event = status_event(c, 2)
             sent_at[c] = time.perf_counter()
-            await producer.send(topics.INGEST.name, _bytes(event), key=c.encode())
+            value = _bytes(event)
+            await producer.send(topics.INGEST.name, value, key=c.encode(),
+                                headers=dev_signed(value, "hanoi-mcdt"))
         await producer.flush()
     finally:
         await producer.stop()

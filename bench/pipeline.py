@@ -34,6 +34,7 @@ from contracts.topics import SERVICES
 from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
 from services.common.kafka import ensure_topics
+from services.intake.settings import dev_signed
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT.parent / "contracts" / "examples"
@@ -136,7 +137,10 @@ async def publish(bootstrap: str, events: list[tuple[bytes, bytes]]) -> float:
                                 max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
-    futures = [await producer.send(topics.INGEST.name, value, key=key) for key, value in events]
+    # Signed as Hanoi's system (the example's) would, with its development key.
+    futures = [await producer.send(topics.INGEST.name, value, key=key,
+                                   headers=dev_signed(value, "hanoi-mcdt"))
+               for key, value in events]
     await asyncio.gather(*futures)
     await producer.stop()
     return time.perf_counter() - started

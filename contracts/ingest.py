@@ -2,10 +2,31 @@
 
 A province reports in the terms its software already uses: the National Public Service
 Portal's status and channel codes (domain.md section 9). One event per status change.
+
+Signature (every record on `onestop.ingest.v1`; the local broker authenticates nobody, so
+intake checks who wrote a record by its key). Three Kafka headers, ASCII:
+
+- `onestop-system`: the system id of province_systems.yaml (`hanoi-mcdt`), whose key signs;
+- `onestop-timestamp`: when it was signed, Unix time in milliseconds, decimal (`1767225600000`);
+- `onestop-signature`: `v1=` and the lowercase hex HMAC-SHA256, under the system's key (its
+  UTF-8 bytes), of exactly these bytes:
+
+      b"onestop-ingest-v1\n" + system id + b"\n" + timestamp + b"\n" + the record value
+
+  (the value as sent, byte for byte; the record key is not signed). `sign()` below does it.
+
+Intake refuses a record, before reading anything else of it, with an IngestRejected whose
+problem code is `signature_missing` (a header absent), `signature_malformed`,
+`signature_unknown_system` (no key for that system), `signature_invalid` (wrong key or altered
+bytes), `signature_stale` (signed more than a day ago or over five minutes ahead: a copied
+record cannot be replayed later), or `signature_system_mismatch` (a valid signature, but the
+event's `system_id` is another system).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import IntEnum
 from typing import ClassVar, Literal
 
@@ -89,3 +110,29 @@ class IngestRejected(Contract):
     rejected_at: Timestamp
     # Up to two problems for each of MAX_ITEMS components, plus the dossier's own.
     problems: list[Reason] = Field(min_length=1, max_length=3 * MAX_ITEMS)
+
+
+SYSTEM_HEADER = "onestop-system"
+TIMESTAMP_HEADER = "onestop-timestamp"
+SIGNATURE_HEADER = "onestop-signature"
+SIGNATURE_PREFIX = "v1="
+_SCHEME = b"onestop-ingest-v1"
+
+
+def signed_bytes(system_id: str, timestamp_ms: int, value: bytes | None) -> bytes:
+    """What the signature covers (see the module's docstring)."""
+    return b"\n".join((_SCHEME, system_id.encode(), str(timestamp_ms).encode(), value or b""))
+
+
+def signature(key: str | bytes, system_id: str, timestamp_ms: int, value: bytes | None) -> str:
+    secret = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(secret, signed_bytes(system_id, timestamp_ms, value), hashlib.sha256)
+    return SIGNATURE_PREFIX + digest.hexdigest()
+
+
+def sign(value: bytes | None, system_id: str, key: str | bytes, timestamp_ms: int
+         ) -> list[tuple[str, bytes]]:
+    """The headers a province sends with `value` (aiokafka's and confluent-kafka's form)."""
+    return [(SYSTEM_HEADER, system_id.encode()),
+            (TIMESTAMP_HEADER, str(timestamp_ms).encode()),
+            (SIGNATURE_HEADER, signature(key, system_id, timestamp_ms, value).encode())]

@@ -11,8 +11,10 @@ whatever it holds:
   record never holds the records behind it;
 - only infrastructure failures (database or broker away) are retried, and they are waited
   out without committing, so no record is skipped.
-A subscription may also `answer` the producer of a refused record (provinces hear why on
-their feedback topic); that answer is written through the outbox before the offset moves.
+A subscription may `verify` who wrote each record (provinces sign theirs) before it is read;
+a record that fails is refused like an unreadable one. It may also `answer` the producer of a
+refused record (provinces hear why on their feedback topic); that answer is written through
+the outbox before the offset moves.
 Dead letters of topics that carry personal data are sealed (encrypted), see sealing.py.
 """
 
@@ -64,6 +66,8 @@ class Context:
     envelope: Envelope
     topic: str
     record_headers: Any = None
+    # Who the subscription's `verify` found wrote the record (a province system), if any.
+    principal: str | None = None
 
 
 EventHandler = Callable[[Context, Any], Awaitable[None]]
@@ -105,6 +109,8 @@ class Refusal:
 
 
 Answer = Callable[[AsyncSession, Refusal], Awaitable[None]]
+# Who wrote this record, from its raw bytes and headers; raises DeadLetter when unproven.
+Verify = Callable[[ConsumerRecord], str]
 
 
 @dataclass
@@ -115,6 +121,7 @@ class Subscription:
     strict_types: bool = False
     # Tells the producer of a refused record why, in the same way it hears of other problems.
     answer: Answer | None = None
+    verify: Verify | None = None
 
     def on(self, event_cls: type[Contract]) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -130,6 +137,7 @@ class Item:
     event: Any
     handler: Handler
     digest: str
+    principal: str | None = None
 
 
 def describe(exc: BaseException) -> str:
@@ -218,6 +226,9 @@ class BatchConsumer:
         if len(value) > self.max_record_bytes:
             raise DeadLetter("too-large",
                              f"{len(value)} bytes; the limit is {self.max_record_bytes}")
+        route = self.routes.get(record.topic)
+        # Before the bytes are parsed: an unproven writer's record is never looked into.
+        principal = route.verify(record) if route and route.verify else None
         try:
             # Bytes parsed once; the JSON parser refuses nesting deeper than its own limit.
             envelope: Envelope = InboundEnvelope.model_validate_json(value)
@@ -232,7 +243,6 @@ class BatchConsumer:
                 too_deep(envelope.data, self.max_depth):
             raise DeadLetter("too-deep", f"data nested deeper than {self.max_depth} levels",
                              envelope)
-        route = self.routes.get(record.topic)
         handler = route.handlers.get(envelope.type) if route else None
         if handler is None:
             if route is not None and route.strict_types:
@@ -246,7 +256,7 @@ class BatchConsumer:
             raise DeadLetter("invalid-event", _errors(exc), envelope) from exc
         except Exception as exc:
             raise DeadLetter("invalid-event", describe(exc), envelope) from exc
-        return Item(record, envelope, event, handler, payload_hash(value))
+        return Item(record, envelope, event, handler, payload_hash(value), principal)
 
     async def _apply_isolating(self, items: list[Item],
                                dead: list[tuple[ConsumerRecord, DeadLetter, int]],
@@ -336,7 +346,8 @@ class BatchConsumer:
 
     @staticmethod
     def _context(session: AsyncSession, item: Item) -> Context:
-        return Context(session, item.envelope, item.record.topic, item.record.headers)
+        return Context(session, item.envelope, item.record.topic, item.record.headers,
+                       item.principal)
 
     def _count(self, items: list[Item]) -> None:
         for item in items:

@@ -20,9 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.common import Contract
 from contracts.topics import dead_letter_topic
 from services.common import http
+from services.common.audit import AuditLog
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock, SystemClock
-from services.common.consumer import Answer, BatchConsumer, Handler, Subscription
+from services.common.consumer import (
+    Answer,
+    BatchConsumer,
+    Handler,
+    Subscription,
+    Verify,
+)
 from services.common.db import RuntimeTables, make_engine, session_factory
 from services.common.inbox import Inbox
 from services.common.kafka import ensure_topics, make_consumer, make_producer
@@ -65,6 +72,7 @@ class Runtime:
         self.sessions = session_factory(self.engine)
         self.metrics = RuntimeMetrics(self.name)
         self.outbox = OutboxWriter(self.name, self.tables, self.clock)
+        self.audit = AuditLog(self.name, self.tables.audit, self.clock, self.sessions)
         self.sealer = Sealer.from_settings(self.settings)
         # Kafka clients need a running event loop: they are made in start().
         self.producer: AIOKafkaProducer | None = None
@@ -104,10 +112,12 @@ class Runtime:
         return runtime
 
     def handle(self, handlers: Mapping[type[Contract], Handler],
-               answers: Mapping[str, Answer] | None = None) -> None:
-        """What the service handles (and, per topic, how it answers refused records): its
-        subscriptions follow from these and the registry, or it does not start."""
-        self.subscriptions = subscriptions_for(self.name, handlers, answers)
+               answers: Mapping[str, Answer] | None = None,
+               verifiers: Mapping[str, Verify] | None = None) -> None:
+        """What the service handles (and, per topic, how it answers refused records and
+        checks who wrote them): its subscriptions follow from these and the registry, or it
+        does not start."""
+        self.subscriptions = subscriptions_for(self.name, handlers, answers, verifiers)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -126,6 +136,16 @@ class Runtime:
 
     async def migrate(self) -> None:
         await upgrade_async(self.name, self.url, self.metadata)
+
+    async def verify_audit(self) -> bool:
+        """`audit verify`: the chain checked from its first row; False at the first break."""
+        try:
+            verdict = await self.audit.verify()
+        finally:
+            await self.engine.dispose()
+        print(f"{self.name}: audit log {verdict.describe()}",
+              file=sys.stdout if verdict.ok else sys.stderr)
+        return verdict.ok
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
@@ -239,8 +259,11 @@ def main(build: Callable[[], Runtime], argv: list[str] | None = None) -> int:
         asyncio.run(runtime.migrate())
         print(f"{runtime.name}: database migrated ({runtime.url.split('://')[0]})")
         return 0
+    if args == ["audit", "verify"]:
+        return 0 if asyncio.run(runtime.verify_audit()) else 1
     if args:
-        print(f"usage: python -m services.{runtime.name} [migrate]", file=sys.stderr)
+        print(f"usage: python -m services.{runtime.name} [migrate | audit verify]",
+              file=sys.stderr)
         return 2
     asyncio.run(serve(runtime))
     return 0

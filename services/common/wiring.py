@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contracts.common import Contract
 from contracts.registry import short_name
 from contracts.topics import SERVICES, topics_consumed_by
-from services.common.consumer import Answer, Handler, Subscription
+from services.common.consumer import Answer, Handler, Subscription, Verify
 
 
 class WiringError(RuntimeError):
@@ -21,8 +21,10 @@ class WiringError(RuntimeError):
 
 
 def subscriptions_for(service: str, handlers: Mapping[type[Contract], Handler],
-                      answers: Mapping[str, Answer] | None = None) -> list[Subscription]:
+                      answers: Mapping[str, Answer] | None = None,
+                      verifiers: Mapping[str, Verify] | None = None) -> list[Subscription]:
     answers = answers or {}
+    verifiers = verifiers or {}
     by_type = {cls.event_type: fn for cls, fn in handlers.items()}  # type: ignore[attr-defined]
     reads = topics_consumed_by(service)
     problems = []
@@ -37,12 +39,15 @@ def subscriptions_for(service: str, handlers: Mapping[type[Contract], Handler],
         # A topic written from outside (provinces) is not a tolerant reader's: a type
         # nobody here handles is refused, not skipped.
         subscriptions.append(Subscription(topic, mine, strict_types=topic.owner not in SERVICES,
-                                          answer=answers.get(topic.name)))
+                                          answer=answers.get(topic.name),
+                                          verify=verifiers.get(topic.name)))
     carried = {t for topic in reads for t in topic.events}
     problems += [f"{service} handles {short_name(t)}, but no topic the registry lets it read "
                  "carries it" for t in by_type if t not in carried]
     problems += [f"{service} answers refusals on {name}, which it does not read"
                  for name in answers if name not in {t.name for t in reads}]
+    problems += [f"{service} verifies writers on {name}, which it does not read"
+                 for name in verifiers if name not in {t.name for t in reads}]
     if problems:
         raise WiringError(f"{service}: handlers and contracts/topics.py disagree:\n  - "
                           + "\n  - ".join(problems))

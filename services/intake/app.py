@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from contracts import topics
 from contracts.events import SupplementRequested
 from contracts.ingest import ProvinceDossierStatus
-from services.common.consumer import Batched
+from services.common.consumer import Batched, Verify
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.intake import tables
 from services.intake.api import router
 from services.intake.handlers import Intake
-from services.intake.ingest import IngestHandler, load_systems
+from services.intake.ingest import IngestHandler, SignatureCheck, load_systems
 from services.intake.repository import IntakeRepository
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from
@@ -33,11 +33,18 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     intake = Intake(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
                     settings.pseudonym_key.get_secret_value(),
                     reuse_verified=warehouse.checks, repository=repository)
-    handler = IngestHandler(intake, load_systems(settings.province_systems_file))
+    systems = load_systems(settings.province_systems_file)
+    handler = IngestHandler(intake, systems)
+    verifiers: dict[str, Verify] = {}
+    if settings.ingest_authentication == "hmac":  # "sasl": the broker knows the writer
+        verifiers[topics.INGEST.name] = SignatureCheck(
+            settings.province_key_map(list(systems)), runtime.clock, runtime.metrics.registry,
+            settings.ingest_signature_max_age_seconds,
+            settings.ingest_signature_max_skew_seconds)
     # Every refused province record is answered on the feedback topic.
     runtime.handle({ProvinceDossierStatus: Batched(handler.batch),
                     SupplementRequested: Batched(intake.on_processing_supplements)},
-                   answers={topics.INGEST.name: handler.answer})
+                   answers={topics.INGEST.name: handler.answer}, verifiers=verifiers)
     expiry = timedelta(hours=settings.parked_expiry_hours)
 
     async def expire_parked_events() -> None:

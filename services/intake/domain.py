@@ -390,10 +390,16 @@ FIRST_STATUSES = (PortalStatus.received, PortalStatus.not_received)
 
 
 def authorised(systems: dict[str, list[str]], catalog: CatalogIndex, source: str,
-               event: ProvinceDossierStatus) -> list[Reason]:
-    """May this system report for this agency, and is it who the envelope says it is?"""
+               event: ProvinceDossierStatus, signer: str | None = None) -> list[Reason]:
+    """May this system report for this agency, and is it who the envelope says it is (and,
+    when the record was signed, the system whose key signed it)?"""
     roots = systems.get(event.system_id)
     problems: list[Reason] = []
+    if signer is not None and signer != event.system_id:
+        problems.append(Problem.of(
+            "signature_system_mismatch",
+            f"Sự kiện được ký bằng khóa của hệ thống {signer}, không phải {event.system_id}",
+            f"signed with the key of {signer}, not of {event.system_id}", "system_id"))
     if source != f"province/{event.system_id}":
         problems.append(Problem.of("source_mismatch",
                                    "Nguồn sự kiện không khớp mã hệ thống",
@@ -546,6 +552,11 @@ UNREADABLE_VI = {
     "unknown-type": "Loại sự kiện không được chấp nhận trên chủ đề này",
     "id-reused": "Mã sự kiện đã được dùng cho nội dung khác",
     "handler-failed": "Hệ thống không áp dụng được sự kiện",
+    "signature_missing": "Bản ghi thiếu chữ ký của hệ thống gửi",
+    "signature_malformed": "Chữ ký của bản ghi không đúng định dạng",
+    "signature_unknown_system": "Hệ thống ký bản ghi chưa được đăng ký khóa",
+    "signature_invalid": "Chữ ký của bản ghi không hợp lệ",
+    "signature_stale": "Thời điểm ký của bản ghi quá cũ hoặc ở tương lai",
 }
 
 

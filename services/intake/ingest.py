@@ -5,17 +5,29 @@ problem found."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from aiokafka import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter
 
 from contracts import topics
 from contracts.common import Reason
 from contracts.envelope import Envelope
-from contracts.ingest import PortalStatus, ProvinceDossierStatus
+from contracts.ingest import (
+    SIGNATURE_HEADER,
+    SYSTEM_HEADER,
+    TIMESTAMP_HEADER,
+    PortalStatus,
+    ProvinceDossierStatus,
+    signature,
+)
+from services.common.clock import Clock
 from services.common.consumer import Context, Refusal, traced
+from services.common.dead_letters import DeadLetter
 from services.intake import domain
 from services.intake.domain import Feedback, Rejected, no_catalogue
 from services.intake.handlers import Intake, emit_all
@@ -32,7 +44,7 @@ class IngestHandler:
         self.outbox = intake.outbox
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
-        await self.apply(ctx.session, ctx.envelope, event)
+        await self.apply(ctx.session, ctx.envelope, event, ctx.principal)
 
     async def batch(self, s: Session, items: list[tuple[Context, ProvinceDossierStatus]]
                     ) -> None:
@@ -41,15 +53,16 @@ class IngestHandler:
         await self.repository.begin_batch(s, {e.dossier_code for _, e in items})
         for ctx, event in items:
             with traced(ctx):
-                await self.apply(s, ctx.envelope, event)
+                await self.apply(s, ctx.envelope, event, ctx.principal)
         await self.repository.end_batch(s)
 
-    async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus
-                    ) -> None:
-        """One province event, in the consumed batch's transaction."""
+    async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus,
+                    signer: str | None = None) -> None:
+        """One province event, in the consumed batch's transaction; `signer` is the system
+        whose key signed the record (None when the broker authenticated it)."""
         try:
             refused = domain.authorised(self.systems, self.intake.catalog, envelope.source,
-                                        event)
+                                        event, signer)
             if event.status in domain.FIRST_STATUSES:
                 await self._first(s, event, refused)
                 await self._replay_parked(s, event.dossier_code)
@@ -109,6 +122,7 @@ class IngestHandler:
             event = ProvinceDossierStatus.model_validate(envelope.data)
             if row is None:
                 continue
+            # Its signer was checked when it was parked.
             if problems := domain.authorised(self.systems, self.intake.catalog,
                                              envelope.source, event) or \
                     domain.owns(self.systems, self.intake.catalog, event, row):
@@ -152,6 +166,56 @@ class IngestHandler:
         if rows:
             await self.repository.drop_parked(s, [r["event_id"] for r in rows])
         return len(rows)
+
+
+class SignatureCheck:
+    """Who wrote an ingest record: the system whose key signed its value and timestamp
+    (contracts/ingest.py); anything else is refused before the record is read, counted."""
+
+    def __init__(self, keys: dict[str, bytes], clock: Clock, registry: CollectorRegistry,
+                 max_age_seconds: float, max_skew_seconds: float) -> None:
+        self.keys = keys
+        self.clock = clock
+        self.max_age_ms = int(max_age_seconds * 1000)
+        self.max_skew_ms = int(max_skew_seconds * 1000)
+        self.refused = Counter(
+            "onestop_ingest_signature_refused_total",
+            "province records refused for their signature, before anything was applied",
+            ["reason", "system"], registry=registry).labels
+
+    def __call__(self, record: ConsumerRecord) -> str:
+        headers: dict[str, bytes] = {}
+        for name, value in record.headers or ():
+            headers.setdefault(name, value or b"")  # the first of a repeated header counts
+        system = headers.get(SYSTEM_HEADER, b"").decode("utf-8", "replace")
+        # Only registered names become label values: a hostile producer cannot grow them.
+        label = system if system in self.keys else "unregistered"
+        missing = [h for h in (SYSTEM_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+                   if not headers.get(h)]
+        if missing:
+            raise self._refuse("signature_missing", label, f"no header {', '.join(missing)}")
+        stamp = headers[TIMESTAMP_HEADER]
+        if not stamp.isdigit() or len(stamp) > 15:
+            raise self._refuse("signature_malformed", label,
+                               f"{TIMESTAMP_HEADER} must be Unix milliseconds in decimal")
+        key = self.keys.get(system)
+        if key is None:
+            raise self._refuse("signature_unknown_system", label,
+                               f"no key for system {system[:100]!r}")
+        expected = signature(key, system, int(stamp), record.value).encode()
+        if not hmac.compare_digest(expected, headers[SIGNATURE_HEADER]):
+            raise self._refuse("signature_invalid", label,
+                               f"the signature does not match {system}'s key")
+        age = int(self.clock.now().timestamp() * 1000) - int(stamp)
+        if age > self.max_age_ms or age < -self.max_skew_ms:
+            raise self._refuse("signature_stale", label,
+                               f"signed {age // 1000} s ago; accepted: "
+                               f"{-self.max_skew_ms // 1000} to {self.max_age_ms // 1000} s")
+        return system
+
+    def _refuse(self, reason: str, label: str, detail: str) -> DeadLetter:
+        self.refused(reason=reason, system=label).inc()
+        return DeadLetter(reason, detail)
 
 
 def load_systems(path: Path) -> dict[str, list[str]]:

@@ -62,3 +62,16 @@ def test_outsiders_topics_refuse_unknown_types_and_answer() -> None:
         "digitization", {DossierReceived: _noop, ApplicantRecorded: _noop, ResultIssued: _noop})
     assert not intake.strict_types and intake.answer is None
     assert not results.strict_types and results.answer is None
+
+
+def test_intake_verifies_who_wrote_each_ingest_record_and_only_there() -> None:
+    from contracts.events import SupplementRequested
+    from contracts.ingest import ProvinceDossierStatus
+    from services.intake.app import build
+
+    runtime = build()
+    verified = {s.topic.name for s in runtime.subscriptions if s.verify is not None}
+    assert verified == {"onestop.ingest.v1"}
+    with pytest.raises(WiringError, match=re.escape("verifies writers on onestop.intake.v1")):
+        subscriptions_for("intake", {ProvinceDossierStatus: _noop, SupplementRequested: _noop},
+                          verifiers={"onestop.intake.v1": lambda record: "x"})

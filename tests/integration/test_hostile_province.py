@@ -53,9 +53,22 @@ async def test_every_hostile_record_is_answered_and_valid_ones_flow_behind_them(
         "other-province-own-agency-name": ["dossier_not_allowed"],
         "duplicate-components": ["duplicate_component"],
         "personal-document-ref": ["personal_document_ref"],
-        "source-mismatch": ["source_mismatch"], "unknown-system": ["unknown_system"],
+        "source-mismatch": ["source_mismatch"],
         "unknown-agency-and-procedure": ["unknown_procedure"],
+        "unsigned": ["signature_missing"], "wrongly-signed": ["signature_invalid"],
+        "signed-with-other-systems-key": ["signature_invalid"],
+        "stale-signature": ["signature_stale"],
+        "unknown-system": ["signature_unknown_system"],
+        "signed-as-other-system": ["signature_system_mismatch"],
     }
+    # Every signature refusal is counted, by reason and (registered) system.
+    refused = {(reason, system): runtime.metrics.registry.get_sample_value(
+        "onestop_ingest_signature_refused_total", {"reason": reason, "system": system})
+        for reason, system in (("signature_missing", "unregistered"),
+                               ("signature_invalid", "hanoi-mcdt"),
+                               ("signature_stale", "hanoi-mcdt"),
+                               ("signature_unknown_system", "unregistered"))}
+    assert list(refused.values()) == [3, 6, 3, 3]
     assert outcome.valid_missing == 0
     # "within seconds": generous on a shared 2-core machine, far below per-record retries
     assert max(outcome.valid_seconds) < 30

@@ -17,7 +17,7 @@ from contracts.events import ApplicantRecorded, DossierReceived
 from contracts.ingest import IngestRejected
 from services.common.telemetry import new_traceparent, trace_id
 from services.intake.app import build
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, dev_signed
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -105,8 +105,9 @@ async def test_province_events_are_received_or_answered_with_every_problem(
     await producer.start()
     try:
         for event in (good, good, bad, other):  # the same event twice: applied once
-            await producer.send_and_wait(topics.INGEST.name, json.dumps(event).encode(),
-                                         key=event["subject"].encode())
+            value = json.dumps(event).encode()
+            await producer.send_and_wait(topics.INGEST.name, value, key=event["subject"].encode(),
+                                         headers=dev_signed(value, event["data"]["system_id"]))
     finally:
         await producer.stop()
     try:

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from contracts import topics
 from contracts.events import DossierReceived
 from services.intake.app import build
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, dev_signed
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,9 @@ async def test_a_province_event_published_with_confluent_kafka_is_received(
         event["data"]["occurred_at"] = event["data"]["received_at"] = \
             datetime.now(UTC).isoformat()
         producer = Producer({"bootstrap.servers": kafka_bootstrap})
-        producer.produce(topics.INGEST.name, key=code, value=json.dumps(event))
+        value = json.dumps(event).encode()
+        producer.produce(topics.INGEST.name, key=code, value=value,
+                         headers=dev_signed(value, "hanoi-mcdt"))
         assert producer.flush(30) == 0
         received = await read_topic(kafka_bootstrap, topics.INTAKE.name,
                                     lambda b, _: b.get("subject") == code)

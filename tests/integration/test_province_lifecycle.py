@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.registry import short_name
 from services.intake.app import build
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, dev_signed
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -54,8 +54,9 @@ async def test_a_full_provincial_lifecycle_arriving_out_of_order(
     await producer.start()
     try:
         for event in order:
-            await producer.send_and_wait(topics.INGEST.name, json.dumps(event).encode(),
-                                         key=code.encode())
+            value = json.dumps(event).encode()
+            await producer.send_and_wait(topics.INGEST.name, value, key=code.encode(),
+                                         headers=dev_signed(value, "hanoi-mcdt"))
     finally:
         await producer.stop()
     try:

@@ -6,9 +6,9 @@ It also watches for a broker whose log was reset (the local broker keeps it in m
 when the broker acknowledges an offset below one it had already acknowledged to this relay,
 every row still within retention is published again. Only produce acknowledgements are
 trusted: the local broker's ListOffsets answers the last batch's base offset, not the end.
-When idle, and when it starts, the relay writes a heartbeat record so that a reset is seen
-even then; and since no client of ours asks the broker to auto-create a topic, a topic it
-had published to that has vanished is a reset too.
+When idle, the relay writes a heartbeat record so that a reset is seen even then; and since
+no client of ours asks the broker to auto-create a topic, a topic it had published to that
+has vanished is a reset too.
 
 Each row's outcome is its own (`classify`): acknowledged rows are marked published; a row
 the broker refuses for good (too large, invalid, anything not a Kafka error) is parked with
@@ -134,9 +134,6 @@ class OutboxRelay:
                         # No client of ours auto-creates a topic (kafka.py): a topic this
                         # relay had published to is gone only with the broker's log.
                         await self._republish(f"topics were missing: {', '.join(created)}")
-                    elif last_check == 0.0:
-                        last_check = loop.time()
-                        await self.heartbeat()  # a reset while this service was down
                 result = await self.publish_pending()
                 self.health()  # keeps the stalled gauge current without an HTTP probe
                 if result.retry_error is not None:

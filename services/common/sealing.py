@@ -25,6 +25,9 @@ Rotating the key:
 4. When no dead letter sealed under the old key is needed any more (the dead-letter
    topic's retention has passed, or they were re-sealed), remove the old key from the list.
 
+Personal columns at rest (sealed_columns.py) are sealed the same way under their own keys,
+`ONESTOP_DATA_KEY` (same format, same rotation; `data_sealer()` below; docs/personal-data.md).
+
 Examining or replaying a dead letter (whoever holds the key):
 
     kcat -C -b kafka:9092 -t onestop.dlq.intake.v1 -o 42 -c 1 -e -f '%s' > sealed
@@ -41,7 +44,7 @@ from collections.abc import Sequence
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from contracts.topics import BY_NAME
-from services.common.settings import DEV_DLQ_KEY, ServiceSettings
+from services.common.settings import DEV_DATA_KEY, DEV_DLQ_KEY, ServiceSettings
 
 SEALED_HEADER = "dlq-sealed"
 KEY_ID_HEADER = "dlq-key-id"
@@ -65,19 +68,19 @@ def parse_keys(secret: str) -> list[str]:
 class Sealer:
     """Seals with the first key, opens with any of them."""
 
-    def __init__(self, keys: Sequence[str]):
+    def __init__(self, keys: Sequence[str], setting: str = "ONESTOP_DLQ_KEY"):
         if not keys:
-            raise ValueError("at least one dead-letter key is needed (ONESTOP_DLQ_KEY)")
+            raise ValueError(f"at least one key is needed ({setting})")
         try:
             self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
         except ValueError as exc:  # never echo the key itself
-            raise ValueError("ONESTOP_DLQ_KEY must hold Fernet keys (32 url-safe base64 "
+            raise ValueError(f"{setting} must hold Fernet keys (32 url-safe base64 "
                              "bytes each; `python -m services.common.sealing genkey`)") from exc
         self.key_id = key_id(keys[0])
 
     @classmethod
-    def from_secret(cls, secret: str) -> Sealer:
-        return cls(parse_keys(secret))
+    def from_secret(cls, secret: str, setting: str = "ONESTOP_DLQ_KEY") -> Sealer:
+        return cls(parse_keys(secret), setting)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Sealer:
@@ -100,6 +103,26 @@ class Sealer:
             raise SealError("no configured key opens this value, or it was altered") from exc
 
 
+_data_sealer: Sealer | None = None
+
+
+def data_sealer() -> Sealer:
+    """The sealer of personal columns at rest, from ONESTOP_DATA_KEY (shared by every
+    service, read once per process: column types have no settings object at hand)."""
+    global _data_sealer
+    if _data_sealer is None:
+        _data_sealer = Sealer.from_secret(ServiceSettings().data_key.get_secret_value(),
+                                          "ONESTOP_DATA_KEY")
+    return _data_sealer
+
+
+def use_data_key(secret: str | None) -> None:
+    """Seal and open columns with these keys from now on (None: back to the setting), for
+    tests and the rotation command."""
+    global _data_sealer
+    _data_sealer = None if secret is None else Sealer.from_secret(secret, "ONESTOP_DATA_KEY")
+
+
 def carries_personal_data(topic_name: str) -> bool:
     topic = BY_NAME.get(topic_name)
     # A topic the registry does not describe may carry anything: seal it.
@@ -120,7 +143,8 @@ _USAGE = """usage: python -m services.common.sealing COMMAND
   seal     read a value on stdin, write it sealed under the first key
   rotate   read a sealed value on stdin, write it re-sealed under the first key
   genkey   print a new key
-Keys come from ONESTOP_DLQ_KEY (comma-separated; the first seals, all open)."""
+Keys come from ONESTOP_DLQ_KEY (comma-separated; the first seals, all open); with --data,
+from ONESTOP_DATA_KEY (a value of a personal column at rest)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,15 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["genkey"]:
         print(Fernet.generate_key().decode())
         return 0
+    data = "--data" in args
+    args = [a for a in args if a != "--data"]
     if len(args) != 1 or args[0] not in ("unseal", "seal", "rotate"):
         print(_USAGE, file=sys.stderr)
         return 2
     # The variable alone, not all of ServiceSettings: an operator's shell needs no other.
-    sealer = Sealer.from_secret(os.environ.get("ONESTOP_DLQ_KEY") or DEV_DLQ_KEY)
-    data = sys.stdin.buffer.read()
+    setting, default = ("ONESTOP_DATA_KEY", DEV_DATA_KEY) if data else (
+        "ONESTOP_DLQ_KEY", DEV_DLQ_KEY)
+    sealer = Sealer.from_secret(os.environ.get(setting) or default, setting)
+    value = sys.stdin.buffer.read()
     try:
         out = {"unseal": sealer.unseal, "seal": sealer.seal, "rotate": sealer.rotate}[args[0]](
-            data)
+            value)
     except SealError as exc:
         print(f"sealing: {exc}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
 from services.common.db import UtcDateTime, runtime_tables
+from services.common.sealed_columns import SealedText
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -70,12 +71,13 @@ components = Table(
 
 # What the applicant declared (ApplicantRecorded, intake's private topic), per dossier: the
 # scan of a declaration form is checked against it (Decision 1333, Art. 9). Personal data,
-# kept only here and never put on digitization's own topic (only the mismatch kinds are).
+# kept only here and never put on digitization's own topic (only the mismatch kinds are),
+# sealed at rest (ONESTOP_DATA_KEY); read by dossier code only.
 declarations = Table(
     "declarations", metadata,
     Column("dossier_code", String(64), primary_key=True),
-    Column("full_name", String(200)),
-    Column("id_number", String(12)),
-    Column("social_insurance_code", String(10)),
+    Column("full_name", SealedText()),
+    Column("id_number", SealedText()),
+    Column("social_insurance_code", SealedText()),
     Column("recorded_at", UtcDateTime(), nullable=False),
 )

@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Column, Date, Integer, MetaData, String, Table
 
 from services.common.db import UtcDateTime, runtime_tables
 from services.common.idempotency import idempotency_table
+from services.common.sealed_columns import SealedJSON
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -24,7 +25,8 @@ dossiers = Table(
     Column("legal_time", JSON, nullable=False),
     Column("applicant_kind", String(16), nullable=False),
     Column("applicant_ref", String(128), nullable=False),
-    Column("applicant", JSON, nullable=False),  # personal data stays in intake's database
+    # Personal data stays in intake's database, sealed at rest (ONESTOP_DATA_KEY).
+    Column("applicant", SealedJSON(), nullable=False),
     Column("components", JSON, nullable=False),
     Column("submission_id", String(128), unique=True),
     Column("origin_system", String(64)),
@@ -46,7 +48,7 @@ parked = Table(
     Column("event_id", String(36), primary_key=True),
     Column("dossier_code", String(64), nullable=False, index=True),
     Column("occurred_at", UtcDateTime(), nullable=False),
-    Column("envelope", JSON, nullable=False),
+    Column("envelope", SealedJSON(), nullable=False),  # may name the applicant: sealed
     # When it was parked: after INTAKE_PARKED_EXPIRY_HOURS it is answered and dropped.
     Column("parked_at", UtcDateTime(), index=True),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
 from services.common.db import UtcDateTime, runtime_tables
+from services.common.sealed_columns import SealedText
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -34,12 +35,12 @@ Index("ix_dossiers_escalate", dossiers.c.escalate_at,
       sqlite_where=dossiers.c.escalated_at.is_(None))
 
 # From ContactsRecorded on intake's narrow contacts topic only: phone and e-mail, never the
-# applicant's personal numbers.
+# applicant's personal numbers; sealed at rest (ONESTOP_DATA_KEY), read by pseudonym.
 contacts = Table(
     "contacts", metadata,
     Column("applicant_ref", String(128), primary_key=True),
-    Column("phone", String(20)),
-    Column("email", String(254)),
+    Column("phone", SealedText()),
+    Column("email", SealedText()),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 

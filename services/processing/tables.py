@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Te
 
 from services.common.db import Seq, UtcDateTime, runtime_tables
 from services.common.idempotency import idempotency_table
+from services.common.sealed_columns import SealedJSON
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)
@@ -89,7 +90,9 @@ applicants = Table(
     "applicants", metadata,
     Column("dossier_code", String(64), primary_key=True),
     Column("applicant_ref", String(128), nullable=False),
-    Column("applicant", JSON, nullable=False),
+    # Only what a letter needs (the kind and the name: repository.keep_applicants), sealed
+    # at rest (ONESTOP_DATA_KEY).
+    Column("applicant", SealedJSON(), nullable=False),
 )
 
 # One row per assignment: a step sent back (return_to_step) or claimed is a new row, in

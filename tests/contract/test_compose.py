@@ -177,7 +177,7 @@ def test_service_settings_are_production_shaped(name: str) -> None:
     assert env.get("KAFKA_IDEMPOTENCE", "").lower() == "true", "Apache Kafka: idempotence on"
     assert env.get("ONESTOP_ENV") == "production"
     # The secret is never written in the file, and compose refuses to start without it.
-    for secret in ("ONESTOP_PSEUDONYM_KEY", "ONESTOP_DLQ_KEY"):
+    for secret in ("ONESTOP_PSEUDONYM_KEY", "ONESTOP_DLQ_KEY", "ONESTOP_DATA_KEY"):
         assert re.fullmatch(rf"\$\{{{secret}:?\?[^}}]*\}}", raw.get(secret, "")), raw.get(secret)
 
 

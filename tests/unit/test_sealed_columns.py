@@ -1,0 +1,151 @@
+"""Personal columns at rest: sealed on the way in, opened on the way out, still opened by an
+old key after rotation, re-sealed under the new key by the rotation command; production
+refuses the development key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from services.common.sealed_columns import (
+    SealedJSON,
+    SealedText,
+    is_sealed,
+    reseal,
+    sealed_columns,
+)
+from services.common.sealing import SealError, use_data_key
+from services.common.settings import DEV_DATA_KEY, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+ID_NUMBER, PHONE = "001190012345", "0912345678"
+APPLICANT = {"kind": "individual", "full_name": "Nguyễn Văn An", "id_number": ID_NUMBER,
+             "phone": PHONE}
+
+
+@pytest.fixture
+def keys() -> Iterator[tuple[str, str]]:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    use_data_key(old)
+    yield old, new
+    use_data_key(None)  # back to the setting for the tests that follow
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table("people", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("id_number", SealedText()), sa.Column("applicant", SealedJSON()),
+                    sa.Column("note", sa.Text))
+
+
+def _raw(conn: sa.Connection) -> list[tuple[str | None, str | None]]:
+    return [(r[0], r[1]) for r in conn.execute(sa.text(
+        "SELECT id_number, applicant FROM people ORDER BY id"))]
+
+
+def test_values_are_sealed_in_the_row_and_open_as_written(keys: tuple[str, str]) -> None:
+    metadata = sa.MetaData()
+    people = _table(metadata)
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(people.insert(), [{"id": 1, "id_number": ID_NUMBER, "applicant": APPLICANT},
+                                       {"id": 2, "id_number": None, "applicant": None}])
+        raw = _raw(conn)
+        assert raw[1] == (None, None)  # nothing to hide stays NULL
+        for value in raw[0]:
+            assert value is not None and is_sealed(value)
+            assert ID_NUMBER not in value and PHONE not in value and "Nguy" not in value
+        rows = conn.execute(sa.select(people).order_by(people.c.id)).mappings().all()
+    assert rows[0]["id_number"] == ID_NUMBER and rows[0]["applicant"] == APPLICANT
+    assert sealed_columns(metadata) == {"people": ["id_number", "applicant"]}
+
+
+def test_two_seals_of_one_value_differ() -> None:
+    # A fresh IV each time: equal values are not recognisable as equal in the table.
+    kind = SealedText()
+    dialect = sa.create_engine("sqlite://").dialect
+    assert kind.process_bind_param(ID_NUMBER, dialect) != kind.process_bind_param(ID_NUMBER,
+                                                                                  dialect)
+
+
+def test_an_old_key_still_opens_and_rotation_reseals_under_the_new(
+        keys: tuple[str, str]) -> None:
+    old, new = keys
+    metadata = sa.MetaData()
+    people = _table(metadata)
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(people.insert(), [{"id": 1, "id_number": ID_NUMBER, "applicant": APPLICANT,
+                                        "note": "kept"}])
+        before = _raw(conn)
+    use_data_key(f"{new},{old}")  # step 2 of the rotation: new first, old after
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(people.c.id_number)).scalar_one() == ID_NUMBER
+    with engine.begin() as conn:
+        assert reseal(conn, metadata) == {"people": 1}
+        after = _raw(conn)
+        assert conn.execute(sa.text("SELECT note FROM people")).scalar_one() == "kept"
+    assert all(a != b and is_sealed(a or "") for a, b in zip(after[0], before[0], strict=True))
+    use_data_key(new)  # the old key dropped: the re-sealed rows still open
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(people)).mappings().one()
+    assert row["id_number"] == ID_NUMBER and row["applicant"] == APPLICANT
+    use_data_key(old)  # and the old key alone no longer opens them
+    with engine.connect() as conn, pytest.raises(SealError):
+        conn.execute(sa.select(people.c.id_number)).scalar_one()
+
+
+def test_production_refuses_the_development_data_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = Fernet.generate_key().decode()
+    monkeypatch.setenv("ONESTOP_ENV", "production")
+    monkeypatch.setenv("ONESTOP_PSEUDONYM_KEY", "a-real-secret")
+    monkeypatch.setenv("ONESTOP_DLQ_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("ONESTOP_DATA_KEY", f"{other},{DEV_DATA_KEY}")
+    with pytest.raises(ValidationError, match="ONESTOP_DATA_KEY"):
+        ServiceSettings()
+    monkeypatch.setenv("ONESTOP_DATA_KEY", other)
+    try:
+        settings = ServiceSettings()
+    except ValidationError as exc:  # another secret's guard (tokens...), not this one
+        assert "ONESTOP_DATA_KEY" not in str(exc)
+    else:
+        assert settings.data_key.get_secret_value() == other
+
+
+def test_the_rotation_command_reseals_a_service_database(tmp_path: Path) -> None:
+    """`python -m services.common.sealed_columns rotate notification`, as an operator runs it
+    (the module run as __main__ must still find the tables' sealed columns)."""
+    from services.common.migrations import upgrade
+    from services.notification import tables
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
+    upgrade("notification", url, tables.metadata)
+    sync = sa.create_engine(f"sqlite:///{tmp_path / 'notification.db'}")
+    with sync.begin() as conn:
+        conn.execute(tables.contacts.insert(), [{
+            "applicant_ref": "p1_x", "phone": PHONE, "email": "an@example.vn",
+            "updated_at": datetime.now(UTC)}])
+    new = Fernet.generate_key().decode()
+    env = {**os.environ, "NOTIFICATION_DATABASE_URL": url,
+           "ONESTOP_DATA_KEY": f"{new},{DEV_DATA_KEY}"}
+    done = subprocess.run([sys.executable, "-m", "services.common.sealed_columns", "rotate",
+                           "notification"], env=env, capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    assert "contacts: 1 rows re-sealed" in done.stdout
+    use_data_key(new)
+    try:
+        with sync.connect() as conn:
+            row = conn.execute(sa.select(tables.contacts)).mappings().one()
+        assert row["phone"] == PHONE and row["email"] == "an@example.vn"
+    finally:
+        use_data_key(None)

@@ -49,7 +49,8 @@ from services.common.inbox import Inbox, payload_hash
 from services.common.metrics import RuntimeMetrics
 from services.common.redaction import mask
 from services.common.retry import retrying
-from services.common.telemetry import current_traceparent, get_logger
+from services.common.telemetry import get_logger
+from services.common.tracing import BatchTrace, Tracing, attached, disabled, header, remote_context
 
 log = get_logger(__name__)
 
@@ -68,6 +69,8 @@ class Context:
     record_headers: Any = None
     # Who the subscription's `verify` found wrote the record (a province system), if any.
     principal: str | None = None
+    # The OpenTelemetry context of the record's work (its process span when sampled).
+    trace: Any = None
 
 
 EventHandler = Callable[[Context, Any], Awaitable[None]]
@@ -89,13 +92,10 @@ Handler = EventHandler | Batched
 
 @contextlib.contextmanager
 def traced(ctx: Context) -> Iterator[None]:
-    """The record's traceparent as the current one, for the outbox rows written under it."""
-    parent = dict(ctx.record_headers or ()).get("traceparent")
-    token = current_traceparent.set(parent.decode(errors="replace") if parent else None)
-    try:
+    """The record's trace as the current one, for the outbox rows written under it."""
+    with attached(ctx.trace if ctx.trace is not None
+                  else remote_context(header(ctx.record_headers))):
         yield
-    finally:
-        current_traceparent.reset(token)
 
 
 @dataclass
@@ -172,7 +172,8 @@ class BatchConsumer:
                  metrics: RuntimeMetrics, max_records: int = 1000,
                  max_record_bytes: int = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH,
                  dead_letter_value: DeadLetterValue = keep_value,
-                 after_commit: Callable[[], None] | None = None) -> None:
+                 after_commit: Callable[[], None] | None = None,
+                 tracing: Tracing | None = None) -> None:
         self.service = service
         self.consumer = consumer
         self.producer = producer
@@ -187,6 +188,8 @@ class BatchConsumer:
         self.dead_letters = DeadLetterPublisher(service, producer, dead_letter_topic, metrics,
                                                 dead_letter_value)
         self.after_commit = after_commit or (lambda: None)
+        self.tracer = (tracing or disabled()).tracer
+        self._trace = BatchTrace(self.tracer, service, 0)
         self.stopping = asyncio.Event()
         self.applied = 0
 
@@ -297,7 +300,9 @@ class BatchConsumer:
         refused: list[tuple[Item, DeadLetter]] = []
         if not items:
             return refused
-        async with self.sessions() as s, s.begin():
+        # The trace's spans end after the commit (or in error with the transaction).
+        async with BatchTrace(self.tracer, self.service, len(items)) as self._trace, \
+                self.sessions() as s, s.begin():
             seen = await self.inbox.seen(s, [str(i.envelope.id) for i in items])
             fresh = []
             batch_ids: dict[str, str] = {}
@@ -344,10 +349,10 @@ class BatchConsumer:
             with traced(ctx):
                 await handler(ctx, event)
 
-    @staticmethod
-    def _context(session: AsyncSession, item: Item) -> Context:
+    def _context(self, session: AsyncSession, item: Item) -> Context:
         return Context(session, item.envelope, item.record.topic, item.record.headers,
-                       item.principal)
+                       item.principal, self._trace.context_for(
+                           item.record.headers, item.record.topic, item.envelope))
 
     def _count(self, items: list[Item]) -> None:
         for item in items:

@@ -15,7 +15,7 @@ from contracts.topics import Topic
 from services.common.bulk import defer_insert
 from services.common.clock import Clock
 from services.common.db import RuntimeTables
-from services.common.telemetry import child_traceparent, current_traceparent
+from services.common.tracing import Tracing, disabled, outbox_traceparent
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -24,10 +24,12 @@ def encode(envelope: Envelope) -> bytes:
 
 
 class OutboxWriter:
-    def __init__(self, service: str, tables: RuntimeTables, clock: Clock) -> None:
+    def __init__(self, service: str, tables: RuntimeTables, clock: Clock,
+                 tracing: Tracing | None = None) -> None:
         self.source = f"onestop/{service}"
         self.tables = tables
         self.clock = clock
+        self.tracer = (tracing or disabled()).tracer
 
     def envelope(self, event: Event, agency_code: str, subject: str | None = None) -> Envelope:
         return Envelope(
@@ -46,7 +48,8 @@ class OutboxWriter:
         defer_insert(session, self.tables.outbox, {
             "event_id": str(envelope.id), "topic": topic.name, "key": key or envelope.subject,
             "event_type": envelope.type, "payload": encode(envelope),
-            "traceparent": child_traceparent(current_traceparent.get()),
+            # A child of the current span (request, consumed record): one trace per dossier.
+            "traceparent": outbox_traceparent(self.tracer, topic.name, envelope),
             "created_at": self.clock.now(), "published_at": None,
         })
 

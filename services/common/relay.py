@@ -40,6 +40,7 @@ from services.common.kafka import ensure_topics
 from services.common.metrics import RuntimeMetrics
 from services.common.retry import is_transient
 from services.common.telemetry import get_logger
+from services.common.tracing import SendSpan, Tracing, disabled
 
 log = get_logger(__name__)
 LEADER_LOCK = 0x0E57_0B0C  # advisory lock: one relay per service database publishes
@@ -79,8 +80,10 @@ class OutboxRelay:
                  sessions: async_sessionmaker[AsyncSession], tables: RuntimeTables,
                  producer: AIOKafkaProducer, bootstrap: str, clock: Clock,
                  metrics: RuntimeMetrics, batch: int = 2000, retention_hours: float = 168,
-                 reset_check_seconds: float = 3.0, stall_seconds: float = 30.0) -> None:
+                 reset_check_seconds: float = 3.0, stall_seconds: float = 30.0,
+                 tracing: Tracing | None = None) -> None:
         self.service = service
+        self.tracer = (tracing or disabled()).tracer
         self.engine = engine
         self.sessions = sessions
         self.t = tables
@@ -291,10 +294,21 @@ class OutboxRelay:
 
     async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
         headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
-        if row.traceparent:
-            headers.append(("traceparent", row.traceparent.encode()))
-        future: asyncio.Future[RecordMetadata] = await self.producer.send(
-            row.topic, row.payload, key=row.key.encode(), headers=headers)
+        # Sampled rows: a send span, ended at the broker's answer, is the record's parent.
+        span = SendSpan(self.tracer, row.topic, row.key, row.event_id, row.event_type,
+                        row.traceparent)
+        traceparent = span.header(row.traceparent)
+        if traceparent:
+            headers.append(("traceparent", traceparent.encode()))
+        try:
+            future: asyncio.Future[RecordMetadata] = await self.producer.send(
+                row.topic, row.payload, key=row.key.encode(), headers=headers)
+        except BaseException as exc:
+            span.done(exc)
+            raise
+        if span.span is not None:
+            future.add_done_callback(
+                lambda f: span.done(None if f.cancelled() else f.exception()))
         return future
 
     async def _settle(self, acked: Sequence[tuple[Row[Any], RecordMetadata]],

@@ -1,4 +1,5 @@
-"""Structured logs and W3C trace context carried from HTTP through every topic."""
+"""Structured logs, and the W3C traceparent text carried from HTTP through every topic
+(the spans themselves are OpenTelemetry's: tracing.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,24 @@ def child_traceparent(parent: str | None) -> str:
     if not match:
         return new_traceparent()
     return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
+
+
+def parse_traceparent(value: str | bytes | None) -> tuple[int, int, int] | None:
+    """(trace id, span id, flags) of a W3C traceparent; None when absent or malformed (an
+    all-zero id is invalid too)."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    match = _TRACEPARENT.match(value or "")
+    if not match:
+        return None
+    trace, span = int(match.group(1), 16), int(match.group(2), 16)
+    if not trace or not span:
+        return None
+    return trace, span, int(match.group(3), 16)
+
+
+def format_traceparent(trace: int, span: int, flags: int) -> str:
+    return f"00-{trace:032x}-{span:016x}-{flags:02x}"
 
 
 def trace_id(traceparent: str | None) -> str | None:

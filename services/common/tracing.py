@@ -1,0 +1,380 @@
+"""OpenTelemetry spans of one service: its HTTP requests, the events it writes to its outbox,
+the relay's sends and the records its consumer applies, linked into one trace per dossier
+by the W3C `traceparent` Kafka header (the header on the wire is unchanged).
+
+Each runtime has its own tracer provider (several services may share one process in
+tests, each with its own `service.name`). Cost is kept off the hot path: spans are made
+per record only for sampled traces (ParentBased; at the root, every HTTP request and a
+ratio of the records); an unsampled record only passes its trace id on, and every consumed
+transaction gets one batch span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context as OtelContext
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.envelope import Envelope
+from services.common.telemetry import current_traceparent, format_traceparent, parse_traceparent
+
+EXPORTERS = ("otlp", "jsonl", "memory", "none")
+DOSSIER = "onestop.dossier_code"
+# Path parameters that name a dossier (intake's /dossiers/{code}, processing's /cases/{code}).
+_DOSSIER_PARAMS = ("code", "dossier_code")
+_SAMPLED = TraceFlags.SAMPLED
+
+
+class JsonLinesExporter(SpanExporter):
+    """One JSON object per span, appended to a file (`make up`: var/traces/<service>.jsonl).
+    Each export is one write() of whole lines on an O_APPEND descriptor, so replicas of one
+    service appending to the same file never interleave within a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = "".join(_json_line(span) for span in spans).encode()
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                try:
+                    os.write(fd, lines)
+                finally:
+                    os.close(fd)
+        except OSError:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+
+def _json_line(span: ReadableSpan) -> str:
+    """ReadableSpan.to_json's shape, compact, times in Unix nanoseconds: a quarter of its cost
+    (it encodes the resource to JSON and back for every span)."""
+    ctx, parent = span.context, span.parent
+    return json.dumps({
+        "name": span.name,
+        "context": {"trace_id": f"0x{ctx.trace_id:032x}", "span_id": f"0x{ctx.span_id:016x}"},
+        "kind": span.kind.name,
+        "parent_id": f"0x{parent.span_id:016x}" if parent is not None else None,
+        "start_time_unix_nano": span.start_time, "end_time_unix_nano": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+        "links": [{"trace_id": f"0x{link.context.trace_id:032x}",
+                   "span_id": f"0x{link.context.span_id:016x}"} for link in span.links],
+        "resource": {"attributes": {"service.name": span.resource.attributes.get(
+            "service.name")}},
+    }, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The spans a JsonLinesExporter wrote (for tools and tests)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RequestsOrRatio(Sampler):
+    """Where a trace starts: every HTTP request (people's, at human pace: a counter's
+    submission is always traced), and `ratio` of the records that start one (the
+    provinces' ingest: thousands a second, where a span per record would cost a quarter
+    more CPU per dossier)."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(self, parent_context: OtelContext | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Any = None,
+                      links: Sequence[Link] | None = None, trace_state: Any = None
+                      ) -> SamplingResult:
+        if kind is SpanKind.SERVER:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+        return self.ratio.should_sample(parent_context, trace_id, name, kind, attributes,
+                                        links, trace_state)
+
+    def get_description(self) -> str:
+        return f"RequestsOr{self.ratio.get_description()}"
+
+
+@dataclass
+class Tracing:
+    """A service's tracer provider and tracer; `memory` holds its spans in tests."""
+
+    service: str
+    provider: TracerProvider
+    tracer: Tracer
+    memory: InMemorySpanExporter | None = None
+
+    @classmethod
+    def create(cls, service: str, exporter: str = "none", *, ratio: float = 1.0,
+               otlp_endpoint: str | None = None, var_dir: Path = Path("var")) -> Tracing:
+        if exporter not in EXPORTERS:
+            raise ValueError(f"tracing exporter {exporter!r} is not one of {EXPORTERS}")
+        # "none": no span is recorded, but trace ids still pass from HTTP through every topic.
+        sampler = ALWAYS_OFF if exporter == "none" else ParentBased(RequestsOrRatio(ratio))
+        provider = TracerProvider(sampler=sampler,
+                                  resource=Resource.create({"service.name": service}),
+                                  shutdown_on_exit=exporter != "none")
+        memory = None
+        if exporter == "memory":
+            memory = InMemorySpanExporter()
+            provider.add_span_processor(SimpleSpanProcessor(memory))
+        elif exporter == "jsonl":
+            provider.add_span_processor(BatchSpanProcessor(
+                JsonLinesExporter(var_dir / "traces" / f"{service}.jsonl")))
+        elif exporter == "otlp":
+            # Imported here: only production needs the OTLP client (and its requests import).
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+                endpoint=otlp_endpoint)))
+        return cls(service, provider, provider.get_tracer("onestop." + service), memory)
+
+    @classmethod
+    def from_settings(cls, service: str, settings: Any) -> Tracing:
+        return cls.create(service, settings.tracing_exporter, ratio=settings.tracing_sample_ratio,
+                          otlp_endpoint=settings.tracing_otlp_endpoint,
+                          var_dir=settings.var_dir)
+
+    def instrumenting(self, app: FastAPI) -> Tracing:
+        """A server span per request (its incoming traceparent as parent), named after the
+        route, with the dossier's code when the path names one."""
+        app.add_middleware(DossierAttribute)
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=self.provider,
+                                           excluded_urls="health,metrics",
+                                           exclude_spans=["receive", "send"])
+        return self
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+class DossierAttribute:
+    """Pure ASGI, inside the instrumented app: when the answer starts, routing has filled
+    the path parameters, and the dossier they name goes on the request's server span (it
+    ends with the answer's last byte, before the app returns)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def naming_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                params = scope.get("path_params") or {}
+                span = trace.get_current_span()
+                name = next((n for n in _DOSSIER_PARAMS if n in params), None)
+                if name is not None and span.is_recording():
+                    span.set_attribute(DOSSIER, str(params[name]))
+            await send(message)
+
+        await self.app(scope, receive, naming_send)
+
+
+_DISABLED: Tracing | None = None
+
+
+def disabled() -> Tracing:
+    """A tracer that records nothing but still carries trace ids (pieces built without a
+    runtime, in unit tests and tools)."""
+    global _DISABLED
+    if _DISABLED is None:
+        _DISABLED = Tracing.create("onestop", "none")
+    return _DISABLED
+
+
+# --- W3C context <-> OpenTelemetry ------------------------------------------------------
+
+def traceparent_of(span_context: SpanContext) -> str:
+    return format_traceparent(span_context.trace_id, span_context.span_id,
+                              int(span_context.trace_flags))
+
+
+def remote_context(traceparent: str | bytes | None) -> OtelContext | None:
+    """An OpenTelemetry context whose parent is the span a `traceparent` names."""
+    parsed = parse_traceparent(traceparent)
+    if parsed is None:
+        return None
+    trace_id, span_id, flags = parsed
+    return trace.set_span_in_context(NonRecordingSpan(SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))))
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str = "traceparent"
+           ) -> bytes | None:
+    for key, value in headers or ():
+        if key == name:
+            return value
+    return None
+
+
+def _current_parent() -> SpanContext | None:
+    """The span events written now descend from: OpenTelemetry's current span, else a
+    traceparent set by hand (http.TraceContext when the app is not instrumented)."""
+    sc = trace.get_current_span().get_span_context()
+    if sc.is_valid:
+        return sc
+    parsed = parse_traceparent(current_traceparent.get())
+    if parsed is None:
+        return None
+    return SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=TraceFlags(parsed[2]))
+
+
+def _messaging(topic: str, envelope: Envelope | None = None,
+               dossier: str | None = None) -> dict[str, Any]:
+    # Few attributes: cleaning them is a quarter of a span's cost. The name says the operation.
+    attributes: dict[str, Any] = {"messaging.destination.name": topic}
+    if envelope is not None:
+        attributes["messaging.message.id"] = str(envelope.id)
+        attributes["onestop.event_type"] = envelope.type
+        dossier = dossier or envelope.subject
+    if dossier:
+        attributes[DOSSIER] = dossier
+    return attributes
+
+
+def outbox_traceparent(tracer: Tracer, topic: str, envelope: Envelope) -> str:
+    """The traceparent stored with an outbox row: a `create` span, child of the current one,
+    when the trace is sampled; otherwise only the trace id passed on (no span made)."""
+    parent = _current_parent()
+    if parent is not None and not parent.trace_flags & _SAMPLED:
+        return format_traceparent(parent.trace_id, random.getrandbits(64) or 1,
+                                  int(parent.trace_flags))
+    ctx = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
+    span = tracer.start_span(f"create {topic}", context=ctx, kind=SpanKind.PRODUCER,
+                             attributes=_messaging(topic, envelope))
+    span.end()
+    return traceparent_of(span.get_span_context())
+
+
+class SendSpan:
+    """The relay's span around one row's send, ended when the broker acknowledges it; its
+    context is the record's traceparent header. Unsampled rows get no span."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, tracer: Tracer, topic: str, key: str, event_id: str, event_type: str,
+                 traceparent: str | None) -> None:
+        ctx = remote_context(traceparent)
+        self.span: trace.Span | None = None
+        sampled = ctx is not None and trace.get_current_span(ctx).get_span_context() \
+            .trace_flags & _SAMPLED
+        if sampled:
+            self.span = tracer.start_span(f"send {topic}", context=ctx, kind=SpanKind.PRODUCER,
+                                          attributes={**_messaging(topic, dossier=key),
+                                                      "messaging.message.id": event_id,
+                                                      "onestop.event_type": event_type})
+
+    def header(self, traceparent: str | None) -> str | None:
+        return traceparent if self.span is None else traceparent_of(self.span.get_span_context())
+
+    def done(self, error: BaseException | None = None) -> None:
+        if self.span is None:
+            return
+        if error is not None:
+            self.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        self.span.end()
+
+
+class BatchTrace:
+    """One consumed transaction: a batch span, and a `process` span per sampled record
+    (child of the record's traceparent, linked to the batch), all ended when the
+    transaction ends, in error if it failed. Async so it can sit in the consumer's
+    `async with` beside the session."""
+
+    def __init__(self, tracer: Tracer, service: str, size: int) -> None:
+        self.tracer = tracer
+        self.service = service
+        self.size = size
+        self.batch: trace.Span | None = None
+        self.spans: list[trace.Span] = []
+
+    async def __aenter__(self) -> BatchTrace:
+        self.batch = self.tracer.start_span(
+            f"process {self.service} batch", kind=SpanKind.CONSUMER,
+            context=otel_context.Context(),  # a root of its own, never a dossier's child
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+                        "messaging.batch.message_count": self.size})
+        return self
+
+    def context_for(self, headers: Sequence[tuple[str, bytes]] | None, topic: str,
+                    envelope: Envelope) -> OtelContext:
+        """The context the record's work runs in (its outbox rows descend from it)."""
+        parent = remote_context(header(headers))
+        if parent is not None and not trace.get_current_span(parent).get_span_context() \
+                .trace_flags & _SAMPLED:
+            return parent  # unsampled: pass the trace id on, make nothing
+        links = None
+        if self.batch is not None and self.batch.is_recording():
+            links = [Link(self.batch.get_span_context())]
+        span = self.tracer.start_span(f"process {topic}", context=parent or OtelContext(),
+                                      kind=SpanKind.CONSUMER, links=links,
+                                      attributes=_messaging(topic, envelope))
+        if span.is_recording():
+            self.spans.append(span)
+        return trace.set_span_in_context(span)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        for span in [*self.spans, *([self.batch] if self.batch else [])]:
+            if exc is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.end()
+        self.spans = []
+
+
+@contextlib.contextmanager
+def attached(ctx: OtelContext | None) -> Iterator[None]:
+    """Runs the body with `ctx` as the current context (nothing when None)."""
+    if ctx is None:
+        yield
+        return
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

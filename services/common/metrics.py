@@ -1,8 +1,17 @@
-"""Prometheus metrics of the runtime, one registry per service process."""
+"""Prometheus metrics of the runtime, one registry per service process. Services add their
+domain metrics to the same registry (`services/<name>/metrics.py`), so `/metrics` serves
+both and deploy/prometheus/rules.yml can alert on either."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+_ON_COMMIT = "onestop.metrics.on_commit"
 
 
 class RuntimeMetrics:
@@ -19,6 +28,10 @@ class RuntimeMetrics:
                                  ["topic"], registry=self.registry).labels
         self.outbox_pending = Gauge("onestop_outbox_pending", "rows not yet published",
                                     registry=self.registry)
+        self.outbox_oldest_seconds = Gauge(
+            "onestop_outbox_oldest_pending_seconds",
+            "age of the oldest row not yet published (0 when none); refreshed periodically",
+            registry=self.registry)
         # Parked rows are never retried: each one is an event nobody received.
         self.outbox_parked = Counter("onestop_outbox_parked",
                                      "outbox rows the broker refused for good; alert on any",
@@ -33,5 +46,34 @@ class RuntimeMetrics:
                                        "time to apply one batch", registry=self.registry)
         self.retries = Counter("onestop_handler_retries_total", "handler attempts retried",
                                ["topic"], registry=self.registry).labels
+        # Whole gauge, not `.labels`: each refresh replaces the assigned partitions' set.
+        self.consumer_lag = Gauge("onestop_consumer_lag",
+                                  "records behind the partition's high watermark",
+                                  ["topic", "partition"], registry=self.registry)
         Gauge("onestop_service_info", "service", ["service"],
               registry=self.registry).labels(**labels).set(1)
+
+
+def on_commit(session: AsyncSession, count: Callable[[], None]) -> None:
+    """Run `count` once the session's transaction commits; drop it on rollback. A counter
+    moved inside a transaction would count a batch that is rolled back and retried twice."""
+    global _listening
+    if not _listening:
+        # Once, on the class: a listener per session instance costs a quarter millisecond.
+        event.listen(Session, "after_commit", _run_pending)
+        event.listen(Session, "after_rollback", _drop_pending)
+        _listening = True
+    session.sync_session.info.setdefault(_ON_COMMIT, []).append(count)
+
+
+_listening = False
+
+
+def _run_pending(session: Session) -> None:
+    pending = session.info.pop(_ON_COMMIT, None)
+    for count in pending or ():
+        count()
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_ON_COMMIT, None)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,6 +131,16 @@ class ProcessingRepository(KeptAnswers):
                  .limit(limit).with_for_update(skip_locked=True))
         return [dict(r) for r in (await s.execute(query)).mappings().all()]
 
+    async def open_counts(self, s: AsyncSession, resolved: Collection[str]
+                          ) -> list[tuple[str, str | None, int]]:
+        """Received cases not resolved, per agency and deadline status (what the monitor
+        wrote: near, overdue or NULL): one grouped query, for the metrics' gauges."""
+        t = tables.cases
+        query = (select(t.c.agency_code, t.c.deadline, func.count())
+                 .where(t.c.received_at.is_not(None), t.c.state.not_in(list(resolved)))
+                 .group_by(t.c.agency_code, t.c.deadline))
+        return [(a or "", d, int(n)) for a, d, n in (await s.execute(query)).all()]
+
     async def set_alerts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """The monitor's columns of many cases in one executemany: code, next_alert_at,
         alerts_fired, deadline."""
@@ -154,5 +164,13 @@ class ProcessingRepository(KeptAnswers):
         IntegrityError to dead-letter it for."""
         if rows:
             t = tables.applicants
+            # Kept only by the services that need them: a letter needs the name, not the
+            # applicant's ID number, social insurance code or contacts.
+            rows = [{**r, "applicant": _for_letters(r["applicant"])} for r in rows]
             await s.execute(upsert(s, t).on_conflict_do_nothing(
                 index_elements=[t.c.dossier_code]), rows)
+
+
+def _for_letters(applicant: dict[str, Any]) -> dict[str, Any]:
+    """What domain.applicant_name reads of an applicant, and its kind."""
+    return {k: applicant[k] for k in ("kind", "full_name", "name") if k in applicant}

@@ -28,11 +28,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
 
-## throughput of the raw broker and of the pipeline, written under bench/results/
+## every figure of issue 14 in one run (raw ceiling, pipeline and latency on SQLite and
+## PostgreSQL, rebuild, monitor tick, peak RSS), one JSON under bench/results/;
+## `make bench REPLICAS=2` adds the pipeline with 2 processing and 2 reporting replicas
+REPLICAS ?= 1
 bench: install
-	$(PY) -m bench.pipeline
-	$(PY) -m bench.rebuild
-	$(PY) -m bench.monitor
+	$(PY) -m bench --replicas $(REPLICAS)
 
 ## regenerate the committed JSON Schemas and AsyncAPI document after changing contracts/
 contracts: install

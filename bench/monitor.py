@@ -349,22 +349,14 @@ async def run(backend: str, n: int, due_n: int, settings: ProcessingSettings,
             "analyze_seconds": analyze_s, **result}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", type=int, default=1_000_000, help="open cases loaded")
-    parser.add_argument("--due", type=int, default=1_000, help="of which due now")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    args = parser.parse_args()
-    if not 0 <= args.due <= args.cases:
-        parser.error("--due must be between 0 and --cases")
+def measure_ticks(cases: int, due: int, backends: tuple[str, ...]) -> dict[str, Any]:
+    """backend -> figures of one tick over `cases` open cases, `due` of them due."""
     settings = ProcessingSettings()
     policy = AlertPolicy(settings.alert_near_days, settings.alert_used_share)
-    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
-    figures = {b: asyncio.run(run(b, args.cases, args.due, settings, policy))
-               for b in backends}
-    result = {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
-              "cpus": os.cpu_count(), "monitor": figures}
-    print()
+    return {b: asyncio.run(run(b, cases, due, settings, policy)) for b in backends}
+
+
+def print_table(figures: dict[str, Any]) -> None:
     print(f"{'':34}" + "".join(f"{b:>14}" for b in figures))
     table: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("open cases", lambda f: f"{f['cases']:,}"),
@@ -388,6 +380,22 @@ def main() -> None:
                      or "SCAN" in line), "")
         print(f"{backend} plan: {f['plan'][0].strip()}"
               + (f" ... {scan.strip()}" if scan and scan != f["plan"][0] else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000, help="open cases loaded")
+    parser.add_argument("--due", type=int, default=1_000, help="of which due now")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    args = parser.parse_args()
+    if not 0 <= args.due <= args.cases:
+        parser.error("--due must be between 0 and --cases")
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    figures = measure_ticks(args.cases, args.due, backends)
+    result = {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
+              "cpus": os.cpu_count(), "monitor": figures}
+    print()
+    print_table(figures)
     out = ROOT / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

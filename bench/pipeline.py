@@ -1,35 +1,50 @@
-"""`make bench`: the raw broker's ceiling and the whole pipeline's throughput, side by side.
+"""The raw broker's ceiling and the whole pipeline's throughput and latency, side by side.
 
 Raw: plain aiokafka produce and consume of events of the real size (a DossierReceived
-envelope) on a 6-partition topic. Pipeline: province events published to the ingest topic
-until reporting's projection holds every event of every dossier (received, component
-digitized, dossier digitized, notification sent; a province's dossier is watched by
-processing, not stepped: its steps come from the province's own reports, none here), with
-the peak RSS of each service sampled meanwhile. Figures are printed and written to
-bench/results/*.json; nothing here asserts a timing.
+envelope) on a 6-partition topic. Pipeline, on SQLite files and on PostgreSQL (each on a
+fresh broker), the five services as processes:
+- full load: province events published to the ingest topic at once, until reporting's
+  database holds every event of every dossier (received, component digitized, dossier
+  digitized, notification sent; a province's dossier is watched by processing, not
+  stepped); sustained = from the first events seen there to the last;
+- latency: a steady offered load (a paced producer) at 25%, 50% and 75% of that sustained
+  rate; each record's publish time against the moment reporting applied the dossier's
+  receipt (its inbox row's applied_at), and the last of its four events; p50/p95/p99;
+- peak RSS of each service process over the whole run, CPU per dossier at full load.
+Progress is read from reporting's database directly (a count every 0.5 s), not through its
+API, so the harness adds no work to the services it measures. `--replicas N` adds a run on
+PostgreSQL with N processes each of processing and reporting in their consumer groups.
+Figures are printed and written to bench/results/*.json; nothing here asserts a timing.
+`python -m bench` runs this with the rebuild and monitor benches and writes one JSON.
 
-    python -m bench.pipeline [--raw N] [--dossiers N]
+    python -m bench.pipeline [--raw N] [--dossiers N] [--level-seconds S]
+                             [--backend sqlite|postgres|both] [--replicas N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import platform
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import mkdtemp
+from typing import Any
 
-import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.databases import ServiceDb, create_databases, drop_databases, utc
 from contracts import topics
+from contracts.events import DossierReceived
 from contracts.topics import SERVICES
 from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
@@ -41,6 +56,11 @@ EXAMPLES = ROOT.parent / "contracts" / "examples"
 # Lifecycle events per province dossier into reporting; before processing watched province
 # dossiers (issue 10) it also stepped them (5 per dossier): compare across it in dossiers/s.
 PER_DOSSIER = 4
+CODE_PREFIX = "000.01.01.H26-260302-"
+FULL_TAG, LEVEL_TAGS = "b", "xyzuvw"  # one letter per load: its dossiers' codes
+LEVELS = (0.25, 0.5, 0.75)  # steady loads, as shares of the full load's sustained rate
+REPLICATED = ("processing", "reporting")  # what --replicas scales out
+POLL = 0.5  # seconds between looks at reporting's database
 
 
 def progress(label: str, done: int, total: int, started: float) -> None:
@@ -88,18 +108,28 @@ async def raw_ceiling(bootstrap: str, n: int) -> dict[str, float]:
             "consume_per_s": n / consume_s}
 
 
-def province_events(n: int) -> list[tuple[bytes, bytes]]:
+def province_events(n: int, tag: str = "b") -> list[tuple[bytes, bytes]]:
+    """n province receipts; `tag` (one letter) keeps each load's dossier codes apart."""
     example = json.loads((EXAMPLES / "ingest.dossier-status.v1.json").read_text("utf-8"))
     now = datetime.now(UTC).isoformat()
     out = []
     for i in range(n):
-        code = f"000.01.01.H26-260302-b{i:06d}"
+        code = f"{CODE_PREFIX}{tag}{i:06d}"
         data = {**example["data"], "dossier_code": code, "occurred_at": now, "received_at": now,
                 "components": [{"code": "GKS", "form": "electronic"}],
                 "applicant": {**example["data"]["applicant"], "id_number": f"00119{i:07d}"}}
         event = {**example, "id": str(uuid.uuid4()), "subject": code, "data": data}
         out.append((code.encode(), json.dumps(event, ensure_ascii=False).encode()))
     return out
+
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def signed(events: list[tuple[bytes, bytes]]) -> list[Record]:
+    """Signed as Hanoi's system (the example's) would, with its development key; done
+    before the clock starts, so signing is not counted in what is measured."""
+    return [(key, value, dev_signed(value, "hanoi-mcdt")) for key, value in events]
 
 
 class RssSampler(threading.Thread):
@@ -132,98 +162,256 @@ class RssSampler(threading.Thread):
             time.sleep(0.2)
 
 
-async def publish(bootstrap: str, events: list[tuple[bytes, bytes]]) -> float:
+async def publish(bootstrap: str, records: list[Record], rate: float | None = None
+                  ) -> tuple[list[float], float]:
+    """Publish to the ingest topic at full speed or, with `rate`, paced at that many records
+    a second (a steady offered load). Returns each record's publish time (epoch seconds,
+    taken as it is handed to the producer) and the seconds until every one was acked."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_batch_size=256 * 1024)
     await producer.start()
-    started = time.perf_counter()
-    # Signed as Hanoi's system (the example's) would, with its development key.
-    futures = [await producer.send(topics.INGEST.name, value, key=key,
-                                   headers=dev_signed(value, "hanoi-mcdt"))
-               for key, value in events]
-    await asyncio.gather(*futures)
-    await producer.stop()
-    return time.perf_counter() - started
-
-
-def pipeline(bootstrap: str, n: int, var: Path) -> dict[str, object]:
-    stack = Stack(bootstrap, var, ports={s: free_port() for s in SERVICES},
-                  extra_env={"ONESTOP_LOG_LEVEL": "WARNING"})
-    stack.migrate()
-    stack.start()
-    sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
-                          if svc.process})
-    sampler.start()
+    sent_at: list[float] = []
     try:
-        events = province_events(n)
-        stats_url = f"{stack.services['reporting'].url}/api/v1/stats"
-        started = time.perf_counter()
-        publish_s = asyncio.run(publish(bootstrap, events))
-        target, held, first = n * PER_DOSSIER, 0, None
-        while held < target:
-            held = httpx.get(stats_url, timeout=30).json()["events"]
-            if held and first is None:
-                first = (time.perf_counter(), held)
-            progress("pipeline (events in reporting)", held, target, started)
-            if time.perf_counter() - started > 1800:
-                raise TimeoutError(f"reporting holds {held} of {target} events after 30 min")
-            time.sleep(0.5)
-        elapsed = time.perf_counter() - started
-        cpu_end = sampler.cpu_seconds()
-        # Sustained: from the first events in reporting to the last (consumer groups joined).
-        sustained = (target - first[1]) / max(time.perf_counter() - first[0], 1e-9) \
-            if first else 0.0
-        print()
+        futures = []
+        started = time.time()
+        for i, (key, value, headers) in enumerate(records):
+            if rate:
+                delay = started + i / rate - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent_at.append(time.time())
+            futures.append(await producer.send(topics.INGEST.name, value, key=key,
+                                               headers=headers))
+        await asyncio.gather(*futures)
+        return sent_at, time.time() - started
     finally:
-        sampler.stopping.set()
-        sampler.join()
-        stack.stop()
+        await producer.stop()
+
+
+def held_sql(tag: str) -> str:
+    return f"SELECT count(*) FROM events WHERE dossier_code LIKE '{CODE_PREFIX}{tag}%'"
+
+
+async def wait_held(db: ServiceDb, tag: str, target: int, label: str, started: float,
+                    give_up: float = 1800.0) -> tuple[float, int] | None:
+    """Poll reporting's database (every POLL s) until it holds `target` events of the load
+    `tag`; returns when and how many it first held, None if all were there at once."""
+    first: tuple[float, int] | None = None
+    while True:
+        held = await db.scalar(held_sql(tag))
+        if held and first is None and held < target:
+            first = (time.perf_counter(), held)
+        progress(label, held, target, started)
+        if held >= target:
+            print()
+            return first
+        if time.perf_counter() - started > give_up:
+            raise TimeoutError(f"reporting holds {held} of {target} events after {give_up} s")
+        await asyncio.sleep(POLL)
+
+
+async def full_load(bootstrap: str, db: ServiceDb, n: int, sampler: RssSampler
+                    ) -> dict[str, Any]:
+    """Every dossier published at once; the sustained rate is counted from the first events
+    seen in reporting (consumer groups joined) to the last."""
+    records = signed(province_events(n, FULL_TAG))
+    target = n * PER_DOSSIER
+    cpu_start = sampler.cpu_seconds()
+    started = time.perf_counter()
+    _, publish_s = await publish(bootstrap, records)
+    first = await wait_held(db, FULL_TAG, target, "full load (events in reporting)", started)
+    end = time.perf_counter()
+    cpu_end = sampler.cpu_seconds()
+    elapsed = end - started
+    sustained = (target - first[1]) / max(end - first[0], 1e-9) if first else target / elapsed
     return {"dossiers": n, "events_in_reporting": target, "seconds": elapsed,
             "publish_seconds": publish_s, "dossiers_per_s": n / elapsed,
             "events_per_s": target / elapsed, "sustained_events_per_s": sustained,
             "sustained_dossiers_per_s": sustained / PER_DOSSIER,
-            "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()},
             # CPU milliseconds each service spent per dossier, from publish to the last event
-            "cpu_ms_per_dossier": {k: round((cpu_end[k] - sampler.cpu_start[k]) * 1000 / n, 2)
+            "cpu_ms_per_dossier": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / n, 2)
                                    for k in cpu_end}}
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """Nearest-rank p50/p95/p99 and max, in milliseconds."""
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1] * 1000}
+
+
+async def latency(bootstrap: str, db: ServiceDb, rate: float, seconds: float, tag: str
+                  ) -> dict[str, Any]:
+    """A steady offered load of `rate` dossiers/s for `seconds`; then, from reporting's
+    database, when each dossier became visible there: its receipt's inbox row (applied_at
+    is taken in the batch's transaction just before its commit, so it is early by at most
+    one batch's write) against the ingest record's publish time. Lifecycle: the last of
+    its four events."""
+    n = max(2, round(rate * seconds))
+    records = signed(province_events(n, tag))
+    started = time.perf_counter()
+    sent_at, publish_s = await publish(bootstrap, records, rate)
+    await wait_held(db, tag, n * PER_DOSSIER, f"{rate:,.0f} dossiers/s (events in reporting)",
+                    started)
+    rows = await db.rows(
+        "SELECT e.dossier_code, e.type, i.applied_at FROM events e "
+        f"JOIN inbox i ON i.event_id = e.event_id WHERE e.dossier_code LIKE '{CODE_PREFIX}{tag}%'")
+    published = {key.decode(): at for (key, _, _), at in zip(records, sent_at, strict=True)}
+    received: list[float] = []
+    lifecycle: dict[str, float] = {}
+    for code, event_type, applied_at in rows:
+        delay = utc(applied_at).timestamp() - published[code]
+        if event_type == DossierReceived.event_type:
+            received.append(delay)
+        lifecycle[code] = max(lifecycle.get(code, delay), delay)
+    return {"offered_dossiers_per_s": rate, "offered_events_per_s": rate * PER_DOSSIER,
+            "dossiers": n, "achieved_dossiers_per_s": n / max(sent_at[-1] - sent_at[0], 1e-9)
+            if n > 1 else float(n), "publish_seconds": publish_s,
+            "received_visible_ms": percentiles(received),
+            "lifecycle_visible_ms": percentiles(list(lifecycle.values()))}
+
+
+def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", replicas: int = 1,
+             levels: tuple[float, ...] = LEVELS, level_seconds: float = 15.0
+             ) -> dict[str, Any]:
+    """The five services as processes (on SQLite files or PostgreSQL databases; with
+    `replicas` processes each of processing and reporting, PostgreSQL only): a full load,
+    then steady loads at `levels` of its sustained rate, each `level_seconds` long."""
+    urls = asyncio.run(create_databases(SERVICES)) if backend == "postgres" else {}
+    stack = Stack(bootstrap, var / f"{backend}-x{replicas}",
+                  ports={s: free_port() for s in SERVICES},
+                  extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls,
+                  replicas=dict.fromkeys(REPLICATED, replicas) if replicas > 1 else {})
+    sampler: RssSampler | None = None
+    try:
+        stack.migrate()
+        stack.start()
+        sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
+                              if svc.process})
+        sampler.start()
+        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds))
+    finally:
+        if sampler is not None:
+            sampler.stopping.set()
+            sampler.join()
+        stack.stop()
+        if urls:
+            asyncio.run(drop_databases(urls))
+    return {"backend": backend, "replicas": dict.fromkeys(REPLICATED, replicas),
+            **result, "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
+
+
+async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler,
+                 levels: tuple[float, ...], level_seconds: float) -> dict[str, Any]:
+    db = ServiceDb.of(stack.var_dir, "reporting", urls)
+    try:
+        full = await full_load(stack.bootstrap, db, n, sampler)
+        steady = []
+        for level, tag in zip(levels, LEVEL_TAGS, strict=False):
+            rate = level * full["sustained_dossiers_per_s"]
+            figures = await latency(stack.bootstrap, db, rate, level_seconds, tag)
+            steady.append({"share_of_full_load": level, **figures})
+    finally:
+        await db.close()
+    return {**full, "latency": steady}
+
+
+@contextlib.contextmanager
+def local_broker(var: Path) -> Iterator[str]:
+    """A fresh local broker with the registry's topics, per measurement: each starts from
+    the same empty log and no committed offsets."""
+    broker = LocalBroker(free_port(), var / "log" / f"broker-{uuid.uuid4().hex[:6]}.log").start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap))
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> None:
+    def row(label: str, cells: list[str]) -> None:
+        print(f"{label:40}" + "".join(f"{c:>24}" for c in cells))
+
+    row("", list(pipes))
+    row("raw produce (aiokafka) events/s", [f"{raw['produce_per_s']:,.0f}"] * len(pipes))
+    row("raw consume (aiokafka) events/s", [f"{raw['consume_per_s']:,.0f}"] * len(pipes))
+    row("pipeline events/s (sustained)", [f"{p['sustained_events_per_s']:,.0f}"
+                                          for p in pipes.values()])
+    row("pipeline dossiers/s (sustained)", [f"{p['sustained_dossiers_per_s']:,.0f}"
+                                            for p in pipes.values()])
+    row("pipeline dossiers/s incl. start", [f"{p['dossiers_per_s']:,.0f}"
+                                            for p in pipes.values()])
+    row("sustained events / raw consume", [
+        f"{p['sustained_events_per_s'] / raw['consume_per_s']:.4f}" for p in pipes.values()])
+    for i in range(max(len(p["latency"]) for p in pipes.values())):
+        for what in ("received", "lifecycle"):
+            cells = []
+            for p in pipes.values():
+                if i >= len(p["latency"]):
+                    cells.append("")
+                    continue
+                ms = p["latency"][i][f"{what}_visible_ms"]
+                cells.append(f"{ms['p50']:,.0f}/{ms['p95']:,.0f}/{ms['p99']:,.0f}")
+            level = next(p["latency"][i] for p in pipes.values() if i < len(p["latency"]))
+            row(f"{what} visible ms p50/p95/p99 @{level['share_of_full_load']:.0%}", cells)
+    row("  offered dossiers/s at those levels", [
+        " ".join(f"{lv['offered_dossiers_per_s']:,.0f}" for lv in p["latency"])
+        for p in pipes.values()])
+    names = sorted({k for p in pipes.values() for k in p["peak_rss_mib"]})
+    for name in names:
+        row(f"peak RSS MiB: {name}", [f"{p['peak_rss_mib'].get(name, '')}"
+                                      for p in pipes.values()])
+    row("CPU ms per dossier, all services", [
+        f"{sum(p['cpu_ms_per_dossier'].values()):.2f}" for p in pipes.values()])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--raw", type=int, default=50_000, help="events for the raw ceiling")
-    parser.add_argument("--dossiers", type=int, default=5_000, help="dossiers for the pipeline")
+    parser.add_argument("--dossiers", type=int, default=5_000, help="dossiers at full load")
+    parser.add_argument("--level-seconds", type=float, default=15.0,
+                        help="length of each steady load (latency)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="N > 1 adds a PostgreSQL run with N processing and N reporting")
     args = parser.parse_args()
-    var = Path(mkdtemp(prefix="onestop-bench-"))
-    broker = LocalBroker(free_port(), var / "log" / "broker.log").start()
-    try:
-        asyncio.run(ensure_topics(broker.bootstrap))
-        print(f"raw ceiling: {args.raw} events on {broker.bootstrap}")
-        raw = asyncio.run(raw_ceiling(broker.bootstrap, args.raw))
-        print(f"pipeline: {args.dossiers} province dossiers through five services")
-        pipe = pipeline(broker.bootstrap, args.dossiers, var)
-    finally:
-        broker.stop()
-    ratio = pipe["sustained_events_per_s"] / raw["consume_per_s"]  # type: ignore[operator]
-    result = {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
-              "cpus": psutil.cpu_count(), "raw": raw, "pipeline": pipe,
-              "sustained_pipeline_events_over_raw_consume": ratio}
-    print()
-    print(f"{'':32}{'events/s':>12}")
-    print(f"{'raw produce (aiokafka)':32}{raw['produce_per_s']:>12,.0f}")
-    print(f"{'raw consume (aiokafka)':32}{raw['consume_per_s']:>12,.0f}")
-    print(f"{'pipeline, events (sustained)':32}{pipe['sustained_events_per_s']:>12,.0f}")
-    print(f"{'pipeline, dossiers (sustained)':32}{pipe['sustained_dossiers_per_s']:>12,.0f}")
-    print(f"{'pipeline, dossiers incl. start':32}{pipe['dossiers_per_s']:>12,.0f}")
-    print(f"sustained pipeline events / raw consume = {ratio:.4f}")
-    print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in
-                                         pipe["peak_rss_mib"].items()))  # type: ignore[union-attr]
-    cpu = pipe["cpu_ms_per_dossier"]
-    print("CPU ms per dossier: " + ", ".join(f"{k} {v}" for k, v in cpu.items())  # type: ignore[union-attr]
-          + f"; all services {sum(cpu.values()):.2f}")  # type: ignore[union-attr]
-    out = ROOT / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    result = run(args.raw, args.dossiers, args.level_seconds,
+                 ("sqlite", "postgres") if args.backend == "both" else (args.backend,),
+                 args.replicas)
+    print_pipelines(result["raw"], result["pipeline"])
+    write(result, "")
+
+
+def run(raw_n: int, dossiers: int, level_seconds: float, backends: tuple[str, ...],
+        replicas: int, var: Path | None = None, levels: tuple[float, ...] = LEVELS
+        ) -> dict[str, Any]:
+    """The raw ceiling, then the pipeline on each backend (and on PostgreSQL with
+    `replicas` when more than one), each on a fresh broker."""
+    var = var or Path(mkdtemp(prefix="onestop-bench-"))
+    with local_broker(var) as bootstrap:
+        print(f"raw ceiling: {raw_n} events on {bootstrap}")
+        raw = asyncio.run(raw_ceiling(bootstrap, raw_n))
+    runs = [(b, 1) for b in backends] + ([("postgres", replicas)] if replicas > 1 else [])
+    pipes = {}
+    for backend, n in runs:
+        label = backend if n == 1 else f"{backend} x{n}"
+        print(f"pipeline on {label}: {dossiers} province dossiers through five services")
+        with local_broker(var) as bootstrap:
+            pipes[label] = pipeline(bootstrap, var, dossiers, backend=backend, replicas=n,
+                                    levels=levels, level_seconds=level_seconds)
+    return {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
+            "cpus": psutil.cpu_count(), "raw": raw, "pipeline": pipes}
+
+
+def write(result: dict[str, Any], suffix: str) -> Path:
+    out = ROOT / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT.parent)}")
+    return out
 
 
 if __name__ == "__main__":

@@ -28,6 +28,21 @@ def _types(*classes: type) -> tuple[str, ...]:
     return tuple(cls.event_type for cls in classes)
 
 
+# Partition counts, and why (issue 14, scale-out):
+# - Data topics have 6. A consumer group spreads partitions over its members, so 6 is the
+#   most replicas of one service that all get work: 2 replicas take 3 each, 3 take 2, 6 take
+#   1 (tests/e2e/test_replicas_sigkill.py runs 2 of processing and of reporting, and after a
+#   SIGKILL the survivor takes all 6). 6 divides evenly for 1, 2, 3 and 6 members. Keys are
+#   dossier codes, so one dossier's events stay in order on one partition whatever the count.
+#   More would let more replicas share a topic but split each batch the consumer fetches into
+#   more, smaller ones (one fetch entry per partition); on the 2-core development machine the
+#   pipeline is bound by the services' CPU, not the broker (bench: sustained pipeline events
+#   are about 1% of the raw consume rate), so more partitions would buy nothing here. Changing
+#   a count later re-maps keys to partitions: per-dossier order holds only for new records.
+#   Not re-measured with other counts yet.
+# - The reports, heartbeat and dead-letter topics have 1: few records, and one ordered log is
+#   what their readers need (a relay compares its heartbeat's offsets to see a broker reset;
+#   an operator reads dead letters in order).
 INGEST = Topic(
     "onestop.ingest.v1", "provinces", "dossier code", 6, _types(ProvinceDossierStatus),
     ("intake",), "status changes reported by provincial systems", personal_data=True,

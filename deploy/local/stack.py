@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from contracts.topics import SERVICES
-from deploy.local.broker import end_process
+from deploy.local.broker import end_process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"intake": 8001, "digitization": 8002, "processing": 8003, "notification": 8004,
@@ -66,13 +66,32 @@ class ServiceProcess:
 
 @dataclass
 class Stack:
+    """The five services, each its own process; `replicas` runs more than one process of a
+    service in its consumer group (each its own HTTP port, the same database).
+
+    A replicated service needs a database every replica can share: a PostgreSQL URL in
+    `database_urls` (service -> URL, passed as `<SERVICE>_DATABASE_URL`). SQLite files are
+    refused there: two processes on one file would work only on one machine and serialize
+    on its write lock, which is not the scale-out being shown."""
+
     bootstrap: str
     var_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    # Seconds each started process has to answer /health: starting seven Python processes
+    # at once on a busy 2-core machine takes a while.
+    health_timeout: float = 180.0
 
-    def env_for(self, name: str) -> dict[str, str]:
+    def __post_init__(self) -> None:
+        for name, n in self.replicas.items():
+            if n > 1 and not self.database_urls.get(name, "").startswith("postgresql"):
+                raise ValueError(f"{n} replicas of {name} need a PostgreSQL URL in "
+                                 "database_urls: replicas share one database")
+
+    def env_for(self, name: str, port: int | None = None) -> dict[str, str]:
         prefix = name.upper() + "_"
         digitization = f"http://127.0.0.1:{self.ports['digitization']}"
         # Who calls digitization: intake's reuse lookup, processing's result signatures.
@@ -80,9 +99,12 @@ class Stack:
                  "processing": {"PROCESSING_SIGN_URL": f"{digitization}/api/v1/sign",
                                 "PROCESSING_VERIFY_URL":
                                     digitization + "/api/v1/documents/{document_ref}/verify"}}
-        return {**os.environ, **peers.get(name, {}),
+        database = ({f"{prefix}DATABASE_URL": self.database_urls[name]}
+                    if name in self.database_urls else {})
+        return {**os.environ, **peers.get(name, {}), **database,
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                "ONESTOP_VAR_DIR": str(self.var_dir), f"{prefix}HTTP_PORT": str(self.ports[name]),
+                "ONESTOP_VAR_DIR": str(self.var_dir),
+                f"{prefix}HTTP_PORT": str(port or self.ports[name]),
                 "PYTHONUNBUFFERED": "1", **self.extra_env}
 
     def migrate(self) -> None:
@@ -91,17 +113,28 @@ class Stack:
                            env=self.env_for(name), check=True, stdout=subprocess.DEVNULL,
                            cwd=ROOT)
 
+    def replica_names(self, name: str) -> list[str]:
+        """Keys in `services` of a service's replicas: `name` itself, then `name-2`, ..."""
+        return [name] + [f"{name}-{i}" for i in range(2, self.replicas.get(name, 1) + 1)]
+
+    def replicas_of(self, name: str) -> list[ServiceProcess]:
+        return [self.services[key] for key in self.replica_names(name) if key in self.services]
+
     def start(self, names: tuple[str, ...] = SERVICES) -> Stack:
+        started = []
         for name in names:
-            self.services[name] = ServiceProcess(
-                name, self.ports[name], self.env_for(name),
-                self.var_dir / "log" / f"{name}.log").start()
-        for name in names:
-            self.services[name].wait_healthy()
+            for i, key in enumerate(self.replica_names(name)):
+                port = self.ports[name] if i == 0 else free_port()
+                self.services[key] = ServiceProcess(
+                    key, port, self.env_for(name, port), self.var_dir / "log" / f"{key}.log",
+                    command=[sys.executable, "-m", f"services.{name}"]).start()
+                started.append(key)
+        for key in started:
+            self.services[key].wait_healthy(self.health_timeout)
         return self
 
     def restart(self, name: str) -> None:
-        self.services[name].start().wait_healthy()
+        self.services[name].start().wait_healthy(self.health_timeout)
 
     def stop(self) -> None:
         for svc in self.services.values():

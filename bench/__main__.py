@@ -1,0 +1,61 @@
+"""`make bench`: every measurement of issue 14 in one run, one table, one JSON.
+
+The raw broker's ceiling; the pipeline at full load and its publish-to-visible latency at
+25/50/75% of it, on SQLite and on PostgreSQL (bench/pipeline.py); with `--replicas N`, the
+same on PostgreSQL with N processing and N reporting processes; reporting's rebuild rate
+(bench/rebuild.py); one deadline-monitor tick over a million open cases on both databases
+(bench/monitor.py); peak RSS per service. Written to bench/results/<time>.json; nothing
+here asserts a timing. The CPU is shared on development machines: compare runs made in the
+same half hour.
+
+    python -m bench [--replicas N] [--dossiers N] [--raw N] [--level-seconds S]
+                    [--rebuild-events N] [--cases N]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench import monitor, pipeline, rebuild
+
+
+def summary(result: dict[str, Any]) -> None:
+    print()
+    print("== pipeline ==")
+    pipeline.print_pipelines(result["raw"], result["pipeline"])
+    print()
+    print("== rebuild ==")
+    r = result["rebuild"]
+    print(f"reporting rebuild (SQLite): {r['events_per_s']:,.0f} events/s "
+          f"({r['events_applied']:,} events, goal 20,000/s)")
+    print()
+    print("== deadline monitor ==")
+    monitor.print_table(result["monitor"])
+    print()
+    print("The CPU of this machine may be shared: figures are noisy; compare runs made "
+          "side by side.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="N > 1 adds a PostgreSQL pipeline with N processing and N "
+                             "reporting replicas")
+    parser.add_argument("--raw", type=int, default=50_000)
+    parser.add_argument("--dossiers", type=int, default=5_000)
+    parser.add_argument("--level-seconds", type=float, default=15.0)
+    parser.add_argument("--rebuild-events", type=int, default=20_000)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=1_000)
+    args = parser.parse_args()
+    result = pipeline.run(args.raw, args.dossiers, args.level_seconds, ("sqlite", "postgres"),
+                          args.replicas)
+    result["rebuild"] = rebuild.measure(args.rebuild_events)
+    result["monitor"] = monitor.measure_ticks(args.cases, args.due, ("sqlite", "postgres"))
+    summary(result)
+    pipeline.write(result, "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""`make bench` itself cannot rot: its measurements run here with tiny counts (raw ceiling,
+the pipeline on SQLite and on PostgreSQL with one latency level, rebuild, monitor tick) and
+must produce consistent figures. No timing is asserted: figures are the bench's business."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bench import monitor, pipeline, rebuild
+from contracts.topics import SERVICES
+
+pytestmark = pytest.mark.e2e
+DOSSIERS = 30
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_raw_ceiling_and_the_pipeline_with_one_latency_level(backend: str,
+                                                                 tmp_path: Path) -> None:
+    with pipeline.local_broker(tmp_path) as bootstrap:
+        raw = asyncio.run(pipeline.raw_ceiling(bootstrap, 500))
+        pipe = pipeline.pipeline(bootstrap, tmp_path, DOSSIERS, backend=backend,
+                                 levels=(0.5,), level_seconds=2.0)
+    assert raw["events"] == 500 and raw["produce_per_s"] > 0 and raw["consume_per_s"] > 0
+    assert pipe["backend"] == backend
+    assert pipe["events_in_reporting"] == DOSSIERS * pipeline.PER_DOSSIER
+    assert pipe["sustained_events_per_s"] > 0
+    assert pipe["sustained_dossiers_per_s"] == pytest.approx(
+        pipe["sustained_events_per_s"] / pipeline.PER_DOSSIER)
+    assert set(pipe["peak_rss_mib"]) == set(SERVICES)
+    assert all(v > 0 for v in pipe["peak_rss_mib"].values())
+    assert set(pipe["cpu_ms_per_dossier"]) == set(SERVICES)
+    (level,) = pipe["latency"]
+    assert level["share_of_full_load"] == 0.5 and level["dossiers"] >= 2
+    assert level["offered_dossiers_per_s"] == pytest.approx(
+        0.5 * pipe["sustained_dossiers_per_s"])
+    received, lifecycle = level["received_visible_ms"], level["lifecycle_visible_ms"]
+    for ms in (received, lifecycle):
+        assert 0 < ms["p50"] <= ms["p95"] <= ms["p99"] <= ms["max"]
+    # A dossier's last event is visible no sooner than its receipt.
+    assert all(lifecycle[p] >= received[p] for p in received)
+    pipeline.print_pipelines(raw, {backend: pipe})  # the table prints from these figures
+
+
+def test_the_rebuild_rate_and_a_monitor_tick(tmp_path: Path) -> None:
+    figures = rebuild.measure(300, tmp_path)
+    assert figures["events_applied"] == figures["events_published"]
+    assert figures["events_per_s"] > 0  # type: ignore[operator]
+    ticks = monitor.measure_ticks(2_000, 20, ("sqlite",))
+    tick = ticks["sqlite"]
+    assert tick["cases"] == 2_000 and tick["taken"] == 20 and tick["tick_seconds"] > 0
+    monitor.print_table(ticks)

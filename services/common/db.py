@@ -154,6 +154,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=60000")
             _wal(cur)
+            # NORMAL in WAL mode: a commit reaches the WAL (the OS holds it) but is fsync'd
+            # only at checkpoints. A killed process (SIGKILL, OOM, crash) loses no committed
+            # transaction: the OS writes the WAL out and the next open replays it. A power
+            # loss or OS crash may lose the transactions since the last checkpoint (the file
+            # stays consistent, never corrupt), and here that costs more than rows: their
+            # Kafka offsets were committed after them, so those records are not delivered
+            # again (skipped by this service), and outbox rows may vanish after they were
+            # published. Where power loss matters, use PostgreSQL (production) or FULL.
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

@@ -3,6 +3,9 @@
 Starts the local broker on 127.0.0.1:9092 unless KAFKA_BOOTSTRAP_SERVERS is set, creates the
 topics, migrates each service's database, starts the five services, prints their URLs, and
 restarts a service that exits (with backoff, see supervisor.py) while the others run on.
+Once they are healthy, the province simulator (deploy/simulate/) publishes a gentle traffic
+so the dashboard is alive on a fresh machine; SIMULATE=0 turns it off, SIMULATE_RATE (2
+records/s here), SIMULATE_SEED and the other SIMULATE_* settings tune it.
 """
 
 from __future__ import annotations
@@ -10,13 +13,36 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from deploy.local.broker import LocalBroker, port_open
-from deploy.local.stack import Stack
+from deploy.local.broker import LocalBroker, end_process, port_open
+from deploy.local.stack import ROOT, Stack
 from deploy.local.supervisor import Supervisor
+from deploy.local.tokens import describe, dev_secret
 from services.common.kafka import ensure_topics
+
+
+def start_simulator(bootstrap: str, var: Path) -> subprocess.Popen[bytes] | None:
+    """The province simulator, until stopped, unless SIMULATE=0. Gentle by default; a new
+    seed each start (printed), so dossier codes of an earlier run on the same var/ are not
+    sent again (same codes, new dates: intake would refuse them as already received)."""
+    if os.environ.get("SIMULATE", "1").strip().lower() in ("0", "false", "no", "off"):
+        print("simulator     off (SIMULATE=0)")
+        return None
+    env = {"SIMULATE_RATE": "2", "SIMULATE_LATE": "0.1",
+           "SIMULATE_SEED": str(int(time.time())), **os.environ,
+           "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
+    log_file = var / "log" / "simulate.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "deploy.simulate", "--duration", "0"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    print(f"simulator     provinces publishing about {env['SIMULATE_RATE']} records/s, seed "
+          f"{env['SIMULATE_SEED']} (log {log_file}); SIMULATE=0 make up turns it off")
+    return process
 
 
 def main() -> int:
@@ -32,8 +58,11 @@ def main() -> int:
         bootstrap = broker.bootstrap
         print(f"broker        kafka://{bootstrap}  (local Tansu, log in memory)")
     asyncio.run(ensure_topics(bootstrap))
-    stack = Stack(bootstrap, var)
+    # The development issuer: a secret of this machine's (var/auth), unless one is given.
+    secret = os.environ.get("ONESTOP_AUTH_JWT_SECRET") or dev_secret(var)
+    stack = Stack(bootstrap, var, extra_env={"ONESTOP_AUTH_JWT_SECRET": secret})
     stopping = False
+    simulator = None
 
     def _stop(*_: object) -> None:
         nonlocal stopping
@@ -46,12 +75,16 @@ def main() -> int:
         stack.start()
         for name, svc in stack.services.items():
             print(f"{name:<14}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
+        print(describe(secret.split(",")[0], stack.services["intake"].url,
+                       stack.services["reporting"].url))
+        simulator = start_simulator(bootstrap, var)
         print("all services up; Ctrl-C stops them", flush=True)
         supervisor = Supervisor(stack.services, say=lambda line: print(line, flush=True),
                                 describe=lambda name: f"; see {stack.services[name].log_file}")
         supervisor.run(lambda: stopping)
     finally:
         print("stopping...", flush=True)
+        end_process(simulator, 10)
         stack.stop()
         if broker:
             broker.stop()

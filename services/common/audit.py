@@ -27,7 +27,7 @@ from starlette.requests import Request
 from services.common.clock import Clock
 
 GENESIS = "0" * 64  # the "previous hash" of the first row
-ANONYMOUS = "anonymous"  # until the security issue's tokens say who calls
+ANONYMOUS = "anonymous"  # a consumer or job acting with no caller
 FIELDS = ("seq", "at", "actor", "action", "dossier_code", "target", "address")
 # Column widths (db.py): a value is clipped rather than failing the action it records.
 _WIDTH = {"actor": 200, "action": 100, "dossier_code": 64, "target": 200, "address": 64}
@@ -141,6 +141,9 @@ class AuditLog:
         last and held only to commit)."""
         if s.get_bind().dialect.name == "postgresql":
             await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
+        # The token's user, never what a body claims; the given actor only without one.
+        who = getattr(request.state, "caller", None) if request is not None else None
+        actor = who.user if who is not None else actor
         t = self.table
         head = (await s.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1))
                 ).mappings().first()

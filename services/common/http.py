@@ -63,10 +63,13 @@ class Problems(BaseModel):
 # Documented on every operation; the body is always `Problems` (503: a dependency is away).
 ERROR_STATUSES = {
     "400": "the body could not be read (invalid JSON, or nested too deeply)",
+    "401": "no valid credential (bearer token or API key)",
+    "403": "the caller's role lacks the permission named, or the agency is outside its tree",
     "404": "not found",
     "409": "not possible in the current state",
     "413": "the request body is over the size limit",
     "422": "invalid request: every problem listed",
+    "429": "too many requests: wait Retry-After seconds",
     "503": "a dependency (database, broker, data warehouse) is unavailable",
 }
 
@@ -74,10 +77,12 @@ ERROR_STATUSES = {
 class ApiError(Exception):
     """A 4xx answer with a machine-readable list of problems."""
 
-    def __init__(self, status: int, problems: list[Reason], **extra: Any) -> None:
+    def __init__(self, status: int, problems: list[Reason],
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(problems)
         self.status = status
         self.problems = problems
+        self.headers = headers
         self.extra = extra
 
 
@@ -223,6 +228,10 @@ def _document_errors(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_STATUSES.items():
+                if status in ("401", "403") and not operation.get("security"):
+                    continue  # a public route (health, metrics, the citizens' lookup)
+                if status == "429" and "/public/" not in path:
+                    continue
                 if path == "/health" and status == "503":
                     # degraded: the same body as 200, with the failing checks named
                     responses[status] = {"description": "degraded: a check failed",
@@ -271,7 +280,7 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return problems_response(exc.status, exc.problems, **exc.extra)
+        return problems_response(exc.status, exc.problems, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

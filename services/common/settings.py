@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -10,6 +12,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
 # Fernet key sealing dead letters of personal-data topics in development (sealing.py).
 DEV_DLQ_KEY = "rQZVojkbC2BQCmYBnNUKHM6ICe7VK2N2C4MQOiawwpk="
+# Fernet key sealing personal columns at rest in development (sealing.py, sealed_columns.py).
+DEV_DATA_KEY = "ZgJfXIn_EbX6OA7MrdcahiznbthyCjlk7lW6FN-69GY="
+
+
+# Bearer tokens (auth.py): the development issuer's secret and our services' own API key.
+DEV_JWT_SECRET = "development-only-jwt-secret-not-for-production-use"
+DEV_SERVICE_KEY = "development-only-internal-service-key"
+ISSUER, AUDIENCE = "onestop-dev", "onestop"
+
+
+def key_digest(key: str) -> str:
+    """An API key as settings keep it: its SHA-256, never the key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+DEV_API_KEYS = f"onestop-services:internal_service:*:{key_digest(DEV_SERVICE_KEY)}"
 
 
 def _shared(name: str) -> AliasChoices:
@@ -34,8 +52,39 @@ class ServiceSettings(BaseSettings):
                                      validation_alias=_shared("ONESTOP_PSEUDONYM_KEY"))
     # Comma-separated Fernet keys: the first seals dead letters, every one opens them.
     dlq_key: SecretStr = Field(SecretStr(DEV_DLQ_KEY), validation_alias=_shared("ONESTOP_DLQ_KEY"))
+    # Comma-separated Fernet keys: the first seals personal columns at rest, every one opens.
+    data_key: SecretStr = Field(SecretStr(DEV_DATA_KEY),
+                                validation_alias=_shared("ONESTOP_DATA_KEY"))
+    # Comma-separated HS256 secrets: the first is the development issuer's, every one
+    # verifies (rotation). Production: an OIDC issuer's JWKS instead (auth_jwks_url).
+    auth_jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET),
+                                       validation_alias=_shared("ONESTOP_AUTH_JWT_SECRET"))
+    auth_jwks_url: str | None = Field(None, validation_alias=_shared("ONESTOP_AUTH_JWKS_URL"))
+    auth_issuer: str = Field(ISSUER, validation_alias=_shared("ONESTOP_AUTH_ISSUER"))
+    auth_audience: str = Field(AUDIENCE, validation_alias=_shared("ONESTOP_AUTH_AUDIENCE"))
+    # system:role:agency(*):sha256(key), comma-separated (auth.parse_api_keys)
+    auth_api_keys: SecretStr = Field(SecretStr(DEV_API_KEYS),
+                                     validation_alias=_shared("ONESTOP_AUTH_API_KEYS"))
+    # What this service sends when it calls another (X-API-Key).
+    service_api_key: SecretStr = Field(SecretStr(DEV_SERVICE_KEY),
+                                       validation_alias=_shared("ONESTOP_SERVICE_API_KEY"))
     var_dir: Path = Field(Path("var"), validation_alias=_shared("ONESTOP_VAR_DIR"))
     log_level: str = Field("INFO", validation_alias=_shared("ONESTOP_LOG_LEVEL"))
+    # The services' event loop (runtime.main): uvloop costs less CPU per SQLite transaction
+    # and Kafka record; "asyncio", the standard library's, rules the loop out of a problem.
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", validation_alias=_shared("ONESTOP_EVENT_LOOP"))
+    # Spans (tracing.py): unset is OTLP in production, var/traces/<service>.jsonl otherwise;
+    # memory in tests; none records nothing (trace ids are still carried).
+    tracing_exporter: Literal["otlp", "jsonl", "memory", "none"] | None = Field(
+        None, validation_alias=_shared("ONESTOP_TRACING_EXPORTER"))
+    tracing_otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces",
+                                       validation_alias=_shared("ONESTOP_TRACING_OTLP_ENDPOINT"))
+    # Share of the consumed records without a sampled parent that start a recorded trace
+    # (HTTP requests always do; a trace is recorded whole or not at all). At 1.0 the
+    # pipeline spends about a quarter more CPU per dossier; at 0.1 no measurable cost.
+    tracing_sample_ratio: float = Field(0.1, ge=0.0, le=1.0,
+                                        validation_alias=_shared("ONESTOP_TRACING_SAMPLE_RATIO"))
 
     database_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -52,6 +101,8 @@ class ServiceSettings(BaseSettings):
     reset_check_seconds: float = 3.0
     # /health turns 503 when rows are pending and the relay has not moved for this long.
     relay_stall_seconds: float = 30.0
+    # Gauges that need a query (outbox age, open cases...) are refreshed this often.
+    metrics_refresh_seconds: float = 15.0
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> ServiceSettings:
@@ -60,6 +111,22 @@ class ServiceSettings(BaseSettings):
         dlq_keys = [k.strip() for k in self.dlq_key.get_secret_value().split(",")]
         if self.env == "production" and DEV_DLQ_KEY in dlq_keys:
             raise ValueError("ONESTOP_DLQ_KEY must not hold the development key in production")
+        data_keys = [k.strip() for k in self.data_key.get_secret_value().split(",")]
+        if self.env == "production" and DEV_DATA_KEY in data_keys:
+            raise ValueError("ONESTOP_DATA_KEY must not hold the development key in production")
+        return self
+
+    @model_validator(mode="after")
+    def _tracing_default(self) -> ServiceSettings:
+        if self.tracing_exporter is None:
+            self.tracing_exporter = "otlp" if self.env == "production" else "jsonl"
+        if self.env == "production" and (
+                DEV_JWT_SECRET in self.auth_jwt_secret.get_secret_value().split(",")
+                or self.service_api_key.get_secret_value() == DEV_SERVICE_KEY
+                or key_digest(DEV_SERVICE_KEY) in self.auth_api_keys.get_secret_value()):
+            raise ValueError("the development token secret and service API key must not be "
+                             "used in production (ONESTOP_AUTH_JWT_SECRET, "
+                             "ONESTOP_AUTH_API_KEYS, ONESTOP_SERVICE_API_KEY)")
         return self
 
     def db_url(self, service: str) -> str:

@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from contracts.common import Problem
+from services.common.auth import Caller, require
+from services.common.auth import Permission as P
 from services.common.http import ApiError, Problems, not_found
 from services.common.runtime import Runtime
 from services.digitization.documents import Documents, UnknownOfficer
@@ -45,6 +47,24 @@ def _not_found(exc: NotFound) -> ApiError:
     return not_found(f"Không tìm thấy {exc}", f"{exc} not found")
 
 
+async def _in_scope(request: Request, caller: Caller, code: str) -> None:
+    """Another tree's dossier is answered as not found (codes are guessable)."""
+    rt, digitizer, _ = _parts(request)
+    async with rt.sessions() as s:
+        dossier = await digitizer.repo.dossier(s, code)
+    if dossier is not None and not caller.sees(dossier["agency_code"]):
+        raise _not_found(NotFound(code))
+
+
+def _public(request: Request) -> None:
+    # Verification is for anyone holding a copy, without an account: limited per client.
+    request.app.state.public_verifications.take(
+        request.client.host if request.client else "-")
+
+
+Digitizing = Annotated[Caller, require(P.document_digitize)]
+
+
 def _already(exc: AlreadyDone) -> ApiError:
     return ApiError(409, [Problem.of("already_digitized", "Thành phần đã được số hóa",
                                      f"component {exc} is already digitized")])
@@ -63,11 +83,13 @@ def _bad_scan(exc: BadScan) -> ApiError:
 
 @router.post("/dossiers/{code}/components/{component}/scan", status_code=201,
              responses=UNSUPPORTED, openapi_extra=SCAN_BODY)
-async def scan(code: str, component: str, request: Request) -> dict[str, Any]:
+async def scan(code: str, component: str, request: Request,
+               caller: Digitizing) -> dict[str, Any]:
     """Page images (PNG, JPEG, TIFF) or one PDF, as multipart file parts (any field name;
-    `officer` names the signer): one signed PDF for the component."""
+    `officer` names the signing key): one signed PDF for the component."""
     rt, digitizer, documents = _parts(request)
     settings: Any = rt.settings
+    await _in_scope(request, caller, code)
     try:
         async with rt.sessions() as s:  # refused before a byte of the body is read
             await digitizer.open_component(s, code, component)
@@ -79,7 +101,7 @@ async def scan(code: str, component: str, request: Request) -> dict[str, Any]:
         extra = await documents.extract(made.pdf, component, declared)
         async with rt.transaction() as s:
             done = await digitizer.record_scan(s, code, component, made.row, extra)
-            await rt.audit.record(s, request, actor=officer, action="component.scan",
+            await rt.audit.record(s, request, actor=None, action="component.scan",
                                   dossier_code=code, target=component)
         return done
     except NotFound as exc:
@@ -97,10 +119,11 @@ class DigitizedIn(BaseModel):
 
 
 @router.post("/dossiers/{code}/components/{component}/digitized")
-async def digitized(code: str, component: str, request: Request,
+async def digitized(code: str, component: str, request: Request, caller: Digitizing,
                     body: DigitizedIn | None = None) -> dict[str, Any]:
     """Scanned elsewhere: the document is given by reference."""
     rt, digitizer, _ = _parts(request)
+    await _in_scope(request, caller, code)
     try:
         async with rt.transaction() as s:
             done = await digitizer.mark_paper_digitized(
@@ -123,14 +146,16 @@ class NotDigitizedIn(BaseModel):
 
 @router.post("/dossiers/{code}/components/{component}/not-digitized")
 async def not_digitized(code: str, component: str, body: NotDigitizedIn,
-                        request: Request) -> dict[str, Any]:
-    """The leader's decision not to digitize a fragile original (Decision 1333, 3(1))."""
+                        request: Request, caller: Digitizing) -> dict[str, Any]:
+    """The leader's decision not to digitize a fragile original (Decision 1333, 3(1)),
+    recorded at the counter by the officer the token names."""
     rt, digitizer, _ = _parts(request)
+    await _in_scope(request, caller, code)
     try:
         async with rt.transaction() as s:
             done = await digitizer.not_digitized(s, code, component, body.decided_by,
                                                  body.decision)
-            await rt.audit.record(s, request, actor=body.decided_by,
+            await rt.audit.record(s, request, actor=None,
                                   action="component.not_digitized", dossier_code=code,
                                   target=component)
         return done
@@ -140,7 +165,8 @@ async def not_digitized(code: str, component: str, body: NotDigitizedIn,
         raise _already(exc) from exc
 
 
-@router.post("/sign", status_code=201, responses=UNSUPPORTED, openapi_extra=PDF_BODY)
+@router.post("/sign", status_code=201, responses=UNSUPPORTED, openapi_extra=PDF_BODY,
+             dependencies=[require(P.document_sign)])
 async def sign(request: Request,
                officer: Annotated[str | None, Query(max_length=64)] = None,
                document_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -185,7 +211,8 @@ async def _file(request: Request, document_id: str) -> dict[str, Any]:
 
 
 @router.get("/documents/{document_id}", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}})
+            responses={200: {"content": {"application/pdf": {}}}},
+            dependencies=[require(P.document_read)])
 async def document(document_id: DocumentId, request: Request) -> Response:
     row = await _file(request, document_id)
     # A scanned component is the applicant's own papers: a read to record.
@@ -202,15 +229,18 @@ async def document(document_id: DocumentId, request: Request) -> Response:
 
 @router.get("/documents/{document_id}/verify")
 async def verify(document_id: DocumentId, request: Request) -> dict[str, Any]:
-    """Anyone can check a document: valid, who signed, when, and whether its bytes are the
-    bytes signed."""
+    """Anyone can check a document (the link printed on it): valid, who signed, when, and
+    whether its bytes are the bytes signed. Public, rate-limited per client."""
+    _public(request)
     row = await _file(request, document_id)
     return await request.app.state.documents.verify_stored(row)
 
 
 @router.post("/documents/verify", openapi_extra=PDF_BODY)
 async def verify_upload(request: Request) -> dict[str, Any]:
-    """Check a PDF one holds (the request body): the same verdict, for any copy."""
+    """Check a PDF one holds (the request body): the same verdict, for any copy. Public,
+    rate-limited per client."""
+    _public(request)
     pdf = await request.body()
     if not pdf:
         raise ApiError(422, [Problem.of("empty_body", "Chưa gửi tệp PDF",
@@ -224,7 +254,7 @@ class HeldIn(BaseModel):
     source: str = Field(default="national-database", min_length=1, max_length=64)
 
 
-@router.get("/warehouse/documents")
+@router.get("/warehouse/documents", dependencies=[require(P.warehouse_read)])
 async def lookup(request: Request,
                  applicant_ref: Annotated[str, Query(min_length=1, max_length=128)],
                  document_ref: Annotated[str, Query(min_length=1, max_length=200)],
@@ -241,7 +271,7 @@ async def lookup(request: Request,
     return found
 
 
-@router.get("/warehouse/{applicant_ref}/documents")
+@router.get("/warehouse/{applicant_ref}/documents", dependencies=[require(P.warehouse_read)])
 async def warehouse(applicant_ref: Annotated[str, Path(min_length=1, max_length=128)],
                     request: Request) -> dict[str, Any]:
     """The applicant's data warehouse (kho dữ liệu): every document held, signed files with
@@ -267,7 +297,8 @@ async def _listed(documents: Documents, r: dict[str, Any]) -> dict[str, Any]:
             "reused_in": r["reused_in"]}
 
 
-@router.post("/warehouse/{applicant_ref}/documents", status_code=201)
+@router.post("/warehouse/{applicant_ref}/documents", status_code=201,
+             dependencies=[require(P.warehouse_write)])
 async def hold(applicant_ref: str, body: HeldIn, request: Request) -> dict[str, Any]:
     rt, digitizer, _ = _parts(request)
     async with rt.transaction() as s:
@@ -276,8 +307,10 @@ async def hold(applicant_ref: str, body: HeldIn, request: Request) -> dict[str, 
 
 
 @router.get("/dossiers/{code}")
-async def view(code: str, request: Request) -> dict[str, Any]:
+async def view(code: str, request: Request,
+               caller: Annotated[Caller, require(P.dossier_read)]) -> dict[str, Any]:
     rt, digitizer, _ = _parts(request)
+    await _in_scope(request, caller, code)
     try:
         async with rt.sessions() as s:
             return await digitizer.view(s, code)

@@ -4,6 +4,7 @@ routes."""
 from __future__ import annotations
 
 import importlib
+from functools import partial
 from typing import Any
 
 from contracts.events import (
@@ -13,6 +14,7 @@ from contracts.events import (
     SupplementReceived,
 )
 from services.common.consumer import Batched
+from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.common.telemetry import get_logger
 from services.digitization import tables
@@ -25,6 +27,7 @@ from services.digitization.signing import KeyFile
 from services.digitization.storage import BlobStore, LocalStore, S3Store
 from services.digitization.uploads import UploadLimits
 from services.digitization.workers import Workers
+from services.law.catalog import AgencyScope, load_catalogs
 
 log = get_logger(__name__)
 
@@ -81,6 +84,7 @@ def build(settings: Any = None) -> Runtime:
         "digitization", settings.model_copy(update={
             "http_max_body_bytes": max(json_limit, settings.scan_max_bytes)}),
         tables, "Digitization — số hóa hồ sơ", router)
+    runtime.agency_tree(partial(AgencyScope.of, load_catalogs()))
     runtime.app.add_middleware(UploadLimits, json_max_bytes=json_limit,
                                upload_max_bytes=settings.scan_max_bytes)
     keys, roots = signing_keys(settings)
@@ -89,6 +93,7 @@ def build(settings: Any = None) -> Runtime:
     runtime.handle(dict.fromkeys((DossierReceived, SupplementReceived, ResultIssued,
                                   ApplicantRecorded), Batched(digitizer.apply_batch)))
     runtime.app.state.digitizer = digitizer
+    runtime.app.state.public_verifications = RateLimit(settings.public_verifications_per_minute)
     runtime.app.state.documents = Documents(
         blob_store(settings), workers, keys, roots, settings.sign_location,
         settings.scan_max_pixels, extractor() if settings.extract_fields else None)

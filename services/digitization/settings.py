@@ -17,6 +17,8 @@ class DigitizationSettings(ServiceSettings):
     model_config = prefixed("DIGITIZATION_")
 
     http_port: int = 8002
+    # The public verification routes (the link printed on a result), per client address.
+    public_verifications_per_minute: float = 30.0
 
     # --- scans (Decision 1333, step 3(1)) ---
     # One scan or /sign request body (every page together), refused before it is read

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -27,6 +28,8 @@ from contracts.common import (
     Timestamp,
 )
 from contracts.events import SupplementItem
+from services.common.auth import Caller, acting, check_agency, require, visible
+from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.intake import slip_views
@@ -58,7 +61,8 @@ class SubmissionIn(BaseModel):
     components: list[ComponentRef] = Field(min_length=1, max_length=MAX_ITEMS)
     submission_id: str | None = Field(default=None, min_length=1, max_length=128)
     received_at: Timestamp | None = None
-    officer: str | None = Field(default=None, max_length=200)
+    officer: str | None = Field(default=None, max_length=200,
+                                description="the token's officer; another name is refused")
     postal_tracking_number: str | None = Field(default=None, min_length=4, max_length=40)
     portal_account: str | None = Field(default=None, min_length=1, max_length=100)
 
@@ -77,14 +81,14 @@ class SubmissionIn(BaseModel):
                  "vi": "Hồ sơ trực tuyến cần tài khoản trên Cổng dịch vụ công"})
         return self
 
-    def submission(self, now: datetime) -> Submission:
+    def submission(self, now: datetime, officer: str) -> Submission:
         return Submission(
             agency_code=self.agency_code, procedure_code=self.procedure_code,
             channel=Channel(self.channel),
             return_channel=self.return_channel or ReturnChannel(self.channel),
             applicant=self.applicant, components=self.components,
             received_at=self.received_at or now, submission_id=self.submission_id,
-            officer=self.officer,
+            officer=officer,
             channel_reference=self.postal_tracking_number or self.portal_account)
 
 
@@ -119,38 +123,44 @@ def _intake(request: Request) -> Intake:
     return request.app.state.intake  # type: ignore[no-any-return]
 
 
-async def _replayed(request: Request, submission_id: str | None) -> JSONResponse | None:
+async def _replayed(request: Request, submission_id: str | None,
+                    caller: Caller) -> JSONResponse | None:
     """The same submission_id answers with the dossier it already made (200)."""
     if not submission_id:
         return None
     async with request.app.state.runtime.sessions() as s:
-        found = await _intake(request).existing(s, submission_id=submission_id)
+        found = visible(caller, await _intake(request).existing(s, submission_id=submission_id))
     return JSONResponse(_json(public_view(found)), status_code=200) if found else None
 
 
-async def _raced(request: Request, submission_id: str | None) -> JSONResponse:
+async def _raced(request: Request, submission_id: str | None, caller: Caller) -> JSONResponse:
     """Two requests with one submission_id raced: the first one's dossier is the answer.
     The IntegrityError is dropped unlogged and unchained: its text holds the statement's
     parameters, the applicant's identity among them."""
-    if replay := await _replayed(request, submission_id):
+    if replay := await _replayed(request, submission_id, caller):
         return replay
     raise ApiError(409, [Problem.of(
         "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
         "the request conflicted with another one; try again", "submission_id")])
 
 
+Receiving = Annotated[Caller, require(P.dossier_receive)]
+Reading = Annotated[Caller, require(P.dossier_read)]
+
+
 @router.post("/dossiers", status_code=201)
-async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
+async def submit(body: SubmissionIn, request: Request, caller: Receiving) -> JSONResponse:
     rt, intake = request.app.state.runtime, _intake(request)
     now = rt.clock.now()
-    if replay := await _replayed(request, body.submission_id):
+    check_agency(caller, body.agency_code)
+    if replay := await _replayed(request, body.submission_id, caller):
         return replay
-    sub = body.submission(now)
+    sub = body.submission(now, acting(caller, body.officer))
     try:
         await intake.verify_reuse(request.app.state.warehouse, sub)
         async with rt.transaction() as s:
             row = await intake.receive(s, sub, now)
-            await rt.audit.record(s, request, actor=body.officer, action="dossier.receive",
+            await rt.audit.record(s, request, actor=None, action="dossier.receive",
                                   dossier_code=row["code"])
     except WarehouseUnavailable as exc:
         raise ApiError(503, [Problem.of(
@@ -161,7 +171,7 @@ async def submit(body: SubmissionIn, request: Request) -> JSONResponse:
     except CatalogError as exc:
         raise ApiError(422, [no_catalogue(exc)]) from exc
     except DuplicateKey:
-        return await _raced(request, body.submission_id)
+        return await _raced(request, body.submission_id, caller)
     return JSONResponse(_json(public_view(row)), status_code=201)
 
 
@@ -178,8 +188,8 @@ def _conflict(exc: WrongState) -> ApiError:
 Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
 
 
-async def _change(request: Request, code: str, act: Act, status: int = 200, *, action: str,
-                  actor: str | None = None) -> JSONResponse:
+async def _change(request: Request, caller: Caller, code: str, act: Act, status: int = 200, *,
+                  action: str) -> JSONResponse:
     """A counter action in one transaction with its audit row; with an Idempotency-Key
     header, a retry of the same request gets the first answer back and changes nothing."""
     rt, intake = request.app.state.runtime, _intake(request)
@@ -190,12 +200,14 @@ async def _change(request: Request, code: str, act: Act, status: int = 200, *, a
     try:
         async with rt.transaction() as s:
             row = await act(intake, s, rt.clock.now())
+            if visible(caller, row) is None:
+                raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
             view = _json(public_view(row))
             if "missing" in row:
                 view["missing"] = row["missing"]
             if key:
                 await keys.keep(s, key, where, status, view, rt.clock.now())
-            await rt.audit.record(s, request, actor=actor, action=action, dossier_code=code)
+            await rt.audit.record(s, request, actor=None, action=action, dossier_code=code)
     except NotFound as exc:
         raise _no_dossier(code) from exc
     except WrongState as exc:
@@ -206,47 +218,54 @@ async def _change(request: Request, code: str, act: Act, status: int = 200, *, a
 
 
 @router.post("/refusals", status_code=201)
-async def refuse(body: RefusalIn, request: Request) -> JSONResponse:
+async def refuse(body: RefusalIn, request: Request, caller: Receiving) -> JSONResponse:
     """Refusal at the counter: a code, a refusal slip with reasons, DossierRejected."""
     rt = request.app.state.runtime
-    if replay := await _replayed(request, body.submission_id):
+    check_agency(caller, body.agency_code)
+    if replay := await _replayed(request, body.submission_id, caller):
         return replay
     now = rt.clock.now()
     try:
         async with rt.transaction() as s:
-            row = await _intake(request).refuse(s, body.submission(now), body.reasons, now)
-            await rt.audit.record(s, request, actor=body.officer, action="dossier.refuse",
+            sub = body.submission(now, acting(caller, body.officer))
+            row = await _intake(request).refuse(s, sub, body.reasons, now)
+            await rt.audit.record(s, request, actor=None, action="dossier.refuse",
                                   dossier_code=row["code"])
     except Rejected as exc:
         raise ApiError(422, exc.problems) from exc
     except DuplicateKey:
-        return await _raced(request, body.submission_id)
+        return await _raced(request, body.submission_id, caller)
     return JSONResponse(_json(public_view(row)), status_code=201)
 
 
 @router.post("/dossiers/{code}/supplement-request", status_code=201)
-async def request_supplement(code: str, body: SupplementRequestIn,
-                             request: Request) -> JSONResponse:
-    return await _change(request, code, lambda intake, s, now: intake.request_supplement(
-        s, code, body.items, body.requested_by, body.stage, now), status=201,
-        action="dossier.supplement_request", actor=body.requested_by)
+async def request_supplement(
+        code: str, body: SupplementRequestIn, request: Request,
+        caller: Annotated[Caller, require(P.supplement_request)]) -> JSONResponse:
+    by = acting(caller, body.requested_by)
+    return await _change(request, caller, code, lambda intake, s, now: intake.request_supplement(
+        s, code, body.items, by, body.stage, now), status=201,
+        action="dossier.supplement_request")
 
 
 @router.post("/dossiers/{code}/supplement")
-async def receive_supplement(code: str, body: SupplementIn, request: Request) -> JSONResponse:
-    return await _change(request, code, lambda intake, s, now: intake.receive_supplement(
+async def receive_supplement(code: str, body: SupplementIn, request: Request,
+                             caller: Receiving) -> JSONResponse:
+    return await _change(request, caller, code, lambda intake, s, now: intake.receive_supplement(
         s, code, body.components, now), action="dossier.supplement")
 
 
 @router.post("/dossiers/{code}/withdrawal")
-async def withdraw(code: str, body: WithdrawalIn, request: Request) -> JSONResponse:
-    return await _change(request, code, lambda intake, s, now: intake.withdraw(
+async def withdraw(code: str, body: WithdrawalIn, request: Request,
+                   caller: Receiving) -> JSONResponse:
+    return await _change(request, caller, code, lambda intake, s, now: intake.withdraw(
         s, code, body.reason, now, now), action="dossier.withdraw")
 
 
 @router.get("/dossiers")
 async def list_dossiers(
     request: Request,
+    caller: Reading,
     agency: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=64)] = None,
     channel: Annotated[str | None, Query(max_length=64)] = None,
@@ -266,10 +285,13 @@ async def list_dossiers(
         except ValueError as exc:
             raise ApiError(422, [Problem.of("bad_cursor", "Con trỏ trang không hợp lệ",
                                             "invalid cursor", "after")]) from exc
+    if agency is not None:
+        check_agency(caller, agency)
     async with request.app.state.runtime.sessions() as s:
         page, more = await _intake(request).page(s, agency=agency, status=status,
                                                  channel=channel, from_=from_, to=to,
-                                                 after=cursor, limit=limit)
+                                                 after=cursor, limit=limit,
+                                                 within=caller.agencies())
     last = page[-1] if page else None
     return {"items": [_json(public_view(r)) for r in page],
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
@@ -289,11 +311,12 @@ SLIPS = {
 @router.get("/dossiers/{code}/{slip}", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.pdf",
-                                            "refusal.pdf"], request: Request) -> Response:
+                                            "refusal.pdf"], request: Request,
+                   caller: Annotated[Caller, require(P.personal_read)]) -> Response:
     """The slips of domain.md section 12, as PDF, by the form set in force on receipt."""
     intake = _intake(request)
     async with request.app.state.runtime.sessions() as s:
-        row = await intake.existing(s, code=code)
+        row = visible(caller, await intake.existing(s, code=code))
     if row is None:
         raise _no_dossier(code)
     states, render, stem = SLIPS[slip]
@@ -313,22 +336,47 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
 
 
 @router.get("/dossiers/{code}")
-async def get_dossier(code: str, request: Request) -> dict[str, Any]:
+async def get_dossier(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     async with request.app.state.runtime.sessions() as s:
-        found = await _intake(request).existing(s, code=code)
+        found = visible(caller, await _intake(request).existing(s, code=code))
     if not found:
         raise _no_dossier(code)
     return _json(public_view(found))
 
 
-@router.get("/catalog/agencies")
+def _id_tail(applicant: dict[str, Any]) -> str:
+    number = applicant.get("id_number") or applicant.get("unit_code") or ""
+    return str(number)[-4:]
+
+
+@router.get("/public/dossiers/{code}", tags=["public"])
+async def public_status(
+        code: Annotated[str, Path(min_length=3, max_length=64)], request: Request,
+        id_last4: Annotated[str, Query(pattern="^[0-9A-Za-z]{4}$", description=(
+            "the last four characters of the applicant's ID number (unit code for an "
+            "organisation)"))]) -> dict[str, Any]:
+    """For citizens, without an account: where one dossier stands. Both the code and the
+    last four ID digits must match (a wrong pair is not found, so codes cannot be walked),
+    rate-limited per client; nothing personal in the answer."""
+    request.app.state.public_lookups.take(request.client.host if request.client else "-")
+    async with request.app.state.runtime.sessions() as s:
+        row = await _intake(request).existing(s, code=code)
+    if row is None or not hmac.compare_digest(_id_tail(row["applicant"]).encode(),
+                                              id_last4.encode()):
+        raise _no_dossier(code)
+    return _json({"dossier_code": row["code"], "status": row["status"],
+                  "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],
+                  "received_at": row["received_at"], "due_at": row["due_at"]})
+
+
+@router.get("/catalog/agencies", dependencies=[require(P.catalog_read)])
 async def agencies(request: Request) -> dict[str, Any]:
     cat = _intake(request).catalog
     return {"version": cat.version,
             "items": [a.model_dump(mode="json") for a in cat.catalog.agencies]}
 
 
-@router.get("/catalog/procedures")
+@router.get("/catalog/procedures", dependencies=[require(P.catalog_read)])
 async def procedures(request: Request) -> dict[str, Any]:
     cat = _intake(request).catalog
     return {"version": cat.version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -11,15 +12,17 @@ from contracts.events import SupplementRequested
 from contracts.ingest import ProvinceDossierStatus
 from services.common.consumer import Batched, Verify
 from services.common.idempotency import IdempotencyKeys
+from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.intake import tables
 from services.intake.api import router
 from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler, SignatureCheck, load_systems
+from services.intake.metrics import IntakeMetrics
 from services.intake.repository import IntakeRepository
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from
-from services.law.catalog import load_catalogs
+from services.law.catalog import AgencyScope, load_catalogs
 from services.law.workdays import WorkCalendar
 
 
@@ -28,11 +31,13 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
     runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app)
     catalogs = load_catalogs(settings.catalog_dir)
-    warehouse = warehouse_from(settings.warehouse_url)
+    runtime.agency_tree(partial(AgencyScope.of, catalogs))
+    warehouse = warehouse_from(settings.warehouse_url, settings.service_api_key.get_secret_value())
     repository = IntakeRepository()
     intake = Intake(catalogs, WorkCalendar(catalogs.calendar_rules()), runtime.outbox,
                     settings.pseudonym_key.get_secret_value(),
-                    reuse_verified=warehouse.checks, repository=repository)
+                    reuse_verified=warehouse.checks, repository=repository,
+                    metrics=IntakeMetrics(runtime.metrics.registry))
     systems = load_systems(settings.province_systems_file)
     handler = IngestHandler(intake, systems)
     verifiers: dict[str, Verify] = {}
@@ -57,5 +62,6 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     app.state.ingest = handler
     app.state.idempotency = IdempotencyKeys(repository)
     app.state.warehouse = warehouse
+    app.state.public_lookups = RateLimit(settings.public_lookups_per_minute)
     app.include_router(router)
     return runtime

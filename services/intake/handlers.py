@@ -19,6 +19,7 @@ from services.common.consumer import Context
 from services.common.telemetry import get_logger
 from services.intake import domain
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
+from services.intake.metrics import IntakeMetrics
 from services.intake.repository import IntakeRepository, IntakeStore, Session
 from services.intake.rules import dossier_code
 from services.intake.warehouse import Warehouse
@@ -52,8 +53,10 @@ class Intake:
 
     def __init__(self, catalogs: CatalogSet, calendar: WorkCalendar, outbox: Outbox,
                  pseudonym_key: str, reuse_verified: bool = False,
-                 repository: IntakeStore | None = None) -> None:
+                 repository: IntakeStore | None = None,
+                 metrics: IntakeMetrics | None = None) -> None:
         self.law = IntakeLaw(catalogs, calendar)
+        self.metrics = metrics
         self.outbox = outbox
         self.key = pseudonym_key
         # Whether reused components were checked against the warehouse before receipt.
@@ -85,11 +88,13 @@ class Intake:
 
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
-                   after: tuple[datetime, str] | None, limit: int
-                   ) -> tuple[list[dict[str, Any]], bool]:
-        """A page of dossiers, and whether more follow (one row more is asked to tell)."""
+                   after: tuple[datetime, str] | None, limit: int,
+                   within: set[str] | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of dossiers (of the agencies `within`, None for all), and whether more
+        follow (one row more is asked to tell)."""
         rows = await self.repository.page(s, agency=agency, status=status, channel=channel,
-                                          from_=from_, to=to, after=after, limit=limit + 1)
+                                          from_=from_, to=to, after=after, limit=limit + 1,
+                                          within=within)
         return rows[:limit], len(rows) > limit
 
     # --- receipt and refusal -------------------------------------------------------------
@@ -128,6 +133,8 @@ class Intake:
         verdict = domain.judge_receipt(self.law, sub, now)
         row = await self._record(s, sub, verdict, now)
         await emit_all(self.outbox, s, domain.receipt_events(sub, row, verdict))
+        if self.metrics:
+            self.metrics.received(s, sub.channel.value)
         return row
 
     async def refuse(self, s: Session, sub: Submission, reasons: list[Reason],
@@ -136,6 +143,8 @@ class Intake:
         verdict = domain.judge_refusal(self.law, sub, reasons, now)
         row = await self._record(s, sub, verdict, now)
         await emit_all(self.outbox, s, domain.refusal_events(sub, row, reasons, now))
+        if self.metrics:
+            self.metrics.refused(s, sub.channel.value)
         return row
 
     # --- the counter's actions on a recorded dossier -------------------------------------

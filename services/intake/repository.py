@@ -54,7 +54,8 @@ class IntakeStore(Protocol):
 
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
-                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]: ...
+                   after: tuple[datetime, str] | None, limit: int,
+                   within: set[str] | None = None) -> list[dict[str, Any]]: ...
 
     async def park(self, s: Session, row: dict[str, Any]) -> None: ...
 
@@ -209,11 +210,15 @@ class IntakeRepository(KeptAnswers):
 
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
-                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
+                   after: tuple[datetime, str] | None, limit: int,
+                   within: set[str] | None = None) -> list[dict[str, Any]]:
         """Up to `limit` dossiers by receipt time then code, after the cursor (keyset
-        pagination: pages stay stable while new dossiers arrive)."""
+        pagination: pages stay stable while new dossiers arrive); `within`: the caller's
+        agencies, filtered before the limit."""
         t = tables.dossiers
         query = select(t).order_by(t.c.received_at, t.c.code).limit(limit)
+        if within is not None:
+            query = query.where(t.c.agency_code.in_(sorted(within)))
         for column, value in ((t.c.agency_code, agency), (t.c.status, status),
                               (t.c.channel, channel)):
             if value is not None:

@@ -49,6 +49,8 @@ class IntakeSettings(ServiceSettings):
     # A day, so a backlog after an outage is not refused; exact copies the inbox skips.
     ingest_signature_max_age_seconds: float = 24 * 3600.0
     ingest_signature_max_skew_seconds: float = 300.0
+    # The citizens' status lookup (code + last four ID digits), per client address.
+    public_lookups_per_minute: float = 10.0
 
     @model_validator(mode="after")
     def _real_province_keys_in_production(self) -> IntakeSettings:

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import httpx
 
+from services.common.settings import DEV_SERVICE_KEY
+
 # The one lookup: the reference travels as query data, so no part of it (a "/", "..",
 # "%2F") can change which resource is asked.
 LOOKUP_PATH = "/api/v1/warehouse/documents"
@@ -34,8 +36,11 @@ class UncheckedWarehouse:
 class HttpWarehouse:
     checks = True
 
-    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
-        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 5.0,
+                 api_key: str = DEV_SERVICE_KEY) -> None:
+        # Intake asks as a service (auth.py's internal_service), with its own API key.
+        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
+                                        headers={"X-API-Key": api_key})
 
     async def holds(self, applicant_ref: str, document_ref: str) -> bool:
         try:
@@ -60,5 +65,5 @@ class HttpWarehouse:
         return True
 
 
-def warehouse_from(url: str | None) -> Warehouse:
-    return HttpWarehouse(url) if url else UncheckedWarehouse()
+def warehouse_from(url: str | None, api_key: str = DEV_SERVICE_KEY) -> Warehouse:
+    return HttpWarehouse(url, api_key=api_key) if url else UncheckedWarehouse()

@@ -4,6 +4,7 @@ from settings, the consumer that queues, the sender and the watcher that run bes
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from services.common.clock import Clock
 from services.common.consumer import Batched
 from services.common.runtime import Runtime
 from services.common.telemetry import get_logger
-from services.law.catalog import CatalogSet, load_catalogs
+from services.law.catalog import AgencyScope, CatalogSet, load_catalogs
 from services.law.workdays import WorkCalendar, agency_calendar
 from services.notification import tables
 from services.notification.api import router
@@ -98,6 +99,7 @@ def build(settings: Any = None, clock: Clock | None = None,
     runtime = Runtime.create("notification", settings, tables, "Notification — thông báo",
                              router, clock)
     catalogs = load_catalogs()
+    runtime.agency_tree(partial(AgencyScope.of, catalogs))
     templates = Templates(settings.templates_dir, sms_diacritics=settings.sms_diacritics,
                           sms_max_segments=settings.sms_max_segments)
     rules = load_rules(settings.rules_file, templates)

@@ -135,12 +135,14 @@ class NotificationRepository:
         query = query.order_by(M.c.created_at.desc(), M.c.id).limit(limit)
         return [dict(r) for r in (await s.execute(query)).mappings()]
 
-    async def mark_read(self, s: AsyncSession, message_id: str, now: datetime
-                        ) -> dict[str, Any] | None:
-        await s.execute(update(M).where(M.c.id == message_id, M.c.channel == "inbox",
-                                        M.c.read_at.is_(None)).values(read_at=now))
-        found = (await s.execute(select(M).where(M.c.id == message_id,
-                                                 M.c.channel == "inbox"))).mappings().first()
+    async def mark_read(self, s: AsyncSession, message_id: str, now: datetime,
+                        recipient: str | None = None) -> dict[str, Any] | None:
+        """`recipient`: only that recipient's item (None: anyone's)."""
+        mine = [M.c.id == message_id, M.c.channel == "inbox"]
+        if recipient is not None:
+            mine.append(M.c.recipient == recipient)
+        await s.execute(update(M).where(*mine, M.c.read_at.is_(None)).values(read_at=now))
+        found = (await s.execute(select(M).where(*mine))).mappings().first()
         return dict(found) if found else None
 
     async def of_dossier(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
+from services.common.auth import Caller, acting, check_agency, check_permission, require
+from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
@@ -39,10 +41,11 @@ OfficerAction = StrEnum("OfficerAction", {a.name: a.value for a in OFFICER_ACTIO
 
 
 class OfficerBody(BaseModel):
-    """What an officer sends; `officer` says who until the security issue binds it to a
-    token (acting_officer)."""
+    """What an officer sends. Who acts is the token's user; `officer`, if sent, must be
+    them (acting_officer)."""
 
-    officer: str | None = Field(default=None, min_length=1, max_length=200)
+    officer: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="the token's officer; another name is refused")
 
 
 class ActionIn(OfficerBody):
@@ -76,11 +79,22 @@ class ApologyIn(OfficerBody):
     signed_by: ShortText = Field(min_length=1, description="the head who signs it")
 
 
-def acting_officer(body: OfficerBody, request: Request) -> str | None:
-    """Who acts. The one place to read it: the security issue swaps the body's field for
-    the token's user here."""
-    del request  # the token, once there is one
-    return body.officer
+def acting_officer(body: OfficerBody, caller: Caller) -> str:
+    """Who acts: the token's officer, never another named in the body."""
+    return acting(caller, body.officer)
+
+
+# The permission each officer action needs (domain.md: steps by officers and heads, the
+# decision and the signed result by the leadership, the hand-over at the counter).
+ACTION_PERMISSIONS: dict[Action, P] = {
+    **{a: P.case_process for a in (Action.claim, Action.complete_step, Action.return_to_step,
+                                   Action.request_supplement, Action.ask_agency,
+                                   Action.record_agency_answer, Action.stop)},
+    Action.approve: P.case_decide, Action.deny: P.case_decide,
+    Action.issue_result: P.case_decide, Action.record_return: P.case_return,
+}
+Reading = Annotated[Caller, require(P.dossier_read)]
+Personal = Annotated[Caller, require(P.personal_read)]
 
 
 def _json(value: Any) -> Any:
@@ -127,6 +141,7 @@ def _cursor(after: str | None) -> tuple[datetime, str] | None:
 @router.get("/cases")
 async def list_cases(
     request: Request,
+    caller: Reading,
     agency: Annotated[str | None, Query(max_length=64,
                                         description="the agency and its sub-agencies")] = None,
     department: Annotated[str | None, Query(max_length=200)] = None,
@@ -144,9 +159,11 @@ async def list_cases(
     """Cases by receipt time then code; keyset pagination, so pages stay stable while new
     cases arrive."""
     cursor = _cursor(after)
+    if agency is not None:
+        check_agency(caller, agency)
     async with request.app.state.runtime.sessions() as s:
         items, more = await _cases(request).page(
-            s, agency=agency, department=department, officer=officer,
+            s, agency=agency, within=caller.agencies(), department=department, officer=officer,
             state=state.value if state else None, after=cursor, limit=page_size,
             deadline=deadline.value if deadline else None, explained=explained)
     last = items[-1] if items else None
@@ -156,13 +173,13 @@ async def list_cases(
 
 
 @router.get("/cases/{code}")
-async def case(code: str, request: Request) -> dict[str, Any]:
+async def case(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     """State, current step and holder, due time, working time used and left on the law's
     clock, the full history, and what an officer may do now."""
     rt: Runtime = request.app.state.runtime
     async with rt.sessions() as s:
         found = await _cases(request).view(s, code, rt.clock.now())
-    if found is None:
+    if found is None or not caller.sees(found.get("agency_code")):
         raise _no_case(code)
     return _json(found)  # type: ignore[no-any-return]
 
@@ -170,9 +187,9 @@ async def case(code: str, request: Request) -> dict[str, Any]:
 Work = Callable[[AsyncSession, datetime, Any], Awaitable[dict[str, Any]]]
 
 
-async def _write(request: Request, code: str, status: int, work: Work,
-                 prepare: Callable[[], Awaitable[Any]] | None = None, *, action: str,
-                 actor: str | None) -> JSONResponse:
+async def _write(request: Request, caller: Caller, code: str, status: int, work: Work,
+                 prepare: Callable[[], Awaitable[Any]] | None = None, *,
+                 action: str) -> JSONResponse:
     """One officer's write in one transaction with its audit row, its errors answered one
     way; with an Idempotency-Key header, a retry gets the first answer back. `prepare` runs
     before the transaction (e.g. signing over HTTP, holding no lock); its result goes to
@@ -183,13 +200,16 @@ async def _write(request: Request, code: str, status: int, work: Work,
     if replay is not None:
         return replay
     try:
+        async with rt.sessions() as s:  # another tree's case is not even confirmed
+            if not caller.sees(await _cases(request).agency_of(s, code)):
+                raise NotFound(code)
         prepared = await prepare() if prepare else None
         async with rt.transaction() as s:
             now = rt.clock.now()
             answer = _json(await work(s, now, prepared))
             if key:
                 await keys.keep(s, key, where, status, answer, now)
-            await rt.audit.record(s, request, actor=actor, action=action, dossier_code=code)
+            await rt.audit.record(s, request, actor=None, action=action, dossier_code=code)
     except NotFound as exc:
         raise _no_case(code) from exc
     except WrongState as exc:
@@ -215,10 +235,15 @@ async def _write(request: Request, code: str, status: int, work: Work,
 
 
 @router.post("/cases/{code}/actions")
-async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
+async def act(code: str, body: ActionIn, request: Request,
+              caller: Annotated[Caller, require(P.case_process, P.case_decide,
+                                                P.case_return)]) -> JSONResponse:
     """An officer's action; 409 with `current_state` and `allowed_actions` when it does not
-    fit the case now. With an Idempotency-Key header, a retry gets the first answer back."""
+    fit the case now. With an Idempotency-Key header, a retry gets the first answer back.
+    Each action needs its own permission (ACTION_PERMISSIONS)."""
     action = Action(body.action.value)
+    check_permission(caller, ACTION_PERMISSIONS[action])
+    officer = acting_officer(body, caller)
 
     async def sign() -> Any:
         # The result document is signed before it is issued (issue_result only).
@@ -227,36 +252,38 @@ async def act(code: str, body: ActionIn, request: Request) -> JSONResponse:
         async with request.app.state.runtime.sessions() as s:
             return await _cases(request).sign_result(s, code)
 
-    return await _write(request, code, 200, lambda s, now, signed: _cases(request).act(
-        s, code, action, dict(body.model_extra or {}), acting_officer(body, request), now,
-        signed), prepare=sign, action=f"case.{action.value}",
-        actor=acting_officer(body, request))
+    return await _write(request, caller, code, 200, lambda s, now, signed: _cases(request).act(
+        s, code, action, dict(body.model_extra or {}), officer, now, signed),
+        prepare=sign, action=f"case.{action.value}")
 
 
 @router.post("/cases/{code}/explanations", status_code=201)
-async def explain(code: str, body: ExplanationIn, request: Request) -> JSONResponse:
+async def explain(code: str, body: ExplanationIn, request: Request,
+                  caller: Annotated[Caller, require(P.case_explain)]) -> JSONResponse:
     """The responsible office explains an overdue dossier's delay (OverdueExplained); 409
     when the dossier is not overdue. It then leaves `explained=false`."""
-    return await _write(request, code, 201, lambda s, now, _: _cases(request).explain(
-        s, code, body.cause, body.explained_by, acting_officer(body, request), now),
-        action="case.explain", actor=acting_officer(body, request))
+    officer = acting_officer(body, caller)
+    return await _write(request, caller, code, 201, lambda s, now, _: _cases(request).explain(
+        s, code, body.cause, body.explained_by, officer, now), action="case.explain")
 
 
 @router.post("/cases/{code}/apology", status_code=201)
-async def apologise(code: str, body: ApologyIn, request: Request) -> JSONResponse:
+async def apologise(code: str, body: ApologyIn, request: Request,
+                    caller: Annotated[Caller, require(P.case_explain)]) -> JSONResponse:
     """The apology and re-appointment letter (ApologyIssued), once per dossier; issued
     later than one working day before the due time it is still issued, with
     `in_time: false`. The new date never makes a late dossier on time."""
-    return await _write(request, code, 201, lambda s, now, _: _cases(request).apologise(
+    acting_officer(body, caller)
+    return await _write(request, caller, code, 201, lambda s, now, _: _cases(request).apologise(
         s, code, reason=body.reason, new_due_at=body.new_due_at,
         department=body.department, signed_by=body.signed_by, now=now),
-        action="case.apology", actor=acting_officer(body, request))
+        action="case.apology")
 
 
 # --- documents ---------------------------------------------------------------------------
 
 
-async def _documents(request: Request, code: str
+async def _documents(request: Request, caller: Caller, code: str
                      ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
                                 dict[str, Any] | None]:
     async with request.app.state.runtime.sessions() as s:
@@ -264,6 +291,8 @@ async def _documents(request: Request, code: str
             row, steps, history = await _cases(request).documents_of(s, code)
         except NotFound as exc:
             raise _no_case(code) from exc
+        if not caller.sees(row.get("agency_code")):
+            raise _no_case(code)
         applicant = await _cases(request).repo.applicant(s, code)
     return row, steps, history, applicant
 
@@ -274,17 +303,17 @@ def _pdf(content: bytes, name: str) -> Response:
 
 
 @router.get("/cases/{code}/control-slip")
-async def control_slip(code: str, request: Request) -> dict[str, Any]:
+async def control_slip(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     """Phiếu kiểm soát quá trình giải quyết hồ sơ: every handover with from, to, time
     handed and received, the step's due time and its outcome."""
-    row, steps, history, _ = await _documents(request, code)
+    row, steps, history, _ = await _documents(request, caller, code)
     return _cases(request).control_slip(row, steps, history).to_json()
 
 
 @router.get("/cases/{code}/control-slip.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def control_slip_pdf(code: str, request: Request) -> Response:
-    row, steps, history, _ = await _documents(request, code)
+async def control_slip_pdf(code: str, request: Request, caller: Reading) -> Response:
+    row, steps, history, _ = await _documents(request, caller, code)
     cases = _cases(request)
     return _pdf(slip_pdf.control_slip_pdf(
         cases.control_slip(row, steps, history), cases.letterhead(row),
@@ -293,9 +322,9 @@ async def control_slip_pdf(code: str, request: Request) -> Response:
 
 @router.get("/cases/{code}/apology.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def apology_pdf(code: str, request: Request) -> Response:
+async def apology_pdf(code: str, request: Request, caller: Personal) -> Response:
     """The apology and re-appointment letter as issued (404 before it is)."""
-    row, _, _, applicant = await _documents(request, code)
+    row, _, _, applicant = await _documents(request, caller, code)
     event = overdue.apology_event(row)
     if event is None:
         raise not_found(f"Hồ sơ {code} chưa có văn bản xin lỗi",
@@ -312,11 +341,11 @@ async def apology_pdf(code: str, request: Request) -> Response:
 @router.get("/cases/{code}/result.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}},
                        307: {"description": "the signed result, kept by digitization"}})
-async def result_pdf(code: str, request: Request) -> Response:
+async def result_pdf(code: str, request: Request, caller: Personal) -> Response:
     """The result document once decided: once issued signed, a redirect to the signed file
     the signing service keeps; before that (or with no signing service), a rendering
     marked unsigned (CHƯA KÝ SỐ). 404 before the decision."""
-    row, _, _, applicant = await _documents(request, code)
+    row, _, _, applicant = await _documents(request, caller, code)
     result = row.get("result") or {}
     if not result.get("decision"):
         raise not_found(f"Hồ sơ {code} chưa có quyết định", f"case {code} is not decided",

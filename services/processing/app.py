@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from contracts.events import (
@@ -17,11 +18,12 @@ from services.common.clock import Clock
 from services.common.consumer import Batched
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
-from services.law.catalog import load_catalogs
+from services.law.catalog import AgencyScope, load_catalogs
 from services.processing import tables
 from services.processing.api import router
 from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
+from services.processing.metrics import CaseGauges
 from services.processing.overdue import ApologyPolicy
 from services.processing.settings import ProcessingSettings
 from services.processing.signing import HttpSigner
@@ -31,12 +33,15 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     settings = settings or ProcessingSettings()
     runtime = Runtime.create("processing", settings, tables,
                              "Processing — giải quyết hồ sơ", router, clock)
-    cases = Cases(load_catalogs(), runtime.outbox,
+    catalogs = load_catalogs()
+    runtime.agency_tree(partial(AgencyScope.of, catalogs))
+    cases = Cases(catalogs, runtime.outbox,
                   alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share),
                   apologies=ApologyPolicy(settings.apology_days_before,
                                           settings.apology_max_per_dossier),
                   verify_url=settings.verify_url,
-                  signer=HttpSigner(settings.sign_url, settings.sign_timeout_seconds)
+                  signer=HttpSigner(settings.sign_url, settings.sign_timeout_seconds,
+                                    api_key=settings.service_api_key.get_secret_value())
                   if settings.sign_url else None,
                   supplement_within_days=settings.supplement_within_days)
     batch = Batched(cases.apply_batch)
@@ -61,6 +66,9 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                 return
 
     runtime.periodic.append((settings.monitor_seconds, watch_deadlines))
+    gauges = CaseGauges(runtime.metrics.registry, runtime.sessions, cases.repo)
+    runtime.periodic.append((settings.metrics_refresh_seconds, gauges.refresh))
+    runtime.app.state.case_gauges = gauges
     runtime.app.state.cases = cases
     runtime.app.state.monitor = watch_deadlines
     runtime.app.state.idempotency = IdempotencyKeys(cases.repo)

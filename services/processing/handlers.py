@@ -496,14 +496,21 @@ class Cases:
                            await self.repo.history(s, code), await self.repo.steps(s, code),
                            now)
 
+    async def agency_of(self, s: AsyncSession, code: str) -> str | None:
+        row = await self.repo.case(s, code)
+        return row.get("agency_code") if row else None
+
     async def page(self, s: AsyncSession, *, agency: str | None, department: str | None,
                    officer: str | None, state: str | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   deadline: str | None = None, explained: bool | None = None
-                   ) -> tuple[list[dict[str, Any]], bool]:
-        """A page of cases, and whether more follow (one row more is asked to tell)."""
+                   deadline: str | None = None, explained: bool | None = None,
+                   within: set[str] | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of cases (of `agency`'s subtree, and of the agencies `within`, None for
+        all), and whether more follow (one row more is asked to tell)."""
         agencies = None if agency is None else domain.sub_agencies(self.catalogs.indexes,
                                                                    agency)
+        if within is not None:
+            agencies = within if agencies is None else agencies & within
         rows = await self.repo.page(s, agencies=agencies, department=department,
                                     officer=officer, state=state, deadline=deadline,
                                     explained=explained, after=after,

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import httpx
 
+from services.common.settings import DEV_SERVICE_KEY
+
 
 @dataclass(frozen=True)
 class Signed:
@@ -29,16 +31,19 @@ class HttpSigner:
     """Digitization's signing route over HTTP; `client` for tests (an ASGI transport)."""
 
     def __init__(self, url: str, timeout: float = 30.0,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None,
+                 api_key: str = DEV_SERVICE_KEY) -> None:
         self.url = url
         self.client = client or httpx.AsyncClient(timeout=timeout)
+        self.api_key = api_key  # processing signs as a service (auth.py's internal_service)
 
     async def sign(self, pdf: bytes) -> Signed:
         # Signed by digitization's result officer: processing's officers hold no keys.
         params = {"document_type": "result"}
         try:
             r = await self.client.post(self.url, content=pdf, params=params,
-                                       headers={"content-type": "application/pdf"})
+                                       headers={"content-type": "application/pdf",
+                                                "X-API-Key": self.api_key})
         except httpx.HTTPError as exc:
             raise SigningUnavailable(f"signing service unreachable: {exc!r}") from exc
         if r.status_code != 201:

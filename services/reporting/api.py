@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from contracts.common import Problem
+from services.common.auth import Caller, out_of_scope, require
+from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
+from services.law.catalog import AgencyScope as Scope
 from services.reporting import exports
-from services.reporting.domain import Scope
-from services.reporting.handlers import Projection
+from services.reporting.handlers import Projection, request_scope
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
 
@@ -37,19 +39,41 @@ def visible_agency(scope: Scope, code: str) -> str:
     return code
 
 
+def effective_scope(instance: Scope, caller: Caller) -> Scope:
+    """The caller's tree within what this instance shows; 403 when they do not meet."""
+    mine = caller.scope
+    if mine.agency is None:
+        return instance
+    if instance.agency is None or instance.allows(mine.agency):
+        return mine
+    if mine.allows(instance.agency):
+        return instance
+    raise out_of_scope(caller.agency)
+
+
+async def _scoped(request: Request,
+                  caller: Annotated[Caller, require(P.report_read)]) -> Caller:
+    request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
+    return caller
+
+
+# Every reporting route: report:read, and answers of the caller's agency tree only.
+Reporting = Annotated[Caller, Depends(_scoped)]
+
+
 def _projection(request: Request) -> tuple[Runtime, Projection]:
     return request.app.state.runtime, request.app.state.projection
 
 
 @router.get("/stats")
-async def stats(request: Request) -> dict[str, Any]:
+async def stats(request: Request, _: Reporting) -> dict[str, Any]:
     rt, projection = _projection(request)
     async with rt.sessions() as s:
         return await projection.stats(s)
 
 
 @router.get("/dossiers/{code}/trace")
-async def trace(code: str, request: Request) -> dict[str, Any]:
+async def trace(code: str, request: Request, _: Reporting) -> dict[str, Any]:
     rt, projection = _projection(request)
     async with rt.sessions() as s:
         events = await projection.trace(s, code)
@@ -72,8 +96,8 @@ async def _quarterly(request: Request, year: int, quarter: int, agency: str | No
 
 
 @router.get("/reports/quarterly")
-async def quarterly(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
-                    as_of: AsOf = None) -> dict[str, Any]:
+async def quarterly(request: Request, _: Reporting, year: Year, quarter: Quarter,
+                    agency: AgencyQ = None, as_of: AsOf = None) -> dict[str, Any]:
     return await _quarterly(request, year, quarter, agency, as_of)
 
 
@@ -85,14 +109,14 @@ def _download(body: bytes, media: str, report: dict[str, Any], ext: str) -> Resp
 
 
 @router.get("/reports/quarterly.xlsx", response_class=Response)
-async def quarterly_xlsx(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
-                         as_of: AsOf = None) -> Response:
+async def quarterly_xlsx(request: Request, _: Reporting, year: Year, quarter: Quarter,
+                         agency: AgencyQ = None, as_of: AsOf = None) -> Response:
     report = await _quarterly(request, year, quarter, agency, as_of)
     return _download(exports.xlsx(report), XLSX, report, "xlsx")
 
 
 @router.get("/reports/quarterly.pdf", response_class=Response)
-async def quarterly_pdf(request: Request, year: Year, quarter: Quarter, agency: AgencyQ = None,
-                        as_of: AsOf = None) -> Response:
+async def quarterly_pdf(request: Request, _: Reporting, year: Year, quarter: Quarter,
+                        agency: AgencyQ = None, as_of: AsOf = None) -> Response:
     report = await _quarterly(request, year, quarter, agency, as_of)
     return _download(exports.pdf(report), "application/pdf", report, "pdf")

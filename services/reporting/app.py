@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +15,7 @@ from contracts.topics import REPORTS, topics_consumed_by
 from services.common.clock import Clock
 from services.common.consumer import Batched, Handler
 from services.common.runtime import Runtime
-from services.law.catalog import load_catalogs
+from services.law.catalog import AgencyScope, load_catalogs
 from services.reporting import tables
 from services.reporting.api import router
 from services.reporting.dashboard_api import STATIC
@@ -28,7 +29,9 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     settings = settings or ReportingSettings()
     runtime = Runtime.create("reporting", settings, tables,
                              "Reporting — báo cáo, giám sát", router, clock)
-    projection = Projection(load_catalogs(settings.catalog_dir), scope=settings.scope_agency)
+    catalogs = load_catalogs(settings.catalog_dir)
+    runtime.agency_tree(partial(AgencyScope.of, catalogs))
+    projection = Projection(catalogs, scope=settings.scope_agency)
     # Every event of every topic it reads is stored and folded, a whole batch at a time
     # (one Batched instance for every type, so a batch's records reach it together).
     apply = Batched(projection.apply)

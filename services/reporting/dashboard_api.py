@@ -15,9 +15,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
+from services.common.auth import Caller, require
+from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
-from services.reporting.api import visible_agency
+from services.reporting.api import Reporting, effective_scope, visible_agency
+from services.reporting.handlers import request_scope
 from services.reporting.monitoring import Monitor
 
 STATIC = pathlib.Path(__file__).with_name("static")
@@ -45,14 +48,14 @@ async def page() -> FileResponse:
 
 
 @router.get("/api/v1/dashboard")
-async def snapshot(request: Request) -> dict[str, Any]:
+async def snapshot(request: Request, _: Reporting) -> dict[str, Any]:
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
         return await monitor.snapshot(s, rt.clock.now())
 
 
 @router.get("/api/v1/dashboard/stream", include_in_schema=False)
-async def stream(request: Request) -> StreamingResponse:
+async def stream(request: Request, _: Reporting) -> StreamingResponse:
     """Server-sent events: a `snapshot` whenever the projection applied new events (checked
     every poll) and at least every push interval. A stream ends after a while and the
     browser reconnects at once (`retry`): the server never waits long on an open page
@@ -79,14 +82,14 @@ async def stream(request: Request) -> StreamingResponse:
 
 
 @router.get("/api/v1/dashboard/agencies/{agency}/procedures")
-async def procedures(agency: AgencyP, request: Request) -> list[dict[str, Any]]:
+async def procedures(agency: AgencyP, request: Request, _: Reporting) -> list[dict[str, Any]]:
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
         return await monitor.procedures(s, _agency(monitor, agency))
 
 
 @router.get("/api/v1/dashboard/agencies/{agency}/dossiers")
-async def dossiers(agency: AgencyP, request: Request,
+async def dossiers(agency: AgencyP, request: Request, _: Reporting,
                    procedure: Annotated[str | None, Query(max_length=64)] = None
                    ) -> list[dict[str, Any]]:
     rt, monitor = _monitor(request)
@@ -95,7 +98,7 @@ async def dossiers(agency: AgencyP, request: Request,
 
 
 @router.get("/api/v1/dossiers/{code}/path")
-async def path(code: str, request: Request) -> dict[str, Any]:
+async def path(code: str, request: Request, _: Reporting) -> dict[str, Any]:
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
         found = await monitor.path(s, code, rt.clock.now())
@@ -105,7 +108,7 @@ async def path(code: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/delays")
-async def delays(request: Request,
+async def delays(request: Request, _: Reporting,
                  agency: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
     """Every late dossier with who held each of its late working days; per office, the
     overdue days it caused."""
@@ -118,7 +121,7 @@ async def delays(request: Request,
 
 
 @router.get("/api/v1/emulation")
-async def emulation(request: Request) -> dict[str, Any]:
+async def emulation(request: Request, _: Reporting) -> dict[str, Any]:
     """Thi đua: per officer, department and office."""
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
@@ -127,9 +130,12 @@ async def emulation(request: Request) -> dict[str, Any]:
 
 
 @router.post("/api/v1/dossiers/{code}/rating")
-async def rate(code: str, rating: Rating, request: Request) -> dict[str, Any]:
-    """The applicant's satisfaction with a returned dossier; a new rating replaces the
-    earlier one of the same dossier."""
+async def rate(code: str, rating: Rating, request: Request,
+               caller: Annotated[Caller, require(P.rating_record)]) -> dict[str, Any]:
+    """The applicant's satisfaction with a returned dossier, recorded at the counter (its
+    rating device) by the officer the token names; a new rating replaces the earlier one
+    of the same dossier. A dossier of another agency tree is not found."""
+    request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
     rt, monitor = _monitor(request)
     async with rt.transaction() as s:
         result = await monitor.rate(s, code, rating.score, rating.comment, rt.clock.now())
@@ -147,7 +153,7 @@ async def rate(code: str, rating: Rating, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/forecast")
-async def breach_forecast(request: Request) -> dict[str, Any]:
+async def breach_forecast(request: Request, _: Reporting) -> dict[str, Any]:
     """Open dossiers likely to miss their due time, from each office's queue and the step
     durations it has shown."""
     rt, monitor = _monitor(request)

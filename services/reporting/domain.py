@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from contracts.registry import short_name
-from services.law.catalog import CatalogSet
 
 
 def stats(dossiers: list[tuple[str, str, int]], events: list[tuple[str, int]],
@@ -31,36 +30,6 @@ def trace_entry(row: dict[str, Any]) -> dict[str, Any]:
     return {"event_id": row["event_id"], "type": row["type"], "source": row["source"],
             "service": row["source"].removeprefix("onestop/"), "time": row["time"].isoformat(),
             "topic": row["topic"], "data": row["data"]}
-
-
-class Scope:
-    """What an instance shows: the whole tree, or one agency's subtree (until the security
-    issue wires this to roles)."""
-
-    def __init__(self, catalogs: CatalogSet, agency: str | None) -> None:
-        self.catalogs = catalogs
-        self.agency = agency
-
-    def known(self, code: str) -> bool:
-        return any(i.agency(code) for i in self.catalogs.indexes)
-
-    def allows(self, code: str) -> bool:
-        return self.agency is None or code == self.agency or any(
-            self.agency in i.ancestors(code) for i in self.catalogs.indexes)
-
-    def agencies(self) -> set[str] | None:
-        """Every agency code in scope, in any version of the catalogue (None: all), for
-        queries that must filter before they limit."""
-        if self.agency is None:
-            return None
-        return {a for i in self.catalogs.indexes for a in i.agencies if self.allows(a)}
-
-    def root(self, requested: str | None) -> str:
-        if requested:
-            return requested
-        if self.agency:
-            return self.agency
-        return next(a.code for a in self.catalogs.latest.agencies.values() if not a.parent)
 
 
 @dataclass(frozen=True)

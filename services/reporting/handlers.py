@@ -4,6 +4,7 @@ and the quarterly report."""
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -16,10 +17,11 @@ from contracts.events import DossierRated, QuarterlyReportClosed
 from contracts.topics import REPORTS
 from services.common.consumer import Context
 from services.common.runtime import Runtime
+from services.law.catalog import AgencyScope as Scope
 from services.law.catalog import CatalogSet
 from services.reporting import domain, quarterly
 from services.reporting.calendars import Calendars
-from services.reporting.domain import Rating, Scope
+from services.reporting.domain import Rating
 from services.reporting.facts import AggKey, DossierFact, RawEvent, contributions, fold
 from services.reporting.repository import ReportingRepository
 
@@ -36,15 +38,25 @@ def rating_of(envelope: Envelope, event: DossierRated) -> Rating:
                   event.rated_at, str(envelope.id))
 
 
+# The scope of the request being answered (the caller's tree within the instance's), set
+# by the API's dependency; consumers and jobs, with none set, see the instance's scope.
+request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "reporting_request_scope", default=None)
+
+
 class Projection:
     def __init__(self, catalogs: CatalogSet, repository: ReportingRepository | None = None,
                  scope: str | None = None) -> None:
         self.catalogs = catalogs
-        self.scope = Scope(catalogs, scope)
-        if scope is not None and not self.scope.known(scope):
+        self.instance_scope = Scope(catalogs, scope)
+        if scope is not None and not self.instance_scope.known(scope):
             raise ValueError(f"REPORTING_SCOPE_AGENCY {scope} is not in the catalogue")
         self.calendars = Calendars(catalogs)
         self.repo = repository or ReportingRepository()
+
+    @property
+    def scope(self) -> Scope:
+        return request_scope.get() or self.instance_scope
 
     async def apply(self, s: AsyncSession, batch: list[tuple[Context, Any]]) -> None:
         """One batch: store its events, re-fold every dossier it touches from all of that

@@ -16,11 +16,11 @@ from contracts.events import DossierRated, VerificationAnswered, VerificationReq
 from contracts.topics import REPORTS
 from services.common.outbox import OutboxWriter
 from services.common.redaction import mask
+from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ
 from services.reporting import attribution, dashboard, emulation, forecast
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
-from services.reporting.domain import Scope
 from services.reporting.facts import DossierFact
 from services.reporting.handlers import Projection, rating_of
 
@@ -44,15 +44,19 @@ class Monitor:
         self.projection = projection
         self.outbox = outbox
         self.repo = projection.repo
-        self.scope = projection.scope
         self.org = Org(projection.catalogs)
         self.settings = settings
         # Heavier answers (delays, emulation, forecast) are shared by every open page while
         # no event arrived and for at most `CACHE_SECONDS` (the clock moves them too).
         self._cache: dict[tuple[Any, ...], tuple[int, float, Any]] = {}
 
+    @property
+    def scope(self) -> Scope:
+        return self.projection.scope  # the request's, when a request is answered
+
     async def cached(self, s: AsyncSession, key: tuple[Any, ...],
                      compute: Callable[[], Awaitable[Any]]) -> Any:
+        key = (self.scope.agency, *key)  # one answer per scope: never another tree's
         token = await self.token(s)
         found = self._cache.get(key)
         if found is not None and found[0] == token and \

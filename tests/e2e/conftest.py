@@ -13,6 +13,7 @@ import pytest
 from contracts.topics import SERVICES
 from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
+from tests.auth import AUTH
 from tests.conftest import with_topics
 
 pytestmark = pytest.mark.e2e
@@ -70,5 +71,6 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def agency_stats(stack: Stack, agency: str) -> dict[str, Any]:
-    stats = httpx.get(f"{stack.services['reporting'].url}/api/v1/stats", timeout=10).json()
+    stats = httpx.get(f"{stack.services['reporting'].url}/api/v1/stats", auth=AUTH,
+                      timeout=10).json()
     return stats["by_agency"].get(agency, {"dossiers": {}, "events": 0})

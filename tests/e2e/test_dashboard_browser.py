@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from bench.rebuild import lifecycle
+from services.common.auth import Role, issue_token
 from services.common.runtime import Runtime
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
@@ -81,7 +82,8 @@ async def drive(runtime: Runtime, bootstrap: str, code: str,
             page = await browser.new_page(viewport={"width": 1400, "height": 1800})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(url + "/")
+            # As `make up` prints it: the monitor's token in the fragment, kept by the page.
+            await page.goto(url + "/#token=" + issue_token(Role.national_monitor))
             assert await page.title() == "Giám sát giải quyết thủ tục hành chính — BHXH"
             await page.locator("#live.on").wait_for(timeout=WAIT_MS)
             # The chart library is the vendored file, not a CDN.

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from contracts.topics import SERVICES
 from deploy.local.stack import Stack
+from tests.auth import bearer, role_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +44,16 @@ SETTINGS = settings(
 
 def _exercise(operation: Any, mode: GenerationMode, base_url: str,
               session: requests.Session) -> Callable[[], None]:
+    # Called as a role that holds the operation's documented permission (the whole tree).
+    wanted = operation.definition.raw.get("x-permissions")
+    headers = bearer(role_for(wanted[0])) if wanted else {}
+
     @seed(SEED)
     @SETTINGS
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, session=session, checks=CHECKS, timeout=30)
+        case.call_and_validate(base_url=base_url, session=session, checks=CHECKS, timeout=30,
+                               headers=headers)
 
     return run
 

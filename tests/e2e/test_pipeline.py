@@ -20,6 +20,7 @@ from deploy.local.stack import Stack
 from services.common.sealing import Sealer
 from services.common.settings import DEV_DLQ_KEY
 from services.intake.settings import dev_signed
+from tests.auth import AUTH
 from tests.e2e.conftest import agency_stats, dossier, make_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,8 @@ PER_PROVINCE_DOSSIER = tuple(t for t in PER_DOSSIER if t != "step.assigned.v1")
 
 
 def _post(stack: Stack, body: dict) -> dict:
-    r = httpx.post(f"{stack.services['intake'].url}/api/v1/dossiers", json=body, timeout=30)
+    r = httpx.post(f"{stack.services['intake'].url}/api/v1/dossiers", auth=AUTH, json=body,
+                   timeout=30)
     assert r.status_code in (200, 201), r.text
     return r.json()
 
@@ -50,15 +52,16 @@ def test_a_dossier_is_traced_through_every_service(stack: Stack) -> None:
     assert answer["status"] == "received" and answer["due_at"] > answer["received_at"]
     # The paper component is scanned by an officer; then processing takes the dossier.
     digitization = stack.services["digitization"].url
-    wait_for(lambda: httpx.get(f"{digitization}/api/v1/dossiers/{code}").status_code == 200,
+    wait_for(lambda: httpx.get(f"{digitization}/api/v1/dossiers/{code}",
+                               auth=AUTH).status_code == 200,
              60, "digitization to know the dossier")
-    r = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized")
+    r = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized", auth=AUTH)
     assert r.status_code == 200 and r.json()["dossier_digitized"] is True
-    again = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized")
+    again = httpx.post(f"{digitization}/api/v1/dossiers/{code}/components/GKS/digitized", auth=AUTH)
     assert again.status_code == 409
     trace_url = f"{stack.services['reporting'].url}/api/v1/dossiers/{code}/trace"
     events = wait_for(
-        lambda: (r := httpx.get(trace_url)).status_code == 200
+        lambda: (r := httpx.get(trace_url, auth=AUTH)).status_code == 200
         and len(r.json()["events"]) >= 5 and r.json()["events"], 60, "the full trace")
     services = {e["service"] for e in events}
     assert {"intake", "digitization", "processing", "notification"} <= services
@@ -81,7 +84,8 @@ def test_processing_killed_mid_run_loses_and_duplicates_nothing(stack: Stack) ->
     assert len(set(codes)) == 300
     stats = wait_for(lambda: _exactly(stack, agency, 300), 240, "300 dossiers, each once")
     assert stats["dossiers"]["step.assigned.v1"] == 300
-    trace = httpx.get(f"{stack.services['reporting'].url}/api/v1/dossiers/{codes[150]}/trace")
+    trace = httpx.get(f"{stack.services['reporting'].url}/api/v1/dossiers/{codes[150]}/trace",
+                      auth=AUTH)
     assert sorted(short_name(e["type"]) for e in trace.json()["events"]) == sorted(PER_DOSSIER)
 
 
@@ -143,7 +147,8 @@ def test_garbage_on_the_ingest_topic_is_dead_lettered_and_valid_events_flow(
                      "5 province dossiers")
     assert stats["dossiers"]["dossier.received.v1"] == 5
     # Processing watches them: their clock runs, no officer of the centre acts on them.
-    case = httpx.get(f"{stack.services['processing'].url}/api/v1/cases/{agency}-260302-0001")
+    case = httpx.get(f"{stack.services['processing'].url}/api/v1/cases/{agency}-260302-0001",
+                     auth=AUTH)
     assert case.status_code == 200, case.text
     assert case.json()["processed_by_province"] == "laichau-mcdt"
     assert case.json()["allowed_actions"] == [] and case.json()["clock_running"] is True
@@ -194,11 +199,11 @@ def test_data_already_held_is_reused_not_asked_again(stack: Stack) -> None:
     first = _post(stack, {**body, "components": [
         {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/9001"}]})
     ref = first["applicant_ref"]
-    wait_for(lambda: httpx.get(f"{digitization}/api/v1/warehouse/documents", params={
+    wait_for(lambda: httpx.get(f"{digitization}/api/v1/warehouse/documents", auth=AUTH, params={
         "applicant_ref": ref, "document_ref": "kho/GKS/9001"}).status_code == 200,
         60, "the warehouse to hold the scanned document")
     # Second dossier of the same person reuses it: accepted, recorded as reused and verified.
-    again = httpx.post(f"{intake}/api/v1/dossiers", json={
+    again = httpx.post(f"{intake}/api/v1/dossiers", auth=AUTH, json={
         **body, "submission_id": "e2e-reuse-2", "components": [
             {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/9001",
              "reused": True}]})
@@ -206,7 +211,7 @@ def test_data_already_held_is_reused_not_asked_again(stack: Stack) -> None:
     component = again.json()["components"][0]
     assert component["reused"] is True and component["reuse_verified"] is True
     # A reference the warehouse does not hold for this person is refused, by field.
-    unknown = httpx.post(f"{intake}/api/v1/dossiers", json={
+    unknown = httpx.post(f"{intake}/api/v1/dossiers", auth=AUTH, json={
         **body, "submission_id": "e2e-reuse-3", "components": [
             {"code": "GKS", "form": "electronic", "document_ref": "kho/GKS/none",
              "reused": True}]})

@@ -24,6 +24,7 @@ from services.digitization.app import build as build_digitization
 from services.digitization.settings import DigitizationSettings
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
+from tests.auth import AUTH
 from tests.integration.support import settings_for
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def pension(n: str) -> dict:
 
 def client(runtime: Runtime) -> httpx.AsyncClient:
     # No broker needed: the audit trail is the database's; the outbox just waits.
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app,
+    return httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app,
                                                            client=(CLIENT_HOST, 4321)),
                              base_url="http://intake")
 
@@ -95,10 +96,10 @@ async def test_actions_and_reads_are_chained_and_an_edit_is_found(
             logged = await rows(replica_a)
             assert [(r["seq"], r["actor"], r["action"], r["target"]) for r in logged] == [
                 (1, OFFICER, "dossier.receive", None),
-                (2, "anonymous", "read.slip", "receipt.pdf"),
+                (2, "dev-counter_officer", "read.slip", "receipt.pdf"),
                 (3, "Trần Văn Nam", "dossier.supplement_request", None),
-                (4, "anonymous", "read.slip", "supplement-request.pdf"),
-                (5, "anonymous", "dossier.withdraw", None)]
+                (4, "dev-counter_officer", "read.slip", "supplement-request.pdf"),
+                (5, "dev-counter_officer", "dossier.withdraw", None)]
             assert {r["dossier_code"] for r in logged} == {code}
             assert {r["address"] for r in logged} == {CLIENT_HOST}
 
@@ -136,7 +137,7 @@ async def test_signing_and_reading_a_signed_file_are_recorded(database_url: str,
     page = io.BytesIO()
     Image.new("RGB", (620, 877), (255, 255, 255)).save(page, format="PNG")
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(
                 app=runtime.app, client=(CLIENT_HOST, 4321)), base_url="http://d") as http:
             signed = await http.post("/api/v1/sign", content=img2pdf.convert(page.getvalue()),
                                      headers={"content-type": "application/pdf"})

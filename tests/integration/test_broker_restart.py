@@ -20,6 +20,7 @@ from deploy.local.broker import LocalBroker, free_port
 from services.common.kafka import ensure_topics, make_consumer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for
 from tests.integration.test_intake_runtime import submission
 
@@ -69,7 +70,7 @@ async def test_the_relay_recreates_the_topics_and_republishes(tmp_path: Path,
     await runtime.migrate()
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             r = await client.post("/api/v1/dossiers", json=submission("before"))
             assert r.status_code == 201, r.text

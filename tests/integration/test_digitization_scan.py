@@ -39,6 +39,7 @@ from services.common.runtime import Runtime
 from services.digitization import tables
 from services.digitization.app import build
 from services.digitization.settings import DigitizationSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_warehouse import serving
 
@@ -119,7 +120,7 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
                                  document_ref=f"doc-held-{unique}", reused=True),
                     ComponentRef(code="BAN-GOC", form="paper")])
     async with digitization(kafka_bootstrap, database_url, tmp_path) as (runtime, url), \
-            httpx.AsyncClient(base_url=url, timeout=60) as http:
+            httpx.AsyncClient(auth=AUTH, base_url=url, timeout=60) as http:
         # Held before (a national database), then reused by this dossier: linked, not copied.
         assert (await http.post(f"/api/v1/warehouse/{applicant}/documents", json={
             "document_ref": f"doc-held-{unique}"})).status_code == 201

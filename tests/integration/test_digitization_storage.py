@@ -24,6 +24,7 @@ from deploy.local.broker import free_port
 from services.digitization.app import build
 from services.digitization.settings import DigitizationSettings
 from services.digitization.storage import BlobStore, LocalStore, S3Store
+from tests.auth import AUTH
 from tests.integration.support import settings_for, started
 from tests.integration.test_digitization_scan import png
 
@@ -98,7 +99,7 @@ async def test_the_service_keeps_signed_documents_in_s3(
     runtime.subscriptions = []  # only HTTP and storage are under test
     await started(runtime)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://digitization") as http:
             signed = await http.post("/api/v1/sign", content=img2pdf.convert(png()),
                                      headers={"content-type": "application/pdf"})

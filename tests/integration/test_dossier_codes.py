@@ -14,6 +14,7 @@ import pytest
 
 from deploy.local.broker import free_port
 from deploy.local.stack import ROOT, ServiceProcess
+from tests.auth import AUTH
 from tests.conftest import postgres_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -37,7 +38,7 @@ async def submit_all(urls: list[str], per_replica: int) -> list[str]:
             assert r.status_code == 201, r.text
             return str(r.json()["dossier_code"])
 
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, auth=AUTH) as client:
         return list(await asyncio.gather(*(one(client, url, i, n) for i, url in enumerate(urls)
                                            for n in range(per_replica))))
 

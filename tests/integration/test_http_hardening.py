@@ -13,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.auth import Role
 from services.common.http import Problems
 from services.common.runtime import Runtime
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
+from tests.auth import AUTH, bearer
 from tests.integration.support import settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -65,7 +67,7 @@ async def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 async def client(intake: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions (the default): an unhandled error fails the test, not a 500.
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app),
+    async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=intake.app),
                                  base_url="http://intake") as c:
         yield c
 
@@ -93,8 +95,10 @@ async def test_a_streamed_body_is_cut_off_at_the_limit(client: httpx.AsyncClient
             sent += 1
             yield b" " * chunk
 
-    r = await client.post("/api/v1/dossiers", content=stream(),
-                          headers={"content-type": "application/json"})
+    # Its own token: the client's auth would read the whole stream first, to retry it.
+    r = await client.post("/api/v1/dossiers", content=stream(), auth=None,
+                          headers={"content-type": "application/json",
+                                   **bearer(Role.counter_officer)})
     assert "content-length" not in r.request.headers  # chunked: no length to trust
     assert problems_of(r, 413) == ["body_too_large"]
     assert sent <= LIMIT // chunk + 2, f"{sent} chunks read: the body was not cut off"

@@ -15,6 +15,7 @@ from contracts import topics
 from contracts.events import DossierRejected, SupplementReceived, SupplementRequested
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ async def test_counter_lifecycle(kafka_bootstrap: str, tmp_path: Path, unique: s
     runtime = await started(build(settings_for(
         IntakeSettings, kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             refused = await client.post("/api/v1/refusals", json={
                 **pension(unique + "r"), "reasons": [{
@@ -131,7 +132,7 @@ async def test_dossiers_are_listed_by_filter_and_page(kafka_bootstrap: str, tmp_
     runtime = await started(build(settings_for(
         IntakeSettings, kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             base = datetime.now(UTC) - timedelta(days=3)
             for i in range(7):

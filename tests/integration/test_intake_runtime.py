@@ -18,6 +18,7 @@ from contracts.ingest import IngestRejected
 from services.common.telemetry import new_traceparent, trace_id
 from services.intake.app import build
 from services.intake.settings import IntakeSettings, dev_signed
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ async def test_http_submission_is_published_with_trace_context(
                                                tmp_path)))
     try:
         traceparent = new_traceparent()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             r = await client.post("/api/v1/dossiers", json=submission(unique),
                                   headers={"traceparent": traceparent})

@@ -35,6 +35,7 @@ from contracts.events import (
     ResultIssued,
     StepAssigned,
 )
+from services.common.auth import Role
 from services.common.consumer import Context
 from services.common.outbox import encode
 from services.common.runtime import Runtime
@@ -42,6 +43,7 @@ from services.law.workdays import TZ
 from services.notification import tables
 from services.notification.app import build
 from services.notification.settings import NotificationSettings
+from tests.auth import AUTH, bearer
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_notification_channels import HttpSink, SilentSmtp, SmtpSink
 
@@ -144,7 +146,7 @@ async def every_message_sent(runtime: Runtime, code: str) -> bool:
 
 
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+    return httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                              base_url="http://notification")
 
 
@@ -198,15 +200,25 @@ async def test_each_event_reaches_each_recipient_once_and_redelivery_sends_nothi
             assert {b["type"].split(".")[-2] for b, _ in announced} == {"sent"}
 
             async with client_for(runtime) as client:
-                r = await client.get("/api/v1/inbox", params={"recipient": OFFICER})
+                # The officer's own inbox, by their token; nobody else may mark it read.
+                me = bearer(Role.processing_officer, user=OFFICER)
+                r = await client.get("/api/v1/inbox", headers=me)
                 [item] = [i for i in r.json()["items"] if i["dossier_code"] == code]
                 assert item["subject"] == f"Sắp đến hạn: hồ sơ {code}" and item["read_at"] is None
-                r = await client.post(f"/api/v1/inbox/{item['id']}/read")
+                other = bearer(Role.processing_officer, user="someone-else")
+                r = await client.post(f"/api/v1/inbox/{item['id']}/read", headers=other)
+                assert r.status_code == 404
+                r = await client.get("/api/v1/inbox", params={"recipient": OFFICER},
+                                     headers=other)
+                assert r.status_code == 403 and r.json()["missing_permission"] == "inbox:any"
+                r = await client.post(f"/api/v1/inbox/{item['id']}/read", headers=me)
                 assert r.status_code == 200 and r.json()["read_at"]
                 r = await client.get("/api/v1/inbox", params={"recipient": OFFICER,
-                                                              "unread": True})
+                                                              "unread": True},
+                                     headers=bearer(Role.ops))  # ops may read anyone's
+                assert r.status_code == 200
                 assert code not in {i["dossier_code"] for i in r.json()["items"]}
-                r = await client.post("/api/v1/inbox/no-such-id/read")
+                r = await client.post("/api/v1/inbox/no-such-id/read", headers=me)
                 assert r.status_code == 404 and r.json()["problems"][0]["code"] == "not_found"
 
             # The same events again (a rebalance, a replay), then a marker dossier.

@@ -34,6 +34,7 @@ from services.digitization.ocr.synthetic import PEOPLE, render
 from services.digitization.settings import DigitizationSettings
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_digitization_scan import AGENCY, publish, until
 from tests.integration.test_reporting_projection import fresh_database
@@ -78,8 +79,8 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
             ProcessingSettings, kafka_bootstrap, processing_url, tmp_path / "processing")))
         try:
             async with serving(digitization) as url, \
-                    httpx.AsyncClient(base_url=url, timeout=120) as http, \
-                    httpx.AsyncClient(transport=httpx.ASGITransport(app=processing.app),
+                    httpx.AsyncClient(auth=AUTH, base_url=url, timeout=120) as http, \
+                    httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=processing.app),
                                       base_url="http://processing") as officer:
                 await publish(digitization, kafka_bootstrap, (topics.INTAKE, received),
                               (topics.INTAKE_PRIVATE, declared))

@@ -39,6 +39,7 @@ from services.common.runtime import Runtime
 from services.law.workdays import WorkCalendar
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -105,7 +106,7 @@ async def act(client: httpx.AsyncClient, code: str, action: str, officer: str | 
 
 
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+    return httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                              base_url="http://processing")
 
 

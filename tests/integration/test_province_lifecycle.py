@@ -16,6 +16,7 @@ from contracts import topics
 from contracts.registry import short_name
 from services.intake.app import build
 from services.intake.settings import IntakeSettings, dev_signed
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,7 @@ async def test_a_full_provincial_lifecycle_arriving_out_of_order(
         received = await read_topic(kafka_bootstrap, topics.INTAKE.name,
                                     lambda b, _: b.get("subject") == code)
         assert short_name(received[0][0]["type"]) == "dossier.received.v1"
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             record = (await client.get(f"/api/v1/dossiers/{code}")).json()
         # The latest news wins, though the receipt (older) was applied after the return.

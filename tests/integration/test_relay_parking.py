@@ -34,6 +34,7 @@ from services.common.db import RuntimeTables, make_engine, runtime_tables, sessi
 from services.common.kafka import ensure_topics, make_producer
 from services.common.metrics import RuntimeMetrics
 from services.common.relay import OutboxRelay, classify
+from tests.auth import AUTH
 from tests.integration.support import read_topic
 
 pytestmark = pytest.mark.integration
@@ -133,8 +134,10 @@ async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
             async with running(r.relay):
                 async def settled() -> bool:
                     rows = await r.rows()
+                    # The counters move just after the commit (the session closes between).
                     return all(rows[e].published_at for e in [first, *later]) and bool(
-                        rows[huge].parked_at)
+                        rows[huge].parked_at) and r.sample(
+                        "onestop_events_published_total", {"topic": topic}) == 4
                 await until(settled, 20, "every normal row published, the huge one parked")
 
                 rows = await r.rows()
@@ -318,7 +321,7 @@ async def test_health_route_reports_the_relay(database_url: str, tmp_path: Path)
     try:
         await runtime.start()
         assert runtime.relay is not None
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://notification") as client:
             r = await client.get("/health")
             assert r.status_code == 200 and r.json()["checks"]["relay"] == "ok", r.text

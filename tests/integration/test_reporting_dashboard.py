@@ -35,12 +35,14 @@ from contracts.events import (
 )
 from contracts.topics import topics_consumed_by
 from deploy.local.broker import free_port
+from services.common.auth import Role, issue_token
 from services.common.clock import FixedClock
 from services.common.outbox import encode
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
+from tests.auth import AUTH
 from tests.integration.support import settings_for, started
 from tests.integration.test_reporting_projection import (
     Renamed,
@@ -159,7 +161,7 @@ async def test_dashboard_api_on_a_hand_made_history(kafka_bootstrap: str, databa
 
 
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+    return httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                              base_url="http://reporting")
 
 
@@ -279,7 +281,9 @@ async def check_stream(runtime: Runtime, province: str) -> None:
     at once, and the stream ends by itself after its lifetime (the page reconnects)."""
     events: list[dict[str, Any]] = []
     async with over_http(runtime.app) as url, httpx.AsyncClient(timeout=10) as client, \
-            client.stream("GET", f"{url}/api/v1/dashboard/stream") as response:
+            client.stream("GET", f"{url}/api/v1/dashboard/stream", headers={
+                "Accept": "text/event-stream"}, params={  # as the page's EventSource sends it
+                "access_token": issue_token(Role.national_monitor)}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line async for line in response.aiter_lines()]
     assert "retry: 200" in lines and "event: snapshot" in lines

@@ -43,6 +43,7 @@ from services.reporting.facts import RawEvent, fold
 from services.reporting.rebuild import rebuild
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
+from tests.auth import AUTH
 from tests.conftest import postgres_database
 from tests.integration.support import settings_for, started
 from tests.unit.test_reporting_quarterly import AS_OF_Q3_2026, EXPECTED, history, nodes
@@ -154,7 +155,7 @@ async def give_ratings(client: httpx.AsyncClient, unique: str) -> None:
 
 async def office_ratings(runtime: Runtime, offices: list[str]) -> dict[str, tuple[int, float]]:
     """(ratings, average) of the emulation figures' offices."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+    async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                  base_url="http://reporting") as client:
         r = await client.get("/api/v1/emulation")
     assert r.status_code == 200, r.text
@@ -195,7 +196,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
             live = await repo.facts_of(s, list(expected))
         assert live == expected
 
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        client = httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                    base_url="http://reporting")
         province = renamed("000.00.01.H26")
         for (year, q), figures in EXPECTED.items():

@@ -22,6 +22,7 @@ from services.law.workdays import TZ
 from services.reporting import tables
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 from tests.unit.test_reporting_quarterly import AS_OF_Q3_2026, EXPECTED, history
 
@@ -62,7 +63,7 @@ async def test_a_closed_quarter_is_published_once(kafka_bootstrap: str, database
         figures = {a.agency_code: a.indicators.model_dump() for a in event.agencies}
         assert figures[A] == EXPECTED[(2026, 3)][A]
         assert figures[B] == AS_OF_Q3_2026[B]  # d05 was recorded after cut-off + grace
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=one.app),
+        client = httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=one.app),
                                    base_url="http://reporting")
         r = await client.get("/api/v1/reports/quarterly", params={
             "year": 2026, "quarter": 3, "as_of": event.as_of.isoformat()})
@@ -88,7 +89,7 @@ async def test_the_access_scope_limits_reports_and_traces(kafka_bootstrap: str, 
         async with runtime.transaction() as s:
             await runtime.app.state.projection.apply(
                 s, [(Context(s, env, topic.name), None) for topic, env in records])
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+        client = httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                    base_url="http://reporting")
         mine = await client.get("/api/v1/reports/quarterly", params={"year": 2026,
                                                                      "quarter": 3})

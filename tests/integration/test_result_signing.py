@@ -16,6 +16,7 @@ from contracts import topics
 from services.common.runtime import Runtime
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
+from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_digitization_scan import digitization
 from tests.integration.test_processing_lifecycle import (
@@ -56,7 +57,7 @@ async def test_the_result_is_signed_by_digitization_and_verifies(
         runtime = await started(build(settings))
         code = f"{AGENCY}-260302-G{unique}"
         try:
-            async with client_for(runtime) as client, httpx.AsyncClient() as outside:
+            async with client_for(runtime) as client, httpx.AsyncClient(auth=AUTH) as outside:
                 await approved(runtime, kafka_bootstrap, client, code)
 
                 issued = await client.post(f"/api/v1/cases/{code}/actions", json={

@@ -19,6 +19,7 @@ from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
+from tests.auth import AUTH
 from tests.integration.support import settings_for, started
 from tests.integration.test_processing_lifecycle import act, client_for, publish, until
 
@@ -34,7 +35,7 @@ async def test_a_supplement_asked_in_processing_is_received_at_the_counter(
     processing = await started(build_processing(settings_for(
         ProcessingSettings, kafka_bootstrap, database_url, tmp_path)))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app),
+        async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=intake.app),
                                      base_url="http://intake") as counter, \
                 client_for(processing) as office:
             r = await counter.post("/api/v1/dossiers", json={

@@ -23,6 +23,7 @@ from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import LOOKUP_PATH, HttpWarehouse, WarehouseUnavailable
 from services.law.pseudonym import applicant_pseudonym
+from tests.auth import AUTH
 from tests.integration.support import settings_for, started
 
 pytestmark = pytest.mark.integration
@@ -97,7 +98,7 @@ async def test_the_lookup_sends_the_reference_as_data_and_trusts_only_its_answer
             await warehouse.client.aclose()
 
         # The service's own answer names both references; a miss is a 404 problem.
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(auth=AUTH, base_url=url) as client:
             hit = await client.get(LOOKUP_PATH, params={"applicant_ref": ALICE,
                                                         "document_ref": HELD})
             assert hit.status_code == 200
@@ -138,7 +139,7 @@ async def test_intake_refuses_a_reuse_walked_to_another_resource(
                                        {"code": "GCN-NV", "form": "electronic",
                                         "document_ref": document_ref, "reused": True}]}
 
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app),
+            async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=intake.app),
                                          base_url="http://intake") as client:
                 walked = await client.post("/api/v1/dossiers",
                                            json=submission("a", "../../../../../health"))

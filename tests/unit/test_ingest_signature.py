@@ -77,7 +77,8 @@ def test_a_day_old_backlog_is_still_accepted() -> None:
 
 def test_production_refuses_development_or_missing_province_keys() -> None:
     secrets: dict[str, Any] = {"env": "production", "pseudonym_key": "real",
-                               "dlq_key": "real"}
+                               "dlq_key": "real", "data_key": "real", "auth_jwt_secret": "real",
+                               "auth_api_keys": "", "service_api_key": "real"}
     with pytest.raises(ValueError, match="development keys"):
         IntakeSettings(**secrets, province_keys={"hanoi-mcdt": dev_province_key("hanoi-mcdt")})
     settings = IntakeSettings(**secrets, province_keys={"hanoi-mcdt": "real-key"})
@@ -90,5 +91,6 @@ def test_production_refuses_development_or_missing_province_keys() -> None:
 def test_verification_can_be_turned_off_only_outside_the_development_broker() -> None:
     with pytest.raises(ValueError, match="SASL broker"):
         IntakeSettings(ingest_authentication="sasl")
-    IntakeSettings(env="production", pseudonym_key="real", dlq_key="real",
+    IntakeSettings(env="production", pseudonym_key="real", dlq_key="real", data_key="real",
+                   auth_jwt_secret="real", auth_api_keys="", service_api_key="real",
                    ingest_authentication="sasl")

@@ -93,10 +93,12 @@ class FakeRepository:
 
     async def page(self, s: Any, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
-                   after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
+                   after: tuple[datetime, str] | None, limit: int,
+                   within: set[str] | None = None) -> list[dict[str, Any]]:
         rows = sorted(self.dossiers.values(), key=lambda r: (r["received_at"], r["code"]))
         return [dict(r) for r in rows
                 if (agency is None or r["agency_code"] == agency)
+                and (within is None or r["agency_code"] in within)
                 and (status is None or r["status"] == status)
                 and (channel is None or r["channel"] == channel)
                 and (from_ is None or r["received_at"] >= from_)

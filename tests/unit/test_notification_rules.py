@@ -114,4 +114,6 @@ def test_a_lease_shorter_than_a_send_pass_is_refused_at_start_up() -> None:
                              smtp_timeout_seconds=10)
     with pytest.raises(ValueError, match="NOTIFICATION_WEBHOOK_SECRET must be set"):
         NotificationSettings(env="production", pseudonym_key="k" * 32,
-                             dlq_key="rQZVojkbC2BQCmYBnNUKHM6ICe7VK2N2C4MQOiawwpz=")
+                             dlq_key="rQZVojkbC2BQCmYBnNUKHM6ICe7VK2N2C4MQOiawwpz=",
+                             data_key="ZgJfXIn_EbX6OA7MrdcahiznbthyCjlk7lW6FN-69Gz=",
+                             auth_jwt_secret="real", auth_api_keys="", service_api_key="real")

@@ -71,6 +71,10 @@ def test_settings_read_the_shared_key_and_refuse_the_development_one_in_producti
     assert Sealer.from_settings(ServiceSettings()).key_id == key_id(key)
     monkeypatch.setenv("ONESTOP_ENV", "production")
     monkeypatch.setenv("ONESTOP_PSEUDONYM_KEY", "a-real-secret")
+    monkeypatch.setenv("ONESTOP_DATA_KEY", Fernet.generate_key().decode())
+    for name, value in (("ONESTOP_AUTH_JWT_SECRET", "real"), ("ONESTOP_AUTH_API_KEYS", ""),
+                        ("ONESTOP_SERVICE_API_KEY", "real")):
+        monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match="ONESTOP_DLQ_KEY"):
         ServiceSettings()  # the development key, even as an old one
     monkeypatch.setenv("ONESTOP_DLQ_KEY", key)

@@ -1,6 +1,7 @@
 """The reference catalogues (agencies, procedures) as versioned data files."""
 
 from services.law.catalog.loader import (
+    AgencyScope,
     CatalogError,
     CatalogIndex,
     CatalogSet,
@@ -8,4 +9,5 @@ from services.law.catalog.loader import (
     load_catalogs,
 )
 
-__all__ = ["CatalogError", "CatalogIndex", "CatalogSet", "load_catalog", "load_catalogs"]
+__all__ = ["AgencyScope", "CatalogError", "CatalogIndex", "CatalogSet", "load_catalog",
+           "load_catalogs"]

@@ -104,3 +104,46 @@ class CatalogSet:
 def load_catalogs(folder: Path | str = DEFAULT_DIR) -> CatalogSet:
     """All `catalog.v*.yaml` files of a folder, each validated on its own."""
     return CatalogSet([load_catalog(p) for p in sorted(Path(folder).glob("catalog.v*.yaml"))])
+
+
+class AgencyScope:
+    """What a caller may see: the whole tree (agency None, or the root), or one agency's
+    subtree, in any version of the catalogue."""
+
+    def __init__(self, catalogs: CatalogSet, agency: str | None) -> None:
+        self.catalogs = catalogs
+        self.agency = agency
+
+    def known(self, code: str) -> bool:
+        return any(i.agency(code) for i in self.catalogs.indexes)
+
+    def allows(self, code: str) -> bool:
+        return self.agency is None or code == self.agency or any(
+            self.agency in i.ancestors(code) for i in self.catalogs.indexes)
+
+    def agencies(self) -> set[str] | None:
+        """Every agency code in scope, in any version of the catalogue (None: all), for
+        queries that must filter before they limit."""
+        if self.agency is None:
+            return None
+        return {a for i in self.catalogs.indexes for a in i.agencies if self.allows(a)}
+
+    def root(self, requested: str | None) -> str:
+        if requested:
+            return requested
+        if self.agency:
+            return self.agency
+        return next(a.code for a in self.catalogs.latest.agencies.values() if not a.parent)
+
+    @classmethod
+    def of(cls, catalogs: CatalogSet, agency: str | None) -> AgencyScope | None:
+        """A credential's agency as a scope: the root's is the whole tree; None when no
+        version of the catalogue knows the agency."""
+        scope = cls(catalogs, agency)
+        if agency is None:
+            return scope
+        if not scope.known(agency):
+            return None
+        if not any(i.ancestors(agency) for i in catalogs.indexes):
+            return cls(catalogs, None)
+        return scope

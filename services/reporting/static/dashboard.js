@@ -33,8 +33,19 @@ function when(iso) {
 const pct = (rate) => (rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(1)}%`);
 const num = (n) => (n === null || n === undefined ? "—" : String(n));
 
+// The bearer token: given once in the address (#token=..., as `make up` prints it), then
+// kept for this tab only and taken out of the address bar.
+const TOKEN = (() => {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) {
+    sessionStorage.setItem("onestop-token", given);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("onestop-token") || "";
+})();
+
 async function getJson(url) {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${TOKEN}` } });
   if (!response.ok) throw new Error(`${url}: ${response.status}`);
   return response.json();
 }
@@ -268,7 +279,8 @@ function apply(snapshot) {
 }
 
 function connect() {
-  const source = new EventSource("/api/v1/dashboard/stream");
+  const source = new EventSource(
+    `/api/v1/dashboard/stream?access_token=${encodeURIComponent(TOKEN)}`);
   source.addEventListener("snapshot", (event) => apply(JSON.parse(event.data)));
   // A stream ends every half minute and the browser reconnects at once: only a
   // reconnection that brings no snapshot within 5 s is shown as a lost connection.

@@ -1,0 +1,382 @@
+"""Who calls, and what they may do: bearer JWTs for people, API keys for systems, one
+permission per route, and every answer scoped to the caller's agency tree.
+
+Tokens carry `sub` (the user), `name` (who is printed on slips), `role` and `agency`; they
+are verified against the shared secrets from settings (development, `make up`) or against
+an OIDC issuer's JWKS (production). A system sends `X-API-Key`; only the key's SHA-256 is
+kept in settings. A route declares its permission with `require(Permission.x)`; a caller
+without a valid credential gets 401, one whose role lacks the permission 403 naming it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import jwt
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from contracts.common import Problem
+from services.common.http import ApiError
+from services.common.settings import AUDIENCE, DEV_JWT_SECRET, ISSUER, key_digest
+
+TOKEN_HOURS = 12
+
+
+class Role(StrEnum):
+    counter_officer = "counter_officer"        # cán bộ một cửa: receives, digitizes, returns
+    processing_officer = "processing_officer"  # chuyên viên: works the steps of a case
+    department_head = "department_head"        # trưởng phòng: assigns, explains delays
+    office_leader = "office_leader"            # lãnh đạo cơ quan: decides, signs results
+    national_monitor = "national_monitor"      # giám sát toàn quốc: dashboards and reports
+    provincial_system = "provincial_system"    # a province's system (API key)
+    ops = "ops"                                # vận hành: runs the platform, no dossiers
+    internal_service = "internal_service"      # one of our services calling another
+
+
+class Permission(StrEnum):
+    catalog_read = "catalog:read"
+    dossier_read = "dossier:read"              # status and facts of a dossier / case
+    personal_read = "personal:read"            # slips and letters printing personal data
+    dossier_receive = "dossier:receive"        # submit, refuse, supplement, withdraw
+    supplement_request = "dossier:request_supplement"
+    case_process = "case:process"              # claim, steps, supplement, other agencies, stop
+    case_decide = "case:decide"                # approve, deny, issue the result
+    case_return = "case:return"                # hand the result over
+    case_explain = "case:explain"              # explanations and apology letters of delays
+    document_digitize = "document:digitize"
+    document_sign = "document:sign"
+    document_read = "document:read"
+    warehouse_read = "warehouse:read"
+    warehouse_write = "warehouse:write"
+    notification_read = "notification:read"
+    inbox_read = "inbox:read"                  # one's own inbox
+    inbox_any = "inbox:any"                    # anyone's inbox
+    report_read = "report:read"                # dashboards, statistics, legal reports
+    rating_record = "rating:record"
+
+
+P = Permission
+_OFFICER = {P.catalog_read, P.dossier_read, P.personal_read, P.inbox_read,
+            P.notification_read, P.document_read, P.warehouse_read}
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.counter_officer: frozenset(_OFFICER | {
+        P.dossier_receive, P.supplement_request, P.case_return, P.document_digitize,
+        P.warehouse_write, P.rating_record}),
+    Role.processing_officer: frozenset(_OFFICER | {P.supplement_request, P.case_process}),
+    Role.department_head: frozenset(_OFFICER | {P.supplement_request, P.case_process,
+                                                P.case_explain, P.report_read}),
+    Role.office_leader: frozenset(_OFFICER | {P.case_decide, P.case_explain, P.report_read,
+                                              P.document_sign}),
+    Role.national_monitor: frozenset({P.catalog_read, P.dossier_read, P.report_read,
+                                      P.inbox_read}),
+    Role.provincial_system: frozenset({P.catalog_read, P.dossier_read}),
+    Role.ops: frozenset({P.catalog_read, P.report_read, P.notification_read, P.inbox_read,
+                         P.inbox_any}),
+    Role.internal_service: frozenset({P.catalog_read, P.dossier_read, P.document_sign,
+                                      P.document_read, P.warehouse_read, P.warehouse_write}),
+}
+
+
+class AgencyTree(Protocol):
+    """What a caller's agency lets them see (the law's catalogue gives the real one:
+    services.law.catalog.AgencyScope); `agency` None for the whole tree."""
+
+    agency: str | None
+
+    def allows(self, code: str) -> bool: ...
+
+    def agencies(self) -> set[str] | None: ...
+
+
+# agency -> its tree; None when the agency is unknown. Given by the service (app.py).
+TreeOf = Callable[[str | None], AgencyTree | None]
+
+
+@dataclass(frozen=True)
+class ExactAgency:
+    """Without the catalogue: an agency sees itself only (never wider than meant)."""
+
+    agency: str | None
+
+    def allows(self, code: str) -> bool:
+        return self.agency is None or code == self.agency
+
+    def agencies(self) -> set[str] | None:
+        return None if self.agency is None else {self.agency}
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: str
+    name: str
+    role: Role
+    agency: str | None  # None: the whole tree
+    scope: AgencyTree
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return ROLE_PERMISSIONS[self.role]
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    def sees(self, agency: str | None) -> bool:
+        """Is this agency in the caller's tree? (A dossier of no known agency: only the
+        whole tree's callers.)"""
+        if self.scope.agency is None:
+            return True
+        return agency is not None and self.scope.allows(agency)
+
+    def agencies(self) -> set[str] | None:
+        """Every agency the caller sees, for queries that filter before they limit; None
+        for all."""
+        return self.scope.agencies()
+
+
+class AuthError(Exception):
+    def __init__(self, code: str, vi: str, en: str) -> None:
+        super().__init__(en)
+        self.code, self.vi, self.en = code, vi, en
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    system: str
+    role: Role
+    agency: str | None
+    digest: str
+
+
+def parse_api_keys(spec: str) -> list[ApiKey]:
+    """`system:role:agency:sha256hex` entries, comma-separated; agency `*` for all."""
+    keys = []
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        parts = entry.split(":")
+        if len(parts) != 4:
+            raise ValueError(f"API key entry {entry[:40]!r}: want system:role:agency:sha256")
+        system, role, agency, digest = parts
+        keys.append(ApiKey(system, Role(role), None if agency == "*" else agency,
+                           digest.lower()))
+    return keys
+
+
+class Authenticator:
+    def __init__(self, secrets: Iterable[str], api_keys: Iterable[ApiKey], *,
+                 issuer: str = ISSUER, audience: str = AUDIENCE, jwks_url: str | None = None,
+                 tree: TreeOf = ExactAgency) -> None:
+        self.secrets = [s for s in secrets if s]
+        self.api_keys = list(api_keys)
+        self.issuer, self.audience = issuer, audience
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self.tree = tree
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Authenticator:
+        return cls([s.strip() for s in settings.auth_jwt_secret.get_secret_value().split(",")],
+                   parse_api_keys(settings.auth_api_keys.get_secret_value()),
+                   issuer=settings.auth_issuer, audience=settings.auth_audience,
+                   jwks_url=settings.auth_jwks_url)
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        options = {"require": ["exp", "sub", "iss", "aud"]}
+        try:
+            if self.jwks is not None and jwt.get_unverified_header(token).get("alg") != "HS256":
+                key = self.jwks.get_signing_key_from_jwt(token).key
+                return jwt.decode(token, key, algorithms=["RS256", "ES256", "EdDSA"],
+                                  issuer=self.issuer, audience=self.audience, options=options)
+            error: Exception = jwt.InvalidSignatureError("no secret")
+            for secret in self.secrets:  # several during a rotation: the new one first
+                try:
+                    return jwt.decode(token, secret, algorithms=["HS256"], issuer=self.issuer,
+                                      audience=self.audience, options=options)
+                except jwt.InvalidSignatureError as exc:
+                    error = exc
+            raise error
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token_expired", "Phiên đăng nhập đã hết hạn",
+                            "the token has expired") from exc
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise AuthError("invalid_token", "Mã xác thực không hợp lệ",
+                            f"the token is not valid: {exc}"[:200]) from exc
+
+    def caller(self, token: str | None, api_key: str | None) -> Caller:
+        if token:
+            claims = self._claims(token)
+            try:
+                role = Role(claims.get("role"))
+            except ValueError as exc:
+                raise AuthError("invalid_token", "Mã xác thực không có vai trò hợp lệ",
+                                "the token names no known role") from exc
+            return self._caller(str(claims["sub"]), str(claims.get("name") or claims["sub"]),
+                                role, claims.get("agency"))
+        if api_key:
+            digest = key_digest(api_key)
+            for known in self.api_keys:
+                if hmac.compare_digest(known.digest, digest):
+                    return self._caller(known.system, known.system, known.role, known.agency)
+            raise AuthError("invalid_api_key", "Khóa API không hợp lệ", "unknown API key")
+        raise AuthError("unauthenticated", "Cần đăng nhập (Authorization: Bearer ...)",
+                        "authentication required: send a bearer token or an X-API-Key")
+
+    def _caller(self, user: str, name: str, role: Role, agency: Any) -> Caller:
+        agency = str(agency) if agency else None
+        scope = self.tree(agency)
+        if scope is None:
+            raise AuthError("unknown_agency", "Đơn vị trong mã xác thực không tồn tại",
+                            f"the credential's agency {agency} is not in the catalogue")
+        return Caller(user[:200], name[:200], role, agency, scope)
+
+
+def issue_token(role: Role | str, *, user: str | None = None, name: str | None = None,
+                agency: str | None = None, secret: str = DEV_JWT_SECRET, hours: float = TOKEN_HOURS,
+                issuer: str = ISSUER, audience: str = AUDIENCE) -> str:
+    """A signed token, as the development issuer (`make up`, tests, bench) gives them."""
+    role = Role(role)
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user or f"dev-{role}", "name": name or user or f"dev-{role}",
+                              "role": role.value, "iss": issuer, "aud": audience,
+                              "iat": now, "exp": now + int(hours * 3600)}
+    if agency:
+        claims["agency"] = agency
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def dev_token(role: Role | str, agency: str | None = None, user: str | None = None) -> str:
+    """A development token for a role (`make up`, tests, bench)."""
+    return issue_token(role, agency=agency, user=user)
+
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="OAuth2 bearer JWT: sub, name, role, agency")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="api_key",
+                        description="a system's API key")
+
+
+def unauthenticated(exc: AuthError) -> ApiError:
+    return ApiError(401, [Problem.of(exc.code, exc.vi, exc.en, "Authorization")],
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(caller: Caller, permission: Permission) -> ApiError:
+    return ApiError(403, [Problem.of(
+        "forbidden", f"Vai trò {caller.role} không có quyền {permission}",
+        f"role {caller.role} lacks the permission {permission}", "permission")],
+        missing_permission=permission.value)
+
+
+def out_of_scope(agency: str | None) -> ApiError:
+    return ApiError(403, [Problem.of(
+        "out_of_scope", f"Đơn vị {agency} nằm ngoài phạm vi được xem",
+        f"agency {agency} is outside the caller's agency tree", "agency")])
+
+
+def require(permission: Permission, *alternatives: Permission) -> Any:
+    """A route's permission (or any of several, when the route checks the exact one by
+    what is asked, e.g. an officer's action), as a dependency that answers the Caller."""
+    wanted = (permission, *alternatives)
+
+    async def authorized(request: Request,
+                         bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+                         api_key: str | None = Security(_api_key)) -> Caller:
+        auth: Authenticator = request.app.state.auth
+        token = bearer.credentials if bearer else None
+        if token is None and request.headers.get("accept") == "text/event-stream":
+            # A browser's EventSource cannot send headers: its token comes in the query.
+            token = request.query_params.get("access_token")
+        try:
+            caller = auth.caller(token, api_key)
+        except AuthError as exc:
+            raise unauthenticated(exc) from exc
+        if not any(caller.may(p) for p in wanted):
+            raise forbidden(caller, permission)
+        request.state.caller = caller
+        return caller
+
+    authorized.__name__ = f"require_{permission.name}"
+    authorized.permissions = wanted  # type: ignore[attr-defined]
+    return Depends(authorized)
+
+
+def route_permissions(route: Any) -> list[Permission]:
+    """The permissions a route's dependencies ask for (any one of them lets the call in)."""
+    dependant = getattr(route, "dependant", None)
+    stack, found = list(dependant.dependencies) if dependant else [], []
+    while stack:
+        d = stack.pop()
+        found.extend(getattr(d.call, "permissions", ()))
+        stack.extend(d.dependencies)
+    return found
+
+
+def all_routes(app: FastAPI) -> list[Any]:
+    """Every route of the app, those of included routers too (FastAPI keeps an included
+    router whole; ours are included without a prefix, so their paths are the app's)."""
+    found, stack = [], list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            stack.extend(inner.routes)
+        else:
+            found.append(route)
+    return found
+
+
+def document_permissions(app: FastAPI) -> None:
+    """Each operation's OpenAPI says which permission it needs (`x-permissions`), so a
+    client (or a test) knows which role to call it as."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for route in all_routes(app):
+            wanted = route_permissions(route)
+            operations = schema.get("paths", {}).get(getattr(route, "path", ""), {})
+            for method in getattr(route, "methods", None) or ():
+                operation = operations.get(method.lower())
+                if wanted and operation is not None and "x-permissions" not in operation:
+                    operation["x-permissions"] = [p.value for p in wanted]
+                    operation["description"] = (operation.get("description") or "") + (
+                        "\n\nPermission: " + " or ".join(p.value for p in wanted))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def caller_of(request: Request | None) -> Caller | None:
+    return getattr(request.state, "caller", None) if request is not None else None
+
+
+def check_permission(caller: Caller, permission: Permission) -> None:
+    if not caller.may(permission):
+        raise forbidden(caller, permission)
+
+
+def check_agency(caller: Caller, agency: str | None) -> None:
+    if not caller.sees(agency):
+        raise out_of_scope(agency)
+
+
+def visible(caller: Caller, row: Mapping[str, Any] | None, key: str = "agency_code"
+            ) -> Mapping[str, Any] | None:
+    """A row the caller may see, or None (answered as not found: codes are guessable, so a
+    dossier of another tree is not even confirmed to exist)."""
+    if row is None or not caller.sees(row.get(key)):
+        return None
+    return row
+
+
+def acting(caller: Caller, claimed: str | None) -> str:
+    """Who acts: the token's person. A body may still name them (older clients), but never
+    someone else."""
+    if claimed and claimed not in (caller.user, caller.name):
+        raise ApiError(403, [Problem.of(
+            "officer_not_caller", "Không được thao tác thay cán bộ khác",
+            f"the body names {claimed[:60]!r}, but the token is {caller.user!r}", "officer")])
+    return caller.name

@@ -1,0 +1,139 @@
+"""Tokens, API keys, roles and agency trees, without a server."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import jwt
+import pytest
+
+from services.common.auth import (
+    ROLE_PERMISSIONS,
+    ApiKey,
+    Authenticator,
+    AuthError,
+    ExactAgency,
+    Permission,
+    Role,
+    acting,
+    issue_token,
+    parse_api_keys,
+)
+from services.common.http import ApiError
+from services.common.ratelimit import RateLimit
+from services.common.settings import DEV_JWT_SECRET, key_digest
+from services.law.catalog import AgencyScope, load_catalogs
+
+NATION, HANOI, BA_DINH, SAIGON = "000.00.00.H99", "000.00.01.H26", "000.01.01.H26", \
+    "000.79.01.H29"
+
+
+@pytest.fixture(scope="module")
+def auth() -> Authenticator:
+    return Authenticator([DEV_JWT_SECRET], parse_api_keys(
+        f"laichau-mcdt:provincial_system:000.00.12.H62:{key_digest('lai-chau-key')}"),
+        tree=partial(AgencyScope.of, load_catalogs()))
+
+
+def test_a_token_names_the_user_role_and_agency(auth: Authenticator) -> None:
+    caller = auth.caller(issue_token(Role.processing_officer, user="u1", name="Lê Văn An",
+                                     agency=BA_DINH), None)
+    assert (caller.user, caller.name, caller.role, caller.agency) == (
+        "u1", "Lê Văn An", Role.processing_officer, BA_DINH)
+    assert caller.may(Permission.case_process) and not caller.may(Permission.case_decide)
+
+
+@pytest.mark.parametrize(("token", "code"), [
+    (issue_token(Role.ops, secret="another-secret-of-thirty-two-bytes"), "invalid_token"),
+    (issue_token(Role.ops, hours=-1), "token_expired"),
+    (issue_token(Role.ops, audience="someone-else"), "invalid_token"),
+    (issue_token(Role.ops, issuer="someone-else"), "invalid_token"),
+    (jwt.encode({"sub": "x", "role": "ops", "iss": "onestop-dev", "aud": "onestop",
+                 "exp": int(time.time()) + 60}, DEV_JWT_SECRET, algorithm="HS512"),
+     "invalid_token"),  # only the algorithm configured, never the token's own choice
+    (jwt.encode({"sub": "x", "role": "king", "iss": "onestop-dev", "aud": "onestop",
+                 "exp": int(time.time()) + 60}, DEV_JWT_SECRET), "invalid_token"),
+    (issue_token(Role.ops, agency="999.99.99.X00"), "unknown_agency"),
+    ("not-a-jwt", "invalid_token"),
+])
+def test_bad_tokens_are_refused_with_a_reason(auth: Authenticator, token: str, code: str) -> None:
+    with pytest.raises(AuthError) as refused:
+        auth.caller(token, None)
+    assert refused.value.code == code
+
+
+def test_during_a_rotation_both_secrets_verify() -> None:
+    new, old, retired = ("new" * 11, "old" * 11, "retired" * 5)  # 32 bytes or more
+    rotating = Authenticator([new, old], [])
+    for secret in (new, old):
+        assert rotating.caller(issue_token(Role.ops, secret=secret), None).role == Role.ops
+    with pytest.raises(AuthError):
+        rotating.caller(issue_token(Role.ops, secret=retired), None)
+
+
+def test_a_system_calls_with_its_api_key_and_only_the_digest_is_kept(
+        auth: Authenticator) -> None:
+    caller = auth.caller(None, "lai-chau-key")
+    assert (caller.user, caller.role) == ("laichau-mcdt", Role.provincial_system)
+    assert all("lai-chau-key" not in repr(k) for k in auth.api_keys)
+    with pytest.raises(AuthError, match="unknown API key"):
+        auth.caller(None, "guess")
+    with pytest.raises(AuthError) as none:
+        auth.caller(None, None)
+    assert none.value.code == "unauthenticated"
+    with pytest.raises(ValueError, match="system:role:agency:sha256"):
+        parse_api_keys("just-a-key")
+    assert parse_api_keys("a:ops:*:AB") == [ApiKey("a", Role.ops, None, "ab")]
+
+
+def test_an_agency_sees_its_own_tree_only(auth: Authenticator) -> None:
+    def tree(agency: str | None) -> object:
+        return auth.caller(issue_token(Role.counter_officer, agency=agency), None)
+
+    ba_dinh, hanoi, nation, anyone = tree(BA_DINH), tree(HANOI), tree(NATION), tree(None)
+    assert ba_dinh.sees(BA_DINH) and not ba_dinh.sees(HANOI) and not ba_dinh.sees(SAIGON)
+    assert hanoi.sees(BA_DINH) and hanoi.sees(HANOI) and not hanoi.sees(SAIGON)
+    assert nation.sees(SAIGON) and anyone.sees(SAIGON) and nation.agencies() is None
+    assert ba_dinh.agencies() == {BA_DINH} and not ba_dinh.sees(None)
+    assert BA_DINH in hanoi.agencies() and SAIGON not in hanoi.agencies()
+
+
+def test_without_the_catalogue_an_agency_sees_itself_only() -> None:
+    bare = Authenticator([DEV_JWT_SECRET], [])
+    caller = bare.caller(issue_token(Role.counter_officer, agency=HANOI), None)
+    assert isinstance(caller.scope, ExactAgency)
+    assert caller.sees(HANOI) and not caller.sees(BA_DINH)
+
+
+def test_the_officer_is_the_token_never_another_named_in_the_body(
+        auth: Authenticator) -> None:
+    me = auth.caller(issue_token(Role.processing_officer, user="u7", name="Lê Văn An"), None)
+    assert acting(me, None) == acting(me, "u7") == acting(me, "Lê Văn An") == "Lê Văn An"
+    with pytest.raises(ApiError) as refused:
+        acting(me, "Nguyễn Văn Khác")
+    assert refused.value.status == 403 and refused.value.problems[0].code == "officer_not_caller"
+
+
+def test_roles_hold_what_their_work_needs_and_no_more() -> None:
+    assert set(ROLE_PERMISSIONS) == set(Role)
+    holders = {p: {r for r, ps in ROLE_PERMISSIONS.items() if p in ps} for p in Permission}
+    assert all(holders.values())  # every permission is someone's
+    assert holders[Permission.case_decide] == {Role.office_leader}
+    assert holders[Permission.dossier_receive] == {Role.counter_officer}
+    # Those who watch from afar see no slip with personal data.
+    for role in (Role.national_monitor, Role.ops, Role.provincial_system):
+        assert Permission.personal_read not in ROLE_PERMISSIONS[role]
+
+
+def test_the_rate_limit_refills_and_says_when_to_come_back() -> None:
+    now = [0.0]
+    limit = RateLimit(per_minute=6, burst=2, clock=lambda: now[0])
+    limit.take("a")
+    limit.take("a")
+    with pytest.raises(ApiError) as refused:
+        limit.take("a")
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "10"}
+    limit.take("b")  # per client
+    now[0] = 10.0
+    limit.take("a")

@@ -1,7 +1,7 @@
 """Personal columns sealed at rest: column types that encrypt on the way in and open on the
 way out, the Alembic helpers that seal rows written before, and the key-rotation command.
 
-A `SealedText` or `SealedJSON` column holds a Fernet token (sealing.py, keys
+A `SealedText` or `SealedJSON` column holds an AES-GCM token (sealing.ColumnSealer, keys
 `ONESTOP_DATA_KEY`: the first seals, every one opens); the repository reads and writes
 plain values as before, one statement per table per batch: encryption is per value, in
 Python, inside SQLAlchemy's bind and result processing. A sealed column cannot be searched
@@ -28,11 +28,10 @@ from sqlalchemy import MetaData, Table, Text, TypeDecorator
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
-from services.common.sealing import data_sealer
+from services.common.sealing import ColumnSealer, data_sealer
 
-# Every Fernet token starts so (version byte 0x80, then a timestamp's zero high bytes); no
-# clear JSON, phone number, e-mail, name or ID number does.
-_TOKEN_PREFIX = "gAAAAA"
+# Every sealed value starts so; no clear JSON, phone number, e-mail, name or ID number does.
+_TOKEN_PREFIX = ColumnSealer.PREFIX
 
 
 def is_sealed(value: str) -> bool:

@@ -149,3 +149,23 @@ def test_the_rotation_command_reseals_a_service_database(tmp_path: Path) -> None
         assert row["phone"] == PHONE and row["email"] == "an@example.vn"
     finally:
         use_data_key(None)
+
+
+def test_an_altered_or_foreign_column_value_is_refused() -> None:
+    import base64
+
+    from services.common.sealing import ColumnSealer, SealError
+
+    key = Fernet.generate_key().decode()
+    sealer = ColumnSealer([key])
+    sealed = sealer.seal(b"001190012345")
+    assert sealed.startswith(b"A1.") and b"001190012345" not in sealed
+    assert sealer.unseal(sealed) == b"001190012345"
+    head, body = sealed.rsplit(b".", 1)
+    raw = bytearray(base64.urlsafe_b64decode(body))
+    raw[14] ^= 1  # one bit of the ciphertext
+    flipped = head + b"." + base64.urlsafe_b64encode(bytes(raw))
+    for bad in (flipped, b"gAAAAAnot-ours", sealed.replace(b"A1.", b"A2."),
+                ColumnSealer([Fernet.generate_key().decode()]).seal(b"x")):
+        with pytest.raises(SealError):
+            sealer.unseal(bad)

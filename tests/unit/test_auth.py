@@ -137,3 +137,48 @@ def test_the_rate_limit_refills_and_says_when_to_come_back() -> None:
     limit.take("b")  # per client
     now[0] = 10.0
     limit.take("a")
+
+
+def test_production_tokens_are_verified_against_the_issuers_jwks() -> None:
+    """An OIDC issuer's RS256 token, its key fetched from a JWKS served over real HTTP."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        auth = Authenticator([], [], issuer="https://sso.baohiemxahoi.gov.vn",
+                             audience="onestop",
+                             jwks_url=f"http://127.0.0.1:{server.server_port}/jwks")
+        claims = {"sub": "u9", "name": "Đỗ Thị Hà", "role": "office_leader",
+                  "iss": "https://sso.baohiemxahoi.gov.vn", "aud": "onestop",
+                  "exp": int(time.time()) + 300}
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        caller = auth.caller(token, None)
+        assert (caller.user, caller.role) == ("u9", Role.office_leader)
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = jwt.encode(claims, other, algorithm="RS256", headers={"kid": "k1"})
+        with pytest.raises(AuthError):
+            auth.caller(forged, None)
+        # Without a development secret configured, an HS256 token is no way in.
+        with pytest.raises(AuthError):
+            auth.caller(issue_token(Role.ops, issuer="https://sso.baohiemxahoi.gov.vn"), None)
+    finally:
+        server.shutdown()

@@ -230,8 +230,9 @@ def _document_errors(schema: dict[str, Any]) -> None:
             for status, description in ERROR_STATUSES.items():
                 if status in ("401", "403") and not operation.get("security"):
                     continue  # a public route (health, metrics, the citizens' lookup)
-                if status == "429" and "/public/" not in path:
-                    continue
+                if status == "429" and (operation.get("security")
+                                        or path in ("/health", "/metrics")):
+                    continue  # only the public routes are rate-limited
                 if path == "/health" and status == "503":
                     # degraded: the same body as 200, with the failing checks named
                     responses[status] = {"description": "degraded: a check failed",

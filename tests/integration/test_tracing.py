@@ -96,7 +96,9 @@ async def one_trace(runtimes: dict[str, Runtime], trace_id: int, root_parent: in
         return {service(s) for s in spans if s.name.startswith("process onestop.")
                 and (s.attributes or {}).get(DOSSIER) == code}
 
-    deadline = time.monotonic() + 120
+    # Generous: five fresh consumer groups first read every earlier test's records on the
+    # session's broker (hundreds of dossiers late in a full run).
+    deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         spans = spans_of(runtimes, trace_id)
         if consumers(spans) >= downstream and {

@@ -619,6 +619,11 @@ async def test_a_restart_between_the_near_and_the_overdue_alert(
         await tick(runtime, now, near_at - timedelta(minutes=1))
         assert code not in await listed(client, "near")
         await tick(runtime, now, at(2027, 3, 5, 17, 30))
+        for _ in range(20):  # a case the consumer holds locked is skipped: the next tick
+            if code in await listed(client, "near"):  # takes it (the same moment again
+                break                                 # fires nothing twice)
+            await asyncio.sleep(0.5)
+            await tick(runtime, now, at(2027, 3, 5, 17, 30))
         assert code in await listed(client, "near")
         near = await events_of(kafka_bootstrap, code, 3)  # on the topic before the stop
         assert [t for t, _ in near] == ["step.assigned", "deadline.approaching",

@@ -247,11 +247,6 @@ def issue_token(role: Role | str, *, user: str | None = None, name: str | None =
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def dev_token(role: Role | str, agency: str | None = None, user: str | None = None) -> str:
-    """A development token for a role (`make up`, tests, bench)."""
-    return issue_token(role, agency=agency, user=user)
-
-
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                      description="OAuth2 bearer JWT: sub, name, role, agency")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="api_key",
@@ -347,10 +342,6 @@ def document_permissions(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def caller_of(request: Request | None) -> Caller | None:
-    return getattr(request.state, "caller", None) if request is not None else None
 
 
 def check_permission(caller: Caller, permission: Permission) -> None:

@@ -1,13 +1,16 @@
 """Fixtures every test layer shares: the broker, PostgreSQL databases, scratch folders.
 
 The broker, in this order: KAFKA_BOOTSTRAP_SERVERS if set; else testcontainers' Kafka when a
-Docker engine answers; else a Tansu broker this session starts on a free loopback port.
+Docker engine answers (both shared by the session); else a Tansu broker on a free loopback
+port, one per test (`kafka_bootstrap`) and one for the session's long-lived stacks
+(`session_broker`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -46,8 +49,14 @@ def with_topics(bootstrap: str) -> str:
     return bootstrap
 
 
+@functools.cache
+def _external() -> bool:
+    return bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) or _docker_kafka() is not None
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One broker for the session: for a stack or fixture that outlives one test."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield with_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
         return
@@ -57,6 +66,22 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield with_topics(bootstrap)
         return
     broker = LocalBroker(free_port(), tmp_path_factory.mktemp("broker") / "broker.log").start()
+    try:
+        yield with_topics(broker.bootstrap)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A broker of this test alone (a local one starts in a third of a second). On a shared
+    one a fresh consumer group first reads every earlier test's records: they land in the
+    test's figures, or delay its own records past its wait, late in a full run. An external
+    broker (KAFKA_BOOTSTRAP_SERVERS, or Docker's) is the session's, shared."""
+    if _external():
+        yield request.getfixturevalue("session_broker")
+        return
+    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
     try:
         yield with_topics(broker.bootstrap)
     finally:

@@ -27,8 +27,8 @@ def make_stack(bootstrap: str, var: Path) -> Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = make_stack(kafka_bootstrap, tmp_path_factory.mktemp("stack"))
+def stack(session_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = make_stack(session_broker, tmp_path_factory.mktemp("stack"))
     try:
         yield running
     finally:

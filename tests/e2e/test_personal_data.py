@@ -35,10 +35,10 @@ DOSSIERS = 3
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(session_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # INFO, as in production: what a log file would really hold (the shared stack logs at
     # WARNING only).
-    running = Stack(kafka_bootstrap, tmp_path_factory.mktemp("stack"),
+    running = Stack(session_broker, tmp_path_factory.mktemp("stack"),
                     ports={name: free_port() for name in SERVICES},
                     extra_env={"ONESTOP_LOG_LEVEL": "INFO"})
     running.migrate()

@@ -51,10 +51,10 @@ def problems_of(response: httpx.Response, status: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+async def intake(session_broker: str, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Runtime]:
     tmp_path = tmp_path_factory.mktemp("hardening")
-    settings = settings_for(IntakeSettings, kafka_bootstrap,
+    settings = settings_for(IntakeSettings, session_broker,
                             f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)
     settings.http_max_body_bytes = LIMIT
     runtime = await started(build(settings))

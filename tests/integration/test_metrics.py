@@ -115,7 +115,7 @@ async def test_receipts_and_open_cases_move_the_domain_metrics(
             update={"metrics_refresh_seconds": 0.5})))
     gauges = processing.app.state.case_gauges
     try:
-        # Both read the shared broker from its beginning: take the figures once caught up.
+        # The broker is this test's own: take the figures once both have joined and caught up.
         await settled(intake)
         await settled(processing)
         await gauges.refresh()

@@ -2,14 +2,19 @@
 
 Raw: plain aiokafka produce and consume of events of the real size (a DossierReceived
 envelope) on a 6-partition topic. Pipeline, on SQLite files and on PostgreSQL (each on a
-fresh broker), the five services as processes:
-- full load: province events published to the ingest topic at once, until reporting's
-  database holds every event of every dossier (received, component digitized, dossier
-  digitized, notification sent; a province's dossier is watched by processing, not
-  stepped); sustained = from the first events seen there to the last;
-- latency: a steady offered load (a paced producer) at 25%, 50% and 75% of that sustained
-  rate; each record's publish time against the moment reporting applied the dossier's
-  receipt (its inbox row's applied_at), and the last of its four events; p50/p95/p99;
+fresh broker), the five services as processes, fed by the province simulator
+(deploy/simulate: three provinces' full lifecycles with the catalogue's procedures and
+steps, duplicates, out-of-order and malformed records; seeded), or with `--load receipts`
+by the uniform load of earlier runs (one electronic receipt per dossier, four events each
+into reporting), to compare across the change:
+- full load: the whole traffic published to the ingest topic at once, until reporting's
+  database holds every event the simulator expects of it (deploy.simulate.expectation:
+  intake's, digitization's and notification's); sustained = from the first events seen
+  there to the last;
+- latency: a steady offered load (a paced producer) at 25%, 50% and 75% of the full load's
+  sustained rate of ingest records; for each dossier its receipt's publish time against the
+  moment reporting applied the receipt (its inbox row's applied_at), and the publish time
+  of its last record against the last of its events there; p50/p95/p99;
 - peak RSS of each service process over the whole run, CPU per dossier at full load.
 Progress is read from reporting's database directly (a count every 0.5 s), not through its
 API, so the harness adds no work to the services it measures. `--replicas N` adds a run on
@@ -19,6 +24,7 @@ Figures are printed and written to bench/results/*.json; nothing here asserts a 
 
     python -m bench.pipeline [--raw N] [--dossiers N] [--level-seconds S]
                              [--backend sqlite|postgres|both] [--replicas N]
+                             [--load simulated|receipts]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import mkdtemp
@@ -48,16 +55,19 @@ from contracts.events import DossierReceived
 from contracts.topics import SERVICES
 from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
+from deploy.simulate import expectation, ready, traffic
 from services.common.kafka import ensure_topics
 from services.intake.settings import dev_signed
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT.parent / "contracts" / "examples"
-# Lifecycle events per province dossier into reporting; before processing watched province
-# dossiers (issue 10) it also stepped them (5 per dossier): compare across it in dossiers/s.
+# Lifecycle events per receipt of the uniform load into reporting; before processing watched
+# province dossiers (issue 10) it also stepped them (5 per dossier).
 PER_DOSSIER = 4
 CODE_PREFIX = "000.01.01.H26-260302-"
 FULL_TAG, LEVEL_TAGS = "b", "xyzuvw"  # one letter per load: its dossiers' codes
+SEED, PROVINCES = 14, 3  # the simulated traffic: the same records every run
+LOADS = ("simulated", "receipts")
 LEVELS = (0.25, 0.5, 0.75)  # steady loads, as shares of the full load's sustained rate
 REPLICATED = ("processing", "reporting")  # what --replicas scales out
 POLL = 0.5  # seconds between looks at reporting's database
@@ -132,6 +142,40 @@ def signed(events: list[tuple[bytes, bytes]]) -> list[Record]:
     return [(key, value, dev_signed(value, "hanoi-mcdt")) for key, value in events]
 
 
+@dataclass
+class Load:
+    """What one measurement sends, and what reporting must then hold."""
+
+    produced: list[Record]  # signed before the clock starts
+    like: str  # SQL LIKE pattern of the load's dossier codes
+    target: int  # events reporting ends up holding for them
+    dossiers: int
+    # Per record sent: its dossier when it is a lifecycle event (a duplicate or a malformed
+    # record is not), and whether it is the dossier's receipt.
+    codes: list[str | None]
+    receipts: list[bool]
+
+
+def receipts_load(n: int, tag: str) -> Load:
+    events = province_events(n, tag)
+    return Load(signed(events), f"{CODE_PREFIX}{tag}%", n * PER_DOSSIER, n,
+                [key.decode() for key, _ in events], [True] * n)
+
+
+def simulated_load(n: int, tag: str) -> Load:
+    records = traffic(seed=SEED, provinces=PROVINCES, dossiers=n, tag=f"bench{tag}")
+    expected = expectation(records)
+    counted = [r.well_formed and r.kind != "duplicate" for r in records]
+    return Load(list(ready(records)), f"%-bench{tag}-%", expected.reporting_events,
+                expected.dossiers, [r.dossier_code if c else None
+                                    for r, c in zip(records, counted, strict=True)],
+                [c and r.status == 2 for r, c in zip(records, counted, strict=True)])
+
+
+def make_load(kind: str, n: int, tag: str) -> Load:
+    return simulated_load(n, tag) if kind == "simulated" else receipts_load(n, tag)
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pids: dict[str, int]) -> None:
         super().__init__(daemon=True)
@@ -188,17 +232,14 @@ async def publish(bootstrap: str, records: list[Record], rate: float | None = No
         await producer.stop()
 
 
-def held_sql(tag: str) -> str:
-    return f"SELECT count(*) FROM events WHERE dossier_code LIKE '{CODE_PREFIX}{tag}%'"
-
-
-async def wait_held(db: ServiceDb, tag: str, target: int, label: str, started: float,
+async def wait_held(db: ServiceDb, like: str, target: int, label: str, started: float,
                     give_up: float = 1800.0) -> tuple[float, int] | None:
-    """Poll reporting's database (every POLL s) until it holds `target` events of the load
-    `tag`; returns when and how many it first held, None if all were there at once."""
+    """Poll reporting's database (every POLL s) until it holds `target` events of the
+    dossiers whose codes are `like`; returns when and how many it first held, None if all
+    were there at once."""
     first: tuple[float, int] | None = None
     while True:
-        held = await db.scalar(held_sql(tag))
+        held = await db.scalar(f"SELECT count(*) FROM events WHERE dossier_code LIKE '{like}'")
         if held and first is None and held < target:
             first = (time.perf_counter(), held)
         progress(label, held, target, started)
@@ -210,24 +251,24 @@ async def wait_held(db: ServiceDb, tag: str, target: int, label: str, started: f
         await asyncio.sleep(POLL)
 
 
-async def full_load(bootstrap: str, db: ServiceDb, n: int, sampler: RssSampler
+async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampler
                     ) -> dict[str, Any]:
-    """Every dossier published at once; the sustained rate is counted from the first events
-    seen in reporting (consumer groups joined) to the last."""
-    records = signed(province_events(n, FULL_TAG))
-    target = n * PER_DOSSIER
+    """The whole load published at once; the sustained rate is counted from the first
+    events seen in reporting (consumer groups joined) to the last."""
+    target, n = load.target, load.dossiers
     cpu_start = sampler.cpu_seconds()
     started = time.perf_counter()
-    _, publish_s = await publish(bootstrap, records)
-    first = await wait_held(db, FULL_TAG, target, "full load (events in reporting)", started)
+    _, publish_s = await publish(bootstrap, load.produced)
+    first = await wait_held(db, load.like, target, "full load (events in reporting)", started)
     end = time.perf_counter()
     cpu_end = sampler.cpu_seconds()
     elapsed = end - started
     sustained = (target - first[1]) / max(end - first[0], 1e-9) if first else target / elapsed
-    return {"dossiers": n, "events_in_reporting": target, "seconds": elapsed,
-            "publish_seconds": publish_s, "dossiers_per_s": n / elapsed,
+    return {"dossiers": n, "ingest_records": len(load.produced), "events_in_reporting": target,
+            "seconds": elapsed, "publish_seconds": publish_s, "dossiers_per_s": n / elapsed,
             "events_per_s": target / elapsed, "sustained_events_per_s": sustained,
-            "sustained_dossiers_per_s": sustained / PER_DOSSIER,
+            "sustained_dossiers_per_s": sustained * n / target,
+            "sustained_records_per_s": sustained * len(load.produced) / target,
             # CPU milliseconds each service spent per dossier, from publish to the last event
             "cpu_ms_per_dossier": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / n, 2)
                                    for k in cpu_end}}
@@ -243,43 +284,50 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1] * 1000}
 
 
-async def latency(bootstrap: str, db: ServiceDb, rate: float, seconds: float, tag: str
-                  ) -> dict[str, Any]:
-    """A steady offered load of `rate` dossiers/s for `seconds`; then, from reporting's
+async def latency(bootstrap: str, db: ServiceDb, load: Load, rate: float) -> dict[str, Any]:
+    """The load's records offered steadily at `rate` a second; then, from reporting's
     database, when each dossier became visible there: its receipt's inbox row (applied_at
     is taken in the batch's transaction just before its commit, so it is early by at most
-    one batch's write) against the ingest record's publish time. Lifecycle: the last of
-    its four events."""
-    n = max(2, round(rate * seconds))
-    records = signed(province_events(n, tag))
+    one batch's write) against the receipt's publish time; and the last of its events
+    against the publish time of its last record."""
     started = time.perf_counter()
-    sent_at, publish_s = await publish(bootstrap, records, rate)
-    await wait_held(db, tag, n * PER_DOSSIER, f"{rate:,.0f} dossiers/s (events in reporting)",
+    sent_at, publish_s = await publish(bootstrap, load.produced, rate)
+    await wait_held(db, load.like, load.target, f"{rate:,.0f} records/s (events in reporting)",
                     started)
     rows = await db.rows(
         "SELECT e.dossier_code, e.type, i.applied_at FROM events e "
-        f"JOIN inbox i ON i.event_id = e.event_id WHERE e.dossier_code LIKE '{CODE_PREFIX}{tag}%'")
-    published = {key.decode(): at for (key, _, _), at in zip(records, sent_at, strict=True)}
+        f"JOIN inbox i ON i.event_id = e.event_id WHERE e.dossier_code LIKE '{load.like}'")
+    receipt_sent: dict[str, float] = {}
+    last_sent: dict[str, float] = {}
+    for code, receipt, at in zip(load.codes, load.receipts, sent_at, strict=True):
+        if code is None:
+            continue
+        if receipt:
+            receipt_sent.setdefault(code, at)
+        last_sent[code] = max(last_sent.get(code, at), at)
     received: list[float] = []
-    lifecycle: dict[str, float] = {}
+    last_applied: dict[str, float] = {}
     for code, event_type, applied_at in rows:
-        delay = utc(applied_at).timestamp() - published[code]
-        if event_type == DossierReceived.event_type:
-            received.append(delay)
-        lifecycle[code] = max(lifecycle.get(code, delay), delay)
-    return {"offered_dossiers_per_s": rate, "offered_events_per_s": rate * PER_DOSSIER,
-            "dossiers": n, "achieved_dossiers_per_s": n / max(sent_at[-1] - sent_at[0], 1e-9)
+        applied = utc(applied_at).timestamp()
+        if event_type == DossierReceived.event_type and code in receipt_sent:
+            received.append(applied - receipt_sent[code])
+        last_applied[code] = max(last_applied.get(code, applied), applied)
+    lifecycle = [last_applied[code] - at for code, at in last_sent.items()]
+    n = len(load.produced)
+    return {"offered_records_per_s": rate, "dossiers": load.dossiers, "records": n,
+            "achieved_records_per_s": n / max(sent_at[-1] - sent_at[0], 1e-9)
             if n > 1 else float(n), "publish_seconds": publish_s,
             "received_visible_ms": percentiles(received),
-            "lifecycle_visible_ms": percentiles(list(lifecycle.values()))}
+            "lifecycle_visible_ms": percentiles(lifecycle)}
 
 
 def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", replicas: int = 1,
-             levels: tuple[float, ...] = LEVELS, level_seconds: float = 15.0
-             ) -> dict[str, Any]:
+             levels: tuple[float, ...] = LEVELS, level_seconds: float = 15.0,
+             load: str = "simulated") -> dict[str, Any]:
     """The five services as processes (on SQLite files or PostgreSQL databases; with
-    `replicas` processes each of processing and reporting, PostgreSQL only): a full load,
-    then steady loads at `levels` of its sustained rate, each `level_seconds` long."""
+    `replicas` processes each of processing and reporting, PostgreSQL only): a full load of
+    `n` dossiers, then steady loads at `levels` of its sustained rate, each `level_seconds`
+    long."""
     urls = asyncio.run(create_databases(SERVICES)) if backend == "postgres" else {}
     stack = Stack(bootstrap, var / f"{backend}-x{replicas}",
                   ports={s: free_port() for s in SERVICES},
@@ -292,7 +340,7 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
         sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
                               if svc.process})
         sampler.start()
-        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds))
+        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds, load))
     finally:
         if sampler is not None:
             sampler.stopping.set()
@@ -300,19 +348,22 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
         stack.stop()
         if urls:
             asyncio.run(drop_databases(urls))
-    return {"backend": backend, "replicas": dict.fromkeys(REPLICATED, replicas),
+    return {"backend": backend, "load": load, "replicas": dict.fromkeys(REPLICATED, replicas),
             **result, "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
 
 
 async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler,
-                 levels: tuple[float, ...], level_seconds: float) -> dict[str, Any]:
+                 levels: tuple[float, ...], level_seconds: float, kind: str
+                 ) -> dict[str, Any]:
     db = ServiceDb.of(stack.var_dir, "reporting", urls)
     try:
-        full = await full_load(stack.bootstrap, db, n, sampler)
+        full = await full_load(stack.bootstrap, db, make_load(kind, n, FULL_TAG), sampler)
+        per_dossier = full["ingest_records"] / full["dossiers"]
         steady = []
         for level, tag in zip(levels, LEVEL_TAGS, strict=False):
-            rate = level * full["sustained_dossiers_per_s"]
-            figures = await latency(stack.bootstrap, db, rate, level_seconds, tag)
+            rate = level * full["sustained_records_per_s"]
+            load = make_load(kind, max(2, round(rate * level_seconds / per_dossier)), tag)
+            figures = await latency(stack.bootstrap, db, load, rate)
             steady.append({"share_of_full_load": level, **figures})
     finally:
         await db.close()
@@ -336,6 +387,7 @@ def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> 
         print(f"{label:40}" + "".join(f"{c:>24}" for c in cells))
 
     row("", list(pipes))
+    row("load", [p["load"] for p in pipes.values()])
     row("raw produce (aiokafka) events/s", [f"{raw['produce_per_s']:,.0f}"] * len(pipes))
     row("raw consume (aiokafka) events/s", [f"{raw['consume_per_s']:,.0f}"] * len(pipes))
     row("pipeline events/s (sustained)", [f"{p['sustained_events_per_s']:,.0f}"
@@ -357,8 +409,8 @@ def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> 
                 cells.append(f"{ms['p50']:,.0f}/{ms['p95']:,.0f}/{ms['p99']:,.0f}")
             level = next(p["latency"][i] for p in pipes.values() if i < len(p["latency"]))
             row(f"{what} visible ms p50/p95/p99 @{level['share_of_full_load']:.0%}", cells)
-    row("  offered dossiers/s at those levels", [
-        " ".join(f"{lv['offered_dossiers_per_s']:,.0f}" for lv in p["latency"])
+    row("  offered ingest records/s at those", [
+        " ".join(f"{lv['offered_records_per_s']:,.0f}" for lv in p["latency"])
         for p in pipes.values()])
     names = sorted({k for p in pipes.values() for k in p["peak_rss_mib"]})
     for name in names:
@@ -377,17 +429,19 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--replicas", type=int, default=1,
                         help="N > 1 adds a PostgreSQL run with N processing and N reporting")
+    parser.add_argument("--load", choices=LOADS, default="simulated",
+                        help="the province simulator, or the uniform receipts of earlier runs")
     args = parser.parse_args()
     result = run(args.raw, args.dossiers, args.level_seconds,
                  ("sqlite", "postgres") if args.backend == "both" else (args.backend,),
-                 args.replicas)
+                 args.replicas, load=args.load)
     print_pipelines(result["raw"], result["pipeline"])
     write(result, "")
 
 
 def run(raw_n: int, dossiers: int, level_seconds: float, backends: tuple[str, ...],
-        replicas: int, var: Path | None = None, levels: tuple[float, ...] = LEVELS
-        ) -> dict[str, Any]:
+        replicas: int, var: Path | None = None, levels: tuple[float, ...] = LEVELS,
+        load: str = "simulated") -> dict[str, Any]:
     """The raw ceiling, then the pipeline on each backend (and on PostgreSQL with
     `replicas` when more than one), each on a fresh broker."""
     var = var or Path(mkdtemp(prefix="onestop-bench-"))
@@ -398,10 +452,11 @@ def run(raw_n: int, dossiers: int, level_seconds: float, backends: tuple[str, ..
     pipes = {}
     for backend, n in runs:
         label = backend if n == 1 else f"{backend} x{n}"
-        print(f"pipeline on {label}: {dossiers} province dossiers through five services")
+        print(f"pipeline on {label}: {dossiers} province dossiers ({load}) through five "
+              "services")
         with local_broker(var) as bootstrap:
             pipes[label] = pipeline(bootstrap, var, dossiers, backend=backend, replicas=n,
-                                    levels=levels, level_seconds=level_seconds)
+                                    levels=levels, level_seconds=level_seconds, load=load)
     return {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
             "cpus": psutil.cpu_count(), "raw": raw, "pipeline": pipes}
 

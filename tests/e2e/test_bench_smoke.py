@@ -1,6 +1,7 @@
 """`make bench` itself cannot rot: its measurements run here with tiny counts (raw ceiling,
-the pipeline on SQLite and on PostgreSQL with one latency level, rebuild, monitor tick) and
-must produce consistent figures. No timing is asserted: figures are the bench's business."""
+the pipeline on SQLite and on PostgreSQL with one latency level under the simulator's load,
+and once under the uniform receipts; rebuild, monitor tick) and must produce consistent
+figures. No timing is asserted: figures are the bench's business."""
 
 from __future__ import annotations
 
@@ -11,36 +12,48 @@ import pytest
 
 from bench import monitor, pipeline, rebuild
 from contracts.topics import SERVICES
+from deploy.simulate import expectation, traffic
 
 pytestmark = pytest.mark.e2e
 DOSSIERS = 30
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_the_raw_ceiling_and_the_pipeline_with_one_latency_level(backend: str,
+def expected_events(load: str) -> tuple[int, int]:
+    """Reporting's events and the ingest records of the bench's full load, counted apart
+    from the bench's own arithmetic."""
+    if load == "receipts":
+        return DOSSIERS * pipeline.PER_DOSSIER, DOSSIERS
+    records = traffic(seed=pipeline.SEED, provinces=pipeline.PROVINCES, dossiers=DOSSIERS)
+    return expectation(records).reporting_events, len(records)
+
+
+@pytest.mark.parametrize(("backend", "load"), [("sqlite", "simulated"), ("postgres", "simulated"),
+                                               ("sqlite", "receipts")])
+def test_the_raw_ceiling_and_the_pipeline_with_one_latency_level(backend: str, load: str,
                                                                  tmp_path: Path) -> None:
     with pipeline.local_broker(tmp_path) as bootstrap:
         raw = asyncio.run(pipeline.raw_ceiling(bootstrap, 500))
         pipe = pipeline.pipeline(bootstrap, tmp_path, DOSSIERS, backend=backend,
-                                 levels=(0.5,), level_seconds=2.0)
+                                 levels=(0.5,), level_seconds=2.0, load=load)
     assert raw["events"] == 500 and raw["produce_per_s"] > 0 and raw["consume_per_s"] > 0
-    assert pipe["backend"] == backend
-    assert pipe["events_in_reporting"] == DOSSIERS * pipeline.PER_DOSSIER
+    assert pipe["backend"] == backend and pipe["load"] == load
+    events, records = expected_events(load)
+    assert pipe["events_in_reporting"] == events and pipe["ingest_records"] == records
     assert pipe["sustained_events_per_s"] > 0
     assert pipe["sustained_dossiers_per_s"] == pytest.approx(
-        pipe["sustained_events_per_s"] / pipeline.PER_DOSSIER)
+        pipe["sustained_events_per_s"] * DOSSIERS / events)
     assert set(pipe["peak_rss_mib"]) == set(SERVICES)
     assert all(v > 0 for v in pipe["peak_rss_mib"].values())
     assert set(pipe["cpu_ms_per_dossier"]) == set(SERVICES)
     (level,) = pipe["latency"]
     assert level["share_of_full_load"] == 0.5 and level["dossiers"] >= 2
-    assert level["offered_dossiers_per_s"] == pytest.approx(
-        0.5 * pipe["sustained_dossiers_per_s"])
+    assert level["offered_records_per_s"] == pytest.approx(
+        0.5 * pipe["sustained_events_per_s"] * records / events)
     received, lifecycle = level["received_visible_ms"], level["lifecycle_visible_ms"]
     for ms in (received, lifecycle):
         assert 0 < ms["p50"] <= ms["p95"] <= ms["p99"] <= ms["max"]
-    # A dossier's last event is visible no sooner than its receipt.
-    assert all(lifecycle[p] >= received[p] for p in received)
+    if load == "receipts":  # the receipt is the dossier's last record: its last event is
+        assert all(lifecycle[p] >= received[p] for p in received)  # no sooner visible
     pipeline.print_pipelines(raw, {backend: pipe})  # the table prints from these figures
 
 

@@ -31,12 +31,12 @@ async def _produce(bootstrap: str, produced: list[tuple[bytes, bytes, list]]) ->
         await producer.stop()
 
 
-def test_reporting_holds_what_the_simulator_expects(stack: Stack, kafka_bootstrap: str) -> None:
+def test_reporting_holds_what_the_simulator_expects(stack: Stack) -> None:
     tag = f"e{uuid.uuid4().hex[:6]}"
     records = traffic(seed=int(time.time()), dossiers=40, tag=tag)
     expected = expectation(records)
     assert expected.duplicates and expected.malformed
-    asyncio.run(_produce(kafka_bootstrap, list(ready(records))))
+    asyncio.run(_produce(stack.bootstrap, list(ready(records))))
     # Reporting's own database (SQLite under the stack's var/): the broker is the session's,
     # other tests' dossiers are on it too, so count this run's codes only.
     database = stack.var_dir / "db" / "reporting.db"

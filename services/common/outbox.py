@@ -4,7 +4,6 @@ process dies between the two: the row is still there."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +18,9 @@ from services.common.tracing import Tracing, disabled, outbox_traceparent
 
 
 def encode(envelope: Envelope) -> bytes:
-    return json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False,
-                      separators=(",", ":")).encode()
+    # pydantic's own serializer: the bytes json.dumps(model_dump(mode="json"), compact,
+    # ensure_ascii=False) gave, in a fifth of the time (the profile put that at 4% of intake).
+    return envelope.model_dump_json().encode()
 
 
 class OutboxWriter:

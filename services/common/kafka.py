@@ -57,7 +57,11 @@ def make_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaCons
         client_id=client_id,
         enable_auto_commit=False,  # offsets are committed only after the batch's transaction
         auto_offset_reset="earliest",
-        max_partition_fetch_bytes=4 * 1024 * 1024,
+        # Above the largest record read (consumer.MAX_RECORD_BYTES, 1 MiB), and a cap on
+        # what one fetch buffers across partitions: a burst on many partitions otherwise
+        # held up to 50 MiB of prefetched records per service (peak RSS over 200 MiB).
+        max_partition_fetch_bytes=2 * 1024 * 1024,
+        fetch_max_bytes=8 * 1024 * 1024,
         session_timeout_ms=10000,
         heartbeat_interval_ms=2000,
         metadata_max_age_ms=5000,

@@ -53,10 +53,9 @@ from bench.databases import ServiceDb, create_databases, drop_databases, utc
 from contracts import topics
 from contracts.events import DossierReceived
 from contracts.topics import SERVICES
-from deploy.local.broker import LocalBroker, free_port
+from deploy.local.broker import free_port, fresh_broker
 from deploy.local.stack import Stack
 from deploy.simulate import expectation, ready, traffic
-from services.common.kafka import ensure_topics
 from services.intake.settings import dev_signed
 
 ROOT = Path(__file__).resolve().parent
@@ -374,12 +373,8 @@ async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler
 def local_broker(var: Path) -> Iterator[str]:
     """A fresh local broker with the registry's topics, per measurement: each starts from
     the same empty log and no committed offsets."""
-    broker = LocalBroker(free_port(), var / "log" / f"broker-{uuid.uuid4().hex[:6]}.log").start()
-    try:
-        asyncio.run(ensure_topics(broker.bootstrap))
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+    with fresh_broker(var / "log" / f"broker-{uuid.uuid4().hex[:6]}.log") as bootstrap:
+        yield bootstrap
 
 
 def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> None:

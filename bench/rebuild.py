@@ -153,24 +153,19 @@ async def publish(bootstrap: str, records: list[Published]) -> float:
 def measure(events: int, var: Path | None = None) -> dict[str, object]:
     """Publish `events` events of synthetic lifecycles to a fresh local broker and time one
     rebuild of reporting from them into a fresh SQLite database."""
-    from deploy.local.broker import LocalBroker, free_port
-    from services.common.kafka import ensure_topics
+    from deploy.local.broker import fresh_broker
     from services.reporting.rebuild import rebuild
     from services.reporting.settings import ReportingSettings
 
     var = var or Path(mkdtemp(prefix="onestop-bench-rebuild-"))
-    broker = LocalBroker(free_port(), var / "log" / "broker.log").start()
-    try:
-        asyncio.run(ensure_topics(broker.bootstrap))
+    with fresh_broker(var / "log" / "broker.log") as bootstrap:
         records = lifecycles(events, datetime(2026, 6, 1, 8, 0, tzinfo=TZ))
-        print(f"publishing {len(records)} events of synthetic lifecycles to {broker.bootstrap}")
-        publish_s = asyncio.run(publish(broker.bootstrap, records))
-        settings = ReportingSettings(kafka_bootstrap_servers=broker.bootstrap, var_dir=var,
+        print(f"publishing {len(records)} events of synthetic lifecycles to {bootstrap}")
+        publish_s = asyncio.run(publish(bootstrap, records))
+        settings = ReportingSettings(kafka_bootstrap_servers=bootstrap, var_dir=var,
                                      log_level="WARNING")
         url = f"sqlite+aiosqlite:///{var / 'rebuilt.db'}"
         result = asyncio.run(rebuild(settings, url))
-    finally:
-        broker.stop()
     rate = result.applied / result.seconds
     print(f"rebuild: {result.applied} events ({result.dossiers} dossiers) in "
           f"{result.seconds:.2f} s = {rate:,.0f} events/s (goal 20,000/s)")

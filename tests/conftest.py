@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from deploy.local.broker import LocalBroker, free_port
+from deploy.local.broker import fresh_broker
 
 PG_ADMIN = os.environ.get("ONESTOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -65,11 +65,8 @@ def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for bootstrap in container:
             yield with_topics(bootstrap)
         return
-    broker = LocalBroker(free_port(), tmp_path_factory.mktemp("broker") / "broker.log").start()
-    try:
-        yield with_topics(broker.bootstrap)
-    finally:
-        broker.stop()
+    with fresh_broker(tmp_path_factory.mktemp("broker") / "broker.log") as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture
@@ -81,11 +78,8 @@ def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     if _external():
         yield request.getfixturevalue("session_broker")
         return
-    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
-    try:
-        yield with_topics(broker.bootstrap)
-    finally:
-        broker.stop()
+    with fresh_broker(tmp_path / "broker.log") as bootstrap:
+        yield bootstrap
 
 
 async def _admin(sql: str) -> None:

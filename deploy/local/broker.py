@@ -5,11 +5,13 @@ Its log lives in memory: a restart starts empty (DESIGN.md explains how the syst
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +82,17 @@ class LocalBroker:
 
     def stop(self) -> None:
         end_process(self.process, 10)
+
+
+@contextlib.contextmanager
+def fresh_broker(log_file: Path) -> Iterator[str]:
+    """A local broker of its own, with the registry's topics (no client of ours asks a
+    broker to auto-create one), stopped afterwards; yields its bootstrap address."""
+    from services.common.kafka import ensure_topics
+
+    broker = LocalBroker(free_port(), log_file).start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap))
+        yield broker.bootstrap
+    finally:
+        broker.stop()

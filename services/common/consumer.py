@@ -232,7 +232,8 @@ class BatchConsumer:
                              f"{len(value)} bytes; the limit is {self.max_record_bytes}")
         route = self.routes.get(record.topic)
         if route is not None and not route.strict_types and \
-                (kind := _ce_type(record.headers)) is not None and kind not in route.handlers:
+                (kind := header(record.headers, "ce_type")) is not None and \
+                kind.decode("utf-8", "replace") not in route.handlers:
             # A service's own topic: its relay names the type in a header, so a record of a
             # type this service does not read is passed over unparsed (most of what
             # notification and digitization read).
@@ -399,13 +400,6 @@ class BatchConsumer:
 
     async def stop(self) -> None:
         self.stopping.set()
-
-
-def _ce_type(headers: Any) -> str | None:
-    for name, value in headers or ():
-        if name == "ce_type":
-            return bytes(value or b"").decode("utf-8", "replace")
-    return None
 
 
 def _errors(exc: ValidationError) -> str:

@@ -235,8 +235,7 @@ class BatchConsumer:
                 (kind := header(record.headers, "ce_type")) is not None and \
                 kind.decode("utf-8", "replace") not in route.handlers:
             # A service's own topic: its relay names the type in a header, so a record of a
-            # type this service does not read is passed over unparsed (most of what
-            # notification and digitization read).
+            # type this service does not read is passed over unparsed.
             return None
         # Before the bytes are parsed: an unproven writer's record is never looked into.
         principal = route.verify(record) if route and route.verify else None

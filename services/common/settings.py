@@ -14,6 +14,8 @@ DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
 DEV_DLQ_KEY = "rQZVojkbC2BQCmYBnNUKHM6ICe7VK2N2C4MQOiawwpk="
 # Fernet key sealing personal columns at rest in development (sealing.py, sealed_columns.py).
 DEV_DATA_KEY = "ZgJfXIn_EbX6OA7MrdcahiznbthyCjlk7lW6FN-69GY="
+# HMAC key of the audit chain and its anchors in development (audit.py).
+DEV_AUDIT_KEY = "development-only-audit-key"
 
 
 # Bearer tokens (auth.py): the development issuer's secret and our services' own API key.
@@ -55,6 +57,10 @@ class ServiceSettings(BaseSettings):
     # Comma-separated Fernet keys: the first seals personal columns at rest, every one opens.
     data_key: SecretStr = Field(SecretStr(DEV_DATA_KEY),
                                 validation_alias=_shared("ONESTOP_DATA_KEY"))
+    # Comma-separated secrets keying the audit chain and its anchors: the first keys new
+    # rows, every one verifies (an old key stays listed while rows it keyed are kept).
+    audit_key: SecretStr = Field(SecretStr(DEV_AUDIT_KEY),
+                                 validation_alias=_shared("ONESTOP_AUDIT_KEY"))
     # Comma-separated HS256 secrets: the first is the development issuer's, every one
     # verifies (rotation). Production: an OIDC issuer's JWKS instead (auth_jwks_url).
     auth_jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET),
@@ -103,6 +109,9 @@ class ServiceSettings(BaseSettings):
     relay_stall_seconds: float = 30.0
     # Gauges that need a query (outbox age, open cases...) are refreshed this often.
     metrics_refresh_seconds: float = 15.0
+    # The audit chain's head is anchored outside the database this often (and at stop):
+    # rows newer than the last anchor are the only ones whose deletion goes unseen.
+    audit_anchor_seconds: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> ServiceSettings:
@@ -114,6 +123,11 @@ class ServiceSettings(BaseSettings):
         data_keys = [k.strip() for k in self.data_key.get_secret_value().split(",")]
         if self.env == "production" and DEV_DATA_KEY in data_keys:
             raise ValueError("ONESTOP_DATA_KEY must not hold the development key in production")
+        audit_keys = [k.strip() for k in self.audit_key.get_secret_value().split(",")]
+        if self.env == "production" and (DEV_AUDIT_KEY in audit_keys
+                                         or min(map(len, audit_keys)) < 32):
+            raise ValueError("ONESTOP_AUDIT_KEY must hold secrets of 32 characters or more, "
+                             "not the development key, in production")
         return self
 
     @model_validator(mode="after")

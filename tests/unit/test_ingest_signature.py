@@ -78,7 +78,8 @@ def test_a_day_old_backlog_is_still_accepted() -> None:
 def test_production_refuses_development_or_missing_province_keys() -> None:
     secrets: dict[str, Any] = {"env": "production", "pseudonym_key": "real",
                                "dlq_key": "real", "data_key": "real", "auth_jwt_secret": "real",
-                               "auth_api_keys": "", "service_api_key": "real"}
+                               "auth_api_keys": "", "service_api_key": "real",
+                               "audit_key": "a" * 32}
     with pytest.raises(ValueError, match="development keys"):
         IntakeSettings(**secrets, province_keys={"hanoi-mcdt": dev_province_key("hanoi-mcdt")})
     settings = IntakeSettings(**secrets, province_keys={"hanoi-mcdt": "real-key"})
@@ -93,4 +94,4 @@ def test_verification_can_be_turned_off_only_outside_the_development_broker() ->
         IntakeSettings(ingest_authentication="sasl")
     IntakeSettings(env="production", pseudonym_key="real", dlq_key="real", data_key="real",
                    auth_jwt_secret="real", auth_api_keys="", service_api_key="real",
-                   ingest_authentication="sasl")
+                   audit_key="a" * 32, ingest_authentication="sasl")

@@ -116,4 +116,5 @@ def test_a_lease_shorter_than_a_send_pass_is_refused_at_start_up() -> None:
         NotificationSettings(env="production", pseudonym_key="k" * 32,
                              dlq_key="rQZVojkbC2BQCmYBnNUKHM6ICe7VK2N2C4MQOiawwpz=",
                              data_key="ZgJfXIn_EbX6OA7MrdcahiznbthyCjlk7lW6FN-69Gz=",
-                             auth_jwt_secret="real", auth_api_keys="", service_api_key="real")
+                             auth_jwt_secret="real", auth_api_keys="", service_api_key="real",
+                             audit_key="a" * 32)

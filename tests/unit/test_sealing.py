@@ -72,6 +72,7 @@ def test_settings_read_the_shared_key_and_refuse_the_development_one_in_producti
     monkeypatch.setenv("ONESTOP_ENV", "production")
     monkeypatch.setenv("ONESTOP_PSEUDONYM_KEY", "a-real-secret")
     monkeypatch.setenv("ONESTOP_DATA_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("ONESTOP_AUDIT_KEY", "a-real-audit-key-of-32-characters")
     for name, value in (("ONESTOP_AUTH_JWT_SECRET", "real"), ("ONESTOP_AUTH_API_KEYS", ""),
                         ("ONESTOP_SERVICE_API_KEY", "real")):
         monkeypatch.setenv(name, value)

@@ -112,6 +112,37 @@ class IngestRejected(Contract):
     problems: list[Reason] = Field(min_length=1, max_length=3 * MAX_ITEMS)
 
 
+# Ids one acknowledgement lists at most (applied, parked and duplicates together): a
+# consumer batch with more of one system's records is acknowledged in several events.
+MAX_ACKNOWLEDGED = 1000
+
+
+class IngestAccepted(Contract):
+    """Feedback to a province: its events that one consumer batch of intake took in (and
+    those it had taken in before), so that every record gets an answer. Keyed, and its
+    `subject` set, by `system_id`: a province reads the acknowledgements of its own system.
+
+    An event id is in exactly one list; ids are the envelopes' `id` in canonical form
+    (lowercase UUID: compare them as UUIDs). A record sent again after it was answered is
+    listed in `duplicates`: the first answer stands (an IngestRejected too, if it was
+    refused). A record with no answer on this topic some minutes after it was sent (the
+    README says how long) may have been lost before intake read it: send it again, the same
+    bytes with the same id, signed anew; intake applies each id once."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}ingest.accepted.v1"
+    system_id: ShortText
+    accepted_at: Timestamp
+    applied: list[ShortText] = Field(default_factory=list, max_length=MAX_ACKNOWLEDGED,
+                                     description="applied in this batch")
+    parked: list[ShortText] = Field(
+        default_factory=list, max_length=MAX_ACKNOWLEDGED,
+        description="kept until the dossier's receipt (status 2) arrives, then applied; "
+        "answered by IngestRejected if it is refused then or never arrives")
+    duplicates: list[ShortText] = Field(
+        default_factory=list, max_length=MAX_ACKNOWLEDGED,
+        description="taken in before (the same id and content): the first answer stands")
+
+
 SYSTEM_HEADER = "onestop-system"
 TIMESTAMP_HEADER = "onestop-timestamp"
 SIGNATURE_HEADER = "onestop-signature"

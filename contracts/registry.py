@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import events as ev
 from contracts.common import Contract
-from contracts.ingest import IngestRejected, ProvinceDossierStatus
+from contracts.ingest import IngestAccepted, IngestRejected, ProvinceDossierStatus
 
 EVENT_CLASSES: tuple[type[Contract], ...] = (
     ev.DossierReceived,
@@ -33,6 +33,7 @@ EVENT_CLASSES: tuple[type[Contract], ...] = (
     ev.DossierRated,
     ProvinceDossierStatus,
     IngestRejected,
+    IngestAccepted,
 )
 
 EVENT_TYPES: dict[str, type[Contract]] = {cls.event_type: cls for cls in EVENT_CLASSES}  # type: ignore[attr-defined]

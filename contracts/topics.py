@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from contracts import events as ev
-from contracts.ingest import IngestRejected, ProvinceDossierStatus
+from contracts.ingest import IngestAccepted, IngestRejected, ProvinceDossierStatus
 
 SERVICES = ("intake", "digitization", "processing", "notification", "reporting")
 
@@ -48,8 +48,10 @@ INGEST = Topic(
     ("intake",), "status changes reported by provincial systems", personal_data=True,
 )
 INGEST_REJECTED = Topic(
-    "onestop.ingest.rejected.v1", "intake", "dossier code", 6, _types(IngestRejected),
-    ("provinces",), "feedback to provinces: events not applied, with every problem",
+    "onestop.ingest.rejected.v1", "intake", "dossier code (IngestAccepted: system id)", 6,
+    _types(IngestRejected, IngestAccepted), ("provinces",),
+    "feedback to provinces: events not applied, with every problem; and, batch by batch, "
+    "the events taken in (every record answered)",
 )
 INTAKE = Topic(
     "onestop.intake.v1", "intake", "dossier code", 6,

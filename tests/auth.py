@@ -14,7 +14,7 @@ from collections.abc import Generator
 
 import httpx
 
-from services.common.auth import ROLE_PERMISSIONS, Permission, Role, issue_token
+from services.common.auth import NATIONAL, ROLE_PERMISSIONS, Permission, Role, issue_token
 
 PREFERENCE = (Role.counter_officer, Role.processing_officer, Role.department_head,
               Role.office_leader, Role.national_monitor, Role.ops, Role.internal_service,
@@ -26,7 +26,9 @@ def role_for(permission: str) -> Role:
     return next(r for r in PREFERENCE if wanted in ROLE_PERMISSIONS[r])
 
 
-def bearer(role: Role | str, user: str | None = None, agency: str | None = None) -> dict[str, str]:
+def bearer(role: Role | str, user: str | None = None, agency: str | None = NATIONAL
+           ) -> dict[str, str]:
+    """A token of `role`, the whole country's unless an agency is given."""
     return {"Authorization": f"Bearer {issue_token(role, user=user, agency=agency)}"}
 
 
@@ -48,7 +50,7 @@ class AsNeeded(httpx.Auth):
     requires_request_body = True
     requires_response_body = True  # the 403's body names the permission to retry with
 
-    def __init__(self, agency: str | None = None) -> None:
+    def __init__(self, agency: str = NATIONAL) -> None:
         self.agency = agency
         self._learned: dict[tuple[str, str], Role] = {}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from deploy.local.broker import LocalBroker, end_process, port_open
 from deploy.local.stack import ROOT, Stack
 from deploy.local.supervisor import Supervisor
-from deploy.local.tokens import describe, dev_secret
+from deploy.local.tokens import credentials, describe
 from services.common.kafka import ensure_topics
 
 
@@ -58,9 +58,11 @@ def main() -> int:
         bootstrap = broker.bootstrap
         print(f"broker        kafka://{bootstrap}  (local Tansu, log in memory)")
     asyncio.run(ensure_topics(bootstrap))
-    # The development issuer: a secret of this machine's (var/auth), unless one is given.
-    secret = os.environ.get("ONESTOP_AUTH_JWT_SECRET") or dev_secret(var)
-    stack = Stack(bootstrap, var, extra_env={"ONESTOP_AUTH_JWT_SECRET": secret})
+    # The development issuer's secret and the services' API key: this machine's own
+    # (var/auth), unless given; never the development key written in the source.
+    auth = credentials(var, os.environ)
+    secret = auth["ONESTOP_AUTH_JWT_SECRET"]
+    stack = Stack(bootstrap, var, extra_env=auth)
     stopping = False
     simulator = None
 

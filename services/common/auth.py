@@ -6,6 +6,9 @@ are verified against the shared secrets from settings (development, `make up`) o
 an OIDC issuer's JWKS (production). A system sends `X-API-Key`; only the key's SHA-256 is
 kept in settings. A route declares its permission with `require(Permission.x)`; a caller
 without a valid credential gets 401, one whose role lacks the permission 403 naming it.
+The whole country is seen only by an explicit claim (`agency` NATIONAL, or the root of
+the catalogue); a person's token without an agency is refused. A client address that sent
+too many failed credentials in a minute is answered 429 before its next one is looked at.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.common import Problem
-from services.common.http import ApiError
+from services.common.http import QUERY_TOKEN, ApiError, client_address
+from services.common.ratelimit import RateLimit
 from services.common.settings import AUDIENCE, DEV_JWT_SECRET, ISSUER, key_digest
 
 TOKEN_HOURS = 12
+# The agency claim of a national role (and the agency of an API key for every agency).
+NATIONAL = "*"
 
 
 class Role(StrEnum):
@@ -154,34 +160,44 @@ class ApiKey:
 
 
 def parse_api_keys(spec: str) -> list[ApiKey]:
-    """`system:role:agency:sha256hex` entries, comma-separated; agency `*` for all."""
+    """`system:role:agency:sha256hex` entries, comma-separated; agency `*` (NATIONAL) for
+    all."""
     keys = []
     for entry in filter(None, (e.strip() for e in spec.split(","))):
         parts = entry.split(":")
         if len(parts) != 4:
             raise ValueError(f"API key entry {entry[:40]!r}: want system:role:agency:sha256")
         system, role, agency, digest = parts
-        keys.append(ApiKey(system, Role(role), None if agency == "*" else agency,
+        keys.append(ApiKey(system, Role(role), None if agency == NATIONAL else agency,
                            digest.lower()))
     return keys
+
+
+def failure_limit(per_minute: float) -> RateLimit:
+    """Failed credentials of one client address: `per_minute`, as many at once."""
+    return RateLimit(per_minute, code="too_many_failures",
+                     what=("lần xác thực không thành công", "failed credentials"))
 
 
 class Authenticator:
     def __init__(self, secrets: Iterable[str], api_keys: Iterable[ApiKey], *,
                  issuer: str = ISSUER, audience: str = AUDIENCE, jwks_url: str | None = None,
-                 tree: TreeOf = ExactAgency) -> None:
+                 tree: TreeOf = ExactAgency, failures_per_minute: float = 20.0) -> None:
         self.secrets = [s for s in secrets if s]
         self.api_keys = list(api_keys)
         self.issuer, self.audience = issuer, audience
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         self.tree = tree
+        # Guessing API keys or forging tokens is throttled per client address.
+        self.failures = failure_limit(failures_per_minute)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Authenticator:
         return cls([s.strip() for s in settings.auth_jwt_secret.get_secret_value().split(",")],
                    parse_api_keys(settings.auth_api_keys.get_secret_value()),
                    issuer=settings.auth_issuer, audience=settings.auth_audience,
-                   jwks_url=settings.auth_jwks_url)
+                   jwks_url=settings.auth_jwks_url,
+                   failures_per_minute=settings.auth_failures_per_minute)
 
     def _claims(self, token: str) -> dict[str, Any]:
         options = {"require": ["exp", "sub", "iss", "aud"]}
@@ -213,8 +229,14 @@ class Authenticator:
             except ValueError as exc:
                 raise AuthError("invalid_token", "Mã xác thực không có vai trò hợp lệ",
                                 "the token names no known role") from exc
+            agency = claims.get("agency")
+            if not agency or not isinstance(agency, str):
+                # Never read as "everywhere": national scope is a claim of its own.
+                raise AuthError("no_agency", "Mã xác thực không ghi đơn vị công tác",
+                                "the token names no agency (a national role's is "
+                                f"{NATIONAL!r} or the root agency)")
             return self._caller(str(claims["sub"]), str(claims.get("name") or claims["sub"]),
-                                role, claims.get("agency"))
+                                role, None if agency == NATIONAL else agency)
         if api_key:
             digest = key_digest(api_key)
             for known in self.api_keys:
@@ -224,8 +246,8 @@ class Authenticator:
         raise AuthError("unauthenticated", "Cần đăng nhập (Authorization: Bearer ...)",
                         "authentication required: send a bearer token or an X-API-Key")
 
-    def _caller(self, user: str, name: str, role: Role, agency: Any) -> Caller:
-        agency = str(agency) if agency else None
+    def _caller(self, user: str, name: str, role: Role, agency: str | None) -> Caller:
+        """`agency` None: the whole country (NATIONAL, said explicitly by the credential)."""
         scope = self.tree(agency)
         if scope is None:
             raise AuthError("unknown_agency", "Đơn vị trong mã xác thực không tồn tại",
@@ -234,9 +256,10 @@ class Authenticator:
 
 
 def issue_token(role: Role | str, *, user: str | None = None, name: str | None = None,
-                agency: str | None = None, secret: str = DEV_JWT_SECRET, hours: float = TOKEN_HOURS,
-                issuer: str = ISSUER, audience: str = AUDIENCE) -> str:
-    """A signed token, as the development issuer (`make up`, tests, bench) gives them."""
+                agency: str | None = NATIONAL, secret: str = DEV_JWT_SECRET,
+                hours: float = TOKEN_HOURS, issuer: str = ISSUER, audience: str = AUDIENCE) -> str:
+    """A signed token, as the development issuer (`make up`, tests, bench) gives them: the
+    whole country's unless an agency is given (None: no agency claim, which is refused)."""
     role = Role(role)
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user or f"dev-{role}", "name": name or user or f"dev-{role}",
@@ -271,9 +294,15 @@ def out_of_scope(agency: str | None) -> ApiError:
         f"agency {agency} is outside the caller's agency tree", "agency")])
 
 
-def require(permission: Permission, *alternatives: Permission) -> Any:
+def require(permission: Permission, *alternatives: Permission,
+            query_token: bool = False) -> Any:
     """A route's permission (or any of several, when the route checks the exact one by
-    what is asked, e.g. an officer's action), as a dependency that answers the Caller."""
+    what is asked, e.g. an officer's action), as a dependency that answers the Caller.
+
+    `query_token`: the route also takes the bearer token as `access_token` in the query
+    (only the dashboard's event stream: a browser's EventSource cannot send headers). The
+    HTTP edge takes that parameter out of every URL before anything traces or logs it, so
+    on any other route it is simply not there."""
     wanted = (permission, *alternatives)
 
     async def authorized(request: Request,
@@ -281,12 +310,16 @@ def require(permission: Permission, *alternatives: Permission) -> Any:
                          api_key: str | None = Security(_api_key)) -> Caller:
         auth: Authenticator = request.app.state.auth
         token = bearer.credentials if bearer else None
-        if token is None and request.headers.get("accept") == "text/event-stream":
-            # A browser's EventSource cannot send headers: its token comes in the query.
-            token = request.query_params.get("access_token")
+        if token is None and query_token:
+            token = request.scope.get(QUERY_TOKEN)
+        client = client_address(request)
+        if token or api_key:
+            auth.failures.check(client)
         try:
             caller = auth.caller(token, api_key)
         except AuthError as exc:
+            if token or api_key:
+                auth.failures.spend(client)
             raise unauthenticated(exc) from exc
         if not any(caller.may(p) for p in wanted):
             raise forbidden(caller, permission)

@@ -256,9 +256,10 @@ class _Server(uvicorn.Server):
 
 async def serve(runtime: Runtime) -> None:
     await runtime.start()
-    config = uvicorn.Config(runtime.app, host=runtime.settings.http_host,
-                            port=runtime.settings.http_port, log_level="warning",
-                            access_log=False, lifespan="off")
+    config = http.server_config(runtime.app, host=runtime.settings.http_host,
+                                port=runtime.settings.http_port,
+                                trusted=runtime.settings.trusted_proxies,
+                                log_level="warning", access_log=False, lifespan="off")
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -74,6 +74,13 @@ class ServiceSettings(BaseSettings):
     # What this service sends when it calls another (X-API-Key).
     service_api_key: SecretStr = Field(SecretStr(DEV_SERVICE_KEY),
                                        validation_alias=_shared("ONESTOP_SERVICE_API_KEY"))
+    # Addresses (or CIDR networks), comma-separated, of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed; empty: none, the peer is the client.
+    trusted_proxies: str = Field("", validation_alias=_shared("ONESTOP_TRUSTED_PROXIES"))
+    # Failed credentials (bad token or API key) a client address may send a minute; past
+    # them its credentials are answered 429 until the count drains (auth.Authenticator).
+    auth_failures_per_minute: float = Field(
+        20.0, gt=0, validation_alias=_shared("ONESTOP_AUTH_FAILURES_PER_MINUTE"))
     var_dir: Path = Field(Path("var"), validation_alias=_shared("ONESTOP_VAR_DIR"))
     log_level: str = Field("INFO", validation_alias=_shared("ONESTOP_LOG_LEVEL"))
     # The services' event loop (runtime.main): uvloop costs less CPU per SQLite transaction

@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context as OtelContext
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -57,6 +57,7 @@ from opentelemetry.trace import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.envelope import Envelope
+from services.common.http import redact_url
 from services.common.telemetry import current_traceparent, format_traceparent, parse_traceparent
 
 EXPORTERS = ("otlp", "jsonl", "memory", "none")
@@ -116,6 +117,24 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+# Attributes of a server span that hold the request's URL or its query (both conventions).
+URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+
+
+class RedactUrls(SpanProcessor):
+    """Token-like query values (`token`, `api_key`, any JWT...) are replaced in a span's URL
+    attributes when it starts, before any exporter sees it. The dashboard's `access_token`
+    never gets this far: the HTTP edge takes it out of the URL (http.Edge)."""
+
+    def on_start(self, span: Span, parent_context: OtelContext | None = None) -> None:
+        for key in URL_ATTRIBUTES:
+            value = (span.attributes or {}).get(key)
+            if isinstance(value, str):
+                redacted = redact_url(value)
+                if redacted != value:
+                    span.set_attribute(key, redacted)
+
+
 class RequestsOrRatio(Sampler):
     """Where a trace starts: every HTTP request (people's, at human pace: a counter's
     submission is always traced), and `ratio` of the records that start one (the
@@ -158,6 +177,7 @@ class Tracing:
                                   resource=Resource.create({"service.name": service}),
                                   shutdown_on_exit=exporter != "none")
         memory = None
+        provider.add_span_processor(RedactUrls())  # first: the exporters see redacted URLs
         if exporter == "memory":
             memory = InMemorySpanExporter()
             provider.add_span_processor(SimpleSpanProcessor(memory))

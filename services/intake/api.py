@@ -30,8 +30,10 @@ from contracts.common import (
 from contracts.events import SupplementItem
 from services.common.auth import Caller, acting, check_agency, require, visible
 from services.common.auth import Permission as P
-from services.common.http import ApiError, not_found
+from services.common.http import ApiError, client_address, not_found
 from services.common.idempotency import IdempotencyKeys
+from services.common.sealed_columns import sealed_columns
+from services.common.sealing import data_sealer
 from services.intake import slip_views
 from services.intake.domain import (
     NotFound,
@@ -43,6 +45,7 @@ from services.intake.domain import (
 )
 from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
+from services.intake.tables import dossiers, metadata
 from services.intake.warehouse import WarehouseUnavailable
 from services.law.catalog import CatalogError
 from services.law.workdays import TZ
@@ -349,6 +352,26 @@ def _id_tail(applicant: dict[str, Any]) -> str:
     return str(number)[-4:]
 
 
+# A dossier row's sealed columns, as the decoy a lookup of an unknown code opens instead.
+_DECOY_APPLICANT = {"kind": "individual", "full_name": "Nguyễn Văn Ẩn Danh",
+                    "id_number": "000000000000", "birth_date": "1990-01-01"}
+_decoy: tuple[object, dict[str, str]] | None = None
+
+
+def _decoy_row() -> dict[str, Any]:
+    """What opening a found row's sealed columns gives, done on sealed decoys: a lookup of
+    an unknown code does the same work as one with wrong digits, so its time does not say
+    whether the code exists. Sealed once per data key."""
+    global _decoy
+    sealer = data_sealer()
+    names = sealed_columns(metadata).get(dossiers.name, [])
+    if _decoy is None or _decoy[0] is not sealer:
+        clear = {n: _DECOY_APPLICANT if n == "applicant" else "" for n in names}
+        _decoy = sealer, {n: dossiers.c[n].type.process_bind_param(v, None)
+                          for n, v in clear.items()}
+    return {n: dossiers.c[n].type.process_result_value(_decoy[1][n], None) for n in names}
+
+
 @router.get("/public/dossiers/{code}", tags=["public"])
 async def public_status(
         code: Annotated[str, Path(min_length=3, max_length=64)], request: Request,
@@ -357,12 +380,14 @@ async def public_status(
             "organisation)"))]) -> dict[str, Any]:
     """For citizens, without an account: where one dossier stands. Both the code and the
     last four ID digits must match (a wrong pair is not found, so codes cannot be walked),
-    rate-limited per client; nothing personal in the answer."""
-    request.app.state.public_lookups.take(request.client.host if request.client else "-")
+    rate-limited per client address; the same work whether the code exists or not;
+    nothing personal in the answer."""
+    request.app.state.public_lookups.take(client_address(request))
     async with request.app.state.runtime.sessions() as s:
         row = await _intake(request).existing(s, code=code)
-    if row is None or not hmac.compare_digest(_id_tail(row["applicant"]).encode(),
-                                              id_last4.encode()):
+    applicant = (row or _decoy_row())["applicant"]
+    matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
+    if row is None or not matched:
         raise _no_dossier(code)
     return _json({"dossier_code": row["code"], "status": row["status"],
                   "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],

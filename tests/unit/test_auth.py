@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from services.common.auth import (
+    NATIONAL,
     ROLE_PERMISSIONS,
     ApiKey,
     Authenticator,
@@ -91,12 +92,32 @@ def test_an_agency_sees_its_own_tree_only(auth: Authenticator) -> None:
     def tree(agency: str | None) -> object:
         return auth.caller(issue_token(Role.counter_officer, agency=agency), None)
 
-    ba_dinh, hanoi, nation, anyone = tree(BA_DINH), tree(HANOI), tree(NATION), tree(None)
+    ba_dinh, hanoi, nation, anyone = tree(BA_DINH), tree(HANOI), tree(NATION), tree(NATIONAL)
     assert ba_dinh.sees(BA_DINH) and not ba_dinh.sees(HANOI) and not ba_dinh.sees(SAIGON)
     assert hanoi.sees(BA_DINH) and hanoi.sees(HANOI) and not hanoi.sees(SAIGON)
     assert nation.sees(SAIGON) and anyone.sees(SAIGON) and nation.agencies() is None
     assert ba_dinh.agencies() == {BA_DINH} and not ba_dinh.sees(None)
     assert BA_DINH in hanoi.agencies() and SAIGON not in hanoi.agencies()
+
+
+def test_the_whole_country_only_by_an_explicit_claim(auth: Authenticator) -> None:
+    """A person's token without an agency, or with an empty one, is refused (it used to
+    see every province); NATIONAL or the catalogue's root says national in so many words.
+    An API key's `*` is the same explicit claim."""
+    def claims(**extra: object) -> str:
+        return jwt.encode({"sub": "x", "role": "national_monitor", "iss": "onestop-dev",
+                           "aud": "onestop", "exp": int(time.time()) + 300, **extra},
+                          DEV_JWT_SECRET)
+
+    for token in (claims(), claims(agency=""), claims(agency=None), claims(agency=[]),
+                  issue_token(Role.ops, agency=None)):
+        with pytest.raises(AuthError) as refused:
+            auth.caller(token, None)
+        assert refused.value.code == "no_agency"
+    for token in (claims(agency=NATIONAL), claims(agency=NATION)):
+        assert auth.caller(token, None).sees(SAIGON)
+    key = Authenticator([], parse_api_keys(f"sys:internal_service:*:{key_digest('k')}"))
+    assert key.caller(None, "k").sees(SAIGON)
 
 
 def test_without_the_catalogue_an_agency_sees_itself_only() -> None:
@@ -168,11 +189,11 @@ def test_production_tokens_are_verified_against_the_issuers_jwks() -> None:
                              audience="onestop",
                              jwks_url=f"http://127.0.0.1:{server.server_port}/jwks")
         claims = {"sub": "u9", "name": "Đỗ Thị Hà", "role": "office_leader",
-                  "iss": "https://sso.baohiemxahoi.gov.vn", "aud": "onestop",
+                  "agency": HANOI, "iss": "https://sso.baohiemxahoi.gov.vn", "aud": "onestop",
                   "exp": int(time.time()) + 300}
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
         caller = auth.caller(token, None)
-        assert (caller.user, caller.role) == ("u9", Role.office_leader)
+        assert (caller.user, caller.role, caller.agency) == ("u9", Role.office_leader, HANOI)
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         forged = jwt.encode(claims, other, algorithm="RS256", headers={"kid": "k1"})
         with pytest.raises(AuthError):
@@ -182,3 +203,20 @@ def test_production_tokens_are_verified_against_the_issuers_jwks() -> None:
             auth.caller(issue_token(Role.ops, issuer="https://sso.baohiemxahoi.gov.vn"), None)
     finally:
         server.shutdown()
+
+
+def test_failures_are_counted_after_the_fact_and_checked_before() -> None:
+    now = [0.0]
+    failures = RateLimit(per_minute=3, clock=lambda: now[0], code="too_many_failures",
+                         what=("lần xác thực không thành công", "failed credentials"))
+    for _ in range(3):
+        failures.check("a")
+        failures.spend("a")
+    with pytest.raises(ApiError) as refused:
+        failures.check("a")
+    problem = refused.value.problems[0]
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "20"}
+    assert problem.code == "too_many_failures" and "failed credentials" in problem.message_en
+    failures.check("b")  # per client address
+    now[0] = 20.0
+    failures.check("a")

@@ -51,14 +51,28 @@ def effective_scope(instance: Scope, caller: Caller) -> Scope:
     raise out_of_scope(caller.agency)
 
 
-async def _scoped(request: Request,
-                  caller: Annotated[Caller, require(P.report_read)]) -> Caller:
-    request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
-    return caller
+def _scoping(*, query_token: bool = False) -> Any:
+    permitted = require(P.report_read, query_token=query_token)
+
+    async def scoped(request: Request, caller: Caller = permitted) -> Caller:
+        request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
+        return caller
+
+    return scoped
 
 
 # Every reporting route: report:read, and answers of the caller's agency tree only.
-Reporting = Annotated[Caller, Depends(_scoped)]
+Reporting = Annotated[Caller, Depends(_scoping())]
+# The same for the dashboard's event stream, whose token may come in the query.
+ReportingStream = Annotated[Caller, Depends(_scoping(query_token=True))]
+
+
+async def audited(request: Request, action: str, *, dossier_code: str | None = None,
+                  target: str | None = None) -> None:
+    """A read of figures (a report, a dossier's path) written in the audit trail, by the
+    token's user, before it is answered."""
+    rt: Runtime = request.app.state.runtime
+    await rt.audit.read(request, action=action, dossier_code=dossier_code, target=target)
 
 
 def _projection(request: Request) -> tuple[Runtime, Projection]:
@@ -80,11 +94,12 @@ async def trace(code: str, request: Request, _: Reporting) -> dict[str, Any]:
     if not events:
         raise not_found(f"Chưa có sự kiện nào của hồ sơ {code}",
                         f"no events for dossier {code}")
+    await audited(request, "dossier.trace", dossier_code=code)
     return {"dossier_code": code, "events": events}
 
 
 async def _quarterly(request: Request, year: int, quarter: int, agency: str | None,
-                     as_of: datetime | None) -> dict[str, Any]:
+                     as_of: datetime | None, form: str = "json") -> dict[str, Any]:
     rt, projection = _projection(request)
     if as_of is not None and as_of.utcoffset() is None:
         raise ApiError(422, [Problem.of(
@@ -92,7 +107,10 @@ async def _quarterly(request: Request, year: int, quarter: int, agency: str | No
             "as_of needs a time zone offset (e.g. +07:00)", "as_of")])
     root = visible_agency(projection.scope, projection.scope.root(agency))
     async with rt.sessions() as s:
-        return await projection.quarterly(s, year, quarter, root, as_of)
+        report = await projection.quarterly(s, year, quarter, root, as_of)
+    await audited(request, "report.quarterly", target=f"{year}-Q{quarter} {root} {form}"
+                  + (f" as of {as_of.isoformat()}" if as_of else ""))
+    return report
 
 
 @router.get("/reports/quarterly")
@@ -111,12 +129,12 @@ def _download(body: bytes, media: str, report: dict[str, Any], ext: str) -> Resp
 @router.get("/reports/quarterly.xlsx", response_class=Response)
 async def quarterly_xlsx(request: Request, _: Reporting, year: Year, quarter: Quarter,
                          agency: AgencyQ = None, as_of: AsOf = None) -> Response:
-    report = await _quarterly(request, year, quarter, agency, as_of)
+    report = await _quarterly(request, year, quarter, agency, as_of, "xlsx")
     return _download(exports.xlsx(report), XLSX, report, "xlsx")
 
 
 @router.get("/reports/quarterly.pdf", response_class=Response)
 async def quarterly_pdf(request: Request, _: Reporting, year: Year, quarter: Quarter,
                         agency: AgencyQ = None, as_of: AsOf = None) -> Response:
-    report = await _quarterly(request, year, quarter, agency, as_of)
+    report = await _quarterly(request, year, quarter, agency, as_of, "pdf")
     return _download(exports.pdf(report), "application/pdf", report, "pdf")

@@ -19,7 +19,13 @@ from services.common.auth import Caller, require
 from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
-from services.reporting.api import Reporting, effective_scope, visible_agency
+from services.reporting.api import (
+    Reporting,
+    ReportingStream,
+    audited,
+    effective_scope,
+    visible_agency,
+)
 from services.reporting.handlers import request_scope
 from services.reporting.monitoring import Monitor
 
@@ -55,11 +61,12 @@ async def snapshot(request: Request, _: Reporting) -> dict[str, Any]:
 
 
 @router.get("/api/v1/dashboard/stream", include_in_schema=False)
-async def stream(request: Request, _: Reporting) -> StreamingResponse:
+async def stream(request: Request, _: ReportingStream) -> StreamingResponse:
     """Server-sent events: a `snapshot` whenever the projection applied new events (checked
     every poll) and at least every push interval. A stream ends after a while and the
     browser reconnects at once (`retry`): the server never waits long on an open page
-    when it stops."""
+    when it stops. Its token may come as `access_token` in the query (an EventSource
+    cannot send headers)."""
     rt, monitor = _monitor(request)
     poll = rt.settings.dashboard_poll_seconds  # type: ignore[attr-defined]
     push = rt.settings.dashboard_push_seconds  # type: ignore[attr-defined]
@@ -94,7 +101,10 @@ async def dossiers(agency: AgencyP, request: Request, _: Reporting,
                    ) -> list[dict[str, Any]]:
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
-        return await monitor.dossiers(s, _agency(monitor, agency), procedure, rt.clock.now())
+        found = await monitor.dossiers(s, _agency(monitor, agency), procedure, rt.clock.now())
+    await audited(request, "dashboard.dossiers", target=agency
+                  + (f" {procedure}" if procedure else ""))
+    return found
 
 
 @router.get("/api/v1/dossiers/{code}/path")
@@ -104,6 +114,7 @@ async def path(code: str, request: Request, _: Reporting) -> dict[str, Any]:
         found = await monitor.path(s, code, rt.clock.now())
     if found is None:
         raise not_found(f"Không có hồ sơ {code}", f"no dossier {code}")
+    await audited(request, "dossier.path", dossier_code=code)
     return found
 
 
@@ -116,8 +127,10 @@ async def delays(request: Request, _: Reporting,
     if agency:
         _agency(monitor, agency)
     async with rt.sessions() as s:
-        return await monitor.cached(s, ("delays", agency),
-                                    lambda: monitor.delays(s, rt.clock.now(), agency))
+        found = await monitor.cached(s, ("delays", agency),
+                                     lambda: monitor.delays(s, rt.clock.now(), agency))
+    await audited(request, "report.delays", target=agency)
+    return found
 
 
 @router.get("/api/v1/emulation")
@@ -125,8 +138,10 @@ async def emulation(request: Request, _: Reporting) -> dict[str, Any]:
     """Thi đua: per officer, department and office."""
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
-        return await monitor.cached(s, ("emulation",),
-                                    lambda: monitor.emulation(s, rt.clock.now()))
+        found = await monitor.cached(s, ("emulation",),
+                                     lambda: monitor.emulation(s, rt.clock.now()))
+    await audited(request, "report.emulation")
+    return found
 
 
 @router.post("/api/v1/dossiers/{code}/rating")

@@ -127,20 +127,27 @@ class NotificationRepository:
 
     # --- reading ------------------------------------------------------------------------
 
-    async def inbox(self, s: AsyncSession, recipient: str, unread_only: bool, limit: int
-                    ) -> list[dict[str, Any]]:
+    async def inbox(self, s: AsyncSession, recipient: str, unread_only: bool, limit: int,
+                    within: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """`within`: only items about these agencies (None: all), filtered before the limit."""
         query = select(M).where(M.c.recipient == recipient, M.c.channel == "inbox")
+        if within is not None:
+            query = query.where(M.c.agency_code.in_(within))
         if unread_only:
             query = query.where(M.c.read_at.is_(None))
         query = query.order_by(M.c.created_at.desc(), M.c.id).limit(limit)
         return [dict(r) for r in (await s.execute(query)).mappings()]
 
     async def mark_read(self, s: AsyncSession, message_id: str, now: datetime,
-                        recipient: str | None = None) -> dict[str, Any] | None:
-        """`recipient`: only that recipient's item (None: anyone's)."""
+                        recipient: str | None = None, within: Collection[str] | None = None
+                        ) -> dict[str, Any] | None:
+        """`recipient`: only that recipient's item (None: anyone's); `within`: only an item
+        about these agencies (None: any)."""
         mine = [M.c.id == message_id, M.c.channel == "inbox"]
         if recipient is not None:
             mine.append(M.c.recipient == recipient)
+        if within is not None:
+            mine.append(M.c.agency_code.in_(within))
         await s.execute(update(M).where(*mine, M.c.read_at.is_(None)).values(read_at=now))
         found = (await s.execute(select(M).where(*mine))).mappings().first()
         return dict(found) if found else None

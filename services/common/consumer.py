@@ -14,7 +14,9 @@ whatever it holds:
 A subscription may `verify` who wrote each record (provinces sign theirs) before it is read;
 a record that fails is refused like an unreadable one. It may also `answer` the producer of a
 refused record (provinces hear why on their feedback topic); that answer is written through
-the outbox before the offset moves.
+the outbox before the offset moves. And it may `acknowledge` the records applied, and those
+applied before (a producer sending again what it heard nothing of), in the transaction that
+applies them: every record is then answered, one way or the other.
 Dead letters of topics that carry personal data are sealed (encrypted), see sealing.py.
 """
 
@@ -46,7 +48,7 @@ from services.common.dead_letters import (
     DeadLetterValue,
     keep_value,
 )
-from services.common.inbox import Inbox, payload_hash
+from services.common.inbox import Inbox, content_hash, payload_hash
 from services.common.metrics import RuntimeMetrics
 from services.common.redaction import mask
 from services.common.retry import retrying
@@ -109,7 +111,20 @@ class Refusal:
     envelope: Envelope | None = None
 
 
+@dataclass(frozen=True)
+class Received:
+    """A record of an acknowledging subscription: applied in this transaction, or applied
+    before (`duplicate`: the same id and content sent again)."""
+
+    envelope: Envelope
+    event: Any
+    principal: str | None
+    duplicate: bool
+
+
 Answer = Callable[[AsyncSession, Refusal], Awaitable[None]]
+# Called once per transaction with its records, after their handlers, before the commit.
+Acknowledge = Callable[[AsyncSession, list[Received]], Awaitable[None]]
 # Who wrote this record, from its raw bytes and headers; raises DeadLetter when unproven.
 Verify = Callable[[ConsumerRecord], str]
 
@@ -123,6 +138,8 @@ class Subscription:
     # Tells the producer of a refused record why, in the same way it hears of other problems.
     answer: Answer | None = None
     verify: Verify | None = None
+    # Tells the producer of each record applied (or applied before) that it was taken in.
+    acknowledge: Acknowledge | None = None
 
     def on(self, event_cls: type[Contract]) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -266,7 +283,7 @@ class BatchConsumer:
             raise DeadLetter("invalid-event", _errors(exc), envelope) from exc
         except Exception as exc:
             raise DeadLetter("invalid-event", describe(exc), envelope) from exc
-        return Item(record, envelope, event, handler, payload_hash(value), principal)
+        return Item(record, envelope, event, handler, content_hash(envelope), principal)
 
     async def _apply_isolating(self, items: list[Item],
                                dead: list[tuple[ConsumerRecord, DeadLetter, int]],
@@ -311,22 +328,25 @@ class BatchConsumer:
         async with BatchTrace(self.tracer, self.service, len(items)) as self._trace, \
                 self.sessions() as s, s.begin():
             seen = await self.inbox.seen(s, [str(i.envelope.id) for i in items])
-            fresh = []
+            fresh, duplicates = [], []
             batch_ids: dict[str, str] = {}
             for item in items:
                 event_id = str(item.envelope.id)
                 known = seen.get(event_id) or batch_ids.get(event_id)
                 if known is not None:
-                    if known != item.digest:
+                    # A row recorded before content hashes holds the hash of the bytes.
+                    if known != item.digest and known != payload_hash(item.record.value):
                         refused.append((item, DeadLetter(
                             "id-reused", f"event {event_id} seen with other content",
                             item.envelope)))
                     else:
                         self.metrics.duplicates(topic=item.record.topic).inc()
+                        duplicates.append(item)
                     continue
                 batch_ids[event_id] = item.digest
                 fresh.append(item)
             await self._call_all(s, fresh)
+            await self._acknowledge(s, fresh, duplicates)
             await self.inbox.record(
                 s, [(str(i.envelope.id), i.digest, i.record.topic) for i in fresh],
                 self.clock.now())
@@ -355,6 +375,22 @@ class BatchConsumer:
         for ctx, event in contexts:
             with traced(ctx):
                 await handler(ctx, event)
+
+    async def _acknowledge(self, session: AsyncSession, fresh: list[Item],
+                           duplicates: list[Item]) -> None:
+        """Each acknowledging subscription hears of its records applied and applied before,
+        in this transaction: an acknowledgement is never sent for what was rolled back."""
+        if all(route.acknowledge is None for route in self.routes.values()):
+            return
+        received: dict[Acknowledge, list[Received]] = {}
+        for items, duplicate in ((fresh, False), (duplicates, True)):
+            for item in items:
+                route = self.routes.get(item.record.topic)
+                if route is not None and route.acknowledge is not None:
+                    received.setdefault(route.acknowledge, []).append(Received(
+                        item.envelope, item.event, item.principal, duplicate))
+        for acknowledge, records in received.items():
+            await acknowledge(session, records)
 
     def _context(self, session: AsyncSession, item: Item) -> Context:
         return Context(session, item.envelope, item.record.topic, item.record.headers,

@@ -20,9 +20,9 @@ from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import DossierWithdrawn
 from services.common.clock import FixedClock
-from services.common.consumer import BatchConsumer, Context, Refusal, Subscription
+from services.common.consumer import BatchConsumer, Context, Received, Refusal, Subscription
 from services.common.db import make_engine, runtime_tables, session_factory
-from services.common.inbox import Inbox
+from services.common.inbox import Inbox, content_hash, payload_hash
 from services.common.metrics import RuntimeMetrics
 
 T = datetime(2026, 3, 2, 3, tzinfo=UTC)
@@ -286,3 +286,89 @@ async def test_a_sealed_dead_letter_drops_the_producers_own_headers(tmp_path: An
     names = [k for k, _ in headers]
     assert value == b"sealed:{}"
     assert "traceparent" in names and "x-phone" not in names and "dlq-sealed" in names
+
+
+def _reserialized(value: bytes) -> bytes:
+    """The same event as another producer would write it: keys in reverse order, spaces,
+    non-ASCII escaped."""
+    def reverse(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: reverse(node[k]) for k in reversed(list(node))}
+        if isinstance(node, list):
+            return [reverse(v) for v in node]
+        return node
+    return json.dumps(reverse(json.loads(value)), indent=1, ensure_ascii=True).encode()
+
+
+async def test_the_same_event_serialized_again_is_a_duplicate_not_an_id_reused(
+        loop_parts: Any) -> None:
+    loop, consumer, producer, state, count = loop_parts
+    same = uuid.uuid4()
+    first = _event("D-A", same, reason="Người nộp đề nghị rút hồ sơ")
+    again = _reserialized(first)
+    assert again != first
+    await loop.handle_batch({TP: [_record(0, first)]})
+    await loop.handle_batch({TP: [_record(1, again)]})
+    assert await count() == 1
+    assert producer.sent == []  # neither dead-lettered nor answered as refused
+    assert state["answers"] == []
+    # Other content under the same id is still refused, however it is serialized.
+    other = _reserialized(_event("D-A", same, reason="another reason"))
+    await loop.handle_batch({TP: [_record(2, other)]})
+    assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"id-reused"]
+    assert consumer.commits == [{TP: 1}, {TP: 2}, {TP: 3}]
+
+
+async def test_an_inbox_row_holding_the_bytes_hash_still_recognises_its_redelivery(
+        loop_parts: Any) -> None:
+    loop, _, producer, _, count = loop_parts
+    old_id, new_id = uuid.uuid4(), uuid.uuid4()
+    old, new = _event("D-OLD", old_id), _event("D-NEW", new_id)
+    # What the inbox recorded before content hashes: the hash of the record's bytes.
+    async with loop.sessions() as s, s.begin():
+        await s.execute(tables.inbox.insert().values(
+            consumer="test", event_id=str(old_id), payload_hash=payload_hash(old),
+            topic=topics.INTAKE.name, applied_at=T))
+    await loop.handle_batch({TP: [_record(0, old), _record(1, new)]})
+    assert await count() == 1  # the old event was not applied again, nor refused
+    assert producer.sent == []
+    async with loop.sessions() as s:
+        recorded = await s.scalar(select(tables.inbox.c.payload_hash).where(
+            tables.inbox.c.event_id == str(new_id)))
+    # Rows written from now on hold the hash of the content.
+    assert recorded == content_hash(Envelope.model_validate_json(new))
+
+
+async def test_acknowledged_are_the_records_applied_and_those_applied_before(
+        loop_parts: Any) -> None:
+    loop, _, producer, state, count = loop_parts
+    acks = Table("acks", MetaData(), Column("event_id", String(36)), Column("duplicate", String(1)))
+    async with loop.sessions() as s, s.begin():
+        await s.run_sync(lambda sync: acks.create(sync.connection()))
+    calls: list[list[tuple[str, bool]]] = []
+
+    async def acknowledge(session: Any, received: list[Received]) -> None:
+        calls.append([(r.event.dossier_code, r.duplicate) for r in received])
+        for r in received:  # in the batch's transaction: gone with it if it rolls back
+            await session.execute(acks.insert().values(event_id=str(r.envelope.id),
+                                                       duplicate="y" if r.duplicate else "n"))
+
+    state["subscription"].acknowledge = acknowledge
+    state["fail_on"].add("BAD")
+    same = uuid.uuid4()
+    batch = [_record(0, _event("D-A", same)), _record(1, _event("D-B")),
+             _record(2, _event("D-A", same)), _record(3, _event("BAD"))]
+    await loop.handle_batch({TP: batch})
+    await loop.handle_batch({TP: batch[:2]})  # sent again by a producer that heard nothing
+    assert await count() == 2
+    # The whole batch failed (BAD), then its halves, then BAD alone: acknowledged is what
+    # committed, each time with what was applied before.
+    assert calls == [[("D-A", False), ("D-B", False)], [("D-A", True)],
+                     [("D-A", True), ("D-B", True)]]
+    async with loop.sessions() as s:
+        rows = (await s.execute(select(acks.c.duplicate, func.count()).group_by(
+            acks.c.duplicate))).all()
+    assert dict(rows) == {"n": 2, "y": 3}
+    # BAD was refused, dead-lettered and answered, never acknowledged.
+    assert [a.reason for a in state["answers"]] == ["handler-failed"]
+    assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"handler-failed"]

@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context as OtelContext
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -121,18 +121,18 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
 
 
-class RedactUrls(SpanProcessor):
-    """Token-like query values (`token`, `api_key`, any JWT...) are replaced in a span's URL
-    attributes when it starts, before any exporter sees it. The dashboard's `access_token`
-    never gets this far: the HTTP edge takes it out of the URL (http.Edge)."""
-
-    def on_start(self, span: Span, parent_context: OtelContext | None = None) -> None:
-        for key in URL_ATTRIBUTES:
-            value = (span.attributes or {}).get(key)
-            if isinstance(value, str):
-                redacted = redact_url(value)
-                if redacted != value:
-                    span.set_attribute(key, redacted)
+def redact_request(span: trace.Span, _scope: Scope) -> None:
+    """The instrumentation's hook once a server span holds the request's attributes:
+    token-like query values (`token`, `api_key`, any JWT...) replaced before any exporter
+    sees them. The dashboard's `access_token` never gets this far: the HTTP edge takes it
+    out of the URL (http.Edge)."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            redacted = redact_url(value)
+            if redacted != value:
+                span.set_attribute(key, redacted)
 
 
 class RequestsOrRatio(Sampler):
@@ -177,7 +177,6 @@ class Tracing:
                                   resource=Resource.create({"service.name": service}),
                                   shutdown_on_exit=exporter != "none")
         memory = None
-        provider.add_span_processor(RedactUrls())  # first: the exporters see redacted URLs
         if exporter == "memory":
             memory = InMemorySpanExporter()
             provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -203,7 +202,8 @@ class Tracing:
         app.add_middleware(DossierAttribute)
         FastAPIInstrumentor.instrument_app(app, tracer_provider=self.provider,
                                            excluded_urls="health,metrics",
-                                           exclude_spans=["receive", "send"])
+                                           exclude_spans=["receive", "send"],
+                                           server_request_hook=redact_request)
         return self
 
     def shutdown(self) -> None:

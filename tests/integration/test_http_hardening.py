@@ -1,10 +1,13 @@
-"""Intake's HTTP edge, attacked: oversized bodies (declared and streamed), refusals that
-cannot stand, receipt times no catalogue covers, two refusals racing with one
-submission_id, and Starlette's own errors, all answered in the one documented shape."""
+"""Intake's HTTP edge, attacked: oversized bodies (declared and streamed) and request heads,
+refusals that cannot stand, receipt times no catalogue covers, two refusals racing with one
+submission_id, Starlette's and uvicorn's own errors, all answered in the one documented
+shape; forwarded addresses believed only from a trusted proxy, over a real uvicorn server;
+failed credentials throttled per client address."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,9 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from sqlalchemy import select
 
+from deploy.local.broker import free_port
 from services.common.auth import Role
-from services.common.http import Problems
+from services.common.http import MAX_HEADER_BYTES, Problems, server_config
+from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
@@ -268,3 +275,124 @@ async def test_a_nul_character_in_the_body_is_refused_even_split_across_chunks(
     split = await client.post("/api/v1/dossiers", content=stream(),
                               headers={"content-type": "application/json"})
     assert problems_of(split, 400) == ["nul_character"]
+
+
+# --- over a real server: request heads, forwarded addresses ------------------------------
+
+
+@contextlib.asynccontextmanager
+async def served(runtime: Runtime, trusted: str = "") -> AsyncIterator[str]:
+    """The runtime's app behind uvicorn as `serve()` configures it, on a free port."""
+    server = uvicorn.Server(server_config(runtime.app, host="127.0.0.1", port=free_port(),
+                                          trusted=trusted, log_level="warning",
+                                          lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_200_kb_header_is_a_431_not_a_dropped_connection(intake: Runtime) -> None:
+    async with served(intake) as url, httpx.AsyncClient(base_url=url, timeout=10) as c:
+        r = await c.get("/api/v1/dossiers", headers={"X-Big": "a" * 200_000,
+                                                     **bearer(Role.counter_officer)})
+        assert problems_of(r, 431) == ["headers_too_large"]
+        assert str(MAX_HEADER_BYTES) in r.json()["problems"][0]["message_en"]
+        # Just over the limit with the path (a client refuses a longer query itself).
+        r = await c.get("/api/v1/dossiers", params={"q": "a" * (MAX_HEADER_BYTES - 10)},
+                        headers=bearer(Role.counter_officer))
+        assert problems_of(r, 414) == ["uri_too_long"]
+        # The connection still serves: the head was read whole and answered.
+        r = await c.get("/api/v1/catalog/agencies", headers=bearer(Role.counter_officer))
+        assert r.status_code == 200
+        assert r.headers["x-content-type-options"] == "nosniff"
+    # What h11 itself cannot parse is answered as a problem too, not as plain text.
+    async with served(intake) as url:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":")[-1]))
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+    assert [p["code"] for p in json.loads(body)["problems"]] == ["bad_request"]
+
+
+async def lookups(url: str, n: int, forwarded: str | None) -> list[int]:
+    """`n` citizens' lookups, each with another X-Forwarded-For (or the one given)."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+        return [(await c.get("/api/v1/public/dossiers/000.12.01.H62-260101-0001",
+                             params={"id_last4": "0000"}, headers={
+                                 "X-Forwarded-For": forwarded or f"203.0.113.{i}"})
+                 ).status_code for i in range(n)]
+
+
+async def audit_addresses(intake: Runtime, code: str) -> set[str | None]:
+    t = intake.tables.audit
+    async with intake.sessions() as s:
+        return set((await s.execute(select(t.c.address).where(t.c.dossier_code == code))
+                    ).scalars())
+
+
+async def test_a_forwarded_header_from_any_peer_lifts_no_limit_and_forges_no_address(
+        intake: Runtime, unique: str) -> None:
+    kept = intake.app.state.public_lookups
+    intake.app.state.public_lookups = RateLimit(per_minute=3)
+    try:
+        async with served(intake) as url:
+            # Rotating the header: still one client (the peer), limited after 3.
+            assert await lookups(url, 5, None) == [404, 404, 404, 429, 429]
+            async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+                r = await c.post("/api/v1/dossiers", json=pension(f"xff-{unique}"), headers={
+                    "X-Forwarded-For": "203.0.113.99", **bearer(Role.counter_officer)})
+                assert r.status_code == 201, r.text
+        assert await audit_addresses(intake, r.json()["dossier_code"]) == {"127.0.0.1"}
+    finally:
+        intake.app.state.public_lookups = kept
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_the_client(
+        intake: Runtime, unique: str) -> None:
+    kept = intake.app.state.public_lookups
+    intake.app.state.public_lookups = RateLimit(per_minute=3)
+    try:
+        async with served(intake, trusted="127.0.0.1") as url:
+            assert await lookups(url, 5, None) == [404] * 5  # five clients, one lookup each
+            assert await lookups(url, 5, "198.51.100.4") == [404, 404, 404, 429, 429]
+            async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+                r = await c.post("/api/v1/dossiers", json=pension(f"proxy-{unique}"),
+                                 headers={"X-Forwarded-For": "198.51.100.5",
+                                          **bearer(Role.counter_officer)})
+                assert r.status_code == 201, r.text
+        assert await audit_addresses(intake, r.json()["dossier_code"]) == {"198.51.100.5"}
+    finally:
+        intake.app.state.public_lookups = kept
+
+
+async def test_failed_credentials_are_throttled_per_client_address(intake: Runtime) -> None:
+    per_minute = int(intake.settings.auth_failures_per_minute)
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(
+            app=intake.app, client=(address, 40000)), base_url="http://intake")
+
+    async with client_at("198.51.100.20") as guesser, client_at("198.51.100.21") as other:
+        answers = [(await guesser.get("/api/v1/dossiers", headers={
+            "X-API-Key": f"guess-{i}"})).status_code for i in range(per_minute + 2)]
+        assert answers == [401] * per_minute + [429, 429]
+        r = await guesser.get("/api/v1/dossiers", headers={"Authorization": "Bearer forged"})
+        assert problems_of(r, 429) == ["too_many_failures"]
+        assert int(r.headers["retry-after"]) >= 1
+        # Even a good credential waits: the address is not believed until the failures drain.
+        r = await guesser.get("/api/v1/dossiers", headers=bearer(Role.counter_officer))
+        assert r.status_code == 429
+        # Another address is not held back, nor is an anonymous call told anything new.
+        r = await other.get("/api/v1/dossiers", headers=bearer(Role.counter_officer))
+        assert r.status_code == 200
+        assert problems_of(await guesser.get("/api/v1/dossiers"), 401) == ["unauthenticated"]

@@ -112,6 +112,8 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("target", String(200)),
         Column("address", String(64)),
         Column("hash", String(64), nullable=False),
+        # The id of the key whose HMAC `hash` is; NULL: a plain SHA-256 row from before.
+        Column("key_id", String(8)),
     )
     return RuntimeTables(outbox, inbox, watermarks, audit)
 

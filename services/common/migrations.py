@@ -168,3 +168,17 @@ def drop_audit_log() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_log_dossier_code"))
     op.drop_table("audit_log")
+
+
+def add_audit_key_id() -> None:
+    """Audit rows name the key of their HMAC (audit.py); the rows before keep NULL, and
+    their plain SHA-256 hashes still verify."""
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("key_id", sa.String(length=8), nullable=True))
+
+
+def drop_audit_key_id() -> None:
+    """The code before reads every hash as plain SHA-256: rows keyed since no longer verify
+    under it."""
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_column("key_id")

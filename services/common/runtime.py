@@ -77,7 +77,8 @@ class Runtime:
         # Spans of HTTP, outbox, relay and consumer, exported as settings say (tracing.py).
         self.tracing = Tracing.from_settings(self.name, self.settings).instrumenting(self.app)
         self.outbox = OutboxWriter(self.name, self.tables, self.clock, self.tracing)
-        self.audit = AuditLog(self.name, self.tables.audit, self.clock, self.sessions)
+        self.audit = AuditLog.from_settings(self.name, self.settings, self.tables.audit,
+                                            self.clock, self.sessions)
         self.sealer = Sealer.from_settings(self.settings)
         # Kafka clients need a running event loop: they are made in start().
         self.producer: AIOKafkaProducer | None = None
@@ -197,7 +198,8 @@ class Runtime:
                                lambda: self.consumer.consumer if self.consumer else None)
         self.app.state.gauges = gauges  # tests and tools refresh without waiting
         for seconds, job in [*self.periodic, (self.settings.metrics_refresh_seconds,
-                                              gauges.refresh)]:
+                                              gauges.refresh),
+                             (self.settings.audit_anchor_seconds, self.audit.anchor)]:
             self._tasks.append(asyncio.create_task(_every(seconds, job),
                                                    name=getattr(job, "__name__", "periodic")))
         for task in self._tasks:
@@ -221,6 +223,10 @@ class Runtime:
         if self.producer:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
+        try:  # the audit chain's head as the service leaves it (audit.py)
+            await self.audit.anchor()
+        except Exception as exc:
+            log.warning("audit chain not anchored at stop", error=repr(exc)[:300])
         await self.engine.dispose()
         self.tracing.shutdown()  # the last spans flushed, the exporter's thread ended
         log.info("service stopped")

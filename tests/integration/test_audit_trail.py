@@ -2,15 +2,13 @@
 HTTP each leave one row (who, what, which dossier, from where), failed or replayed requests
 none; two replicas reading at once keep one unforked chain; `audit verify` says OK, then,
 after one row is edited with SQL, fails at exactly that row, in process and as the CLI.
-Digitization's signing and a signed file's download are recorded the same way."""
+Digitization's signing and a signed file's download are recorded the same way.
+(Keys and anchors: tests/integration/test_audit_anchors.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -26,10 +24,10 @@ from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH
 from tests.integration.support import settings_for
+from tests.integration.test_audit_anchors import cli_verify
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.00.01.H26"
-ROOT = Path(__file__).resolve().parents[2]
 OFFICER, CLIENT_HOST = "Lê Thị Mai", "10.1.2.3"
 
 
@@ -55,13 +53,6 @@ async def rows(runtime: Runtime) -> list[dict]:
             "SELECT seq, actor, action, dossier_code, target, address FROM audit_log "
             "ORDER BY seq"))
         return [dict(r) for r in result.mappings()]
-
-
-def cli_verify(database_url: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "INTAKE_DATABASE_URL": database_url, "ONESTOP_VAR_DIR": str(tmp),
-           "ONESTOP_LOG_LEVEL": "WARNING"}
-    return subprocess.run([sys.executable, "-m", "services.intake", "audit", "verify"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
 async def test_actions_and_reads_are_chained_and_an_edit_is_found(
@@ -112,7 +103,7 @@ async def test_actions_and_reads_are_chained_and_an_edit_is_found(
         assert verdict.ok and verdict.count == 17, verdict.describe()
         ok = await asyncio.to_thread(cli_verify, database_url, tmp_path)
         assert ok.returncode == 0, ok.stderr
-        assert "OK (17 rows)" in ok.stdout
+        assert "OK (17 rows;" in ok.stdout
 
         async with replica_a.engine.begin() as conn:
             await conn.execute(text("UPDATE audit_log SET actor = 'Nguyễn Giả Mạo' "

@@ -1,6 +1,7 @@
-"""Who may do what, over HTTP against real runtimes: 401 without a credential, 403 naming
-the permission, every answer within the caller's agency tree, the officer from the token,
-and the citizens' lookup (code + last four ID digits, rate-limited, nothing personal)."""
+"""Who may do what, over HTTP against real runtimes: 401 without a credential (and without
+an agency), 403 naming the permission, every answer within the caller's agency tree, the
+officer from the token, and the citizens' lookup (code + last four ID digits,
+rate-limited, nothing personal, the same work whether the code exists or not)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.auth import Role
+from services.common import sealed_columns
+from services.common.auth import Role, issue_token
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.processing.app import build as build_processing
@@ -131,5 +133,64 @@ async def test_each_officer_action_needs_its_own_permission(tmp_path: Path) -> N
             assert r.status_code == 404
             r = await c.get("/api/v1/cases", headers=bearer(Role.ops))
             assert r.json()["missing_permission"] == "dossier:read"
+    finally:
+        await runtime.engine.dispose()
+
+
+async def test_the_lookup_opens_as_much_for_an_unknown_code_as_for_wrong_digits(
+        kafka_bootstrap: str, tmp_path: Path, unique: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong code used to answer before anything was unsealed, wrong digits after: the
+    time told whether a code exists. Both now open the same number of sealed values."""
+    settings = settings_for(IntakeSettings, kafka_bootstrap,
+                            f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", tmp_path)
+    runtime = await started(build_intake(settings))
+    opened: list[str] = []
+    unseal = sealed_columns.open_text
+
+    def counting(value: str) -> str:
+        opened.append(value[:8])
+        return unseal(value)
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://intake") as c:
+            r = await c.post("/api/v1/dossiers", json=dossier(f"lookup-{unique}"),
+                             headers=bearer(Role.counter_officer, user="Lê Thị Mai",
+                                            agency=BA_DINH))
+            assert r.status_code == 201, r.text
+            code = r.json()["dossier_code"]
+            monkeypatch.setattr(sealed_columns, "open_text", counting)
+            counts = {}
+            for name, asked, last4 in (("wrong digits", code, "0000"),
+                                       ("unknown code", code[:-4] + "9999", "0000"),
+                                       ("unknown code again", code[:-4] + "9998",
+                                        ID_NUMBER[-4:])):
+                opened.clear()
+                r = await c.get(f"/api/v1/public/dossiers/{asked}",
+                                params={"id_last4": last4})
+                assert problems(r, 404) == ["not_found"]
+                counts[name] = len(opened)
+            assert counts["wrong digits"] >= 1
+            assert set(counts.values()) == {counts["wrong digits"]}, counts
+    finally:
+        await runtime.stop()
+
+
+async def test_a_persons_token_without_an_agency_is_refused_not_national(
+        tmp_path: Path) -> None:
+    settings = settings_for(ProcessingSettings, "127.0.0.1:1",
+                            f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", tmp_path)
+    runtime = build_processing(settings)
+    await runtime.migrate()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
+                                     base_url="http://processing") as c:
+            for agency in (None, ""):
+                token = issue_token(Role.national_monitor, agency=agency)
+                r = await c.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
+                assert problems(r, 401) == ["no_agency"]
+            r = await c.get("/api/v1/cases", headers=bearer(Role.national_monitor))
+            assert r.status_code == 200  # the explicit national claim
     finally:
         await runtime.engine.dispose()

@@ -12,8 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # DejaVu Sans: the PDFs (receipt slips, reports) embed it for Vietnamese diacritics.
+# Tesseract with its Vietnamese and orientation models: digitization's OCR reads the
+# declaration forms (services/digitization/ocr/engine.py; without them it reads nothing).
+# poppler-utils: pdftoppm renders a scanned PDF page that holds no single image for OCR.
+# The same packages as deploy/system-packages.sh installs for `make up`.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core poppler-utils \
+       tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd \
     && rm -rf /var/lib/apt/lists/*
 
 # Only what the package needs: a change under tests/ or docs does not rebuild this layer.
@@ -25,7 +30,8 @@ COPY deploy ./deploy
 COPY tools ./tools
 COPY bench ./bench
 # Installed, not run from the source tree: the image runs exactly what the package ships
-# (migrations, catalogue, schemas included as package data).
+# (migrations, catalogue, schemas included as package data). No extras: the development
+# extra (the local broker, test tools) stays out of the image.
 RUN pip install . \
     && cd / && rm -rf /src
 
@@ -46,5 +52,5 @@ CMD ["sh", "-c", "printf '%s\\n' \
 '  <name>: intake (8001) | digitization (8002) | processing (8003) | notification (8004) | reporting (8005)' \
 '  migrate: upgrade the service database and exit' \
 'topics:  python -m services.common.topics create' \
-'settings: KAFKA_BOOTSTRAP_SERVERS, KAFKA_IDEMPOTENCE, ONESTOP_PSEUDONYM_KEY, ONESTOP_ENV,' \
-'          <SERVICE>_DATABASE_URL, <SERVICE>_HTTP_HOST, <SERVICE>_HTTP_PORT, INTAKE_WAREHOUSE_URL'"]
+'secrets: python -m deploy.secrets --dir /out  (what `make secrets` runs; docs/production.md)' \
+'settings: README.md, Configuration; docker-compose.yml sets them for production'"]

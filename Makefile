@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test test-fast bench contracts lint clean
+.PHONY: install up test test-fast bench contracts lint clean secrets
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,11 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m tools.gen_contracts --check
 	$(PY) -m pytest -q -p no:cacheprovider
+
+## the production stack's secrets (docker-compose.yml, docs/production.md): fills in .env
+## and secrets/ with what is missing, keeps what is there, prints names only
+secrets: install
+	$(PY) -m deploy.secrets
 
 ## unit and contract tests only (no broker)
 test-fast: install

@@ -1,0 +1,23 @@
+"""The operator's first bearer tokens: signed with `.env`'s ONESTOP_AUTH_JWT_SECRET for the
+issuer and audience the services are given (docker-compose.yml), until an OIDC issuer's
+tokens take over (ONESTOP_AUTH_JWKS_URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploy.secrets.compose import variables
+from services.common.auth import Role, issue_token
+
+
+def operator_token(directory: Path, role: Role | str, *, user: str | None = None,
+                   name: str | None = None, agency: str | None = None,
+                   hours: float = 12.0) -> str:
+    env = variables(directory)
+    secret = env.get("ONESTOP_AUTH_JWT_SECRET", "").split(",")[0].strip()
+    issuer, audience = env.get("ONESTOP_AUTH_ISSUER"), env.get("ONESTOP_AUTH_AUDIENCE")
+    if not (secret and issuer and audience):
+        raise ValueError(f"{directory / '.env'} lacks ONESTOP_AUTH_JWT_SECRET, _ISSUER or "
+                         "_AUDIENCE: run `make secrets` first")
+    return issue_token(role, user=user, name=name, agency=agency, secret=secret, hours=hours,
+                       issuer=issuer, audience=audience)

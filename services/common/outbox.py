@@ -1,6 +1,7 @@
 """The outbox writer: events are rows written in the caller's transaction, beside the state
 they describe; the relay (relay.py) publishes them afterwards. Nothing is lost if the
-process dies between the two: the row is still there."""
+process dies between the two: the row is still there. The payload of an event bound for a
+topic that carries personal data is sealed at rest (sealed_columns.seal_payload)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from contracts.topics import Topic
 from services.common.bulk import defer_insert
 from services.common.clock import Clock
 from services.common.db import RuntimeTables
+from services.common.sealed_columns import seal_payload
 from services.common.tracing import Tracing, disabled, outbox_traceparent
 
 
@@ -47,7 +49,8 @@ class OutboxWriter:
             raise ValueError(f"{envelope.type} is not declared on topic {topic.name}")
         defer_insert(session, self.tables.outbox, {
             "event_id": str(envelope.id), "topic": topic.name, "key": key or envelope.subject,
-            "event_type": envelope.type, "payload": encode(envelope),
+            # Sealed when the topic carries personal data; the relay opens it to publish.
+            "event_type": envelope.type, "payload": seal_payload(topic.name, encode(envelope)),
             # A child of the current span (request, consumed record): one trace per dossier.
             "traceparent": outbox_traceparent(self.tracer, topic.name, envelope),
             "created_at": self.clock.now(), "published_at": None,

@@ -39,6 +39,7 @@ from services.common.db import RuntimeTables, is_sqlite
 from services.common.kafka import ensure_topics
 from services.common.metrics import RuntimeMetrics
 from services.common.retry import is_transient
+from services.common.sealed_columns import open_payload
 from services.common.telemetry import get_logger
 from services.common.tracing import SendSpan, Tracing, disabled
 
@@ -301,8 +302,10 @@ class OutboxRelay:
         if traceparent:
             headers.append(("traceparent", traceparent.encode()))
         try:
+            # Opened only now (sealed at rest when it carries personal data), also when a
+            # broker reset has every retained row published again.
             future: asyncio.Future[RecordMetadata] = await self.producer.send(
-                row.topic, row.payload, key=row.key.encode(), headers=headers)
+                row.topic, open_payload(row.payload), key=row.key.encode(), headers=headers)
         except BaseException as exc:
             span.done(exc)
             raise

@@ -8,9 +8,18 @@ Python, inside SQLAlchemy's bind and result processing. A sealed column cannot b
 or compared in SQL; a service that must look rows up by a personal value keeps a keyed hash
 beside it (today every lookup is by the pseudonym `applicant_ref`, already an HMAC).
 
+The outbox's payloads of events bound for a topic that carries personal data
+(`sealing.carries_personal_data`: `onestop.intake.private.v1`, `onestop.contacts.v1`) are
+sealed the same way by the writer (`seal_payload`) and opened by the relay just before it
+publishes (`open_payload`), so the broker and every consumer see the event as before. Only
+those rows are sealed (two of the events of a dossier): the other topics' payloads hold no
+personal value and are stored and published as they are. A payload in clear (a row written
+before) is published as it is: a token starts with `A1.`, an envelope with `{`.
+
 Rotating (docs/personal-data.md): put the new key first, restart, then
 `python -m services.common.sealed_columns rotate <service>` re-seals every sealed value of
-that service's database under the new key, after which the old key can be dropped.
+that service's database (columns and outbox payloads) under the new key, after which the
+old key can be dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ from sqlalchemy import MetaData, Table, Text, TypeDecorator
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
-from services.common.sealing import ColumnSealer, data_sealer
+from services.common.sealing import (
+    ColumnSealer,
+    carries_personal_data,
+    data_sealer,
+    topics_without_personal_data,
+)
 
 # Every sealed value starts so; no clear JSON, phone number, e-mail, name or ID number does.
 _TOKEN_PREFIX = ColumnSealer.PREFIX
@@ -141,8 +155,66 @@ def unseal_columns(table: str, key: Sequence[str], columns: dict[str, TypeEngine
                                postgresql_using=f"{name}::{old.compile(dialect=conn.dialect)}")
 
 
+# --- outbox payloads of events bound for personal topics -----------------------------------
+
+_SEALED_PAYLOAD = _TOKEN_PREFIX.encode("ascii")
+
+
+def is_sealed_payload(payload: bytes) -> bool:
+    return payload.startswith(_SEALED_PAYLOAD)
+
+
+def seal_payload(topic: str, payload: bytes) -> bytes:
+    """An outbox payload as it is stored: sealed when its topic carries personal data."""
+    return data_sealer().seal(payload) if carries_personal_data(topic) else payload
+
+
+def open_payload(stored: bytes) -> bytes:
+    """The payload to publish: opened when sealed, as it is otherwise (SealError when no key
+    opens it: the relay parks that row with the reason)."""
+    return data_sealer().unseal(stored) if is_sealed_payload(stored) else stored
+
+
+def _rewrite_payloads(conn: Connection, change: Callable[[bytes], bytes | None]) -> int:
+    """Each outbox payload of a topic that may be sealed replaced by change(payload) (None:
+    left as it is), in one executemany. Returns the rows rewritten."""
+    t = sa.table("outbox", sa.column("seq"), sa.column("topic"),
+                 sa.column("payload", sa.LargeBinary()))
+    rows = conn.execute(sa.select(t.c.seq, t.c.payload).where(
+        t.c.topic.not_in(topics_without_personal_data()))).all()
+    updates = [{"k_seq": seq, "v_payload": new} for seq, payload in rows
+               if (new := change(bytes(payload))) is not None]
+    if updates:
+        conn.execute(sa.update(t).where(t.c.seq == sa.bindparam("k_seq")).values(
+            payload=sa.bindparam("v_payload", type_=sa.LargeBinary())), updates)
+    return len(updates)
+
+
+def seal_outbox_rows(conn: Connection) -> int:
+    """In a revision: seal the payloads of personal topics written in clear before."""
+    sealer = data_sealer()
+    return _rewrite_payloads(conn, lambda p: None if is_sealed_payload(p) else sealer.seal(p))
+
+
+def open_outbox_rows(conn: Connection) -> int:
+    """Its downgrade: the code before publishes payloads as they are stored."""
+    sealer = data_sealer()
+    return _rewrite_payloads(conn, lambda p: sealer.unseal(p) if is_sealed_payload(p) else None)
+
+
+def seal_outbox_payloads() -> None:
+    """A revision's upgrade, the same in every service's database."""
+    seal_outbox_rows(op.get_bind())
+
+
+def open_outbox_payloads() -> None:
+    """Its downgrade."""
+    open_outbox_rows(op.get_bind())
+
+
 def reseal(conn: Connection, metadata: MetaData) -> dict[str, int]:
-    """Every sealed value of the database re-sealed under the first key (rotation)."""
+    """Every sealed value of the database (columns, outbox payloads) re-sealed under the
+    first key (rotation)."""
     sealer = data_sealer()
     done: dict[str, int] = {}
     for name, columns in sealed_columns(metadata).items():
@@ -150,6 +222,9 @@ def reseal(conn: Connection, metadata: MetaData) -> dict[str, int]:
         key = [c.name for c in table.primary_key.columns]
         done[name] = _rewrite(conn, name, key, columns, lambda v: sealer.rotate(
             str(v).encode("ascii")).decode("ascii"))
+    if "outbox" in metadata.tables:
+        done["outbox"] = _rewrite_payloads(
+            conn, lambda p: sealer.rotate(p) if is_sealed_payload(p) else None)
     return done
 
 

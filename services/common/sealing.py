@@ -25,7 +25,8 @@ Rotating the key:
 4. When no dead letter sealed under the old key is needed any more (the dead-letter
    topic's retention has passed, or they were re-sealed), remove the old key from the list.
 
-Personal columns at rest (sealed_columns.py) are sealed under their own keys,
+Personal columns at rest (sealed_columns.py), and the outbox payloads of events bound for
+these same topics until the relay publishes them, are sealed under their own keys,
 `ONESTOP_DATA_KEY` (the same key format and rotation; `data_sealer()` below;
 docs/personal-data.md), with AES-256-GCM (`ColumnSealer`): a column is sealed and opened
 several times per dossier in the pipeline, and GCM measured about 10 times cheaper than
@@ -172,6 +173,11 @@ def carries_personal_data(topic_name: str) -> bool:
     topic = BY_NAME.get(topic_name)
     # A topic the registry does not describe may carry anything: seal it.
     return topic is None or topic.personal_data
+
+
+def topics_without_personal_data() -> list[str]:
+    """The registry's topics whose records are never sealed (every other topic's are)."""
+    return [name for name, topic in BY_NAME.items() if not topic.personal_data]
 
 
 def dead_letter_value(topic_name: str, value: bytes | None,

@@ -1,7 +1,9 @@
 """Personal columns are sealed at rest in every service that keeps them (SQLite and
 PostgreSQL): a row written before the sealing revision is sealed by it, a row written after
 through the repository is sealed as written, plain SQL finds no clear ID number, social
-insurance code, phone or e-mail in either, and the service reads both back as they were."""
+insurance code, phone or e-mail in either, and the service reads both back as they were.
+The outbox's payloads of personal topics kept in clear before are sealed by the revision
+that seals new ones, and opened again by its downgrade."""
 
 from __future__ import annotations
 
@@ -18,9 +20,17 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.topics import CONTACTS, INTAKE, INTAKE_PRIVATE
 from services.common.db import make_engine, session_factory
 from services.common.migrations import alembic_config, upgrade_async
-from services.common.sealed_columns import SealedJSON, SealedText, is_sealed, sealed_columns
+from services.common.sealed_columns import (
+    SealedJSON,
+    SealedText,
+    is_sealed,
+    is_sealed_payload,
+    open_payload,
+    sealed_columns,
+)
 from services.digitization import tables as digitization_tables
 from services.digitization.handlers import Digitizer
 from services.digitization.repository import DigitizationRepository
@@ -187,5 +197,43 @@ async def test_personal_columns_are_sealed_before_and_after_the_revision(
                 for code in (before_code, after_code):
                     kept = json.dumps(await case.read(s, code))
                     assert "id_number" not in kept and "phone" not in kept
+    finally:
+        await engine.dispose()
+
+
+async def test_outbox_payloads_kept_in_clear_are_sealed_by_the_revision(
+        database_url: str) -> None:
+    person = _person(3)
+    clear = {INTAKE_PRIVATE.name: json.dumps({"data": {"applicant": person}}).encode(),
+             CONTACTS.name: json.dumps({"data": {k: person[k] for k in ("phone", "email")}}
+                                       ).encode(),
+             INTAKE.name: b'{"data": {"applicant": {"ref": "pseudonym"}}}'}
+    cfg = alembic_config("intake", database_url, intake_tables.metadata)
+    await asyncio.to_thread(command.upgrade, cfg, "0010")  # the revision before
+    engine = make_engine(database_url)
+    outbox = intake_tables.runtime.outbox
+
+    async def payloads() -> dict[str, bytes]:
+        async with engine.connect() as conn:
+            result = await conn.execute(sa.text("SELECT topic, payload FROM outbox"))
+            return {r.topic: bytes(r.payload) for r in result}
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(outbox.insert(), [
+                {"event_id": str(uuid.uuid4()), "topic": topic, "key": "HN-OLD-0003",
+                 "event_type": "t", "payload": payload, "created_at": NOW}
+                for topic, payload in clear.items()])
+        await upgrade_async("intake", database_url, intake_tables.metadata)
+        stored = await payloads()
+        assert is_sealed_payload(stored[INTAKE_PRIVATE.name])
+        assert is_sealed_payload(stored[CONTACTS.name])
+        assert stored[INTAKE.name] == clear[INTAKE.name]  # nothing personal: as it was
+        for value in _secrets(person):
+            assert value.encode() not in b" ".join(stored.values())
+        assert {t: open_payload(p) for t, p in stored.items()} == clear
+
+        await asyncio.to_thread(command.downgrade, cfg, "0010")
+        assert await payloads() == clear  # the relay of before publishes what is stored
     finally:
         await engine.dispose()

@@ -1,9 +1,12 @@
 """Personal columns at rest: sealed on the way in, opened on the way out, still opened by an
 old key after rotation, re-sealed under the new key by the rotation command; production
-refuses the development key."""
+refuses the development key. Outbox payloads of events bound for personal topics: sealed
+(only those), opened for the relay, sealed by the revision when written in clear before,
+re-sealed by the rotation."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,11 +19,18 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
+from contracts.topics import CONTACTS, INTAKE, INTAKE_PRIVATE, PROCESSING
+from services.common.db import runtime_tables
 from services.common.sealed_columns import (
     SealedJSON,
     SealedText,
     is_sealed,
+    is_sealed_payload,
+    open_outbox_rows,
+    open_payload,
     reseal,
+    seal_outbox_rows,
+    seal_payload,
     sealed_columns,
 )
 from services.common.sealing import SealError, use_data_key
@@ -169,3 +179,62 @@ def test_an_altered_or_foreign_column_value_is_refused() -> None:
                 ColumnSealer([Fernet.generate_key().decode()]).seal(b"x")):
         with pytest.raises(SealError):
             sealer.unseal(bad)
+
+
+# --- outbox payloads of events bound for personal topics ----------------------------------
+
+ENVELOPE = json.dumps({"id": "6c1f", "type": "applicant.recorded", "data": {
+    "dossier_code": "000.01.01.H26-260302-0001", "applicant": APPLICANT}},
+    ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("topic,sealed", [
+    (INTAKE_PRIVATE.name, True), (CONTACTS.name, True),
+    ("onestop.not-in-the-registry.v1", True),  # may carry anything: sealed
+    (INTAKE.name, False), (PROCESSING.name, False)])
+def test_outbox_payloads_are_sealed_only_for_topics_that_carry_personal_data(
+        keys: tuple[str, str], topic: str, sealed: bool) -> None:
+    stored = seal_payload(topic, ENVELOPE)
+    assert is_sealed_payload(stored) is sealed
+    assert (ID_NUMBER.encode() in stored) is not sealed
+    assert open_payload(stored) == ENVELOPE  # what the relay publishes
+    assert open_payload(ENVELOPE) == ENVELOPE  # a row written in clear before: as it is
+
+
+def test_outbox_rows_sealed_by_the_revision_reseal_on_rotation_and_open_on_downgrade(
+        keys: tuple[str, str]) -> None:
+    old, new = keys
+    metadata = sa.MetaData()
+    outbox = runtime_tables(metadata).outbox
+    engine = sa.create_engine("sqlite://")
+    rows = [(INTAKE_PRIVATE.name, ENVELOPE), (CONTACTS.name, seal_payload(CONTACTS.name,
+                                                                          ENVELOPE)),
+            (INTAKE.name, b'{"pseudonymous": true}')]
+
+    def payloads(conn: sa.Connection) -> list[bytes]:
+        return [bytes(p) for p in conn.execute(
+            sa.select(outbox.c.payload).order_by(outbox.c.seq)).scalars()]
+
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(outbox.insert(), [
+            {"event_id": f"e{n}", "topic": topic, "key": "k", "event_type": "t",
+             "payload": payload, "created_at": datetime.now(UTC)}
+            for n, (topic, payload) in enumerate(rows)])
+        assert seal_outbox_rows(conn) == 1  # the one in clear; the sealed one left as it is
+        private, contacts, broad = payloads(conn)
+        assert is_sealed_payload(private) and contacts == rows[1][1] and broad == rows[2][1]
+        assert ID_NUMBER.encode() not in private + contacts
+    use_data_key(f"{new},{old}")
+    with engine.begin() as conn:
+        assert reseal(conn, metadata) == {"outbox": 2}
+    use_data_key(new)  # the old key dropped: the re-sealed payloads still open
+    with engine.connect() as conn:
+        assert [open_payload(p) for p in payloads(conn)[:2]] == [ENVELOPE, ENVELOPE]
+    use_data_key(old)
+    with engine.connect() as conn, pytest.raises(SealError):
+        open_payload(payloads(conn)[0])
+    use_data_key(new)
+    with engine.begin() as conn:
+        assert open_outbox_rows(conn) == 2  # the downgrade: the code before publishes as is
+        assert payloads(conn) == [ENVELOPE, ENVELOPE, rows[2][1]]

@@ -1,4 +1,4 @@
-"""audit log keyed: each row names the key of its HMAC
+"""audit log keyed (each row names its HMAC key), outbox payloads of personal topics sealed
 
 Revision ID: 0010
 Revises: 0009
@@ -7,6 +7,7 @@ Create Date: 2026-12-05 09:00:00
 from collections.abc import Sequence
 
 from services.common.migrations import add_audit_key_id, drop_audit_key_id
+from services.common.sealed_columns import open_outbox_payloads, seal_outbox_payloads
 
 revision: str = '0010'
 down_revision: str | None = '0009'
@@ -16,7 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     add_audit_key_id()
+    seal_outbox_payloads()
 
 
 def downgrade() -> None:
+    open_outbox_payloads()
     drop_audit_key_id()

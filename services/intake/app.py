@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -50,6 +51,10 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     runtime.handle({ProvinceDossierStatus: Batched(handler.batch),
                     SupplementRequested: Batched(intake.on_processing_supplements)},
                    answers={topics.INGEST.name: handler.answer}, verifiers=verifiers)
+    # And every one taken in, batch by batch: a province resends what heard nothing.
+    runtime.subscriptions = [replace(sub, acknowledge=handler.acknowledge)
+                             if sub.topic == topics.INGEST else sub
+                             for sub in runtime.subscriptions]
     expiry = timedelta(hours=settings.parked_expiry_hours)
 
     async def expire_parked_events() -> None:

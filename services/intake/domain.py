@@ -88,7 +88,7 @@ class WrongState(Exception):
 # wrong applicant kind, components missing or unknown) are what a refusal is for.
 REFUSAL_BLOCKERS = frozenset({
     "received_at_in_future", "unknown_agency", "agency_not_active", "unknown_procedure",
-    "duplicate_component", "personal_document_ref"})
+    "duplicate_component", "personal_document_ref", "control_characters"})
 
 
 def no_catalogue(exc: CatalogError) -> Problem:
@@ -396,10 +396,7 @@ def authorised(systems: dict[str, list[str]], catalog: CatalogIndex, source: str
     roots = systems.get(event.system_id)
     problems: list[Reason] = []
     if signer is not None and signer != event.system_id:
-        problems.append(Problem.of(
-            "signature_system_mismatch",
-            f"Sự kiện được ký bằng khóa của hệ thống {signer}, không phải {event.system_id}",
-            f"signed with the key of {signer}, not of {event.system_id}", "system_id"))
+        problems.append(wrong_signer(signer, event.system_id))
     if source != f"province/{event.system_id}":
         problems.append(Problem.of("source_mismatch",
                                    "Nguồn sự kiện không khớp mã hệ thống",
@@ -417,6 +414,13 @@ def authorised(systems: dict[str, list[str]], catalog: CatalogIndex, source: str
             f"system {event.system_id} may not report for agency {event.agency_code}",
             "agency_code"))
     return problems
+
+
+def wrong_signer(signer: str, system_id: str) -> Problem:
+    return Problem.of(
+        "signature_system_mismatch",
+        f"Sự kiện được ký bằng khóa của hệ thống {signer}, không phải {system_id}",
+        f"signed with the key of {signer}, not of {system_id}", "system_id")
 
 
 def owns(systems: dict[str, list[str]], catalog: CatalogIndex, event: ProvinceDossierStatus,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from aiokafka import ConsumerRecord
@@ -18,22 +18,36 @@ from contracts import topics
 from contracts.common import Reason
 from contracts.envelope import Envelope
 from contracts.ingest import (
+    MAX_ACKNOWLEDGED,
     SIGNATURE_HEADER,
     SYSTEM_HEADER,
     TIMESTAMP_HEADER,
+    IngestAccepted,
     PortalStatus,
     ProvinceDossierStatus,
     signature,
 )
 from services.common.clock import Clock
-from services.common.consumer import Context, Refusal, traced
+from services.common.consumer import Context, Received, Refusal, traced
 from services.common.dead_letters import DeadLetter
 from services.intake import domain
 from services.intake.domain import Feedback, Rejected, no_catalogue
 from services.intake.handlers import Intake, emit_all
 from services.intake.repository import Session
-from services.intake.rules import check_submission
+from services.intake.rules import (
+    check_submission,
+    control_characters,
+    may_hold_control_characters,
+    printable,
+)
 from services.law.catalog.loader import CatalogError
+
+# What became of a province event: applied, kept until its dossier's receipt, or refused
+# (answered by IngestRejected).
+Outcome = Literal["applied", "parked", "refused"]
+# The outcomes other than "applied" of a transaction's events (event id -> outcome), for
+# their acknowledgement; in the session's info, so a transaction rolled back takes them along.
+_OUTCOMES = "ingest_outcomes"
 
 
 class IngestHandler:
@@ -44,20 +58,43 @@ class IngestHandler:
         self.outbox = intake.outbox
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
-        await self.apply(ctx.session, ctx.envelope, event, ctx.principal)
+        if not await self._unprintable(ctx.session, ctx.envelope, event):
+            await self.apply(ctx.session, ctx.envelope, event, ctx.principal)
 
     async def batch(self, s: Session, items: list[tuple[Context, ProvinceDossierStatus]]
                     ) -> None:
         """A consumed batch of province events, in order: the dossiers and parked events
-        they touch read once, their writes made once at the end (repository.begin_batch)."""
-        await self.repository.begin_batch(s, {e.dossier_code for _, e in items})
+        they touch read once, their writes made once at the end (repository.begin_batch).
+        What became of each is kept for its acknowledgement (`acknowledge`)."""
+        outcomes: dict[str, str] = s.info.setdefault(_OUTCOMES, {})
+        readable = []
         for ctx, event in items:
             with traced(ctx):
-                await self.apply(s, ctx.envelope, event, ctx.principal)
+                if await self._unprintable(s, ctx.envelope, event):
+                    outcomes[str(ctx.envelope.id)] = "refused"
+                else:
+                    readable.append((ctx, event))
+        await self.repository.begin_batch(s, {e.dossier_code for _, e in readable})
+        for ctx, event in readable:
+            with traced(ctx):
+                outcome = await self.apply(s, ctx.envelope, event, ctx.principal)
+            if outcome != "applied":
+                outcomes[str(ctx.envelope.id)] = outcome
         await self.repository.end_batch(s)
 
+    async def _unprintable(self, s: Session, envelope: Envelope,
+                           event: ProvinceDossierStatus) -> bool:
+        """A text holding control characters is refused before anything is looked up or
+        kept by it (PostgreSQL cannot even compare a text holding NUL)."""
+        if not may_hold_control_characters(envelope.data):
+            return False
+        problems = control_characters(event)
+        if problems:
+            await self._feedback(s, domain.rejection(envelope, event, problems))
+        return bool(problems)
+
     async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus,
-                    signer: str | None = None) -> None:
+                    signer: str | None = None) -> Outcome:
         """One province event, in the consumed batch's transaction; `signer` is the system
         whose key signed the record (None when the broker authenticated it)."""
         try:
@@ -66,7 +103,7 @@ class IngestHandler:
             if event.status in domain.FIRST_STATUSES:
                 await self._first(s, event, refused)
                 await self._replay_parked(s, event.dossier_code)
-                return
+                return "applied"
             if refused:
                 raise Rejected(refused)
             row = await self.repository.dossier(s, event.dossier_code)
@@ -77,15 +114,46 @@ class IngestHandler:
                     "event_id": str(envelope.id), "dossier_code": event.dossier_code,
                     "occurred_at": event.occurred_at, "parked_at": self.outbox.clock.now(),
                     "envelope": envelope.model_dump(mode="json")})
-                return
+                return "parked"
             if problems := domain.owns(self.systems, self.intake.catalog, event, row):
                 raise Rejected(problems)
             await self._news(s, event, row)
+            return "applied"
         except CatalogError as exc:
             # No catalogue in force on that day: retrying cannot help; tell the province.
             await self._feedback(s, domain.rejection(envelope, event, [no_catalogue(exc)]))
         except Rejected as exc:
             await self._feedback(s, domain.rejection(envelope, event, exc.problems))
+        return "refused"
+
+    async def acknowledge(self, s: Session, received: list[Received]) -> None:
+        """The consumer's batch, answered: for each system, its events applied, parked and
+        taken in before (sent again), in one IngestAccepted keyed by the system (more when
+        they are many); the refused ones were answered by IngestRejected already."""
+        outcomes: dict[str, str] = s.info.pop(_OUTCOMES, {})
+        lists: dict[str, dict[str, list[str]]] = {}
+        for r in received:
+            event_id, system = str(r.envelope.id), r.event.system_id
+            if r.principal is not None and r.principal != system:
+                # Another system's record, signed with this one's key and already taken in:
+                # its signer hears why; the system it names had its answer.
+                await self._feedback(s, Feedback(
+                    event_id, r.event.dossier_code, r.principal, r.event.agency_code,
+                    [domain.wrong_signer(r.principal, system)]))
+                continue
+            kind = "duplicates" if r.duplicate else outcomes.get(event_id, "applied")
+            if kind != "refused":
+                by_kind = lists.setdefault(system, {"applied": [], "parked": [],
+                                                    "duplicates": []})
+                by_kind[kind].append(event_id)
+        now = self.outbox.clock.now()
+        for system, by_kind in lists.items():
+            roots = self.systems.get(system) or [""]
+            for part in _parts(by_kind, MAX_ACKNOWLEDGED):
+                event = IngestAccepted(system_id=system, accepted_at=now, **part)
+                await self.outbox.add(s, topics.INGEST_REJECTED, Envelope(
+                    type=event.event_type, source=self.outbox.source, subject=system,
+                    time=now, agencycode=roots[0], data=event.model_dump(mode="json")))
 
     async def _first(self, s: Session, event: ProvinceDossierStatus,
                      refused: list[Reason]) -> None:
@@ -143,10 +211,11 @@ class IngestHandler:
     async def _feedback(self, s: Session, feedback: Feedback) -> None:
         now = self.outbox.clock.now()
         event = feedback.event(now)
+        # The key echoes what the province sent: a refused code may hold control characters.
         await self.outbox.add(s, topics.INGEST_REJECTED, Envelope(
             type=event.event_type, source=self.outbox.source,
-            subject=feedback.dossier_code or feedback.rejected_event_id, time=now,
-            agencycode=feedback.agency_code, data=event.model_dump(mode="json")))
+            subject=printable(feedback.dossier_code or feedback.rejected_event_id), time=now,
+            agencycode=printable(feedback.agency_code), data=event.model_dump(mode="json")))
 
     async def answer(self, s: Session, refusal: Refusal) -> None:
         """A record the consumer refused: the province hears why on its feedback topic, as
@@ -166,6 +235,18 @@ class IngestHandler:
         if rows:
             await self.repository.drop_parked(s, [r["event_id"] for r in rows])
         return len(rows)
+
+
+def _parts(lists: dict[str, list[str]], size: int) -> list[dict[str, list[str]]]:
+    """The lists cut into parts of at most `size` ids in all, in order."""
+    flat = [(kind, event_id) for kind, ids in lists.items() for event_id in ids]
+    parts = []
+    for start in range(0, len(flat), size):
+        part: dict[str, list[str]] = {kind: [] for kind in lists}
+        for kind, event_id in flat[start:start + size]:
+            part[kind].append(event_id)
+        parts.append(part)
+    return parts
 
 
 class SignatureCheck:

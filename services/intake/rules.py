@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_json
 
 from contracts.catalog import Agency, Procedure
 from contracts.common import (
@@ -50,6 +54,59 @@ def personal_numbers(applicant: IndividualApplicant | OrganizationApplicant | No
     return frozenset(d for d in (_digits(r) for r in raw) if len(d) >= _MIN_PERSONAL_DIGITS)
 
 
+# Control characters: C0, DEL and C1. None may stand in a code, a name, an identifier or an
+# address: a NUL made a dossier unreachable by any route, a CR/LF broke the header of its
+# slip's download, an ESC rewrites a terminal showing a log. Text a person writes (a note,
+# a reason's messages, its legal basis) may break lines with LF and hold tabs, nothing else:
+# a line break is LF alone, not CR LF.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+FREE_TEXT_FIELDS = frozenset({"note", "message_vi", "message_en", "legal_basis"})
+# In JSON as pydantic-core writes it (C0 escaped, DEL and C1 as UTF-8): anything that may be
+# a control character. An escaped backslash before n, t... matches too: only a second look.
+_CONTROL_IN_JSON = re.compile(rb"\\u00[01]|\\[bfnrt]|\x7f|\xc2[\x80-\x9f]")
+
+
+def may_hold_control_characters(data: Any) -> bool:
+    """A quick look at plain JSON data (a dict as parsed): False when no text in it holds a
+    control character; True when `control_characters` must look field by field."""
+    return _CONTROL_IN_JSON.search(to_json(data)) is not None
+
+
+def control_characters(value: Any, field: str = "") -> list[Reason]:
+    """A problem for each text of `value` (a contract model, a list, a string; `field` its
+    path) that holds a control character, naming the field and the character, never the
+    text (it may be personal). In FREE_TEXT_FIELDS line feeds and tabs are allowed."""
+    problems: list[Reason] = []
+    stack: list[tuple[Any, str, bool]] = [(value, field, False)]
+    while stack:
+        node, path, free = stack.pop()
+        if isinstance(node, str):
+            found = (_CONTROL_IN_TEXT if free else _CONTROL).search(node)
+            if found:
+                char = f"U+{ord(found.group()):04X}"
+                allowed = " (chỉ cho phép xuống dòng LF và tab)" if free else ""
+                problems.append(Problem.of(
+                    "control_characters",
+                    f"Trường {path} chứa ký tự điều khiển {char}, không được phép{allowed}",
+                    f"{path} holds the control character {char}, which is not allowed"
+                    + (" (in text only line feeds and tabs are)" if free else ""), path))
+        elif isinstance(node, BaseModel):
+            stack.extend((getattr(node, name), f"{path}.{name}" if path else name,
+                          name in FREE_TEXT_FIELDS)
+                         for name in reversed(type(node).model_fields))
+        elif isinstance(node, list):
+            stack.extend((item, f"{path}.{i}", free) for i, item in reversed(
+                list(enumerate(node))))
+    return problems
+
+
+def printable(text: str) -> str:
+    """`text` with each control character replaced (U+FFFD): for a key or a subject that
+    echoes what a client sent."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def check_components(components: list[ComponentRef], personal: Iterable[str] = ()
                      ) -> list[Reason]:
     """Problems of the component list itself, whatever the procedure: a code given twice
@@ -84,6 +141,9 @@ def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code:
     """Every problem at once (a person fixes them all in one go), in Vietnamese and English.
     `applicant` (the full one, with its numbers) lets document_refs be checked for them."""
     problems = check_components(components, personal_numbers(applicant))
+    problems += control_characters(agency_code, "agency_code") + control_characters(
+        procedure_code, "procedure_code") + control_characters(applicant, "applicant") + \
+        control_characters(components, "components")
     if received_at > now:
         problems.append(Problem.of("received_at_in_future",
                                    "Thời điểm tiếp nhận không được ở tương lai",

@@ -287,6 +287,11 @@ class AnchorFile:
             return lines[-1] if lines else None
         return None
 
+    def _ends_a_line(self) -> bool:
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
     def append_unless_same(self, seq: int, hash: str, at: datetime) -> Anchor | None:
         """Appends the head's anchor (None: the last line already names it). A lock on the
         file keeps processes sharing it from writing at once; each line is fsync'd."""
@@ -300,6 +305,8 @@ class AnchorFile:
                             and a.hash == hash:
                         return None
                 anchor = Anchor.made(self.keys, self.service, seq, hash, at)
+                if f.tell() and not self._ends_a_line():
+                    f.write(b"\n")  # after a write cut short: keep this anchor a line of its own
                 f.write(anchor.line())
                 f.flush()
                 os.fsync(f.fileno())

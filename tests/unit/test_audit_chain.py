@@ -251,6 +251,10 @@ def test_an_altered_anchor_line_is_a_break(tmp_path: Path, edit: Any) -> None:
     anchors.path.write_bytes(lines[0] + edit(lines[1]))
     read, bad = anchors.read()
     assert bad is not None and "line 2" in bad.reason and len(read) == 1
+    # A write cut short leaves a broken line, but the next anchor is a line of its own.
+    anchors.path.write_bytes(lines[0] + lines[1][:20])
+    assert anchors.append_unless_same(3, rows[2]["hash"], T0) is not None
+    assert Anchor.parse(anchors.path.read_bytes().splitlines()[-1]).seq == 3
     # An anchor made under a key no longer listed is not trusted either.
     other = AnchorFile(anchors.path, "intake", ChainKeys([NEW_KEY]))
     assert other.read()[1] is not None

@@ -29,9 +29,16 @@ from services.common.auth import Role
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
+def compose_file(directory: Path) -> Path:
+    """The project's own docker-compose.yml, else this checkout's (an installed package,
+    as in the image, has none of its own)."""
+    own = directory / COMPOSE_FILE.name
+    return own if own.exists() else COMPOSE_FILE
+
+
 def check(directory: Path) -> list[str]:
     """What `docker compose up` would stop at, given directory/.env and this shell."""
-    raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(compose_file(directory).read_text(encoding="utf-8"))
     found = missing_variables(raw, variables(directory, os.environ))
     return [f"{name}: {message}" for name, message in sorted(found.items())]
 
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"missing  {line}", file=sys.stderr)
     if not problems:
-        print(f"{COMPOSE_FILE.name}: every required variable has a value")
+        print(f"{compose_file(args.dir)}: every required variable has a value")
     return 1 if problems else 0
 
 

@@ -19,8 +19,7 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +36,7 @@ from deploy.local.broker import free_port
 from deploy.local.stack import ServiceProcess
 from deploy.secrets.compose import Project
 from tests.conftest import _external, postgres_database
+from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,20 +141,6 @@ def _localized(project: Project, service: str, here: dict[str, str], database: s
     return env
 
 
-def _wait(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
-
-
 def _png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (620, 877), (255, 255, 255)).save(out, format="PNG")
@@ -209,7 +195,7 @@ def test_the_compose_stack_boots_from_make_secrets_and_carries_a_dossier(
             assert health.status_code == 200, (svc.name, health.text)
         _one_dossier(generated, {n: p.url for n, p in processes.items()}, s3, bucket,
                      project.environment("digitization")["DIGITIZATION_PUBLIC_URL"])
-        _wait(lambda: _Sink.received, "spans exported to the trace backend's address", 60)
+        wait_for(lambda: _Sink.received, 60, "spans exported to the trace backend's address")
         assert set(_Sink.received) == {"/v1/traces"}
     finally:
         for svc in processes.values():
@@ -249,8 +235,8 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
 
         # Digitization: the paper component scanned, signed with the mounted officer key,
         # kept in the object store; its signature verifies against the mounted trust root.
-        _wait(lambda: counter.get(f"{url['digitization']}/api/v1/dossiers/{code}"
-                                  ).status_code == 200, "digitization to know the dossier")
+        wait_for(lambda: counter.get(f"{url['digitization']}/api/v1/dossiers/{code}"
+                                     ).status_code == 200, 120, "digitization to know the dossier")
         scanned = counter.post(
             f"{url['digitization']}/api/v1/dossiers/{code}/components/GKS/scan",
             files={"page": ("page-1.png", _png(), "image/png")})
@@ -266,8 +252,8 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
         # Processing: the case opens once received and digitized; two steps, a decision,
         # and the result signed by digitization through PROCESSING_SIGN_URL.
         case_url = f"{url['processing']}/api/v1/cases/{code}"
-        _wait(lambda: (r := officer.get(case_url)).status_code == 200
-              and r.json()["state"] == "in_step", "the case to open")
+        wait_for(lambda: (r := officer.get(case_url)).status_code == 200
+                 and r.json()["state"] == "in_step", 120, "the case to open")
         for who, body in ((officer, {"action": "claim"}),
                           (officer, {"action": "complete_step", "decision": "approve"}),
                           (head, {"action": "claim"}),
@@ -284,9 +270,9 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
         assert checked["valid"] is True and checked["intact"] is True, checked
 
         # Notification and reporting saw it.
-        _wait(lambda: (r := counter.get(
+        wait_for(lambda: (r := counter.get(
             f"{url['notification']}/api/v1/dossiers/{code}/notifications")).status_code == 200
-            and r.json()["items"], "notification's messages about the dossier")
+            and r.json()["items"], 120, "notification's messages about the dossier")
         wanted = {"received", "digitized", "assigned", "resolved", "issued", "sent"}
 
         def traced() -> list[dict[str, Any]] | None:
@@ -295,7 +281,7 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
             kinds = {e["type"].rsplit(".", 2)[-2] for e in events}
             return events if wanted <= kinds else None
 
-        trace = _wait(traced, "reporting's trace of the whole path")
+        trace = wait_for(traced, 120, "reporting's trace of the whole path")
         assert {"intake", "digitization", "processing", "notification"} <= {
             e["service"] for e in trace}
 

@@ -94,14 +94,14 @@ async def drive(runtime: Runtime, bootstrap: str, code: str,
             await publish(bootstrap, received)
             row = page.locator(f'#recent tr[data-code="{code}"]')
             await row.wait_for(timeout=WAIT_MS)
-            await page.wait_for_function(
-                f"document.querySelector('#recent tr[data-code=\"{code}\"]')"
-                ".textContent.includes('Đang giải quyết')", timeout=WAIT_MS)
+            # A locator, not a JavaScript string: the page's policy forbids eval.
+            await page.locator(f'#recent tr[data-code="{code}"]',
+                               has_text="Đang giải quyết").wait_for(timeout=WAIT_MS)
             # ...and its result, late, changes it in place, and lists it as overdue.
             await publish(bootstrap, rest)
-            await page.wait_for_function(
-                f"document.querySelector('#recent tr[data-code=\"{code}\"]')"
-                ".textContent.includes('Đã trả kết quả')", timeout=WAIT_MS)
+            # A locator, not a JavaScript string: the page's policy forbids eval.
+            await page.locator(f'#recent tr[data-code="{code}"]',
+                               has_text="Đã trả kết quả").wait_for(timeout=WAIT_MS)
             overdue = page.locator(f'#overdue tr[data-code="{code}"]')
             await overdue.wait_for(timeout=WAIT_MS)
             assert "Chưa giải trình" in await overdue.inner_text()

@@ -2,11 +2,22 @@
 
 SQLite file per service by default; PostgreSQL by URL. Each service has its own MetaData
 and calls `runtime_tables(metadata)` so these tables live in its own database.
+
+SQLite has one write lock per file. A session's transaction begun with `begin()` (the
+consumer's batch, `Runtime.transaction()`, the relay's marks, the audit trail) writes, so it
+takes that lock at BEGIN (`BEGIN IMMEDIATE`); a session used without `begin()` reads (the
+code commits only through `begin()`), so it begins DEFERRED and never waits for the lock:
+under WAL a reader answers while another connection writes. How long a transaction waits
+for the lock depends on who waits: background work 60 s, a request of a person as long as
+`waiting_at_most()` says (the HTTP edge sets it), then "database is locked".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +43,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.util import await_
 
 Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -141,20 +153,63 @@ def _wal(cur: Any) -> None:
             await_(asyncio.sleep(min(0.01 * 2 ** attempt, 0.5)))
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+# How long SQLite transactions begun in this context wait for another connection's lock
+# (None: the engine's own wait, for background work).
+_busy_seconds: ContextVar[float | None] = ContextVar("onestop_sqlite_busy_seconds",
+                                                     default=None)
+# Execution option of the sessions' engine: their BEGIN is said by `_session_begins`.
+_SESSION_BEGINS = "onestop_session_begins"
+_BUSY_MS, _DEFAULT_BUSY_MS = "onestop_busy_ms", "onestop_default_busy_ms"
+
+
+@contextlib.contextmanager
+def waiting_at_most(seconds: float) -> Iterator[None]:
+    """SQLite transactions begun inside wait at most `seconds` for the write lock (or a
+    reader's lock on a file not in WAL mode), then fail with "database is locked"."""
+    token = _busy_seconds.set(seconds)
+    try:
+        yield
+    finally:
+        _busy_seconds.reset(token)
+
+
+def _begin(conn: Any, *, immediate: bool) -> None:
+    """BEGIN on a SQLite connection, after setting its busy timeout for this context (one
+    PRAGMA only when it changes: background work and requests share the pool)."""
+    wanted = _busy_seconds.get()
+    busy_ms = conn.info[_DEFAULT_BUSY_MS] if wanted is None else int(wanted * 1000)
+    if conn.info.get(_BUSY_MS) != busy_ms:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms:d}")
+        conn.info[_BUSY_MS] = busy_ms
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@event.listens_for(Session, "after_begin")
+def _session_begins(_session: Session, transaction: SessionTransaction, conn: Any) -> None:
+    # Called once the session has its connection, before its first statement.
+    if conn.get_execution_options().get(_SESSION_BEGINS) and transaction.parent is None:
+        _begin(conn, immediate=transaction.origin is SessionTransactionOrigin.BEGIN)
+
+
+def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEngine:
+    """`busy_timeout`: seconds a SQLite transaction waits for the lock outside any
+    `waiting_at_most()` (the consumer, the relay, periodic jobs: nobody is waiting on them,
+    and a failed batch would only be retried)."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60}, hide_parameters=True,
-                                     **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout},
+                                     hide_parameters=True, **kwargs)
+        default_ms = int(busy_timeout * 1000)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        def _pragmas(dbapi_conn: Any, record: Any) -> None:
             # WAL lets HTTP reads run beside the consumer's writes; the busy timeout makes
             # concurrent writers wait instead of failing.
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={default_ms:d}")
+            record.info[_BUSY_MS] = record.info[_DEFAULT_BUSY_MS] = default_ms
             _wal(cur)
             # NORMAL in WAL mode: a commit reaches the WAL (the OS holds it) but is fsync'd
             # only at checkpoints. A killed process (SIGKILL, OOM, crash) loses no committed
@@ -174,7 +229,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         def _begin_immediate(conn: Any) -> None:
             # Take the write lock at BEGIN so a read-then-write transaction never fails
             # half-way with "database is locked" when another writer committed meanwhile.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A session's connection is begun by `_session_begins`, which knows whether
+            # the session writes.
+            if not conn.get_execution_options().get(_SESSION_BEGINS):
+                _begin(conn, immediate=True)
 
         return engine
     # hide_parameters: a failed statement's message never carries its values (personal data)
@@ -183,5 +241,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions: on SQLite, those begun with `begin()` take the write lock at BEGIN, the
+    others read without it (module docstring)."""
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(**{_SESSION_BEGINS: True})  # the same pool
     return async_sessionmaker(engine, expire_on_commit=False)
 

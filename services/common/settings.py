@@ -114,6 +114,11 @@ class ServiceSettings(BaseSettings):
     reset_check_seconds: float = 3.0
     # /health turns 503 when rows are pending and the relay has not moved for this long.
     relay_stall_seconds: float = 30.0
+    # Each /health check answers within this or is reported as timed out (ops.py).
+    health_timeout_seconds: float = Field(2.0, gt=0)
+    # How long an HTTP request waits for SQLite's write lock before answering 503 with
+    # Retry-After (database_busy.py); background work waits 60 s.
+    http_db_busy_seconds: float = Field(3.0, gt=0)
     # Gauges that need a query (outbox age, open cases...) are refreshed this often.
     metrics_refresh_seconds: float = 15.0
     # The audit chain's head is anchored outside the database this often (and at stop):

@@ -1,4 +1,5 @@
-"""Database engine and the runtime's own tables (outbox, inbox, watermarks, audit log).
+"""Database engine and the runtime's own tables (outbox, inbox, watermarks, audit log,
+dead-letter replays).
 
 SQLite file per service by default; PostgreSQL by URL. Each service has its own MetaData
 and calls `runtime_tables(metadata)` so these tables live in its own database.
@@ -75,6 +76,7 @@ class RuntimeTables:
     inbox: Table
     watermarks: Table
     audit: Table
+    replays: Table
 
 
 def runtime_tables(metadata: MetaData) -> RuntimeTables:
@@ -127,7 +129,21 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         # The id of the key whose HMAC `hash` is; NULL: a plain SHA-256 row from before.
         Column("key_id", String(8)),
     )
-    return RuntimeTables(outbox, inbox, watermarks, audit)
+    # Dead letters an operator replayed (dead_letter_replay.py), so a second replay is
+    # refused unless forced. A letter is its place on the dead-letter topic plus the broker's
+    # time of it: a broker restarted empty hands out the same offsets again.
+    replays = Table(
+        "dead_letter_replays", metadata,
+        Column("dlq_partition", Integer, primary_key=True, autoincrement=False),
+        Column("dlq_offset", BigInteger, primary_key=True, autoincrement=False),
+        Column("dlq_timestamp_ms", BigInteger, primary_key=True, autoincrement=False),
+        Column("original_topic", String(200), nullable=False),
+        Column("reason", String(100), nullable=False),
+        Column("replays", Integer, nullable=False),
+        Column("replayed_at", UtcDateTime(), nullable=False),
+        Column("operator", String(200), nullable=False),
+    )
+    return RuntimeTables(outbox, inbox, watermarks, audit, replays)
 
 
 def is_sqlite(url: str) -> bool:

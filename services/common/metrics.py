@@ -4,9 +4,11 @@ both and deploy/prometheus/rules.yml can alert on either."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -50,8 +52,38 @@ class RuntimeMetrics:
         self.consumer_lag = Gauge("onestop_consumer_lag",
                                   "records behind the partition's high watermark",
                                   ["topic", "partition"], registry=self.registry)
+        # Replays are made by an operator's command, another process: the service exports
+        # the totals its database holds (dead_letter_replay.count_replays).
+        self.dead_letters_replayed = StoredTotals(
+            "onestop_dead_letters_replayed", "dead letters published again to their topic",
+            ["topic", "reason"], self.registry)
         Gauge("onestop_service_info", "service", ["service"],
               registry=self.registry).labels(**labels).set(1)
+
+
+class StoredTotals(Collector):
+    """A counter whose totals are kept in the database, where other processes add to them:
+    exported as last read (`set`), never incremented here."""
+
+    def __init__(self, name: str, documentation: str, labels: list[str],
+                 registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self._totals: dict[tuple[str, ...], float] = {}
+        registry.register(self)
+
+    def set(self, totals: Mapping[tuple[str, ...], float]) -> None:
+        self._totals = dict(totals)
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, total in self._totals.items():
+            family.add_metric(list(values), total)
+        yield family
 
 
 def on_commit(session: AsyncSession, count: Callable[[], None]) -> None:

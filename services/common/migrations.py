@@ -182,3 +182,22 @@ def drop_audit_key_id() -> None:
     under it."""
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_column("key_id")
+
+
+def create_dead_letter_replays() -> None:
+    """Dead letters an operator replayed (db.py, dead_letter_replay.py)."""
+    op.create_table(
+        "dead_letter_replays",
+        sa.Column("dlq_partition", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("dlq_offset", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("dlq_timestamp_ms", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("original_topic", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=100), nullable=False),
+        sa.Column("replays", sa.Integer(), nullable=False),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("operator", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("dlq_partition", "dlq_offset", "dlq_timestamp_ms"))
+
+
+def drop_dead_letter_replays() -> None:
+    op.drop_table("dead_letter_replays")

@@ -34,6 +34,8 @@ from services.common.consumer import (
     describe,
 )
 from services.common.db import RuntimeTables, make_engine, session_factory, waiting_at_most
+from services.common.dead_letter_replay import count_replays
+from services.common.dead_letter_replay import run as dead_letters
 from services.common.gauges import RuntimeGauges
 from services.common.inbox import Inbox
 from services.common.kafka import ensure_topics, make_consumer, make_producer
@@ -95,6 +97,7 @@ class Runtime:
         install_ops(self.app, self.name, {"database": self._database_ok,
                                           "broker": self._broker_ok, "relay": self._relay_ok},
                     self.metrics.registry, timeout=self.settings.health_timeout_seconds)
+        self.periodic.append((self.settings.metrics_refresh_seconds, self._count_replays))
 
     def agency_tree(self, tree: TreeOf) -> None:
         """Who sees what below their agency (the law's catalogue; without it, an agency sees
@@ -112,6 +115,9 @@ class Runtime:
         except OperationalError as exc:
             return False, describe(exc)
         return True, ""
+
+    async def _count_replays(self) -> None:
+        await count_replays(self)
 
     async def _broker_ok(self) -> tuple[bool, str]:
         if self.producer is None:
@@ -296,9 +302,11 @@ def main(build: Callable[[], Runtime], argv: list[str] | None = None) -> int:
         return 0
     if args == ["audit", "verify"]:
         return 0 if asyncio.run(runtime.verify_audit()) else 1
+    if args[:1] == ["dead-letters"]:
+        return asyncio.run(dead_letters(runtime, args[1:]))
     if args:
-        print(f"usage: python -m services.{runtime.name} [migrate | audit verify]",
-              file=sys.stderr)
+        print(f"usage: python -m services.{runtime.name} [migrate | audit verify | "
+              "dead-letters {list,show,replay} ...]", file=sys.stderr)
         return 2
     with asyncio.Runner(loop_factory=loop_factory(runtime.settings.event_loop)) as runner:
         runner.run(serve(runtime))

@@ -1,0 +1,22 @@
+"""dead-letter replays: the letters an operator published again, so a second replay is refused
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-05 12:00:00
+"""
+from collections.abc import Sequence
+
+from services.common.migrations import create_dead_letter_replays, drop_dead_letter_replays
+
+revision: str = '0007'
+down_revision: str | None = '0006'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_dead_letter_replays()
+
+
+def downgrade() -> None:
+    drop_dead_letter_replays()

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -296,6 +297,11 @@ class DeadLetters:
                     count = await self._replay(producer, letter, force)
                 except (AlreadyReplayed, SealError, ValueError) as exc:
                     print(f"refused {letter.id}: {exc}", file=sys.stderr)
+                    failed += 1
+                    continue
+                except KafkaError as exc:  # nothing marked: the transaction rolled back
+                    print(f"not replayed {letter.id}: the broker did not take it ({exc!r})",
+                          file=sys.stderr)
                     failed += 1
                     continue
                 print(f"replayed {letter.id} to {letter.original_topic}/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from contracts.events import (
@@ -21,31 +22,46 @@ from services.digitization import tables
 from services.digitization.api import router
 from services.digitization.documents import Documents, Extractor
 from services.digitization.handlers import Digitizer
-from services.digitization.pki import ca_cert_path, ensure_dev_pki
+from services.digitization.keys import Keyring, Minter
+from services.digitization.pki import ensure_dev_ca, ensure_holder_key
 from services.digitization.settings import DigitizationSettings
 from services.digitization.signing import KeyFile
 from services.digitization.storage import BlobStore, LocalStore, S3Store
 from services.digitization.uploads import UploadLimits
 from services.digitization.workers import Workers
-from services.law.catalog import AgencyScope, load_catalogs
+from services.law.catalog import AgencyScope, CatalogSet, load_catalogs
 
 log = get_logger(__name__)
 
 
-def signing_keys(settings: DigitizationSettings) -> tuple[dict[str, KeyFile], tuple[str, ...]]:
-    """Officer keys and trusted roots from settings; when they are not configured (or their
-    files are missing) and dev PKI is allowed, the development CA's, made on first run."""
-    keys, roots = dict(settings.officer_keys), list(settings.trust_roots)
-    missing = (not keys or any(not p.exists() for p in keys.values())
-               or not roots or any(not p.exists() for p in roots))
-    if missing and settings.dev_pki:
-        made = ensure_dev_pki(settings.var_dir)
-        keys = keys if keys and all(p.exists() for p in keys.values()) else dict(made)
-        roots = [ca_cert_path(settings.var_dir)]
-        log.info("development PKI in use", officers=sorted(keys), ca=str(roots[0]))
+def signing_keys(settings: DigitizationSettings, catalogs: CatalogSet
+                 ) -> tuple[Keyring, tuple[str, ...]]:
+    """The keys of people and offices and the trusted roots, from settings; with dev PKI
+    (development only), a development CA under var/pki that mints a missing person's or
+    office's key on its first signature, and is trusted."""
     passphrase = settings.officer_key_passphrase.get_secret_value()
-    return ({officer: KeyFile(str(path), passphrase) for officer, path in keys.items()},
-            tuple(str(p) for p in roots))
+
+    def files(named: dict[str, Path]) -> dict[str, KeyFile]:
+        return {holder: KeyFile(str(path), passphrase) for holder, path in named.items()}
+
+    roots = [str(p) for p in settings.trust_roots]
+    mint: Minter | None = None
+    if settings.dev_pki:
+        var_dir = settings.var_dir
+        mint = partial(ensure_holder_key, var_dir, passphrase=passphrase)
+        roots.append(str(ensure_dev_ca(var_dir)))
+        log.info("development PKI in use: missing keys are minted", ca=roots[-1])
+    return Keyring(files(settings.officer_keys), files(settings.office_keys),
+                   partial(_office_name, catalogs), passphrase, mint), tuple(roots)
+
+
+def _office_name(catalogs: CatalogSet, code: str) -> str | None:
+    """An agency's name in the newest version of the catalogue that knows it."""
+    for index in reversed(catalogs.indexes):
+        agency = index.agency(code)
+        if agency is not None:
+            return agency.name
+    return None
 
 
 def blob_store(settings: DigitizationSettings) -> BlobStore:
@@ -84,10 +100,11 @@ def build(settings: Any = None) -> Runtime:
         "digitization", settings.model_copy(update={
             "http_max_body_bytes": max(json_limit, settings.scan_max_bytes)}),
         tables, "Digitization — số hóa hồ sơ", router)
-    runtime.agency_tree(partial(AgencyScope.of, load_catalogs()))
+    catalogs = load_catalogs()
+    runtime.agency_tree(partial(AgencyScope.of, catalogs))
     runtime.app.add_middleware(UploadLimits, json_max_bytes=json_limit,
                                upload_max_bytes=settings.scan_max_bytes)
-    keys, roots = signing_keys(settings)
+    keys, roots = signing_keys(settings, catalogs)
     workers = Workers(settings.workers)
     digitizer = Digitizer(runtime.outbox)
     runtime.handle(dict.fromkeys((DossierReceived, SupplementReceived, ResultIssued,
@@ -96,7 +113,7 @@ def build(settings: Any = None) -> Runtime:
     runtime.app.state.public_verifications = RateLimit(settings.public_verifications_per_minute)
     runtime.app.state.documents = Documents(
         blob_store(settings), workers, keys, roots, settings.sign_location,
-        settings.scan_max_pixels, extractor() if settings.extract_fields else None)
+        settings.image_limits, extractor() if settings.extract_fields else None)
     stop = runtime.stop
 
     async def stop_with_workers() -> None:

@@ -1,6 +1,6 @@
-"""The signed files digitization owns: made from scans (or given PDFs), signed with the
-officer's key, stored by content, served and verified. The heavy work runs in the worker
-pool; this module only orders it and builds the rows the repository writes."""
+"""The signed files digitization owns: made from scans (or given PDFs), signed with the key
+of whoever signs (keys.py), stored by content, served and verified. The heavy work runs in
+the worker pool; this module only orders it and builds the rows the repository writes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 
 from services.common.telemetry import get_logger
 from services.digitization import domain
+from services.digitization.keys import Keyring
+from services.digitization.pages import ImageLimits
 from services.digitization.signing import KeyFile, Verdict
 from services.digitization.storage import BlobStore, sha256
 from services.digitization.workers import SignedScan, Workers, scan_and_sign, verify_pdf
@@ -27,48 +29,43 @@ _VERDICT_TTL = 300.0  # seconds a verdict on the same bytes is reused (a warehou
 _VERDICTS_KEPT = 10_000
 
 
-class UnknownOfficer(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Made:
     row: dict[str, Any]  # the files row
     pdf: bytes
+    office: str | None = None  # the signer's office, as their certificate names it
 
 
 class Documents:
-    def __init__(self, store: BlobStore, workers: Workers, keys: dict[str, KeyFile],
-                 roots: tuple[str, ...], location: str, max_pixels: int,
+    def __init__(self, store: BlobStore, workers: Workers, keys: Keyring,
+                 roots: tuple[str, ...], location: str, limits: ImageLimits,
                  extractor: Extractor | None = None) -> None:
         self.store = store
         self.workers = workers
         self.keys = keys
         self.roots = roots
         self.location = location
-        self.max_pixels = max_pixels
+        self.limits = limits
         self.extractor = extractor
         self._verdicts: OrderedDict[str, tuple[float, Verdict]] = OrderedDict()
 
-    def key(self, officer: str) -> KeyFile:
-        try:
-            return self.keys[officer]
-        except KeyError as exc:
-            raise UnknownOfficer(officer) from exc
-
-    async def make(self, files: list[bytes], officer: str, kind: str, reason: str,
-                   document_type: str | None, now: datetime) -> Made:
+    async def make(self, files: list[bytes], key: KeyFile, kind: str, reason: str,
+                   document_type: str | None, now: datetime, *, dossier_code: str | None,
+                   agency_code: str | None) -> Made:
         """Pages into one signed PDF, stored: BadScan (from the pool) when they cannot be
         read. Stored before the database row is written: a crash in between leaves bytes
-        no row names, never a row without bytes."""
+        no row names, never a row without bytes. The row keeps the dossier and agency the
+        file belongs to: who may read it follows from them."""
         made: SignedScan = await self.workers.run(
-            scan_and_sign, files, self.key(officer), reason, self.location, self.max_pixels)
+            scan_and_sign, files, key, reason, self.location, self.limits)
         pdf = made.signed.pdf
         digest, _new = await self.store.put(pdf)
         return Made({"id": domain.document_id(digest), "sha256": digest, "size": len(pdf),
                      "pages": made.pages, "signer": made.signed.signer,
                      "signed_at": made.signed.signed_at, "kind": kind,
-                     "document_type": document_type, "created_at": now}, pdf)
+                     "document_type": document_type, "created_at": now,
+                     "dossier_code": dossier_code, "agency_code": agency_code}, pdf,
+                    made.signed.office)
 
     async def extract(self, pdf: bytes, component: str,
                       declared: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -104,7 +101,8 @@ class Documents:
         if pdf is None:
             return {"document_id": row["id"], "signed": True, "valid": False, "intact": False,
                     "trusted": False, "signer": row["signer"], "signed_at": None,
-                    "reason": "the stored file is missing", "sha256": row["sha256"]}
+                    "reason": "the stored file is missing", "signer_office": None,
+                    "signing_reason": None, "signing_location": None, "sha256": row["sha256"]}
         verdict = (await self.verify_bytes(pdf)).as_dict()
         if sha256(pdf) != row["sha256"]:
             verdict |= {"valid": False, "intact": False,

@@ -5,6 +5,7 @@ decides with the domain, writes and emits in the caller's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,10 +68,10 @@ class _Batch:
 
 def _warehouse_row(applicant_ref: str, document_ref: str, dossier_code: str | None,
                    component: str | None, source: str, document_type: str | None,
-                   now: datetime) -> dict[str, Any]:
+                   now: datetime, agency_code: str | None) -> dict[str, Any]:
     return {"applicant_ref": applicant_ref, "document_ref": document_ref,
             "dossier_code": dossier_code, "component_code": component, "source": source,
-            "document_type": document_type, "stored_at": now}
+            "document_type": document_type, "stored_at": now, "agency_code": agency_code}
 
 
 class Digitizer:
@@ -150,7 +151,7 @@ class Digitizer:
             if domain.kept_in_warehouse(comp) and applicant_ref:
                 batch.documents.append(_warehouse_row(
                     applicant_ref, comp.document_ref or "", code, comp.code, "electronic",
-                    comp.code, now))
+                    comp.code, now, agency))
             if row["digitized_at"] is not None:
                 await self.outbox.emit(s, topics.DIGITIZATION,
                                        domain.component_digitized(code, row), agency)
@@ -160,7 +161,7 @@ class Digitizer:
         if event.document_ref:
             batch.documents.append(_warehouse_row(
                 event.applicant.ref, event.document_ref, event.dossier_code, None, "result",
-                event.result_type, self.outbox.clock.now()))
+                event.result_type, self.outbox.clock.now(), event.agency_code))
 
     async def _emit_dossier(self, s: AsyncSession, dossier: dict[str, Any],
                             rows: list[dict[str, Any]], now: datetime) -> None:
@@ -206,7 +207,8 @@ class Digitizer:
             await self.repo.mark_dossier(s, code, now)
             await self._emit_dossier(s, dossier, rows, now)
         return {"dossier_code": code, "component": component, "dossier_digitized": done,
-                "applicant_ref": dossier["applicant_ref"], "now": now}
+                "applicant_ref": dossier["applicant_ref"], "now": now,
+                "agency_code": agency}
 
     async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
                                    document_ref: str | None) -> dict[str, Any]:
@@ -216,7 +218,7 @@ class Digitizer:
         if document_ref and done["applicant_ref"]:
             await self.repo.store_documents(s, [_warehouse_row(
                 done["applicant_ref"], document_ref, code, component, "digitized", component,
-                done["now"])])
+                done["now"], done["agency_code"])])
         return {"dossier_code": code, "component": component,
                 "digitized_at": done["now"].isoformat(),
                 "dossier_digitized": done["dossier_digitized"]}
@@ -232,7 +234,7 @@ class Digitizer:
         if done["applicant_ref"]:
             await self.repo.store_documents(s, [_warehouse_row(
                 done["applicant_ref"], file["id"], code, component, "scanned", component,
-                done["now"])])
+                done["now"], done["agency_code"])])
         return {"dossier_code": code, "component": component, "document_id": file["id"],
                 "sha256": file["sha256"], "pages": file["pages"], "size": file["size"],
                 "signer": file["signer"], "signed_at": file["signed_at"].isoformat(),
@@ -254,24 +256,30 @@ class Digitizer:
     # --- the warehouse ---------------------------------------------------------------------
 
     async def hold(self, s: AsyncSession, applicant_ref: str, document_ref: str,
-                   source: str) -> None:
-        """Record a document held elsewhere (a connected national database)."""
+                   source: str, agency_code: str | None = None) -> None:
+        """Record a document held elsewhere (a connected national database), for the agency
+        that recorded it (None: seen by the whole country's callers only)."""
         await self.repo.store_documents(s, [_warehouse_row(
-            applicant_ref, document_ref, None, None, source, None, self.outbox.clock.now())])
+            applicant_ref, document_ref, None, None, source, None, self.outbox.clock.now(),
+            agency_code)])
 
-    async def warehouse(self, s: AsyncSession, applicant_ref: str) -> list[dict[str, Any]]:
-        return await self.repo.warehouse(s, applicant_ref)
+    async def warehouse(self, s: AsyncSession, applicant_ref: str,
+                        agencies: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """What the agencies given (None: all) may see of the applicant's warehouse."""
+        return await self.repo.warehouse(s, applicant_ref, agencies)
 
     async def record_file(self, s: AsyncSession, row: dict[str, Any]) -> None:
         """A PDF signed for another service (/sign): held and verifiable here."""
         await self.repo.add_file(s, row)
 
-    async def file(self, s: AsyncSession, document_id: str) -> dict[str, Any] | None:
-        return await self.repo.file(s, document_id)
+    async def file(self, s: AsyncSession, document_id: str,
+                   agencies: Collection[str] | None = None) -> dict[str, Any] | None:
+        """A signed file the agencies given (None: all) may read, or None."""
+        return await self.repo.file(s, document_id, agencies)
 
-    async def held(self, s: AsyncSession, applicant_ref: str, document_ref: str
-                   ) -> dict[str, Any] | None:
-        row = await self.repo.document(s, applicant_ref, document_ref)
+    async def held(self, s: AsyncSession, applicant_ref: str, document_ref: str,
+                   agencies: Collection[str] | None = None) -> dict[str, Any] | None:
+        row = await self.repo.document(s, applicant_ref, document_ref, agencies)
         return None if row is None else {**row, "stored_at": row["stored_at"].isoformat()}
 
     async def declared(self, s: AsyncSession, code: str) -> dict[str, Any] | None:

@@ -1,12 +1,15 @@
 """A development certification authority and officer certificates (PKCS#12), made once under
-`var/pki/` so `make up` on a bare machine can sign. Production names real PKCS#12 files in
+`var/pki/` so `make up` on a bare machine can sign: the CA at start, a person's or an
+office's key on its first signature (keys.py). Production names real PKCS#12 files in
 settings and never calls this (settings refuse dev PKI in production)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +62,41 @@ def ensure_dev_pki(var_dir: Path, officers: dict[str, str] | None = None,
     return paths
 
 
+def ensure_dev_ca(var_dir: Path) -> Path:
+    """The development CA (made when missing): the certificate every minted key chains to."""
+    root = pki_dir(var_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".lock"):
+        _ensure_ca(root)
+    return ca_cert_path(var_dir)
+
+
+def holder_key_path(var_dir: Path, kind: str, holder: str) -> Path:
+    """A person's (by token subject) or an office's (by agency code) PKCS#12: the file name
+    is readable and cannot leave the folder, whatever the identifier holds."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", holder)[:48].lstrip(".") or "_"
+    digest = hashlib.sha256(holder.encode()).hexdigest()[:12]
+    folder = "offices" if kind == "office" else "officers"
+    return pki_dir(var_dir) / folder / f"{safe}-{digest}.p12"
+
+
+def ensure_holder_key(var_dir: Path, kind: str, holder: str, common: str,
+                      organization: str | None, passphrase: str = DEV_PASSPHRASE) -> Path:
+    """The development key of one person or office, made on first use by the development CA:
+    the certificate names them (common name) and their office (organisation)."""
+    path = holder_key_path(var_dir, kind, holder)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = pki_dir(var_dir)
+    with _locked(root / ".lock"):
+        ca_key, ca_cert = _ensure_ca(root)
+        if not path.exists():  # another replica may have made it meanwhile
+            _write(path, _officer_p12(holder, common, ca_key, ca_cert, passphrase,
+                                      organization))
+    return path
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
@@ -76,10 +114,11 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _name(common: str) -> x509.Name:
+def _name(common: str, organization: str | None = None) -> x509.Name:
+    # An X.520 name holds at most 64 characters.
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common)])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, (organization or _ORG)[:64]),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common[:64] or "?")])
 
 
 def _ensure_ca(root: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
@@ -112,10 +151,11 @@ def _ensure_ca(root: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
 
 
 def _officer_p12(officer: str, common: str, ca_key: rsa.RSAPrivateKey,
-                 ca_cert: x509.Certificate, passphrase: str) -> bytes:
+                 ca_cert: x509.Certificate, passphrase: str,
+                 organization: str | None = None) -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common))
+    cert = (x509.CertificateBuilder().subject_name(_name(common, organization))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1))

@@ -3,11 +3,11 @@ warehouse index. Batch reads take every row a batch touches in one query per tab
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import defer_insert, upsert
@@ -127,36 +127,66 @@ class DigitizationRepository:
         await s.execute(upsert(s, t).values(**row).on_conflict_do_nothing(
             index_elements=[t.c.id]))
 
-    async def file(self, s: AsyncSession, document_id: str) -> dict[str, Any] | None:
-        t = tables.files
-        row = (await s.execute(select(t).where(t.c.id == document_id))).mappings().first()
+    async def file(self, s: AsyncSession, document_id: str,
+                   agencies: Collection[str] | None = None) -> dict[str, Any] | None:
+        """A signed file, if the agencies given (None: all) hold it: its own agency's, or a
+        dossier of theirs reused it for the same applicant."""
+        f = tables.files
+        row = (await s.execute(select(f).where(f.c.id == document_id, _or_reused(
+            f.c.agency_code, f.c.id, None, agencies)))).mappings().first()
         return dict(row) if row else None
 
-    async def document(self, s: AsyncSession, applicant_ref: str,
-                       document_ref: str) -> dict[str, Any] | None:
+    async def document(self, s: AsyncSession, applicant_ref: str, document_ref: str,
+                       agencies: Collection[str] | None = None) -> dict[str, Any] | None:
         t = tables.documents
-        row = (await s.execute(select(t).where(t.c.applicant_ref == applicant_ref,
-                                               t.c.document_ref == document_ref))
+        row = (await s.execute(select(t).where(
+            t.c.applicant_ref == applicant_ref, t.c.document_ref == document_ref,
+            _or_reused(t.c.agency_code, t.c.document_ref, t.c.applicant_ref, agencies)))
                ).mappings().first()
         return dict(row) if row else None
 
-    async def warehouse(self, s: AsyncSession, applicant_ref: str) -> list[dict[str, Any]]:
-        """The applicant's documents with their signed file when held here, and every
-        dossier that reused each (linked, not copied)."""
+    async def warehouse(self, s: AsyncSession, applicant_ref: str,
+                        agencies: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The applicant's documents the agencies given hold (None: all), with their signed
+        file when held here, and every dossier of theirs that reused each (linked, not
+        copied)."""
         d, f, c = tables.documents, tables.files, tables.components.c
+        o = tables.dossiers.c
         rows = [dict(r) for r in (await s.execute(
             select(d, f.c.sha256, f.c.pages, f.c.size, f.c.signer, f.c.signed_at)
             .outerjoin(f, f.c.id == d.c.document_ref)
-            .where(d.c.applicant_ref == applicant_ref)
+            .where(d.c.applicant_ref == applicant_ref,
+                   _or_reused(d.c.agency_code, d.c.document_ref, d.c.applicant_ref, agencies))
             .order_by(d.c.stored_at, d.c.document_ref))).mappings()]
         refs = [r["document_ref"] for r in rows]
         uses: dict[str, list[str]] = {}
         if refs:
-            owned = select(tables.dossiers.c.code).where(
-                tables.dossiers.c.applicant_ref == applicant_ref)
+            owned = select(o.code).where(o.applicant_ref == applicant_ref, _within(
+                o.agency_code, agencies))
             for ref, dossier in (await s.execute(
                     select(c.document_ref, c.dossier_code).where(and_(
                         c.document_ref.in_(refs), c.source == "reused",
                         c.dossier_code.in_(owned))).order_by(c.dossier_code))).all():
                 uses.setdefault(ref, []).append(dossier)
         return [{**r, "reused_in": uses.get(r["document_ref"], [])} for r in rows]
+
+
+def _within(agency: Any, agencies: Collection[str] | None) -> ColumnElement[bool]:
+    return true() if agencies is None else agency.in_(list(agencies))
+
+
+def _or_reused(agency: Any, document_ref: Any, applicant_ref: Any,
+               agencies: Collection[str] | None) -> ColumnElement[bool]:
+    """Held by one of the agencies, or reused by a dossier of theirs for the same applicant
+    (the warehouse's point: the applicant's papers are not asked for again). A component
+    that merely names a reference, without the reuse intake checked, opens nothing."""
+    if agencies is None:
+        return true()
+    c, o, w = tables.components.c, tables.dossiers.c, tables.documents.c
+    same_applicant = (o.applicant_ref == applicant_ref if applicant_ref is not None
+                      else exists().where(w.document_ref == c.document_ref,
+                                          w.applicant_ref == o.applicant_ref))
+    reused = exists().where(c.document_ref == document_ref, c.source == "reused",
+                            o.code == c.dossier_code, o.agency_code.in_(list(agencies)),
+                            same_applicant)
+    return or_(agency.in_(list(agencies)), reused)

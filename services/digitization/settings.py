@@ -8,9 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from services.common.settings import ServiceSettings, prefixed
+from services.digitization.pages import ImageLimits
 from services.digitization.pki import DEV_PASSPHRASE
 
 MiB = 1024 * 1024
+_IMAGES = ImageLimits()
 
 
 class DigitizationSettings(ServiceSettings):
@@ -24,19 +26,27 @@ class DigitizationSettings(ServiceSettings):
     # One scan or /sign request body (every page together), refused before it is read
     # whole: by Content-Length, then by counting a streamed body. 25 MiB (confirm).
     scan_max_bytes: int = 25 * MiB
-    scan_max_files: int = 200  # page images in one scan
-    scan_max_pixels: int = 100_000_000  # per image once decoded (a small file can lie)
+    scan_max_files: int = 200  # page images in one scan (and pages of one file)
+    # What the pictures of a scan may take once decoded, told from their headers before
+    # any is decoded (a small file can declare a huge canvas): pixels of one picture, bytes
+    # of one page (width x height x bytes per pixel of its mode), bytes of the whole upload.
+    scan_max_pixels: int = _IMAGES.pixels
+    scan_max_decoded_page_bytes: int = _IMAGES.page_bytes
+    scan_max_decoded_bytes: int = _IMAGES.upload_bytes
 
-    # --- signing keys: PKCS#12 files, one per officer ---
-    # officer id -> PKCS#12 file; empty: the development officers of pki.py under var/pki.
+    # --- signing keys: PKCS#12 files; the key follows the caller's token (keys.py) ---
+    # A person's token subject (`sub`) -> their PKCS#12: what they sign, they sign with it.
     officer_keys: dict[str, Path] = Field(default_factory=dict)
+    # An agency code -> its office's seal: results a service issues for the office's dossiers.
+    office_keys: dict[str, Path] = Field(default_factory=dict)
     officer_key_passphrase: SecretStr = SecretStr(DEV_PASSPHRASE)
-    # Who signs scans when the request names nobody, and who signs /sign's results.
-    default_officer: str = "tnhs-01"
-    result_officer: str = "ketqua-01"
-    # PEM certificates a signature must chain to; empty: the development CA.
+    # Who signs a scanned component: the counter officer (their own key) or the office of
+    # their agency (its seal).
+    scan_signed_by: Literal["officer", "office"] = "officer"
+    # PEM certificates a signature must chain to; the development CA is added with dev_pki.
     trust_roots: list[Path] = Field(default_factory=list)
-    # Make a development CA and officer keys under var/pki when the keys are missing.
+    # Development: a CA under var/pki, which mints a person's or office's key on its first
+    # signature when settings name none.
     dev_pki: bool = True
     sign_location: str = "Việt Nam"
 
@@ -60,10 +70,16 @@ class DigitizationSettings(ServiceSettings):
     # Public base of verification links (what a result's QR code points at).
     public_url: str = "http://127.0.0.1:8002"
 
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.scan_max_pixels, self.scan_max_decoded_page_bytes,
+                           self.scan_max_decoded_bytes, self.scan_max_files)
+
     @model_validator(mode="after")
     def _no_dev_pki_in_production(self) -> DigitizationSettings:
-        if self.env == "production" and (self.dev_pki or not self.officer_keys
-                                         or not self.trust_roots):
-            raise ValueError("production needs DIGITIZATION_OFFICER_KEYS and "
-                             "DIGITIZATION_TRUST_ROOTS, and DIGITIZATION_DEV_PKI=false")
+        keys = self.officer_keys or self.office_keys
+        if self.env == "production" and (self.dev_pki or not keys or not self.trust_roots):
+            raise ValueError("production needs DIGITIZATION_OFFICER_KEYS or "
+                             "DIGITIZATION_OFFICE_KEYS, DIGITIZATION_TRUST_ROOTS, and "
+                             "DIGITIZATION_DEV_PKI=false")
         return self

@@ -55,6 +55,7 @@ class Signed:
     pdf: bytes
     signer: str
     signed_at: datetime
+    office: str | None = None  # the certificate's organisation: the signer's office
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class Verdict:
     signer: str | None
     signed_at: datetime | None
     reason: str
+    # Who signed, as the signature says: the certificate's organisation (the office), and
+    # the signature's own reason (what was signed, for which dossier, who decided) and place.
+    signer_office: str | None = None
+    signing_reason: str | None = None
+    signing_location: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -92,7 +98,7 @@ class SigningKeyError(RuntimeError):
     """The officer's key cannot be loaded: the service's configuration, not the document."""
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)  # keys follow their signers: one per person or office
 def _signer(path: str, passphrase: str, mtime: float) -> signers.SimpleSigner:
     loaded = signers.SimpleSigner.load_pkcs12(path, passphrase=passphrase.encode())
     if loaded is None:
@@ -171,6 +177,11 @@ def common_name(cert: Any) -> str:
     return str(native.get("common_name") or cert.subject.human_friendly)
 
 
+def organization(cert: Any) -> str | None:
+    found = cert.subject.native.get("organization_name")
+    return str(found) if found else None
+
+
 def signature_box(x0: float, y0: float, x1: float, y1: float,
                   rotate: int) -> tuple[float, float, float, float]:
     """The box at the corner a reader sees as top-left, in the page's own coordinates: a
@@ -215,7 +226,7 @@ def sign(pdf: bytes, key: KeyFile | signers.SimpleSigner, reason: str,
     # of the time); RSA 2048 with the two certificates takes about 4 KB of it.
     out = pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False),
                               bytes_reserved=RESERVED)
-    return Signed(out.getvalue(), name, at.astimezone(UTC))
+    return Signed(out.getvalue(), name, at.astimezone(UTC), organization(signer.signing_cert))
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,5 +256,11 @@ def verify(pdf: bytes, trust_roots: tuple[str, ...]) -> Verdict:
     valid = bool(status.bottom_line and whole)
     reason = ("valid" if valid else "bytes changed after signing" if not intact
               else "certificate not trusted" if not status.trusted else "signature invalid")
+    said = sig.sig_object
     return Verdict(True, valid, intact, bool(status.trusted), common_name(status.signing_cert),
-                   status.signer_reported_dt, reason)
+                   status.signer_reported_dt, reason, organization(status.signing_cert),
+                   _text(said.get("/Reason")), _text(said.get("/Location")))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:500]

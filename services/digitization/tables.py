@@ -33,6 +33,9 @@ documents = Table(
     Column("source", String(64), nullable=False),  # scanned | electronic | result | ...
     Column("stored_at", UtcDateTime(), nullable=False),
     Column("document_type", String(64)),  # the component's code, or the result's type
+    # Whose it is: the agency of its dossier, or of who recorded it as held. A caller sees
+    # it within their agency tree (or through a dossier of their tree that reused it).
+    Column("agency_code", String(32)),
 )
 
 # Signed files held here, by id ("doc-" + the first 16 hex digits of the bytes' SHA-256);
@@ -48,6 +51,10 @@ files = Table(
     Column("kind", String(16), nullable=False),  # component | signed (by /sign)
     Column("document_type", String(64)),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The dossier it was made for and that dossier's agency (a result: the issuing office):
+    # who may download it. None: only the whole country's callers.
+    Column("dossier_code", String(64)),
+    Column("agency_code", String(32)),
 )
 
 components = Table(

@@ -1,5 +1,6 @@
 """Uploaded files at the HTTP edge: the body limits (scans may be large, nothing else may),
-and the pages of a scan read from a multipart form and checked by their first bytes."""
+and the pages of a scan read from a multipart form, checked by their first bytes and by what
+their pictures would take in memory once decoded (told from their headers)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.common import Problem
 from services.common.http import ApiError, BodyLimit
-from services.digitization.pages import SNIFF_BYTES, Kind, sniff
+from services.digitization.pages import (
+    SNIFF_BYTES,
+    BadScan,
+    ImageLimits,
+    ImageTooLarge,
+    Kind,
+    images_memory,
+    sniff,
+)
 
 # The routes that take files; every other route keeps the small JSON limit.
 UPLOAD_PATHS = re.compile(
@@ -37,12 +46,27 @@ def _problem(status: int, code: str, vi: str, en: str, field: str) -> ApiError:
     return ApiError(status, [Problem.of(code, vi, en, field)])
 
 
-async def read_pages(request: Request, max_files: int) -> tuple[list[bytes], dict[str, str]]:
+def scan_problem(exc: BadScan, field: str | None = None) -> ApiError:
+    """A file that cannot be read (422), or whose pictures would take too much memory once
+    decoded (413), naming the file."""
+    where = field or f"pages[{exc.index}]"
+    if isinstance(exc, ImageTooLarge):
+        return _problem(413, "image_too_large",
+                        "Ảnh quá lớn khi giải nén; hãy quét ở độ phân giải thấp hơn",
+                        exc.reason, where)
+    return _problem(422, "unreadable_file", "Không đọc được tệp đã tải lên", exc.reason,
+                    where)
+
+
+async def read_pages(request: Request, limits: ImageLimits
+                     ) -> tuple[list[bytes], dict[str, str]]:
     """The files of a multipart scan (every file part, in order) and its text fields.
     Refused: no file, an empty file, a file that is neither a PNG, JPEG or TIFF image nor a
-    PDF (by its first bytes, whatever its name or declared type), a PDF with anything else."""
+    PDF (by its first bytes, whatever its name or declared type), a PDF with anything else,
+    pictures that would take more memory once decoded than `limits` allow (413, from their
+    headers: nothing is decoded here)."""
     try:
-        form = await request.form(max_files=max_files, max_fields=20)
+        form = await request.form(max_files=limits.pages, max_fields=20)
     except ClientDisconnect as exc:  # the body limit answered 413 already
         raise _problem(413, "body_too_large", "Tệp quá lớn", "the upload is too large",
                        "pages") from exc
@@ -76,4 +100,9 @@ async def read_pages(request: Request, max_files: int) -> tuple[list[bytes], dic
         raise _problem(422, "pdf_alone", "Tệp PDF phải được tải lên riêng, không kèm ảnh "
                        "hay PDF khác", "a PDF is taken alone: one PDF, or page images",
                        "pages")
+    if Kind.pdf not in kinds:  # a PDF's pictures are measured in the worker, from the PDF
+        try:
+            images_memory(files, limits)
+        except BadScan as exc:
+            raise scan_problem(exc) from exc
     return files, fields

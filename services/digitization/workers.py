@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from services.digitization.pages import BadScan, to_pdf
+from services.digitization.pages import BadScan, ImageLimits, to_pdf
 from services.digitization.signing import (
     KeyFile,
     Signed,
@@ -32,10 +32,11 @@ class SignedScan:
 
 
 def scan_and_sign(files: list[bytes], key: KeyFile, reason: str, location: str,
-                  max_pixels: int) -> SignedScan:
+                  limits: ImageLimits | int) -> SignedScan:
     """Pages (images, or one PDF) into one PDF, signed: BadScan when they cannot be read
-    or the PDF given cannot be signed (its structure, never the key: SigningKeyError)."""
-    scan = to_pdf(files, max_pixels)
+    or the PDF given cannot be signed (its structure, never the key: SigningKeyError);
+    ImageTooLarge when its pictures would take too much memory once decoded."""
+    scan = to_pdf(files, limits)
     signer = load_signer(key)
     try:
         return SignedScan(sign(scan.pdf, signer, reason, location), scan.pages)

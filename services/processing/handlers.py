@@ -410,8 +410,12 @@ class Cases:
         if row is None or not (row.get("result") or {}).get("decision") or \
                 row["state"] not in (State.approved.value, State.denied.value):
             return None
-        return await self.signer.sign(self.result_pdf(row, await self.repo.applicant(s, code),
-                                                      signed=True))
+        decided = [h for h in await self.repo.history(s, code)
+                   if h["action"] in (Action.approve.value, Action.deny.value)]
+        return await self.signer.sign(
+            self.result_pdf(row, await self.repo.applicant(s, code), signed=True),
+            dossier_code=code, agency_code=row["agency_code"],
+            decided_by=decided[-1]["officer"] if decided else None)
 
     def procedure_name(self, row: dict[str, Any]) -> str:
         procedure = self._procedure(row)

@@ -1,6 +1,8 @@
 """The result document's signature, through the one place keys live: digitization's
-`POST /api/v1/sign`. One interface; without a signing URL (PROCESSING_SIGN_URL empty) the
-result stays an unsigned rendering marked CHƯA KÝ SỐ."""
+`POST /api/v1/sign`. Processing signs as a service, so digitization seals the result with
+the key of the dossier's office and names the dossier and the deciding leader in the
+signature. One interface; without a signing URL (PROCESSING_SIGN_URL empty) the result
+stays an unsigned rendering marked CHƯA KÝ SỐ."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ class SigningUnavailable(Exception):
 
 
 class ResultSigner(Protocol):
-    async def sign(self, pdf: bytes) -> Signed: ...
+    async def sign(self, pdf: bytes, *, dossier_code: str, agency_code: str,
+                   decided_by: str | None) -> Signed: ...
 
 
 class HttpSigner:
@@ -37,9 +40,14 @@ class HttpSigner:
         self.client = client or httpx.AsyncClient(timeout=timeout)
         self.api_key = api_key  # processing signs as a service (auth.py's internal_service)
 
-    async def sign(self, pdf: bytes) -> Signed:
-        # Signed by digitization's result officer: processing's officers hold no keys.
-        params = {"document_type": "result"}
+    async def sign(self, pdf: bytes, *, dossier_code: str, agency_code: str,
+                   decided_by: str | None) -> Signed:
+        # Sealed by the dossier's office (its key lives in digitization), for the leader
+        # who decided: processing's officers hold no keys.
+        params = {"document_type": "result", "dossier_code": dossier_code,
+                  "agency_code": agency_code}
+        if decided_by:
+            params["decided_by"] = decided_by
         try:
             r = await self.client.post(self.url, content=pdf, params=params,
                                        headers={"content-type": "application/pdf",

@@ -75,11 +75,14 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> No
 
 
 @contextlib.asynccontextmanager
-async def digitization(kafka_bootstrap: str, database_url: str,
-                       tmp_path: Path) -> AsyncIterator[tuple[Runtime, str]]:
+async def digitization(kafka_bootstrap: str, database_url: str, tmp_path: Path,
+                       **overrides: Any) -> AsyncIterator[tuple[Runtime, str]]:
+    """The service on a real HTTP server; `overrides` set its settings (keys, limits)."""
     settings = settings_for(DigitizationSettings, kafka_bootstrap, database_url, tmp_path)
     settings.scan_max_bytes = LIMIT
     settings.workers = 1  # a real process pool
+    for name, value in overrides.items():
+        setattr(settings, name, value)
     runtime = build(settings)
     await started(runtime)
     try:
@@ -145,8 +148,9 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
             (await http.post(scan, data={"officer": "tnhs-01"}), 422, "no_pages"),
             (await http.post(scan, files=[("pages", ("a.pdf", img2pdf.convert(png()))),
                                           ("pages", ("b.png", png()))]), 422, "pdf_alone"),
+            # The key is the token's: a form naming another officer is refused.
             (await http.post(scan, files={"pages": ("a.png", png())},
-                             data={"officer": "nobody"}), 422, "unknown_officer"),
+                             data={"officer": "tnhs-01"}), 403, "officer_not_caller"),
             (await http.post(scan, files={"pages": ("x.png", b"\x89PNG\r\n\x1a\nbroken")}),
              422, "unreadable_file"),
             (await http.post(f"/api/v1/dossiers/{code}/components/NOPE/scan",
@@ -180,10 +184,10 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
         # --- two page images: one signed PDF ---
         done = await http.post(scan, files=[("pages", ("p1.png", png())),
                                             ("pages", ("p2.jpg", png(shade=250)))],
-                               data={"officer": "tnhs-01"})
+                               data={"officer": "dev-counter_officer"})  # the caller itself
         assert done.status_code == 201, done.text
         gks = done.json()
-        assert gks["pages"] == 2 and gks["signer"] == "Nguyễn Thị Lan - Viên chức TNHS"
+        assert gks["pages"] == 2 and gks["signer"] == "dev-counter_officer"
         assert gks["document_id"] == f"doc-{gks['sha256'][:16]}"
         assert gks["dossier_digitized"] is False
         again = await http.post(scan, files={"pages": ("p1.png", png())})
@@ -242,7 +246,7 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
                                  headers={"content-type": "application/pdf"})
         assert signed.status_code == 201, signed.text
         result = signed.json()
-        assert result["signer"] == "Trần Văn Minh - Bộ phận trả kết quả"
+        assert result["signer"] == "dev-office_leader"  # the leader's own key
         assert result["verification_url"].endswith(f"/documents/{result['document_id']}/verify")
         assert (await http.post("/api/v1/sign", content=b"not a pdf")).status_code == 415
         await publish(runtime, kafka_bootstrap, (topics.RESULTS, ResultIssued(

@@ -1,5 +1,6 @@
 """The result document is signed where the keys live: processing renders the decision,
-digitization (served over real HTTP) signs it with a real PAdES signature, and the result
+digitization (served over real HTTP) seals it with the key of the dossier's office in a real
+PAdES signature that names the dossier and the deciding leader, and the result
 published for other government systems names that document and its verification link,
 which verifies. With the signing service away, nothing is issued (503) and the officer
 tries again."""
@@ -32,6 +33,7 @@ from tests.integration.test_processing_lifecycle import (
 )
 
 pytestmark = pytest.mark.integration
+BA_DINH = "Bảo hiểm xã hội cơ sở Ba Đình"  # AGENCY's name in the catalogue
 
 
 async def approved(runtime: Runtime, bootstrap: str, client: httpx.AsyncClient,
@@ -79,6 +81,11 @@ async def test_the_result_is_signed_by_digitization_and_verifies(
                 verify = urlsplit(case["result"]["verification_url"]).path
                 verdict = (await outside.get(signer_url + verify)).json()
                 assert verdict["valid"] is True and verdict["intact"] is True, verdict
+                # Sealed by the dossier's office, naming the dossier and the leader who
+                # decided: not one national key for every province.
+                assert verdict["signer"] == verdict["signer_office"] == BA_DINH, verdict
+                assert code in verdict["signing_reason"]
+                assert LEADER in verdict["signing_reason"]
 
             public = await read_topic(kafka_bootstrap, topics.RESULTS.name,
                                       lambda b, _: b.get("subject") == code

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from contracts import topics
-from contracts.common import ApplicantRef, Channel, ComponentRef, LegalTime, ReturnChannel
+from contracts.common import ComponentRef
 from contracts.events import (
     ComponentDigitized,
     DossierDigitized,
@@ -27,6 +27,7 @@ from services.digitization import tables
 from services.digitization.app import build
 from services.digitization.settings import DigitizationSettings
 from tests.integration.support import settings_for, started
+from tests.integration.test_digitization_scope import received as a_receipt
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.01.02.H26"
@@ -47,14 +48,7 @@ async def digitization(kafka_bootstrap: str, database_url: str,
 
 
 def received(code: str, components: list[ComponentRef]) -> DossierReceived:
-    at = datetime.now(UTC) - timedelta(hours=1)
-    return DossierReceived(
-        dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
-        catalog_version="2025.07", channel=Channel.counter, return_channel=ReturnChannel.counter,
-        received_at=at, due_at=at + timedelta(days=7),
-        legal_time=LegalTime(value=5, unit="working_days"),
-        applicant=ApplicantRef(kind="individual", ref="p1_digitization_test_ref"),
-        components=components)
+    return a_receipt(code, AGENCY, "p1_digitization_test_ref", *components)
 
 
 async def deliver(runtime: Runtime, event: DossierReceived) -> None:

@@ -4,7 +4,8 @@
 `expectation.py` what the pipeline should hold for them); this module loads what they are
 built from (the catalogue, province_systems.yaml), signs them as each province would, and
 hands them over ready to produce; `python -m deploy.simulate` sends them on a compressed
-clock.
+clock and, as a province must, reads their answers and sends again what has none
+(`feedback.py`).
 
 For a load (the bench):
 

@@ -5,7 +5,10 @@
     python -m deploy.simulate --duration 0      # until Ctrl-C (what `make up` runs)
 
 Each record is signed with its system's development key as it leaves, and sent when its
-moment comes (deploy/simulate/generator.py says what the traffic holds). `--rate` is the
+moment comes (deploy/simulate/generator.py says what the traffic holds). Like a province,
+it reads the answers on the feedback topic and sends again, signed anew, any record still
+unanswered after SIMULATE_RESEND_AFTER_SECONDS (deploy/simulate/feedback.py); a finite run
+waits up to SIMULATE_ANSWER_WAIT_SECONDS for its last answers. `--rate` is the
 rate while receipts arrive (rounds overlap in a long run, so it holds there); a short run
 ends with its lives' tails: at 3600x a dossier's life lasts a few real minutes
 (`--speed 36000` makes that seconds). Settings come from
@@ -22,6 +25,7 @@ import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -35,6 +39,7 @@ from deploy.simulate import (
     load_provinces,
     signed,
 )
+from deploy.simulate.feedback import Feedback
 from deploy.simulate.settings import SimulateSettings
 from services.common.kafka import ensure_topics, make_producer
 from services.law.catalog import CatalogIndex, load_catalogs
@@ -61,9 +66,19 @@ def rounds(catalog: CatalogIndex, provinces: list[Province], settings: SimulateS
 
 
 async def send(producer: AIOKafkaProducer, records: list[Record], stopping: asyncio.Event,
-               sent: Counter[str]) -> int:
-    """Each record when its moment comes, signed as it leaves; how many were sent."""
-    pending = []
+               sent: Counter[str], feedback: Feedback | None = None) -> int:
+    """Each record when its moment comes, signed as it leaves; how many were sent. Each
+    one the broker acknowledged then waits for its answer in `feedback`."""
+    pending: list[tuple[Record, asyncio.Future[Any]]] = []
+
+    async def acknowledged() -> None:
+        acks = await asyncio.gather(*(f for _, f in pending))
+        if feedback is not None:
+            now = time.monotonic()
+            for (record, _), ack in zip(pending, acks, strict=True):
+                feedback.sending(record, ack.partition, ack.offset, now)
+        pending.clear()
+
     for record in records:
         delay = (record.at - datetime.now(UTC)).total_seconds()
         if delay > 0:
@@ -71,13 +86,12 @@ async def send(producer: AIOKafkaProducer, records: list[Record], stopping: asyn
                 await asyncio.wait_for(stopping.wait(), delay)
         if stopping.is_set():
             break
-        pending.append(await producer.send(topics.INGEST.name, record.value, key=record.key,
-                                           headers=signed(record)))
+        pending.append((record, await producer.send(
+            topics.INGEST.name, record.value, key=record.key, headers=signed(record))))
         sent[record.kind] += 1
         if len(pending) >= 1000:
-            await asyncio.gather(*pending)
-            pending.clear()
-    await asyncio.gather(*pending)
+            await acknowledged()
+    await acknowledged()
     return sum(sent.values())
 
 
@@ -105,18 +119,32 @@ async def main_async(settings: SimulateSettings, dossiers: int | None, duration:
     await ensure_topics(settings.kafka_bootstrap_servers, [topics.INGEST])
     producer = make_producer(settings.kafka_bootstrap_servers, idempotence=False)
     await producer.start()
+    feedback = Feedback(settings.kafka_bootstrap_servers, producer,
+                        [p.system_id for p in provinces], signed,
+                        settings.resend_after_seconds)
+    listening, heard = asyncio.Event(), None
     started, number, running = time.monotonic(), 0, set()
     try:
+        heard = asyncio.create_task(feedback.run(listening))
         while not stopping.is_set() and (count is None or number < count):
             running.add(asyncio.create_task(one_round(
-                producer, catalog, provinces, settings, number, per_round, spread, stopping)))
+                producer, catalog, provinces, settings, number, per_round, spread, stopping,
+                feedback)))
             number += 1
             # The next round's receipts begin as this one's end; its lives' tails overlap.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), spread)
             running = {t for t in running if not t.done()}
         await asyncio.gather(*running)
+        if not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feedback.settled(), settings.answer_wait_seconds)
+        print(f"answers: {feedback.answered} records answered, {feedback.unanswered} not "
+              f"(yet), {feedback.resent} sent again", flush=True)
     finally:
+        listening.set()
+        if heard is not None:
+            await heard
         await producer.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Ctrl-C reaches the whole process group and `make up` then sends SIGTERM too:
@@ -129,7 +157,8 @@ async def main_async(settings: SimulateSettings, dossiers: int | None, duration:
 
 async def one_round(producer: AIOKafkaProducer, catalog: CatalogIndex,
                     provinces: list[Province], settings: SimulateSettings, number: int,
-                    dossiers: int, spread: float, stopping: asyncio.Event) -> None:
+                    dossiers: int, spread: float, stopping: asyncio.Event,
+                    feedback: Feedback | None = None) -> None:
     # A round's seed and tag follow from the run's: the same run sends the same bytes.
     records = generate(catalog, provinces, dossiers=dossiers, seed=settings.seed + number,
                        start=datetime.now(UTC) + timedelta(seconds=0.5),
@@ -137,7 +166,7 @@ async def one_round(producer: AIOKafkaProducer, catalog: CatalogIndex,
                        mix=settings.mix(), tag=f"s{settings.seed % 10**8}r{number}")
     kinds: Counter[str] = Counter()
     began = time.monotonic()
-    done = await send(producer, records, stopping, kinds)
+    done = await send(producer, records, stopping, kinds, feedback)
     # Stopped early: what was sent (a held-back receipt not sent leaves its news parked).
     print(f"round {number}: " + describe(kinds, expectation(records[:done]),
                                          time.monotonic() - began), flush=True)

@@ -206,7 +206,7 @@ def generate(catalog: CatalogIndex, provinces: Sequence[Province], *, dossiers: 
             records.append(Record(code.encode(), value, life.system_id,
                                   sent_at + ev.send / speed, code, "event", data["status"],
                                   life.components if data["status"] == 2 else 0,
-                                  ev.position))
+                                  ev.position, event_id=body["id"]))
             order[value] = ev.send
     extra: list[Record] = []
     for i, r in enumerate(records):
@@ -265,4 +265,5 @@ def _malformed(rng: random.Random, ids: random.Random, beside: Record, tag: str,
     if kind == "unparseable":
         value = value[: len(value) // 2]  # cut in the middle: not JSON
     return Record(code.encode(), value, beside.system_id, beside.at, code, kind,
-                  forged=kind == "forged-signature")
+                  forged=kind == "forged-signature",
+                  event_id=None if kind == "unparseable" else body["id"])

@@ -45,6 +45,9 @@ class Record:
     components: int = 0  # electronic components, with status 2
     position: int = 0  # its place in the dossier's life (not sent: a province has none)
     forged: bool = False  # to be signed with a key that is not the system's
+    # The envelope's id, which intake's answer names; None when intake cannot read one (the
+    # answer then names the record's place on the topic).
+    event_id: str | None = None
 
     @property
     def well_formed(self) -> bool:

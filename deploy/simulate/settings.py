@@ -24,6 +24,11 @@ class SimulateSettings(BaseSettings):
     out_of_order: float = Field(0.10, ge=0, le=1)
     malformed: float = Field(0.02, ge=0, le=1)
     late: float = Field(0.0, ge=0, le=1)
+    # A record without an answer on the feedback topic this long after it was sent is sent
+    # again (the same id and bytes, signed anew): what the README asks of every province.
+    resend_after_seconds: float = Field(600.0, gt=0)
+    # How long a finite run waits, after its last record, for the answers to all of them.
+    answer_wait_seconds: float = Field(120.0, ge=0)
 
     def mix(self) -> Mix:
         return Mix(duplicates=self.duplicates, out_of_order=self.out_of_order,

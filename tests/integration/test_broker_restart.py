@@ -1,5 +1,7 @@
 """The local broker restarted empty: no client of ours makes a topic by asking about it, and
 a service's relay recreates the registry's topics with their partitions and republishes.
+Province records the broker had acknowledged and intake had not read are lost with it: the
+provinces, hearing no answer, send them again, and each is applied exactly once.
 
 Before, a consumer's metadata refresh had the broker auto-create each topic it subscribed to
 with one partition, and on such a topic the broker handed out repeated offsets: consumers
@@ -9,19 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import select
 
 from contracts import topics
+from contracts.registry import short_name
 from deploy.local.broker import LocalBroker, free_port
-from services.common.kafka import ensure_topics, make_consumer
+from deploy.simulate import Mix, expectation, signed, traffic
+from deploy.simulate.feedback import Feedback
+from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for
+from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_intake_runtime import submission
 
 pytestmark = pytest.mark.integration
@@ -94,5 +101,61 @@ async def test_the_relay_recreates_the_topics_and_republishes(tmp_path: Path,
         again = await read_topic(broker.bootstrap, topics.INTAKE.name, received, wait_seconds=60)
         assert again, "the retained receipt was not republished on the new log"
     finally:
+        await runtime.stop()
+        broker.stop()
+
+
+async def test_province_records_lost_with_the_broker_are_sent_again_and_applied_once(
+        tmp_path: Path, unique: str) -> None:
+    records = traffic(seed=int(unique, 16) % 10**6, dossiers=30, tag=f"b{unique}",
+                      mix=Mix(duplicates=0.1, out_of_order=0.1, malformed=0.05))
+    expected = expectation(records)
+    half = len(records) // 2
+    broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
+    await ensure_topics(broker.bootstrap)
+    settings = settings_for(IntakeSettings, broker.bootstrap,
+                            f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}", tmp_path)
+    producer = make_producer(broker.bootstrap, idempotence=False)
+    await producer.start()
+    # The provinces send again what has no answer after 3 s (the README: minutes).
+    provinces = Feedback(broker.bootstrap, producer, {r.system_id for r in records}, signed,
+                         resend_after=3.0)
+    listening = asyncio.Event()
+    runtime = await started(build(settings))
+    heard = asyncio.create_task(provinces.run(listening))
+    try:
+        await provinces.send(records[:half])
+        # Every record answered (some sent again already, while intake's consumer joined).
+        await asyncio.wait_for(provinces.settled(), 90)
+        resent = provinces.resent
+        await runtime.stop()
+        # Acknowledged by the broker, unread by intake: then the broker loses them.
+        await provinces.send(records[half:])
+        assert provinces.unanswered > 0
+        broker.kill()
+        broker.start()
+        runtime = await started(build(settings))
+        await asyncio.wait_for(provinces.settled(), 180)
+        # Each record lost was sent again (a copy of one applied before may be answered by
+        # the answers intake's relay republished on the new log).
+        lost = {r.event_id for r in records[half:]} - {r.event_id for r in records[:half]}
+        assert provinces.resent - resent >= len(lost - {None}) > 0
+        well_formed = {r.event_id for r in records if r.well_formed}
+        async with runtime.sessions() as s:
+            inbox = runtime.tables.inbox
+            applied = Counter((await s.scalars(select(inbox.c.event_id).where(
+                inbox.c.event_id.in_(well_formed)))).all())
+            outbox = runtime.tables.outbox
+            emitted = Counter(short_name(t) for t in (await s.scalars(
+                select(outbox.c.event_type).where(outbox.c.topic.in_(
+                    (topics.INTAKE.name, topics.PROVINCIAL.name)),
+                    outbox.c.key.in_({r.dossier_code for r in records})))).all())
+        assert set(applied) == well_formed and set(applied.values()) == {1}
+        # Each national event once: none lost with the broker, none repeated by a resend.
+        assert emitted == expected.intake_events
+    finally:
+        listening.set()
+        await heard
+        await producer.stop()
         await runtime.stop()
         broker.stop()

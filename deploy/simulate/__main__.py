@@ -25,7 +25,6 @@ import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -68,17 +67,8 @@ def rounds(catalog: CatalogIndex, provinces: list[Province], settings: SimulateS
 async def send(producer: AIOKafkaProducer, records: list[Record], stopping: asyncio.Event,
                sent: Counter[str], feedback: Feedback | None = None) -> int:
     """Each record when its moment comes, signed as it leaves; how many were sent. Each
-    one the broker acknowledged then waits for its answer in `feedback`."""
-    pending: list[tuple[Record, asyncio.Future[Any]]] = []
-
-    async def acknowledged() -> None:
-        acks = await asyncio.gather(*(f for _, f in pending))
-        if feedback is not None:
-            now = time.monotonic()
-            for (record, _), ack in zip(pending, acks, strict=True):
-                feedback.sending(record, ack.partition, ack.offset, now)
-        pending.clear()
-
+    one then waits for its answer in `feedback`."""
+    pending = []
     for record in records:
         delay = (record.at - datetime.now(UTC)).total_seconds()
         if delay > 0:
@@ -86,12 +76,16 @@ async def send(producer: AIOKafkaProducer, records: list[Record], stopping: asyn
                 await asyncio.wait_for(stopping.wait(), delay)
         if stopping.is_set():
             break
-        pending.append((record, await producer.send(
-            topics.INGEST.name, record.value, key=record.key, headers=signed(record))))
+        ack = await producer.send(topics.INGEST.name, record.value, key=record.key,
+                                  headers=signed(record))
+        if feedback is not None:
+            feedback.sent(record, ack)
+        pending.append(ack)
         sent[record.kind] += 1
         if len(pending) >= 1000:
-            await acknowledged()
-    await acknowledged()
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
     return sum(sent.values())
 
 

@@ -69,18 +69,29 @@ class Feedback:
         return len(self.waiting)
 
     async def send(self, records: list[Record]) -> None:
-        """Send, wait for the broker's acknowledgements, and wait for the answers."""
-        futures = [await self.producer.send(topics.INGEST.name, r.value, key=r.key,
-                                            headers=self.sign(r)) for r in records]
-        now = self.clock()
-        for record, sent in zip(records, await asyncio.gather(*futures), strict=True):
-            self.sending(record, sent.partition, sent.offset, now)
+        """Send, and wait for the broker's acknowledgements; each then waits for its answer."""
+        futures = []
+        for record in records:
+            ack = await self.producer.send(topics.INGEST.name, record.value, key=record.key,
+                                           headers=self.sign(record))
+            self.sent(record, ack)
+            futures.append(ack)
+        await asyncio.gather(*futures)
 
-    def sending(self, record: Record, partition: int, offset: int, at: float) -> None:
-        """`record` was acknowledged by the broker at `at`: it now waits for its answer. (An
-        answer read before this is not remembered: the record is sent again, and answered as
-        taken in before.)"""
-        self.waiting[record.event_id or _place(partition, offset)] = _Unanswered(record, at)
+    def sent(self, record: Record, ack: asyncio.Future[Any]) -> None:
+        """`record` was handed to the producer (`ack`: the broker's acknowledgement): it
+        waits for its answer from now. One named by its place waits once the broker says
+        where it is; one the broker refused waits too, and is sent again in time."""
+        at = self.clock()
+        if record.event_id is not None:
+            self._waits(record.event_id, record, at)
+        else:
+            ack.add_done_callback(lambda done: None if done.cancelled() or done.exception()
+                                  else self._waits(_place(done.result().partition,
+                                                          done.result().offset), record, at))
+
+    def _waits(self, name: str, record: Record, at: float) -> None:
+        self.waiting[name] = _Unanswered(record, at)
         self._all_answered.clear()
 
     def take(self, body: dict[str, Any]) -> None:

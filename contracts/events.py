@@ -381,12 +381,21 @@ class QuarterlyReportClosed(Event):
 
 
 class DossierRated(Event):
-    """The applicant's satisfaction with a returned dossier (emulation figures): a later
-    rating of the same dossier replaces an earlier one: the latest `rated_at` wins (equal
-    times: the greater envelope id). The envelope's agency is the office rated; nobody who
-    rated is named."""
+    """The applicant's satisfaction with a returned dossier (Art. 31; emulation figures): a
+    later rating of the same dossier and origin replaces an earlier one: the latest
+    `rated_at` wins (equal times: the greater envelope id). The envelope's agency is the
+    office rated; nobody who rated is named."""
 
     event_type: ClassVar[str] = _t("dossier.rated")
     score: int = Field(ge=1, le=5, description="1 (rất không hài lòng) … 5 (rất hài lòng)")
     comment: LongText = ""
     rated_at: Timestamp
+    # Events from before citizens rated on the public page were all counter surveys.
+    origin: Literal["counter_survey", "citizen"] = Field(
+        default="counter_survey",
+        description="who gave it: the applicant on the public page (citizen, checked by the "
+                    "dossier code and the last four ID digits), or an officer recording a "
+                    "counter survey (phiếu khảo sát tại quầy)")
+    changeable_until: Timestamp | None = Field(
+        default=None, description="a citizen's rating: until when they may change it (set "
+                                  "by their first rating, repeated by each change)")

@@ -65,6 +65,8 @@ class Permission(StrEnum):
     inbox_any = "inbox:any"                    # anyone's inbox
     report_read = "report:read"                # dashboards, statistics, legal reports
     rating_record = "rating:record"
+    # A citizen's rating, relayed by the service that checked their dossier code and ID digits.
+    rating_citizen = "rating:citizen"
 
 
 P = Permission
@@ -85,7 +87,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ops: frozenset({P.catalog_read, P.report_read, P.notification_read, P.inbox_read,
                          P.inbox_any}),
     Role.internal_service: frozenset({P.catalog_read, P.dossier_read, P.document_sign,
-                                      P.document_read, P.warehouse_read, P.warehouse_write}),
+                                      P.document_read, P.warehouse_read, P.warehouse_write,
+                                      P.rating_citizen}),
 }
 
 

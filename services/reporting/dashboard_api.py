@@ -8,6 +8,7 @@ import json
 import pathlib
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,6 +20,7 @@ from services.common.auth import Caller, require
 from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
+from services.law.workdays import TZ
 from services.reporting.api import (
     Reporting,
     ReportingStream,
@@ -27,7 +29,7 @@ from services.reporting.api import (
     visible_agency,
 )
 from services.reporting.handlers import request_scope
-from services.reporting.monitoring import Monitor
+from services.reporting.monitoring import Monitor, Rated
 
 STATIC = pathlib.Path(__file__).with_name("static")
 router = APIRouter(tags=["dashboard"])
@@ -144,27 +146,79 @@ async def emulation(request: Request, _: Reporting) -> dict[str, Any]:
     return found
 
 
-@router.post("/api/v1/dossiers/{code}/rating")
-async def rate(code: str, rating: Rating, request: Request,
-               caller: Annotated[Caller, require(P.rating_record)]) -> dict[str, Any]:
-    """The applicant's satisfaction with a returned dossier, recorded at the counter (its
-    rating device) by the officer the token names; a new rating replaces the earlier one
-    of the same dossier. A dossier of another agency tree is not found."""
+async def _rate(request: Request, caller: Caller, code: str, rating: Rating,
+                origin: str) -> Rated:
+    """One rating of `origin` in one transaction with its audit row; 404 / 409 answered."""
     request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
     rt, monitor = _monitor(request)
+    days = rt.settings.citizen_rating_change_days  # type: ignore[attr-defined]
     async with rt.transaction() as s:
-        result = await monitor.rate(s, code, rating.score, rating.comment, rt.clock.now())
-        if result is not None and result[0] == "ok":
-            await rt.audit.record(s, request, actor=None, action="dossier.rate",
+        result = await monitor.rate(s, code, rating.score, rating.comment, rt.clock.now(),
+                                    origin=origin, change_for=timedelta(days=days))
+        if result is not None and result.outcome == "ok":
+            await rt.audit.record(s, request, actor=None, action=f"dossier.rate.{origin}",
                                   dossier_code=code)
     if result is None:
         raise not_found(f"Không có hồ sơ {code}", f"no dossier {code}")
-    if result[0] == "not_returned":
+    if result.outcome == "not_returned":
         raise ApiError(409, [Problem.of(
             "not_returned", f"Hồ sơ {code} chưa trả kết quả, chưa thể đánh giá",
             f"dossier {code} has not been returned yet; it cannot be rated")])
+    if result.outcome == "closed":
+        until = result.changeable_until
+        shown = until.astimezone(TZ).strftime("%H:%M %d/%m/%Y") if until else ""
+        raise ApiError(409, [Problem.of(
+            "rating_closed", f"Đã hết thời hạn sửa đánh giá (đến {shown})",
+            f"the rating could be changed until {until.isoformat() if until else ''}",
+            "score", changeable_until=until.isoformat() if until else None)])
+    return result
+
+
+@router.post("/api/v1/dossiers/{code}/rating")
+async def rate(code: str, rating: Rating, request: Request,
+               caller: Annotated[Caller, require(P.rating_record)]) -> dict[str, Any]:
+    """The applicant's satisfaction with a returned dossier, recorded at the counter (a
+    counter survey, `origin: counter_survey`) by the officer the token names; a new one
+    replaces the earlier counter survey of the same dossier. A dossier of another agency
+    tree is not found. Citizens rate on the public page (intake relays it here)."""
+    result = await _rate(request, caller, code, rating, "counter_survey")
     return {"dossier_code": code, "score": rating.score, "comment": rating.comment,
-            "replaced": result[1]}
+            "origin": "counter_survey", "replaced": result.replaced}
+
+
+def _citizen_view(code: str, score: int, comment: str, rated_at: datetime | None,
+                  until: datetime | None, **extra: Any) -> dict[str, Any]:
+    return {"dossier_code": code, "origin": "citizen", "score": score, "comment": comment,
+            "rated_at": rated_at.astimezone(TZ).isoformat() if rated_at else None,
+            "changeable_until": until.astimezone(TZ).isoformat() if until else None, **extra}
+
+
+@router.put("/api/v1/dossiers/{code}/citizen-rating")
+async def rate_as_citizen(code: str, rating: Rating, request: Request,
+                          caller: Annotated[Caller, require(P.rating_citizen)]
+                          ) -> dict[str, Any]:
+    """A citizen's rating of their returned dossier (Art. 31), relayed by intake's public
+    route once it checked the dossier code and the last four ID digits: one per dossier,
+    changeable for REPORTING_CITIZEN_RATING_CHANGE_DAYS after the first (then 409
+    rating_closed), 409 not_returned before the result is handed over."""
+    result = await _rate(request, caller, code, rating, "citizen")
+    return _citizen_view(code, rating.score, result.comment, result.rated_at,
+                         result.changeable_until, replaced=result.replaced)
+
+
+@router.get("/api/v1/dossiers/{code}/citizen-rating")
+async def citizen_rating(code: str, request: Request,
+                         caller: Annotated[Caller, require(P.rating_citizen)]
+                         ) -> dict[str, Any]:
+    """The citizen's standing rating of a dossier (404 when none), for the public page."""
+    request_scope.set(effective_scope(request.app.state.projection.instance_scope, caller))
+    rt, monitor = _monitor(request)
+    async with rt.sessions() as s:
+        found = await monitor.citizen_rating(s, code)
+    if found is None:
+        raise not_found(f"Hồ sơ {code} chưa được đánh giá", f"dossier {code} is not rated")
+    return _citizen_view(code, found.score, found.comment, found.rated_at,
+                         found.changeable_until)
 
 
 @router.get("/api/v1/forecast")

@@ -42,17 +42,22 @@ class Rating:
     comment: str
     rated_at: datetime
     event_id: str
+    # A citizen's rating on the public page, or an officer's counter survey: each dossier
+    # has at most one standing rating of each origin.
+    origin: str = "counter_survey"
+    changeable_until: datetime | None = None
 
     def key(self) -> tuple[datetime, str]:
         return self.rated_at, self.event_id
 
 
 def latest_ratings(ratings: Iterable[Rating]) -> list[Rating]:
-    """The rating that stands per dossier: the latest (rated_at, event id), so any order of
-    the same events gives the same one (the repository applies the same rule in SQL)."""
-    best: dict[str, Rating] = {}
+    """The rating that stands per dossier and origin: the latest (rated_at, event id), so
+    any order of the same events gives the same one (the repository applies the same rule
+    in SQL)."""
+    best: dict[tuple[str, str], Rating] = {}
     for r in ratings:
-        found = best.get(r.dossier_code)
+        found = best.get((r.dossier_code, r.origin))
         if found is None or r.key() > found.key():
-            best[r.dossier_code] = r
-    return [best[code] for code in sorted(best)]
+            best[r.dossier_code, r.origin] = r
+    return [best[key] for key in sorted(best)]

@@ -35,7 +35,7 @@ def event_row(ctx: Context) -> dict[str, Any]:
 
 def rating_of(envelope: Envelope, event: DossierRated) -> Rating:
     return Rating(envelope.subject, envelope.agencycode, event.score, event.comment,
-                  event.rated_at, str(envelope.id))
+                  event.rated_at, str(envelope.id), event.origin, event.changeable_until)
 
 
 # The scope of the request being answered (the caller's tree within the instance's), set

@@ -21,11 +21,24 @@ from services.law.workdays import TZ
 from services.reporting import attribution, dashboard, emulation, forecast
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
+from services.reporting.domain import Rating
 from services.reporting.facts import DossierFact
 from services.reporting.handlers import Projection, rating_of
 
 CACHE_SECONDS = 10.0
 VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
+
+
+@dataclass(frozen=True)
+class Rated:
+    """What a rating came to: `ok`, `not_returned` or `closed` (a citizen's, past its
+    window), whether it replaced one, and until when a citizen may change it."""
+
+    outcome: str
+    replaced: bool = False
+    changeable_until: datetime | None = None
+    rated_at: datetime | None = None
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,15 +231,24 @@ class Monitor:
         return tuple(st.code for st in procedure.steps) if procedure else ()
 
     async def rate(self, s: AsyncSession, code: str, score: int, comment: str,
-                   now: datetime) -> tuple[str, bool] | None:
-        """None: no such dossier; ("not_returned", _): its result is not returned yet;
-        ("ok", replaced)."""
+                   now: datetime, *, origin: str = "counter_survey",
+                   change_for: timedelta | None = None) -> Rated | None:
+        """None: no such dossier; `not_returned`: its result is not returned yet; `closed`:
+        a citizen's rating past its `change_for` (counted from their first rating); `ok`.
+        An officer's counter survey replaces the earlier one at any time."""
         fact = await self.repo.fact(s, code)
         if fact is None or not fact.event_count or not self._in_scope(fact.agency_code):
             return None
         if fact.returned_at is None:
-            return "not_returned", False
-        previous = await self.repo.rated_at(s, code)
+            return Rated("not_returned")
+        standing = await self.repo.rating(s, code, origin)
+        until = None
+        if origin == "citizen":
+            until = standing.changeable_until if standing else now + (change_for or
+                                                                      timedelta(0))
+            if until is not None and now > until:
+                return Rated("closed", changeable_until=until)
+        previous = standing.rated_at if standing else None
         # A replacement sorts after what it replaces, even on a clock that stood still or
         # ran behind another replica's: the latest rated_at is the one that stands.
         rated_at = now if previous is None or now > previous \
@@ -234,12 +256,20 @@ class Monitor:
         # The comment is the applicant's free text on a topic that carries no personal
         # data: numbers, phones and e-mails typed into it are masked before it is kept.
         event = DossierRated(dossier_code=code, score=score, comment=mask(comment),
-                             rated_at=rated_at)
+                             rated_at=rated_at, origin=origin,  # type: ignore[arg-type]
+                             changeable_until=until)
         envelope = self.outbox.envelope(event, fact.agency_code)
         await self.outbox.add(s, REPORTS, envelope)
         # The row too, in the same transaction: the answer and the figures show it at once;
         # the event, read back from the topic, then changes nothing here.
         await self.repo.fold_ratings(s, [rating_of(envelope, event)])
         self._cache.clear()  # no event applied here yet: the emulation figures must show it
-        return "ok", previous is not None
+        return Rated("ok", previous is not None, until, rated_at, event.comment)
+
+    async def citizen_rating(self, s: AsyncSession, code: str) -> Rating | None:
+        """The citizen's standing rating of a dossier of the caller's scope."""
+        fact = await self.repo.fact(s, code)
+        if fact is None or not self._in_scope(fact.agency_code):
+            return None
+        return await self.repo.rating(s, code, "citizen")
 

@@ -324,15 +324,25 @@ class ReportingRepository:
 
     # --- ratings -------------------------------------------------------------------------
 
-    async def rated_at(self, s: AsyncSession, code: str) -> datetime | None:
-        """When the dossier's standing rating was given (None: not rated)."""
+    async def rated_at(self, s: AsyncSession, code: str,
+                       origin: str = "counter_survey") -> datetime | None:
+        """When the dossier's standing rating of this origin was given (None: not rated)."""
         r = tables.ratings
-        return await s.scalar(select(r.c.rated_at).where(r.c.dossier_code == code))
+        return await s.scalar(select(r.c.rated_at).where(r.c.dossier_code == code,
+                                                         r.c.origin == origin))
+
+    async def rating(self, s: AsyncSession, code: str, origin: str) -> Rating | None:
+        """The dossier's standing rating of this origin."""
+        r = tables.ratings
+        row = (await s.execute(select(r).where(r.c.dossier_code == code,
+                                               r.c.origin == origin))).mappings().first()
+        return None if row is None else Rating(**{**row, "event_id": row["event_id"] or ""})
 
     async def fold_ratings(self, s: AsyncSession, ratings: Sequence[Rating]) -> None:
-        """Each dossier's rating replaced only by a later one (domain.latest_ratings), in
-        the statement itself: two writers of one dossier never lose the later rating."""
-        rows = [vars(x) for x in latest_ratings(ratings)]  # one per dossier per statement
+        """Each dossier's rating of an origin replaced only by a later one
+        (domain.latest_ratings), in the statement itself: two writers of one dossier never
+        lose the later rating."""
+        rows = [vars(x) for x in latest_ratings(ratings)]  # one per key per statement
         if not rows:
             return
         r = tables.ratings
@@ -341,9 +351,9 @@ class ReportingRepository:
         later = (new.rated_at > r.c.rated_at) | (
             (new.rated_at == r.c.rated_at) & (new.event_id > func.coalesce(r.c.event_id, "")))
         await s.execute(stmt.on_conflict_do_update(
-            index_elements=[r.c.dossier_code], where=later,
+            index_elements=[r.c.dossier_code, r.c.origin], where=later,
             set_={c: new[c] for c in ("agency_code", "score", "comment", "rated_at",
-                                      "event_id")}), rows)
+                                      "event_id", "changeable_until")}), rows)
 
     async def ratings_by_agency(self, s: AsyncSession) -> dict[str, tuple[int, float]]:
         r = tables.ratings

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from services.common.settings import ServiceSettings, prefixed
 from services.law.catalog.loader import DEFAULT_DIR
 
@@ -45,3 +47,6 @@ class ReportingSettings(ServiceSettings):
     # days; the offices' mean step durations are scaled by the margin (1.0 = as shown).
     forecast_default_step_days: float = 1.0
     forecast_margin: float = 1.0
+    # A citizen rates a returned dossier once on the public page and may change that rating
+    # for this many days after giving it (Art. 31 fixes no period: a choice, stated here).
+    citizen_rating_change_days: float = Field(7.0, ge=0)

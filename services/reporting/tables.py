@@ -38,9 +38,11 @@
     (`facts.contributions`); rows that fall to zero are deleted.
 
 `ratings` — the applicant's satisfaction with a returned dossier (1–5 and a comment): one
-    per dossier, folded from the DossierRated events of reporting's own topic (the POST
+    per dossier and origin (`citizen`: given on the public page; `counter_survey`: entered
+    by an officer), folded from the DossierRated events of reporting's own topic (the POST
     writes its row and its event together): the latest (rated_at, event_id) wins, in any
-    order; event_id is null for rows written before ratings were events.
+    order; event_id is null for rows written before ratings were events;
+    changeable_until: until when the citizen may change theirs.
 
 `closed_quarters` — one row per (year, quarter, agency_code) published as
     QuarterlyReportClosed; its primary key makes the publication happen once across replicas.
@@ -171,10 +173,12 @@ closed_quarters = Table(
 ratings = Table(
     "ratings", metadata,
     Column("dossier_code", String(64), primary_key=True),
+    Column("origin", String(16), primary_key=True, server_default="counter_survey"),
     Column("agency_code", String(32), nullable=False),
     Column("score", SmallInteger, nullable=False),
     Column("comment", String(2000), nullable=False),
     Column("rated_at", UtcDateTime(), nullable=False),
     Column("event_id", String(36)),
+    Column("changeable_until", UtcDateTime()),
     Index("ix_ratings_agency", "agency_code"),
 )

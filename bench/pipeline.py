@@ -24,7 +24,7 @@ Figures are printed and written to bench/results/*.json; nothing here asserts a 
 
     python -m bench.pipeline [--raw N] [--dossiers N] [--level-seconds S]
                              [--backend sqlite|postgres|both] [--replicas N]
-                             [--load simulated|receipts]
+                             [--load simulated|receipts] [--explain]
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import explain as plans
+from bench.breakdown import PgServer, breakdown, print_breakdown, scrape
 from bench.databases import ServiceDb, create_databases, drop_databases, utc
 from contracts import topics
 from contracts.events import DossierReceived
@@ -250,17 +252,30 @@ async def wait_held(db: ServiceDb, like: str, target: int, label: str, started: 
         await asyncio.sleep(POLL)
 
 
-async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampler
-                    ) -> dict[str, Any]:
+async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampler,
+                    metrics: dict[str, list[str]] | None = None,
+                    server: PgServer | None = None) -> dict[str, Any]:
     """The whole load published at once; the sustained rate is counted from the first
-    events seen in reporting (consumer groups joined) to the last."""
+    events seen in reporting (consumer groups joined) to the last. With `metrics` (service
+    -> its replicas' addresses), where each service's time went (bench/breakdown.py); with
+    `server`, the PostgreSQL server's CPU beside it."""
     target, n = load.target, load.dossiers
+    scraped = await scrape(metrics) if metrics else {}
+    server_before = await server.snapshot() if server else None
     cpu_start = sampler.cpu_seconds()
     started = time.perf_counter()
     _, publish_s = await publish(bootstrap, load.produced)
     first = await wait_held(db, load.like, target, "full load (events in reporting)", started)
     end = time.perf_counter()
     cpu_end = sampler.cpu_seconds()
+    extra: dict[str, Any] = {}
+    if metrics:
+        backend = "postgres" if server else "sqlite"
+        extra["breakdown"] = breakdown(scraped, await scrape(metrics), n, backend)
+    if server and server_before:
+        extra["postgres_server"] = {**PgServer.figures(server_before, await server.snapshot(),
+                                                       n),
+                                    "pg_stat_statements": await pg_stat_statements()}
     elapsed = end - started
     sustained = (target - first[1]) / max(end - first[0], 1e-9) if first else target / elapsed
     return {"dossiers": n, "ingest_records": len(load.produced), "events_in_reporting": target,
@@ -270,7 +285,16 @@ async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampl
             "sustained_records_per_s": sustained * len(load.produced) / target,
             # CPU milliseconds each service spent per dossier, from publish to the last event
             "cpu_ms_per_dossier": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / n, 2)
-                                   for k in cpu_end}}
+                                   for k in cpu_end}, **extra}
+
+
+async def pg_stat_statements() -> str:
+    """Whether the server can say per statement what it spent (it must preload it)."""
+    preloaded = await PgServer.preloaded()
+    if "pg_stat_statements" in preloaded:
+        return "preloaded (query it in each run database)"
+    return (f"not collecting: shared_preload_libraries is {preloaded!r} and the server is "
+            "not restarted for a bench; client-side counts only")
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -322,12 +346,15 @@ async def latency(bootstrap: str, db: ServiceDb, load: Load, rate: float) -> dic
 
 def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", replicas: int = 1,
              levels: tuple[float, ...] = LEVELS, level_seconds: float = 15.0,
-             load: str = "simulated") -> dict[str, Any]:
+             load: str = "simulated", explain: bool = False) -> dict[str, Any]:
     """The five services as processes (on SQLite files or PostgreSQL databases; with
     `replicas` processes each of processing and reporting, PostgreSQL only): a full load of
     `n` dossiers, then steady loads at `levels` of its sustained rate, each `level_seconds`
-    long."""
+    long. `explain` (PostgreSQL): the plans of the full load's statements (bench/explain.py);
+    the sampled EXPLAIN ANALYZE costs the server a little, so compare rates without it."""
     urls = asyncio.run(create_databases(SERVICES)) if backend == "postgres" else {}
+    plans_log = plans.server_log(asyncio.run(plans.enable(_names(urls)))) \
+        if urls and explain else None
     stack = Stack(bootstrap, var / f"{backend}-x{replicas}",
                   ports={s: free_port() for s in SERVICES},
                   extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls,
@@ -339,7 +366,9 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
         sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
                               if svc.process})
         sampler.start()
-        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds, load))
+        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds, load,
+                                    (plans_log, plans_log.stat().st_size) if plans_log
+                                    else None))
     finally:
         if sampler is not None:
             sampler.stopping.set()
@@ -351,12 +380,23 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
             **result, "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
 
 
+def _names(urls: dict[str, str]) -> list[str]:
+    return [url.rsplit("/", 1)[1] for url in urls.values()]
+
+
 async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler,
-                 levels: tuple[float, ...], level_seconds: float, kind: str
-                 ) -> dict[str, Any]:
+                 levels: tuple[float, ...], level_seconds: float, kind: str,
+                 plans_log: tuple[Path, int] | None = None) -> dict[str, Any]:
+    """`plans_log`: the server's log and where this run's part of it starts."""
     db = ServiceDb.of(stack.var_dir, "reporting", urls)
+    metrics = {name: [svc.url for svc in stack.replicas_of(name)] for name in SERVICES}
+    server = PgServer(_names(urls)) if urls else None
     try:
-        full = await full_load(stack.bootstrap, db, make_load(kind, n, FULL_TAG), sampler)
+        full = await full_load(stack.bootstrap, db, make_load(kind, n, FULL_TAG), sampler,
+                               metrics, server)
+        if plans_log:
+            full["plans"] = (await asyncio.to_thread(plans.read_plans, *plans_log,
+                                                     _names(urls)))[:20]
         per_dossier = full["ingest_records"] / full["dossiers"]
         steady = []
         for level, tag in zip(levels, LEVEL_TAGS, strict=False):
@@ -413,6 +453,15 @@ def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> 
                                       for p in pipes.values()])
     row("CPU ms per dossier, all services", [
         f"{sum(p['cpu_ms_per_dossier'].values()):.2f}" for p in pipes.values()])
+    row("PostgreSQL server CPU ms per dossier", [
+        f"{p['postgres_server']['cpu_ms_per_dossier']:.2f}" if "postgres_server" in p else ""
+        for p in pipes.values()])
+    print()
+    print_breakdown(pipes)
+    for label, p in pipes.items():
+        if p.get("plans"):
+            print(f"{label}:")
+            plans.print_plans(p["plans"])
 
 
 def main() -> None:
@@ -426,17 +475,20 @@ def main() -> None:
                         help="N > 1 adds a PostgreSQL run with N processing and N reporting")
     parser.add_argument("--load", choices=LOADS, default="simulated",
                         help="the province simulator, or the uniform receipts of earlier runs")
+    parser.add_argument("--explain", action="store_true",
+                        help="PostgreSQL: sample the plans of the full load's statements "
+                             "(EXPLAIN ANALYZE BUFFERS through auto_explain; slows the server)")
     args = parser.parse_args()
     result = run(args.raw, args.dossiers, args.level_seconds,
                  ("sqlite", "postgres") if args.backend == "both" else (args.backend,),
-                 args.replicas, load=args.load)
+                 args.replicas, load=args.load, explain=args.explain)
     print_pipelines(result["raw"], result["pipeline"])
     write(result, "")
 
 
 def run(raw_n: int, dossiers: int, level_seconds: float, backends: tuple[str, ...],
         replicas: int, var: Path | None = None, levels: tuple[float, ...] = LEVELS,
-        load: str = "simulated") -> dict[str, Any]:
+        load: str = "simulated", explain: bool = False) -> dict[str, Any]:
     """The raw ceiling, then the pipeline on each backend (and on PostgreSQL with
     `replicas` when more than one), each on a fresh broker."""
     var = var or Path(mkdtemp(prefix="onestop-bench-"))
@@ -451,7 +503,8 @@ def run(raw_n: int, dossiers: int, level_seconds: float, backends: tuple[str, ..
               "services")
         with local_broker(var) as bootstrap:
             pipes[label] = pipeline(bootstrap, var, dossiers, backend=backend, replicas=n,
-                                    levels=levels, level_seconds=level_seconds, load=load)
+                                    levels=levels, level_seconds=level_seconds, load=load,
+                                    explain=explain)
     return {"at": datetime.now(UTC).isoformat(), "machine": platform.node(),
             "cpus": psutil.cpu_count(), "raw": raw, "pipeline": pipes}
 

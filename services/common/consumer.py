@@ -52,6 +52,7 @@ from services.common.inbox import Inbox, content_hash, payload_hash
 from services.common.metrics import RuntimeMetrics
 from services.common.redaction import mask
 from services.common.retry import retrying
+from services.common.sqlstats import sql_phase
 from services.common.telemetry import get_logger
 from services.common.tracing import BatchTrace, Tracing, attached, disabled, header, remote_context
 
@@ -224,7 +225,8 @@ class BatchConsumer:
         started = time.perf_counter()
         items: list[Item] = []
         dead: list[tuple[ConsumerRecord, DeadLetter, int]] = []
-        for records in batch.values():
+        for tp, records in batch.items():
+            self.metrics.fetched(topic=tp.topic).inc(len(records))
             for record in records:
                 try:
                     item = self._parse(record)
@@ -233,12 +235,22 @@ class BatchConsumer:
                     continue
                 if item is not None:
                     items.append(item)
-        await self._apply_isolating(items, dead, attempts=1)
-        await self.dead_letters.publish(dead)
-        await self._answer(dead)
+        parsed = time.perf_counter()
+        with sql_phase("consumer"):
+            await self._apply_isolating(items, dead, attempts=1)
+            applied = time.perf_counter()
+            await self.dead_letters.publish(dead)
+            await self._answer(dead)
         self.after_commit()
+        answered = time.perf_counter()
         await self._commit(batch)
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        ended = time.perf_counter()
+        parts = self.metrics.batch_part_seconds
+        parts(part="parse").inc(parsed - started)
+        parts(part="transaction").inc(applied - parsed)
+        parts(part="dead_letters").inc(answered - applied)
+        parts(part="offsets").inc(ended - answered)
+        self.metrics.batch_seconds.observe(ended - started)
 
     def _parse(self, record: ConsumerRecord) -> Item | None:
         value = record.value

@@ -46,6 +46,14 @@ class RuntimeMetrics:
                                      registry=self.registry)
         self.batch_seconds = Histogram("onestop_consumer_batch_seconds",
                                        "time to apply one batch", registry=self.registry)
+        # Where a batch's time goes besides SQL (sqlstats.py counts that): parsing its
+        # records, publishing dead letters, committing its offsets to the broker.
+        self.batch_part_seconds = Counter("onestop_consumer_batch_part_seconds",
+                                          "time spent in parts of the batches", ["part"],
+                                          registry=self.registry).labels
+        # Every record fetched, also those passed over (a type this service does not read).
+        self.fetched = Counter("onestop_consumer_records_fetched", "records fetched",
+                               ["topic"], registry=self.registry).labels
         self.retries = Counter("onestop_handler_retries_total", "handler attempts retried",
                                ["topic"], registry=self.registry).labels
         # Whole gauge, not `.labels`: each refresh replaces the assigned partitions' set.

@@ -40,6 +40,7 @@ from services.common.kafka import ensure_topics
 from services.common.metrics import RuntimeMetrics
 from services.common.retry import is_transient
 from services.common.sealed_columns import open_payload
+from services.common.sqlstats import sql_phase
 from services.common.telemetry import get_logger
 from services.common.tracing import SendSpan, Tracing, disabled
 
@@ -113,7 +114,8 @@ class OutboxRelay:
 
     async def run(self) -> None:
         try:
-            await self._run()
+            with sql_phase("relay"):
+                await self._run()
         finally:
             # Also when cancelled (Runtime.stop): a lock left on a pooled connection would
             # keep the next relay of this process on standby.

@@ -47,6 +47,7 @@ from services.common.relay import OutboxRelay
 from services.common.retry import retrying
 from services.common.sealing import Sealer, dead_letter_value
 from services.common.settings import ServiceSettings
+from services.common.sqlstats import SqlStats, sql_phase
 from services.common.telemetry import configure_logging, get_logger
 from services.common.tracing import Tracing
 from services.common.wiring import subscriptions_for
@@ -78,6 +79,8 @@ class Runtime:
         self.engine = make_engine(self.url)
         self.sessions = session_factory(self.engine)
         self.metrics = RuntimeMetrics(self.name)
+        # Where the database time goes (statements, commits, pool), on /metrics.
+        self.sql = SqlStats.watch(self.engine, self.metrics.registry)
         # Spans of HTTP, outbox, relay and consumer, exported as settings say (tracing.py).
         self.tracing = Tracing.from_settings(self.name, self.settings).instrumenting(self.app)
         self.outbox = OutboxWriter(self.name, self.tables, self.clock, self.tracing)
@@ -253,7 +256,8 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await job()
+            with sql_phase("periodic"):
+                await job()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

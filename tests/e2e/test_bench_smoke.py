@@ -45,6 +45,14 @@ def test_the_raw_ceiling_and_the_pipeline_with_one_latency_level(backend: str, l
     assert set(pipe["peak_rss_mib"]) == set(SERVICES)
     assert all(v > 0 for v in pipe["peak_rss_mib"].values())
     assert set(pipe["cpu_ms_per_dossier"]) == set(SERVICES)
+    # Where each service's batches went, from its /metrics (bench/breakdown.py).
+    assert set(pipe["breakdown"]) == set(SERVICES)
+    intake = pipe["breakdown"]["intake"]
+    assert intake["batches"] > 0 and intake["statements_per_batch"] > 0
+    assert intake["per_dossier"]["published"] > 0
+    assert "insert inbox" in intake["tables"] or "insert inbox" in \
+        pipe["breakdown"]["reporting"]["tables"]
+    assert ("postgres_server" in pipe) == (backend == "postgres")
     (level,) = pipe["latency"]
     assert level["share_of_full_load"] == 0.5 and level["dossiers"] >= 2
     assert level["offered_records_per_s"] == pytest.approx(

@@ -1,0 +1,78 @@
+"""The bench's breakdown of a service's batches, from two scrapes of its /metrics: what is
+not SQL, commit, pool or the broker's offset commit is Python; PostgreSQL's round trips
+count BEGIN, COMMIT and the three of each liveness ping."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.breakdown import PgServer, breakdown
+
+
+def _s(name: str, value: float, **labels: str) -> tuple[tuple[str, tuple[tuple[str, str],
+                                                                        ...]], float]:
+    return (name, tuple(sorted(labels.items()))), value
+
+
+def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
+    before = dict([_s("onestop_consumer_batch_seconds_count", 10),
+                   _s("onestop_consumer_batch_seconds_sum", 1.0)])
+    after = dict([
+        _s("onestop_consumer_batch_seconds_count", 14),
+        _s("onestop_consumer_batch_seconds_sum", 1.4),  # 4 batches, 100 ms each
+        _s("onestop_sql_statement_seconds_total", 0.12, phase="consumer", verb="insert",
+           table="inbox"),
+        _s("onestop_sql_statements_total", 4, phase="consumer", verb="insert", table="inbox"),
+        _s("onestop_sql_parameter_sets_total", 2000, phase="consumer", verb="insert",
+           table="inbox"),
+        _s("onestop_sql_statement_seconds_total", 0.04, phase="consumer", verb="select",
+           table="inbox"),
+        _s("onestop_sql_statements_total", 8, phase="consumer", verb="select", table="inbox"),
+        _s("onestop_sql_parameter_sets_total", 8, phase="consumer", verb="select",
+           table="inbox"),
+        _s("onestop_sql_statements_total", 99, phase="relay", verb="select", table="outbox"),
+        _s("onestop_sql_commit_seconds_total", 0.02, phase="consumer"),
+        _s("onestop_sql_commits_total", 4, phase="consumer"),
+        _s("onestop_sql_transactions_total", 4, phase="consumer"),
+        _s("onestop_sql_checkout_seconds_total", 0.004, phase="consumer"),
+        _s("onestop_sql_ping_seconds_total", 0.004, phase="consumer"),
+        _s("onestop_sql_pings_total", 4, phase="consumer"),
+        _s("onestop_sql_checkouts_total", 4, phase="consumer"),
+        _s("onestop_consumer_batch_part_seconds_total", 0.008, part="offsets"),
+        _s("onestop_consumer_batch_part_seconds_total", 0.1, part="parse"),
+        _s("onestop_consumer_records_fetched_total", 2000, topic="t"),
+        _s("onestop_events_consumed_total", 1000, topic="t", type="x"),
+        _s("onestop_events_published_total", 500, topic="u"),
+    ])
+    (figures,) = breakdown({"svc": before}, {"svc": after}, dossiers=100,
+                           backend="postgres").values()
+    ms = figures["ms_per_batch"]
+    assert figures["batches"] == 4
+    assert ms["wall"] == pytest.approx(100)
+    assert ms["sql"] == pytest.approx(40) and ms["commit"] == pytest.approx(5)
+    assert ms["pool"] == pytest.approx(2) and ms["offsets"] == pytest.approx(2)
+    assert ms["python"] == pytest.approx(100 - 40 - 5 - 2 - 2)
+    assert ms["of_which_parse"] == pytest.approx(25)
+    assert figures["statements_per_batch"] == 3
+    # 3 statements + BEGIN + COMMIT + a ping's BEGIN, query and ROLLBACK
+    assert figures["round_trips_per_batch"] == 3 + 1 + 1 + 3
+    assert figures["tables"]["insert inbox"] == pytest.approx(
+        {"per_batch": 1, "ms_per_batch": 30, "rows_per_statement": 500})
+    assert list(figures["tables"]) == ["insert inbox", "select inbox"]  # most time first
+    per_dossier = figures["per_dossier"]
+    assert (per_dossier["fetched"], per_dossier["applied"], per_dossier["published"]) == \
+        (20, 10, 5)
+    assert per_dossier["statements"] == {"consumer": 0.12, "relay": 0.99}
+    sqlite = breakdown({"svc": before}, {"svc": after}, 100, "sqlite")["svc"]
+    assert sqlite["round_trips_per_batch"] == 3 + 1  # BEGIN is a statement there
+
+
+def test_the_servers_cpu_counts_only_what_the_load_spent() -> None:
+    before = {"ours": {1: 2.0, 2: 1.0}, "shared": {9: 5.0},
+              "counters": dict.fromkeys(PgServer.COUNTERS, 10)}
+    after = {"ours": {1: 3.0, 3: 0.5}, "shared": {9: 5.2},  # 2 ended, 3 began
+             "counters": dict.fromkeys(PgServer.COUNTERS, 30)}
+    figures = PgServer.figures(before, after, dossiers=10)
+    assert figures["cpu_ms_per_dossier"] == pytest.approx(150)
+    assert figures["shared_writers_cpu_ms_per_dossier"] == pytest.approx(20)
+    assert figures["per_dossier"]["xact_commit"] == 2

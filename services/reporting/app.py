@@ -21,6 +21,7 @@ from services.reporting.api import router
 from services.reporting.dashboard_api import STATIC
 from services.reporting.dashboard_api import router as dashboard_router
 from services.reporting.handlers import Projection, QuarterClosing
+from services.reporting.metrics import ReportingMetrics
 from services.reporting.monitoring import BoardSettings, Monitor
 from services.reporting.settings import ReportingSettings
 
@@ -31,7 +32,8 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                              "Reporting — báo cáo, giám sát", router, clock)
     catalogs = load_catalogs(settings.catalog_dir)
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
-    projection = Projection(catalogs, scope=settings.scope_agency)
+    projection = Projection(catalogs, scope=settings.scope_agency,
+                            metrics=ReportingMetrics(runtime.metrics.registry))
     # Every event of every topic it reads is stored and folded, a whole batch at a time
     # (one Batched instance for every type, so a batch's records reach it together).
     apply = Batched(projection.apply)

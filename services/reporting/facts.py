@@ -1,12 +1,21 @@
 """The dossier fact, its step facts and its daily contributions, folded from the events of
 one dossier. Pure: no I/O.
 
-Order-independence by construction: `fold` sorts a dossier's events by a total order of
-their own content (business time, lifecycle rank, recorded time, event id) before it reads
-them, so any interleaving of the topics, any redelivery (events are a set keyed by id) and
-any batching give the same fact. Every derived field is recomputed from the raw events
-each time: single-valued facts take the first (decision, refusal, withdrawal, overdue,
-explanation) or the latest (receipt, apology) event of their kind in that order.
+The fold reads contract events (contracts/events.py), each with its envelope's id, time and
+agency (`Recorded`), never dicts keyed by field names: a renamed contract field is an
+AttributeError here and a failing test, not a silent None.
+
+Order-independence by construction: a dossier's events are folded in a total order of
+their own content (business time, lifecycle rank, recorded time, event id), so any
+interleaving of the topics, any redelivery (events are a set keyed by id) and any batching
+give the same fact. Single-valued facts take the first (decision, refusal, withdrawal,
+overdue, explanation) or the latest (receipt, apology) event of their kind in that order.
+
+`DossierFold` is the fold so far: the fact, the step holdings still open and the few
+values derived facts need (`memo`). An event that sorts after every event folded so far
+is added in O(1) (`DossierFold.advance`); one that sorts before the latest folded one
+cannot be, and the caller folds the dossier again from all its events (`DossierFold.of`).
+Either way the fact, its steps and the memo are the same function of the set of events.
 """
 
 from __future__ import annotations
@@ -17,60 +26,96 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from contracts.events import DossierRated
-from contracts.registry import short_name
+from contracts.envelope import Envelope
+from contracts.events import (
+    ApologyIssued,
+    ComponentDigitized,
+    DeadlineApproaching,
+    DossierDigitized,
+    DossierOverdue,
+    DossierRated,
+    DossierReceived,
+    DossierRejected,
+    DossierResolved,
+    DossierWithdrawn,
+    Event,
+    NotificationFailed,
+    NotificationSent,
+    OverdueExplained,
+    ResultIssued,
+    ResultReturned,
+    StepAssigned,
+    StepCompleted,
+    SupplementReceived,
+    SupplementRequested,
+    VerificationAnswered,
+    VerificationRequested,
+)
+from contracts.registry import EVENT_TYPES, short_name
 from services.law.workdays import TZ, WorkCalendar, timeliness
 
-# Which field of `data` holds the moment the event is about, per event type.
-BUSINESS_TIME = {
-    "dossier.received.v1": "received_at", "dossier.rejected.v1": "rejected_at",
-    "dossier.withdrawn.v1": "withdrawn_at", "supplement.requested.v1": "requested_at",
-    "supplement.received.v1": "received_at", "component.digitized.v1": "digitized_at",
-    "dossier.digitized.v1": "digitized_at", "step.assigned.v1": "assigned_at",
-    "step.completed.v1": "completed_at", "verification.requested.v1": "requested_at",
-    "verification.answered.v1": "answered_at", "deadline.approaching.v1": "warned_at",
-    "dossier.overdue.v1": "detected_at", "overdue.explained.v1": "explained_at",
-    "apology.issued.v1": "issued_at", "dossier.resolved.v1": "resolved_at",
-    "result.issued.v1": "issued_at", "result.returned.v1": "returned_at",
-    "notification.sent.v1": "sent_at", "notification.failed.v1": "failed_at",
+# Which field of each event holds the moment it is about. The order is the lifecycle
+# order that breaks ties at the same instant (a step is assigned before it is completed,
+# a dossier received before anything else).
+EVENT_TIME: dict[type[Event], str] = {
+    DossierReceived: "received_at", DossierRejected: "rejected_at",
+    DossierWithdrawn: "withdrawn_at", SupplementRequested: "requested_at",
+    SupplementReceived: "received_at", ComponentDigitized: "digitized_at",
+    DossierDigitized: "digitized_at", StepAssigned: "assigned_at",
+    StepCompleted: "completed_at", VerificationRequested: "requested_at",
+    VerificationAnswered: "answered_at", DeadlineApproaching: "warned_at",
+    DossierOverdue: "detected_at", OverdueExplained: "explained_at",
+    ApologyIssued: "issued_at", DossierResolved: "resolved_at",
+    ResultIssued: "issued_at", ResultReturned: "returned_at",
+    NotificationSent: "sent_at", NotificationFailed: "failed_at",
 }
+# The same by short type name, for readers of stored rows (the dashboard's trace).
+BUSINESS_TIME = {short_name(cls.event_type): name for cls, name in EVENT_TIME.items()}
 # Stored with a dossier's events but not part of its life: the fact ignores them, so it does
 # not depend on whether they were applied before or after the rest.
 NOT_FOLDED = frozenset({DossierRated.event_type})
-# Ties at the same instant are broken in lifecycle order (a step is assigned before it is
-# completed, a dossier received before anything else), then by event id.
-_RANK = {name: i for i, name in enumerate(BUSINESS_TIME)}
+_RANK = {cls: i for i, cls in enumerate(EVENT_TIME)}
 
 MEASURES = ("received", "online", "resolved", "early", "on_time", "late", "returned",
             "refused", "withdrawn", "overdue")
 AggKey = tuple[date, str, str, str]  # (day, agency, procedure, channel)
 CalendarFor = Callable[[str, str | None], WorkCalendar]  # (agency, catalogue version)
+SortKey = tuple[datetime, int, datetime, str]
 
 
-@dataclass(frozen=True)
-class RawEvent:
-    """One stored event as the fold needs it (reporting's `events` row)."""
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One event as the fold reads it: the contract event and its envelope's id, time (when
+    the producer recorded it) and agency."""
 
     event_id: str
-    type: str  # full CloudEvents type
-    time: datetime  # envelope time: when the producer recorded it
+    time: datetime
     agency_code: str
-    data: dict[str, Any]
-    # Derived once (the fold reads them many times): short type name, business moment.
-    name: str = field(init=False, compare=False)
+    event: Event
+    # Derived once: the business moment (the envelope time if the event has none) and
+    # the event's place in the fold's order.
     at: datetime = field(init=False, compare=False)
+    key: SortKey = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        name = short_name(self.type)
-        object.__setattr__(self, "name", name)
-        # The business moment of the event, or the envelope time if it has none.
-        object.__setattr__(self, "at", _dt(self.data.get(BUSINESS_TIME.get(name, "")))
-                           or self.time)
-
-    def sort_key(self) -> tuple[datetime, int, datetime, str]:
+        kind = type(self.event)
+        name = EVENT_TIME.get(kind)
+        at = getattr(self.event, name) if name is not None else self.time
+        object.__setattr__(self, "at", at)
         # Same business moment and kind (a province re-reporting a receipt): the one
         # recorded later is the correction, so it sorts last and "latest" takes it.
-        return self.at, _RANK.get(self.name, len(_RANK)), self.time, self.event_id
+        object.__setattr__(self, "key", (at, _RANK.get(kind, len(_RANK)), self.time,
+                                         self.event_id))
+
+    @classmethod
+    def of(cls, envelope: Envelope, event: Event) -> Recorded:
+        return cls(str(envelope.id), envelope.time, envelope.agencycode, event)
+
+    @classmethod
+    def parsed(cls, envelope: Envelope) -> Recorded:
+        """From an envelope whose data is not parsed yet (tests, tools)."""
+        event = EVENT_TYPES[envelope.type].model_validate(envelope.data)
+        return cls.of(envelope, event)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -112,7 +157,7 @@ class DossierFact:
 
     def row(self) -> dict[str, Any]:
         # Shallow: dataclasses.asdict deep-copies every value, the rebuild's top cost.
-        return {name: getattr(self, name) for name in _FACT_FIELDS}
+        return {name: getattr(self, name) for name in FACT_FIELDS}
 
 
 @dataclass
@@ -134,23 +179,244 @@ class StepFact:
         return {name: getattr(self, name) for name in _STEP_FIELDS}
 
 
-_FACT_FIELDS = tuple(f.name for f in fields(DossierFact))
+FACT_FIELDS = tuple(f.name for f in fields(DossierFact))
 _STEP_FIELDS = tuple(f.name for f in fields(StepFact))
+# Who and what the dossier is about: the receipt says it; else, in this order, whatever
+# else named them (the decision, the refusal, the digitization, the result).
+_NAMED_BY = (DossierReceived, DossierResolved, DossierRejected, DossierDigitized, ResultIssued)
+MEMO_VERSION = 1
 
 
-def _dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
 
 
-def _latest(events: list[RawEvent], name: str) -> RawEvent | None:
-    found = [e for e in events if e.name == name]
-    return found[-1] if found else None
+def _at(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
-def _first(events: list[RawEvent], name: str) -> RawEvent | None:
-    return next((e for e in events if e.name == name), None)
+class DossierFold:
+    """One dossier's fold so far. `add` takes events in the fold's order; `finish` derives
+    what depends on several of them (who, the calendar, the legal appointment, timeliness,
+    status). `changed` holds the step facts added or changed since the fold was loaded."""
+
+    __slots__ = ("_calendar_before", "_steps_before", "changed", "fact", "first_agency",
+                 "last", "named", "open", "received_return_channel", "resolved_due",
+                 "resolved_timeliness", "returned_channel", "supplement_due")
+
+    def __init__(self, code: str) -> None:
+        self.fact = DossierFact(code)
+        self.last: SortKey | None = None  # the latest event folded
+        self.first_agency = ""  # the envelope agency of the first event folded
+        self.named: dict[int, tuple[str, str]] = {}  # _NAMED_BY index -> (agency, procedure)
+        self.received_return_channel: str | None = None
+        self.returned_channel: str | None = None
+        self.resolved_due: datetime | None = None
+        self.resolved_timeliness: str | None = None
+        self.supplement_due: datetime | None = None  # the latest complete supplement's
+        self.open: dict[int, StepFact] = {}  # step_no -> the holding still open
+        self.changed: dict[int, StepFact] = {}  # idx -> step fact to write
+        self._calendar_before: tuple[str, str | None] | None = None
+        self._steps_before = 0
+
+    @classmethod
+    def of(cls, code: str, events: Iterable[Recorded], calendar_for: CalendarFor
+           ) -> DossierFold:
+        """The fold of all a dossier's events (any order, duplicates by id ignored)."""
+        fold = cls(code)
+        unique = {r.event_id: r for r in events if r.event.event_type not in NOT_FOLDED}
+        for r in sorted(unique.values(), key=_key):
+            fold.add(r)
+        fold.finish(calendar_for)
+        return fold
+
+    def advance(self, events: list[Recorded], calendar_for: CalendarFor) -> bool:
+        """Adds new events (not folded before) if each sorts after every event folded so
+        far; False, with the fold left unusable, when one does not or when the dossier's
+        calendar changes under steps already counted: the caller folds it again."""
+        if not events:
+            return True
+        ordered = sorted(events, key=_key)
+        if self.last is not None and ordered[0].key <= self.last:
+            return False
+        for r in ordered:
+            self.add(r)
+        self.finish(calendar_for)
+        f = self.fact
+        return not (self._steps_before and
+                    (f.agency_code, f.catalog_version) != self._calendar_before)
+
+    def steps(self) -> list[StepFact]:
+        return [self.changed[i] for i in sorted(self.changed)]
+
+    # --- one event -----------------------------------------------------------------------
+
+    def add(self, r: Recorded) -> None:
+        f, e, at = self.fact, r.event, r.at
+        if self.last is None:
+            self.first_agency = r.agency_code
+        self.last = r.key
+        f.event_count += 1
+        if f.first_recorded_at is None or r.time < f.first_recorded_at:
+            f.first_recorded_at = r.time
+        if f.last_recorded_at is None or r.time > f.last_recorded_at:
+            f.last_recorded_at = r.time
+        if isinstance(e, StepAssigned):
+            self._assigned(e, at)
+        elif isinstance(e, StepCompleted):
+            self._completed(e, at)
+        elif isinstance(e, DossierReceived):  # the latest counts
+            self.named[0] = (e.agency_code, e.procedure_code)
+            f.catalog_version, f.channel = e.catalog_version, e.channel.value
+            self.received_return_channel = e.return_channel.value
+            f.origin_system = e.origin_system
+            f.province_processed = e.origin_system is not None
+            f.received_at, f.original_due_at = at, e.due_at
+        elif isinstance(e, DossierResolved):
+            if f.resolved_at is None:
+                self.named.setdefault(1, (e.agency_code, e.procedure_code))
+                f.resolved_at, f.decision = at, e.decision
+                self.resolved_due, self.resolved_timeliness = e.due_at, e.timeliness.value
+        elif isinstance(e, DossierRejected):
+            if f.refused_at is None:
+                self.named.setdefault(2, (e.agency_code, e.procedure_code))
+                f.refused_at = at
+        elif isinstance(e, DossierDigitized):
+            self.named[3] = (e.agency_code, e.procedure_code)
+            if f.digitized_at is None:
+                f.digitized_at = at
+        elif isinstance(e, ResultIssued):
+            self.named[4] = (e.agency_code, e.procedure_code)
+        elif isinstance(e, SupplementRequested):
+            # Each request opens a period that the next complete supplement closes.
+            f.supplement_count += 1
+            periods = f.supplement_periods
+            if not periods or periods[-1][1] is not None:
+                periods.append([at.isoformat(), None])
+        elif isinstance(e, SupplementReceived):
+            if e.complete:
+                periods = f.supplement_periods
+                if periods and periods[-1][1] is None:
+                    periods[-1][1] = at.isoformat()
+                # A new appointment restarts the legal clock (the latest one counts).
+                if e.due_at is not None:
+                    self.supplement_due = e.due_at
+        elif isinstance(e, ResultReturned):
+            if f.returned_at is None:
+                f.returned_at, self.returned_channel = at, e.return_channel.value
+        elif isinstance(e, DossierWithdrawn):
+            if f.withdrawn_at is None:
+                f.withdrawn_at = at
+        elif isinstance(e, DossierOverdue):
+            if f.overdue_at is None:
+                f.overdue_at = at
+        elif isinstance(e, OverdueExplained):
+            if f.explained_at is None:
+                f.explained, f.explained_at = True, at
+        elif isinstance(e, ApologyIssued):  # the latest counts
+            f.apology, f.apology_due_at = True, e.new_due_at
+
+    def _assigned(self, e: StepAssigned, at: datetime) -> None:
+        """An assignment opens a holding; it closes the step's holding still open."""
+        if (held := self.open.pop(e.step_no, None)) is not None:
+            held.to_at = at
+            self.changed[held.idx] = held
+        step = StepFact(self.fact.dossier_code, self.fact.step_count, "", e.step_no,
+                        e.step_code, e.department, e.assignee, at, None, e.step_due_at,
+                        None, None)
+        self.fact.step_count += 1
+        self.changed[step.idx] = self.open[e.step_no] = step
+
+    def _completed(self, e: StepCompleted, at: datetime) -> None:
+        step = self.open.pop(e.step_no, None)
+        if step is None:  # completion of a step whose assignment was never reported
+            step = StepFact(self.fact.dossier_code, self.fact.step_count, "", e.step_no,
+                            e.step_code, e.department, None, None, None, None, None, None)
+            self.fact.step_count += 1
+        step.to_at, step.outcome = at, e.outcome.value
+        self.changed[step.idx] = step
+
+    # --- what depends on several events ------------------------------------------------
+
+    def finish(self, calendar_for: CalendarFor) -> None:
+        f = self.fact
+        if not f.event_count:
+            return
+        named = next((self.named[i] for i in range(len(_NAMED_BY)) if i in self.named), None)
+        f.agency_code, f.procedure_code = named or (self.first_agency, "")
+        cal = calendar_for(f.agency_code, f.catalog_version)
+        if f.received_at is not None:
+            f.legal_received_at, f.receipt_day = legal_receipt(cal, f.received_at)
+        due = self.supplement_due or f.original_due_at
+        if f.resolved_at is not None:
+            due = due or self.resolved_due
+            f.timeliness = (timeliness(f.resolved_at, due).value if due
+                            else self.resolved_timeliness)
+        f.due_at = due
+        f.return_channel = self.returned_channel or self.received_return_channel
+        f.supplement_open = bool(f.supplement_periods) and f.supplement_periods[-1][1] is None
+        f.overdue = f.overdue_at is not None or f.timeliness == "late"
+        f.status = _status(f)
+        for step in self.changed.values():
+            step.agency_code = f.agency_code
+            if step.from_at is not None and step.to_at is not None:
+                step.working_seconds = working_seconds(cal, step.from_at, step.to_at)
+
+    # --- kept beside the fact ------------------------------------------------------------
+
+    def memo(self) -> dict[str, Any]:
+        """What the fold needs besides the fact to take the next event (JSON)."""
+        last = self.last
+        return {
+            "v": MEMO_VERSION,
+            "last": None if last is None else [last[0].isoformat(), last[1],
+                                               last[2].isoformat(), last[3]],
+            "first_agency": self.first_agency,
+            "named": [[i, *self.named[i]] for i in sorted(self.named)],
+            "return_channels": [self.received_return_channel, self.returned_channel],
+            "resolved": [_iso(self.resolved_due), self.resolved_timeliness],
+            "supplement_due": _iso(self.supplement_due),
+            "open": [[s.step_no, s.idx, s.step_code, s.department, s.assignee,
+                      _iso(s.from_at), _iso(s.step_due_at)]
+                     for _, s in sorted(self.open.items())],
+        }
+
+    @classmethod
+    def load(cls, fact: DossierFact, memo: dict[str, Any] | None) -> DossierFold | None:
+        """The fold a stored fact and its memo stand for; None when the memo is missing or
+        of another version (the dossier is folded again from its events)."""
+        fold = cls(fact.dossier_code)
+        fold.fact = fact
+        if not fact.event_count:
+            return fold
+        if not memo or memo.get("v") != MEMO_VERSION:
+            return None
+        at, rank, time, event_id = memo["last"]
+        fold.last = (datetime.fromisoformat(at), rank, datetime.fromisoformat(time), event_id)
+        fold.first_agency = memo["first_agency"]
+        fold.named = {i: (agency, procedure) for i, agency, procedure in memo["named"]}
+        fold.received_return_channel, fold.returned_channel = memo["return_channels"]
+        due, fold.resolved_timeliness = memo["resolved"]
+        fold.resolved_due = _at(due)
+        fold.supplement_due = _at(memo["supplement_due"])
+        fold.open = {no: StepFact(fact.dossier_code, idx, fact.agency_code, no, code, dept,
+                                  assignee, _at(since), None, _at(due), None, None)
+                     for no, idx, code, dept, assignee, since, due in memo["open"]}
+        fold._calendar_before = (fact.agency_code, fact.catalog_version)
+        fold._steps_before = fact.step_count
+        return fold
+
+
+def _key(r: Recorded) -> SortKey:
+    return r.key
+
+
+def fold(code: str, events: Iterable[Recorded], calendar_for: CalendarFor
+         ) -> tuple[DossierFact, list[StepFact]]:
+    """The fact and step facts of one dossier from all its events (any order, duplicates
+    by id ignored)."""
+    folded = DossierFold.of(code, events, calendar_for)
+    return folded.fact, folded.steps()
 
 
 def legal_receipt(cal: WorkCalendar, received_at: datetime) -> tuple[datetime, date]:
@@ -178,112 +444,6 @@ def working_seconds(cal: WorkCalendar, start: datetime, end: datetime) -> int:
                 total += (hi - lo).total_seconds()
         day += timedelta(days=1)
     return int(total)
-
-
-def fold(code: str, events: Iterable[RawEvent], calendar_for: CalendarFor
-         ) -> tuple[DossierFact, list[StepFact]]:
-    """The fact and step facts of one dossier from all its events (any order, duplicates
-    by id ignored)."""
-    evs = sorted({e.event_id: e for e in events if e.type not in NOT_FOLDED}.values(),
-                 key=RawEvent.sort_key)
-    f = DossierFact(code, event_count=len(evs))
-    if not evs:
-        return f, []
-    f.first_recorded_at = min(e.time for e in evs)
-    f.last_recorded_at = max(e.time for e in evs)
-    received = _latest(evs, "dossier.received.v1")
-    resolved = _first(evs, "dossier.resolved.v1")
-    rejected = _first(evs, "dossier.rejected.v1")
-    # Who and what: the receipt says it; else whatever else named them; else the envelope.
-    named = [e for e in (received, resolved, rejected, _latest(evs, "dossier.digitized.v1"),
-                         _latest(evs, "result.issued.v1")) if e is not None]
-    f.agency_code = next((e.data["agency_code"] for e in named), evs[0].agency_code)
-    f.procedure_code = next((e.data["procedure_code"] for e in named), "")
-    cal = calendar_for(f.agency_code, received.data.get("catalog_version") if received else None)
-    if received is not None:
-        d = received.data
-        f.catalog_version = d.get("catalog_version")
-        f.channel, f.return_channel = d["channel"], d.get("return_channel")
-        f.origin_system = d.get("origin_system")
-        f.province_processed = f.origin_system is not None
-        f.received_at = _dt(d["received_at"])
-        assert f.received_at is not None
-        f.legal_received_at, f.receipt_day = legal_receipt(cal, f.received_at)
-        f.original_due_at = f.due_at = _dt(d["due_at"])
-    _supplements(f, evs)
-    if (digitized := _first(evs, "dossier.digitized.v1")) is not None:
-        f.digitized_at = digitized.at
-    if resolved is not None:
-        f.resolved_at, f.decision = resolved.at, resolved.data["decision"]
-        due = f.due_at or _dt(resolved.data.get("due_at"))
-        f.due_at = due
-        f.timeliness = timeliness(resolved.at, due).value if due else resolved.data.get(
-            "timeliness")
-    if (returned := _first(evs, "result.returned.v1")) is not None:
-        f.returned_at = returned.at
-        f.return_channel = returned.data.get("return_channel") or f.return_channel
-    if rejected is not None:
-        f.refused_at = rejected.at
-    if (withdrawn := _first(evs, "dossier.withdrawn.v1")) is not None:
-        f.withdrawn_at = withdrawn.at
-    if (overdue := _first(evs, "dossier.overdue.v1")) is not None:
-        f.overdue_at = overdue.at
-    f.overdue = overdue is not None or f.timeliness == "late"
-    if (explained := _first(evs, "overdue.explained.v1")) is not None:
-        f.explained, f.explained_at = True, explained.at
-    if (apology := _latest(evs, "apology.issued.v1")) is not None:
-        f.apology, f.apology_due_at = True, _dt(apology.data.get("new_due_at"))
-    steps = _steps(f, evs, cal)
-    f.step_count = len(steps)
-    f.status = _status(f)
-    return f, steps
-
-
-def _supplements(f: DossierFact, evs: list[RawEvent]) -> None:
-    """Each request opens a period that the next complete supplement closes; a complete
-    supplement with a new appointment restarts the legal clock (the latest one counts)."""
-    periods: list[list[str | None]] = []
-    for e in evs:
-        if e.name == "supplement.requested.v1":
-            f.supplement_count += 1
-            if not periods or periods[-1][1] is not None:
-                periods.append([e.at.isoformat(), None])
-        elif e.name == "supplement.received.v1" and e.data.get("complete"):
-            if periods and periods[-1][1] is None:
-                periods[-1][1] = e.at.isoformat()
-            if (due := _dt(e.data.get("due_at"))) is not None:
-                f.due_at = due
-    f.supplement_periods = periods
-    f.supplement_open = bool(periods) and periods[-1][1] is None
-
-
-def _steps(f: DossierFact, evs: list[RawEvent], cal: WorkCalendar) -> list[StepFact]:
-    """Who held the dossier from when to when: an assignment opens a holding, the step's
-    completion or the step's reassignment closes it."""
-    out: list[StepFact] = []
-    open_: dict[int, StepFact] = {}
-    for e in evs:
-        d = e.data
-        if e.name == "step.assigned.v1":
-            if (held := open_.pop(d["step_no"], None)) is not None:
-                held.to_at = e.at
-            step = StepFact(f.dossier_code, len(out), f.agency_code, d["step_no"],
-                            d["step_code"], d["department"], d.get("assignee"), e.at, None,
-                            _dt(d.get("step_due_at")), None, None)
-            out.append(step)
-            open_[step.step_no] = step
-        elif e.name == "step.completed.v1":
-            step = open_.pop(d["step_no"], None)
-            if step is None:  # completion of a step whose assignment was never reported
-                step = StepFact(f.dossier_code, len(out), f.agency_code, d["step_no"],
-                                d["step_code"], d["department"], None, None, None, None,
-                                None, None)
-                out.append(step)
-            step.to_at, step.outcome = e.at, d.get("outcome")
-    for step in out:
-        if step.from_at is not None and step.to_at is not None:
-            step.working_seconds = working_seconds(cal, step.from_at, step.to_at)
-    return out
 
 
 def _status(f: DossierFact) -> str:

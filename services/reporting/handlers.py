@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope
-from contracts.events import DossierRated, QuarterlyReportClosed
+from contracts.events import DossierRated, Event, QuarterlyReportClosed
 from contracts.topics import REPORTS
 from services.common.consumer import Context
 from services.common.runtime import Runtime
@@ -22,7 +22,14 @@ from services.law.catalog import CatalogSet
 from services.reporting import domain, quarterly
 from services.reporting.calendars import Calendars
 from services.reporting.domain import Rating
-from services.reporting.facts import AggKey, DossierFact, RawEvent, contributions, fold
+from services.reporting.facts import (
+    AggKey,
+    DossierFact,
+    DossierFold,
+    Recorded,
+    contributions,
+)
+from services.reporting.metrics import ReportingMetrics
 from services.reporting.repository import ReportingRepository
 
 
@@ -46,32 +53,60 @@ request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 
 class Projection:
     def __init__(self, catalogs: CatalogSet, repository: ReportingRepository | None = None,
-                 scope: str | None = None) -> None:
+                 scope: str | None = None, metrics: ReportingMetrics | None = None) -> None:
         self.catalogs = catalogs
         self.instance_scope = Scope(catalogs, scope)
         if scope is not None and not self.instance_scope.known(scope):
             raise ValueError(f"REPORTING_SCOPE_AGENCY {scope} is not in the catalogue")
         self.calendars = Calendars(catalogs)
         self.repo = repository or ReportingRepository()
+        self.metrics = metrics
+        # Dossiers this process brought up to date, by how (advanced / refolded).
+        self.folds: Counter[str] = Counter()
 
     @property
     def scope(self) -> Scope:
         return request_scope.get() or self.instance_scope
 
-    async def apply(self, s: AsyncSession, batch: list[tuple[Context, Any]]) -> None:
-        """One batch: store its events, re-fold every dossier it touches from all of that
-        dossier's events, and move the daily figures by the difference."""
-        rows = [event_row(ctx) for ctx, _ in batch]
-        codes = sorted({r["dossier_code"] for r in rows})
-        old = await self.repo.lock_facts(s, codes)  # first: then the events read are whole
-        # Read what was stored before this batch, then add the batch from memory: a batch
-        # is never read back.
-        stored = await self.repo.raw_events_of(s, codes)
-        for r in rows:
-            stored[r["dossier_code"]].append(
-                RawEvent(r["event_id"], r["type"], r["time"], r["agency_code"], r["data"]))
+    async def apply(self, s: AsyncSession, batch: list[tuple[Context, Event]]) -> None:
+        """One batch: store its events, add them onto the stored fold of each dossier they
+        touch (or fold that dossier again from all its events when one sorts before what
+        was folded), and move the daily figures by the difference."""
+        rows, new = [], {}
+        for ctx, event in batch:
+            rows.append(event_row(ctx))
+            new.setdefault(ctx.envelope.subject, []).append(Recorded.of(ctx.envelope, event))
+        codes = sorted(new)
+        stored = await self.repo.lock_folds(s, codes)  # first: then the events read are whole
+        delta: dict[AggKey, Counter[str]] = {}
+        folds: list[DossierFold] = []
+        again: list[str] = []
+        for code in codes:
+            fact, memo = stored.get(code, (None, None))
+            _move(delta, fact, -1)  # before `advance` changes it in place
+            fold = DossierFold.load(fact, memo) if fact is not None else DossierFold(code)
+            if fold is not None and fold.advance(new[code], self.calendars):
+                folds.append(fold)
+            else:
+                again.append(code)
+        stale: list[tuple[str, int]] = []
+        if again:
+            # Read what was stored before this batch, then add the batch from memory: a
+            # batch is never read back.
+            events = await self.repo.stored_events(s, again)
+            for code in again:
+                fold = DossierFold.of(code, events.get(code, []) + new[code], self.calendars)
+                folds.append(fold)
+                before = stored[code][0].step_count if code in stored else 0
+                stale.extend((code, i) for i in range(fold.fact.step_count, before))
+        for fold in folds:
+            _move(delta, fold.fact, 1)
         await self.repo.add_events(s, rows)
-        await self.repo.apply_daily(s, await self._refold(s, codes, stored, old))
+        await self.repo.save_folds(s, folds, stale)
+        await self.repo.apply_daily(s, delta)
+        self.folds.update(advanced=len(codes) - len(again), refolded=len(again))
+        if self.metrics is not None:
+            self.metrics.folded(s, len(codes) - len(again), len(again))
 
     async def store(self, s: AsyncSession, batch: list[tuple[Context, Any]]) -> None:
         """A rebuild's batch: only kept; `fold_stored` folds each dossier once at the end."""
@@ -85,29 +120,18 @@ class Projection:
         total: dict[AggKey, Counter[str]] = {}
         for i in range(0, len(codes), chunk):
             part = codes[i:i + chunk]
-            delta = await self._refold(s, part, await self.repo.raw_events_of(s, part), {})
-            for key, counts in delta.items():
-                total.setdefault(key, Counter()).update(counts)
+            await self.save_new(s, await self.repo.stored_events(s, part), total)
         await self.repo.apply_daily(s, total)
         return len(codes)
 
-    async def _refold(self, s: AsyncSession, codes: list[str],
-                      stored: dict[str, list[RawEvent]], old: dict[str, DossierFact]
-                      ) -> dict[AggKey, Counter[str]]:
-        """Folds `codes` from all their events, saves their facts and steps, and answers
-        how the daily figures move from the `old` facts to the new ones."""
-        facts, steps = [], []
-        delta: dict[AggKey, Counter[str]] = {}
-        for code in codes:
-            fact, held = fold(code, stored[code], self.calendars)
-            facts.append(fact)
-            steps.extend(held)
-            for key, counts in contributions(fact).items():
-                delta.setdefault(key, Counter()).update(counts)
-            for key, counts in contributions(old.get(code)).items():
-                delta.setdefault(key, Counter()).subtract(counts)
-        await self.repo.save_facts(s, facts, steps)
-        return delta
+    async def save_new(self, s: AsyncSession, events: dict[str, list[Recorded]],
+                       total: dict[AggKey, Counter[str]]) -> None:
+        """Folds dossiers that have no fact yet (a rebuild) from all their events, saves
+        them, and adds their contributions to `total`."""
+        folds = [DossierFold.of(code, evs, self.calendars) for code, evs in events.items()]
+        for fold in folds:
+            _move(total, fold.fact, 1)
+        await self.repo.save_folds(s, folds, [])
 
     async def apply_ratings(self, s: AsyncSession,
                             batch: list[tuple[Context, DossierRated]]) -> None:
@@ -118,8 +142,8 @@ class Projection:
         await self.repo.add_events(s, [event_row(ctx) for ctx, _ in batch])
         await self.repo.fold_ratings(s, [rating_of(ctx.envelope, e) for ctx, e in batch])
 
-    def fold_all(self, events: dict[str, list[RawEvent]]) -> list[DossierFact]:
-        return [fold(code, evs, self.calendars)[0] for code, evs in events.items()]
+    def fold_all(self, events: dict[str, list[Recorded]]) -> list[DossierFact]:
+        return [DossierFold.of(code, evs, self.calendars).fact for code, evs in events.items()]
 
     async def quarterly(self, s: AsyncSession, year: int, quarter: int, agency: str | None,
                         as_of: datetime | None) -> dict[str, Any]:
@@ -128,8 +152,8 @@ class Projection:
         if as_of is None:
             facts = await self.repo.facts_for_period(s, p.start, p.end)
         else:
-            facts = self.fold_all(await self.repo.raw_events_until(s, as_of,
-                                                                   quarterly.EVENTS_READ))
+            facts = self.fold_all(await self.repo.events_until(s, as_of,
+                                                               quarterly.EVENTS_READ))
         result = quarterly.report(facts, self.catalogs, year, quarter, agency)
         result["as_of"] = as_of.isoformat() if as_of else None
         return result
@@ -149,6 +173,14 @@ class Projection:
         if events and not self.scope.allows(events[0]["agency_code"]):
             return []
         return [domain.trace_entry(r) for r in events]
+
+
+def _move(delta: dict[AggKey, Counter[str]], fact: DossierFact | None, sign: int) -> None:
+    """Adds (1) or takes away (-1) what `fact` contributes to the daily figures."""
+    for key, counts in contributions(fact).items():
+        into = delta.setdefault(key, Counter())
+        for measure, n in counts.items():
+            into[measure] += sign * n
 
 
 class QuarterClosing:

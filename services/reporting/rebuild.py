@@ -1,9 +1,11 @@
 """`python -m services.reporting rebuild [--database-url URL]`: replay every topic reporting
 reads from the beginning into a fresh database, through the live consumer's batch loop
 (parse, de-duplicate, refuse what it refuses), so the rebuilt facts equal the live ones.
-The dossier events are only stored while reading; then each dossier is folded once, with
-the live projection's own fold (`Projection.fold_stored`), instead of at every batch that
-touches it.
+The dossier events are stored while reading and kept in memory as the consumer parsed them
+(`REPORTING_REBUILD_MEMORY_EVENTS` at most); then each dossier is folded once, with the
+live projection's own fold, and the facts written in bulk: nothing is read back. Past that
+many events the replay keeps only what it stores, and each dossier is folded from its
+stored events at the end, a chunk at a time (`Projection.fold_stored`).
 
 The end offsets are captured at the start and the replay reads at least to them, then
 until the broker has nothing more for `idle_ms` (Tansu, the local broker, answers
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import gc
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,12 +31,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events import Event
 from contracts.topics import topics_consumed_by
-from services.common.consumer import BatchConsumer, Batched, Subscription
+from services.common.consumer import BatchConsumer, Batched, Context, Subscription
 from services.common.inbox import Inbox
 from services.common.kafka import ensure_topics
 from services.common.retry import retrying
 from services.reporting import tables
+from services.reporting.facts import AggKey, Recorded
 from services.reporting.settings import ReportingSettings
 
 if TYPE_CHECKING:
@@ -76,11 +81,47 @@ class _FreshInbox(Inbox):
         await super().record(session, items, at)
 
 
-def _storing(subscriptions: list[Subscription], projection: Projection
+class _Keeping:
+    """The replay's handler of dossier events: stores them as the live projection does and
+    keeps them in memory, up to `limit`, to be folded once at the end."""
+
+    def __init__(self, projection: Projection, limit: int) -> None:
+        self.projection = projection
+        self.limit = limit
+        self.kept = 0
+        self.events: dict[str, list[Recorded]] | None = {}
+
+    async def store(self, s: AsyncSession, batch: list[tuple[Context, Event]]) -> None:
+        await self.projection.store(s, batch)
+        if self.events is None:
+            return
+        self.kept += len(batch)
+        if self.kept > self.limit:
+            self.events = None  # from here on, folded from what was stored
+            return
+        for ctx, e in batch:
+            self.events.setdefault(ctx.envelope.subject, []).append(Recorded.of(ctx.envelope, e))
+
+    async def fold(self, s: AsyncSession, chunk: int = 2000) -> int:
+        """Every dossier folded once, its facts written; the daily figures once. Returns
+        the dossiers."""
+        if self.events is None:
+            return await self.projection.fold_stored(s, chunk)
+        events = self.events
+        total: dict[AggKey, Counter[str]] = {}
+        codes = sorted(events)
+        for i in range(0, len(codes), chunk):
+            await self.projection.save_new(s, {c: events[c] for c in codes[i:i + chunk]},
+                                           total)
+        await self.projection.repo.apply_daily(s, total)
+        return len(codes)
+
+
+def _storing(subscriptions: list[Subscription], projection: Projection, keeping: _Keeping
              ) -> list[Subscription]:
     """The live subscriptions with the projection's fold replaced by keeping the events
     (one handler instance for every type, as the live one, so batches stay whole)."""
-    store = Batched(projection.store)
+    store = Batched(keeping.store)
     return [replace(sub, handlers={
         t: store if isinstance(h, Batched) and h.fn == projection.apply else h
         for t, h in sub.handlers.items()}) for sub in subscriptions]
@@ -147,9 +188,10 @@ async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int =
         kafka.assign(partitions)
         await kafka.seek_to_beginning(*partitions)
         end = await kafka.end_offsets(partitions)
+        keeping = _Keeping(projection, settings.rebuild_memory_events)
         replay = _Replay(service="reporting", consumer=kafka, producer=None,  # type: ignore[arg-type]
                          sessions=runtime.sessions, inbox=_FreshInbox("reporting", runtime.tables),
-                         subscriptions=_storing(runtime.subscriptions, projection),
+                         subscriptions=_storing(runtime.subscriptions, projection, keeping),
                          dead_letter_topic="",
                          clock=runtime.clock, metrics=runtime.metrics,
                          max_records=settings.rebuild_batch)
@@ -172,7 +214,7 @@ async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int =
                 last = time.perf_counter()  # the final idle wait is not replay time
             folding = time.perf_counter()
             async with runtime.sessions() as s, s.begin():
-                await projection.fold_stored(s)
+                await keeping.fold(s)
             seconds = last - started + (time.perf_counter() - folding)
         async with runtime.sessions() as s:
             dossiers = int(await s.scalar(

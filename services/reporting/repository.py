@@ -8,23 +8,49 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, distinct, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    distinct,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.registry import EVENT_TYPES
 from services.common.bulk import upsert
 from services.reporting import tables
 from services.reporting.domain import Rating, latest_ratings
 from services.reporting.facts import (
+    FACT_FIELDS,
     MEASURES,
     NOT_FOLDED,
     AggKey,
     DossierFact,
-    RawEvent,
+    DossierFold,
+    Recorded,
     StepFact,
 )
 
 _CHUNK = 2000  # keys per IN list: far under both databases' parameter limits
-_FACT_COLUMNS = [c.name for c in tables.dossier_facts.columns]
+_FACT_COLUMNS = [tables.dossier_facts.c[name] for name in FACT_FIELDS]
+_STEP_KEY = [tables.step_facts.c.dossier_code, tables.step_facts.c.idx]
+# A fact row before its first event, in SQL: the lock statement binds only the code.
+_EMPTY_FACT = {**{c: literal_column("''") for c in ("agency_code", "procedure_code", "channel")},
+               **{c: literal_column("0") for c in ("supplement_count", "step_count",
+                                                    "event_count")},
+               **{c: false() for c in ("province_processed", "supplement_open", "overdue",
+                                       "explained", "apology")},
+               "status": literal_column("'unknown'"),
+               "supplement_periods": literal_column("'[]'")}
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -32,31 +58,40 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i:i + _CHUNK]
 
 
-def raw_event(row: Any) -> RawEvent:
-    return RawEvent(row.event_id, row.type, row.time, row.agency_code, row.data)
+def recorded(row: Any) -> Recorded:
+    """A stored event as the fold reads it: its data parsed once, straight from the stored
+    JSON text, into its contract event."""
+    event = EVENT_TYPES[row.type].model_validate_json(row.data)
+    return Recorded(row.event_id, row.time, row.agency_code, event)  # type: ignore[arg-type]
 
 
 def fact_of(row: Any) -> DossierFact:
-    return DossierFact(**dict(row))
+    return DossierFact(*(row[name] for name in FACT_FIELDS))
+
+
+def _recorded_query() -> Any:
+    e = tables.events
+    # The data as the JSON text it is stored as: pydantic parses it once, not json first.
+    return select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time, e.c.agency_code,
+                  cast(e.c.data, Text).label("data"))
 
 
 class ReportingRepository:
     # --- the raw events ------------------------------------------------------------------
 
     async def add_events(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        # Written now, not deferred: the fold of this batch reads them back with the rest.
         if rows:
             await s.execute(insert(tables.events), rows)
 
-    async def raw_events_of(self, s: AsyncSession, codes: Sequence[str]
-                            ) -> dict[str, list[RawEvent]]:
+    async def stored_events(self, s: AsyncSession, codes: Sequence[str]
+                            ) -> dict[str, list[Recorded]]:
+        """The folded events of `codes` stored so far, per dossier."""
         e = tables.events
-        out: dict[str, list[RawEvent]] = defaultdict(list)
+        out: dict[str, list[Recorded]] = defaultdict(list)
         for chunk in _chunks(codes):
-            for r in await s.execute(select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time,
-                                            e.c.agency_code, e.c.data)
-                                     .where(e.c.dossier_code.in_(chunk))):
-                out[r.dossier_code].append(raw_event(r))
+            for r in await s.execute(_recorded_query().where(
+                    e.c.dossier_code.in_(chunk), e.c.type.not_in(sorted(NOT_FOLDED)))):
+                out[r.dossier_code].append(recorded(r))
         return out
 
     async def folded_codes(self, s: AsyncSession) -> list[str]:
@@ -66,58 +101,82 @@ class ReportingRepository:
                                      .where(e.c.type.not_in(sorted(NOT_FOLDED)))
                                      .order_by(e.c.dossier_code))).all())
 
-    async def raw_events_until(self, s: AsyncSession, as_of: datetime,
-                               types: Sequence[str]) -> dict[str, list[RawEvent]]:
+    async def events_until(self, s: AsyncSession, as_of: datetime, types: Sequence[str]
+                           ) -> dict[str, list[Recorded]]:
         """The events of `types` recorded (envelope time) at or before `as_of`, per
         dossier."""
         e = tables.events
-        out: dict[str, list[RawEvent]] = defaultdict(list)
-        for r in await s.execute(select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time,
-                                        e.c.agency_code, e.c.data)
-                                 .where(e.c.time <= as_of, e.c.type.in_(types))):
-            out[r.dossier_code].append(raw_event(r))
+        out: dict[str, list[Recorded]] = defaultdict(list)
+        for r in await s.execute(_recorded_query().where(e.c.time <= as_of,
+                                                          e.c.type.in_(types))):
+            out[r.dossier_code].append(recorded(r))
         return out
 
     # --- facts ---------------------------------------------------------------------------
 
-    async def facts_of(self, s: AsyncSession, codes: Sequence[str], lock: bool = False
-                       ) -> dict[str, DossierFact]:
+    async def facts_of(self, s: AsyncSession, codes: Sequence[str]) -> dict[str, DossierFact]:
         f = tables.dossier_facts
         out: dict[str, DossierFact] = {}
         for chunk in _chunks(codes):
-            q = select(f).where(f.c.dossier_code.in_(chunk)).order_by(f.c.dossier_code)
-            for r in (await s.execute(q.with_for_update() if lock else q)).mappings():
+            q = select(*_FACT_COLUMNS).where(f.c.dossier_code.in_(chunk))
+            for r in (await s.execute(q)).mappings():
                 out[r["dossier_code"]] = fact_of(r)
         return out
 
-    async def lock_facts(self, s: AsyncSession, codes: Sequence[str]) -> dict[str, DossierFact]:
-        """The facts of `codes`, locked until commit: a dossier's events come on several
-        topics, whose partitions two replicas may hold, and each fold must see the other's
-        committed events. Rows not there yet are created empty first so there is a row to
-        lock (SQLite's writers are serialised by BEGIN IMMEDIATE anyway). `codes` sorted:
-        two transactions lock in one order and never deadlock."""
+    async def lock_folds(self, s: AsyncSession, codes: Sequence[str]
+                         ) -> dict[str, tuple[DossierFact, dict[str, Any] | None]]:
+        """The stored facts of `codes` (those with events) and their fold states, locked
+        until commit, in one statement: a dossier's events come on several topics, whose
+        partitions two replicas may hold, and each fold must start from the other's
+        committed one. On PostgreSQL a row not there yet is created empty so there is one
+        to lock (the no-op update locks an existing one and returns it, committed by
+        another transaction or not in this one's snapshot); `codes` sorted: two
+        transactions lock in one order and never deadlock. SQLite's writers are serialised
+        by BEGIN IMMEDIATE, so there a read is enough."""
         f = tables.dossier_facts
-        await s.execute(upsert(s, f).on_conflict_do_nothing(),
-                        [DossierFact(c).row() for c in codes])
-        return {c: fact for c, fact in (await self.facts_of(s, codes, lock=True)).items()
-                if fact.event_count}
+        columns = [*_FACT_COLUMNS, f.c.fold_state]
+        out: dict[str, tuple[DossierFact, dict[str, Any] | None]] = {}
+        if not codes:
+            return out
+        if s.bind is not None and s.bind.dialect.name == "postgresql":
+            rows: list[Any] = []
+            for chunk in _chunks(codes):
+                rows.extend((await s.execute(
+                    upsert(s, f).values([{"dossier_code": c, **_EMPTY_FACT} for c in chunk])
+                    .on_conflict_do_update(index_elements=[f.c.dossier_code],
+                                           set_={"dossier_code": f.c.dossier_code})
+                    .returning(*columns))).mappings())
+        else:
+            rows = list((await s.execute(select(*columns).where(f.c.dossier_code.in_(codes)))
+                         ).mappings())
+        for r in rows:
+            if r["event_count"]:
+                out[r["dossier_code"]] = (fact_of(r), r["fold_state"])
+        return out
 
-    async def save_facts(self, s: AsyncSession, facts: list[DossierFact],
-                         steps: list[StepFact]) -> None:
-        if not facts:
+    async def save_folds(self, s: AsyncSession, folds: list[DossierFold],
+                         stale_steps: list[tuple[str, int]]) -> None:
+        """The folds' facts and states, their new or changed step facts, and the step facts
+        a fold again no longer has: one statement per table."""
+        if not folds:
             return
         f = tables.dossier_facts
         stmt = upsert(s, f)
         stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
             index_elements=[f.c.dossier_code],
-            set_={c: stmt.excluded[c] for c in _FACT_COLUMNS if c != "dossier_code"})
-        await s.execute(stmt, [x.row() for x in facts])
-        st = tables.step_facts
-        codes = [x.dossier_code for x in facts]
-        for chunk in _chunks(codes):
-            await s.execute(delete(st).where(st.c.dossier_code.in_(chunk)))
+            set_={c.name: stmt.excluded[c.name] for c in f.columns if c.name != "dossier_code"})
+        await s.execute(stmt, [{**x.fact.row(), "fold_state": x.memo()} for x in folds])
+        steps = [step.row() for x in folds for step in x.steps()]
         if steps:
-            await s.execute(insert(st), [x.row() for x in steps])
+            st = tables.step_facts
+            stmt = upsert(s, st)
+            stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
+                index_elements=_STEP_KEY,
+                set_={c.name: stmt.excluded[c.name] for c in st.columns
+                      if c.name not in ("dossier_code", "idx")})
+            await s.execute(stmt, steps)
+        for chunk in _chunks(stale_steps):
+            await s.execute(delete(tables.step_facts).where(tuple_(*_STEP_KEY).in_(chunk)))
 
     async def facts_for_period(self, s: AsyncSession, start: datetime, end: datetime
                                ) -> list[DossierFact]:
@@ -126,7 +185,7 @@ class ReportingRepository:
         f = tables.dossier_facts
         still_open = [f.c.resolved_at.is_(None) | (f.c.resolved_at >= start)]
         still_open.append(f.c.withdrawn_at.is_(None) | (f.c.withdrawn_at >= start))
-        q = select(f).where(or_(
+        q = select(*_FACT_COLUMNS).where(or_(
             (f.c.legal_received_at < end) & still_open[0] & still_open[1],
             (f.c.refused_at >= start) & (f.c.refused_at < end)))
         return [fact_of(r) for r in (await s.execute(q)).mappings()]
@@ -154,9 +213,11 @@ class ReportingRepository:
         await s.execute(stmt, [{"day": k[0], "agency_code": k[1], "procedure_code": k[2],
                                 "channel": k[3], **{m: delta[k][m] for m in MEASURES}}
                                for k in keys])
+        # Only a row something was taken from can fall to zero.
+        fallen = [k for k in keys if any(n < 0 for n in delta[k].values())]
         key_cols = tuple_(d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel)
         zero = and_(*(d.c[m] == 0 for m in MEASURES))
-        for chunk in _chunks(keys):
+        for chunk in _chunks(fallen):
             await s.execute(delete(d).where(key_cols.in_(chunk), zero))
 
     # --- closed quarters -----------------------------------------------------------------
@@ -248,7 +309,7 @@ class ReportingRepository:
         """The latest recorded dossiers; `agencies` filters before the limit (a scoped
         instance must not lose its rows behind the rest of the country's)."""
         f = tables.dossier_facts
-        q = (select(f).where(f.c.last_recorded_at.is_not(None))
+        q = (select(*_FACT_COLUMNS).where(f.c.last_recorded_at.is_not(None))
              .order_by(f.c.last_recorded_at.desc(), f.c.dossier_code).limit(limit))
         if agencies is not None:
             q = q.where(f.c.agency_code.in_(sorted(agencies)))
@@ -258,7 +319,7 @@ class ReportingRepository:
                             agencies: set[str] | None = None) -> list[DossierFact]:
         """Dossiers found overdue (or resolved late), latest first."""
         f = tables.dossier_facts
-        q = (select(f).where(f.c.overdue.is_(True))
+        q = (select(*_FACT_COLUMNS).where(f.c.overdue.is_(True))
              .order_by(f.c.overdue_at.desc(), f.c.dossier_code))
         if agencies is not None:
             q = q.where(f.c.agency_code.in_(sorted(agencies)))
@@ -267,7 +328,7 @@ class ReportingRepository:
     async def late_open_facts(self, s: AsyncSession, now: datetime) -> list[DossierFact]:
         """Open dossiers past their due time not (yet) reported overdue by processing."""
         f = tables.dossier_facts
-        q = select(f).where(f.c.status == "in_progress", f.c.due_at < now,
+        q = select(*_FACT_COLUMNS).where(f.c.status == "in_progress", f.c.due_at < now,
                             f.c.overdue.is_(False))
         return [fact_of(r) for r in (await s.execute(q)).mappings()]
 
@@ -281,7 +342,7 @@ class ReportingRepository:
     async def dossiers_of(self, s: AsyncSession, agency: str, procedure: str | None,
                           limit: int) -> list[DossierFact]:
         f = tables.dossier_facts
-        q = select(f).where(f.c.agency_code == agency)
+        q = select(*_FACT_COLUMNS).where(f.c.agency_code == agency)
         if procedure:
             q = q.where(f.c.procedure_code == procedure)
         q = q.order_by(f.c.last_recorded_at.desc(), f.c.dossier_code).limit(limit)
@@ -374,5 +435,5 @@ class ReportingRepository:
     async def running_facts(self, s: AsyncSession) -> list[DossierFact]:
         """Open dossiers whose clock runs (not awaiting a supplement)."""
         f = tables.dossier_facts
-        q = select(f).where(f.c.status == "in_progress").order_by(f.c.dossier_code)
+        q = select(*_FACT_COLUMNS).where(f.c.status == "in_progress").order_by(f.c.dossier_code)
         return [fact_of(r) for r in (await s.execute(q)).mappings()]

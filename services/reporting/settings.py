@@ -28,6 +28,9 @@ class ReportingSettings(ServiceSettings):
     # Records stored per transaction during a rebuild (each dossier is folded once at the
     # end, whatever the size): 20,000 keeps a transaction's records and rows to ~100 MB.
     rebuild_batch: int = 20000
+    # Events a rebuild keeps in memory, parsed, to fold at the end without reading them back
+    # (about 2 KB each); past it, each dossier is folded from its stored events instead.
+    rebuild_memory_events: int = 200_000
     # The dashboard (GET /, /api/v1/dashboard/stream): the stream checks for newly applied
     # events every poll, and pushes a snapshot when there are some, or every push anyway
     # (the clock moves dossiers into near-due and overdue without any event).

@@ -6,8 +6,8 @@
     `time <= as_of`.
 
 `dossier_facts` — one row per dossier, folded from ALL its events by
-    `services/reporting/facts.py::fold` (pure; the same events in any order give the same
-    row). Times are aware UTC. Columns:
+    `services/reporting/facts.py` (pure; the same events in any order give the same row,
+    whether folded at once or a batch at a time). Times are aware UTC. Columns:
     agency_code, procedure_code, catalog_version — from the receipt (else the decision,
         refusal, digitization, result, else the envelope's agency);
     channel — counter/postal/online/provincial; "" when never received (refused only);
@@ -24,7 +24,11 @@
     overdue (processing said so, or resolved late), overdue_at, explained, explained_at;
     step_count; status (withdrawn/returned/resolved/refused/awaiting_supplement/
         in_progress/unknown); event_count, first_recorded_at, last_recorded_at (envelope
-        times: a dashboard's "changed since").
+        times: a dashboard's "changed since");
+    fold_state — not a figure: what the fold needs besides the row to add the dossier's
+        next event without reading its events again (`facts.DossierFold.memo`: the latest
+        event folded, the step holdings still open, ...); null for a row folded before
+        it existed (the dossier is then folded again from its events).
 
 `step_facts` — who held the dossier from when to when: one row per assignment
     (dossier_code, idx in time order), step_no, step_code, department, assignee, from_at,
@@ -122,6 +126,7 @@ dossier_facts = Table(
     Column("event_count", Integer, nullable=False),
     Column("first_recorded_at", UtcDateTime()),
     Column("last_recorded_at", UtcDateTime()),
+    Column("fold_state", JSON),
     Index("ix_facts_agency_receipt", "agency_code", "receipt_day"),
     Index("ix_facts_legal_received", "legal_received_at"),
     Index("ix_facts_status", "status", "agency_code"),

@@ -19,7 +19,7 @@ from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.reporting import tables
 from services.reporting.app import build
-from services.reporting.facts import RawEvent, contributions, fold
+from services.reporting.facts import Recorded, contributions, fold
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
 from tests.integration.support import settings_for
@@ -31,7 +31,7 @@ async def _apply(runtime: Runtime, records: list, size: int) -> None:
     projection = runtime.app.state.projection
     for start in range(0, len(records), size):
         async with runtime.transaction() as s:
-            await projection.apply(s, [(Context(s, env, topic.name), None)
+            await projection.apply(s, [(Context(s, env, topic.name), Recorded.parsed(env).event)
                                        for topic, env in records[start:start + size]])
         await asyncio.sleep(0)
 
@@ -50,10 +50,9 @@ async def test_two_replicas_folding_the_same_dossiers(kafka_bootstrap: str, data
         await asyncio.gather(_apply(one, mine, 7), _apply(two, theirs, 5))
 
         calendars = one.app.state.projection.calendars
-        by_code: dict[str, list[RawEvent]] = {}
+        by_code: dict[str, list[Recorded]] = {}
         for _, env in records:
-            by_code.setdefault(env.subject, []).append(
-                RawEvent(str(env.id), env.type, env.time, env.agencycode, env.data))
+            by_code.setdefault(env.subject, []).append(Recorded.parsed(env))
         expected = {code: fold(code, evs, calendars)[0] for code, evs in by_code.items()}
         async with one.sessions() as s:
             assert await ReportingRepository().facts_of(s, list(expected)) == expected

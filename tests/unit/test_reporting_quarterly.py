@@ -28,7 +28,7 @@ from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar, timeliness
 from services.reporting import quarterly
 from services.reporting.calendars import Calendars
-from services.reporting.facts import RawEvent, fold
+from services.reporting.facts import Recorded, fold
 from services.reporting.handlers import Projection
 
 A, B, M, PROVINCE, NATION = ("000.01.01.H26", "000.01.02.H26", "000.99.01.H26",
@@ -153,11 +153,10 @@ def nodes(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def facts_of(records: list[tuple[Topic, Envelope]], until: datetime | None = None) -> list:
-    by_code: dict[str, list[RawEvent]] = {}
+    by_code: dict[str, list[Recorded]] = {}
     for _, env in records:
         if until is None or env.time <= until:
-            by_code.setdefault(env.subject, []).append(
-                RawEvent(str(env.id), env.type, env.time, env.agencycode, env.data))
+            by_code.setdefault(env.subject, []).append(Recorded.parsed(env))
     cals = Calendars(CATALOGS)
     return [fold(code, evs, cals)[0] for code, evs in by_code.items()]
 

@@ -16,7 +16,7 @@ from services.law.catalog import load_catalogs
 from services.law.workdays import TZ
 from services.reporting.calendars import Calendars
 from services.reporting.domain import Rating, latest_ratings
-from services.reporting.facts import RawEvent, fold
+from services.reporting.facts import Recorded, fold
 from services.reporting.handlers import rating_of
 from tests.unit.test_reporting_facts import CASES
 
@@ -54,7 +54,6 @@ def test_a_rating_event_becomes_the_row_of_its_dossier_and_office() -> None:
 def test_a_dossiers_facts_ignore_its_ratings() -> None:
     events = CASES[1]
     code = "D-ignored"
-    rated = RawEvent(str(uuid.uuid4()), DossierRated.event_type, AT + timedelta(days=400),
-                     events[0].agency_code, {"dossier_code": code, "score": 5,
-                                             "comment": "", "rated_at": AT.isoformat()})
+    rated = Recorded(str(uuid.uuid4()), AT + timedelta(days=400), events[0].agency_code,
+                     DossierRated(dossier_code=code, score=5, comment="", rated_at=AT))
     assert fold(code, [*events, rated], CALENDARS) == fold(code, events, CALENDARS)

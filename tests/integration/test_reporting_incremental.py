@@ -1,0 +1,116 @@
+"""Reporting adds each batch onto the stored folds, in a few statements whatever the batch
+holds: a batch whose events sort after everything folded of their dossiers reads no event
+back, and writes each table in one statement (the facts locked in one); an event that sorts
+before the latest folded one folds its dossier again from its stored events. Either way
+the stored facts, fold states and step facts are one fold of every event, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from bench.rebuild import lifecycle
+from contracts import topics
+from contracts.envelope import Envelope
+from contracts.events import ComponentDigitized
+from contracts.topics import Topic
+from services.common.consumer import Context
+from services.common.runtime import Runtime
+from services.law.workdays import TZ
+from services.reporting import tables
+from services.reporting.app import build
+from services.reporting.facts import DossierFold, Recorded
+from services.reporting.repository import ReportingRepository
+from services.reporting.settings import ReportingSettings
+from tests.integration.support import settings_for
+
+pytestmark = pytest.mark.integration
+TABLES = ("dossier_facts", "step_facts", "daily_figures", "events")
+
+
+@contextlib.contextmanager
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    """The statements sent touching reporting's tables (an executemany counts once)."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if any(re.search(rf"\b{name}\b", statement) for name in TABLES):
+            seen.append(" ".join(statement.split())[:120])
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def apply(runtime: Runtime, records: list[tuple[Topic, Envelope]]) -> None:
+    projection = runtime.app.state.projection
+    async with runtime.transaction() as s:
+        await projection.apply(s, [(Context(s, env, topic.name), Recorded.parsed(env).event)
+                                   for topic, env in records])
+
+
+async def test_batches_add_onto_the_stored_folds(kafka_bootstrap: str, database_url: str,
+                                                 tmp_path: Path, unique: str) -> None:
+    runtime = build(settings_for(ReportingSettings, kafka_bootstrap, database_url, tmp_path))
+    await runtime.migrate()
+    projection = runtime.app.state.projection
+    try:
+        start = datetime(2026, 6, 1, 8, tzinfo=TZ)
+        lives = [sorted(lifecycle(i, start, tag=unique), key=lambda r: Recorded.parsed(r[1]).key)
+                 for i in range(30)]
+        first = [r for life in lives for r in life[:len(life) // 2]]
+        rest = [r for life in lives for r in life[len(life) // 2:]]
+        await apply(runtime, first)
+        assert projection.folds == {"advanced": 30, "refolded": 0}
+
+        with statements(runtime) as sent:
+            await apply(runtime, rest)
+        # Every event sorts after its dossier's folded ones: nothing is read back.
+        assert projection.folds == {"advanced": 60, "refolded": 0}
+        assert not [s for s in sent if s.startswith("SELECT") and " events" in s], sent
+        verbs = [s.split()[0] for s in sent]
+        # Lock the facts (one statement), insert the events, upsert the facts, the steps
+        # and the daily figures: nothing per dossier.
+        assert len(sent) <= 5 and verbs.count("SELECT") + verbs.count("INSERT") == len(sent), sent
+
+        # A component digitized before everything else of one dossier: folded again.
+        code = lives[0][0][1].subject
+        early = ComponentDigitized(dossier_code=code, component_code="GKS", form="paper",
+                                   digitized_at=start - timedelta(days=1))
+        env = Envelope(id=uuid.uuid4(), type=early.event_type, source="onestop/digitization",
+                       subject=code, time=start, agencycode=lives[0][0][1].agencycode,
+                       data=early.model_dump(mode="json"))
+        with statements(runtime) as sent:
+            await apply(runtime, [(topics.DIGITIZATION, env)])
+        assert projection.folds == {"advanced": 60, "refolded": 1}
+        assert [s for s in sent if s.startswith("SELECT") and " events" in s]
+
+        everything = {life[0][1].subject: [Recorded.parsed(e) for _, e in life]
+                      for life in lives}
+        everything[code].append(Recorded.parsed(env))
+        expected = {c: DossierFold.of(c, evs, projection.calendars)
+                    for c, evs in everything.items()}
+        repo = ReportingRepository()
+        f = tables.dossier_facts
+        async with runtime.sessions() as s:
+            assert await repo.facts_of(s, list(expected)) == {
+                c: x.fact for c, x in expected.items()}
+            memos = dict((await s.execute(select(f.c.dossier_code, f.c.fold_state).where(
+                f.c.dossier_code.in_(list(expected))))).all())
+            steps = await repo.steps_of(s, list(expected))
+        assert memos == {c: x.memo() for c, x in expected.items()}
+        assert steps == {c: x.steps() for c, x in expected.items() if x.steps()}
+    finally:
+        await runtime.engine.dispose()

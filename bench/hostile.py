@@ -193,7 +193,7 @@ def kinds(tag: str, victim: str, applied: dict[str, Any]) -> dict[str, Callable[
             i, lambda e: e["data"]["applicant"].update(address="đường " * 2000)), dead=True),
         "id-reused": reused,
         "before-catalogue": lambda i: _hostile("before-catalogue", edit(
-            i, at=datetime(2024, 1, 2, 3, tzinfo=UTC))),
+            i, at=datetime(2019, 1, 2, 3, tzinfo=UTC))),
         "future-receipt": lambda i: _hostile("future-receipt", edit(
             i, at=datetime.now(UTC) + timedelta(days=400))),
         "unknown-dossier": lambda i: _hostile("unknown-dossier", edit(

@@ -101,6 +101,18 @@ class CalendarConfig(Strict):
 class Catalog(Strict):
     version: Code
     valid_from: date
+    # A reorganisation changes the tree, not the procedures: such a version names the
+    # earlier one whose procedures it keeps instead of copying them.
+    procedures_from: Code | None = Field(
+        default=None, description="version whose procedures this one keeps")
     calendar: CalendarConfig = CalendarConfig()
     agencies: list[Agency]
-    procedures: list[Procedure]
+    procedures: list[Procedure] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _procedures_given_once(self) -> Catalog:
+        if self.procedures_from and self.procedures:
+            raise ValueError("give procedures or procedures_from, not both")
+        if not self.procedures_from and not self.procedures:
+            raise ValueError("a catalogue needs procedures (or procedures_from)")
+        return self

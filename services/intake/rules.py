@@ -20,6 +20,7 @@ from contracts.common import (
     Reason,
 )
 from services.law.catalog import CatalogIndex
+from services.law.workdays import TZ
 
 
 def dossier_code(agency_code: str, day: date, sequence: int) -> str:
@@ -152,7 +153,7 @@ def check_submission(catalog: CatalogIndex, *, agency_code: str, procedure_code:
     if agency is None:
         problems.append(Problem.of("unknown_agency", f"Không có cơ quan BHXH mã {agency_code}",
                                    f"no agency with code {agency_code}", "agency_code"))
-    elif catalog.active_agency(agency_code, received_at.date()) is None:
+    elif catalog.active_agency(agency_code, received_at.astimezone(TZ).date()) is None:
         successor = agency.successor
         problems.append(Problem.of(
             "agency_not_active",

@@ -31,6 +31,22 @@ def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | str:
     return line
 
 
+def where(root: yaml.Node | None, path: Path, loc: tuple[Any, ...], message: str) -> str:
+    """One problem as `file:line: field: message`."""
+    field = ".".join(str(p) for p in loc)
+    return f"{path}:{line_of(root, loc)}: {field + ': ' if field else ''}{message}"
+
+
+def located(path: Path, problems: list[tuple[tuple[Any, ...], str]]) -> list[str]:
+    """Problems found after validation (a parent missing from the file, a loop), each as
+    `file:line: field: message`, its line found in the file again."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        root = None
+    return [where(root, path, loc, message) for loc, message in problems]
+
+
 def load_yaml_model(path: Path, model: type[M], error: type[Exception], *, what: str,
                     yaml_path: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda loc: loc
                     ) -> M:
@@ -46,9 +62,5 @@ def load_yaml_model(path: Path, model: type[M], error: type[Exception], *, what:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = yaml_path(err["loc"])
-            where = ".".join(str(p) for p in loc)
-            lines.append(f"{path}:{line_of(root, loc)}: {where}: {err['msg']}")
+        lines = [where(root, path, yaml_path(err["loc"]), err["msg"]) for err in exc.errors()]
         raise error(f"invalid {what}\n" + "\n".join(lines)) from exc

@@ -1,8 +1,10 @@
 """`make up`: the whole system on this machine. Ctrl-C stops every child.
 
 Starts the local broker on 127.0.0.1:9092 unless KAFKA_BOOTSTRAP_SERVERS is set, creates the
-topics, migrates each service's database, starts the five services, prints their URLs, and
-restarts a service that exits (with backoff, see supervisor.py) while the others run on.
+topics, migrates each service's database, starts the five services and the screens' front
+(services/web on WEB_HTTP_PORT, 8000: the officers' workbench and the citizens' page, whose
+origin the services allow), prints their URLs, and restarts a process that exits (with
+backoff, see supervisor.py) while the others run on.
 Once they are healthy, the province simulator (deploy/simulate/) publishes a gentle traffic
 so the dashboard is alive on a fresh machine; SIMULATE=0 turns it off, SIMULATE_RATE (2
 records/s here), SIMULATE_SEED and the other SIMULATE_* settings tune it.
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from deploy.local.broker import LocalBroker, end_process, port_open
-from deploy.local.stack import ROOT, Stack
+from deploy.local.stack import FRONT, FRONT_PORT, ROOT, Stack
 from deploy.local.supervisor import Supervisor
 from deploy.local.tokens import credentials, describe
 from services.common.kafka import ensure_topics
@@ -62,7 +64,8 @@ def main() -> int:
     # (var/auth), unless given; never the development key written in the source.
     auth = credentials(var, os.environ)
     secret = auth["ONESTOP_AUTH_JWT_SECRET"]
-    stack = Stack(bootstrap, var, extra_env=auth)
+    stack = Stack(bootstrap, var, extra_env=auth,
+                  front_port=int(os.environ.get("WEB_HTTP_PORT", FRONT_PORT)))
     stopping = False
     simulator = None
 
@@ -75,8 +78,13 @@ def main() -> int:
     try:
         stack.migrate()
         stack.start()
+        stack.start_front()
         for name, svc in stack.services.items():
-            print(f"{name:<14}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
+            if name != FRONT:
+                print(f"{name:<14}{svc.url}  (docs {svc.url}/docs, log {svc.log_file})")
+        front = stack.services[FRONT]
+        print(f"{'screens':<14}{front.url}/workbench/  (officers: sign in with a role and "
+              f"agency) and {front.url}/tra-cuu/  (citizens; log {front.log_file})")
         print(describe(secret.split(",")[0], stack.services["intake"].url,
                        stack.services["reporting"].url))
         simulator = start_simulator(bootstrap, var)

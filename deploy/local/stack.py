@@ -17,6 +17,9 @@ from deploy.local.broker import end_process, free_port
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"intake": 8001, "digitization": 8002, "processing": 8003, "notification": 8004,
          "reporting": 8005}
+# The screens' front (services/web): not one of SERVICES, so the bench never starts it.
+FRONT = "web"
+FRONT_PORT = 8000
 
 
 @dataclass
@@ -84,6 +87,9 @@ class Stack:
     # Seconds each started process has to answer /health: starting seven Python processes
     # at once on a busy 2-core machine takes a while.
     health_timeout: float = 180.0
+    # The screens' front, when `start_front` is to run it: its port. The services then let
+    # its pages call them (ONESTOP_CORS_ORIGINS); without it they send no CORS header.
+    front_port: int | None = None
 
     def __post_init__(self) -> None:
         for name, n in self.replicas.items():
@@ -94,18 +100,41 @@ class Stack:
     def env_for(self, name: str, port: int | None = None) -> dict[str, str]:
         prefix = name.upper() + "_"
         digitization = f"http://127.0.0.1:{self.ports['digitization']}"
-        # Who calls digitization: intake's reuse lookup, processing's result signatures.
-        peers = {"intake": {"INTAKE_WAREHOUSE_URL": digitization},
+        # Who calls digitization: intake's reuse lookup, processing's result signatures;
+        # intake's public routes ask processing and reporting for the citizens' page.
+        peers = {"intake": {"INTAKE_WAREHOUSE_URL": digitization,
+                            "INTAKE_PROCESSING_URL":
+                                f"http://127.0.0.1:{self.ports['processing']}",
+                            "INTAKE_REPORTING_URL":
+                                f"http://127.0.0.1:{self.ports['reporting']}"},
                  "processing": {"PROCESSING_SIGN_URL": f"{digitization}/api/v1/sign",
                                 "PROCESSING_VERIFY_URL":
                                     digitization + "/api/v1/documents/{document_ref}/verify"}}
         database = ({f"{prefix}DATABASE_URL": self.database_urls[name]}
                     if name in self.database_urls else {})
-        return {**os.environ, **peers.get(name, {}), **database,
+        front = {"ONESTOP_CORS_ORIGINS": self.front_origins()} if self.front_port else {}
+        return {**os.environ, **peers.get(name, {}), **database, **front,
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "ONESTOP_VAR_DIR": str(self.var_dir),
                 f"{prefix}HTTP_PORT": str(port or self.ports[name]),
                 "PYTHONUNBUFFERED": "1", **self.extra_env}
+
+    def front_origins(self) -> str:
+        """The front's origins as a browser names them (127.0.0.1 and localhost differ)."""
+        return f"http://127.0.0.1:{self.front_port},http://localhost:{self.front_port}"
+
+    def start_front(self) -> ServiceProcess:
+        """The screens (services/web) on `front_port`, pointed at the services' ports."""
+        assert self.front_port, "front_port is not set"
+        urls = {f"WEB_{name.upper()}_URL": f"http://127.0.0.1:{self.ports[name]}"
+                for name in SERVICES}
+        env = {**os.environ, **urls, "WEB_HTTP_PORT": str(self.front_port),
+               "ONESTOP_VAR_DIR": str(self.var_dir), "PYTHONUNBUFFERED": "1", **self.extra_env}
+        front = ServiceProcess(FRONT, self.front_port, env, self.var_dir / "log" / "web.log",
+                               command=[sys.executable, "-m", f"services.{FRONT}"]).start()
+        self.services[FRONT] = front
+        front.wait_healthy(self.health_timeout)
+        return front
 
     def migrate(self) -> None:
         for name in SERVICES:

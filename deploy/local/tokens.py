@@ -16,16 +16,7 @@ from pathlib import Path
 
 from services.common.auth import NATIONAL, Role, issue_token
 from services.common.settings import key_digest
-
-# Who each role is in the development data (an agency of the catalogue, a person's name).
-PEOPLE = {
-    Role.counter_officer: ("Lê Thị Mai", "000.01.01.H26"),
-    Role.processing_officer: ("Nguyễn Văn An", "000.01.01.H26"),
-    Role.department_head: ("Trần Thị Bình", "000.00.01.H26"),
-    Role.office_leader: ("Phạm Văn Cường", "000.00.01.H26"),
-    Role.national_monitor: ("Giám sát toàn quốc", NATIONAL),
-    Role.ops: ("Vận hành", NATIONAL),
-}
+from services.web.people import DEVELOPMENT_PEOPLE as PEOPLE
 
 
 def _kept(path: Path) -> str:

@@ -17,6 +17,7 @@ import h11
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -410,12 +411,23 @@ def _openapi_with_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
+def origins(spec: str) -> list[str]:
+    return [o.strip().rstrip("/") for o in spec.split(",") if o.strip()]
+
+
+def install(app: FastAPI, *, max_body_bytes: int, cors_origins: str = "") -> None:
     """Every service's HTTP edge: trace context, the body limit, one problem shape for
-    every 4xx, documented in its OpenAPI, and the Edge outside the whole stack."""
+    every 4xx, documented in its OpenAPI, and the Edge outside the whole stack; CORS for
+    the named browser origins only (the screens call with a bearer token, no cookies)."""
     app.add_middleware(TraceContext)
     # Added last, so it is the outermost middleware: a large body is refused first.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:
+        # Outside the body limit, so a 413 still reaches the page that sent the body.
+        app.add_middleware(CORSMiddleware, allow_origins=origins(cors_origins),
+                           allow_credentials=False, allow_methods=["GET", "POST", "PUT"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                           expose_headers=["Retry-After", "Content-Disposition"], max_age=600)
     app.openapi = _openapi_with_errors(app)  # type: ignore[method-assign]
     # Outside even what instrumentation wrapped around the stack (it replaces the builder
     # too), so a query token is gone before a span records the URL.

@@ -95,7 +95,8 @@ class Runtime:
         self.app.state.runtime = self
         self.app.state.auth = Authenticator.from_settings(self.settings)
         document_permissions(self.app)
-        http.install(self.app, max_body_bytes=self.settings.http_max_body_bytes)
+        http.install(self.app, max_body_bytes=self.settings.http_max_body_bytes,
+                     cors_origins=self.settings.cors_origins)
         database_busy.install(self.app, busy_seconds=self.settings.http_db_busy_seconds)
         install_ops(self.app, self.name, {"database": self._database_ok,
                                           "broker": self._broker_ok, "relay": self._relay_ok},

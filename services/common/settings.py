@@ -77,6 +77,9 @@ class ServiceSettings(BaseSettings):
     # Addresses (or CIDR networks), comma-separated, of the reverse proxies whose
     # X-Forwarded-For / X-Forwarded-Proto are believed; empty: none, the peer is the client.
     trusted_proxies: str = Field("", validation_alias=_shared("ONESTOP_TRUSTED_PROXIES"))
+    # Browser origins (scheme://host[:port], comma-separated) whose pages may call this API
+    # with a bearer token (the screens, services/web); each named, never "*". Empty: none.
+    cors_origins: str = Field("", validation_alias=_shared("ONESTOP_CORS_ORIGINS"))
     # Failed credentials (bad token or API key) a client address may send a minute; past
     # them its credentials are answered 429 until the count drains (auth.Authenticator).
     auth_failures_per_minute: float = Field(
@@ -140,6 +143,12 @@ class ServiceSettings(BaseSettings):
                                          or min(map(len, audit_keys)) < 32):
             raise ValueError("ONESTOP_AUDIT_KEY must hold secrets of 32 characters or more, "
                              "not the development key, in production")
+        return self
+
+    @model_validator(mode="after")
+    def _named_origins(self) -> ServiceSettings:
+        if any(o.strip() in ("*", "null") for o in self.cors_origins.split(",")):
+            raise ValueError("ONESTOP_CORS_ORIGINS names each origin; '*' and 'null' are refused")
         return self
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -34,7 +35,7 @@ from services.common.http import ApiError, client_address, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
-from services.intake import slip_views
+from services.intake import citizen, slip_views
 from services.intake.domain import (
     NotFound,
     Rejected,
@@ -48,6 +49,7 @@ from services.intake.repository import DuplicateKey, Session
 from services.intake.tables import dossiers, metadata
 from services.intake.warehouse import WarehouseUnavailable
 from services.law.catalog import CatalogError
+from services.law.pseudonym import pseudonym
 from services.law.workdays import TZ
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -372,16 +374,16 @@ def _decoy_row() -> dict[str, Any]:
     return {n: dossiers.c[n].type.process_result_value(_decoy[1][n], None) for n in names}
 
 
-@router.get("/public/dossiers/{code}", tags=["public"])
-async def public_status(
-        code: Annotated[str, Path(min_length=3, max_length=64)], request: Request,
-        id_last4: Annotated[str, Query(pattern="^[0-9A-Za-z]{4}$", description=(
-            "the last four characters of the applicant's ID number (unit code for an "
-            "organisation)"))]) -> dict[str, Any]:
-    """For citizens, without an account: where one dossier stands. Both the code and the
-    last four ID digits must match (a wrong pair is not found, so codes cannot be walked),
-    rate-limited per client address; the same work whether the code exists or not;
-    nothing personal in the answer."""
+PublicCode = Annotated[str, Path(min_length=3, max_length=64)]
+ID_LAST4 = "^[0-9A-Za-z]{4}$"
+ID_LAST4_TEXT = ("the last four characters of the applicant's ID number (unit code for an "
+                 "organisation)")
+
+
+async def _matching(request: Request, code: str, id_last4: str) -> dict[str, Any]:
+    """The dossier whose code and last four ID digits both match, else the one 404; every
+    public route spends the same per-address allowance, and does the same work whether the
+    code exists or not (an unknown code opens a sealed decoy)."""
     request.app.state.public_lookups.take(client_address(request))
     async with request.app.state.runtime.sessions() as s:
         row = await _intake(request).existing(s, code=code)
@@ -389,9 +391,89 @@ async def public_status(
     matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
     if row is None or not matched:
         raise _no_dossier(code)
+    return row
+
+
+@router.get("/public/dossiers/{code}", tags=["public"])
+async def public_status(
+        code: PublicCode, request: Request,
+        id_last4: Annotated[str, Query(pattern=ID_LAST4, description=ID_LAST4_TEXT)]
+) -> dict[str, Any]:
+    """For citizens, without an account: where one dossier stands. Both the code and the
+    last four ID digits must match (a wrong pair is not found, so codes cannot be walked),
+    rate-limited per client address; the same work whether the code exists or not;
+    nothing personal in the answer. Beside intake's status: the stage in plain Vietnamese
+    (`status_vi`), the appointment, the path (steps and milestones, no officer named),
+    whether the result is ready and how it is returned, the signed result's verification
+    link, and the citizen's rating (`rating.allowed` once returned)."""
+    row = await _matching(request, code, id_last4)
+    sources: citizen.Sources = request.app.state.citizen
+    case, rating, known = None, None, True
+    try:
+        case = await sources.case(code)
+    except citizen.SourceUnavailable:
+        known = False  # intake's own status still answers
+    if citizen.stage(row, case) == "returned":
+        with contextlib.suppress(citizen.SourceUnavailable):
+            rating = await sources.rating(code)
+    catalog = _intake(request).catalogs.version(row["catalog_version"])
     return _json({"dossier_code": row["code"], "status": row["status"],
                   "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],
-                  "received_at": row["received_at"], "due_at": row["due_at"]})
+                  "received_at": row["received_at"], "due_at": row["due_at"],
+                  **citizen.view(row, case, catalog, rating, progress_known=known)})
+
+
+class PublicRatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id_last4: str = Field(pattern=ID_LAST4, description=ID_LAST4_TEXT)
+    score: int = Field(ge=1, le=5, description="1 (rất không hài lòng) … 5 (rất hài lòng)")
+    comment: str = Field("", max_length=2000)
+
+
+@router.post("/public/dossiers/{code}/rating", tags=["public"])
+async def public_rating(code: PublicCode, body: PublicRatingIn,
+                        request: Request) -> dict[str, Any]:
+    """The citizen rates their returned dossier (Art. 31), with the same code and digits
+    check and the same allowance as the lookup: once per dossier, changeable for the days
+    reporting states (`changeable_until`), then 409 rating_closed; 409 not_returned before
+    the result is handed over. Reporting keeps it and publishes it (DossierRated, origin
+    citizen)."""
+    await _matching(request, code, body.id_last4)
+    try:
+        answer = await request.app.state.citizen.rate(code, body.score, body.comment)
+    except citizen.SourceUnavailable as exc:
+        raise ApiError(503, [Problem.of(
+            "rating_unavailable", "Chưa ghi nhận được đánh giá; vui lòng thử lại sau",
+            "the rating could not be recorded now; try again later", "score")]) from exc
+    if answer.status_code == 404:  # reporting has not heard of the dossier's return yet
+        raise ApiError(409, [Problem.of(
+            "not_returned", f"Hồ sơ {code} chưa trả kết quả, chưa thể đánh giá",
+            f"dossier {code} has not been returned yet; it cannot be rated", "code")])
+    if answer.status_code != 200:
+        given = answer.json()
+        raise ApiError(answer.status_code, [Problem.model_validate(p)
+                                            for p in given.get("problems", [])])
+    now = request.app.state.runtime.clock.now()
+    return {"dossier_code": code, **citizen.rating_answer(answer.json(), now)}
+
+
+class ApplicantNumberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["individual", "organization"]
+    number: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z.\-]+$",
+                        description="the ID number (individual) or unit code (organisation)")
+
+
+@router.post("/applicants/ref")
+async def applicant_ref(body: ApplicantNumberIn, request: Request,
+                        caller: Annotated[Caller, require(P.warehouse_read)]) -> dict[str, str]:
+    """The applicant's pseudonym (`applicant_ref`), from the number typed at the counter,
+    so the counter can offer what the data warehouse already holds (digitization's
+    `GET /api/v1/warehouse/{applicant_ref}/documents`, within the officer's tree). The
+    number travels in the body, never in a URL."""
+    await request.app.state.runtime.audit.read(request, action="read.applicant_ref",
+                                               dossier_code=None)
+    return {"applicant_ref": pseudonym(_intake(request).key, body.kind, body.number)}
 
 
 @router.get("/catalog/agencies", dependencies=[require(P.catalog_read)])

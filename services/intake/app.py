@@ -15,7 +15,7 @@ from services.common.consumer import Batched, Verify
 from services.common.idempotency import IdempotencyKeys
 from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
-from services.intake import tables
+from services.intake import citizen, tables
 from services.intake.api import router
 from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler, SignatureCheck, load_systems
@@ -68,5 +68,6 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     app.state.idempotency = IdempotencyKeys(repository)
     app.state.warehouse = warehouse
     app.state.public_lookups = RateLimit(settings.public_lookups_per_minute)
+    app.state.citizen = citizen.Sources.from_settings(settings)
     app.include_router(router)
     return runtime

@@ -51,6 +51,11 @@ class IntakeSettings(ServiceSettings):
     ingest_signature_max_skew_seconds: float = 300.0
     # The citizens' status lookup (code + last four ID digits), per client address.
     public_lookups_per_minute: float = 10.0
+    # The citizens' page (api.py's public routes, citizen.py): the path, result and return
+    # from processing's case view, the rating kept by reporting, asked as our service once
+    # the code and the digits matched. Unset: intake's own status only, no rating.
+    processing_url: str | None = None
+    reporting_url: str | None = None
 
     @model_validator(mode="after")
     def _real_province_keys_in_production(self) -> IntakeSettings:

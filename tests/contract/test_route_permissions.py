@@ -13,7 +13,7 @@ from services.common.auth import all_routes, route_permissions
 # signed document, and the dashboard's page itself (its data routes ask for a token).
 PUBLIC = {
     ("GET", "/health"), ("GET", "/metrics"),
-    ("GET", "/api/v1/public/dossiers/{code}"),
+    ("GET", "/api/v1/public/dossiers/{code}"), ("POST", "/api/v1/public/dossiers/{code}/rating"),
     ("GET", "/api/v1/documents/{document_id}/verify"), ("POST", "/api/v1/documents/verify"),
     ("GET", "/"),
 }

@@ -79,7 +79,7 @@ class ComponentForm(StrEnum):
 
 
 class TimeUnit(StrEnum):
-    """The unit a legal time is counted in (domain.md section 5)."""
+    """The unit a legal time is counted in (docs/law.md#units)."""
 
     working_days = "working_days"
     days_excluding_holidays = "days_excluding_holidays"
@@ -126,7 +126,8 @@ class ComponentRef(Contract):
     code: str = Field(min_length=1, max_length=64)
     form: ComponentForm
     document_ref: DocumentRef | None = None
-    reused: bool = Field(default=False, description="taken from data already held (seed 002, 3(2))")
+    reused: bool = Field(default=False, description="taken from data already held "
+                         "(Decision 1333/QĐ-BHXH, step 3(2))")
 
 
 class Reason(Contract):

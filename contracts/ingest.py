@@ -1,7 +1,8 @@
 """What provincial systems publish to `onestop.ingest.v1`, and the feedback they get.
 
 A province reports in the terms its software already uses: the National Public Service
-Portal's status and channel codes (domain.md section 9). One event per status change.
+Portal's status and channel codes (docs/law.md#statuses-and-channels-of-the-national-portal).
+One event per status change.
 
 Signature (every record on `onestop.ingest.v1`; the local broker authenticates nobody, so
 intake checks who wrote a record by its key). Three Kafka headers, ASCII:

@@ -1,4 +1,5 @@
--- One database per service: no service reads another's tables (DESIGN.md).
+-- One database per service: no service reads another's tables
+-- (docs/architecture.md#the-shape-of-a-service).
 -- Run once by the postgres image on an empty data volume, as POSTGRES_USER (onestop),
 -- from /docker-entrypoint-initdb.d/. Each service creates its own tables with
 -- `python -m services.<name> migrate`.

@@ -157,7 +157,7 @@ class Digitizer:
                                        domain.component_digitized(code, row), agency)
 
     def _result(self, batch: _Batch, event: ResultIssued) -> None:
-        """Every result goes into the applicant's warehouse (seed 002, step 5)."""
+        """Every result goes into the applicant's warehouse (Decision 1333/QĐ-BHXH, step 5)."""
         if event.document_ref:
             batch.documents.append(_warehouse_row(
                 event.applicant.ref, event.document_ref, event.dossier_code, None, "result",

@@ -22,7 +22,7 @@ dossiers = Table(
     Column("applicant_ref", String(128)),
 )
 
-# The applicant's data warehouse (kho dữ liệu hồ sơ TTHC, seed 002 step 5), by pseudonym:
+# The applicant's data warehouse (kho dữ liệu hồ sơ TTHC, docs/law.md#digitization), by pseudonym:
 # what is held here is not asked for again (step 3(2)).
 documents = Table(
     "documents", metadata,

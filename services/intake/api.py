@@ -318,7 +318,7 @@ SLIPS = {
 async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.pdf",
                                             "refusal.pdf"], request: Request,
                    caller: Annotated[Caller, require(P.personal_read)]) -> Response:
-    """The slips of domain.md section 12, as PDF, by the form set in force on receipt."""
+    """The slips (docs/law.md#slips-and-their-contents), by the form set in force on receipt."""
     intake = _intake(request)
     async with request.app.state.runtime.sessions() as s:
         row = visible(caller, await intake.existing(s, code=code))

@@ -269,7 +269,7 @@ def receipt_events(sub: Submission, row: dict[str, Any], verdict: Verdict) -> li
 
 def contacts_events(code: str, ref: str, sub: Submission) -> list[Emit]:
     """How to reach the applicant, for notification only, on its own narrow topic: phone
-    and e-mail without the personal numbers the identity carries (DESIGN.md)."""
+    and e-mail, not the identity's personal numbers (docs/law.md#personal-data-on-topics)."""
     phone, email = sub.applicant.phone, sub.applicant.email
     if phone is None and email is None:
         return []

@@ -1,4 +1,4 @@
-"""Is a document already held for this applicant? (seed 002, step 3(2): data already held
+"""Is a document already held for this applicant? (docs/law.md#data-already-held: data already held
 is not asked for again). One interface; the setting INTAKE_WAREHOUSE_URL chooses: the
 digitization service's warehouse over HTTP, or, unset, no check at all, which every
 reused component then records (`reuse_verified: false`)."""

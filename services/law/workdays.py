@@ -1,4 +1,4 @@
-"""The law's clock: working days, day of receipt and due times (domain.md sections 4-5).
+"""The law's clock: working days, day of receipt and due times (docs/law.md#working-days).
 
 Pure calendar arithmetic in Asia/Ho_Chi_Minh; no I/O. Public holidays come from the
 `holidays` package (VN, lunar dates and government swaps included) plus configuration,
@@ -33,7 +33,8 @@ class CalendarRules:
     extra_working_days: frozenset[date] = frozenset()  # make-up Saturdays announced by government
     opens: time = time(7, 30)
     closes: time = time(17, 0)
-    # Decree 61/2018 15:00 rule; configurable because domain.md still marks it (confirm).
+    # Decree 61/2018's 15:00 rule, a parameter: its article is (confirm);
+    # docs/law.md#the-1500-rules.
     same_day_cutoff: time = time(15, 0)
 
     def __post_init__(self) -> None:
@@ -145,7 +146,7 @@ class WorkCalendar:
         return self.next_working_day(d), True
 
     def due_at(self, received_at: datetime, legal_time: LegalTime) -> datetime:
-        """When the result is due, as an aware datetime in TZ (domain.md section 5)."""
+        """When the result is due, as an aware datetime in TZ (docs/law.md#units)."""
         unit, n = legal_time.unit, legal_time.value
         if n < 0:
             raise ValueError("legal time must be >= 0")
@@ -211,7 +212,7 @@ class WorkCalendar:
 
 def timeliness(done_at: datetime, due_at: datetime) -> Timeliness:
     """Early: done on an earlier day than due (in Vietnam); on time: by the due time; late:
-    after it (domain.md sections 5 and 9)."""
+    after it (docs/law.md#counting-a-period)."""
     if done_at > due_at:
         return Timeliness.late
     if done_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():

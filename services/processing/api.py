@@ -58,7 +58,8 @@ class ActionIn(OfficerBody):
 
 
 class ExplanationIn(OfficerBody):
-    """The responsible office's specific explanation of an overdue dossier (seed 004)."""
+    """The responsible office's specific explanation of an overdue dossier
+    (docs/law.md#explanation-and-apology-letter)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,7 +69,7 @@ class ExplanationIn(OfficerBody):
 
 
 class ApologyIn(OfficerBody):
-    """The apology and re-appointment letter (domain.md section 7)."""
+    """The apology and re-appointment letter (docs/law.md#explanation-and-apology-letter)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -84,8 +85,9 @@ def acting_officer(body: OfficerBody, caller: Caller) -> str:
     return acting(caller, body.officer)
 
 
-# The permission each officer action needs (domain.md: steps by officers and heads, the
-# decision and the signed result by the leadership, the hand-over at the counter).
+# The permission each officer action needs (docs/law.md#processing-handovers-and-the-control-slip:
+# steps by officers and heads, the decision and the signed result by the leadership, the
+# hand-over at the counter).
 ACTION_PERMISSIONS: dict[Action, P] = {
     **{a: P.case_process for a in (Action.claim, Action.complete_step, Action.return_to_step,
                                    Action.request_supplement, Action.ask_agency,

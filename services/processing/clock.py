@@ -1,4 +1,4 @@
-"""The law's clock of a dossier in processing (domain.md sections 4, 5, 7 and 9).
+"""The law's clock of a dossier in processing (docs/law.md#counting-a-period and after).
 
 Pure: every moment is passed in, nothing is read or written. Due times come from the one
 calendar module (`services.law.workdays.WorkCalendar.due_at`); this module adds what
@@ -11,8 +11,8 @@ Two measures of time are used, on purpose:
   after the day of receipt; days that skip holidays; office hours). Thresholds, "used" and
   "left" are on it, and it reaches the legal time exactly at `due_at`.
 - *working time* (office hours of working days) is what a holder actually spent; every
-  period is attributed with it (seed 004: "cán bộ thụ lý hồ sơ"; Decree 61/2018 Art. 30
-  time at each agency).
+  period is attributed with it (docs/law.md#processing-handovers-and-the-control-slip;
+  Decree 61/2018 Art. 30 time at each agency).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ OVERDUE = "DossierOverdue"
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta()
-# "On time" is "no later than the due time" (domain.md section 5), so a dossier is overdue
+# "On time" is "no later than the due time" (docs/law.md#counting-a-period): overdue
 # only after it: the overdue threshold sits one tick after the due time.
 _JUST_AFTER = timedelta(microseconds=1)
 # A misconfigured calendar (nothing counts) must fail loudly rather than loop forever.
@@ -253,7 +253,7 @@ def clock_start(state: ClockState) -> datetime:
 
 
 def due_at(state: ClockState) -> datetime:
-    """The appointment of the current run, by the one calendar rule (domain.md section 5),
+    """The appointment of the current run, by the one calendar rule (docs/law.md#units),
     the same call intake makes on DossierReceived and SupplementReceived."""
     return state.calendar.due_at(clock_start(state), state.legal_time)
 
@@ -313,7 +313,7 @@ def working_time_left(state: ClockState, now: datetime) -> Amount:
 
 def runs(state: ClockState) -> list[tuple[datetime, datetime | None]]:
     """Every run of the clock, the stopped ones kept for the report and the evaluation
-    (domain.md section 4: "Keep both periods")."""
+    (docs/law.md#supplements-and-the-restarted-clock)."""
     starts = [state.received_at, *state.restarts]
     out: list[tuple[datetime, datetime | None]] = []
     for i, start in enumerate(starts):
@@ -352,13 +352,14 @@ def _switch(state: ClockState, at: datetime, new: Period | None, *kinds: str) ->
 def hand_over(state: ClockState, at: datetime, department: str,
               officer: str | None = None) -> ClockState:
     """A handover on the control slip: the next holder's working time starts
-    (domain.md section 6)."""
+    (docs/law.md#processing-handovers-and-the-control-slip)."""
     return _switch(state, at, Period(at, None, AGENCY, department, officer), AGENCY)
 
 
 def request_supplement(state: ClockState, at: datetime) -> ClockState:
     """A supplement stops the clock, whether asked at the counter (intake) or during
-    processing: one rule for both (domain.md section 4). The wait is the applicant's."""
+    processing: one rule for both. The wait is the applicant's
+    (docs/law.md#supplements-and-the-restarted-clock)."""
     return _switch(state, at, Period(at, None, SUPPLEMENT), AGENCY, OTHER_AGENCY)
 
 
@@ -374,7 +375,7 @@ def restart_after_supplement(state: ClockState, completed_at: datetime,
 
 def pause_for_agency(state: ClockState, at: datetime, agency_code: str) -> ClockState:
     """Another agency (liên thông) holds the dossier: its time is attributed to it
-    (domain.md section 5). The applicant's appointment does not move."""
+    (docs/law.md#other-agencies-and-delay-attribution). The applicant's appointment stays."""
     return _switch(state, at, Period(at, None, OTHER_AGENCY + agency_code), AGENCY)
 
 
@@ -407,7 +408,8 @@ def attributed_time(state: ClockState, now: datetime) -> dict[Holder, Amount]:
 
 def responsible(state: ClockState, at: datetime) -> Period | None:
     """Who held the dossier at `at` (e.g. the due time, for DossierOverdue's
-    responsible_department): the delay is theirs (domain.md sections 5 and 7)."""
+    responsible_department): the delay is theirs
+    (docs/law.md#other-agencies-and-delay-attribution)."""
     for p in reversed(state.periods):
         if p.start <= at and (p.end is None or at < p.end):
             return p
@@ -417,7 +419,7 @@ def responsible(state: ClockState, at: datetime) -> Period | None:
 def responsible_party(period: Period | Holder) -> str | None:
     """Who answers for a period's time, e.g. in DossierOverdue's responsible_department:
     the BHXH department that held the dossier, the other agency that held it (its code;
-    domain.md section 5: "attributed to whichever agency held the dossier"), or nobody
+    docs/law.md#other-agencies-and-delay-attribution), or nobody
     for the applicant's supplement wait."""
     if period.kind.startswith(OTHER_AGENCY):
         return period.kind[len(OTHER_AGENCY):]
@@ -490,9 +492,9 @@ def next_alert(state: ClockState, fired: set[str], now: datetime, near_days: flo
 def step_due_times(received: datetime, legal_time: LegalTime, steps: Sequence[StepSpec],
                    calendar: WorkCalendar) -> list[datetime]:
     """Each step's due time from its `share` of the legal time, cumulated in order (the
-    control slip's "due for that step", domain.md section 6). Shares summing past 1 (e.g.
-    every step left at the default 1.0) are scaled to split the legal time; shares summing
-    under 1 leave the rest before the dossier's due time."""
+    control slip's "due for that step", docs/law.md#processing-handovers-and-the-control-slip).
+    Shares summing past 1 (e.g. every step left at the default 1.0) are scaled to split the
+    legal time; shares summing under 1 leave the rest before the dossier's due time."""
     state = open_clock(received, legal_time, calendar)
     start, due, total = received, due_at(state), _legal_total(state)
     scale = max(1.0, sum(s.share for s in steps))
@@ -517,9 +519,9 @@ def handover_due(calendar: WorkCalendar, received_at: datetime) -> datetime:
 
 def apology_outcome(done_at: datetime, original_due: datetime,
                     reappointed_due: datetime | None) -> ApologyOutcome:
-    """The re-appointed date never makes a late dossier on time in the report (domain.md
-    section 7): the report judges the original due time; the new date is only checked for
-    whether it was kept."""
+    """The re-appointed date never makes a late dossier on time in the report
+    (docs/law.md#explanation-and-apology-letter): the report judges the original due time;
+    the new date is only checked for whether it was kept."""
     kept = reappointed_due is not None and done_at <= reappointed_due
     return ApologyOutcome(timeliness(done_at, original_due), kept)
 
@@ -527,8 +529,9 @@ def apology_outcome(done_at: datetime, original_due: datetime,
 def apology_problems(calendar: WorkCalendar, issued_at: datetime, original_due: datetime,
                      reappointed_due: datetime, earlier_apologies: int = 0,
                      days_before: int = 1, max_per_dossier: int = 1) -> list[str]:
-    """Domain.md section 7: issued before the due date, at least `days_before` working day
-    before it, once per dossier (both (confirm), hence parameters), and a later date."""
+    """docs/law.md#explanation-and-apology-letter: issued before the due date, at least
+    `days_before` working day before it, once per dossier (both (confirm), hence
+    parameters), and a later date."""
     problems: list[str] = []
     latest = _local(original_due).date()
     for _ in range(days_before):
@@ -546,15 +549,16 @@ def supplement_until(state: ClockState, within_days: int = 3,
                      since: datetime | None = None) -> datetime:
     """The last moment to ask for a supplement: the end of the `within_days`-th working day
     after receipt, or after `since` (e.g. the complete dossier's receipt, when the counter
-    had to ask for it first: an incomplete dossier gets no receipt, domain.md section 4)."""
+    had to ask for it first: an incomplete dossier gets no receipt,
+    docs/law.md#supplements-and-the-restarted-clock)."""
     return state.calendar.due_at(since or state.received_at,
                                  LegalTime(value=within_days, unit=TimeUnit.working_days))
 
 
 def supplement_problems(state: ClockState, at: datetime, within_days: int = 3,
                         max_rounds: int = 1, since: datetime | None = None) -> list[str]:
-    """Domain.md section 4: one request listing everything (not several rounds), asked
-    within 3 working days of receipt ((confirm), hence parameters)."""
+    """docs/law.md#supplements-and-the-restarted-clock: one request listing everything (not
+    several rounds), asked within 3 working days of receipt ((confirm), hence parameters)."""
     problems: list[str] = []
     if sum(p.kind == SUPPLEMENT for p in state.periods) >= max_rounds:
         problems.append("supplement_repeated")

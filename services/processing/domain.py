@@ -182,9 +182,9 @@ def _opened_clock(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockSta
 
 def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
                   done: Transition, at: datetime) -> clock.ClockState | None:
-    """What a transition does to the clock (domain.md sections 4-6): each handover starts
-    the next holder's working time, a supplement stops the clock and its completion
-    restarts it, another agency's time is its own, the decision ends it."""
+    """What a transition does to the clock (docs/law.md#processing-handovers-and-the-control-slip):
+    each handover starts the next holder's working time, a supplement stops the clock and its
+    completion restarts it, another agency's time is its own, the decision ends it."""
     state = _opened_clock(row, calendar) if action == Action.open else \
         clock_state(row, calendar)
     if state is None or not state.periods or state.periods[-1].end is not None:
@@ -213,9 +213,10 @@ def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
 def supplement_window(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
                       within_days: int) -> list[Problem]:
     """Processing's request comes within `within_days` working days of receiving the
-    complete dossier (domain.md section 4, "(confirm)"), or 422 supplement_late. Its "once"
-    is the workflow's guard (supplement_rounds): a request at the counter before the case
-    opened was intake's one request, so clock's supplement_repeated is not processing's."""
+    complete dossier (docs/law.md#supplements-and-the-restarted-clock, "(confirm)"), or 422
+    supplement_late. Its "once" is the workflow's guard (supplement_rounds): a request at the
+    counter before the case opened was intake's one request, so clock's supplement_repeated
+    is not processing's."""
     state = clock_state(row, calendar)
     if state is None:
         return []
@@ -307,8 +308,8 @@ def due_alerts(state: clock.ClockState, fired: set[str], now: datetime,
 def alert_event(code: str, state: clock.ClockState, alert: clock.Alert,
                 now: datetime) -> Event:
     """The contract event of a threshold: DeadlineApproaching or DossierOverdue, with the
-    department, or the other agency, that held the dossier at the due time (domain.md
-    sections 5 and 7)."""
+    department, or the other agency, that held the dossier at the due time
+    (docs/law.md#other-agencies-and-delay-attribution)."""
     due = clock.due_at(state)
     if alert.event == clock.OVERDUE:
         holder = clock.responsible(state, due) or clock.responsible(state, now)
@@ -413,8 +414,8 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "clock_running": clock.is_running(state, now) if state else False,
         "working_time_used": amount(clock.working_time_used(state, now)) if state else None,
         "working_time_left": amount(clock.working_time_left(state, now)) if state else None,
-        # Who held it and for how long (domain.md section 5): departments and officers,
-        # other agencies, and the applicant's supplement wait.
+        # Who held it and for how long (docs/law.md#other-agencies-and-delay-attribution):
+        # departments and officers, other agencies, and the applicant's supplement wait.
         "attribution": attribution(state, now) if state else [],
         "allowed_actions": allowed_for_officers(allowed),
         "deadline": row.get("deadline"), "alerts_fired": sorted(fired_alerts(row)),

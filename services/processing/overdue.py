@@ -1,5 +1,5 @@
-"""What the responsible office owes for a late dossier (domain.md section 7): a specific
-explanation of the cause once it is overdue (seed 004), and the apology and re-appointment
+"""What the responsible office owes for a late dossier (docs/law.md#explanation-and-apology-letter):
+a specific explanation of the cause once it is overdue, and the apology and re-appointment
 letter, issued before the due time when the delay is foreseen. Pure: a case row in, the
 row's new values and the event out, or the problems."""
 
@@ -17,8 +17,8 @@ from services.processing import clock, domain
 
 @dataclass(frozen=True)
 class ApologyPolicy:
-    """Domain.md section 7, both marked (confirm): at least `days_before` working days
-    before the due date, at most `max_per_dossier` letters."""
+    """docs/law.md#explanation-and-apology-letter, both marked (confirm): at least
+    `days_before` working days before the due date, at most `max_per_dossier` letters."""
 
     days_before: int = 1
     max_per_dossier: int = 1

@@ -125,7 +125,8 @@ def withdrawn(row: dict[str, Any], event: DossierWithdrawn, calendar: WorkCalend
 
 def supplement_requested(row: dict[str, Any], event: SupplementRequested,
                          calendar: WorkCalendar) -> Move:
-    """The province asked the applicant for more: the clock stops (domain.md section 4)."""
+    """The province asked the applicant for more: the clock stops
+    (docs/law.md#supplements-and-the-restarted-clock)."""
     state = _current(row, calendar)
     if state is None or not state.periods[-1].kind.startswith(clock.AGENCY):
         return Move()

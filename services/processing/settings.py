@@ -15,12 +15,14 @@ class ProcessingSettings(ServiceSettings):
     monitor_batch: int = 500
     alert_near_days: float | None = 1
     alert_used_share: float | None = 0.8
-    # The apology and re-appointment letter (domain.md section 7, both "(confirm)"): at
+    # The apology and re-appointment letter (docs/law.md#explanation-and-apology-letter, both
+    # "(confirm)"): at
     # least this many working days before the due time, at most this many per dossier.
     apology_days_before: int = 1
     apology_max_per_dossier: int = 1
     # Processing asks for a supplement within this many working days of receiving the
-    # complete dossier (domain.md section 4, "(confirm)"); later: 422 supplement_late.
+    # complete dossier (docs/law.md#supplements-and-the-restarted-clock, "(confirm)");
+    # later: 422 supplement_late.
     supplement_within_days: int = 3
     # The verification link published with each result: digitization's verify endpoint of
     # the result document, as other government systems reach it.

@@ -1,4 +1,4 @@
-"""The legal quarterly report (domain.md section 9, Decision 2192/QĐ-BHXH). Pure: no I/O.
+"""The legal quarterly report (docs/law.md#the-quarterly-report, Decision 2192/QĐ-BHXH). Pure.
 
 Period: 0:00 on the 15th of the previous quarter's last month to 24:00 on the 14th of this
 quarter's last month, Asia/Ho_Chi_Minh. A dossier belongs to the period holding its legal

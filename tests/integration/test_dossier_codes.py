@@ -1,5 +1,5 @@
 """Two intake replicas (separate processes) on one PostgreSQL database hand out dossier
-codes concurrently: no code twice, no number skipped (domain.md section 8)."""
+codes concurrently: no code twice, no number skipped (docs/law.md#dossier-codes)."""
 
 from __future__ import annotations
 

@@ -258,7 +258,8 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
             assert back["due_at"] >= first["due_at"]
             assert datetime.fromisoformat(back["clock_start"]) == completed
             assert back["working_time_left"]["value"] == 5  # a whole legal time again
-            # One supplement only (domain.md section 4), and step 1 has none before it.
+            # One supplement only (docs/law.md#supplements-and-the-restarted-clock), and
+            # step 1 has none before it.
             assert back["allowed_actions"] == ["complete_step", "ask_agency", "stop"]
 
             await until(client, gone, lambda c: c["state"] == "in_step", "the second opening")

@@ -1,4 +1,5 @@
-"""Processing's documents (domain.md sections 4, 6, 7, 12): the control slip as data, row by
+"""Processing's documents (docs/law.md#processing-handovers-and-the-control-slip,
+docs/law.md#explanation-and-apology-letter): the control slip as data, row by
 row, and the PDFs read back with pdftotext for their Vietnamese text and figures."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Processing's domain, pure: a case row round-trips through workflow.Case, and every
-transition moves the law's clock the way domain.md sections 4-6 say (handovers attribute
-time, a supplement stops it and its completion restarts it, another agency's time is its
-own, the decision ends it)."""
+transition moves the law's clock the way docs/law.md#processing-handovers-and-the-control-slip
+says (handovers attribute time, a supplement stops it and its completion restarts it,
+another agency's time is its own, the decision ends it)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_the_return_is_kept_with_the_result_and_shown() -> None:
 def test_a_supplement_is_asked_within_the_window_or_refused_as_late() -> None:
     row = move(received_row(), Action.open, RECEIVED + 2 * HOUR)
     row = move(row, Action.claim, RECEIVED + 3 * HOUR, "cb.an")
-    # Received Mon 2 March 2026: Tue 3, Wed 4, Thu 5 until 17:00 (domain.md section 4).
+    # Received Mon 2 March 2026: Tue 3, Wed 4, Thu 5 until 17:00 (docs/law.md#counting-a-period).
     until = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
     assert domain.supplement_window(row, CALENDAR, until, 3) == []
     late = domain.supplement_window(row, CALENDAR, until + timedelta(days=1), 3)

@@ -1,5 +1,5 @@
-"""The applicant's slips (domain.md section 12): render real PDFs, read them back as text and
-as PDF objects, and check every required field with its Vietnamese diacritics."""
+"""The applicant's slips (docs/law.md#slips-and-their-contents): render real PDFs, read them back
+as text and as PDF objects, and check every required field with its Vietnamese diacritics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Working days and due times (domain.md sections 4-5), hand-checked against the 2025-2027
+"""Working days and due times (docs/law.md#working-days), hand-checked against the 2025-2027
 calendar of the `holidays` package, plus property tests."""
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class Extraction:
 
     def summary(self) -> dict[str, Any]:
         """The extraction without personal values (read or not, confidence, mismatches):
-        what may go on a broad event (DESIGN.md, "personal data stays narrow")."""
+        what may go on a broad event (docs/law.md#personal-data-on-topics)."""
         return {
             "form_code": self.form_code,
             "fields": {

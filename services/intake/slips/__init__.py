@@ -1,7 +1,8 @@
-"""The slips the one-stop unit hands the applicant at receipt (domain.md sections 4, 8, 12).
+"""The slips the one-stop unit hands the applicant at receipt
+(docs/law.md#slips-and-their-contents).
 
 Three forms, whose wording follows the form set in force on the day of receipt (a dated
-rule, domain.md section 1):
+rule, docs/law.md#the-law-as-dated-data):
 
 - Mẫu số 01, giấy tiếp nhận hồ sơ và hẹn trả kết quả  -> `receipt_slip`
 - Mẫu số 02, phiếu yêu cầu bổ sung, hoàn thiện hồ sơ  -> `supplement_request`

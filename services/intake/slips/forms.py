@@ -40,7 +40,7 @@ SLIP_BLOCKS: dict[str, frozenset[str]] = {
     "supplement": frozenset({"problems", "clock_rule"}),
     "refusal": frozenset({"problems"}),
 }
-# Printed on every slip (domain.md section 12: who, what, when, and the officer).
+# Printed on every slip (docs/law.md#slips-and-their-contents: who, what, when, the officer).
 REQUIRED_BLOCKS = frozenset({"applicant", "signatures"})
 PLACEHOLDERS = frozenset({"agency", "officer"})
 
@@ -139,7 +139,7 @@ class SlipForms(_Data):
 
 
 class SlipRuleSet(_Data):
-    """The form set in force from valid_from (domain.md section 1: the law is dated data)."""
+    """The form set in force from valid_from (docs/law.md#the-law-as-dated-data)."""
 
     name: NonEmpty
     valid_from: date

@@ -18,7 +18,7 @@ ORG_ID_LABEL = "Mã số đơn vị"
 
 COMPONENT_FORMS = {"paper": "giấy", "electronic": "điện tử"}
 
-# domain.md section 3: channels of receipt and of return are recorded separately.
+# docs/law.md#channels: channels of receipt and of return are recorded separately.
 CHANNELS_IN = {
     "counter": "Trực tiếp tại Bộ phận Một cửa",
     "postal": "Qua dịch vụ bưu chính công ích",
@@ -63,7 +63,7 @@ class SlipComponent:
     original: bool = True  # bản chính / bản sao
     count: int = 1
     form: str = "paper"  # paper | electronic
-    reused: bool = False  # held data reused, not re-submitted (seed 002, step 3(2))
+    reused: bool = False  # held data reused, not re-submitted (Decision 1333/QĐ-BHXH, 3(2))
 
     def __post_init__(self) -> None:
         if self.form not in COMPONENT_FORMS:
@@ -82,7 +82,7 @@ class SlipProblem:
 
 @dataclass(frozen=True)
 class SlipContext:
-    """What every slip prints (domain.md section 12)."""
+    """What every slip prints (docs/law.md#slips-and-their-contents)."""
 
     dossier_code: str
     agency: SlipAgency

@@ -60,7 +60,8 @@ def _fill(template: str, ctx: SlipContext) -> str:
 
 
 def _applicant(ctx: SlipContext, rules: SlipRuleSet, block: ApplicantBlock) -> list[Flowable]:
-    """Applicant, procedure, channel and time of receipt (domain.md section 12: every slip)."""
+    """Applicant, procedure, channel and time of receipt: every slip's
+    (docs/law.md#slips-and-their-contents)."""
     a = ctx.applicant
     is_unit = a.id_label.strip() == ORG_ID_LABEL
     rows: list[tuple[str, str]] = [("Tên đơn vị:" if is_unit else "Họ và tên:", a.name)]
@@ -89,7 +90,7 @@ def _components_table(components: Sequence[SlipComponent]) -> Flowable:
                                    ("TT", "Tên giấy tờ", "Hình thức", "Số lượng", "Ghi chú")]]
     for i, c in enumerate(components, start=1):
         if c.reused:
-            # Seed 002 step 3(2): held data is not re-submitted, so there is no copy to count.
+            # Held data is not re-submitted (docs/law.md#data-already-held): no copy to count.
             kind, count, note = "Dữ liệu điện tử", "—", REUSED_MARK
         else:
             kind = f"{'Bản chính' if c.original else 'Bản sao'} ({COMPONENT_FORMS[c.form]})"

@@ -1,4 +1,5 @@
-"""The control slip (phiếu kiểm soát quá trình giải quyết hồ sơ, domain.md section 6) as data.
+"""The control slip (phiếu kiểm soát quá trình giải quyết hồ sơ) as data
+(docs/law.md#processing-handovers-and-the-control-slip).
 
 Pure: the case row, its step rows (tables.steps, in `seq` order or not) and the agency's
 calendar in; a ControlSlip out, whose `to_json()` the API answers and whose figures
@@ -10,7 +11,7 @@ time or late (services.law.workdays.timeliness).
 
 - Row 1: the one-stop unit to the first step's department. A paper dossier received at
   the counter from the cut-off (15:00) on goes over at the next working day's opening
-  (domain.md section 4, Decree 61/2018 (confirm article)), and is due by that day's end.
+  (docs/law.md#the-1500-rules, Decree 61/2018 (confirm article)), and is due by that day's end.
 - One row per change of holder between steps: a step completed, or sent back.
 - The step in progress: its row shows its due time, with nothing handed over yet.
 - Every step done, the leader decides (domain.LEADERSHIP); once the result is back at the

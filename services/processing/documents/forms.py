@@ -1,9 +1,9 @@
 """Which form a processing document follows, by the day the dossier was received.
 
-Domain.md section 1: rules are dated and a dossier is judged under those in force when it
+docs/law.md#the-law-as-dated-data: a dossier is judged under the rules in force when it
 was received, as intake's slips are. Mẫu 04 (apology) and 05 (control slip) are those of
-Circular 01/2018/TT-VPCP; the 2025 set renames Mẫu 04 (domain.md section 7) and otherwise
-keeps the numbers (confirm: domain.md marks Circular 03/2025 unread).
+Circular 01/2018/TT-VPCP; the 2025 set renames Mẫu 04 (docs/law.md#explanation-and-apology-letter)
+and otherwise keeps the numbers (confirm: Circular 03/2025 is unread).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The letters processing sends the applicant through the one-stop unit, as PDFs.
 
-- apology_letter_pdf: phiếu xin lỗi và hẹn lại ngày trả kết quả (domain.md sections 7
-  and 12), from the ApologyIssued event it goes with, so both say the same dates;
+- apology_letter_pdf: phiếu xin lỗi và hẹn lại ngày trả kết quả
+  (docs/law.md#explanation-and-apology-letter), from the ApologyIssued event it goes with,
+  so both say the same dates;
 - result_document_pdf: the decision (approved, or denied with its reasons), from the
   DossierResolved event. Digital signing comes later from digitization: `signed=False`
   prints "CHƯA KÝ SỐ" under the title and on every page.
@@ -76,8 +77,8 @@ def result_document_pdf(agency: pdf.Issuer, resolved: DossierResolved, *,
                         applicant_name: str | None = None, result_type: str | None = None,
                         signer_name: str = "", signer_title: str = RESULT_SIGNER) -> bytes:
     """The decision on the dossier: approved (with the catalogue's `result_type`), or
-    denied with every reason and its legal basis (seed 002, step 4). `signed=False` until
-    digitization has signed it: the unsigned mark is printed."""
+    denied with every reason and its legal basis (Decision 1333/QĐ-BHXH, step 4).
+    `signed=False` until digitization has signed it: the unsigned mark is printed."""
     pdf.ensure_fonts()
     if resolved.decision == "denied" and not resolved.reasons:
         raise ValueError("a denial states its reasons")

@@ -102,7 +102,8 @@ class Stack:
         digitization = f"http://127.0.0.1:{self.ports['digitization']}"
         # Who calls digitization: intake's reuse lookup, processing's result signatures;
         # intake's public routes ask processing and reporting for the citizens' page.
-        peers = {"intake": {"INTAKE_WAREHOUSE_URL": digitization,
+        peers = {"digitization": {"DIGITIZATION_PUBLIC_URL": digitization},  # its links
+                 "intake": {"INTAKE_WAREHOUSE_URL": digitization,
                             "INTAKE_PROCESSING_URL":
                                 f"http://127.0.0.1:{self.ports['processing']}",
                             "INTAKE_REPORTING_URL":

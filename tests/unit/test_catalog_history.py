@@ -14,7 +14,7 @@ import pytest
 from contracts.catalog import AgencyLevel
 from contracts.common import Channel, ComponentRef, IndividualApplicant, ReturnChannel
 from services.intake.domain import IntakeLaw, Rejected, Submission, judge_receipt
-from services.law.catalog import CatalogError, load_catalogs
+from services.law.catalog import AgencyScope, CatalogError, load_catalogs
 from services.law.catalog.loader import DEFAULT_DIR
 from services.law.workdays import TZ, WorkCalendar
 
@@ -115,9 +115,13 @@ def test_from_july_2025_the_regions_are_provincial_offices_again() -> None:
     assert index.agencies[REGION_I].name == "Bảo hiểm xã hội thành phố Hà Nội"
     assert index.agencies[BA_DINH_OLD].successor == BA_DINH
     # Every office that ceased is listed under the office that took it over, so a
-    # province's system reports its whole history under its one root.
+    # province's system reports its whole history under its one root, and its people see it.
     for code in (HANOI_OLD, BA_DINH_OLD):
         assert REGION_I in index.ancestors(code)
+    hanoi = AgencyScope.of(CATALOGS, REGION_I)
+    assert hanoi is not None
+    assert hanoi.allows(HANOI_OLD) and hanoi.allows(BA_DINH_OLD)
+    assert not hanoi.allows("000.00.99.H29") and not hanoi.allows("000.99.01.H29")
 
 
 def test_every_successor_is_in_force_the_day_after_its_predecessor_ceased() -> None:

@@ -4,7 +4,9 @@ The body of a Kafka record is this JSON object; W3C trace context travels in the
 headers (`traceparent`), never in the body.
 
 Producers build `Envelope`; consumers read with `InboundEnvelope.model_validate_json(raw)`,
-which is stricter (an id is required, the time must be a sane ISO 8601 string). Parsing the
+which is stricter (an id is required, the time must be a sane ISO 8601 string), or, knowing
+the type, with `typed_inbound(EventClass)`: the same envelope whose `data` is the event, so
+the bytes become the typed event in one validation. Parsing the
 raw bytes with pydantic-core's JSON parser (jiter) also bounds nesting: past its recursion
 limit (200 levels) it raises a ValidationError (`json_invalid`, "recursion limit exceeded"),
 where `json.loads` would raise RecursionError on a deep enough body.
@@ -12,11 +14,12 @@ where `json.loads` would raise RecursionError on a deep enough body.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from contracts.common import Timestamp
 
@@ -71,3 +74,22 @@ class InboundEnvelope(Envelope):
 
     id: uuid.UUID
     time: Timestamp
+
+
+@functools.cache
+def typed_inbound(event_cls: type[BaseModel]) -> type[InboundEnvelope]:
+    """`InboundEnvelope` of one event type (`event_cls.event_type`), `data` validated as
+    that event: the record's bytes become the typed event in one `model_validate_json`, and
+    `type` can tell the events of a union apart (contracts.registry.inbound)."""
+    event_type: str = event_cls.event_type  # type: ignore[attr-defined]
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"Inbound{event_cls.__name__}", __base__=InboundEnvelope,
+        type=(Literal[event_type], Field(description=event_type)), data=(event_cls, ...))
+
+
+@functools.cache
+def typed_outbound(event_cls: type[BaseModel]) -> type[Envelope]:
+    """`Envelope` whose `data` is the event itself: built and written without turning the
+    event into a dict first (the bytes are those of the dict form)."""
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"Outbound{event_cls.__name__}", __base__=Envelope, data=(event_cls, ...))

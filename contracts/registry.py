@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter
+
 from contracts import events as ev
 from contracts.common import Contract
+from contracts.envelope import InboundEnvelope, typed_inbound
 from contracts.ingest import IngestAccepted, IngestRejected, ProvinceDossierStatus
 
 EVENT_CLASSES: tuple[type[Contract], ...] = (
@@ -42,3 +48,20 @@ EVENT_TYPES: dict[str, type[Contract]] = {cls.event_type: cls for cls in EVENT_C
 def short_name(event_type: str) -> str:
     """`vn.gov.bhxh.onestop.dossier.received.v1` -> `dossier.received.v1` (file names)."""
     return event_type.removeprefix("vn.gov.bhxh.onestop.")
+
+
+@functools.cache
+def inbound(event_types: frozenset[str]) -> TypeAdapter[Any]:
+    """One validator of the records of these types (every one in EVENT_TYPES): bytes in, the
+    envelope out with its `data` the typed event, the model chosen by the record's `type`
+    (a discriminated union). A record of another type fails it like an invalid one."""
+    models = [typed_inbound(EVENT_TYPES[t]) for t in sorted(event_types)]
+    if len(models) == 1:
+        return TypeAdapter(models[0])
+    union: Any = Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+def is_inbound(envelope: InboundEnvelope) -> bool:
+    """Whether `envelope` came from `inbound` (its `data` is the event, not a dict)."""
+    return not isinstance(envelope.data, dict)

@@ -32,13 +32,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.common import Contract
-from contracts.envelope import Envelope, InboundEnvelope
-from contracts.registry import EVENT_TYPES
+from contracts.envelope import Envelope, InboundEnvelope, typed_inbound
+from contracts.registry import EVENT_TYPES, inbound
 from contracts.topics import Topic
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock
@@ -48,13 +48,20 @@ from services.common.dead_letters import (
     DeadLetterValue,
     keep_value,
 )
-from services.common.inbox import Inbox, content_hash, payload_hash
+from services.common.inbox import Inbox, content_hash, same_content
 from services.common.metrics import RuntimeMetrics
 from services.common.redaction import mask
 from services.common.retry import retrying
 from services.common.sqlstats import sql_phase
 from services.common.telemetry import get_logger
-from services.common.tracing import BatchTrace, Tracing, attached, disabled, header, remote_context
+from services.common.tracing import (
+    BatchTrace,
+    Tracing,
+    disabled,
+    header,
+    record_context,
+    remote_context,
+)
 
 log = get_logger(__name__)
 
@@ -73,7 +80,8 @@ class Context:
     record_headers: Any = None
     # Who the subscription's `verify` found wrote the record (a province system), if any.
     principal: str | None = None
-    # The OpenTelemetry context of the record's work (its process span when sampled).
+    # The record's trace: its process span's OpenTelemetry context when sampled, else the
+    # traceparent passed on (tracing.BatchTrace.context_for); `traced` runs work in it.
     trace: Any = None
 
 
@@ -97,8 +105,8 @@ Handler = EventHandler | Batched
 @contextlib.contextmanager
 def traced(ctx: Context) -> Iterator[None]:
     """The record's trace as the current one, for the outbox rows written under it."""
-    with attached(ctx.trace if ctx.trace is not None
-                  else remote_context(header(ctx.record_headers))):
+    with record_context(ctx.trace if ctx.trace is not None
+                        else remote_context(header(ctx.record_headers))):
         yield
 
 
@@ -142,11 +150,23 @@ class Subscription:
     # Tells the producer of each record applied (or applied before) that it was taken in.
     acknowledge: Acknowledge | None = None
 
+    # The types its handlers took when `inbound` was last asked, and their validator.
+    _inbound: tuple[frozenset[str], TypeAdapter[Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
     def on(self, event_cls: type[Contract]) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.handlers[event_cls.event_type] = fn  # type: ignore[attr-defined]
             return fn
         return register
+
+    def inbound(self) -> TypeAdapter[Any]:
+        """One validator of the records its handlers take, bytes to the typed envelope
+        (contracts.registry.inbound)."""
+        if self._inbound is None or self.handlers.keys() != self._inbound[0]:
+            types = frozenset(self.handlers)
+            self._inbound = (types, inbound(types))
+        return self._inbound[1]
 
 
 @dataclass
@@ -268,6 +288,25 @@ class BatchConsumer:
             return None
         # Before the bytes are parsed: an unproven writer's record is never looked into.
         principal = route.verify(record) if route and route.verify else None
+        # Nesting cannot exceed the count of brackets: only records with many are walked.
+        if route is not None and route.handlers and \
+                value.count(b"{") + value.count(b"[") <= self.max_depth:
+            try:
+                # One parse: bytes to the envelope whose `data` is the typed event.
+                envelope = route.inbound().validate_json(value)
+            except ValidationError:
+                pass  # told apart below, as it always was: which part failed, and how
+            else:
+                return Item(record, envelope, envelope.data, route.handlers[envelope.type],
+                            content_hash(envelope), principal)
+        return self._parse_refusing(record, route, principal)
+
+    def _parse_refusing(self, record: ConsumerRecord, route: Subscription | None,
+                        principal: str | None) -> Item | None:
+        """A record the typed parse did not take (a type this service does not handle,
+        nesting to check, or something invalid), read step by step so the refusal says
+        what is wrong: unreadable, the envelope, too deep, an unknown type, the event."""
+        value = record.value
         try:
             # Bytes parsed once; the JSON parser refuses nesting deeper than its own limit.
             envelope: Envelope = InboundEnvelope.model_validate_json(value)
@@ -277,7 +316,6 @@ class BatchConsumer:
                              _errors(exc)) from exc
         except Exception as exc:  # whatever a record makes the parser raise is its own fault
             raise DeadLetter("unparseable", describe(exc)) from exc
-        # Nesting cannot exceed the count of brackets: only records with many are walked.
         if value.count(b"{") + value.count(b"[") > self.max_depth and \
                 too_deep(envelope.data, self.max_depth):
             raise DeadLetter("too-deep", f"data nested deeper than {self.max_depth} levels",
@@ -295,7 +333,10 @@ class BatchConsumer:
             raise DeadLetter("invalid-event", _errors(exc), envelope) from exc
         except Exception as exc:
             raise DeadLetter("invalid-event", describe(exc), envelope) from exc
-        return Item(record, envelope, event, handler, content_hash(envelope), principal)
+        # The same envelope the typed parse gives: its attributes as validated, the event.
+        typed = typed_inbound(type(event)).model_construct(
+            envelope.model_fields_set, **{**dict(envelope), "data": event})
+        return Item(record, typed, event, handler, content_hash(typed), principal)
 
     async def _apply_isolating(self, items: list[Item],
                                dead: list[tuple[ConsumerRecord, DeadLetter, int]],
@@ -311,7 +352,7 @@ class BatchConsumer:
                 log.warning("record failed; dead-lettering it", topic=items[0].record.topic,
                             offset=items[0].record.offset, error=describe(exc))
                 dead.append((items[0].record, exc if isinstance(exc, DeadLetter) else
-                             DeadLetter("handler-failed", describe(exc), items[0].envelope),
+                             DeadLetter("handler-failed", describe(exc), _as_read(items[0])),
                              attempts))
                 return
             log.warning("batch failed; isolating the failing records", size=len(items),
@@ -346,11 +387,11 @@ class BatchConsumer:
                 event_id = str(item.envelope.id)
                 known = seen.get(event_id) or batch_ids.get(event_id)
                 if known is not None:
-                    # A row recorded before content hashes holds the hash of the bytes.
-                    if known != item.digest and known != payload_hash(item.record.value):
+                    # A row recorded before this content hash holds another hash of it.
+                    if known != item.digest and not same_content(known, item.record.value):
                         refused.append((item, DeadLetter(
                             "id-reused", f"event {event_id} seen with other content",
-                            item.envelope)))
+                            _as_read(item))))
                     else:
                         self.metrics.duplicates(topic=item.record.topic).inc()
                         duplicates.append(item)
@@ -447,6 +488,16 @@ class BatchConsumer:
 
     async def stop(self) -> None:
         self.stopping.set()
+
+
+def _as_read(item: Item) -> Envelope:
+    """A refused record's envelope as refusals carry it (an answer reads what it can of the
+    data as sent): `data` the record's own, not the typed event. Read again: refusals are
+    rare."""
+    try:
+        return InboundEnvelope.model_validate_json(item.record.value)
+    except ValidationError:
+        return item.envelope
 
 
 def _errors(exc: ValidationError) -> str:

@@ -3,10 +3,12 @@ effect. Same id and same content: already applied, skip. Same id, other content:
 to surface (an event id was reused for different content).
 
 Content is the parsed envelope (`content_hash`), not its bytes: the same event serialized
-again (keys in another order, other spacing, characters escaped or not) is the same event.
-Rows recorded before hold the hash of the record's bytes (`payload_hash`); a record whose
-content hash differs from a row's is still a duplicate when its bytes hash to the row's,
-so a redelivery of an event recorded then is never refused as reused."""
+again (keys in another order, other spacing, characters escaped or not, a default written
+out or left out) is the same event. Rows recorded before hold another hash of it: by an
+earlier canonical form (`content_hash_v1`, the data as received with its keys sorted), or of
+the record's bytes (`payload_hash`); a record whose hash differs from a row's is still a
+duplicate when one of those matches (`same_content`), so a redelivery of an event recorded
+then is never refused as reused. Both are computed only then, for the rare id seen again."""
 
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, InboundEnvelope
 from services.common.bulk import defer_insert
 from services.common.db import RuntimeTables
 
@@ -27,6 +30,16 @@ from services.common.db import RuntimeTables
 def payload_hash(raw: bytes) -> str:
     """The hash of a record's bytes: what rows recorded before content hashes hold."""
     return hashlib.sha256(raw).hexdigest()
+
+
+def content_hash(envelope: BaseModel) -> str:
+    """SHA-256 of the parsed envelope as its model writes it: every attribute and the typed
+    event in the models' fixed field order, times as validated (the envelope's in UTC),
+    compact, UTF-8 unescaped; fields holding their default left out, so a default written
+    out or left out, or an optional field a later contract version adds, changes nothing.
+    Written by pydantic-core from the model the consumer already holds: no second parse."""
+    return hashlib.sha256(envelope.__pydantic_serializer__.to_json(
+        envelope, exclude_defaults=True)).hexdigest()
 
 
 def _keys_sorted(node: dict[str, Any]) -> dict[str, Any]:
@@ -48,17 +61,27 @@ def _items_sorted(items: list[Any]) -> list[Any]:
             for v in items]
 
 
-def content_hash(envelope: Envelope) -> str:
-    """SHA-256 of the envelope as one canonical JSON text: its attributes in a fixed order,
-    the time in UTC (the envelope converts it), `data` with every object's keys sorted,
-    compact, UTF-8 unescaped. pydantic-core writes it (the consumer's hot path: json.dumps
-    is slower)."""
+def content_hash_v1(envelope: Envelope) -> str:
+    """The canonical form rows were recorded with before `content_hash`: the envelope's
+    attributes in a fixed order, the time in UTC, `data` as received (a dict) with every
+    object's keys sorted, compact, UTF-8 unescaped."""
     canonical = to_json({
         "id": str(envelope.id), "type": envelope.type, "source": envelope.source,
         "subject": envelope.subject, "time": envelope.time, "agencycode": envelope.agencycode,
         "datacontenttype": envelope.datacontenttype, "dataschema": envelope.dataschema,
         "data": _keys_sorted(envelope.data)})
     return hashlib.sha256(canonical).hexdigest()
+
+
+def same_content(recorded: str, raw: bytes) -> bool:
+    """Whether a row's hash from before `content_hash` is this record's (its bytes', or its
+    content's by the earlier canonical form)."""
+    if recorded == payload_hash(raw):
+        return True
+    try:
+        return recorded == content_hash_v1(InboundEnvelope.model_validate_json(raw))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

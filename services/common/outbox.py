@@ -9,7 +9,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, typed_outbound
 from contracts.events import Event
 from contracts.topics import Topic
 from services.common.bulk import defer_insert
@@ -22,7 +22,7 @@ from services.common.tracing import Tracing, disabled, outbox_traceparent
 def encode(envelope: Envelope) -> bytes:
     # pydantic's own serializer: the bytes json.dumps(model_dump(mode="json"), compact,
     # ensure_ascii=False) gave, in a fifth of the time (the profile put that at 4% of intake).
-    return envelope.model_dump_json().encode()
+    return envelope.__pydantic_serializer__.to_json(envelope)
 
 
 class OutboxWriter:
@@ -34,10 +34,12 @@ class OutboxWriter:
         self.tracer = (tracing or disabled()).tracer
 
     def envelope(self, event: Event, agency_code: str, subject: str | None = None) -> Envelope:
-        return Envelope(
+        """The event's envelope, its `data` the event itself (`typed_outbound`): written
+        as the same bytes as from a dict, without making the dict."""
+        return typed_outbound(type(event))(
             id=uuid.uuid4(), type=event.event_type, source=self.source,
             subject=subject or event.dossier_code, time=self.clock.now(),
-            agencycode=agency_code, data=event.model_dump(mode="json"),
+            agencycode=agency_code, data=event,
         )
 
     async def add(self, session: AsyncSession, topic: Topic, envelope: Envelope,

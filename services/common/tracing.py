@@ -319,12 +319,11 @@ class SendSpan:
 
     def __init__(self, tracer: Tracer, topic: str, key: str, event_id: str, event_type: str,
                  traceparent: str | None) -> None:
-        ctx = remote_context(traceparent)
         self.span: trace.Span | None = None
-        sampled = ctx is not None and trace.get_current_span(ctx).get_span_context() \
-            .trace_flags & _SAMPLED
-        if sampled:
-            self.span = tracer.start_span(f"send {topic}", context=ctx, kind=SpanKind.PRODUCER,
+        parsed = parse_traceparent(traceparent)
+        if parsed is not None and parsed[2] & _SAMPLED:  # no object made for the others
+            self.span = tracer.start_span(f"send {topic}", context=remote_context(traceparent),
+                                          kind=SpanKind.PRODUCER,
                                           attributes={**_messaging(topic, dossier=key),
                                                       "messaging.message.id": event_id,
                                                       "onestop.event_type": event_type})
@@ -362,20 +361,26 @@ class BatchTrace:
         return self
 
     def context_for(self, headers: Sequence[tuple[str, bytes]] | None, topic: str,
-                    envelope: Envelope) -> OtelContext:
-        """The context the record's work runs in (its outbox rows descend from it)."""
-        parent = remote_context(header(headers))
-        if parent is not None and not trace.get_current_span(parent).get_span_context() \
-                .trace_flags & _SAMPLED:
-            return parent  # unsampled: pass the trace id on, make nothing
+                    envelope: Envelope) -> OtelContext | str:
+        """What the record's work runs in (its outbox rows descend from it): a sampled
+        record's OpenTelemetry context (its process span), else only the traceparent to pass
+        on, a string: no OpenTelemetry object is made for it (`record_context`)."""
+        given = header(headers)
+        parsed = parse_traceparent(given)
+        if parsed is not None and not parsed[2] & _SAMPLED:
+            return given.decode("latin-1")  # type: ignore[union-attr]
+        parent = None if parsed is None else trace.set_span_in_context(NonRecordingSpan(
+            SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=TraceFlags(parsed[2]))))
         links = None
         if self.batch is not None and self.batch.is_recording():
             links = [Link(self.batch.get_span_context())]
+        # Attributes once sampled: given to start_span, the sampler copies them every time.
         span = self.tracer.start_span(f"process {topic}", context=parent or OtelContext(),
-                                      kind=SpanKind.CONSUMER, links=links,
-                                      attributes=_messaging(topic, envelope))
-        if span.is_recording():
-            self.spans.append(span)
+                                      kind=SpanKind.CONSUMER, links=links)
+        if not span.is_recording():  # a trace begun here, not sampled: its id passes on
+            return traceparent_of(span.get_span_context())
+        span.set_attributes(_messaging(topic, envelope))
+        self.spans.append(span)
         return trace.set_span_in_context(span)
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -385,6 +390,22 @@ class BatchTrace:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             span.end()
         self.spans = []
+
+
+@contextlib.contextmanager
+def record_context(ctx: OtelContext | str | None) -> Iterator[None]:
+    """Runs the body in a record's context as `BatchTrace.context_for` made it: a sampled
+    one's OpenTelemetry context attached, an unsampled one's traceparent set as the
+    current one (the outbox passes its trace id on, `outbox_traceparent`)."""
+    if not isinstance(ctx, str):
+        with attached(ctx):
+            yield
+        return
+    token = current_traceparent.set(ctx)
+    try:
+        yield
+    finally:
+        current_traceparent.reset(token)
 
 
 @contextlib.contextmanager

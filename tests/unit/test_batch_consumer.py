@@ -17,12 +17,13 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 from sqlalchemy.exc import OperationalError
 
 from contracts import topics
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, InboundEnvelope
 from contracts.events import DossierWithdrawn
+from contracts.registry import inbound
 from services.common.clock import FixedClock
 from services.common.consumer import BatchConsumer, Context, Received, Refusal, Subscription
 from services.common.db import make_engine, runtime_tables, session_factory
-from services.common.inbox import Inbox, content_hash, payload_hash
+from services.common.inbox import Inbox, content_hash, content_hash_v1, payload_hash
 from services.common.metrics import RuntimeMetrics
 
 T = datetime(2026, 3, 2, 3, tzinfo=UTC)
@@ -335,8 +336,65 @@ async def test_an_inbox_row_holding_the_bytes_hash_still_recognises_its_redelive
     async with loop.sessions() as s:
         recorded = await s.scalar(select(tables.inbox.c.payload_hash).where(
             tables.inbox.c.event_id == str(new_id)))
-    # Rows written from now on hold the hash of the content.
-    assert recorded == content_hash(Envelope.model_validate_json(new))
+    # Rows written from now on hold the hash of the content, as the typed parse gives it.
+    assert recorded == content_hash(inbound(frozenset({DossierWithdrawn.event_type}))
+                                    .validate_json(new))
+
+
+async def test_a_row_holding_the_earlier_content_hash_still_recognises_its_redelivery(
+        loop_parts: Any) -> None:
+    loop, _, producer, state, count = loop_parts
+    event_id = uuid.uuid4()
+    first = _event("D-V1", event_id)
+    # What the inbox recorded with the canonical form before this one.
+    async with loop.sessions() as s, s.begin():
+        await s.execute(tables.inbox.insert().values(
+            consumer="test", event_id=str(event_id), topic=topics.INTAKE.name, applied_at=T,
+            payload_hash=content_hash_v1(Envelope.model_validate_json(first))))
+    await loop.handle_batch({TP: [_record(0, _reserialized(first))]})
+    assert await count() == 0 and producer.sent == [] and state["answers"] == []
+    other = _event("D-V1", event_id, reason="another reason")
+    await loop.handle_batch({TP: [_record(1, other)]})
+    assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"id-reused"]
+
+
+async def test_a_default_written_out_or_left_out_is_the_same_content(loop_parts: Any) -> None:
+    loop, _, producer, _, count = loop_parts
+    body = _envelope_dict("D-N")
+    body["data"]["reason"] = None  # the event's default
+    left_out = json.loads(json.dumps(body))
+    del left_out["data"]["reason"]
+    await loop.handle_batch({TP: [_record(0, json.dumps(body).encode())]})
+    await loop.handle_batch({TP: [_record(1, json.dumps(left_out).encode())]})
+    assert await count() == 1
+    assert producer.sent == []  # a duplicate, not an id reused for other content
+
+
+async def test_handlers_get_the_typed_event_parsed_once_from_the_bytes(
+        loop_parts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop, _, producer, state, count = loop_parts
+    seen: list[Any] = []
+    handler = state["subscription"].handlers[DossierWithdrawn.event_type]
+
+    async def looking(ctx: Context, event: DossierWithdrawn) -> None:
+        seen.append((ctx.envelope, event))
+        await handler(ctx, event)
+
+    state["subscription"].handlers[DossierWithdrawn.event_type] = looking
+    parsed: list[str] = []
+
+    def second_parse(*_: Any, **__: Any) -> Any:
+        parsed.append("again")
+        raise AssertionError("the record was parsed a second time")
+
+    # Neither the envelope alone nor the event from a dict: the bytes are validated once.
+    monkeypatch.setattr(InboundEnvelope, "model_validate_json", second_parse)
+    monkeypatch.setattr(DossierWithdrawn, "model_validate", second_parse)
+    await loop.handle_batch({TP: [_record(0, _event("D-T1")), _record(1, _event("D-T2"))]})
+    assert parsed == [] and producer.sent == [] and await count() == 2
+    for envelope, event in seen:
+        assert isinstance(event, DossierWithdrawn) and envelope.data is event
+        assert envelope.time == T and envelope.type == DossierWithdrawn.event_type
 
 
 async def test_acknowledged_are_the_records_applied_and_those_applied_before(

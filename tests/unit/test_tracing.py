@@ -25,6 +25,7 @@ from services.common.tracing import (
     attached,
     outbox_traceparent,
     read_jsonl,
+    record_context,
     remote_context,
 )
 from tests.auth import AUTH
@@ -113,7 +114,11 @@ async def test_a_consumed_batch_makes_a_process_span_per_sampled_record() -> Non
                                       "onestop.intake.v1", envelope())
         with attached(ctx):
             current = trace.get_current_span().get_span_context()
-        assert trace.get_current_span(unsampled).get_span_context().span_id == SPAN
+        # Unsampled: no OpenTelemetry object at all, the traceparent is passed on as it came.
+        assert unsampled == UNSAMPLED
+        with record_context(unsampled):
+            passed = parse_traceparent(outbox_traceparent(tracing.tracer, "t", envelope()))
+        assert passed is not None and passed[0] == TRACE and passed[2] == 0
         # A record without any traceparent starts a trace of its own (sampled by ratio).
         batch.context_for(None, "onestop.ingest.v1", envelope())
     assert tracing.memory is not None
@@ -129,6 +134,18 @@ async def test_a_consumed_batch_makes_a_process_span_per_sampled_record() -> Non
     root = spans["process onestop.ingest.v1"]
     assert root.parent is None and root.context.trace_id != TRACE
     assert len(spans) == 3  # nothing for the unsampled record
+
+
+async def test_a_record_starting_an_unsampled_trace_gets_only_its_traceparent() -> None:
+    tracing = memory(ratio=0.0)
+    async with BatchTrace(tracing.tracer, "intake", 1) as batch:
+        begun = batch.context_for(None, "onestop.ingest.v1", envelope())
+    assert isinstance(begun, str)  # no OpenTelemetry context made for it
+    parsed = parse_traceparent(begun)
+    assert parsed is not None and not parsed[2] & 1  # not sampled
+    with record_context(begun):
+        child = parse_traceparent(outbox_traceparent(tracing.tracer, "t", envelope()))
+    assert child is not None and child[0] == parsed[0]  # its events carry its trace id
 
 
 async def test_a_failed_transaction_ends_its_spans_in_error() -> None:

@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter
 
 from contracts import events as ev
 from contracts.common import Contract
-from contracts.envelope import InboundEnvelope, typed_inbound
+from contracts.envelope import typed_inbound
 from contracts.ingest import IngestAccepted, IngestRejected, ProvinceDossierStatus
 
 EVENT_CLASSES: tuple[type[Contract], ...] = (
@@ -60,8 +60,3 @@ def inbound(event_types: frozenset[str]) -> TypeAdapter[Any]:
         return TypeAdapter(models[0])
     union: Any = Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
     return TypeAdapter(union)
-
-
-def is_inbound(envelope: InboundEnvelope) -> bool:
-    """Whether `envelope` came from `inbound` (its `data` is the event, not a dict)."""
-    return not isinstance(envelope.data, dict)

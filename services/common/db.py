@@ -251,9 +251,13 @@ def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEng
                 _begin(conn, immediate=True)
 
         return engine
-    # hide_parameters: a failed statement's message never carries its values (personal data)
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                               hide_parameters=True, **kwargs)
+    # hide_parameters: a failed statement's message never carries its values (personal data).
+    # No ping before each checkout (with asyncpg three round trips: BEGIN, a query,
+    # ROLLBACK): a connection the server dropped fails its first statement, SQLAlchemy then
+    # invalidates the pool's older connections, and the work is retried (retry.py counts a
+    # lost connection as transient), so only that one attempt pays for it.
+    return create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
+                               **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

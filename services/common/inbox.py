@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_json
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, InboundEnvelope
-from services.common.bulk import defer_insert
+from services.common.bulk import defer_insert, dialect_of, one_of, values_of
 from services.common.db import RuntimeTables
 
 
@@ -94,17 +94,22 @@ class Inbox:
     def __init__(self, consumer: str, tables: RuntimeTables) -> None:
         self.consumer = consumer
         self.table = tables.inbox
+        self._seen: dict[str, Select[tuple[str, str]]] = {}
 
     async def seen(self, session: AsyncSession, event_ids: list[str]) -> dict[str, str]:
-        """event id -> recorded hash, for the ids already applied."""
-        found: dict[str, str] = {}
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start:start + 500]
-            rows = await session.execute(
-                select(self.table.c.event_id, self.table.c.payload_hash).where(
-                    self.table.c.consumer == self.consumer, self.table.c.event_id.in_(chunk)))
-            found.update({r.event_id: r.payload_hash for r in rows})
-        return found
+        """event id -> recorded hash, for the ids already applied: one statement for the
+        batch, the same text whatever its size."""
+        if not event_ids:
+            return {}
+        dialect = dialect_of(session)
+        statement = self._seen.get(dialect)
+        if statement is None:
+            statement = self._seen[dialect] = select(
+                self.table.c.event_id, self.table.c.payload_hash).where(
+                self.table.c.consumer == self.consumer,
+                one_of(self.table.c.event_id, dialect, "ids"))
+        rows = await session.execute(statement, {"ids": values_of(event_ids, dialect)})
+        return {event_id: digest for event_id, digest in rows}
 
     async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
                      at: datetime) -> None:

@@ -30,10 +30,11 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
-from sqlalchemy import Row, case, delete, func, select, text, update
+from sqlalchemy import BigInteger, Row, Update, bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.topics import HEARTBEAT, TOPICS
+from services.common.bulk import dialect_of, one_of, upsert, values_of
 from services.common.clock import Clock
 from services.common.db import RuntimeTables, is_sqlite
 from services.common.kafka import ensure_topics
@@ -108,6 +109,7 @@ class OutboxRelay:
         self.pending = 0
         self.parked = 0
         self.leading: bool | None = None  # False: another replica publishes this outbox
+        self._marks: dict[str, Update] = {}
 
     def poke(self) -> None:
         self.wake.set()
@@ -331,9 +333,11 @@ class OutboxRelay:
         now = self.clock.now()
         async with self.sessions() as s, s.begin():
             if acked:
-                await s.execute(update(self.t.outbox)
-                                .where(self.t.outbox.c.seq.in_([r.seq for r, _ in acked]))
-                                .values(published_at=now))
+                dialect = dialect_of(s)
+                seqs = [r.seq for r, _ in acked]
+                await s.execute(self._mark(dialect), {
+                    "now": now, "seqs": values_of(seqs, dialect), "low": min(seqs),
+                    "high": max(seqs)})
             for row, exc in parked:  # rare: one statement each, to keep each reason
                 await s.execute(update(self.t.outbox).where(self.t.outbox.c.seq == row.seq)
                                 .values(parked_at=now, park_reason=park_reason(exc)))
@@ -348,19 +352,35 @@ class OutboxRelay:
         if reset:
             await self._republish("an acknowledged offset went backwards")
 
+    def _mark(self, dialect: str) -> Update:
+        """The acknowledged rows marked published: one statement, prepared once."""
+        statement = self._marks.get(dialect)
+        if statement is None:
+            seq = self.t.outbox.c.seq
+            # The range lets the planner walk the primary key over a pass's few rows
+            # whatever it guesses of the list (an IN list was answered with a table scan).
+            statement = self._marks[dialect] = update(self.t.outbox).where(
+                seq.between(bindparam("low"), bindparam("high")),
+                one_of(seq, dialect, "seqs", BigInteger())).values(
+                published_at=bindparam("now"))
+        return statement
+
     async def _save_watermarks(self, s: AsyncSession, touched: dict[tuple[str, int], int],
                                replace: bool) -> None:
         if replace:
             self.watermarks.clear()
             await s.execute(delete(self.t.watermarks))
+        rows = []
         for (topic, partition), offset in touched.items():
             if offset <= self.watermarks.get((topic, partition), -1):
                 continue
             self.watermarks[(topic, partition)] = offset
-            await s.execute(delete(self.t.watermarks).where(
-                self.t.watermarks.c.topic == topic, self.t.watermarks.c.partition == partition))
-            await s.execute(self.t.watermarks.insert().values(
-                topic=topic, partition=partition, next_offset=offset))
+            rows.append({"topic": topic, "partition": partition, "next_offset": offset})
+        if rows:  # one upsert for every partition the pass moved
+            statement = upsert(s, self.t.watermarks)
+            await s.execute(statement.on_conflict_do_update(
+                index_elements=[self.t.watermarks.c.topic, self.t.watermarks.c.partition],
+                set_={"next_offset": statement.excluded.next_offset}), rows)
 
     async def _load_watermarks(self) -> None:
         async with self.sessions() as s:

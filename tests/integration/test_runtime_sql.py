@@ -1,0 +1,193 @@
+"""The runtime's own SQL per batch, on both real databases, counted by services.common.sqlstats:
+the inbox is checked with one statement per batch whatever its size (the same text each
+time, so PostgreSQL prepares it once); no liveness ping precedes each session; a pooled
+connection the server dropped costs one retried attempt, nothing is lost; the relay marks a
+pass's rows published with one statement, the same text whatever their number."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import Column, MetaData, String, Table, func, select, text
+
+from contracts import topics
+from contracts.envelope import Envelope
+from contracts.events import DossierWithdrawn
+from services.common.bulk import flush_inserts
+from services.common.clock import FixedClock, SystemClock
+from services.common.consumer import BatchConsumer, Context, Subscription
+from services.common.db import make_engine, runtime_tables, session_factory
+from services.common.inbox import Inbox
+from services.common.metrics import RuntimeMetrics
+from services.common.outbox import OutboxWriter
+from services.common.relay import OutboxRelay
+from services.common.sqlstats import SqlStats, sql_phase
+from tests.conftest import PG_ADMIN, postgres_database
+
+pytestmark = pytest.mark.integration
+
+T = datetime(2026, 3, 2, 3, tzinfo=UTC)
+TP = TopicPartition(topics.INTAKE.name, 0)
+
+
+class NoBroker:
+    """The consumer's Kafka clients, where only the database is under test."""
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        return None
+
+    async def send(self, *_: Any, **__: Any) -> asyncio.Future[None]:
+        raise AssertionError("nothing is dead-lettered here")
+
+
+def _record(offset: int, code: str) -> ConsumerRecord:
+    env = Envelope(id=uuid.uuid4(), type=DossierWithdrawn.event_type, source="onestop/intake",
+                   subject=code, time=T, agencycode="A",
+                   data=DossierWithdrawn(dossier_code=code, withdrawn_at=T).model_dump(
+                       mode="json"))
+    value = json.dumps(env.model_dump(mode="json")).encode()
+    return ConsumerRecord(topic=TP.topic, partition=0, offset=offset, timestamp=0,
+                          timestamp_type=0, key=code.encode(), value=value, checksum=None,
+                          serialized_key_size=len(code), serialized_value_size=len(value),
+                          headers=[])
+
+
+def _statements(stats: SqlStats, verb: str, table: str) -> int:
+    return int(sum(n for (phase, v, t), (n, _, _) in stats.statements.items()
+                   if phase == "consumer" and v == verb and t == table))
+
+
+async def test_a_batch_checks_its_inbox_once_and_pings_nothing(database_url: str) -> None:
+    metadata = MetaData()
+    tables = runtime_tables(metadata)
+    applied = Table("applied", metadata, Column("code", String(64), primary_key=True))
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    stats = SqlStats.watch(engine)
+    sessions = session_factory(engine)
+    subscription = Subscription(topics.INTAKE)
+
+    @subscription.on(DossierWithdrawn)
+    async def handle(ctx: Context, event: DossierWithdrawn) -> None:
+        await ctx.session.execute(applied.insert().values(code=event.dossier_code))
+
+    loop = BatchConsumer(service="test", consumer=NoBroker(), producer=NoBroker(),  # type: ignore[arg-type]
+                         sessions=sessions, inbox=Inbox("test", tables),
+                         subscriptions=[subscription], dead_letter_topic="onestop.dlq.test.v1",
+                         clock=FixedClock(T), metrics=RuntimeMetrics("test"))
+    try:
+        offset = 0
+        for size in (1200, 7, 600):
+            await loop.handle_batch({TP: [_record(offset + i, f"D-{offset + i}")
+                                          for i in range(size)]})
+            offset += size
+        # Three batches: three inbox checks (the first, 1,200 ids, was three before), all
+        # one statement text; each batch's session took a connection without a ping.
+        assert _statements(stats, "select", "inbox") == 3
+        texts = {s for s in stats._shapes if s.lstrip().upper().startswith("SELECT")
+                 and "FROM inbox" in s}
+        assert len(texts) == 1
+        assert sum(c[2] for c in stats.checkouts.values()) == 0  # no pings
+        assert sum(c[0] for c in stats.checkouts.values()) >= 3
+        async with sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(applied)) == offset
+            assert await s.scalar(select(func.count()).select_from(tables.inbox)) == offset
+    finally:
+        await engine.dispose()
+
+
+async def _terminate_backends(database: str) -> int:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        return len(await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()", database))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_dropped_costs_one_retried_attempt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr("services.common.retry.asyncio.sleep", no_wait)
+    async with postgres_database() as url:
+        metadata = MetaData()
+        tables = runtime_tables(metadata)
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        sessions = session_factory(engine)
+        subscription = Subscription(topics.INTAKE)
+        seen: list[str] = []
+
+        @subscription.on(DossierWithdrawn)
+        async def handle(ctx: Context, event: DossierWithdrawn) -> None:
+            seen.append(event.dossier_code)
+
+        loop = BatchConsumer(service="test", consumer=NoBroker(), producer=NoBroker(),  # type: ignore[arg-type]
+                             sessions=sessions, inbox=Inbox("test", tables),
+                             subscriptions=[subscription],
+                             dead_letter_topic="onestop.dlq.test.v1", clock=FixedClock(T),
+                             metrics=RuntimeMetrics("test"))
+        try:
+            await loop.handle_batch({TP: [_record(0, "D-0")]})
+            # The pooled connection is dropped by the server (a restart, an idle timeout).
+            assert await _terminate_backends(url.rsplit("/", 1)[1]) >= 1
+            await loop.handle_batch({TP: [_record(1, "D-1"), _record(2, "D-2")]})
+            async with sessions() as s:
+                recorded = await s.scalar(select(func.count()).select_from(tables.inbox))
+            assert recorded == 3 and sorted(set(seen)) == ["D-0", "D-1", "D-2"]
+        finally:
+            await engine.dispose()
+
+
+async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
+                                                         kafka_bootstrap: str) -> None:
+    metadata = MetaData()
+    tables = runtime_tables(metadata)
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    stats = SqlStats.watch(engine)
+    sessions = session_factory(engine)
+    writer = OutboxWriter("test", tables, SystemClock())
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    relay = OutboxRelay(service="test", engine=engine, sessions=sessions, tables=tables,
+                        producer=producer, bootstrap=kafka_bootstrap, clock=SystemClock(),
+                        metrics=RuntimeMetrics("test"))
+    try:
+        for size in (300, 5):
+            async with sessions() as s, s.begin():
+                for i in range(size):
+                    await writer.emit(s, topics.INTAKE, DossierWithdrawn(
+                        dossier_code=f"D-{size}-{i}", withdrawn_at=T), "A")
+                await flush_inserts(s)
+            with sql_phase("relay"):
+                result = await relay.publish_pending()
+            assert result.published == size
+        marks = [(key, counts) for key, counts in stats.statements.items()
+                 if key[0] == "relay" and key[1] == "update" and key[2] == "outbox"]
+        assert sum(counts[0] for _, counts in marks) == 2  # one per pass
+        texts = {s for s in stats._shapes if s.lstrip().upper().startswith("UPDATE OUTBOX")}
+        assert len(texts) == 1  # the same text for 300 rows and for 5
+        async with sessions() as s:
+            pending = await s.scalar(select(func.count()).select_from(tables.outbox).where(
+                tables.outbox.c.published_at.is_(None)))
+            watermarks = await s.scalar(text("SELECT count(*) FROM outbox_watermarks"))
+        assert pending == 0 and watermarks >= 1
+    finally:
+        await producer.stop()
+        await engine.dispose()

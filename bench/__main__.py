@@ -1,4 +1,5 @@
-"""`make bench`: every measurement of issue 14 in one run, one table, one JSON.
+"""`make bench`: every measurement of issues 14 and 22 in one run, one table, one JSON, and
+every target of issue 22 beside its figure (bench/targets.py).
 
 The raw broker's ceiling; the pipeline at full load and its publish-to-visible latency at
 25/50/75% of it, on SQLite and on PostgreSQL (bench/pipeline.py); with `--replicas N`, the
@@ -19,6 +20,7 @@ import argparse
 from typing import Any
 
 from bench import broker_storage, monitor, pipeline, rebuild
+from bench.targets import print_targets, targets
 
 
 def summary(result: dict[str, Any]) -> None:
@@ -37,6 +39,8 @@ def summary(result: dict[str, Any]) -> None:
         print()
         print("== local broker storage ==")
         broker_storage.print_table(result["broker_storage"])
+    print()
+    print_targets(result["targets"])
     print()
     print("The CPU of this machine may be shared: figures are noisy; compare runs made "
           "side by side.")
@@ -63,6 +67,7 @@ def main() -> None:
     result["monitor"] = monitor.measure_ticks(args.cases, args.due, ("sqlite", "postgres"))
     if args.broker_storage:
         result["broker_storage"] = broker_storage.measure(args.broker_storage)
+    result["targets"] = targets(result)
     summary(result)
     pipeline.write(result, "")
 

@@ -52,6 +52,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bench import explain as plans
 from bench.breakdown import PgServer, breakdown, print_breakdown, scrape
 from bench.databases import ServiceDb, create_databases, drop_databases, utc
+from bench.targets import print_targets, targets
 from contracts import topics
 from contracts.events import DossierReceived
 from contracts.topics import SERVICES
@@ -483,6 +484,9 @@ def main() -> None:
                  ("sqlite", "postgres") if args.backend == "both" else (args.backend,),
                  args.replicas, load=args.load, explain=args.explain)
     print_pipelines(result["raw"], result["pipeline"])
+    result["targets"] = targets(result)
+    print()
+    print_targets(result["targets"])
     write(result, "")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.breakdown import PgServer, breakdown
+from bench.targets import targets
 
 
 def _s(name: str, value: float, **labels: str) -> tuple[tuple[str, tuple[tuple[str, str],
@@ -76,3 +77,33 @@ def test_the_servers_cpu_counts_only_what_the_load_spent() -> None:
     assert figures["cpu_ms_per_dossier"] == pytest.approx(150)
     assert figures["shared_writers_cpu_ms_per_dossier"] == pytest.approx(20)
     assert figures["per_dossier"]["xact_commit"] == 2
+
+
+def _pipe(rate: float, p99: float, cpu: dict[str, float], rss: float) -> dict[str, object]:
+    per_dossier = {"fetched": 30.0, "published": 10.0}
+    return {"sustained_events_per_s": rate, "cpu_ms_per_dossier": cpu,
+            "peak_rss_mib": {"intake": rss, "reporting": 150.0},
+            "latency": [{"share_of_full_load": 0.25, "received_visible_ms": {"p99": 9.0}},
+                        {"share_of_full_load": 0.5, "received_visible_ms": {"p99": p99}}],
+            "breakdown": {"intake": {"per_dossier": per_dossier},
+                          "reporting": {"per_dossier": per_dossier}}}
+
+
+def test_every_target_is_printed_beside_its_figure() -> None:
+    result = {"raw": {"produce_per_s": 60_000.0},
+              "rebuild": {"events_per_s": 21_000.0},
+              "pipeline": {"sqlite": _pipe(6_000, 900, {"intake": 2.0, "reporting": 2.0}, 190),
+                           "postgres": _pipe(5_500, 1_200, {"intake": 3.0, "reporting": 3.0},
+                                             210),
+                           "postgres x2": _pipe(9_900, 800, {"intake": 3.0}, 180)}}
+    rows = {r["target"]: (r["figure"], r["holds"]) for r in targets(result)}
+    assert rows["pipeline events/s, sqlite"] == (6_000, True)
+    assert rows["pipeline / raw produce, postgres"] == (pytest.approx(5_500 / 60_000), True)
+    # 4 ms of CPU per dossier over 80 records handled (fetched + published, two services)
+    assert rows["CPU us per record handled, sqlite"] == (pytest.approx(50), True)
+    assert rows["CPU us per record handled, postgres"] == (pytest.approx(75), False)
+    assert rows["receipt visible p99 ms at 50%, postgres"] == (1_200, False)
+    assert rows["peak RSS MiB (largest: intake), postgres"] == (210, False)
+    assert rows["PostgreSQL / SQLite events/s"] == (pytest.approx(5_500 / 6_000), False)
+    assert rows["postgres x2 / postgres events/s"] == (pytest.approx(1.8), True)
+    assert rows["rebuild events/s"] == (21_000, True)

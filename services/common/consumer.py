@@ -258,10 +258,11 @@ class BatchConsumer:
         parsed = time.perf_counter()
         with sql_phase("consumer"):
             await self._apply_isolating(items, dead, attempts=1)
+            self.after_commit()  # the relay publishes the batch's events while this goes on
             applied = time.perf_counter()
             await self.dead_letters.publish(dead)
-            await self._answer(dead)
-        self.after_commit()
+            if await self._answer(dead):
+                self.after_commit()
         answered = time.perf_counter()
         await self._commit(batch)
         ended = time.perf_counter()
@@ -457,13 +458,14 @@ class BatchConsumer:
             self.metrics.consumed(topic=topic, type=event_type).inc(n)
         self.applied += len(items)
 
-    async def _answer(self, dead: list[tuple[ConsumerRecord, DeadLetter, int]]) -> None:
-        """Refused records of answering subscriptions are answered in one transaction."""
+    async def _answer(self, dead: list[tuple[ConsumerRecord, DeadLetter, int]]) -> bool:
+        """Refused records of answering subscriptions are answered in one transaction; True
+        when there were answers to write."""
         answers = [(route.answer, Refusal(record, exc.reason, exc.detail, exc.envelope))
                    for record, exc, _ in dead
                    if (route := self.routes.get(record.topic)) and route.answer]
         if not answers:
-            return
+            return False
         async def write() -> None:
             async with self.sessions() as s, s.begin():
                 for answer, refusal in answers:
@@ -476,6 +478,7 @@ class BatchConsumer:
             # An answer that cannot be written is not worth blocking the topic for: the
             # record is in the dead-letter topic already.
             log.error("refusal could not be answered", error=describe(exc))
+        return True
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}

@@ -65,6 +65,19 @@ def park_reason(exc: BaseException) -> str:
     return (text if text.startswith(name) else f"{name}: {text}")[:500]
 
 
+async def _outcome(sent: asyncio.Future[RecordMetadata]) -> RecordMetadata | BaseException:
+    """The broker's answer to one send, or why it failed. Awaited one after another: the
+    sends of a pass are answered together, and a gather would cost more than the waits."""
+    try:
+        return await sent
+    except asyncio.CancelledError as exc:
+        if sent.cancelled():  # the send was cancelled (the producer stopping), not this task
+            return exc
+        raise
+    except Exception as exc:
+        return exc
+
+
 @dataclass
 class PassResult:
     """One publish_pending pass: rows published, rows parked, and why rows were kept."""
@@ -266,7 +279,7 @@ class OutboxRelay:
                     result.retry_error = exc
                     break
                 parked.append((row, exc))  # refused before leaving: size, serialization
-        outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        outcomes = [await _outcome(f) for _, f in sent]
         acked: list[tuple[Row[Any], RecordMetadata]] = []
         suspects: list[Row[Any]] = []
         for (row, _), outcome in zip(sent, outcomes, strict=True):

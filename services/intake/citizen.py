@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from contracts.catalog import Procedure
+from services.intake.settings import IntakeSettings
 from services.law.catalog import CatalogIndex
 from services.law.workdays import TZ
 
@@ -165,7 +166,7 @@ class Sources:
     reporting: httpx.AsyncClient | None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Sources:
+    def from_settings(cls, settings: IntakeSettings) -> Sources:
         key = settings.service_api_key.get_secret_value()
 
         def client(url: str | None) -> httpx.AsyncClient | None:
@@ -176,12 +177,11 @@ class Sources:
 
     async def case(self, code: str) -> dict[str, Any] | None:
         """The case view, None when processing has no case (yet); SourceUnavailable."""
-        body = await self._ask(self.processing, "GET", f"/api/v1/cases/{code}", found=True)
+        body = await self._get(self.processing, f"/api/v1/cases/{code}")
         return body if isinstance(body, dict) else None
 
     async def rating(self, code: str) -> dict[str, Any] | None:
-        body = await self._ask(self.reporting, "GET", f"/api/v1/dossiers/{code}/citizen-rating",
-                               found=True)
+        body = await self._get(self.reporting, f"/api/v1/dossiers/{code}/citizen-rating")
         return _rating(body) if isinstance(body, dict) else None
 
     async def rate(self, code: str, score: int, comment: str) -> httpx.Response:
@@ -197,15 +197,15 @@ class Sources:
             raise SourceUnavailable(f"reporting answered {response.status_code}")
         return response
 
-    async def _ask(self, client: httpx.AsyncClient | None, method: str, path: str, *,
-                   found: bool) -> Any:
+    async def _get(self, client: httpx.AsyncClient | None, path: str) -> Any:
+        """The answer's body; None when not found; SourceUnavailable otherwise."""
         if client is None:
             raise SourceUnavailable("not configured")
         try:
-            response = await client.request(method, path)
+            response = await client.get(path)
         except httpx.HTTPError as exc:
             raise SourceUnavailable(repr(exc)) from exc
-        if found and response.status_code == 404:
+        if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise SourceUnavailable(f"{path} answered {response.status_code}")

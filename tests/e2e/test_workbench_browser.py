@@ -19,6 +19,7 @@ import asyncio
 import io
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 from contracts.topics import REPORTS, SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
+from services.law.workdays import TZ
 from tests.auth import AUTH
 from tests.integration.support import read_topic
 
@@ -423,3 +425,85 @@ def test_a_dossier_through_every_screen_then_rated_by_its_citizen(
     for name in ("workbench-signin", "workbench-counter", "workbench-receipt",
                  "workbench-queue", "workbench-case", "workbench-overdue", "citizen"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+async def fill_applicant(page: Page, name: str, id_number: str) -> None:
+    await page.locator("#tab-counter:not([hidden])").wait_for(timeout=WAIT_MS)
+    await page.select_option("#r-procedure", "BHXH.NH.03")
+    await page.fill("#r-full-name", name)
+    await page.fill("#r-id-number", id_number)
+    await page.locator("#r-complete[data-complete=true]").wait_for(timeout=WAIT_MS)
+
+
+async def the_other_paths(front: str, tmp: Path) -> None:
+    watch = Watch()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            desk = {"viewport": {"width": 1366, "height": 768}}
+            counter = await sign_in(await browser.new_context(**desk), front, watch, COUNTER)
+            # Refused at the counter, with reasons: the refusal slip opens.
+            await fill_applicant(counter, "Vũ Văn Hùng", "001090011111")
+            await counter.click("#r-refuse-open")
+            await counter.fill("#r-reasons", "Thủ tục không thuộc thẩm quyền của cơ quan")
+            await pdf_opened(counter, lambda: counter.click("#r-refuse-send"), "/refusal.pdf")
+            assert "Đã từ chối tiếp nhận" in await counter.inner_text("#r-done")
+
+            # Received, then asked at the counter for a supplement (its slip), given it.
+            await counter.click("#r-new")
+            await fill_applicant(counter, "Phan Thị Mận", "001090022222")
+            await pdf_opened(counter, lambda: counter.click("#r-submit"), "/receipt.pdf")
+            code = (await counter.inner_text("#r-code")).strip()
+            await counter.click("#r-done button")
+            await counter.locator(f'#dossier[data-code="{code}"]').wait_for(timeout=WAIT_MS)
+            asked = counter.locator("#d-counter-title ~ .inline-form textarea")
+            await asked.fill("GKS: Bản sao giấy khai sinh chưa được chứng thực")
+            await counter.click("#d-counter-title ~ .inline-form button")
+            supplement = counter.locator('button[data-slip="supplement-request.pdf"]')
+            await supplement.wait_for(timeout=WAIT_MS)
+            await pdf_opened(counter, lambda: supplement.click(), "/supplement-request.pdf")
+            await counter.click("#d-supplement")
+            await counter.locator("#dossier[data-intake=received]").wait_for(timeout=WAIT_MS)
+
+            # Scanned; the officer asks another agency, with its sub-deadline, and records
+            # its answer.
+            upload = counter.locator('#d-components input[data-scan="GKS"]')
+            for _ in range(60):
+                if await upload.count():
+                    break
+                await asyncio.sleep(1)
+                await counter.click("#open-dossier button[type=submit]")
+            scan = tmp / "gks-2.png"
+            scan.write_bytes(scanned_page())
+            await upload.set_input_files(str(scan))
+            await counter.click('#d-components button[data-upload="GKS"]')
+            await counter.locator('#d-components td.status', has_text="Đã số hóa").wait_for(
+                timeout=WAIT_MS)
+            officer = await sign_in(await browser.new_context(**desk), front, watch, OFFICER)
+            await open_dossier(officer, code, "in_step")
+            await act(officer, "claim")
+            sub_due = (datetime.now(TZ) + timedelta(days=3)).strftime("%Y-%m-%dT17:00")
+            await act(officer, "ask_agency", {"agency": "BHXH tỉnh Nam Định",
+                                              "sub_due_at": sub_due,
+                                              "question": "Xác minh thời gian đóng BHXH"})
+            assert await officer.locator("#dossier").get_attribute("data-state") == \
+                "waiting_agency"
+            await act(officer, "record_agency_answer",
+                      {"answer_summary": "Đã xác minh: đúng 12 tháng đóng"})
+            assert "Xác minh thời gian đóng BHXH" in await officer.inner_text("#d-path")
+
+            # Withdrawn at the counter at the applicant's request.
+            await open_dossier(counter, code, "in_step")
+            await counter.fill('input[aria-label="Lý do rút hồ sơ"]', "Người nộp đề nghị rút")
+            await counter.click('#d-counter-title ~ .inline-form button:has-text("Rút hồ sơ")')
+            await counter.locator("#dossier[data-intake=withdrawn]").wait_for(timeout=WAIT_MS)
+            await open_dossier(officer, code, "withdrawn")
+            assert not watch.errors, watch.errors
+        finally:
+            await browser.close()
+
+
+def test_refusal_supplement_another_agency_and_withdrawal_through_the_screens(
+        screens: Stack, tmp_path: Path) -> None:
+    assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
+    asyncio.run(the_other_paths(screens.services["web"].url, tmp_path))

@@ -110,6 +110,7 @@ export class Dossier {
     this.case = kase.ok ? kase.data : null;
     out.dataset.code = this.code;
     out.dataset.state = this.case ? this.case.state : '';
+    out.dataset.intake = this.intake ? this.intake.status : '';
     out.append(this.summary(), this.slips(), this.components(), this.counter(),
       this.caseSection(), this.survey());
   }

@@ -32,9 +32,20 @@ def defer_insert(session: AsyncSession, table: Table, values: dict[str, Any]) ->
     buffers.setdefault(table, []).append(values)
 
 
+def defer_inserts(session: AsyncSession, table: Table, rows: Iterable[dict[str, Any]]
+                  ) -> None:
+    """`defer_insert` of many rows at once, in their order."""
+    rows = list(rows)
+    if rows:  # an empty buffer would be flushed as one INSERT without values
+        buffers: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_KEY, {})
+        buffers.setdefault(table, []).extend(rows)
+
+
 async def flush_inserts(session: AsyncSession) -> int:
     buffers: dict[Table, list[dict[str, Any]]] = session.info.pop(_KEY, {})
     for table, rows in buffers.items():  # dicts keep first-use order: outbox seq follows it
+        if not rows:
+            continue
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -147,6 +149,19 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
     return RuntimeTables(outbox, inbox, watermarks, audit, replays)
 
 
+def _json_default(value: Any) -> Any:
+    # A consumed record's envelope holds its event as a model (consumer.py): a JSON column
+    # stores it as its JSON form, as it stored the dict it used to be.
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_text(value: Any) -> str:
+    """What JSON columns store: json.dumps, contract models included."""
+    return json.dumps(value, default=_json_default)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -217,7 +232,8 @@ def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEng
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout},
-                                     hide_parameters=True, **kwargs)
+                                     hide_parameters=True, json_serializer=json_text,
+                                     **kwargs)
         default_ms = int(busy_timeout * 1000)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -258,7 +274,7 @@ def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEng
     # invalidates the pool's older connections, and the work is retried (retry.py counts a
     # lost connection as transient), so only that one attempt pays for it.
     return create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
-                               **kwargs)
+                               json_serializer=json_text, **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, InboundEnvelope
-from services.common.bulk import defer_insert, dialect_of, one_of, values_of
+from services.common.bulk import defer_inserts, dialect_of, one_of, values_of
 from services.common.db import RuntimeTables
 
 
@@ -114,6 +114,7 @@ class Inbox:
     async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
                      at: datetime) -> None:
         """items: (event id, content hash, topic)."""
-        for i, h, t in items:
-            defer_insert(session, self.table, {"consumer": self.consumer, "event_id": i,
-                                               "payload_hash": h, "topic": t, "applied_at": at})
+        consumer = self.consumer
+        defer_inserts(session, self.table, [
+            {"consumer": consumer, "event_id": i, "payload_hash": h, "topic": t,
+             "applied_at": at} for i, h, t in items])

@@ -16,14 +16,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy import Column, MetaData, String, Table, func, select, text
+from sqlalchemy import JSON, Column, MetaData, String, Table, func, select, text
 
 from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import DossierWithdrawn
 from services.common.bulk import flush_inserts
 from services.common.clock import FixedClock, SystemClock
-from services.common.consumer import BatchConsumer, Context, Subscription
+from services.common.consumer import BatchConsumer, Batched, Context, Subscription
 from services.common.db import make_engine, runtime_tables, session_factory
 from services.common.inbox import Inbox
 from services.common.metrics import RuntimeMetrics
@@ -190,4 +190,28 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
         assert pending == 0 and watermarks >= 1
     finally:
         await producer.stop()
+        await engine.dispose()
+
+
+async def test_a_json_column_takes_a_consumed_events_typed_data(database_url: str) -> None:
+    """A handler storing `ctx.envelope.data` (the typed event now, a dict before) in a JSON
+    column keeps working: it is stored as the event's JSON form."""
+    metadata = MetaData()
+    kept = Table("kept", metadata, Column("id", String(36), primary_key=True),
+                 Column("data", JSON))
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    envelope = Subscription(topics.INTAKE, handlers={
+        DossierWithdrawn.event_type: Batched(lambda *_: None)}).inbound().validate_json(
+        _record(0, "D-J").value)
+    assert isinstance(envelope.data, DossierWithdrawn)
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            await s.execute(kept.insert(), [{"id": str(envelope.id), "data": envelope.data}])
+        async with session_factory(engine)() as s:
+            stored = await s.scalar(select(kept.c.data))
+        assert stored == envelope.data.model_dump(mode="json")
+        assert DossierWithdrawn.model_validate(stored) == envelope.data
+    finally:
         await engine.dispose()

@@ -5,11 +5,13 @@ and the quarterly report."""
 from __future__ import annotations
 
 import contextvars
+import json
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope
@@ -34,10 +36,13 @@ from services.reporting.repository import ReportingRepository
 
 
 def event_row(ctx: Context) -> dict[str, Any]:
+    """The `events` row of a record; its data as JSON text, serialized once."""
     env = ctx.envelope
+    data = env.data
     return {"event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
             "source": env.source, "agency_code": env.agencycode, "time": env.time,
-            "topic": ctx.topic, "data": env.data}
+            "topic": ctx.topic, "data": data.model_dump_json() if isinstance(data, BaseModel)
+            else json.dumps(data)}
 
 
 def rating_of(envelope: Envelope, event: DossierRated) -> Rating:

@@ -9,8 +9,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Text,
+    TypeDecorator,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
@@ -53,6 +57,20 @@ _EMPTY_FACT = {**{c: literal_column("''") for c in ("agency_code", "procedure_co
                "supplement_periods": literal_column("'[]'")}
 
 
+class _JsonText(TypeDecorator[str]):
+    """JSON serialized already: bound as it is (no second serialization) into a JSON
+    column."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_INSERT_EVENTS = insert(tables.events).values(data=bindparam("data", type_=_JsonText()))
+
+
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i:i + _CHUNK]
@@ -80,8 +98,9 @@ class ReportingRepository:
     # --- the raw events ------------------------------------------------------------------
 
     async def add_events(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """`rows`' data is JSON text already (handlers.event_row)."""
         if rows:
-            await s.execute(insert(tables.events), rows)
+            await s.execute(_INSERT_EVENTS, rows)
 
     async def stored_events(self, s: AsyncSession, codes: Sequence[str]
                             ) -> dict[str, list[Recorded]]:

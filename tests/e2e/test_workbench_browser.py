@@ -247,7 +247,9 @@ async def scan_the_paper_component(page: Page, code: str, tmp: Path) -> None:
     await page.click('#d-components button[data-upload="GKS"]')
     row = page.locator('#d-components tr[data-component="GKS"] td.status',
                        has_text="Đã số hóa")
-    await row.wait_for(timeout=WAIT_MS)
+    refused = page.locator("#d-components-title ~ .problems:not([hidden])")
+    await row.or_(refused).first.wait_for(timeout=3 * WAIT_MS)  # signing takes a while
+    assert not await refused.count(), await refused.inner_text()
     assert "ký bởi" in await row.inner_text()
     body = await pdf_opened(page, lambda: page.click("#d-components button[data-document]"),
                             "/api/v1/documents/")

@@ -150,3 +150,9 @@ async def test_without_origins_a_service_sends_no_cors_header() -> None:
 def test_settings_refuse_any_origin(spec: str) -> None:
     with pytest.raises(ValidationError, match="ONESTOP_CORS_ORIGINS"):
         ServiceSettings(cors_origins=spec)
+
+
+def test_the_front_imports_no_service_it_calls() -> None:
+    from tests.contract.test_layers import offenders
+
+    assert offenders("services.web", tuple(f"services.{s}" for s in SERVICES)) == []

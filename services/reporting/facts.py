@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from contracts.envelope import Envelope
@@ -80,7 +80,11 @@ MEASURES = ("received", "online", "resolved", "early", "on_time", "late", "retur
             "refused", "withdrawn", "overdue")
 AggKey = tuple[date, str, str, str]  # (day, agency, procedure, channel)
 CalendarFor = Callable[[str, str | None], WorkCalendar]  # (agency, catalogue version)
-SortKey = tuple[datetime, int, datetime, str]
+# (business moment, lifecycle rank, recorded time, event id), times as microseconds since
+# the epoch: compared many times, and aware datetimes of different zones compare slowly.
+SortKey = tuple[int, int, int, str]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,9 @@ class Recorded:
         object.__setattr__(self, "at", at)
         # Same business moment and kind (a province re-reporting a receipt): the one
         # recorded later is the correction, so it sorts last and "latest" takes it.
-        object.__setattr__(self, "key", (at, _RANK.get(kind, len(_RANK)), self.time,
-                                         self.event_id))
+        object.__setattr__(self, "key", ((at - _EPOCH) // _MICROSECOND,
+                                         _RANK.get(kind, len(_RANK)),
+                                         (self.time - _EPOCH) // _MICROSECOND, self.event_id))
 
     @classmethod
     def of(cls, envelope: Envelope, event: Event) -> Recorded:
@@ -184,7 +189,7 @@ _STEP_FIELDS = tuple(f.name for f in fields(StepFact))
 # Who and what the dossier is about: the receipt says it; else, in this order, whatever
 # else named them (the decision, the refusal, the digitization, the result).
 _NAMED_BY = (DossierReceived, DossierResolved, DossierRejected, DossierDigitized, ResultIssued)
-MEMO_VERSION = 1
+MEMO_VERSION = 2
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -369,8 +374,7 @@ class DossierFold:
         last = self.last
         return {
             "v": MEMO_VERSION,
-            "last": None if last is None else [last[0].isoformat(), last[1],
-                                               last[2].isoformat(), last[3]],
+            "last": None if last is None else list(last),
             "first_agency": self.first_agency,
             "named": [[i, *self.named[i]] for i in sorted(self.named)],
             "return_channels": [self.received_return_channel, self.returned_channel],
@@ -392,7 +396,7 @@ class DossierFold:
         if not memo or memo.get("v") != MEMO_VERSION:
             return None
         at, rank, time, event_id = memo["last"]
-        fold.last = (datetime.fromisoformat(at), rank, datetime.fromisoformat(time), event_id)
+        fold.last = (at, rank, time, event_id)
         fold.first_agency = memo["first_agency"]
         fold.named = {i: (agency, procedure) for i, agency, procedure in memo["named"]}
         fold.received_return_channel, fold.returned_channel = memo["return_channels"]

@@ -188,6 +188,11 @@ class DossierDigitized(Event):
         default_factory=list, max_length=MAX_ITEMS,
         description="fragile originals the office leader decided not to digitize (Decision "
         "1333, step 3(1)): finished without a file")
+    extractions: list[ExtractionSummary] | None = Field(
+        default=None, max_length=MAX_ITEMS,
+        description="what OCR read of each scanned declaration form among the components, "
+        "from its latest scan (empty: none was read), so a reader of the dossier's flags "
+        "needs no ComponentDigitized; absent from events written before it was added")
 
 
 # --- processing -----------------------------------------------------------------------

@@ -58,7 +58,8 @@ def component_row(dossier_code: str, comp: ComponentRef, now: datetime) -> dict[
     return {"dossier_code": dossier_code, "code": comp.code, "form": comp.form.value,
             "document_ref": comp.document_ref, "digitized_at": now if done else None,
             "source": arrival_source(comp), "sha256": None, "pages": None, "signer": None,
-            "not_digitized_at": None, "decided_by": None, "decision": None}
+            "not_digitized_at": None, "decided_by": None, "decision": None,
+            "extraction": None}
 
 
 def finished(row: dict[str, Any]) -> bool:
@@ -82,4 +83,6 @@ def dossier_digitized(dossier: dict[str, Any], rows: list[dict[str, Any]],
     return DossierDigitized(
         dossier_code=dossier["code"], agency_code=dossier["agency_code"],
         procedure_code=dossier["procedure_code"], digitized_at=at, component_count=len(rows),
-        not_digitized=sorted(r["code"] for r in rows if r["not_digitized_at"] is not None))
+        not_digitized=sorted(r["code"] for r in rows if r["not_digitized_at"] is not None),
+        extractions=[r["extraction"] for r in sorted(rows, key=lambda r: r["code"])
+                     if r.get("extraction") is not None])

@@ -191,15 +191,19 @@ class Digitizer:
         if dossier is None:
             raise NotFound(code)
         comp = await self.open_component(s, code, component)
-        values = {"digitized_at": now, **values} if emit else values
-        if not await self.repo.finish_component(s, code, component, values):
-            raise AlreadyDone(component)
-        row = {**comp, **values}
-        agency = dossier["agency_code"]
+        event = None
         if emit:
-            event = domain.component_digitized(code, row)
+            values = {"digitized_at": now, **values}
+            event = domain.component_digitized(code, {**comp, **values})
             if extra:  # fields the extraction step adds (OCR), validated by the contract
                 event = _with_extra(event, extra)
+            # Kept as the event says it: the dossier's DossierDigitized carries it too.
+            values["extraction"] = None if event.extraction is None else \
+                event.extraction.model_dump(mode="json")
+        if not await self.repo.finish_component(s, code, component, values):
+            raise AlreadyDone(component)
+        agency = dossier["agency_code"]
+        if event is not None:
             await self.outbox.emit(s, topics.DIGITIZATION, event, agency)
         rows = await self.repo.components(s, code)
         done = domain.all_finished(rows)

@@ -14,7 +14,7 @@ from services.common.bulk import defer_insert, upsert
 from services.digitization import tables
 
 _COMPONENT_STATE = ("form", "document_ref", "digitized_at", "source", "sha256", "pages",
-                    "signer", "not_digitized_at", "decided_by", "decision")
+                    "signer", "not_digitized_at", "decided_by", "decision", "extraction")
 
 
 class DigitizationRepository:

@@ -3,7 +3,7 @@ signed files it holds, and the applicants' data warehouse."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text
 
 from services.common.db import UtcDateTime, runtime_tables
 from services.common.sealed_columns import SealedText
@@ -74,6 +74,10 @@ components = Table(
     Column("not_digitized_at", UtcDateTime()),
     Column("decided_by", String(200)),
     Column("decision", Text),
+    # What OCR read of a scanned declaration form (contracts' ExtractionSummary: field names,
+    # confidences and mismatch kinds, no personal value), from its latest scan: the dossier's
+    # DossierDigitized carries every component's.
+    Column("extraction", JSON),
 )
 
 # What the applicant declared (ApplicantRecorded, intake's private topic), per dossier: the

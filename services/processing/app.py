@@ -7,7 +7,6 @@ from typing import Any
 
 from contracts.events import (
     ApplicantRecorded,
-    ComponentDigitized,
     DossierDigitized,
     DossierReceived,
     DossierWithdrawn,
@@ -45,9 +44,10 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                   if settings.sign_url else None,
                   supplement_within_days=settings.supplement_within_days)
     batch = Batched(cases.apply_batch)
+    # Not ComponentDigitized: DossierDigitized carries what OCR flagged, and a type with no
+    # handler is passed over by its header, unparsed.
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
-                                  ComponentDigitized, SupplementRequested, SupplementReceived,
-                                  DossierWithdrawn,
+                                  SupplementRequested, SupplementReceived, DossierWithdrawn,
                                   *PROVINCE_EVENTS), batch))
 
     scheduled_old_cases = False

@@ -17,7 +17,6 @@ from contracts import topics
 from contracts.catalog import Procedure
 from contracts.common import ApplicantRef, LegalTime, Problem, ReturnChannel
 from contracts.events import (
-    ComponentDigitized,
     DeadlineApproaching,
     DossierDigitized,
     DossierOverdue,
@@ -63,21 +62,15 @@ def digitized_values(event: DossierDigitized) -> dict[str, Any]:
     return {"digitized_at": event.digitized_at}
 
 
-def extraction_values(row: dict[str, Any], event: ComponentDigitized) -> dict[str, Any]:
-    """The component's latest extraction kept on the case (a component scanned again,
-    e.g. the corrected paper of a supplement, replaces it; one without extraction drops
-    it); {} when nothing changes."""
-    flags = dict(row.get("extraction_flags") or {})
-    if event.extraction is None:
-        if event.component_code not in flags:
-            return {}
-        del flags[event.component_code]
-    else:
-        summary = event.extraction.model_dump(mode="json")
-        if flags.get(event.component_code) == summary:
-            return {}
-        flags[event.component_code] = summary
-    return {"extraction_flags": flags or None}
+def extraction_values(row: dict[str, Any], event: DossierDigitized) -> dict[str, Any]:
+    """What OCR read of the dossier's scanned declaration forms, each from its latest scan
+    (a form scanned again, e.g. the corrected paper of a supplement, replaces its summary;
+    one scanned again without extraction drops it), kept on the case; {} when nothing
+    changes, or the event does not say (written before it carried them)."""
+    if event.extractions is None:
+        return {}
+    flags = {e.form_code: e.model_dump(mode="json") for e in event.extractions} or None
+    return {} if flags == (row.get("extraction_flags") or None) else {"extraction_flags": flags}
 
 
 def declaration_mismatch(flags: dict[str, Any] | None) -> bool:

@@ -16,7 +16,6 @@ from contracts.catalog import Procedure
 from contracts.common import Channel
 from contracts.events import (
     ApplicantRecorded,
-    ComponentDigitized,
     DossierDigitized,
     DossierReceived,
     DossierResolved,
@@ -127,8 +126,7 @@ class Cases:
         # Receipts first: a province's later statuses may share the batch on another topic.
         items = sorted(items, key=lambda item: not isinstance(item[1], DossierReceived))
         creating = {e.dossier_code for _, e in items
-                    if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))
-                    or (isinstance(e, ComponentDigitized) and e.extraction is not None)}
+                    if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))}
         # Insert-if-absent first, so two replicas that meet one new dossier on two topics
         # both find a row to lock and the second waits for the first.
         await self.repo.ensure_cases(s, [domain.new_row(code) for code in sorted(creating)])
@@ -149,12 +147,10 @@ class Cases:
 
     async def _on_event(self, s: AsyncSession, touched: Touched, event: Any) -> None:
         row = touched.rows.get(event.dossier_code)
-        if isinstance(event, ComponentDigitized):
-            # Only what OCR flagged is kept (whatever the case's state): the clock waits
-            # for DossierDigitized.
-            if row is not None:
-                touched.change(row["code"], domain.extraction_values(row, event))
-            return
+        if isinstance(event, DossierDigitized) and row is not None:
+            # What OCR flagged is kept whatever the case's state; the clock goes on below.
+            touched.change(row["code"], domain.extraction_values(row, event))
+            row = touched.rows[row["code"]]
         if row is not None and (provincial.is_provincial(row) or (
                 isinstance(event, DossierReceived) and event.origin_system) or
                 isinstance(event, PROVINCE_EVENTS)):

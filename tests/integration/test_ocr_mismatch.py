@@ -2,7 +2,9 @@
 officer as a flag, over the real broker, with the real Tesseract, and without a personal
 value on a broad topic: intake's private record gives digitization the declared identity,
 the counter scans the rendered 14-HSB form over HTTP, ComponentDigitized carries only the
-mismatch kinds, and processing shows `declaration_mismatch` on the case.
+mismatch kinds; the form's summary is kept until the dossier's last component (a birth
+certificate, no form) is scanned, and DossierDigitized carries it to processing, which shows
+`declaration_mismatch` on the case without reading ComponentDigitized at all.
 
 Needs Debian's tesseract-ocr and tesseract-ocr-vie (skipped otherwise)."""
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contracts import topics
 from contracts.common import (
@@ -36,7 +38,7 @@ from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
 from tests.integration.support import read_topic, settings_for, started
-from tests.integration.test_digitization_scan import AGENCY, publish, until
+from tests.integration.test_digitization_scan import AGENCY, png, publish, until
 from tests.integration.test_reporting_projection import fresh_database
 from tests.integration.test_warehouse import serving
 
@@ -45,6 +47,7 @@ pytestmark = [
     pytest.mark.skipif(missing() is not None, reason=f"OCR unavailable: {missing()}"),
 ]
 FORM = "14-HSB"
+OTHER = "GKS"  # a paper with no OCR layout: scanned without extraction
 PERSON = PEOPLE[0]  # what the paper form says
 DECLARED_ID = "001090099999"  # what the applicant declared at the counter: another number
 
@@ -65,7 +68,8 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
         received_at=at, due_at=at + timedelta(days=7),
         legal_time=LegalTime(value=5, unit="working_days"),
         applicant=ApplicantRef(kind="individual", ref=f"p1_ocr_{unique}"),
-        components=[ComponentRef(code=FORM, form="paper")])
+        components=[ComponentRef(code=FORM, form="paper"), ComponentRef(code=OTHER,
+                                                                       form="paper")])
     declared = ApplicantRecorded(
         dossier_code=code, applicant_ref=f"p1_ocr_{unique}", applicant=IndividualApplicant(
             full_name=PERSON.full_name, id_number=DECLARED_ID,
@@ -96,14 +100,22 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
                 scanned = await http.post(f"/api/v1/dossiers/{code}/components/{FORM}/scan",
                                           files={"pages": ("form.png", form_png())})
                 assert scanned.status_code == 201, scanned.text
+                assert scanned.json()["dossier_digitized"] is False
+                scanned = await http.post(f"/api/v1/dossiers/{code}/components/{OTHER}/scan",
+                                          files={"pages": ("gks.png", png())})
+                assert scanned.status_code == 201, scanned.text
                 assert scanned.json()["dossier_digitized"] is True
 
                 found = await read_topic(
                     kafka_bootstrap, topics.DIGITIZATION.name,
-                    lambda body, _r: body.get("subject") == code
-                    and body["type"].endswith(".component.digitized.v1"))
-                assert len(found) == 1
+                    lambda body, _r: body.get("subject") == code, count=3)
+                kinds = [b["type"].rsplit(".", 2)[-2] for b, _ in found]
+                assert kinds == ["digitized"] * 3 and [
+                    b["data"].get("component_code") for b, _ in found] == [FORM, OTHER, None]
                 body, record = found[0]
+                assert found[1][0]["data"].get("extraction") is None
+                # The dossier's event carries the form's summary, scanned before the last.
+                assert found[2][0]["data"]["extractions"] == [body["data"]["extraction"]]
                 extraction = body["data"]["extraction"]
                 assert extraction["form_code"] == FORM and extraction["compared"] is True
                 fields = {f["name"]: f for f in extraction["fields"]}
@@ -124,6 +136,12 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
                 case = (await officer.get(f"/api/v1/cases/{code}")).json()
                 assert case["extraction"][FORM]["mismatches"] == extraction["mismatches"]
                 assert case["state"] == "in_step"  # the receipt and digitization opened it
+                # Processing passed over the components' events: none applied, none kept.
+                async with processing.sessions() as s:
+                    applied = await s.scalar(select(func.count()).select_from(
+                        processing.tables.inbox).where(processing.tables.inbox.c.event_id.in_(
+                            [b["id"] for b, _ in found[:2]])))
+                assert applied == 0
         finally:
             await processing.stop()
             await digitization.stop()

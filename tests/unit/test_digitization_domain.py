@@ -48,3 +48,23 @@ def test_document_ids_have_the_shape_of_every_document_reference() -> None:
     digest = hashlib.sha256(data).hexdigest()
     assert domain.document_id(digest) == f"doc-{digest[:16]}"
     assert len(domain.document_id(digest)) == 20  # "doc-" + 16 hex: processing's shape too
+
+
+def test_the_dossier_digitized_carries_each_scanned_forms_extraction() -> None:
+    summary = {"form_code": "TK1-TS", "fields": [{"name": "id_number", "read": True,
+                                                  "confidence": 0.9}],
+               "compared": True, "mismatches": [{"field": "id_number", "kind": "differs",
+                                                 "confidence": 0.9}]}
+    rows = [domain.component_row(CODE, ComponentRef(code=c, form="paper"), NOW)
+            for c in ("TK1-TS", "GKS", "14-HSB")]
+    for row in rows:
+        row |= {"digitized_at": NOW, "source": "scanned"}
+    rows[0]["extraction"] = summary
+    rows[2]["extraction"] = {**summary, "form_code": "14-HSB", "mismatches": []}
+    dossier = {"code": CODE, "agency_code": "000.01.02.H26", "procedure_code": "BHXH.NH.03"}
+    event = domain.dossier_digitized(dossier, rows, NOW)
+    assert [e.form_code for e in event.extractions or []] == ["14-HSB", "TK1-TS"]
+    assert event.extractions[1].model_dump(mode="json") == summary  # type: ignore[index]
+    # Nothing read: an empty list (said), not None (an event from before the field).
+    plain = [domain.component_row(CODE, ComponentRef(code="GKS", form="electronic"), NOW)]
+    assert domain.dossier_digitized(dossier, plain, NOW).extractions == []

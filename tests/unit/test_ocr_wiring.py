@@ -1,6 +1,7 @@
 """OCR's way to the processing officer, without the applicant's values: the summary
-digitization puts on ComponentDigitized (the contract's shape, no personal value), the
-declaration it compares against, and what processing keeps and shows on the case."""
+digitization puts on ComponentDigitized (the contract's shape, no personal value) and, for
+every scanned form of the dossier, on DossierDigitized, the declaration it compares
+against, and what processing keeps and shows on the case."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from datetime import UTC, date, datetime
 import pytest
 
 from contracts.common import ComponentForm, IndividualApplicant, OrganizationApplicant
-from contracts.events import ApplicantRecorded, ComponentDigitized, ExtractionSummary
+from contracts.events import (
+    ApplicantRecorded,
+    ComponentDigitized,
+    DossierDigitized,
+    ExtractionSummary,
+)
 from services.digitization import handlers as digitization
 from services.digitization.ocr import (
     Declared,
@@ -107,23 +113,34 @@ def _view(row: dict) -> dict:
     return domain.view({"code": "D-1", "state": "waiting", **row}, None, None, [], [], [], AT)
 
 
-def test_processing_keeps_each_components_latest_extraction_and_shows_the_mismatch() -> None:
+def digitized(*summaries: dict) -> DossierDigitized:
+    return DossierDigitized(
+        dossier_code="000.01.01.H26-260302-0007", agency_code="000.01.01.H26",
+        procedure_code="BHXH.NH.03", digitized_at=AT, component_count=3,
+        extractions=[ExtractionSummary.model_validate(s) for s in summaries])
+
+
+def test_processing_keeps_each_forms_latest_extraction_and_shows_the_mismatch() -> None:
     flagged = event_summary(extraction(), compared=True)
     clean = {**flagged, "mismatches": []}
+    other = {**clean, "form_code": "TK1-TS"}
     row: dict = {"extraction_flags": None}
     assert _view(row)["declaration_mismatch"] is False and _view(row)["extraction"] == {}
 
-    row |= domain.extraction_values(row, event(flagged))
+    row |= domain.extraction_values(row, digitized(flagged, other))
     assert _view(row)["declaration_mismatch"] is True
     assert _view(row)["extraction"]["14-HSB"]["mismatches"][0]["field"] == "id_number"
-    assert domain.extraction_values(row, event(flagged)) == {}  # redelivered: no write
-
-    row |= domain.extraction_values(row, event({**clean, "form_code": "TK1-TS"}, "TK1-TS"))
     assert set(_view(row)["extraction"]) == {"14-HSB", "TK1-TS"}
+    assert domain.extraction_values(row, digitized(flagged, other)) == {}  # redelivered
     # The corrected form of a supplement, scanned again: the mismatch is gone.
-    row |= domain.extraction_values(row, event(clean))
+    row |= domain.extraction_values(row, digitized(clean, other))
     assert _view(row)["declaration_mismatch"] is False
     # Scanned again without extraction: its old summary no longer stands.
-    row |= domain.extraction_values(row, event(None))
+    row |= domain.extraction_values(row, digitized(other))
     assert set(_view(row)["extraction"]) == {"TK1-TS"}
-    assert domain.extraction_values(row, event(None, "GKS")) == {}
+    row |= domain.extraction_values(row, digitized())
+    assert row["extraction_flags"] is None and _view(row)["extraction"] == {}
+    # An event written before DossierDigitized carried them says nothing: nothing changes.
+    row |= domain.extraction_values(row, digitized(flagged))
+    old = digitized().model_copy(update={"extractions": None})
+    assert domain.extraction_values(row, old) == {}

@@ -9,21 +9,7 @@ from typing import Any
 
 import httpx
 
-from contracts.events import (
-    ApologyIssued,
-    ContactsRecorded,
-    DeadlineApproaching,
-    DossierOverdue,
-    DossierReceived,
-    DossierRejected,
-    DossierResolved,
-    DossierWithdrawn,
-    OverdueExplained,
-    ResultIssued,
-    ResultReturned,
-    StepAssigned,
-    SupplementRequested,
-)
+from contracts.events import ContactsRecorded
 from services.common.clock import Clock
 from services.common.consumer import Batched
 from services.common.runtime import Runtime
@@ -40,7 +26,7 @@ from services.notification.channels import (
     WebhookChannel,
 )
 from services.notification.directory import load_directory
-from services.notification.domain import Planner, QuietHours, escalation_time
+from services.notification.domain import Planner, QuietHours, escalation_time, read_events
 from services.notification.handlers import Notifier, Sender, Watcher
 from services.notification.rules import ChannelName, load_rules
 from services.notification.settings import NotificationSettings
@@ -48,9 +34,6 @@ from services.notification.templates import Templates
 
 log = get_logger("notification")
 
-HANDLED = (DossierReceived, DossierRejected, DossierWithdrawn, SupplementRequested,
-           ContactsRecorded, StepAssigned, DeadlineApproaching, DossierOverdue,
-           OverdueExplained, ApologyIssued, DossierResolved, ResultIssued, ResultReturned)
 
 
 def channels_from(settings: NotificationSettings) -> dict[str, Channel]:
@@ -109,7 +92,9 @@ def build(settings: Any = None, clock: Clock | None = None,
     planner = Planner(rules, templates, directory, catalogs, channels, quiet)
     notifier = Notifier(planner, runtime.outbox, escalation_clock(
         catalogs, settings.escalate_after_working_days))
-    runtime.handle(dict.fromkeys(HANDLED, Batched(notifier.apply_batch)))
+    # The contacts, and what the rules and the dossiers' facts need: no more.
+    runtime.handle(dict.fromkeys((ContactsRecorded, *read_events(rules)),
+                                 Batched(notifier.apply_batch)))
     sender = Sender(runtime.transaction, runtime.outbox, channels, quiet,
                     batch=settings.sender_batch, concurrency=settings.sender_concurrency,
                     lease=timedelta(seconds=settings.sender_lease_seconds),

@@ -21,6 +21,11 @@ from services.notification.templates import Templates
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 SHORT = {cls.event_type: name for name, cls in EVENTS.items()}
 CLOSING = (ev.DossierRejected, ev.DossierWithdrawn, ev.DossierResolved, ev.ResultReturned)
+# What `fold` reads a dossier's facts from; any other event is read only when a rule tells
+# someone of it (`read_events`).
+FOLDED: tuple[type[ev.Event], ...] = (
+    ev.DossierReceived, ev.StepAssigned, ev.DeadlineApproaching, ev.DossierOverdue,
+    ev.ApologyIssued, ev.ResultIssued, *CLOSING)
 
 
 # --- what the events tell of a dossier ----------------------------------------------------
@@ -54,6 +59,14 @@ def fold(row: dict[str, Any], event: ev.Event, escalate_at: Callable[[dict[str, 
         row.update(due_at=event.new_due_at)
     if isinstance(event, CLOSING):
         row.update(closed_at=row.get("closed_at") or _when(event), escalate_at=None)
+
+
+def read_events(rules: Rules) -> tuple[type[ev.Event], ...]:
+    """The lifecycle events notification consumes: the facts it folds and what its rules
+    tell someone of. The consumer passes over any other type by its header, unparsed (a
+    step completed, an explanation nobody is told of)."""
+    told = {EVENTS[on] for on in rules.by_event if on in EVENTS}
+    return tuple(cls for cls in EVENTS.values() if cls in FOLDED or cls in told)
 
 
 def _when(event: ev.Event) -> datetime:

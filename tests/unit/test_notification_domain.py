@@ -171,3 +171,34 @@ def test_digests_list_each_offices_dossiers_and_rank_offices_for_the_nation() ->
     assert national.index("Ba Đình") < national.index("Cầu Giấy")
     assert "1. Bảo hiểm xã hội cơ sở Ba Đình (000.01.01.H26): 2 hồ sơ quá hạn" in national
     assert by["bhxhvn.giam-sat"]["agency_code"] == "000.00.00.H99"
+
+
+def _example(cls: type) -> object:
+    import json
+    from pathlib import Path
+
+    from contracts.registry import short_name
+
+    path = Path(__file__).resolve().parents[2] / "contracts" / "examples" / \
+        f"{short_name(cls.event_type)}.json"
+    return cls.model_validate(json.loads(path.read_text("utf-8"))["data"])
+
+
+def test_only_the_events_folded_or_told_of_are_read() -> None:
+    from contracts.events import OverdueExplained, StepCompleted, SupplementRequested
+    from services.notification.domain import FOLDED, read_events
+    from services.notification.rules import EVENTS, Rule, Rules, RulesFile, Tell
+
+    # FOLDED is what fold reads: every other event leaves a dossier's facts as they were.
+    for cls in EVENTS.values():
+        row: dict = {"code": CODE}
+        fold(row, _example(cls), lambda _row: vn(2026, 12, 1, 9))  # type: ignore[arg-type]
+        assert (row != {"code": CODE}) == (cls in FOLDED), cls.__name__
+    read = read_events(load_rules(S.rules_file, Templates(S.templates_dir)))
+    assert set(FOLDED) <= set(read) and SupplementRequested in read  # a rule tells of it
+    # An explanation nobody is told of, and steps completed, are passed over unread.
+    assert OverdueExplained not in read and StepCompleted not in read
+    told = Rules(RulesFile(rules=[Rule(event="overdue.explained", tell=[
+        Tell(audience="department_head", channels=["inbox"])])]))
+    assert OverdueExplained in read_events(told) and SupplementRequested not in \
+        read_events(told)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    String,
     Text,
     TypeDecorator,
     and_,
@@ -26,11 +27,12 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
-from services.common.bulk import upsert
+from services.common.bulk import dialect_of, one_of, upsert, values_of
 from services.reporting import tables
 from services.reporting.domain import Rating, latest_ratings
 from services.reporting.facts import (
@@ -106,11 +108,12 @@ class ReportingRepository:
                             ) -> dict[str, list[Recorded]]:
         """The folded events of `codes` stored so far, per dossier."""
         e = tables.events
+        dialect = dialect_of(s)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for chunk in _chunks(codes):
-            for r in await s.execute(_recorded_query().where(
-                    e.c.dossier_code.in_(chunk), e.c.type.not_in(sorted(NOT_FOLDED)))):
-                out[r.dossier_code].append(recorded(r))
+        for r in await s.execute(_recorded_query().where(
+                one_of(e.c.dossier_code, dialect, "codes"),
+                e.c.type.not_in(sorted(NOT_FOLDED))), {"codes": values_of(codes, dialect)}):
+            out[r.dossier_code].append(recorded(r))
         return out
 
     async def folded_codes(self, s: AsyncSession) -> list[str]:
@@ -157,17 +160,17 @@ class ReportingRepository:
         out: dict[str, tuple[DossierFact, dict[str, Any] | None]] = {}
         if not codes:
             return out
-        if s.bind is not None and s.bind.dialect.name == "postgresql":
-            rows: list[Any] = []
-            for chunk in _chunks(codes):
-                rows.extend((await s.execute(
-                    upsert(s, f).values([{"dossier_code": c, **_EMPTY_FACT} for c in chunk])
+        dialect = dialect_of(s)
+        if dialect == "postgresql":
+            code = func.unnest(bindparam("codes", type_=ARRAY(String))).label("dossier_code")
+            empty = select(code, *(v.label(c) for c, v in _EMPTY_FACT.items()))
+            stmt = (upsert(s, f).from_select(["dossier_code", *_EMPTY_FACT], empty)
                     .on_conflict_do_update(index_elements=[f.c.dossier_code],
                                            set_={"dossier_code": f.c.dossier_code})
-                    .returning(*columns))).mappings())
+                    .returning(*columns))
         else:
-            rows = list((await s.execute(select(*columns).where(f.c.dossier_code.in_(codes)))
-                         ).mappings())
+            stmt = select(*columns).where(one_of(f.c.dossier_code, dialect, "codes"))
+        rows = (await s.execute(stmt, {"codes": values_of(codes, dialect)})).mappings()
         for r in rows:
             if r["event_count"]:
                 out[r["dossier_code"]] = (fact_of(r), r["fold_state"])

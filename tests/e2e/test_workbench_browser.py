@@ -509,3 +509,65 @@ def test_refusal_supplement_another_agency_and_withdrawal_through_the_screens(
         screens: Stack, tmp_path: Path) -> None:
     assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
     asyncio.run(the_other_paths(screens.services["web"].url, tmp_path))
+
+
+def late_dossier(stack: Stack) -> str:
+    """A dossier received a month ago (entered late at the counter), its components
+    electronic: the case opens by itself and processing's monitor finds it overdue."""
+    month_ago = (datetime.now(TZ) - timedelta(days=30)).replace(hour=9, minute=0, second=0,
+                                                                microsecond=0)
+    while month_ago.weekday() >= 5:
+        month_ago -= timedelta(days=1)
+    answer = httpx.post(f"{stack.services['intake'].url}/api/v1/dossiers", auth=AUTH, json={
+        "agency_code": OFFICE, "procedure_code": "BHXH.NH.03", "channel": "counter",
+        "applicant": {"kind": "individual", "full_name": "Lý Văn Tâm",
+                      "id_number": "001090033333"},
+        "components": [{"code": "GKS", "form": "electronic"}],
+        "received_at": month_ago.isoformat(), "submission_id": f"late-{month_ago:%s}"},
+        timeout=30)
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["dossier_code"])
+
+
+async def explain_and_apologise(front: str, code: str) -> None:
+    watch = Watch()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            head = await sign_in(await browser.new_context(viewport={"width": 1366,
+                                                                     "height": 768}),
+                                 front, watch, HEAD)
+            # The queue marks it overdue...
+            await head.keyboard.press("Alt+2")
+            await head.select_option("#q-scope", "agency")
+            await head.select_option("#q-deadline", "overdue")
+            row = head.locator(f'#queue tr[data-code="{code}"][data-deadline="overdue"]')
+            for _ in range(90):
+                await head.click("#queue-filters button[type=submit]")
+                if await row.count():
+                    break
+                await asyncio.sleep(1)
+            assert "Quá hạn" in await row.inner_text()
+            # ...and the overdue screen takes its explanation and its apology letter.
+            await head.keyboard.press("Alt+4")
+            card = head.locator(f'#overdue article[data-code="{code}"]')
+            await card.wait_for(timeout=WAIT_MS)
+            await card.locator("textarea").first.fill("Chờ kết quả xác minh của BHXH tỉnh khác")
+            await card.locator("button", has_text="Gửi giải trình").click()
+            await card.locator(".ok", has_text="Đã ghi giải trình").wait_for(timeout=WAIT_MS)
+            await axe_check(head, "overdue-card")
+            await card.locator("textarea").nth(1).fill("Chờ xác minh thời gian đóng")
+            new_due = (datetime.now(TZ) + timedelta(days=5)).strftime("%Y-%m-%dT17:00")
+            await card.locator('input[type="datetime-local"]').fill(new_due)
+            letter = await pdf_opened(head, lambda: card.locator(
+                "button", has_text="Lập thư xin lỗi").click(), "/apology.pdf")
+            assert len(letter) > 1000
+            assert not watch.errors, watch.errors
+        finally:
+            await browser.close()
+
+
+def test_an_overdue_dossier_is_explained_and_apologised_for_on_its_screen(
+        screens: Stack) -> None:
+    assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
+    asyncio.run(explain_and_apologise(screens.services["web"].url, late_dossier(screens)))

@@ -23,10 +23,9 @@ Dead letters of topics that carry personal data are sealed (encrypted), see seal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +55,7 @@ from services.common.sqlstats import sql_phase
 from services.common.telemetry import get_logger
 from services.common.tracing import (
     BatchTrace,
+    RecordContext,
     Tracing,
     disabled,
     header,
@@ -102,12 +102,11 @@ class Batched:
 Handler = EventHandler | Batched
 
 
-@contextlib.contextmanager
-def traced(ctx: Context) -> Iterator[None]:
-    """The record's trace as the current one, for the outbox rows written under it."""
-    with record_context(ctx.trace if ctx.trace is not None
-                        else remote_context(header(ctx.record_headers))):
-        yield
+def traced(ctx: Context) -> RecordContext:
+    """The record's trace as the current one, for the outbox rows written under it
+    (`with traced(ctx): ...`)."""
+    return record_context(ctx.trace if ctx.trace is not None
+                          else remote_context(header(ctx.record_headers)))
 
 
 @dataclass
@@ -223,6 +222,9 @@ class BatchConsumer:
         self.sessions = sessions
         self.inbox = inbox
         self.routes = {s.topic.name: s for s in subscriptions}
+        for route in subscriptions:  # the validators built now, not in the first batch
+            if route.handlers:
+                route.inbound()
         self.clock = clock
         self.metrics = metrics
         self.max_records = max_records

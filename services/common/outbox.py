@@ -6,11 +6,13 @@ topic that carries personal data is sealed at rest (sealed_columns.seal_payload)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, typed_outbound
 from contracts.events import Event
+from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
 from services.common.bulk import defer_insert
 from services.common.clock import Clock
@@ -32,6 +34,12 @@ class OutboxWriter:
         self.tables = tables
         self.clock = clock
         self.tracer = (tracing or disabled()).tracer
+
+    def prepare(self, topics: Iterable[Topic]) -> None:
+        """Build the envelope models of these topics' events now, not on the first emit."""
+        for topic in topics:
+            for event_type in topic.events:
+                typed_outbound(EVENT_TYPES[event_type])
 
     def envelope(self, event: Event, agency_code: str, subject: str | None = None) -> Envelope:
         """The event's envelope, its `data` the event itself (`typed_outbound`): written

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import Contract
-from contracts.topics import dead_letter_topic
+from contracts.topics import TOPICS, dead_letter_topic
 from services.common import database_busy, http
 from services.common.audit import AuditLog
 from services.common.auth import Authenticator, TreeOf, document_permissions
@@ -183,6 +183,7 @@ class Runtime:
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await self.migrate()
+        self.outbox.prepare(t for t in TOPICS if t.owner == self.name)
         self.producer = producer = make_producer(self.settings.kafka_bootstrap_servers,
                                                  self.settings.kafka_idempotence)
         self.relay = relay = OutboxRelay(

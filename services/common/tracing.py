@@ -392,20 +392,34 @@ class BatchTrace:
         self.spans = []
 
 
-@contextlib.contextmanager
-def record_context(ctx: OtelContext | str | None) -> Iterator[None]:
+class RecordContext:
     """Runs the body in a record's context as `BatchTrace.context_for` made it: a sampled
     one's OpenTelemetry context attached, an unsampled one's traceparent set as the
-    current one (the outbox passes its trace id on, `outbox_traceparent`)."""
-    if not isinstance(ctx, str):
-        with attached(ctx):
-            yield
-        return
-    token = current_traceparent.set(ctx)
-    try:
-        yield
-    finally:
-        current_traceparent.reset(token)
+    current one (the outbox passes its trace id on, `outbox_traceparent`). A class, not a
+    generator: handlers enter one per event."""
+
+    __slots__ = ("ctx", "token")
+
+    def __init__(self, ctx: OtelContext | str | None) -> None:
+        self.ctx = ctx
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        if isinstance(self.ctx, str):
+            self.token = current_traceparent.set(self.ctx)
+        elif self.ctx is not None:
+            self.token = otel_context.attach(self.ctx)
+
+    def __exit__(self, *_: object) -> None:
+        if isinstance(self.ctx, str):
+            current_traceparent.reset(self.token)
+        elif self.ctx is not None:
+            otel_context.detach(self.token)
+
+
+def record_context(ctx: OtelContext | str | None) -> RecordContext:
+    """`with record_context(ctx): ...` runs the body in a record's context (RecordContext)."""
+    return RecordContext(ctx)
 
 
 @contextlib.contextmanager

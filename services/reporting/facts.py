@@ -12,10 +12,12 @@ give the same fact. Single-valued facts take the first (decision, refusal, withd
 overdue, explanation) or the latest (receipt, apology) event of their kind in that order.
 
 `DossierFold` is the fold so far: the fact, the step holdings still open and the few
-values derived facts need (`memo`). An event that sorts after every event folded so far
-is added in O(1) (`DossierFold.advance`); one that sorts before the latest folded one
-cannot be, and the caller folds the dossier again from all its events (`DossierFold.of`).
-Either way the fact, its steps and the memo are the same function of the set of events.
+values derived facts need, with the order key of the event each single-valued part comes
+from (`memo`). A new event is added in O(1) (`DossierFold.advance`): a single-valued part
+takes it or not by its key, whatever the order of arrival; only a step or supplement event
+that sorts before the latest of its sequence folded cannot be added, and the caller folds
+the dossier again from all its events (`DossierFold.of`). Either way the fact, its steps
+and the memo are the same function of the set of events.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ _STEP_FIELDS = tuple(f.name for f in fields(StepFact))
 # Who and what the dossier is about: the receipt says it; else, in this order, whatever
 # else named them (the decision, the refusal, the digitization, the result).
 _NAMED_BY = (DossierReceived, DossierResolved, DossierRejected, DossierDigitized, ResultIssued)
-MEMO_VERSION = 2
+MEMO_VERSION = 3
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -201,18 +203,23 @@ def _at(text: str | None) -> datetime | None:
 
 
 class DossierFold:
-    """One dossier's fold so far. `add` takes events in the fold's order; `finish` derives
-    what depends on several of them (who, the calendar, the legal appointment, timeliness,
-    status). `changed` holds the step facts added or changed since the fold was loaded."""
+    """One dossier's fold so far. Each single-valued part of the fact is the first or the
+    latest event of its kind, kept with that event's order key, so an event of such a kind
+    is added in any order: it replaces the part or does not. Step holdings and supplement
+    periods are sequences: their events are added in order only (`add` answers False for
+    one sorting before the latest of its sequence folded). `finish` derives what depends
+    on several parts (who, the calendar, the legal appointment, timeliness, status).
+    `changed` holds the step facts added or changed since the fold was loaded."""
 
     __slots__ = ("_calendar_before", "_steps_before", "changed", "fact", "first_agency",
-                 "last", "named", "open", "received_return_channel", "resolved_due",
+                 "keys", "named", "open", "received_return_channel", "resolved_due",
                  "resolved_timeliness", "returned_channel", "supplement_due")
 
     def __init__(self, code: str) -> None:
         self.fact = DossierFact(code)
-        self.last: SortKey | None = None  # the latest event folded
-        self.first_agency = ""  # the envelope agency of the first event folded
+        # The order key of the event each part comes from ("first": of all events).
+        self.keys: dict[str, SortKey] = {}
+        self.first_agency = ""  # the envelope agency of the first event
         self.named: dict[int, tuple[str, str]] = {}  # _NAMED_BY index -> (agency, procedure)
         self.received_return_channel: str | None = None
         self.returned_channel: str | None = None
@@ -236,16 +243,13 @@ class DossierFold:
         return fold
 
     def advance(self, events: list[Recorded], calendar_for: CalendarFor) -> bool:
-        """Adds new events (not folded before) if each sorts after every event folded so
-        far; False, with the fold left unusable, when one does not or when the dossier's
-        calendar changes under steps already counted: the caller folds it again."""
-        if not events:
-            return True
-        ordered = sorted(events, key=_key)
-        if self.last is not None and ordered[0].key <= self.last:
-            return False
-        for r in ordered:
-            self.add(r)
+        """Adds new events (not folded before); False, with the fold left unusable, when a
+        step or supplement event sorts before one of its sequence folded already, or when
+        the dossier's calendar changes under steps already counted: the caller folds the
+        dossier again from all its events."""
+        for r in sorted(events, key=_key):
+            if not self.add(r):
+                return False
         self.finish(calendar_for)
         f = self.fact
         return not (self._steps_before and
@@ -256,70 +260,99 @@ class DossierFold:
 
     # --- one event -----------------------------------------------------------------------
 
-    def add(self, r: Recorded) -> None:
-        f, e, at = self.fact, r.event, r.at
-        if self.last is None:
+    def _first(self, part: str, key: SortKey) -> bool:
+        """Whether the event of `key` is the first of `part` so far (and now its key)."""
+        held = self.keys.get(part)
+        if held is not None and held <= key:
+            return False
+        self.keys[part] = key
+        return True
+
+    def _latest(self, part: str, key: SortKey) -> bool:
+        held = self.keys.get(part)
+        if held is not None and held >= key:
+            return False
+        self.keys[part] = key
+        return True
+
+    def add(self, r: Recorded) -> bool:
+        """Folds one event in; False (nothing folded) for a step or supplement event that
+        sorts before the latest of its sequence."""
+        f, e, at, key = self.fact, r.event, r.at, r.key
+        if isinstance(e, StepAssigned | StepCompleted):
+            if not self._latest("steps", key):
+                return False
+            if isinstance(e, StepAssigned):
+                self._assigned(e, at)
+            else:
+                self._completed(e, at)
+        elif isinstance(e, SupplementRequested | SupplementReceived):
+            if not self._latest("supplements", key):
+                return False
+            self._supplement(e, at)
+        elif isinstance(e, DossierReceived):
+            if self._latest("received", key):
+                self.named[0] = (e.agency_code, e.procedure_code)
+                f.catalog_version, f.channel = e.catalog_version, e.channel.value
+                self.received_return_channel = e.return_channel.value
+                f.origin_system = e.origin_system
+                f.province_processed = e.origin_system is not None
+                f.received_at, f.original_due_at = at, e.due_at
+        elif isinstance(e, DossierResolved):
+            if self._first("resolved", key):
+                self.named[1] = (e.agency_code, e.procedure_code)
+                f.resolved_at, f.decision = at, e.decision
+                self.resolved_due, self.resolved_timeliness = e.due_at, e.timeliness.value
+        elif isinstance(e, DossierRejected):
+            if self._first("rejected", key):
+                self.named[2] = (e.agency_code, e.procedure_code)
+                f.refused_at = at
+        elif isinstance(e, DossierDigitized):
+            if self._latest("digitized_named", key):
+                self.named[3] = (e.agency_code, e.procedure_code)
+            if self._first("digitized", key):
+                f.digitized_at = at
+        elif isinstance(e, ResultIssued):
+            if self._latest("result", key):
+                self.named[4] = (e.agency_code, e.procedure_code)
+        elif isinstance(e, ResultReturned):
+            if self._first("returned", key):
+                f.returned_at, self.returned_channel = at, e.return_channel.value
+        elif isinstance(e, DossierWithdrawn):
+            if self._first("withdrawn", key):
+                f.withdrawn_at = at
+        elif isinstance(e, DossierOverdue):
+            if self._first("overdue", key):
+                f.overdue_at = at
+        elif isinstance(e, OverdueExplained):
+            if self._first("explained", key):
+                f.explained, f.explained_at = True, at
+        elif isinstance(e, ApologyIssued):
+            if self._latest("apology", key):
+                f.apology, f.apology_due_at = True, e.new_due_at
+        if self._first("first", key):
             self.first_agency = r.agency_code
-        self.last = r.key
         f.event_count += 1
         if f.first_recorded_at is None or r.time < f.first_recorded_at:
             f.first_recorded_at = r.time
         if f.last_recorded_at is None or r.time > f.last_recorded_at:
             f.last_recorded_at = r.time
-        if isinstance(e, StepAssigned):
-            self._assigned(e, at)
-        elif isinstance(e, StepCompleted):
-            self._completed(e, at)
-        elif isinstance(e, DossierReceived):  # the latest counts
-            self.named[0] = (e.agency_code, e.procedure_code)
-            f.catalog_version, f.channel = e.catalog_version, e.channel.value
-            self.received_return_channel = e.return_channel.value
-            f.origin_system = e.origin_system
-            f.province_processed = e.origin_system is not None
-            f.received_at, f.original_due_at = at, e.due_at
-        elif isinstance(e, DossierResolved):
-            if f.resolved_at is None:
-                self.named.setdefault(1, (e.agency_code, e.procedure_code))
-                f.resolved_at, f.decision = at, e.decision
-                self.resolved_due, self.resolved_timeliness = e.due_at, e.timeliness.value
-        elif isinstance(e, DossierRejected):
-            if f.refused_at is None:
-                self.named.setdefault(2, (e.agency_code, e.procedure_code))
-                f.refused_at = at
-        elif isinstance(e, DossierDigitized):
-            self.named[3] = (e.agency_code, e.procedure_code)
-            if f.digitized_at is None:
-                f.digitized_at = at
-        elif isinstance(e, ResultIssued):
-            self.named[4] = (e.agency_code, e.procedure_code)
-        elif isinstance(e, SupplementRequested):
-            # Each request opens a period that the next complete supplement closes.
+        return True
+
+    def _supplement(self, e: SupplementRequested | SupplementReceived, at: datetime) -> None:
+        """Each request opens a period that the next complete supplement closes; a complete
+        supplement with a new appointment restarts the legal clock (the latest counts)."""
+        f = self.fact
+        periods = f.supplement_periods
+        if isinstance(e, SupplementRequested):
             f.supplement_count += 1
-            periods = f.supplement_periods
             if not periods or periods[-1][1] is not None:
                 periods.append([at.isoformat(), None])
-        elif isinstance(e, SupplementReceived):
-            if e.complete:
-                periods = f.supplement_periods
-                if periods and periods[-1][1] is None:
-                    periods[-1][1] = at.isoformat()
-                # A new appointment restarts the legal clock (the latest one counts).
-                if e.due_at is not None:
-                    self.supplement_due = e.due_at
-        elif isinstance(e, ResultReturned):
-            if f.returned_at is None:
-                f.returned_at, self.returned_channel = at, e.return_channel.value
-        elif isinstance(e, DossierWithdrawn):
-            if f.withdrawn_at is None:
-                f.withdrawn_at = at
-        elif isinstance(e, DossierOverdue):
-            if f.overdue_at is None:
-                f.overdue_at = at
-        elif isinstance(e, OverdueExplained):
-            if f.explained_at is None:
-                f.explained, f.explained_at = True, at
-        elif isinstance(e, ApologyIssued):  # the latest counts
-            f.apology, f.apology_due_at = True, e.new_due_at
+        elif e.complete:
+            if periods and periods[-1][1] is None:
+                periods[-1][1] = at.isoformat()
+            if e.due_at is not None:
+                self.supplement_due = e.due_at
 
     def _assigned(self, e: StepAssigned, at: datetime) -> None:
         """An assignment opens a holding; it closes the step's holding still open."""
@@ -371,10 +404,9 @@ class DossierFold:
 
     def memo(self) -> dict[str, Any]:
         """What the fold needs besides the fact to take the next event (JSON)."""
-        last = self.last
         return {
             "v": MEMO_VERSION,
-            "last": None if last is None else list(last),
+            "keys": {part: list(self.keys[part]) for part in sorted(self.keys)},
             "first_agency": self.first_agency,
             "named": [[i, *self.named[i]] for i in sorted(self.named)],
             "return_channels": [self.received_return_channel, self.returned_channel],
@@ -395,8 +427,8 @@ class DossierFold:
             return fold
         if not memo or memo.get("v") != MEMO_VERSION:
             return None
-        at, rank, time, event_id = memo["last"]
-        fold.last = (at, rank, time, event_id)
+        fold.keys = {part: (at, rank, time, event_id)
+                     for part, (at, rank, time, event_id) in memo["keys"].items()}
         fold.first_agency = memo["first_agency"]
         fold.named = {i: (agency, procedure) for i, agency, procedure in memo["named"]}
         fold.received_return_channel, fold.returned_channel = memo["return_channels"]

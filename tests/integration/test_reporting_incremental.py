@@ -1,9 +1,9 @@
 """Reporting adds each batch onto the stored folds, in a few statements whatever the batch
-holds: a batch whose events sort after everything folded of their dossiers reads no event
-back, and writes each table in one statement (the facts locked in one); an event that sorts
-before the latest folded one folds its dossier again from its stored events. Either way
-the stored facts, fold states and step facts are one fold of every event, on SQLite and
-PostgreSQL."""
+holds: a batch reads no event back and writes each table in one statement (the facts locked
+in one), also when an event arrives after later ones of its dossier; only a step (or
+supplement) event sorting before one of its sequence folded already folds its dossier again
+from its stored events. Either way the stored facts, fold states and step facts are one
+fold of every event, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sqlalchemy import event, select
 from bench.rebuild import lifecycle
 from contracts import topics
 from contracts.envelope import Envelope
-from contracts.events import ComponentDigitized
+from contracts.events import ComponentDigitized, Event, StepAssigned
 from contracts.topics import Topic
 from services.common.consumer import Context
 from services.common.runtime import Runtime
@@ -52,6 +52,12 @@ def statements(runtime: Runtime) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def envelope(event: Event, agency: str, at: datetime) -> Envelope:
+    return Envelope(id=uuid.uuid4(), type=event.event_type, source="onestop/test",
+                    subject=event.dossier_code, time=at, agencycode=agency,
+                    data=event.model_dump(mode="json"))
 
 
 async def apply(runtime: Runtime, records: list[tuple[Topic, Envelope]]) -> None:
@@ -85,21 +91,27 @@ async def test_batches_add_onto_the_stored_folds(kafka_bootstrap: str, database_
         # and the daily figures: nothing per dossier.
         assert len(sent) <= 5 and verbs.count("SELECT") + verbs.count("INSERT") == len(sent), sent
 
-        # A component digitized before everything else of one dossier: folded again.
-        code = lives[0][0][1].subject
-        early = ComponentDigitized(dossier_code=code, component_code="GKS", form="paper",
-                                   digitized_at=start - timedelta(days=1))
-        env = Envelope(id=uuid.uuid4(), type=early.event_type, source="onestop/digitization",
-                       subject=code, time=start, agencycode=lives[0][0][1].agencycode,
-                       data=early.model_dump(mode="json"))
+        # Arriving after later events of its dossier: a component digitized (no sequence)
+        # is added as the rest; a step assigned before the dossier's steps folds it again.
+        code, agency = lives[0][0][1].subject, lives[0][0][1].agencycode
+        late = [envelope(ComponentDigitized(
+                    dossier_code=code, component_code="GKS", form="paper",
+                    digitized_at=start - timedelta(days=1)), agency, start),
+                envelope(StepAssigned(dossier_code=code, step_no=9, step_code="KT",
+                                      department="Phòng Kế toán", assigned_at=start), agency,
+                         start)]
         with statements(runtime) as sent:
-            await apply(runtime, [(topics.DIGITIZATION, env)])
-        assert projection.folds == {"advanced": 60, "refolded": 1}
+            await apply(runtime, [(topics.DIGITIZATION, late[0])])
+        assert projection.folds == {"advanced": 61, "refolded": 0}
+        assert not [s for s in sent if s.startswith("SELECT") and " events" in s], sent
+        with statements(runtime) as sent:
+            await apply(runtime, [(topics.PROCESSING, late[1])])
+        assert projection.folds == {"advanced": 61, "refolded": 1}
         assert [s for s in sent if s.startswith("SELECT") and " events" in s]
 
         everything = {life[0][1].subject: [Recorded.parsed(e) for _, e in life]
                       for life in lives}
-        everything[code].append(Recorded.parsed(env))
+        everything[code] += [Recorded.parsed(env) for env in late]
         expected = {c: DossierFold.of(c, evs, projection.calendars)
                     for c, evs in everything.items()}
         repo = ReportingRepository()

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.rebuild import lifecycle
+from contracts.events import DossierDigitized, StepAssigned
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.reporting.calendars import Calendars
@@ -176,18 +177,22 @@ def test_incremental_fold_in_any_order_and_batching_equals_one_fold(
     assert +daily == +expected
 
 
-def test_an_event_before_the_latest_folded_is_refused_by_advance() -> None:
-    """In order, each event is added onto the fold; one that sorts before the latest folded
-    (out of order) is not: the caller folds the dossier again from all its events."""
+def test_only_a_late_step_or_supplement_event_folds_the_dossier_again() -> None:
+    """A single-valued part (the digitization here) takes an event that arrives after later
+    ones in O(1); a step event sorting before the latest step folded is refused by
+    `advance`, and the caller folds the dossier again. Both end as one fold of all."""
     events = sorted(raw(1), key=lambda r: r.key)
     code = events[0].event.dossier_code
+    digitized = next(r for r in events if isinstance(r.event, DossierDigitized))
+    assigned = next(r for r in events if isinstance(r.event, StepAssigned))
     folded = DossierFold(code)
-    for r in events[:-2]:
-        assert folded.advance([r], CALENDARS)
+    assert folded.advance([r for r in events if r not in (digitized, assigned)], CALENDARS)
     late = DossierFold.load(_as_stored(folded.fact), folded.memo())
-    assert late is not None and not late.advance([events[-1], events[0]], CALENDARS)
-    assert folded.advance(events[-2:], CALENDARS)
-    assert folded.fact == fold(code, events, CALENDARS)[0]
+    assert late is not None and late.advance([digitized], CALENDARS)
+    again = DossierFold.load(_as_stored(late.fact), late.memo())
+    assert again is not None and not again.advance([assigned], CALENDARS)
+    assert DossierFold.of(code, events, CALENDARS).memo()["keys"]["digitized"] == \
+        list(digitized.key) == late.memo()["keys"]["digitized"]
 
 
 def test_each_event_time_names_a_field_of_its_contract() -> None:

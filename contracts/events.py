@@ -93,6 +93,11 @@ class DossierRejected(Event):
     applicant: ApplicantRef
     rejected_at: Timestamp
     reasons: list[Reason] = Field(min_length=1, max_length=MAX_ITEMS)
+    # Optional: events written before they were added have neither. They say whether the
+    # national portal is told of the refusal (contracts/portal.py).
+    channel: Channel | None = Field(default=None, description="how it came")
+    origin_system: ShortText | None = Field(default=None,
+                                            description="province system that reported it")
 
 
 class DossierWithdrawn(Event):

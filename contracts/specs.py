@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.envelope import Envelope
+from contracts.portal import PortalStatusUpdate
 from contracts.registry import EVENT_TYPES, short_name
 from contracts.topics import TOPICS
 
@@ -18,6 +19,9 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         schema["x-event-type"] = event_type
         out[short_name(event_type)] = schema
     out["envelope"] = Envelope.model_json_schema(mode="validation")
+    # Not an event: the body processing POSTs to the national portal (contracts/portal.py).
+    portal = PortalStatusUpdate.model_json_schema(mode="validation")
+    out["portal.status-update.v1"] = portal | {"$id": "urn:portal.status-update.v1"}
     return out
 
 

@@ -283,7 +283,8 @@ def refusal_events(sub: Submission, row: dict[str, Any], reasons: list[Reason],
         dossier_code=row["code"], agency_code=sub.agency_code,
         procedure_code=sub.procedure_code,
         applicant=ApplicantRef(kind=sub.applicant.kind, ref=row["applicant_ref"]),
-        rejected_at=now, reasons=reasons), sub.agency_code),
+        rejected_at=now, reasons=reasons, channel=sub.channel,
+        origin_system=sub.origin_system), sub.agency_code),
         *contacts_events(row["code"], row["applicant_ref"], sub)]
 
 

@@ -3,7 +3,7 @@ each status change of a dossier received through the national channels, in the p
 codes (`PortalStatus`, `PortalChannel`: the codes provinces report in, contracts/ingest.py).
 
 An HTTP body, not an event of the topic registry: processing POSTs it to the portal's
-endpoint with an `Idempotency-Key` header. Nothing personal: the
+endpoint with an `Idempotency-Key` header (docs/portal-sync.md). Nothing personal: the
 dossier is named by its code, the applicant not at all.
 """
 

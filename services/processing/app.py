@@ -18,7 +18,7 @@ from services.common.consumer import Batched
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
-from services.processing import tables
+from services.processing import portal_sync, tables
 from services.processing.api import router
 from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
@@ -43,12 +43,13 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                                     api_key=settings.service_api_key.get_secret_value())
                   if settings.sign_url else None,
                   supplement_within_days=settings.supplement_within_days)
+    cases.portal = portal_sync.install(runtime, settings)
     batch = Batched(cases.apply_batch)
     # Not ComponentDigitized: DossierDigitized carries what OCR flagged, and a type with no
     # handler is passed over by its header, unparsed.
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
                                   SupplementRequested, SupplementReceived, DossierWithdrawn,
-                                  *PROVINCE_EVENTS), batch))
+                                  *PROVINCE_EVENTS, *cases.portal.events), batch))
 
     scheduled_old_cases = False
 

@@ -18,6 +18,7 @@ from contracts.events import (
     ApplicantRecorded,
     DossierDigitized,
     DossierReceived,
+    DossierRejected,
     DossierResolved,
     DossierWithdrawn,
     Event,
@@ -34,7 +35,7 @@ from services.common.pdf import Letterhead
 from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
-from services.processing import domain, overdue, provincial
+from services.processing import domain, overdue, portal_sync, provincial
 from services.processing.documents import letters
 from services.processing.documents.control_slip import (
     ControlSlip,
@@ -82,6 +83,10 @@ class Touched:
 
 
 class Cases:
+    # The national portal's status sync (portal_sync.py; app.py sets it): told of every
+    # status change in the transaction that makes it. Off: every call returns at once.
+    portal: portal_sync.PortalRecorder = portal_sync.OFF
+
     def __init__(self, catalogs: CatalogSet, outbox: OutboxWriter,
                  repository: ProcessingRepository | None = None,
                  alerts: domain.AlertPolicy | None = None,
@@ -135,6 +140,7 @@ class Cases:
         applicants: dict[str, dict[str, Any]] = {}
         for ctx, event in items:
             with traced(ctx):
+                self.portal.heard(s, touched.rows.get(event.dossier_code), event)
                 if isinstance(event, ApplicantRecorded):
                     applicants.setdefault(event.dossier_code, {
                         "dossier_code": event.dossier_code,
@@ -157,6 +163,8 @@ class Cases:
             self._watch(s, touched, row, event)
         elif isinstance(event, SupplementRequested):
             return  # asked at a counter before the case opened, or by processing itself
+        elif isinstance(event, DossierRejected):
+            return  # refused at receipt: no case; read for the portal only
         elif isinstance(event, DossierReceived):
             await self._merge(s, touched, event.dossier_code, domain.received_values(event))
         elif isinstance(event, DossierDigitized):
@@ -279,6 +287,7 @@ class Cases:
         await flush_inserts(s)
         await self.repo.write_cases(s, [touched.rows[c] for c in sorted(touched.changed)])
         await self.repo.complete_steps(s, touched.completions)
+        await self.portal.flush(s)
 
     # --- officers' actions ---------------------------------------------------------------
 
@@ -427,6 +436,7 @@ class Cases:
         clock = domain.advance_clock(row, self._calendar(row), action, done, at)
         code, agency = row["code"], row.get("agency_code") or ""
         self.repo.add_history(s, domain.history_row(code, done.history))
+        self.portal.moved(s, row, done.case.state, at)
         seq = row.get("assignments") or 0
         for event in done.events:
             if isinstance(event, StepAssigned):

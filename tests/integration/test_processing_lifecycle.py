@@ -66,13 +66,14 @@ async def publish(runtime: Runtime, bootstrap: str, *events: tuple[topics.Topic,
 
 
 async def arrive(runtime: Runtime, bootstrap: str, code: str,
-                 received_at: datetime | None = None) -> None:
+                 received_at: datetime | None = None, channel: Channel = Channel.counter
+                 ) -> None:
     received_at = received_at or datetime.now(UTC) - timedelta(hours=1)
     await publish(
         runtime, bootstrap,
         (topics.INTAKE, DossierReceived(
             dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
-            catalog_version="2025.07", channel=Channel.counter,
+            catalog_version="2025.07", channel=channel,
             return_channel=ReturnChannel.counter, received_at=received_at,
             due_at=WorkCalendar().due_at(received_at, LEGAL), legal_time=LEGAL,
             applicant=ApplicantRef(kind="individual", ref=f"p1_{code}"),

@@ -500,6 +500,25 @@ async def the_other_paths(front: str, tmp: Path) -> None:
             await counter.click('#d-counter-title ~ .inline-form button:has-text("Rút hồ sơ")')
             await counter.locator("#dossier[data-intake=withdrawn]").wait_for(timeout=WAIT_MS)
             await open_dossier(officer, code, "withdrawn")
+
+            # The same applicant again: the warehouse offers the scan kept, reused, not
+            # asked for again.
+            await counter.keyboard.press("Alt+1")
+            await counter.click("#r-new")
+            await fill_applicant(counter, "Phan Thị Mận", "001090022222")
+            offered = counter.locator("#r-warehouse", has_text="Kho dữ liệu có 1 tài liệu")
+            await offered.wait_for(timeout=WAIT_MS)
+            await counter.select_option('select[data-component="GKS"]', "reused")
+            reuse = counter.locator('select[data-reuse="GKS"] option').nth(1)
+            held = await reuse.get_attribute("value")
+            await counter.select_option('select[data-reuse="GKS"]', held)
+            await counter.locator("#r-complete[data-complete=true]").wait_for(timeout=WAIT_MS)
+            await pdf_opened(counter, lambda: counter.click("#r-submit"), "/receipt.pdf")
+            again = (await counter.inner_text("#r-code")).strip()
+            await counter.click("#r-done button")
+            await counter.locator(f'#dossier[data-code="{again}"]').wait_for(timeout=WAIT_MS)
+            row = counter.locator('#d-components tr[data-component="GKS"]')
+            assert "Dùng lại từ kho" in await row.inner_text()
             assert not watch.errors, watch.errors
         finally:
             await browser.close()

@@ -108,6 +108,7 @@ export class Counter {
       select.addEventListener('input', () => this.completeness());
       const reuse = h('select', { 'aria-label': `Tài liệu dùng lại: ${c.name}`,
         dataset: { reuse: c.code }, disabled: true }, h('option', { value: '' }, '—'));
+      reuse.addEventListener('input', () => this.completeness());
       body.append(h('tr', { dataset: { component: c.code } },
         h('td', {}, h('strong', {}, c.code), ` ${c.name}`,
           c.required ? h('span', { class: 'badge' }, 'bắt buộc') : null),
@@ -229,9 +230,6 @@ export class Counter {
       const form = $('select[data-component]', row);
       const option = $('option[value="reused"]', form);
       option.disabled = docs.length === 0;
-      if (docs.length && form.value !== 'reused' && form.dataset.offered !== 'yes') {
-        form.dataset.offered = 'yes';
-      }
     }
     this.completeness();
   }
@@ -307,6 +305,7 @@ export class Counter {
     this.form.reset();
     this.submission = crypto.randomUUID();
     this.warehouse = [];
+    this.looked = null;
     clear($('#r-warehouse'));
     $('#r-done').hidden = true;
     $('#r-refuse').hidden = true;

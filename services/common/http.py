@@ -425,7 +425,7 @@ def install(app: FastAPI, *, max_body_bytes: int, cors_origins: str = "") -> Non
     if cors_origins:
         # Outside the body limit, so a 413 still reaches the page that sent the body.
         app.add_middleware(CORSMiddleware, allow_origins=origins(cors_origins),
-                           allow_credentials=False, allow_methods=["GET", "POST", "PUT"],
+                           allow_credentials=False, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                            expose_headers=["Retry-After", "Content-Disposition"], max_age=600)
     app.openapi = _openapi_with_errors(app)  # type: ignore[method-assign]

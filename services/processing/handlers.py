@@ -75,6 +75,9 @@ class Touched:
     # Steps completed: (dossier_code, seq, completed_at, outcome), written after the
     # batch's deferred step inserts.
     completions: list[dict[str, Any]] = field(default_factory=list)
+    # Cases whose clock or state moved: their deadline columns are computed once, from the
+    # row as the batch leaves it, not after each event.
+    clocked: set[str] = field(default_factory=set)
 
     def change(self, code: str, values: dict[str, Any]) -> None:
         if values:
@@ -202,10 +205,8 @@ class Cases:
             self.repo.add_step(s, move.step)
         if move.completion is not None:
             touched.completions.append(move.completion)
-        merged = row | move.values
-        state = domain.clock_state(merged, calendar) if merged.get("clock") else None
-        touched.change(row["code"], move.values | domain.alert_values(
-            state, domain.fired_alerts(merged), merged["state"], now, self.alerts))
+        touched.change(row["code"], move.values)
+        touched.clocked.add(row["code"])
 
     async def _merge(self, s: AsyncSession, touched: Touched, code: str,
                      values: dict[str, Any]) -> None:
@@ -284,6 +285,9 @@ class Cases:
     async def _write(self, s: AsyncSession, touched: Touched) -> None:
         """The batch's writes after its deferred inserts (the steps a completion updates
         may have been assigned in this same batch)."""
+        now = self.outbox.clock.now()
+        for code in sorted(touched.clocked):
+            touched.change(code, self._alert_changes(touched.rows[code], now))
         await flush_inserts(s)
         await self.repo.write_cases(s, [touched.rows[c] for c in sorted(touched.changed)])
         await self.repo.complete_steps(s, touched.completions)
@@ -448,8 +452,16 @@ class Cases:
                                             "outcome": event.outcome.value})
             for topic in domain.topics_for(event):
                 await self.outbox.emit(s, topic, event, agency)
-        return domain.written(row, done, clock, now) | domain.alert_values(
-            clock, domain.fired_alerts(row), done.case.state.value, now, self.alerts)
+        touched.clocked.add(code)
+        return domain.written(row, done, clock, now)
+
+    def _alert_changes(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The deadline monitor's columns of a case whose clock or state moved, where they
+        differ from the row's."""
+        state = domain.clock_state(row, self._calendar(row)) if row.get("clock") else None
+        values = domain.alert_values(state, domain.fired_alerts(row), row["state"], now,
+                                     self.alerts)
+        return {k: v for k, v in values.items() if row.get(k) != v}
 
     # --- the deadline monitor ------------------------------------------------------------
 

@@ -114,11 +114,16 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _clip(value: str, limit: int = 64) -> str:
+    """At most `limit` bytes of UTF-8, cut at a character: cryptography measures an X.520
+    attribute in bytes, and a Vietnamese letter takes two or three."""
+    return value.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def _name(common: str, organization: str | None = None) -> x509.Name:
-    # An X.520 name holds at most 64 characters.
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, (organization or _ORG)[:64]),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common[:64] or "?")])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, _clip(organization or _ORG)),
+                      x509.NameAttribute(NameOID.COMMON_NAME, _clip(common) or "?")])
 
 
 def _ensure_ca(root: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:

@@ -85,3 +85,12 @@ def test_production_takes_keys_only_from_settings(tmp_path: Path) -> None:
         production(dev_pki=True, office_keys={"000.00.01.H26": tmp_path / "hn.p12"})
     assert production(office_keys={"000.00.01.H26": tmp_path / "hn.p12"})
     assert production(officer_keys={"ld-01": tmp_path / "ld.p12"})
+
+
+def test_a_long_vietnamese_office_name_is_clipped_to_64_bytes(tmp_path: Path) -> None:
+    # cryptography measures an X.520 attribute in bytes: 64 characters of Vietnamese are more.
+    office = "Bảo hiểm xã hội khu vực XXXV — Thành phố Hồ Chí Minh và các tỉnh phía Nam"
+    path = ensure_holder_key(tmp_path, "offices", "000.00.35.H99", office, office)
+    name = subject(KeyFile(str(path), DEV_PASSPHRASE))
+    common = name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert len(common.encode()) <= 64 and office.startswith(common)

@@ -23,7 +23,7 @@ and the memo are the same function of the set of events.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -502,25 +502,31 @@ def _day(at: datetime) -> date:
     return at.astimezone(TZ).date()
 
 
+def contributed(f: DossierFact | None) -> Iterator[tuple[AggKey, str]]:
+    """Each daily measure one fact counts in, with its (day, agency, procedure, channel)."""
+    if f is None:
+        return
+    who = (f.agency_code, f.procedure_code, f.channel)
+    if f.receipt_day is not None:
+        key = (f.receipt_day, *who)
+        yield key, "received"
+        if f.channel == "online":
+            yield key, "online"
+    if f.resolved_at is not None:
+        key = (_day(f.resolved_at), *who)
+        yield key, "resolved"
+        if f.timeliness:
+            yield key, f.timeliness
+    for at, measure in ((f.returned_at, "returned"), (f.refused_at, "refused"),
+                        (f.withdrawn_at, "withdrawn"),
+                        (f.overdue_at or (f.resolved_at if f.overdue else None), "overdue")):
+        if at is not None:
+            yield (_day(at), *who), measure
+
+
 def contributions(f: DossierFact | None) -> dict[AggKey, Counter[str]]:
     """What one fact adds to the daily aggregates, per (day, agency, procedure, channel)."""
     out: dict[AggKey, Counter[str]] = {}
-    if f is None:
-        return out
-
-    def add(at: datetime | date | None, *measures: str) -> None:
-        if at is None:
-            return
-        day = at if not isinstance(at, datetime) else _day(at)
-        counter = out.setdefault((day, f.agency_code, f.procedure_code, f.channel), Counter())
-        counter.update(measures)
-
-    if f.receipt_day is not None:
-        add(f.receipt_day, "received", *(("online",) if f.channel == "online" else ()))
-    if f.resolved_at is not None:
-        add(f.resolved_at, "resolved", *((f.timeliness,) if f.timeliness else ()))
-    add(f.returned_at, "returned")
-    add(f.refused_at, "refused")
-    add(f.withdrawn_at, "withdrawn")
-    add(f.overdue_at or (f.resolved_at if f.overdue else None), "overdue")
+    for key, measure in contributed(f):
+        out.setdefault(key, Counter())[measure] += 1
     return out

@@ -29,7 +29,7 @@ from services.reporting.facts import (
     DossierFact,
     DossierFold,
     Recorded,
-    contributions,
+    contributed,
 )
 from services.reporting.metrics import ReportingMetrics
 from services.reporting.repository import ReportingRepository
@@ -182,10 +182,11 @@ class Projection:
 
 def _move(delta: dict[AggKey, Counter[str]], fact: DossierFact | None, sign: int) -> None:
     """Adds (1) or takes away (-1) what `fact` contributes to the daily figures."""
-    for key, counts in contributions(fact).items():
-        into = delta.setdefault(key, Counter())
-        for measure, n in counts.items():
-            into[measure] += sign * n
+    for key, measure in contributed(fact):
+        counts = delta.get(key)
+        if counts is None:
+            counts = delta[key] = Counter()
+        counts[measure] += sign
 
 
 class QuarterClosing:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     String,
+    Table,
     Text,
     TypeDecorator,
     and_,
@@ -71,6 +72,34 @@ class _JsonText(TypeDecorator[str]):
 
 
 _INSERT_EVENTS = insert(tables.events).values(data=bindparam("data", type_=_JsonText()))
+
+
+# Upserts built once per dialect: building one makes its `excluded` columns each time.
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _replacing(s: AsyncSession, table: Table) -> Any:
+    """INSERT of whole rows that replaces the row of the same primary key."""
+    key = (dialect_of(s), table.name)
+    if (stmt := _UPSERTS.get(key)) is None:
+        stmt = upsert(s, table)
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = _UPSERTS[key] = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+    return stmt
+
+
+def _adding_daily(s: AsyncSession) -> Any:
+    """INSERT of daily figures that adds them to the row of the same key."""
+    key = (dialect_of(s), "daily_figures+")
+    if (stmt := _UPSERTS.get(key)) is None:
+        d = tables.daily_figures
+        stmt = upsert(s, d)
+        stmt = _UPSERTS[key] = stmt.on_conflict_do_update(
+            index_elements=[d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel],
+            set_={m: d.c[m] + stmt.excluded[m] for m in MEASURES})
+    return stmt
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -182,21 +211,11 @@ class ReportingRepository:
         a fold again no longer has: one statement per table."""
         if not folds:
             return
-        f = tables.dossier_facts
-        stmt = upsert(s, f)
-        stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
-            index_elements=[f.c.dossier_code],
-            set_={c.name: stmt.excluded[c.name] for c in f.columns if c.name != "dossier_code"})
-        await s.execute(stmt, [{**x.fact.row(), "fold_state": x.memo()} for x in folds])
+        await s.execute(_replacing(s, tables.dossier_facts),
+                        [{**x.fact.row(), "fold_state": x.memo()} for x in folds])
         steps = [step.row() for x in folds for step in x.steps()]
         if steps:
-            st = tables.step_facts
-            stmt = upsert(s, st)
-            stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
-                index_elements=_STEP_KEY,
-                set_={c.name: stmt.excluded[c.name] for c in st.columns
-                      if c.name not in ("dossier_code", "idx")})
-            await s.execute(stmt, steps)
+            await s.execute(_replacing(s, tables.step_facts), steps)
         for chunk in _chunks(stale_steps):
             await s.execute(delete(tables.step_facts).where(tuple_(*_STEP_KEY).in_(chunk)))
 
@@ -228,13 +247,9 @@ class ReportingRepository:
         if not keys:
             return
         d = tables.daily_figures
-        stmt = upsert(s, d)
-        stmt = stmt.on_conflict_do_update(  # type: ignore[assignment]
-            index_elements=[d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel],
-            set_={m: d.c[m] + stmt.excluded[m] for m in MEASURES})
-        await s.execute(stmt, [{"day": k[0], "agency_code": k[1], "procedure_code": k[2],
-                                "channel": k[3], **{m: delta[k][m] for m in MEASURES}}
-                               for k in keys])
+        await s.execute(_adding_daily(s), [
+            {"day": k[0], "agency_code": k[1], "procedure_code": k[2], "channel": k[3],
+             **{m: delta[k][m] for m in MEASURES}} for k in keys])
         # Only a row something was taken from can fall to zero.
         fallen = [k for k in keys if any(n < 0 for n in delta[k].values())]
         key_cols = tuple_(d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel)

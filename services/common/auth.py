@@ -13,6 +13,8 @@ too many failed credentials in a minute is answered 429 before its next one is l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -190,6 +192,7 @@ class Authenticator:
         self.api_keys = list(api_keys)
         self.issuer, self.audience = issuer, audience
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._known_kids: set[str | None] = set()
         self.tree = tree
         # Guessing API keys or forging tokens is throttled per client address.
         self.failures = failure_limit(failures_per_minute)
@@ -201,6 +204,23 @@ class Authenticator:
                    issuer=settings.auth_issuer, audience=settings.auth_audience,
                    jwks_url=settings.auth_jwks_url,
                    failures_per_minute=settings.auth_failures_per_minute)
+
+    async def fetch_key(self, token: str) -> None:
+        """Fetch an OIDC token's signing key off the event loop when its `kid` is not known
+        yet: PyJWKClient fetches the JWKS with a blocking call, which would stall every
+        request of the service meanwhile. Known keys are then read from its cache."""
+        if self.jwks is None:
+            return
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return  # refused by _claims, with its reason
+        kid = header.get("kid")
+        if header.get("alg") == "HS256" or kid in self._known_kids:
+            return
+        with contextlib.suppress(jwt.PyJWTError):
+            await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)
+            self._known_kids.add(kid)
 
     def _claims(self, token: str) -> dict[str, Any]:
         options = {"require": ["exp", "sub", "iss", "aud"]}
@@ -319,6 +339,8 @@ def require(permission: Permission, *alternatives: Permission,
         if token or api_key:
             auth.failures.check(client)
         try:
+            if token:
+                await auth.fetch_key(token)
             caller = auth.caller(token, api_key)
         except AuthError as exc:
             if token or api_key:

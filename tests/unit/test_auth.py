@@ -220,3 +220,54 @@ def test_failures_are_counted_after_the_fact_and_checked_before() -> None:
     failures.check("b")  # per client address
     now[0] = 20.0
     failures.check("a")
+
+
+async def test_a_jwks_fetch_never_blocks_the_event_loop() -> None:
+    """The issuer's JWKS served from this very event loop: a blocking fetch would wait for
+    a server that cannot answer until the fetch gives up, and the call would be refused."""
+    import asyncio
+    import json
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from fastapi import FastAPI
+
+    from services.common.auth import Permission, require
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": "k7", "use": "sig", "alg": "RS256"}]}).encode()
+    fetched = []
+
+    async def jwks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        fetched.append(1)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                     + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(jwks, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = FastAPI()
+    app.state.auth = Authenticator([], [], issuer="https://sso.example", audience="onestop",
+                                   jwks_url=f"http://127.0.0.1:{port}/jwks")
+
+    @app.get("/who")
+    async def who(caller=require(Permission.catalog_read)) -> dict[str, str]:
+        return {"user": caller.user}
+
+    claims = {"sub": "u7", "role": "ops", "agency": "*", "iss": "https://sso.example",
+              "aud": "onestop", "exp": int(time.time()) + 300}
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k7"})
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t", timeout=10) as client:
+            for _ in range(2):
+                answer = await asyncio.wait_for(
+                    client.get("/who", headers={"Authorization": f"Bearer {token}"}), 10)
+                assert answer.status_code == 200, answer.text
+                assert answer.json() == {"user": "u7"}
+    finally:
+        server.close()
+    assert fetched == [1]  # the key is fetched once, then read from the cache

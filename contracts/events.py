@@ -340,6 +340,10 @@ class ReceivedFigures(Contract):
     online: int = Field(ge=0)
     direct_or_postal: int = Field(ge=0)
     carried_over: int = Field(ge=0, description="pending from before the period")
+    # The form's two columns of direct_or_postal; absent from reports closed before them.
+    direct: int | None = Field(default=None, ge=0, description="at the counter (trực tiếp)")
+    postal: int | None = Field(default=None, ge=0, description="by the public postal service "
+                               "(dịch vụ bưu chính)")
 
 
 class ResolvedFigures(Contract):
@@ -363,6 +367,30 @@ class QuarterlyIndicators(Contract):
     pending: PendingFigures = Field(description="at the cut-off")
     refused: int = Field(ge=0)
     withdrawn: int = Field(ge=0)
+    returned_for_supplement: int | None = Field(
+        default=None, ge=0, description="dossiers asked for a supplement in the period (hồ sơ "
+        "yêu cầu bổ sung, hoàn thiện); absent from reports closed before it was counted")
+
+
+class ProcedureFigures(Contract):
+    procedure_code: Code
+    indicators: QuarterlyIndicators
+
+
+class SubDeadlineFigures(Contract):
+    """Verification requests to one other agency (liên thông) open in the period, by their
+    sub-deadline (`VerificationRequested.sub_due_at`)."""
+
+    agency: ShortText = Field(description="the agency asked, as the request names it")
+    requested: int = Field(ge=0, description="open in the period: asked in it or before it "
+                           "and not answered before it")
+    answered_on_time: int = Field(ge=0)
+    answered_late: int = Field(ge=0, description="answered in the period after its sub-deadline")
+    pending_within_time: int = Field(ge=0, description="unanswered at the cut-off, sub-deadline "
+                                     "not passed (or none given)")
+    pending_overdue: int = Field(ge=0, description="unanswered at the cut-off, past its "
+                                 "sub-deadline")
+    overruns: int = Field(ge=0, description="answered_late + pending_overdue")
 
 
 class AgencyFigures(Contract):
@@ -388,6 +416,12 @@ class QuarterlyReportClosed(Event):
     indicators: QuarterlyIndicators
     agencies: list[AgencyFigures] = Field(default_factory=list, max_length=5000,
                                           description="every agency of the tree, parents first")
+    procedures: list[ProcedureFigures] = Field(
+        default_factory=list, max_length=MAX_ITEMS,
+        description="the root's figures per procedure (the form's procedure rows)")
+    sub_deadlines: list[SubDeadlineFigures] = Field(
+        default_factory=list, max_length=5000,
+        description="sub-deadline overruns per other agency asked, within the root's tree")
 
 
 class DossierRated(Event):

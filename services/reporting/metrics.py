@@ -14,8 +14,9 @@ class ReportingMetrics:
         self._folds = Counter(
             "onestop_reporting_folds_total",
             "dossiers brought up to date by a batch: 'advanced' (its new events added onto "
-            "the stored fold) or 'refolded' (folded again from all its events: one sorted "
-            "before an event folded already, or the fold state was missing)",
+            "the stored fold) or 'refolded' (folded again from all its events: a step or "
+            "supplement event sorted before one of its sequence folded already, the "
+            "calendar changed under counted steps, or the fold state was missing)",
             ["how"], registry=registry)
 
     def folded(self, s: AsyncSession, advanced: int, refolded: int) -> None:

@@ -2,7 +2,8 @@
 
     python -m deploy.secrets [--dir DIR]     fill in DIR/.env and DIR/secrets/ (default: .)
     python -m deploy.secrets check [--dir DIR]
-        every variable docker-compose.yml requires has a value (names only)
+        every variable docker-compose.yml requires has a value (names only); placeholders
+        still to replace are named too
     python -m deploy.secrets token ROLE [--user U] [--name N] [--agency A] [--hours H]
         a bearer token signed with .env's ONESTOP_AUTH_JWT_SECRET (the operator's first)
     python -m deploy.secrets officer SUB NAME
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from deploy.secrets.compose import missing_variables, variables
-from deploy.secrets.generate import ENV_FILE, SECRETS_DIR, add_officer, generate
+from deploy.secrets.compose import missing_variables, read_env_file, variables
+from deploy.secrets.generate import ENV_FILE, SECRETS_DIR, add_officer, generate, placeholders
 from deploy.secrets.tokens import operator_token
 from services.common.auth import Role
 
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     problems = check(args.dir)
     for line in problems:
         print(f"missing  {line}", file=sys.stderr)
+    for name in placeholders(read_env_file(args.dir / ENV_FILE)):
+        print(f"placeholder  {name}: the screens cannot sign in until it is your OIDC "
+              "issuer's (docs/production.md)", file=sys.stderr)
     if not problems:
         print(f"{compose_file(args.dir)}: every required variable has a value")
     return 1 if problems else 0

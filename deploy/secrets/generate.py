@@ -39,6 +39,9 @@ TRUST_MOUNT = f"{PKI_MOUNT}/trust"
 # The image's user (Dockerfile): it must be able to read the mounted key files.
 IMAGE_UID = 10001
 SERVICES_SYSTEM = "onestop-services"
+# What `make secrets` writes for the screens' OIDC issuer until the operator puts in the
+# issuer's own: a host under .invalid (RFC 2606), which never resolves.
+OIDC_PLACEHOLDER = "https://oidc.invalid"
 OPS_SYSTEM = "onestop-ops"
 HEADER = """\
 # Written by `make secrets` (python -m deploy.secrets): what docker-compose.yml needs.
@@ -115,6 +118,15 @@ ENTRIES = (
     Entry("ONESTOP_AUTH_ISSUER", "the tokens' iss (your OIDC issuer's, with a JWKS URL)",
           lambda _: "onestop"),
     Entry("ONESTOP_AUTH_AUDIENCE", "the tokens' aud", lambda _: "onestop"),
+    Entry("WEB_OIDC_AUTHORIZATION_ENDPOINT", "not a secret: the screens sign in through "
+          "your OIDC issuer (authorization code with PKCE; the workbench a public client "
+          "whose redirect URI is <the front's address>/workbench/). Replace these "
+          "placeholders with the issuer's own before anyone signs in",
+          lambda _: f"{OIDC_PLACEHOLDER}/authorize"),
+    Entry("WEB_OIDC_TOKEN_ENDPOINT", "", lambda _: f"{OIDC_PLACEHOLDER}/token"),
+    Entry("WEB_OIDC_CLIENT_ID", "", lambda _: "onestop-workbench"),
+    Entry("WEB_OIDC_END_SESSION_ENDPOINT", "", lambda _: ""),
+    Entry("WEB_OIDC_SCOPE", "", lambda _: "openid profile"),
     Entry("ONESTOP_SERVICE_API_KEY", "what the services send each other (X-API-Key)",
           _urlsafe(32)),
     Entry("ONESTOP_AUTH_API_KEYS", "system:role:agency:sha256(key) of every API key; the "
@@ -125,6 +137,10 @@ ENTRIES = (
           "PROVINCES listener (deploy/kafka/provinces.sh)", lambda _: ""),
     Entry("NOTIFICATION_WEBHOOK_SECRET", "signs notification webhooks (HMAC-SHA256)",
           _urlsafe(32)),
+    Entry("PROCESSING_PORTAL_URL", "the National Public Service Portal's status endpoint "
+          "(https://; docs/portal-sync.md) and the bearer token it gave; empty: the status "
+          "sync is off", lambda _: ""),
+    Entry("PROCESSING_PORTAL_TOKEN", "", lambda _: ""),
     Entry("DIGITIZATION_OFFICER_KEY_PASSPHRASE", "opens the officers' PKCS#12 files",
           _urlsafe(24)),
     Entry("DIGITIZATION_OFFICER_KEYS", "a person (token subject) -> their PKCS#12 inside "
@@ -147,6 +163,11 @@ ENTRIES = (
     Entry("GRAFANA_ADMIN_PASSWORD", "Grafana's admin (docker compose --profile grafana)",
           _urlsafe(16)),
 )
+
+
+def placeholders(values: dict[str, str]) -> list[str]:
+    """The settings still holding what `make secrets` wrote in place of the site's own."""
+    return [name for name, value in values.items() if value.startswith(OIDC_PLACEHOLDER)]
 
 
 def generate(directory: Path) -> list[str]:

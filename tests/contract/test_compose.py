@@ -4,8 +4,9 @@ No Docker engine here: these tests read docker-compose.yml as compose does after
 secrets` (deploy/secrets: the generated `.env`, compose's substitution), the Dockerfile, the
 PostgreSQL init script and prometheus.yml, and check them against the topic registry, the
 services' settings classes in production mode and each other, so a renamed service,
-database, port, secret or topic tool fails here instead of at `docker compose up`.
-tests/e2e/test_compose_boot.py starts the services from the same reading.
+database, port, secret or topic tool fails here instead of at `docker compose up`. The
+screens' front (`web`) is checked the same way against its own settings and the services'
+CORS origins. tests/e2e/test_compose_boot.py starts the services from the same reading.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import os
 import re
 import runpy
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -25,11 +27,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 import services.common.kafka as kafka_module
 from contracts.topics import SERVICES, TOPICS
 from deploy.secrets.compose import Project, missing_variables, variables
-from deploy.secrets.generate import ENTRIES, generate
+from deploy.secrets.generate import ENTRIES, OIDC_PLACEHOLDER, generate
+from services.common.settings import ServiceSettings
+from services.processing.settings import ProcessingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -37,6 +42,8 @@ INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOPICS_MODULE = "services.common.topics"
+# The screens' front: one image with the services, not one of contracts.topics.SERVICES.
+FRONT = "web"
 
 
 def _compose() -> dict[str, Any]:
@@ -153,8 +160,9 @@ def _created_databases() -> set[str]:
 def _url_vars(service: str) -> dict[str, str]:
     return {k: v for k, v in _env(service).items()
             if k.endswith("_DATABASE_URL") or k in (
-                "KAFKA_BOOTSTRAP_SERVERS", "INTAKE_WAREHOUSE_URL", "PROCESSING_SIGN_URL",
-                "DIGITIZATION_S3_ENDPOINT_URL", "ONESTOP_TRACING_OTLP_ENDPOINT", "S3_URL")}
+                "KAFKA_BOOTSTRAP_SERVERS", "INTAKE_WAREHOUSE_URL", "INTAKE_PROCESSING_URL",
+                "INTAKE_REPORTING_URL", "PROCESSING_SIGN_URL", "DIGITIZATION_S3_ENDPOINT_URL",
+                "ONESTOP_TRACING_OTLP_ENDPOINT", "S3_URL")}
 
 
 # --- the services ------------------------------------------------------------------------
@@ -432,7 +440,7 @@ def test_prometheus_service_loads_this_config() -> None:
 
 # --- what `make secrets` makes, and what the services accept -----------------------------
 
-_PREFIXES = ("ONESTOP_", "KAFKA_", *(f"{s.upper()}_" for s in SERVICES))
+_PREFIXES = ("ONESTOP_", "KAFKA_", *(f"{s.upper()}_" for s in (*SERVICES, FRONT)))
 
 
 def _settings_in(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -458,14 +466,23 @@ def test_every_service_environment_loads_into_its_settings_in_production(
     assert settings.tracing_exporter == "otlp"
 
 
+def _referenced() -> set[str]:
+    """Every variable docker-compose.yml substitutes, required or with a default."""
+    return set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
+
+
 def test_compose_refuses_to_start_without_make_secrets_and_names_each_missing_one() -> None:
     required = missing_variables(COMPOSE, {})
     made = {e.name for e in ENTRIES}
     assert set(required) <= made, f"compose requires what `make secrets` never makes: " \
         f"{sorted(set(required) - made)}"
-    optional = {"ONESTOP_AUTH_JWKS_URL"}  # empty: only the generated HS256 secret
+    # Empty, or a default the operator may change; every other one is required.
+    optional = {"ONESTOP_AUTH_JWKS_URL",  # empty: only the generated HS256 secret
+                "PROCESSING_PORTAL_URL", "PROCESSING_PORTAL_TOKEN",  # empty: no portal sync
+                "WEB_OIDC_END_SESSION_ENDPOINT", "WEB_OIDC_SCOPE"}
     assert made - optional <= set(required), f"made but never required (a typo in " \
         f"compose?): {sorted(made - optional - set(required))}"
+    assert optional <= _referenced(), f"made but never used: {optional - _referenced()}"
     for name, message in required.items():
         assert name in message and "make secrets" in message, message
     assert missing_variables(COMPOSE, variables(Path(_PROJECT_DIR.name))) == {}
@@ -575,3 +592,154 @@ def test_secrets_stay_out_of_git_and_of_the_image_build() -> None:
     assert ".env" in ignored and any(line.strip("/") == "secrets" for line in ignored)
     context = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in context and any(line.strip("/") == "secrets" for line in context)
+
+
+# --- the screens' front and the settings the services gained with it ----------------------
+
+
+def _front_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    return _settings_in(FRONT, env, monkeypatch)
+
+
+def _project_with(environ: dict[str, str]) -> Project:
+    """Compose's reading of the file with these values set as well (the shell wins over
+    `.env`, as an operator's edit of it would)."""
+    return Project.load(COMPOSE_FILE, Path(_PROJECT_DIR.name), environ=environ)
+
+
+def test_the_front_runs_its_module_on_a_published_port_with_a_health_check() -> None:
+    assert FRONT in DEFINED, "docker-compose.yml has no screens' front"
+    assert _steps(FRONT) == [f"python -m services.{FRONT}"]
+    assert DEFINED[FRONT]["image"] == DEFINED["intake"]["image"], "not the services' image"
+    env = _env(FRONT)
+    assert env["WEB_HTTP_HOST"] == "0.0.0.0", "the front would listen on loopback only"
+    port = int(env["WEB_HTTP_PORT"])
+    assert port in _published_container_ports(FRONT)
+    assert re.search(rf":{port}/health\b", _healthcheck_text(FRONT))
+    assert str(DEFINED[FRONT].get("restart")) == "unless-stopped"
+
+
+def test_the_front_holds_none_of_the_services_secrets() -> None:
+    values = variables(Path(_PROJECT_DIR.name))
+    secrets = {name: values[name] for name in (
+        *SHARED_SECRETS, "ONESTOP_DB_PASSWORD", "NOTIFICATION_WEBHOOK_SECRET",
+        "DIGITIZATION_OFFICER_KEY_PASSPHRASE", "DIGITIZATION_S3_SECRET_ACCESS_KEY")}
+    env = _env(FRONT)
+    for name, secret in secrets.items():
+        assert not any(secret in value for value in env.values()), f"the front gets {name}"
+    # Not left unset either: its settings would fall back to the development secret.
+    assert env["ONESTOP_AUTH_JWT_SECRET"] == ""
+    assert not PROJECT.mounts(FRONT), "the front needs no file of the host"
+
+
+def test_the_front_starts_in_production_signing_in_through_the_issuer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _front_settings(_env(FRONT), monkeypatch)
+    values = variables(Path(_PROJECT_DIR.name))
+    assert settings.env == "production" and settings.oidc
+    assert settings.oidc_authorization_endpoint == values["WEB_OIDC_AUTHORIZATION_ENDPOINT"]
+    assert settings.oidc_token_endpoint == values["WEB_OIDC_TOKEN_ENDPOINT"]
+    assert settings.oidc_client_id == values["WEB_OIDC_CLIENT_ID"]
+    assert settings.oidc_scope == "openid profile"
+    # Without the issuer, compose stops before anything starts and says what to set.
+    without = {k: v for k, v in values.items() if not k.startswith("WEB_OIDC_")}
+    missing = missing_variables(COMPOSE, without)
+    assert set(missing) == {"WEB_OIDC_AUTHORIZATION_ENDPOINT", "WEB_OIDC_TOKEN_ENDPOINT",
+                            "WEB_OIDC_CLIENT_ID"}
+    assert all("OIDC issuer" in message and "docs/production.md" in message
+               for message in missing.values())
+
+
+def test_make_secrets_names_the_issuer_placeholders_until_they_are_replaced(
+        tmp_path: Path) -> None:
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "deploy.secrets", "check", "--dir",
+                               str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+
+    generate(tmp_path)
+    env_file = tmp_path / ".env"
+    assert f"WEB_OIDC_TOKEN_ENDPOINT={OIDC_PLACEHOLDER}/token" in env_file.read_text()
+    first = check()
+    assert first.returncode == 0, first.stderr  # compose starts: the front serves its pages
+    named = re.findall(r"^placeholder\s+(\w+):", first.stderr, flags=re.M)
+    assert named == ["WEB_OIDC_AUTHORIZATION_ENDPOINT", "WEB_OIDC_TOKEN_ENDPOINT"]
+    env_file.write_text(env_file.read_text().replace(
+        OIDC_PLACEHOLDER, "https://sso.baohiemxahoi.gov.vn/realms/onestop/protocol/openid-connect"))
+    second = check()
+    assert second.returncode == 0 and "placeholder" not in second.stderr, second.stderr
+
+
+def test_browsers_reach_each_service_where_it_is_published_and_each_allows_the_front(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    front = _front_settings(_env(FRONT), monkeypatch)
+    urls = front.service_urls()
+    assert set(urls) == set(SERVICES)
+    for name, url in urls.items():
+        parts = urlsplit(url)
+        # The page runs in the operator's browser: the host's published port, not the
+        # compose network's name.
+        assert parts.hostname == "localhost" and parts.port in _published_host_ports(name), (
+            f"the screens call {name} at {url}; compose publishes it on "
+            f"{sorted(_published_host_ports(name))}")
+    origin = f"http://localhost:{next(iter(_published_host_ports(FRONT)))}"
+    for name in SERVICES:
+        settings = _settings_in(name, _env(name), monkeypatch)
+        assert origin in settings.cors_origins.split(","), (
+            f"{name} would refuse the screens' calls from {origin}")
+
+
+def test_the_site_sets_the_origins_proxies_and_allowance_in_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = {"ONESTOP_CORS_ORIGINS": "https://motcua.baohiemxahoi.gov.vn",
+            "ONESTOP_TRUSTED_PROXIES": "172.30.0.0/16",
+            "ONESTOP_AUTH_FAILURES_PER_MINUTE": "5",
+            "WEB_INTAKE_URL": "https://tiepnhan.baohiemxahoi.gov.vn"}
+    project = _project_with(site)
+    for name in SERVICES:
+        settings = _settings_in(name, project.environment(name), monkeypatch)
+        assert settings.cors_origins == site["ONESTOP_CORS_ORIGINS"]
+        assert settings.trusted_proxies == site["ONESTOP_TRUSTED_PROXIES"]
+        assert settings.auth_failures_per_minute == 5
+    front = _front_settings(project.environment(FRONT), monkeypatch)
+    assert front.trusted_proxies == site["ONESTOP_TRUSTED_PROXIES"]
+    assert front.service_urls()["intake"] == site["WEB_INTAKE_URL"]
+    # Nothing set: the code's own allowance, and every origin named (never '*').
+    default = ServiceSettings.model_fields["auth_failures_per_minute"].default
+    assert _settings_in("intake", _env("intake"), monkeypatch).auth_failures_per_minute \
+        == default
+    with pytest.raises(ValidationError, match="ONESTOP_CORS_ORIGINS"):
+        _settings_in("intake", _project_with({"ONESTOP_CORS_ORIGINS": "*"}).environment(
+            "intake"), monkeypatch)
+
+
+def test_intake_asks_processing_and_reporting_inside_the_network_for_the_citizens_page(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings_in("intake", _env("intake"), monkeypatch)
+    for peer, url in (("processing", settings.processing_url),
+                      ("reporting", settings.reporting_url)):
+        assert url, f"intake's citizens' page would answer without {peer}"
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname, parts.port) == ("http", peer, _http_port(peer))
+
+
+def test_the_portal_sync_is_off_until_env_names_the_portal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings_in("processing", _env("processing"), monkeypatch)
+    assert settings.portal_url == "" and not settings.portal_token.get_secret_value()
+    # Compose's defaults are the code's: every national channel, no system skipped.
+    fields = ProcessingSettings.model_fields
+    assert settings.portal_channels == fields["portal_channels"].default
+    assert settings.portal_skip_systems == fields["portal_skip_systems"].default
+    portal = {"PROCESSING_PORTAL_URL": "https://dichvucong.gov.vn/api/onestop/status",
+              "PROCESSING_PORTAL_TOKEN": "issued-by-the-portal",
+              "PROCESSING_PORTAL_SKIP_SYSTEMS": "hanoi-mcdt"}
+    on = _settings_in("processing", _project_with(portal).environment("processing"),
+                      monkeypatch)
+    assert on.portal_url == portal["PROCESSING_PORTAL_URL"]
+    assert on.portal_token.get_secret_value() == portal["PROCESSING_PORTAL_TOKEN"]
+    assert on.portal_skip_system_set == {"hanoi-mcdt"}
+    plain = {**portal, "PROCESSING_PORTAL_URL": "http://dichvucong.gov.vn/api/onestop/status"}
+    with pytest.raises(ValidationError, match="PROCESSING_PORTAL_URL must be https"):
+        _settings_in("processing", _project_with(plain).environment("processing"),
+                     monkeypatch)

@@ -1,14 +1,20 @@
 """The production stack boots as documented, without Docker: `make secrets` (run here into a
-scratch folder), then each service's container as docker-compose.yml describes it (its
+scratch folder) and the operator's edit of `.env` (a stand-in OIDC issuer in place of the
+placeholders), then each service's container as docker-compose.yml describes it (its
 `environment:` with compose's substitution from the generated `.env`, its bind mounts, its
-`command:`), started as its own process in production mode. Only the hosts are what runs
-here: the test's broker for `kafka` (the local one also without idempotent producers, which
-it cannot do), local PostgreSQL (a fresh database per service) for
-`postgres`, a local S3 server (moto) for `minio`, a local OTLP sink for `jaeger`, and the
-other services on free loopback ports. All five must answer /health 200, and one dossier
-goes through all five with the operator's tokens: received at the counter, scanned (signed
-with the mounted officer key, stored in the object store), processed to a result signed by
-digitization whose verification link verifies, notified, and traced in reporting.
+`command:`), started as its own process in production mode, the screens' front among them.
+Only the hosts are what runs here: the test's broker for `kafka` (the local one also without
+idempotent producers, which it cannot do), local PostgreSQL (a fresh database per service)
+for `postgres`, a local S3 server (moto) for `minio`, a local OTLP sink for `jaeger`, and the
+other services on free loopback ports, also where the browser reaches them (`localhost` and
+the published port). All six must answer /health 200. The front serves its pages signing
+in through the issuer, refuses the development sign-in, points the browser at the running
+services, and each of them answers CORS to the front's origin only. One dossier goes through
+all five with the operator's tokens: received at the counter, scanned (signed with the
+mounted officer key, stored in the object store), processed to a result signed by
+digitization whose verification link verifies, returned, notified, traced in reporting, and
+found and rated by the citizen on intake's public routes (intake asking processing and
+reporting inside the network).
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ OFFICER = ("processing_officer", "cv.an", "000.01.01.H26")
 HEAD = ("department_head", "tp.binh", "000.00.01.H26")
 LEADER = ("office_leader", "ld.cuong", "000.00.01.H26")
 MONITOR = ("national_monitor", "gs.toanquoc", "*")
+ID_NUMBER = "001190012345"
+# The screens' front, started beside the five.
+FRONT = "web"
+# The operator's OIDC issuer, as they write it into `.env`: the browser alone talks to it,
+# so here it needs no server, only addresses of its own.
+ISSUER = {"WEB_OIDC_AUTHORIZATION_ENDPOINT": "https://sso.example.gov.vn/oidc/authorize",
+          "WEB_OIDC_TOKEN_ENDPOINT": "https://sso.example.gov.vn/oidc/token",
+          "WEB_OIDC_CLIENT_ID": "onestop-workbench-test"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +70,13 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run([sys.executable, "-m", "deploy.secrets", "--dir", str(directory)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    # Then the operator puts the issuer's endpoints in place of the placeholders.
+    env_file = directory / ".env"
+    text = env_file.read_text(encoding="utf-8")
+    for name, value in ISSUER.items():
+        text, n = re.subn(rf"^{name}=.*$", f"{name}={value}", text, flags=re.M)
+        assert n == 1, f"`make secrets` wrote no {name} line to replace"
+    env_file.write_text(text, encoding="utf-8")
     return directory
 
 
@@ -147,14 +168,30 @@ def _png() -> bytes:
     return out.getvalue()
 
 
+def _published_port(project: Project, name: str) -> int:
+    """The host port compose publishes the service's HTTP port on ("8001:8001")."""
+    port = project.environment(name)[f"{name.upper()}_HTTP_PORT"]
+    for entry in project.service(name).get("ports") or []:
+        *_, host, container = str(entry).split(":")
+        if container == port:
+            return int(host)
+    raise AssertionError(f"{name}'s port {port} is not published")
+
+
 def test_the_compose_stack_boots_from_make_secrets_and_carries_a_dossier(
         generated: Path, kafka_bootstrap: str, databases: dict[str, str], s3_server: str,
         otlp_sink: str, tmp_path: Path) -> None:
     project = Project.load(COMPOSE_FILE, generated, environ={})
-    ports = {name: free_port() for name in SERVICES}
+    assert FRONT in project.document["services"], "compose has no screens' front"
+    served = (*SERVICES, FRONT)
+    ports = {name: free_port() for name in served}
+    # Inside the compose network by name, from the browser at localhost and the published
+    # port: both are what runs here.
     here = {"kafka:9092": kafka_bootstrap, "minio:9000": s3_server, "jaeger:4318": otlp_sink,
             **{f"{name}:{project.environment(name)[f'{name.upper()}_HTTP_PORT']}":
-               f"127.0.0.1:{ports[name]}" for name in SERVICES}}
+               f"127.0.0.1:{ports[name]}" for name in served},
+            **{f"localhost:{_published_port(project, name)}": f"127.0.0.1:{ports[name]}"
+               for name in served}}
 
     # The one-shot services first: topics (the broker's are made already: idempotent),
     # and the documents' bucket that `minio-init` creates.
@@ -170,12 +207,19 @@ def test_the_compose_stack_boots_from_make_secrets_and_carries_a_dossier(
                       aws_access_key_id="minio-init", aws_secret_access_key="minio-init")
     s3.create_bucket(Bucket=bucket)
 
-    processes = {}
+    processes, envs = {}, {}
     try:
-        for name in SERVICES:
-            env = {**_base_env(), "ONESTOP_VAR_DIR": str(tmp_path / name / "var"),
-                   **_localized(project, name, here, databases[name], ports[name])}
+        for name in served:
+            env = envs[name] = {
+                **_base_env(), "ONESTOP_VAR_DIR": str(tmp_path / name / "var"),
+                **_localized(project, name, here, databases.get(name, ""), ports[name])}
             assert env["ONESTOP_ENV"] == "production"
+            if name == FRONT:
+                processes[name] = ServiceProcess(name, ports[name], env,
+                                                 tmp_path / "log" / f"{name}.log",
+                                                 command=project.service(name)["command"]
+                                                 ).start()
+                continue
             assert env["KAFKA_IDEMPOTENCE"] == "true"
             if not _external():
                 # The one thing the local broker cannot stand in for: it refuses idempotent
@@ -193,8 +237,10 @@ def test_the_compose_stack_boots_from_make_secrets_and_carries_a_dossier(
         for svc in processes.values():
             health = httpx.get(f"{svc.url}/health", timeout=10)
             assert health.status_code == 200, (svc.name, health.text)
-        _one_dossier(generated, {n: p.url for n, p in processes.items()}, s3, bucket,
-                     project.environment("digitization")["DIGITIZATION_PUBLIC_URL"])
+        urls = {n: p.url for n, p in processes.items()}
+        _the_screens(urls)
+        _one_dossier(generated, urls, s3, bucket,
+                     envs["digitization"]["DIGITIZATION_PUBLIC_URL"])
         wait_for(lambda: _Sink.received, 60, "spans exported to the trace backend's address")
         assert set(_Sink.received) == {"/v1/traces"}
     finally:
@@ -214,6 +260,43 @@ def _tail(path: Path, lines: int = 40) -> str:
         if path.exists() else "(no log)"
 
 
+def _the_screens(url: dict[str, str]) -> None:
+    """The front as a browser meets it: its pages, its configuration, no development
+    sign-in, and every service it points the browser at allowing its origin."""
+    front = url[FRONT]
+    for path in ("/", "/workbench/", "/tra-cuu/"):
+        page = httpx.get(front + path, timeout=30)
+        assert page.status_code == 200, (path, page.text)
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+    config = httpx.get(f"{front}/config.json", timeout=30).json()
+    assert config["env"] == "production" and "development" not in config
+    assert config["auth"]["mode"] == "oidc"
+    assert {k: config["auth"][k] for k in ("authorization_endpoint", "token_endpoint",
+                                           "client_id")} == {
+        "authorization_endpoint": ISSUER["WEB_OIDC_AUTHORIZATION_ENDPOINT"],
+        "token_endpoint": ISSUER["WEB_OIDC_TOKEN_ENDPOINT"],
+        "client_id": ISSUER["WEB_OIDC_CLIENT_ID"]}
+    # The browser is sent to the services that run, and the workbench may call them and
+    # the issuer's token endpoint.
+    assert config["services"] == {n: url[n] for n in SERVICES}
+    policy = httpx.get(f"{front}/workbench/", timeout=30).headers["content-security-policy"]
+    connect = re.search(r"connect-src ([^;]+)", policy).group(1).split()  # type: ignore[union-attr]
+    assert {*config["services"].values(), "https://sso.example.gov.vn"} <= set(connect)
+    # Production has no development sign-in.
+    dev = httpx.post(f"{front}/dev/token", timeout=30, json={
+        "role": "ops", "agency": "*", "name": "Vận hành"})
+    assert dev.status_code == 404, dev.text
+    assert dev.json()["problems"][0]["code"] == "not_found"
+    for name in SERVICES:
+        for origin, allowed in ((front, True), ("https://elsewhere.example", False)):
+            preflight = httpx.options(f"{url[name]}/api/v1/dossiers", timeout=30, headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type"})
+            said = preflight.headers.get("access-control-allow-origin")
+            assert (said == origin) is allowed, (name, origin, preflight.status_code, said)
+
+
 def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
                  public_url: str) -> None:
     def client(who: tuple[str, str, str | None]) -> httpx.Client:
@@ -227,7 +310,7 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
         received = counter.post(f"{url['intake']}/api/v1/dossiers", json={
             "agency_code": COUNTER[2], "procedure_code": "BHXH.NH.03", "channel": "counter",
             "applicant": {"kind": "individual", "full_name": "Nguyễn Thị Hoa",
-                          "id_number": "001190012345"},
+                          "id_number": ID_NUMBER},
             "components": [{"code": "GKS", "form": "paper"}],
             "submission_id": "compose-boot-0001"})
         assert received.status_code == 201, received.text
@@ -269,11 +352,28 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
         checked = httpx.get(url["digitization"] + urlsplit(link).path, timeout=30).json()
         assert checked["valid"] is True and checked["intact"] is True, checked
 
+        # The citizen's page: intake's public lookup, from the front's origin, tells the
+        # stage and the signed result's link as processing has them (INTAKE_PROCESSING_URL).
+        public = f"{url['intake']}/api/v1/public/dossiers/{code}"
+        looked = httpx.get(public, params={"id_last4": ID_NUMBER[-4:]}, timeout=30,
+                           headers={"Origin": url[FRONT]})
+        assert looked.status_code == 200, looked.text
+        assert looked.headers["access-control-allow-origin"] == url[FRONT]
+        view = looked.json()
+        assert view["progress_known"] is True, "intake could not ask processing"
+        assert view["stage"] == "result_ready" and view["result"]["verification_url"] == link
+
+        # Returned at the counter.
+        acted = counter.post(f"{case_url}/actions", json={"action": "record_return",
+                                                           "return_channel": "counter"})
+        assert acted.status_code == 200, acted.text
+
         # Notification and reporting saw it.
         wait_for(lambda: (r := counter.get(
             f"{url['notification']}/api/v1/dossiers/{code}/notifications")).status_code == 200
             and r.json()["items"], 120, "notification's messages about the dossier")
-        wanted = {"received", "digitized", "assigned", "resolved", "issued", "sent"}
+        wanted = {"received", "digitized", "assigned", "resolved", "issued", "returned",
+                  "sent"}
 
         def traced() -> list[dict[str, Any]] | None:
             r = monitor.get(f"{url['reporting']}/api/v1/dossiers/{code}/trace")
@@ -284,4 +384,12 @@ def _one_dossier(directory: Path, url: dict[str, str], s3: Any, bucket: str,
         trace = wait_for(traced, 120, "reporting's trace of the whole path")
         assert {"intake", "digitization", "processing", "notification"} <= {
             e["service"] for e in trace}
+
+        # Reporting has the return: the citizen rates the dossier on intake's public route,
+        # which reporting keeps (INTAKE_REPORTING_URL). Once: the route's allowance per
+        # address is the lookup's.
+        rated = httpx.post(f"{public}/rating", timeout=30, json={
+            "id_last4": ID_NUMBER[-4:], "score": 5, "comment": "Nhanh, đúng hẹn"})
+        assert rated.status_code == 200, rated.text
+        assert rated.json()["score"] == 5
 

@@ -1,7 +1,8 @@
 """Every query of deploy/'s Grafana dashboard and Prometheus alert rules names a metric the
 services export: each service's runtime is built in-process (not started) and its registry
 read, so a renamed or removed metric fails here instead of leaving an empty panel or an
-alert that can never fire. The provisioning files are checked against docker-compose.yml.
+alert that can never fire; every metric they export has its row in docs/metrics.md. The
+provisioning files are checked against docker-compose.yml.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PROMETHEUS_FILE = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = DEPLOY / "grafana" / "provisioning" / "dashboards" / "onestop.yml"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
 # Grafana's template queries that hold a PromQL selector: label_values(expr, label),
 # query_result(expr).
@@ -198,6 +200,37 @@ def test_the_domain_and_pipeline_metrics_are_watched(exported: set[str]) -> None
     assert watched <= shown, watched - shown
     assert {"onestop_outbox_oldest_pending_seconds", "onestop_consumer_lag",
             "onestop_dead_letters_total", "onestop_cases_overdue"} <= alerted
+
+
+def _exposed(registries: list[CollectorRegistry]) -> set[str]:
+    """Each exported family by the name a query uses: a counter's with `_total`."""
+    return {family.name + ("_total" if family.type == "counter" else "")
+            for registry in registries for family in registry.collect()}
+
+
+def test_every_exported_metric_has_its_row_in_the_metrics_doc(
+        registries: list[CollectorRegistry]) -> None:
+    documented = set(re.findall(r"`(onestop_\w+)`", METRICS_DOC.read_text(encoding="utf-8")))
+    exposed = _exposed(registries)
+    assert exposed - documented == set(), "exported, not in docs/metrics.md"
+    assert documented - exposed == set(), "in docs/metrics.md, exported by no service"
+
+
+def test_the_portal_sync_is_shown_and_alerted_on_as_its_doc_says(exported: set[str]) -> None:
+    """docs/portal-sync.md: any parked row, the oldest pending past an hour, and failures
+    that are a setting to fix (unauthorised, misdirected)."""
+    rules = {" ".join(e.split()) for e in rule_exprs()}
+    assert "max(onestop_portal_sync_parked) > 0" in rules
+    assert "max(onestop_portal_sync_oldest_pending_seconds) > 3600" in rules
+    failures = [e for e in rules if metric_names(e) == {"onestop_portal_sync_failures_total"}]
+    assert len(failures) == 1 and 'reason=~"unauthorised|misdirected"' in failures[0] \
+        and "increase(" in failures[0] and failures[0].endswith("> 0"), failures
+    shown = set().union(*(metric_names(e) for p in DASHBOARDS
+                          for e in dashboard_exprs(_dashboard(p))))
+    watched = {"onestop_portal_sync_pending", "onestop_portal_sync_parked",
+               "onestop_portal_sync_oldest_pending_seconds",
+               "onestop_portal_sync_failures_total"}
+    assert watched <= exported and watched <= shown, watched - shown
 
 
 def test_every_rule_is_named_graded_and_explained() -> None:

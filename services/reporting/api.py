@@ -14,6 +14,7 @@ from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope as Scope
+from services.law.workdays import TZ
 from services.reporting import exports
 from services.reporting.handlers import Projection, request_scope
 
@@ -126,15 +127,25 @@ def _download(body: bytes, media: str, report: dict[str, Any], ext: str) -> Resp
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+def _form_header(request: Request, report: dict[str, Any], as_of: datetime | None
+                 ) -> exports.Header:
+    """The form's unit, receiver, place and date: the figures' moment (as_of, or now)."""
+    rt, projection = _projection(request)
+    made = (as_of or rt.clock.now()).astimezone(TZ).date()
+    return exports.header(report, projection.catalogs, made)
+
+
 @router.get("/reports/quarterly.xlsx", response_class=Response)
 async def quarterly_xlsx(request: Request, _: Reporting, year: Year, quarter: Quarter,
                          agency: AgencyQ = None, as_of: AsOf = None) -> Response:
     report = await _quarterly(request, year, quarter, agency, as_of, "xlsx")
-    return _download(exports.xlsx(report), XLSX, report, "xlsx")
+    return _download(exports.xlsx(report, _form_header(request, report, as_of)), XLSX, report,
+                     "xlsx")
 
 
 @router.get("/reports/quarterly.pdf", response_class=Response)
 async def quarterly_pdf(request: Request, _: Reporting, year: Year, quarter: Quarter,
                         agency: AgencyQ = None, as_of: AsOf = None) -> Response:
     report = await _quarterly(request, year, quarter, agency, as_of, "pdf")
-    return _download(exports.pdf(report), "application/pdf", report, "pdf")
+    return _download(exports.pdf(report, _form_header(request, report, as_of)),
+                     "application/pdf", report, "pdf")

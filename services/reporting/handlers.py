@@ -21,7 +21,7 @@ from services.common.consumer import Context
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope as Scope
 from services.law.catalog import CatalogSet
-from services.reporting import domain, quarterly
+from services.reporting import domain, quarterly, subdeadlines
 from services.reporting.calendars import Calendars
 from services.reporting.domain import Rating
 from services.reporting.facts import (
@@ -159,7 +159,12 @@ class Projection:
         else:
             facts = self.fold_all(await self.repo.events_until(s, as_of,
                                                                quarterly.EVENTS_READ))
-        result = quarterly.report(facts, self.catalogs, year, quarter, agency)
+        # Requests to other agencies, for their sub-deadline overruns (the whole log: a
+        # request stays open across periods until answered).
+        asked = await self.repo.events_until(s, as_of, subdeadlines.EVENT_TYPES)
+        result = quarterly.report(facts, self.catalogs, year, quarter, agency,
+                                  subdeadlines.verifications(
+                                      r for evs in asked.values() for r in evs))
         result["as_of"] = as_of.isoformat() if as_of else None
         return result
 
@@ -242,4 +247,7 @@ def closed_event(code: str, report: dict[str, Any], p: quarterly.Period, as_of: 
     return QuarterlyReportClosed(
         dossier_code=code, year=p.year, quarter=p.quarter, period_start=p.start,
         period_end=p.end, as_of=as_of, agency_code=report["agency"],
-        indicators=report["indicators"], agencies=agencies)
+        indicators=report["indicators"], agencies=agencies,
+        procedures=[{"procedure_code": x["procedure"], "indicators": x["indicators"]}
+                    for x in report["procedures"]],
+        sub_deadlines=report["sub_deadlines"])

@@ -18,7 +18,7 @@ from services.common.outbox import OutboxWriter
 from services.common.redaction import mask
 from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ
-from services.reporting import attribution, dashboard, emulation, forecast
+from services.reporting import attribution, dashboard, emulation, forecast, subdeadlines
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
 from services.reporting.domain import Rating
@@ -138,6 +138,9 @@ class Monitor:
         out = dashboard.timeline(self.org, fact, steps, events, day_seconds(cal), now)
         late = await self._attribute([fact], now, s)
         out["delay"] = late[0] if late else None
+        # Each request to another agency with its sub-deadline, overrun or not (now).
+        asked = (await self.repo.stored_events(s, [code])).get(code, [])
+        out["verifications"] = [v.json(now) for v in subdeadlines.verifications(asked)]
         return out
 
     async def _attribute(self, facts: list[DossierFact], now: datetime, s: AsyncSession

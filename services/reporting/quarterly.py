@@ -9,8 +9,12 @@ moment of receipt (Decree 45/2020, `facts.legal_receipt`). Per agency:
 - resolved in the period, of those: early / on time / late against the legal appointment;
 - pending at the cut-off: within time (appointment not passed at the cut-off, or the
   applicant owed a supplement then: the clock stands still) / overdue;
-- refused (not received: refused at the counter in the period), withdrawn in the period.
-So received.total = resolved.total + pending.total + withdrawn for every agency.
+- refused (not received: refused at the counter in the period), withdrawn in the period;
+- returned for supplement: of the dossiers counted, those asked for a supplement in the
+  period (hồ sơ yêu cầu bổ sung, hoàn thiện).
+So received.total = resolved.total + pending.total + withdrawn for every agency. The same
+indicators per procedure under every agency (the form's procedure rows), and the
+sub-deadline overruns of the other agencies asked (`subdeadlines.py`).
 
 Merged offices: a dossier reports under its agency as it stood on its day in the period
 (its legal receipt day if received in the period, else the period's first day), following
@@ -21,7 +25,7 @@ moment of the period.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -31,7 +35,9 @@ from contracts.catalog import Agency, AgencyLevel
 from services.law.catalog import CatalogIndex, CatalogSet
 from services.law.catalog.loader import CatalogError
 from services.law.workdays import TZ, timeliness
+from services.reporting import subdeadlines
 from services.reporting.facts import DossierFact
+from services.reporting.subdeadlines import Verification
 
 # The events whose facts the report reads (receipt, channel, appointment and its restarts,
 # the clock standing still, decision, refusal, withdrawal): an `as_of` report folds only
@@ -90,6 +96,7 @@ def last_closed(now: datetime) -> Period:
 class Indicators:
     online: int = 0
     direct_or_postal: int = 0
+    postal: int = 0  # of direct_or_postal
     carried_over: int = 0
     early: int = 0
     on_time: int = 0
@@ -98,6 +105,7 @@ class Indicators:
     overdue: int = 0
     refused: int = 0
     withdrawn: int = 0
+    returned_for_supplement: int = 0
 
     def add(self, other: Indicators) -> None:
         for name in self.__dataclass_fields__:
@@ -107,12 +115,14 @@ class Indicators:
         return {
             "received": {"total": self.online + self.direct_or_postal + self.carried_over,
                          "online": self.online, "direct_or_postal": self.direct_or_postal,
-                         "carried_over": self.carried_over},
+                         "carried_over": self.carried_over,
+                         "direct": self.direct_or_postal - self.postal, "postal": self.postal},
             "resolved": {"total": self.early + self.on_time + self.late, "early": self.early,
                          "on_time": self.on_time, "late": self.late},
             "pending": {"total": self.within_time + self.overdue,
                         "within_time": self.within_time, "overdue": self.overdue},
-            "refused": self.refused, "withdrawn": self.withdrawn}
+            "refused": self.refused, "withdrawn": self.withdrawn,
+            "returned_for_supplement": self.returned_for_supplement}
 
 
 def _in(at: datetime | None, p: Period) -> bool:
@@ -136,11 +146,15 @@ def dossier_indicators(f: DossierFact, p: Period) -> tuple[date, Indicators] | N
             one.online = 1
         else:
             one.direct_or_postal = 1
+            one.postal = int(f.channel == "postal")
     elif f.legal_received_at < p.start and (closed_at is None or closed_at >= p.start):
         on = p.first_day
         one.carried_over = 1
     else:
         return None
+    one.returned_for_supplement = int(any(
+        start is not None and _in(datetime.fromisoformat(start), p)
+        for start, _ in f.supplement_periods))
     if closed_at is not None and closed_at < p.end:
         if f.withdrawn_at is not None and closed_at == f.withdrawn_at and (
                 f.resolved_at is None or f.withdrawn_at < f.resolved_at):
@@ -171,12 +185,22 @@ class Node:
     code: str
     indicators: Indicators = field(default_factory=Indicators)
     children: list[Node] = field(default_factory=list)
+    # The same indicators per procedure, of the agency and its subtree.
+    procedures: dict[str, Indicators] = field(default_factory=dict)
 
-    def json(self) -> dict[str, Any]:
+    def json(self, names: Callable[[str], tuple[str, str]] | None = None) -> dict[str, Any]:
+        """`names`: a procedure code's (name, field)."""
         return {"agency": self.code, "name": self.agency.name if self.agency else self.code,
                 "level": self.agency.level.value if self.agency else None,
                 "indicators": self.indicators.json(),
-                "children": [c.json() for c in self.children]}
+                "procedures": [self._procedure(code, names) for code in sorted(self.procedures)],
+                "children": [c.json(names) for c in self.children]}
+
+    def _procedure(self, code: str, names: Callable[[str], tuple[str, str]] | None
+                   ) -> dict[str, Any]:
+        name, area = names(code) if names else (code, "")
+        return {"procedure": code, "name": name, "field": area,
+                "indicators": self.procedures[code].json()}
 
     def walk(self) -> Iterable[tuple[int, Node]]:
         stack = [(0, self)]
@@ -190,6 +214,7 @@ class OrgTree:
     """The organisation as it stood in a period."""
 
     def __init__(self, catalogs: CatalogSet, p: Period) -> None:
+        self.catalogs = catalogs
         try:
             self.index: CatalogIndex = catalogs.in_force(p.last_day)
         except CatalogError:  # a period before the first catalogue: the earliest one
@@ -223,33 +248,64 @@ class OrgTree:
     def contains(self, root: str, code: str) -> bool:
         return code == root or root in self.index.ancestors(code)
 
+    def reports_under(self, root: str, code: str, on: date) -> bool:
+        """Whether a dossier of `code` on `on` counts in the report of `root` (a central
+        root also shows the agencies the catalogue does not know)."""
+        code = self.reporting_agency(code, on)
+        if code not in self.agencies:
+            agency = self.agencies.get(root)
+            return agency is not None and agency.level == AgencyLevel.central
+        return self.contains(root, code)
+
+    def procedure_names(self, code: str) -> tuple[str, str]:
+        """(name, field) of a procedure: in the period's catalogue, else in any version."""
+        for index in (self.index, *reversed(self.catalogs.indexes)):
+            found = index.procedure(code)
+            if found is not None:
+                return str(found.name), str(found.field)
+        return code, ""
+
     def build(self, facts: Iterable[DossierFact], root: str) -> Node:
         own: dict[str, Indicators] = {}
+        by_procedure: dict[str, dict[str, Indicators]] = {}
         for f in facts:
             counted = dossier_indicators(f, self.period)
             if counted is None:
                 continue
             on, one = counted
-            own.setdefault(self.reporting_agency(f.agency_code, on), Indicators()).add(one)
-        return self._node(root, own, top=True)
+            agency = self.reporting_agency(f.agency_code, on)
+            own.setdefault(agency, Indicators()).add(one)
+            by_procedure.setdefault(agency, {}).setdefault(f.procedure_code,
+                                                           Indicators()).add(one)
+        return self._node(root, own, by_procedure, top=True)
 
-    def _node(self, code: str, own: dict[str, Indicators], top: bool = False) -> Node:
+    def _node(self, code: str, own: dict[str, Indicators],
+              by_procedure: dict[str, dict[str, Indicators]], top: bool = False) -> Node:
         node = Node(self.agencies.get(code), code)
         kids = sorted(c for c, a in self.active.items() if a.parent == code)
         if top and node.agency is not None and node.agency.level == AgencyLevel.central:
             # Dossiers of agencies the catalogue does not know are shown, not lost.
             kids += sorted(c for c in own if c not in self.agencies)
-        node.children = [self._node(k, own) for k in kids]
+        node.children = [self._node(k, own, by_procedure) for k in kids]
         node.indicators.add(own.get(code, Indicators()))
+        for procedure, one in by_procedure.get(code, {}).items():
+            node.procedures.setdefault(procedure, Indicators()).add(one)
         for child in node.children:
             node.indicators.add(child.indicators)
+            for procedure, one in child.procedures.items():
+                node.procedures.setdefault(procedure, Indicators()).add(one)
         return node
 
 
 def report(facts: Iterable[DossierFact], catalogs: CatalogSet, year: int, quarter: int,
-           agency: str | None) -> dict[str, Any]:
+           agency: str | None, verifications: Iterable[Verification] = ()) -> dict[str, Any]:
+    """The report of `agency`'s tree (the national root by default); `verifications`: the
+    requests to other agencies, whose sub-deadline overruns it counts."""
     p = period(year, quarter)
     tree = OrgTree(catalogs, p)
     root = agency or tree.root()
     node = tree.build(facts, root)
-    return {"period": p.json(), **node.json()}
+    return {"period": p.json(), **node.json(tree.procedure_names),
+            "sub_deadlines": subdeadlines.per_agency(
+                verifications, p.start, p.end,
+                lambda code, on: tree.reports_under(root, code, on))}

@@ -152,14 +152,16 @@ class ReportingRepository:
                                      .where(e.c.type.not_in(sorted(NOT_FOLDED)))
                                      .order_by(e.c.dossier_code))).all())
 
-    async def events_until(self, s: AsyncSession, as_of: datetime, types: Sequence[str]
-                           ) -> dict[str, list[Recorded]]:
-        """The events of `types` recorded (envelope time) at or before `as_of`, per
-        dossier."""
+    async def events_until(self, s: AsyncSession, as_of: datetime | None,
+                           types: Sequence[str]) -> dict[str, list[Recorded]]:
+        """The events of `types` recorded (envelope time) at or before `as_of` (all of them
+        when None), per dossier."""
         e = tables.events
+        q = _recorded_query().where(e.c.type.in_(types))
+        if as_of is not None:
+            q = q.where(e.c.time <= as_of)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for r in await s.execute(_recorded_query().where(e.c.time <= as_of,
-                                                          e.c.type.in_(types))):
+        for r in await s.execute(q):
             out[r.dossier_code].append(recorded(r))
         return out
 

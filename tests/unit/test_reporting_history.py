@@ -131,16 +131,16 @@ def test_q2_2025_reports_by_the_35_regional_offices() -> None:
     # Ba Đình: h2 online and early; h3 and h9 direct, h3 on time, h9 within time.
     assert q2[BA_DINH]["indicators"] == ind(online=1, direct=2, early=1, on_time=1, within=1)
     # Cầu Giấy: h4 by post, late; h5 belongs to Q3.
-    assert q2[CAU_GIAY]["indicators"] == ind(direct=1, late=1)
+    assert q2[CAU_GIAY]["indicators"] == ind(direct=1, postal=1, late=1)
     # Khu vực I with its offices: h1 carried over from the old office and late; h6 direct,
     # overdue at the cut-off.
-    assert q2[REGION_I]["indicators"] == ind(online=1, direct=4, carried=1, early=1,
-                                             on_time=1, late=2, within=1, overdue=1)
+    assert q2[REGION_I]["indicators"] == ind(online=1, direct=4, postal=1, carried=1,
+                                             early=1, on_time=1, late=2, within=1, overdue=1)
     assert q2[QUAN_1]["indicators"] == ind(online=1, withdrawn=1)
     assert q2[REGION_II]["indicators"] == ind(online=1, withdrawn=1)
     assert q2[REGION_IV]["indicators"] == ind(refused=1)
-    assert q2[NATION]["indicators"] == ind(online=2, direct=4, carried=1, early=1, on_time=1,
-                                           late=2, within=1, overdue=1, refused=1,
+    assert q2[NATION]["indicators"] == ind(online=2, direct=4, postal=1, carried=1, early=1,
+                                           on_time=1, late=2, within=1, overdue=1, refused=1,
                                            withdrawn=1)
 
 

@@ -110,13 +110,16 @@ def history(prefix: str) -> list[tuple[Topic, Envelope]]:
 
 def ind(online: int = 0, direct: int = 0, carried: int = 0, early: int = 0, on_time: int = 0,
         late: int = 0, within: int = 0, overdue: int = 0, refused: int = 0,
-        withdrawn: int = 0) -> dict[str, Any]:
+        withdrawn: int = 0, postal: int = 0, supplement: int = 0) -> dict[str, Any]:
+    """`direct`: direct or postal, `postal` of them by post; `supplement`: returned for
+    supplement."""
     return {"received": {"total": online + direct + carried, "online": online,
-                         "direct_or_postal": direct, "carried_over": carried},
+                         "direct_or_postal": direct, "carried_over": carried,
+                         "direct": direct - postal, "postal": postal},
             "resolved": {"total": early + on_time + late, "early": early, "on_time": on_time,
                          "late": late},
             "pending": {"total": within + overdue, "within_time": within, "overdue": overdue},
-            "refused": refused, "withdrawn": withdrawn}
+            "refused": refused, "withdrawn": withdrawn, "returned_for_supplement": supplement}
 
 
 # Counted by hand from the history above (see each dossier's comment).
@@ -126,10 +129,11 @@ EXPECTED: dict[tuple[int, int], dict[str, dict[str, Any]]] = {
     (2026, 2): {A: ind(online=1, direct=3, early=3, overdue=1), B: ind()},
     # A: d02 online; d04, d08, d10 direct; d01 carried; d02 early, d01 late; d04, d10 within;
     #    d08 withdrawn. B: d05 online, d06 direct; d06 on time; d05 overdue; d07 refused.
-    (2026, 3): {A: ind(online=1, direct=3, carried=1, early=1, late=1, within=2, withdrawn=1),
+    (2026, 3): {A: ind(online=1, direct=3, postal=1, carried=1, early=1, late=1, within=2,
+                       withdrawn=1),
                 B: ind(online=1, direct=1, on_time=1, overdue=1, refused=1),
-                PROVINCE: ind(online=2, direct=4, carried=1, early=1, on_time=1, late=1,
-                              within=2, overdue=1, refused=1, withdrawn=1)},
+                PROVINCE: ind(online=2, direct=4, postal=1, carried=1, early=1, on_time=1,
+                              late=1, within=2, overdue=1, refused=1, withdrawn=1)},
     # d03 direct; d04, d10, d05 carried; d10 early (due 17/09); d03, d04 within? no: their
     # appointments (22/09, 21/09) passed before 15/12: overdue; d05 overdue.
     (2026, 4): {A: ind(direct=1, carried=2, early=1, overdue=2),

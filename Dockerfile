@@ -45,11 +45,11 @@ WORKDIR /app
 ENV ONESTOP_VAR_DIR=/app/var
 USER 10001:10001
 
-EXPOSE 8001 8002 8003 8004 8005
+EXPOSE 8000 8001 8002 8003 8004 8005
 
 CMD ["sh", "-c", "printf '%s\\n' \
 'usage: python -m services.<name> [migrate]' \
-'  <name>: intake (8001) | digitization (8002) | processing (8003) | notification (8004) | reporting (8005)' \
+'  <name>: intake (8001) | digitization (8002) | processing (8003) | notification (8004) | reporting (8005) | web (8000, the screens)' \
 '  migrate: upgrade the service database and exit' \
 'topics:  python -m services.common.topics create' \
 'secrets: python -m deploy.secrets --dir /out  (what `make secrets` runs; docs/production.md)' \

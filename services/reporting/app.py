@@ -23,6 +23,7 @@ from services.reporting.dashboard_api import router as dashboard_router
 from services.reporting.handlers import Projection, QuarterClosing
 from services.reporting.metrics import ReportingMetrics
 from services.reporting.monitoring import BoardSettings, Monitor
+from services.reporting.rubric import load_rubrics
 from services.reporting.settings import ReportingSettings
 
 
@@ -54,7 +55,8 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
         rate_days=settings.dashboard_rate_days, trend_days=settings.dashboard_trend_days,
         list_limit=settings.dashboard_list_limit,
         forecast_default_step_days=settings.forecast_default_step_days,
-        forecast_margin=settings.forecast_margin), runtime.outbox)
+        forecast_margin=settings.forecast_margin), runtime.outbox,
+        load_rubrics(settings.evaluation_rubric))
     runtime.app.include_router(dashboard_router)
     runtime.app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return runtime

@@ -118,15 +118,19 @@ def summarise(per_dossier: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def attribute(cal: WorkCalendar, fact: Any, steps: list[Any],
               verifications: list[tuple[str, str, datetime, datetime | None]],
-              now: datetime) -> dict[str, Any] | None:
-    """One late dossier's late days per holder; None when it is not late."""
+              now: datetime, window: tuple[datetime, datetime] | None = None
+              ) -> dict[str, Any] | None:
+    """One late dossier's late days per holder (only those within `window`, a period's
+    [start, end), when given); None when it is not late (then)."""
     if fact.due_at is None:
         return None
-    end = fact.resolved_at or fact.withdrawn_at or now
-    if end <= fact.due_at:
+    start, end = fact.due_at, fact.resolved_at or fact.withdrawn_at or now
+    if window is not None:
+        start, end = max(start, window[0]), min(end, window[1])
+    if end <= start:
         return None
     held = intervals(fact.agency_code, steps, fact.supplement_periods or [], verifications)
-    per = late_seconds(cal, fact.agency_code, fact.due_at, end, held)
+    per = late_seconds(cal, fact.agency_code, start, end, held)
     day = day_seconds(cal)
     rows = sorted(({"agency_code": h[0], "department": h[1], "assignee": h[2],
                     "days": round(s / day, 2)} for h, s in per.items()),

@@ -1,5 +1,6 @@
 """The dashboard's HTTP side: the page at `/`, its live stream (server-sent events), the
-drill-down, a dossier's path, delay attribution, emulation figures and ratings."""
+drill-down, a dossier's path, delay attribution, emulation figures, the Art. 30 evaluation
+and ratings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pathlib
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -28,8 +29,10 @@ from services.reporting.api import (
     effective_scope,
     visible_agency,
 )
+from services.reporting.evaluation import Window
 from services.reporting.handlers import request_scope
 from services.reporting.monitoring import Monitor, Rated
+from services.reporting.rubric import RubricError
 
 STATIC = pathlib.Path(__file__).with_name("static")
 router = APIRouter(tags=["dashboard"])
@@ -135,14 +138,87 @@ async def delays(request: Request, _: Reporting,
     return found
 
 
+YearQ = Annotated[int | None, Query(ge=2000, le=2100, description="năm / year (with quarter)")]
+QuarterQ = Annotated[int | None, Query(ge=1, le=4, description="quý / quarter: the quarterly "
+                                        "report's period, from the 15th")]
+FromQ = Annotated[date | None, Query(alias="from", description="từ ngày / first day "
+                                     "(with to), 0:00 Asia/Ho_Chi_Minh")]
+ToQ = Annotated[date | None, Query(alias="to", description="đến ngày / last day, until 24:00")]
+
+
+def _period_problem(code: str, vi: str, en: str, field: str) -> ApiError:
+    return ApiError(422, [Problem.of(code, vi, en, field)])
+
+
+def period_window(year: int | None, quarter: int | None, first: date | None,
+                  last: date | None) -> Window | None:
+    """The period asked: a quarter (year and quarter) or days (from and to); None for
+    neither; 422 for half of one, both, or days in the wrong order."""
+    if (year is None) != (quarter is None):
+        raise _period_problem("period_incomplete", "Cần cả năm và quý",
+                              "give both year and quarter",
+                              "quarter" if quarter is None else "year")
+    if (first is None) != (last is None):
+        raise _period_problem("period_incomplete", "Cần cả từ ngày và đến ngày",
+                              "give both from and to", "to" if last is None else "from")
+    if year is not None and first is not None:
+        raise _period_problem("period_ambiguous", "Chọn quý hoặc khoảng ngày, không cả hai",
+                              "give a quarter or days (from, to), not both", "from")
+    if year is not None and quarter is not None:
+        return Window.of_quarter(year, quarter)
+    if first is not None and last is not None:
+        if last < first:
+            raise _period_problem("period_reversed", "Đến ngày phải không trước từ ngày",
+                                  "to must not be before from", "to")
+        return Window.of_days(first, last)
+    return None
+
+
+def _label(window: Window | None) -> str:
+    return "all" if window is None else f"{window.first_day}..{window.last_day}"
+
+
 @router.get("/api/v1/emulation")
-async def emulation(request: Request, _: Reporting) -> dict[str, Any]:
-    """Thi đua: per officer, department and office."""
+async def emulation(request: Request, _: Reporting, year: YearQ = None,
+                    quarter: QuarterQ = None, first: FromQ = None, last: ToQ = None
+                    ) -> dict[str, Any]:
+    """Thi đua: per officer, department and office, of all time or of a period (a quarter,
+    or from and to)."""
+    window = period_window(year, quarter, first, last)
     rt, monitor = _monitor(request)
     async with rt.sessions() as s:
-        found = await monitor.cached(s, ("emulation",),
-                                     lambda: monitor.emulation(s, rt.clock.now()))
-    await audited(request, "report.emulation")
+        found = await monitor.cached(s, ("emulation", _label(window)),
+                                     lambda: monitor.emulation(s, rt.clock.now(), window))
+    await audited(request, "report.emulation", target=_label(window))
+    return found
+
+
+@router.get("/api/v1/evaluation")
+async def evaluate(request: Request, _: Reporting, year: YearQ = None,
+                   quarter: QuarterQ = None, first: FromQ = None, last: ToQ = None,
+                   agency: Annotated[str | None, Query(max_length=32)] = None
+                   ) -> dict[str, Any]:
+    """Internal evaluation (Decree 61/2018 Art. 30) and satisfaction (Art. 31) of a period:
+    the indices of every office, department and officer and their score by the rubric in
+    force on the period's last day."""
+    window = period_window(year, quarter, first, last)
+    if window is None:
+        raise _period_problem("period_required", "Cần kỳ đánh giá: năm và quý, hoặc từ ngày "
+                              "và đến ngày", "give a period: year and quarter, or from and to",
+                              "year")
+    rt, monitor = _monitor(request)
+    if agency:
+        _agency(monitor, agency)
+    try:
+        async with rt.sessions() as s:
+            found = await monitor.cached(
+                s, ("evaluation", _label(window), agency),
+                lambda: monitor.evaluation(s, rt.clock.now(), window, agency))
+    except RubricError as exc:
+        raise _period_problem("no_rubric", f"Chưa có bộ tiêu chí đánh giá áp dụng cho kỳ này "
+                              f"({window.last_day:%d/%m/%Y})", str(exc), "year") from exc
+    await audited(request, "report.evaluation", target=_label(window)
+                  + (f" {agency}" if agency else ""))
     return found
 
 

@@ -18,12 +18,21 @@ from services.common.outbox import OutboxWriter
 from services.common.redaction import mask
 from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ
-from services.reporting import attribution, dashboard, emulation, forecast, subdeadlines
+from services.reporting import (
+    attribution,
+    dashboard,
+    emulation,
+    evaluation,
+    forecast,
+    subdeadlines,
+)
 from services.reporting.attribution import day_seconds
 from services.reporting.dashboard import AgencyRows, Org
 from services.reporting.domain import Rating
+from services.reporting.evaluation import Window
 from services.reporting.facts import DossierFact
 from services.reporting.handlers import Projection, rating_of
+from services.reporting.rubric import RubricError, Rubrics
 
 CACHE_SECONDS = 10.0
 VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
@@ -53,8 +62,9 @@ class BoardSettings:
 
 class Monitor:
     def __init__(self, projection: Projection, settings: BoardSettings,
-                 outbox: OutboxWriter) -> None:
+                 outbox: OutboxWriter, rubrics: Rubrics | None = None) -> None:
         self.projection = projection
+        self.rubrics = rubrics
         self.outbox = outbox
         self.repo = projection.repo
         self.org = Org(projection.catalogs)
@@ -143,8 +153,8 @@ class Monitor:
         out["verifications"] = [v.json(now) for v in subdeadlines.verifications(asked)]
         return out
 
-    async def _attribute(self, facts: list[DossierFact], now: datetime, s: AsyncSession
-                         ) -> list[dict[str, Any]]:
+    async def _attribute(self, facts: list[DossierFact], now: datetime, s: AsyncSession,
+                         window: Window | None = None) -> list[dict[str, Any]]:
         codes = [f.dossier_code for f in facts]
         steps = await self.repo.steps_of(s, codes)
         checks = await self.repo.events_of_types(s, codes, VERIFICATION_TYPES)
@@ -153,17 +163,21 @@ class Monitor:
             cal = self.projection.calendars(f.agency_code, f.catalog_version)
             row = attribution.attribute(cal, f, steps.get(f.dossier_code, []),
                                         attribution.verifications_of(
-                                            checks.get(f.dossier_code, [])), now)
+                                            checks.get(f.dossier_code, [])), now,
+                                        (window.start, window.end) if window else None)
             if row is not None:
                 out.append(row)
         return out
 
-    async def late(self, s: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    async def late(self, s: AsyncSession, now: datetime, window: Window | None = None
+                   ) -> list[dict[str, Any]]:
         """Every late dossier (found overdue, resolved late, or open past its due time)
-        with who held its late working days."""
+        with who held its late working days (those within `window` when given)."""
         facts = self._facts(await self.repo.overdue_facts(s)
                             + await self.repo.late_open_facts(s, now))
-        return await self._attribute(facts, now, s)
+        if window is not None:
+            facts = [f for f in facts if f.due_at is not None and f.due_at < window.end]
+        return await self._attribute(facts, now, s, window)
 
     async def delays(self, s: AsyncSession, now: datetime, agency: str | None
                      ) -> dict[str, Any]:
@@ -177,17 +191,49 @@ class Monitor:
                 attribution.APPLICANT else "Công dân (chờ bổ sung)"
         return {"generated_at": now.isoformat(), "offices": offices, "dossiers": rows}
 
-    async def emulation(self, s: AsyncSession, now: datetime) -> dict[str, Any]:
-        totals = [emulation.StepTotals(a, d, o, int(h or 0), int(t or 0), int(w or 0))
-                  for a, d, o, h, t, w in await self.repo.step_totals(s)
-                  if self._in_scope(a)]
-        ratings = {a: r for a, r in (await self.repo.ratings_by_agency(s)).items()
+    async def _step_totals(self, s: AsyncSession, window: Window | None,
+                           within: Callable[[str], bool]) -> list[emulation.StepTotals]:
+        since, until = (window.start, window.end) if window else (None, None)
+        return [emulation.StepTotals(a, d, o, int(h or 0), int(t or 0), int(w or 0))
+                for a, d, o, h, t, w in await self.repo.step_totals(s, since, until)
+                if within(a)]
+
+    async def emulation(self, s: AsyncSession, now: datetime, window: Window | None = None
+                        ) -> dict[str, Any]:
+        """Thi đua figures of all time, or of the steps, ratings and late days of `window`."""
+        totals = await self._step_totals(s, window, self._in_scope)
+        since, until = (window.start, window.end) if window else (None, None)
+        ratings = {a: r for a, r in (await self.repo.ratings_by_agency(s, since, until)).items()
                    if self._in_scope(a)}
-        late = await self.late(s, now)
+        late = await self.late(s, now, window)
         names = {a: self.org.name(a) for a in {t.agency_code for t in totals} | set(ratings)}
         cal = self.projection.calendars(self.scope.root(None), None)
         return {"generated_at": now.isoformat(),
+                "period": window.json() if window else None,
                 **emulation.figures(totals, late, ratings, day_seconds(cal), names)}
+
+    async def evaluation(self, s: AsyncSession, now: datetime, window: Window,
+                         agency: str | None) -> dict[str, Any]:
+        """Art. 30-31 indices and scores per office, department and officer over `window`
+        (of `agency`'s subtree when given); RubricError when no rubric is in force then."""
+        if self.rubrics is None:
+            raise RubricError("no evaluation rubric loaded")
+        rubric = self.rubrics.in_force(window.last_day)
+        subtree = Scope(self.projection.catalogs, agency) if agency else None
+
+        def within(code: str) -> bool:
+            return self._in_scope(code) and (subtree is None or subtree.allows(code))
+        facts = [f for f in await self.repo.facts_for_period(s, window.start, window.end)
+                 if within(f.agency_code)]
+        totals = await self._step_totals(s, window, within)
+        ratings = {k: r for k, r in (await self.repo.ratings_by_origin(
+            s, window.start, window.end)).items() if within(k[0])}
+        late = [r for r in await self.late(s, now, window) if within(r["agency_code"])]
+        cal = self.projection.calendars(self.scope.root(None), None)
+        return {"generated_at": now.isoformat(), "agency": agency,
+                **evaluation.evaluate(facts, totals, late, ratings, self.projection.calendars,
+                                      day_seconds(cal), window, rubric, self.org.name,
+                                      within)}
 
     async def forecast(self, s: AsyncSession, now: datetime) -> dict[str, Any]:
         """Open dossiers, not late yet, forecast to miss their due time; soonest due first."""

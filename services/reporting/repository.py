@@ -408,9 +408,11 @@ class ReportingRepository:
                 out[r["dossier_code"]].append(dict(r))
         return out
 
-    async def step_totals(self, s: AsyncSession) -> list[tuple[Any, ...]]:
+    async def step_totals(self, s: AsyncSession, since: datetime | None = None,
+                          until: datetime | None = None) -> list[tuple[Any, ...]]:
         """Per holder (agency, department, assignee): completed steps, of them on time,
-        their working seconds."""
+        their working seconds; with `since`/`until`, only the steps completed in
+        [since, until)."""
         st = tables.step_facts
         done = st.c.to_at.is_not(None)
         in_time = done & or_(st.c.to_at <= st.c.step_due_at,
@@ -420,6 +422,8 @@ class ReportingRepository:
                     func.sum(case((done, 1), else_=0)), func.sum(case((in_time, 1), else_=0)),
                     func.sum(func.coalesce(st.c.working_seconds, 0)))
              .group_by(st.c.agency_code, st.c.department, st.c.assignee))
+        if since is not None and until is not None:
+            q = q.where(st.c.to_at >= since, st.c.to_at < until)
         return [tuple(r) for r in (await s.execute(q)).all()]
 
     # --- ratings -------------------------------------------------------------------------
@@ -455,11 +459,27 @@ class ReportingRepository:
             set_={c: new[c] for c in ("agency_code", "score", "comment", "rated_at",
                                       "event_id", "changeable_until")}), rows)
 
-    async def ratings_by_agency(self, s: AsyncSession) -> dict[str, tuple[int, float]]:
+    async def ratings_by_agency(self, s: AsyncSession, since: datetime | None = None,
+                                until: datetime | None = None
+                                ) -> dict[str, tuple[int, float]]:
+        """Per office: (ratings, average score), of those given in [since, until) when
+        given."""
         r = tables.ratings
-        return {row[0]: (int(row[1]), float(row[2])) for row in (await s.execute(
-            select(r.c.agency_code, func.count(), func.avg(r.c.score))
-            .group_by(r.c.agency_code))).all()}
+        q = select(r.c.agency_code, func.count(), func.avg(r.c.score)).group_by(r.c.agency_code)
+        if since is not None and until is not None:
+            q = q.where(r.c.rated_at >= since, r.c.rated_at < until)
+        return {row[0]: (int(row[1]), float(row[2])) for row in (await s.execute(q)).all()}
+
+    async def ratings_by_origin(self, s: AsyncSession, since: datetime, until: datetime
+                                ) -> dict[tuple[str, str], tuple[int, float]]:
+        """Per (office, origin): (ratings, average score) of those given in [since,
+        until)."""
+        r = tables.ratings
+        q = (select(r.c.agency_code, r.c.origin, func.count(), func.avg(r.c.score))
+             .where(r.c.rated_at >= since, r.c.rated_at < until)
+             .group_by(r.c.agency_code, r.c.origin))
+        return {(row[0], row[1]): (int(row[2]), float(row[3]))
+                for row in (await s.execute(q)).all()}
 
     # --- the breach forecast -------------------------------------------------------------
 

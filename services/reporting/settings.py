@@ -8,6 +8,7 @@ from pydantic import Field
 
 from services.common.settings import ServiceSettings, prefixed
 from services.law.catalog.loader import DEFAULT_DIR
+from services.reporting.rubric import DEFAULT_FILE as RUBRIC_FILE
 
 
 class ReportingSettings(ServiceSettings):
@@ -53,3 +54,6 @@ class ReportingSettings(ServiceSettings):
     # A citizen rates a returned dossier once on the public page and may change that rating
     # for this many days after giving it (Art. 31 fixes no period: a choice, stated here).
     citizen_rating_change_days: float = Field(7.0, ge=0)
+    # The dated rubric that scores the Art. 30 evaluation (GET /api/v1/evaluation); read at
+    # start-up, a mistake stops the service naming its line.
+    evaluation_rubric: Path = RUBRIC_FILE

@@ -12,6 +12,7 @@ WAL and background writer, which other databases on the machine share).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -177,6 +178,43 @@ class PgServer:
                                                            2),
                 "per_dossier": {c: round((after["counters"][c] - before["counters"][c])
                                          / dossiers, 1) for c in PgServer.COUNTERS}}
+
+
+class MachineLoad:
+    """How busy the machine was during a measurement, and how much of that was others'
+    work (other engineers' tests on a shared machine): every CPU's busy time, less this
+    process's and its children's (the services and the broker) and, on PostgreSQL, the
+    backends serving the run. A noisy figure is then told from a slow change."""
+
+    def __init__(self, server: PgServer | None = None) -> None:
+        self.server = server
+        self.started = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + \
+            getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
+        me = psutil.Process()
+        ours = 0.0
+        for proc in (me, *me.children(recursive=True)):
+            try:
+                c = proc.cpu_times()
+            except psutil.Error:
+                continue
+            ours += c.user + c.system
+        return time.monotonic(), busy, ours
+
+    async def figures(self, server_seconds: float = 0.0) -> dict[str, float]:
+        """Shares of the whole machine (every CPU) since this was made; `server_seconds`:
+        the PostgreSQL CPU the run used meanwhile, counted as the run's own."""
+        start, busy0, ours0 = self.started
+        end, busy1, ours1 = self._now()
+        capacity = max(end - start, 1e-9) * (psutil.cpu_count() or 1)
+        busy = busy1 - busy0
+        return {"machine_busy_share": round(busy / capacity, 3),
+                "others_share": round(max(0.0, busy - (ours1 - ours0) - server_seconds)
+                                      / capacity, 3)}
 
 
 def _cpu(pid: int) -> float:

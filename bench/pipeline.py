@@ -50,7 +50,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import explain as plans
-from bench.breakdown import PgServer, breakdown, print_breakdown, scrape
+from bench.breakdown import MachineLoad, PgServer, breakdown, print_breakdown, scrape
 from bench.databases import ServiceDb, create_databases, drop_databases, utc
 from bench.targets import print_targets, targets
 from contracts import topics
@@ -263,6 +263,7 @@ async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampl
     target, n = load.target, load.dossiers
     scraped = await scrape(metrics) if metrics else {}
     server_before = await server.snapshot() if server else None
+    machine = MachineLoad()
     cpu_start = sampler.cpu_seconds()
     started = time.perf_counter()
     _, publish_s = await publish(bootstrap, load.produced)
@@ -273,10 +274,13 @@ async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampl
     if metrics:
         backend = "postgres" if server else "sqlite"
         extra["breakdown"] = breakdown(scraped, await scrape(metrics), n, backend)
+    server_seconds = 0.0
     if server and server_before:
         extra["postgres_server"] = {**PgServer.figures(server_before, await server.snapshot(),
                                                        n),
                                     "pg_stat_statements": await pg_stat_statements()}
+        server_seconds = extra["postgres_server"]["cpu_ms_per_dossier"] * n / 1000
+    extra["machine"] = await machine.figures(server_seconds)
     elapsed = end - started
     sustained = (target - first[1]) / max(end - first[0], 1e-9) if first else target / elapsed
     return {"dossiers": n, "ingest_records": len(load.produced), "events_in_reporting": target,
@@ -315,6 +319,7 @@ async def latency(bootstrap: str, db: ServiceDb, load: Load, rate: float) -> dic
     one batch's write) against the receipt's publish time; and the last of its events
     against the publish time of its last record."""
     started = time.perf_counter()
+    machine = MachineLoad()
     sent_at, publish_s = await publish(bootstrap, load.produced, rate)
     await wait_held(db, load.like, load.target, f"{rate:,.0f} records/s (events in reporting)",
                     started)
@@ -342,7 +347,9 @@ async def latency(bootstrap: str, db: ServiceDb, load: Load, rate: float) -> dic
             "achieved_records_per_s": n / max(sent_at[-1] - sent_at[0], 1e-9)
             if n > 1 else float(n), "publish_seconds": publish_s,
             "received_visible_ms": percentiles(received),
-            "lifecycle_visible_ms": percentiles(lifecycle)}
+            "lifecycle_visible_ms": percentiles(lifecycle),
+            # PostgreSQL's CPU is counted as others' here: read its share with care.
+            "machine": await machine.figures()}
 
 
 def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", replicas: int = 1,
@@ -454,6 +461,12 @@ def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> 
                                       for p in pipes.values()])
     row("CPU ms per dossier, all services", [
         f"{sum(p['cpu_ms_per_dossier'].values()):.2f}" for p in pipes.values()])
+    row("machine busy / others' share, full load", [
+        f"{p['machine']['machine_busy_share']:.0%} / {p['machine']['others_share']:.0%}"
+        if "machine" in p else "" for p in pipes.values()])
+    row("  others' share at each steady load", [
+        " ".join(f"{lv['machine']['others_share']:.0%}" for lv in p["latency"]
+                 if "machine" in lv) for p in pipes.values()])
     row("PostgreSQL server CPU ms per dossier", [
         f"{p['postgres_server']['cpu_ms_per_dossier']:.2f}" if "postgres_server" in p else ""
         for p in pipes.values()])

@@ -14,11 +14,13 @@ import pytest
 from services.common.http import ApiError
 from services.law.workdays import TZ
 from services.reporting import attribution, evaluation, rubric
+from services.reporting.app import build
 from services.reporting.calendars import Calendars
 from services.reporting.dashboard_api import period_window
 from services.reporting.emulation import StepTotals
 from services.reporting.evaluation import Window
 from services.reporting.facts import Recorded, fold
+from services.reporting.settings import ReportingSettings
 from tests.unit.test_reporting_form import (
     CATALOGS,
     CHE_DO,
@@ -242,3 +244,12 @@ def test_the_periods_the_routes_take() -> None:
         problem = found.value.problems[0]
         assert (found.value.status, problem.code, problem.field) == (422, code, field)
         assert problem.message_vi and problem.message_en
+
+
+def test_a_bad_rubric_stops_the_service_at_start(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONESTOP_VAR_DIR", str(tmp_path))
+    bad = write(tmp_path, RUBRIC_OK.replace("weight: 1", "weight: 0"))
+    with pytest.raises(rubric.RubricError, match=f"{bad}:8: versions.0.indices.0.weight"):
+        build(ReportingSettings(evaluation_rubric=bad))
+    assert build(ReportingSettings()).app.state.monitor.rubrics is not None

@@ -417,7 +417,7 @@ class QuarterlyReportClosed(Event):
     agencies: list[AgencyFigures] = Field(default_factory=list, max_length=5000,
                                           description="every agency of the tree, parents first")
     procedures: list[ProcedureFigures] = Field(
-        default_factory=list, max_length=MAX_ITEMS,
+        default_factory=list, max_length=5000,
         description="the root's figures per procedure (the form's procedure rows)")
     sub_deadlines: list[SubDeadlineFigures] = Field(
         default_factory=list, max_length=5000,

@@ -27,7 +27,10 @@ class StepTotals:
 
 
 @dataclass
-class _Acc:
+class Held:
+    """What one holder (office, department or officer) did: steps completed, of them on
+    time, their working seconds, and the overdue days it caused."""
+
     handled: int = 0
     on_time: int = 0
     seconds: int = 0
@@ -41,20 +44,21 @@ class _Acc:
                 "overdue_days_caused": round(self.overdue_days, 2)}
 
 
-def figures(totals: list[StepTotals], late: list[dict[str, Any]],
-            ratings: dict[str, tuple[int, float]], day_seconds: float,
-            names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """`late`: attribution rows per dossier (attribution.attribute); `ratings`: per office
-    (count, average score); `names`: agency names."""
-    officers: dict[tuple[str, str, str], _Acc] = defaultdict(_Acc)
-    departments: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
-    offices: dict[str, _Acc] = defaultdict(_Acc)
+def per_holder(totals: list[StepTotals], late: list[dict[str, Any]]
+               ) -> dict[str, dict[Any, Held]]:
+    """Per level: office (agency), department (agency, department) and officer (agency,
+    department, assignee), what each held. `late`: attribution rows per dossier
+    (attribution.attribute)."""
+    levels: dict[str, dict[Any, Held]] = {
+        "office": defaultdict(Held), "department": defaultdict(Held),
+        "officer": defaultdict(Held)}
     for t in totals:
-        keys = [(officers, (t.agency_code, t.department, t.assignee or ""))] if t.assignee \
-            else []
-        keys += [(departments, (t.agency_code, t.department)), (offices, t.agency_code)]
-        for table, key in keys:
-            acc = table[key]  # type: ignore[index]
+        keys: list[tuple[str, Any]] = [("office", t.agency_code),
+                                       ("department", (t.agency_code, t.department))]
+        if t.assignee:
+            keys.append(("officer", (t.agency_code, t.department, t.assignee)))
+        for level, key in keys:
+            acc = levels[level][key]
             acc.handled += t.handled
             acc.on_time += t.on_time
             acc.seconds += t.working_seconds
@@ -62,12 +66,23 @@ def figures(totals: list[StepTotals], late: list[dict[str, Any]],
         for h in d["held"]:
             if h["agency_code"] == APPLICANT:
                 continue
-            offices[h["agency_code"]].overdue_days += h["days"]
+            levels["office"][h["agency_code"]].overdue_days += h["days"]
             if h["department"]:
-                departments[(h["agency_code"], h["department"])].overdue_days += h["days"]
-            if h["assignee"]:
-                officers[(h["agency_code"], h["department"], h["assignee"])].overdue_days \
+                levels["department"][(h["agency_code"], h["department"])].overdue_days \
                     += h["days"]
+            if h["assignee"]:
+                levels["officer"][(h["agency_code"], h["department"], h["assignee"])] \
+                    .overdue_days += h["days"]
+    return levels
+
+
+def figures(totals: list[StepTotals], late: list[dict[str, Any]],
+            ratings: dict[str, tuple[int, float]], day_seconds: float,
+            names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """`late`: attribution rows per dossier (attribution.attribute); `ratings`: per office
+    (count, average score); `names`: agency names."""
+    held = per_holder(totals, late)
+    offices, departments, officers = held["office"], held["department"], held["officer"]
     office_rows = []
     for code, acc in offices.items():
         count, avg = ratings.get(code, (0, 0.0))
@@ -77,7 +92,7 @@ def figures(totals: list[StepTotals], late: list[dict[str, Any]],
     for code, (count, avg) in ratings.items():
         if code not in offices:
             office_rows.append({"agency_code": code, "name": names.get(code, code),
-                                **_Acc().row(day_seconds), "ratings": count,
+                                **Held().row(day_seconds), "ratings": count,
                                 "rating_avg": round(avg, 2)})
     return {
         "officers": sorted(({"agency_code": a, "department": d, "assignee": o,

@@ -30,8 +30,7 @@ from typing import Any
 
 from services.law.workdays import TZ, WorkCalendar
 from services.reporting import quarterly
-from services.reporting.attribution import APPLICANT
-from services.reporting.emulation import StepTotals
+from services.reporting.emulation import Held, StepTotals, per_holder
 from services.reporting.facts import DossierFact, working_seconds
 from services.reporting.rubric import RubricVersion
 
@@ -121,24 +120,17 @@ class _Office:
         }
 
 
-@dataclass
-class _Holder:
-    handled: int = 0
-    on_time: int = 0
-    seconds: int = 0
-    overdue_days: float = 0.0
-
-    def indices(self, day_seconds: float) -> dict[str, Any]:
-        n = self.handled
-        return {
-            "steps_handled": n,
-            "step_on_time_share": _share(self.on_time, n),
-            "avg_days_per_step": round(self.seconds / day_seconds / n, 2) if n else None,
-            "days_held": round(self.seconds / day_seconds, 2),
-            "overdue_days_caused": round(self.overdue_days, 2),
-            "overdue_days_per_step": (round(self.overdue_days / max(n, 1), 4)
-                                      if n or self.overdue_days else None),
-        }
+def _holder(held: Held, day_seconds: float) -> dict[str, Any]:
+    n = held.handled
+    return {
+        "steps_handled": n,
+        "step_on_time_share": _share(held.on_time, n),
+        "avg_days_per_step": round(held.seconds / day_seconds / n, 2) if n else None,
+        "days_held": round(held.seconds / day_seconds, 2),
+        "overdue_days_caused": round(held.overdue_days, 2),
+        "overdue_days_per_step": (round(held.overdue_days / max(n, 1), 4)
+                                  if n or held.overdue_days else None),
+    }
 
 
 def _share(part: float, whole: int) -> float | None:
@@ -168,37 +160,13 @@ def office_indices(facts: Iterable[DossierFact], window: Window, calendar_of: Ca
     return {code: acc.indices() for code, acc in offices.items()}
 
 
-def holder_indices(totals: Iterable[StepTotals], late: Iterable[dict[str, Any]],
+def holder_indices(totals: list[StepTotals], late: list[dict[str, Any]],
                    day_seconds: float) -> dict[str, dict[Any, dict[str, Any]]]:
     """The step indices per office, department (agency, department) and officer (agency,
     department, assignee); `totals`: the steps completed in the period; `late`: the delay
     attribution's rows, cut to the period."""
-    levels: dict[str, dict[Any, _Holder]] = {
-        "office": defaultdict(_Holder), "department": defaultdict(_Holder),
-        "officer": defaultdict(_Holder)}
-    for t in totals:
-        keys: list[tuple[str, Any]] = [("office", t.agency_code),
-                                       ("department", (t.agency_code, t.department))]
-        if t.assignee:
-            keys.append(("officer", (t.agency_code, t.department, t.assignee)))
-        for level, key in keys:
-            acc = levels[level][key]
-            acc.handled += t.handled
-            acc.on_time += t.on_time
-            acc.seconds += t.working_seconds
-    for d in late:
-        for h in d["held"]:
-            if h["agency_code"] == APPLICANT:
-                continue
-            levels["office"][h["agency_code"]].overdue_days += h["days"]
-            if h["department"]:
-                levels["department"][(h["agency_code"], h["department"])].overdue_days \
-                    += h["days"]
-            if h["assignee"]:
-                levels["officer"][(h["agency_code"], h["department"], h["assignee"])] \
-                    .overdue_days += h["days"]
-    return {level: {key: acc.indices(day_seconds) for key, acc in rows.items()}
-            for level, rows in levels.items()}
+    return {level: {key: _holder(held, day_seconds) for key, held in rows.items()}
+            for level, rows in per_holder(totals, late).items()}
 
 
 def satisfaction(ratings: dict[tuple[str, str], tuple[int, float]]
@@ -215,8 +183,8 @@ def satisfaction(ratings: dict[tuple[str, str], tuple[int, float]]
     return out
 
 
-def evaluate(facts: Iterable[DossierFact], totals: Iterable[StepTotals],
-             late: Iterable[dict[str, Any]], ratings: dict[tuple[str, str], tuple[int, float]],
+def evaluate(facts: Iterable[DossierFact], totals: list[StepTotals],
+             late: list[dict[str, Any]], ratings: dict[tuple[str, str], tuple[int, float]],
              calendar_of: CalendarOf, day_seconds: float, window: Window,
              rubric: RubricVersion, names: Callable[[str], str],
              keep: Callable[[str], bool] = lambda code: True) -> dict[str, Any]:
@@ -228,7 +196,7 @@ def evaluate(facts: Iterable[DossierFact], totals: Iterable[StepTotals],
     empty = {"ratings_citizen": 0, "satisfaction": None, "ratings_counter_survey": 0,
              "satisfaction_counter_survey": None}
     blank_office = _Office().indices()
-    blank_holder = _Holder().indices(day_seconds)
+    blank_holder = _holder(Held(), day_seconds)
     offices = []
     for code in sorted(c for c in set(dossiers) | set(holders["office"]) | set(rated)
                        if keep(c)):

@@ -274,6 +274,18 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
             top = [f"{k} {t['per_batch']:.1f}x{t['rows_per_statement']:.0f} "
                    f"{t['ms_per_batch']:.2f}ms" for k, t in list(s["tables"].items())[:6]]
             print(f"  {name}: per batch, statement n x rows, ms: " + "; ".join(top))
+        half = next((lv for lv in pipe.get("latency", [])
+                     if abs(lv["share_of_full_load"] - 0.5) < 1e-9 and lv.get("breakdown")),
+                    None)
+        if half:
+            steady = half["breakdown"]
+            print("  at half load, per service: batches, records per batch, ms per batch "
+                  "wall/sql/commit/offsets")
+            print("    " + "; ".join(
+                f"{name} {s['batches']:.0f}, {s['records_per_batch']:.0f}, "
+                f"{s['ms_per_batch']['wall']:.0f}/{s['ms_per_batch']['sql']:.0f}/"
+                f"{s['ms_per_batch']['commit']:.0f}/{s['ms_per_batch']['offsets']:.0f}"
+                for name, s in steady.items()))
         server = pipe.get("postgres_server")
         if server:
             own = sum(pipe["cpu_ms_per_dossier"].values())

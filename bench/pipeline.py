@@ -410,7 +410,11 @@ async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler
         for level, tag in zip(levels, LEVEL_TAGS, strict=False):
             rate = level * full["sustained_records_per_s"]
             load = make_load(kind, max(2, round(rate * level_seconds / per_dossier)), tag)
+            before = await scrape(metrics)
             figures = await latency(stack.bootstrap, db, load, rate)
+            # Where a batch's time goes at this load: what a record waits behind.
+            figures["breakdown"] = breakdown(before, await scrape(metrics), load.dossiers,
+                                             "postgres" if urls else "sqlite")
             steady.append({"share_of_full_load": level, **figures})
     finally:
         await db.close()

@@ -273,8 +273,16 @@ def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEng
     # ROLLBACK): a connection the server dropped fails its first statement, SQLAlchemy then
     # invalidates the pool's older connections, and the work is retried (retry.py counts a
     # lost connection as transient), so only that one attempt pays for it.
+    # Statements are prepared once per connection and PostgreSQL keeps a generic plan of
+    # each after five runs; one planned while a table was still small (a fresh database,
+    # a new deployment) stays a sequential scan as the table grows, until autovacuum
+    # analyzes it. Every run is planned with its own values and the table's current size
+    # instead: the batch statements are few, planning them is cheap.
+    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     return create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
-                               json_serializer=json_text, **kwargs)
+                               json_serializer=json_text,
+                               connect_args={**connect_args, **kwargs.pop("connect_args", {})},
+                               **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -215,3 +215,51 @@ async def test_a_json_column_takes_a_consumed_events_typed_data(database_url: st
         assert DossierWithdrawn.model_validate(stored) == envelope.data
     finally:
         await engine.dispose()
+
+
+async def _scans(url: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        row = await conn.fetchrow("SELECT seq_scan, idx_scan FROM pg_stat_user_tables "
+                                  "WHERE relname = 'inbox'")
+        return int(row["seq_scan"] or 0), int(row["idx_scan"] or 0)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_a_statement_first_run_on_an_empty_table_keeps_its_index_as_it_grows() -> None:
+    """A fresh database: the inbox check runs (and is prepared) while the inbox is empty,
+    then the inbox grows with no ANALYZE yet; the check still looks its ids up in the
+    primary key, never scanning the whole table."""
+    async with postgres_database() as url:
+        metadata = MetaData()
+        tables = runtime_tables(metadata)
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(text("ALTER TABLE inbox SET (autovacuum_enabled = false)"))
+        sessions = session_factory(engine)
+        inbox = Inbox("test", tables)
+        try:
+            for _ in range(8):  # PostgreSQL keeps a generic plan after five runs
+                async with sessions() as s, s.begin():
+                    await inbox.seen(s, [str(uuid.uuid4()) for _ in range(500)])
+            known = [str(uuid.uuid4()) for _ in range(30_000)]
+            async with sessions() as s, s.begin():
+                await inbox.record(s, [(i, "h", TP.topic) for i in known], T)
+                await flush_inserts(s)
+            before = await _scans(url)
+            for _ in range(3):
+                async with sessions() as s, s.begin():
+                    found = await inbox.seen(s, known[:250] + [str(uuid.uuid4())
+                                                               for _ in range(250)])
+                    assert len(found) == 250
+                    await s.execute(text("SELECT pg_stat_force_next_flush()"))
+            async with sessions() as s, s.begin():  # the stats above reach the server
+                await s.execute(text("SELECT 1"))
+            after = await _scans(url)
+            assert after[0] == before[0], "the inbox was scanned whole"
+            assert after[1] >= before[1] + 3
+        finally:
+            await engine.dispose()

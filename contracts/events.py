@@ -240,12 +240,22 @@ class VerificationAnswered(Event):
     answer_summary: LongText
 
 
+# The alerts of another agency's sub-deadline (liên thông) carry these two; an alert without
+# them is about the dossier's own deadline. Optional: alerts written before them have none.
+_OTHER_AGENCY = "the other agency asked (as the request names it) whose sub-deadline this " \
+    "alert is about: `due_at` is then the request's sub-deadline, not the dossier's; absent: " \
+    "the dossier's own deadline"
+_REQUEST_ID = "the request to the other agency (VerificationRequested.request_id)"
+
+
 class DeadlineApproaching(Event):
     event_type: ClassVar[str] = _t("deadline.approaching")
     due_at: Timestamp
     warned_at: Timestamp
     scope: Literal["dossier", "step"] = "dossier"
     step_no: int | None = None
+    other_agency: ShortText | None = Field(default=None, description=_OTHER_AGENCY)
+    request_id: Code | None = Field(default=None, description=_REQUEST_ID)
 
 
 class DossierOverdue(Event):
@@ -253,6 +263,8 @@ class DossierOverdue(Event):
     due_at: Timestamp
     detected_at: Timestamp
     responsible_department: ShortText | None = None
+    other_agency: ShortText | None = Field(default=None, description=_OTHER_AGENCY)
+    request_id: Code | None = Field(default=None, description=_REQUEST_ID)
 
 
 class OverdueExplained(Event):
@@ -272,6 +284,12 @@ class ApologyIssued(Event):
     signed_by: ShortText
 
 
+# Who processed a result: a province's own software (its system id, as on the dossier's
+# DossierReceived), or the centre when absent. Optional: results written before it have none.
+_PROCESSED_BY = "the province system whose own software processed the dossier (its "\
+    "DossierReceived.origin_system); absent: processed centrally"
+
+
 class DossierResolved(Event):
     event_type: ClassVar[str] = _t("dossier.resolved")
     agency_code: AgencyCode
@@ -282,6 +300,7 @@ class DossierResolved(Event):
     due_at: Timestamp
     timeliness: Timeliness
     reasons: list[Reason] = Field(default_factory=list, max_length=MAX_ITEMS)
+    origin_system: ShortText | None = Field(default=None, description=_PROCESSED_BY)
 
 
 class ResultIssued(Event):
@@ -297,6 +316,7 @@ class ResultIssued(Event):
         default=None, max_length=500,
         description="where anyone can check the signed result document (digitization's "
         "verify endpoint)")
+    origin_system: ShortText | None = Field(default=None, description=_PROCESSED_BY)
 
 
 class ResultReturned(Event):
@@ -307,6 +327,7 @@ class ResultReturned(Event):
     channel_reference: ShortText | None = Field(
         default=None, description="postal tracking number of the result sent by post; the "
         "online account it went to is not published (it is often the applicant's ID number)")
+    origin_system: ShortText | None = Field(default=None, description=_PROCESSED_BY)
 
 
 # --- notification ---------------------------------------------------------------------

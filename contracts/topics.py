@@ -112,7 +112,9 @@ RESULTS = Topic(
     "onestop.results.v1", "processing", "dossier code", 6,
     _types(ev.DossierResolved, ev.ResultIssued, ev.ResultReturned),
     # Digitization: every result document goes into the applicant's data warehouse.
-    ("other government systems", "digitization"), "public: results of dossiers (pseudonymous)",
+    ("other government systems", "digitization"),
+    "public: results of every dossier (pseudonymous), processed centrally or by a province's "
+    "own software (origin_system names it): one topic for a subscriber (docs/other-systems.md)",
 )
 
 REPORTS = Topic(

@@ -42,18 +42,31 @@ class Office(BaseModel):
     departments: list[Department] = Field(default_factory=list)
 
 
+class OtherAgency(BaseModel):
+    """An agency outside BHXH that offices ask for verifications (liên thông), by the name
+    or code their requests give it (VerificationRequested.to_agency), and its contact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    contact: Person
+
+
 class DirectoryFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     national_unit: Person
     offices: list[Office]
+    other_agencies: list[OtherAgency] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> DirectoryFile:
-        agencies = [o.agency for o in self.offices]
-        twice = sorted({a for a in agencies if agencies.count(a) > 1})
-        if twice:
-            raise ValueError(f"offices listed twice: {', '.join(twice)}")
+        for what, agencies in (("offices", [o.agency for o in self.offices]),
+                               ("other agencies", [o.agency for o in self.other_agencies])):
+            twice = sorted({a for a in agencies if agencies.count(a) > 1})
+            if twice:
+                raise ValueError(f"{what} listed twice: {', '.join(twice)}")
         return self
 
 
@@ -78,6 +91,7 @@ class Directory:
                  ancestors: Callable[[str], list[str]] = lambda _: []) -> None:
         self.data = data
         self.offices = {o.agency: o for o in data.offices}
+        self.other_agencies = {o.agency: o for o in data.other_agencies}
         self.ancestors = ancestors
         self.national_unit = _recipient(data.national_unit)
 
@@ -117,6 +131,16 @@ class Directory:
                 return Recipient(f"system:{code}", f"Hệ thống một cửa {code}",
                                  url=office.webhook)
         return None
+
+    def other_agency(self, agency: str | None) -> Recipient | None:
+        """Who answers for an agency asked for a verification: its listed contact, or the
+        leader when it is one of the offices (another BHXH office asked)."""
+        other = self.other_agencies.get(agency or "")
+        return _recipient(other.contact) if other else self.leader(agency)
+
+    def agency_name(self, agency: str | None) -> str | None:
+        other = self.other_agencies.get(agency or "")
+        return other.name if other else None
 
     def leaders(self) -> list[tuple[str, Recipient]]:
         return [(o.agency, _recipient(o.leader)) for o in self.data.offices]

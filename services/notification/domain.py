@@ -48,6 +48,10 @@ def fold(row: dict[str, Any], event: ev.Event, escalate_at: Callable[[dict[str, 
                    applicant_ref=event.applicant.ref)
     elif isinstance(event, ev.StepAssigned):
         row.update(department=event.department, assignee=event.assignee)
+    elif isinstance(event, ev.DeadlineApproaching | ev.DossierOverdue) and event.other_agency:
+        # Another agency's sub-deadline: told to it and the asking office, but the
+        # dossier's own deadline is neither near nor passed by it.
+        pass
     elif isinstance(event, ev.DeadlineApproaching):
         row.update(near_at=row.get("near_at") or event.warned_at)
     elif isinstance(event, ev.DossierOverdue):
@@ -59,6 +63,11 @@ def fold(row: dict[str, Any], event: ev.Event, escalate_at: Callable[[dict[str, 
         row.update(due_at=event.new_due_at)
     if isinstance(event, CLOSING):
         row.update(closed_at=row.get("closed_at") or _when(event), escalate_at=None)
+
+
+def _other_agency(event: Any) -> str | None:
+    """The other agency whose sub-deadline an alert is about (None: any other event)."""
+    return getattr(event, "other_agency", None)
 
 
 def read_events(rules: Rules) -> tuple[type[ev.Event], ...]:
@@ -150,12 +159,16 @@ class Planner:
         self.channels_on = set(channels_on)
         self.quiet = quiet
 
-    def recipients(self, audience: Audience, row: dict[str, Any]) -> list[Recipient]:
+    def recipients(self, audience: Audience, row: dict[str, Any], event: Any = None
+                   ) -> list[Recipient]:
         agency, department = row.get("agency_code"), row.get("department")
         if audience == Audience.applicant:
             ref = row.get("applicant_ref")
             # The pseudonym names them; phone and e-mail are looked up when sending.
             return [Recipient(ref, "")] if ref else []
+        if audience == Audience.other_agency:
+            other = self.directory.other_agency(_other_agency(event))
+            return [other] if other else []
         found = {
             Audience.officer: lambda: self.directory.officer(agency, department,
                                                              row.get("assignee")),
@@ -176,7 +189,9 @@ class Planner:
                 "agency_code": row.get("agency_code"),
                 "agency_name": agency.name if agency else row.get("agency_code"),
                 "due_at": row.get("due_at"), "department": row.get("department"),
-                "assignee": row.get("assignee")}
+                "assignee": row.get("assignee"),
+                "other_agency_name": self.directory.agency_name(_other_agency(event))
+                or _other_agency(event)}
 
     def plan(self, on: str, about_event_id: str, event: Any, row: dict[str, Any],
              now: datetime) -> list[dict[str, Any]]:
@@ -185,7 +200,7 @@ class Planner:
         base = self.context(row, event)
         rows = []
         for audience, channels in self.rules.who(on):
-            for recipient in self.recipients(audience, row):
+            for recipient in self.recipients(audience, row, event):
                 context = {**base, "recipient_name": recipient.name}
                 rows += [self.message(on, about_event_id, audience, channel, recipient,
                                       context, row["agency_code"], row["code"], now)

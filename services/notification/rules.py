@@ -30,6 +30,9 @@ class Audience(StrEnum):
     office_leader = "office_leader"
     national_unit = "national_unit"
     provincial_system = "provincial_system"
+    # The other agency a request for verification went to (liên thông), told of its own
+    # sub-deadline's alerts; nobody for any other event.
+    other_agency = "other_agency"
 
 
 class ChannelName(StrEnum):
@@ -115,6 +118,7 @@ def sample_context(on: str) -> dict[str, Any]:
             "procedure_name": "Giải quyết hưởng chế độ thai sản", "agency_name":
             "Bảo hiểm xã hội cơ sở Ba Đình", "agency_code": "000.01.01.H26", "due_at": due,
             "department": "Phòng Chế độ BHXH", "assignee": "badinh.cd.cb01",
+            "other_agency_name": None,
             "recipient_name": "Vũ Đức Anh", "day": due.date(),
             "near": [{"dossier_code": "000.01.01.H26-260302-0008", "due_at": due,
                       "procedure_name": "Cấp lại sổ BHXH", "department": "Phòng Chế độ BHXH"}],

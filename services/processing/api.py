@@ -309,7 +309,8 @@ async def control_slip(code: str, request: Request, caller: Reading) -> dict[str
     """Phiếu kiểm soát quá trình giải quyết hồ sơ: every handover with from, to, time
     handed and received, the step's due time and its outcome."""
     row, steps, history, _ = await _documents(request, caller, code)
-    return _cases(request).control_slip(row, steps, history).to_json()
+    now = request.app.state.runtime.clock.now()
+    return _cases(request).control_slip(row, steps, history, now).to_json()
 
 
 @router.get("/cases/{code}/control-slip.pdf", response_class=Response,
@@ -318,7 +319,8 @@ async def control_slip_pdf(code: str, request: Request, caller: Reading) -> Resp
     row, steps, history, _ = await _documents(request, caller, code)
     cases = _cases(request)
     return _pdf(slip_pdf.control_slip_pdf(
-        cases.control_slip(row, steps, history), cases.letterhead(row),
+        cases.control_slip(row, steps, history, request.app.state.runtime.clock.now()),
+        cases.letterhead(row),
         procedure_name=cases.procedure_name(row)), f"phieu-kiem-soat-{code}.pdf")
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "APPROACHING",
     "OTHER_AGENCY",
     "OVERDUE",
+    "SUB_DEADLINE",
     "SUPPLEMENT",
     "Alert",
     "Amount",
@@ -49,6 +50,7 @@ __all__ = [
     "handover_due",
     "is_running",
     "next_alert",
+    "next_sub_deadline_alert",
     "open_clock",
     "pause_for_agency",
     "request_supplement",
@@ -58,6 +60,7 @@ __all__ = [
     "resume",
     "runs",
     "step_due_times",
+    "sub_deadline_thresholds",
     "supplement_problems",
     "supplement_until",
     "thresholds",
@@ -145,7 +148,8 @@ class Alert(NamedTuple):
 
     @property
     def event(self) -> str:
-        return OVERDUE if self.kind.startswith("overdue") else APPROACHING
+        return OVERDUE if self.kind.startswith("overdue") or self.kind.endswith(":overdue") \
+            else APPROACHING
 
 
 class ApologyOutcome(NamedTuple):
@@ -475,7 +479,11 @@ def next_alert(state: ClockState, fired: set[str], now: datetime, near_days: flo
     """
     if not is_running(state, now):
         return None
-    alerts = thresholds(state, near_days, used_share)
+    return _first_pending(thresholds(state, near_days, used_share), fired, now)
+
+
+def _first_pending(alerts: Sequence[Alert], fired: set[str], now: datetime) -> Alert | None:
+    """The first of `alerts` (in order) not fired, stale ones skipped."""
     latest_passed = max((a.at for a in alerts if a.at <= now), default=None)
     for alert in alerts:
         if alert.kind in fired:
@@ -484,6 +492,42 @@ def next_alert(state: ClockState, fired: set[str], now: datetime, near_days: flo
             continue
         return alert
     return None
+
+
+# --- another agency's sub-deadline ----------------------------------------------------------
+
+SUB_DEADLINE = "sub-deadline:"  # followed by the request's id, ":approaching" or ":overdue"
+
+
+def sub_deadline_thresholds(calendar: WorkCalendar, request_id: str, requested_at: datetime,
+                            sub_due_at: datetime, near_days: float | None = 1,
+                            used_share: float | None = 0.8) -> list[Alert]:
+    """The thresholds of a request to another agency (liên thông,
+    docs/law.md#other-agencies-and-delay-attribution), on office hours of working days
+    between the request and its sub-deadline: one DeadlineApproaching at the earlier of the
+    dossier's two policy thresholds (`used_share` of that time used; `near_days` working
+    days left, when the sub-deadline is further off than that), and DossierOverdue just
+    after the sub-deadline. Their kinds never start with "approaching" or "overdue": the
+    dossier's own deadline status is not theirs."""
+    kind = f"{SUB_DEADLINE}{request_id}"
+    total = working_time_between(calendar, requested_at, sub_due_at)
+    windows = functools.partial(_windows, calendar, _local(requested_at).date(),
+                                calendar.is_working_day)
+    warn: list[datetime] = []
+    if total > _ZERO and used_share is not None:
+        used = timedelta(seconds=round(total.total_seconds() * used_share))
+        warn.append(_position(windows(), requested_at, used))
+    if near_days is not None and total > near_days * _day_length(calendar):
+        warn.append(_position(windows(), requested_at, total - near_days * _day_length(calendar)))
+    alerts = [Alert(f"{kind}:approaching", min(min(warn), sub_due_at))] if warn else []
+    return [*alerts, Alert(f"{kind}:overdue", sub_due_at + _JUST_AFTER)]
+
+
+def next_sub_deadline_alert(alerts: Sequence[Alert], fired: set[str], now: datetime
+                            ) -> Alert | None:
+    """The request's earliest threshold not fired; stale ones skipped as the dossier's
+    are (a request found long past its sub-deadline is only overdue)."""
+    return _first_pending(alerts, fired, now)
 
 
 # --- steps, outcomes, apologies -------------------------------------------------------------

@@ -26,9 +26,11 @@ from contracts.events import (
     ResultIssued,
     ResultReturned,
     StepAssigned,
+    VerificationAnswered,
+    VerificationRequested,
 )
 from services.law.workdays import TZ, WorkCalendar
-from services.processing import clock
+from services.processing import agency_requests, clock
 from services.processing.workflow import Action, Case, State, Transition
 
 WAITING = State.waiting.value
@@ -271,14 +273,29 @@ def deadline_status(fired: set[str], state: str, restarts: int) -> str | None:
     return None
 
 
+def sub_alerts(row: dict[str, Any], calendar: WorkCalendar, policy: AlertPolicy
+               ) -> list[clock.Alert]:
+    """The thresholds of the sub-deadline of the request another agency has yet to answer
+    (docs/law.md#other-agencies-and-delay-attribution); [] without one."""
+    if not row.get("agency_requests"):
+        return []
+    return agency_requests.thresholds(row, calendar, policy.near_days, policy.used_share)
+
+
 def alert_values(state: clock.ClockState | None, fired: set[str], case_state: str,
-                 now: datetime, policy: AlertPolicy) -> dict[str, Any]:
+                 now: datetime, policy: AlertPolicy,
+                 requests: list[clock.Alert] | None = None) -> dict[str, Any]:
     """The monitor's columns after the clock changed or an alert fired: the next threshold
-    not fired yet (NULL while the clock is stopped or finished), the fired set, and the
-    list's deadline status. In memory: no query."""
+    not fired yet, the dossier's (NULL while the clock is stopped or finished) or the open
+    request's sub-deadline's (`requests`: sub_alerts), the fired set, and the list's
+    deadline status. In memory: no query."""
     following = None
     if state is not None and state.periods and case_state not in RESOLVED:
         following = clock.next_alert(state, fired, now, policy.near_days, policy.used_share)
+    if requests and case_state not in RESOLVED:
+        sub = clock.next_sub_deadline_alert(requests, fired, now)
+        if sub is not None and (following is None or sub.at < following.at):
+            following = sub
     restarts = len(state.restarts) if state is not None else 0
     return {"next_alert_at": following.at if following else None,
             "alerts_fired": sorted(fired),
@@ -348,6 +365,9 @@ def written(row: dict[str, Any], done: Transition, state: clock.ClockState | Non
             values["result"] = result_values(row.get("result"), event)
         elif isinstance(event, ResultReturned):
             values["result"] = returned_values(row.get("result"), event, done.case)
+        elif isinstance(event, VerificationRequested | VerificationAnswered):
+            values["agency_requests"] = agency_requests.recorded(
+                values.get("agency_requests", row.get("agency_requests")), event)
     return values
 
 
@@ -410,6 +430,9 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         # Who held it and for how long (docs/law.md#other-agencies-and-delay-attribution):
         # departments and officers, other agencies, and the applicant's supplement wait.
         "attribution": attribution(state, now) if state else [],
+        # Each request to another agency with its sub-deadline, and whether it was overrun
+        # (docs/law.md#other-agencies-and-delay-attribution).
+        "agency_requests": agency_requests.shown(row, now),
         "allowed_actions": allowed_for_officers(allowed),
         "deadline": row.get("deadline"), "alerts_fired": sorted(fired_alerts(row)),
         "processed_by_province": row.get("origin_system"),

@@ -35,7 +35,7 @@ from services.common.pdf import Letterhead
 from services.common.telemetry import get_logger
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
-from services.processing import domain, overdue, portal_sync, provincial
+from services.processing import agency_requests, domain, overdue, portal_sync, provincial
 from services.processing.documents import letters
 from services.processing.documents.control_slip import (
     ControlSlip,
@@ -380,10 +380,11 @@ class Cases:
         return row, await self.repo.steps(s, code), await self.repo.history(s, code)
 
     def control_slip(self, row: dict[str, Any], steps: list[dict[str, Any]],
-                     history: list[dict[str, Any]]) -> ControlSlip:
+                     history: list[dict[str, Any]], now: datetime | None = None
+                     ) -> ControlSlip:
         paper = row.get("channel") == Channel.counter.value
         return build_control_slip(row, steps, self._calendar(row), paper=paper,
-                                  result_at=result_handed_at(history))
+                                  result_at=result_handed_at(history), now=now)
 
     def letterhead(self, row: dict[str, Any]) -> Letterhead:
         version = self.catalogs.version(row.get("catalog_version") or "")
@@ -458,9 +459,10 @@ class Cases:
     def _alert_changes(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
         """The deadline monitor's columns of a case whose clock or state moved, where they
         differ from the row's."""
-        state = domain.clock_state(row, self._calendar(row)) if row.get("clock") else None
+        calendar = self._calendar(row)
+        state = domain.clock_state(row, calendar) if row.get("clock") else None
         values = domain.alert_values(state, domain.fired_alerts(row), row["state"], now,
-                                     self.alerts)
+                                     self.alerts, domain.sub_alerts(row, calendar, self.alerts))
         return {k: v for k, v in values.items() if row.get(k) != v}
 
     # --- the deadline monitor ------------------------------------------------------------
@@ -470,22 +472,33 @@ class Cases:
         another replica holds them) get their DeadlineApproaching or DossierOverdue through
         the outbox, the alert recorded as fired and the next one computed, in the caller's
         transaction. Each threshold fires once per dossier: the fired set is in the row.
-        Returns how many cases were taken (a full batch: call again)."""
+        The sub-deadline of a request to another agency has its own thresholds, fired the
+        same way to the asking office (agency_requests.py). Returns how many cases were
+        taken (a full batch: call again)."""
         now = self.outbox.clock.now()
         rows = await self.repo.due_alerts(s, now, limit)
         written: list[dict[str, Any]] = []
         for row in rows:
-            state = domain.clock_state(row, self._calendar(row)) if row.get("clock") \
-                else None
+            calendar = self._calendar(row)
+            state = domain.clock_state(row, calendar) if row.get("clock") else None
+            requests = domain.sub_alerts(row, calendar, self.alerts)
             fired = domain.fired_alerts(row)
+            events: list[tuple[datetime, Event]] = []
             if state is not None and row["state"] not in domain.RESOLVED:
                 for alert in domain.due_alerts(state, fired, now, self.alerts):
-                    event = domain.alert_event(row["code"], state, alert, now)
-                    for topic in domain.topics_for(event):
-                        await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
+                    events.append((alert.at, domain.alert_event(row["code"], state, alert,
+                                                                now)))
                     fired.add(alert.kind)
+            if requests and row["state"] not in domain.RESOLVED:
+                for alert in agency_requests.due_alerts(requests, fired, now):
+                    events.append((alert.at, agency_requests.alert_event(row["code"], row,
+                                                                         alert, now)))
+                    fired.add(alert.kind)
+            for _, event in sorted(events, key=lambda e: e[0]):
+                for topic in domain.topics_for(event):
+                    await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
             written.append({"code": row["code"]} | domain.alert_values(
-                state, fired, row["state"], now, self.alerts))
+                state, fired, row["state"], now, self.alerts, requests))
         await self.repo.set_alerts(s, written)
         return len(rows)
 
@@ -496,7 +509,8 @@ class Cases:
         rows = await self.repo.unscheduled(s, domain.RESOLVED, limit)
         await self.repo.set_alerts(s, [{"code": row["code"]} | domain.alert_values(
             domain.clock_state(row, self._calendar(row)) if row.get("clock") else None,
-            set(), row["state"], now, self.alerts) for row in rows])
+            set(), row["state"], now, self.alerts,
+            domain.sub_alerts(row, self._calendar(row), self.alerts)) for row in rows])
         return len(rows)
 
     # --- reads -----------------------------------------------------------------------------

@@ -63,6 +63,13 @@ cases = Table(
     # What OCR read of each scanned declaration form ({component: ExtractionSummary}, no
     # personal values): a mismatch with the declaration is shown to the officer.
     Column("extraction_flags", JSON),
+    # The requests to other agencies (liên thông): [{request_id, agency, requested_at,
+    # sub_due_at, answered_at, answered_by}] in order; the last unanswered one is open
+    # (agency_requests.py).
+    Column("agency_requests", JSON),
+    # A province's dossier: which of its results processing has published on the results
+    # topic (["resolved", "returned"]), so each goes out once (provincial.py).
+    Column("published_results", JSON),
 )
 # The list's keyset order, and its filters.
 Index("ix_cases_received", cases.c.received_at, cases.c.code)

@@ -210,6 +210,8 @@ def _detail(name: str, data: dict[str, Any]) -> str:
     if name == "dossier.resolved.v1":
         return f"{data.get('decision', '')} ({data.get('timeliness') or ''})"
     if name in ("dossier.overdue.v1", "deadline.approaching.v1"):
+        if data.get("other_agency"):  # another agency's sub-deadline, not the dossier's
+            return f"hạn trả lời của {data['other_agency']} {data.get('due_at', '')}"
         return f"hạn {data.get('due_at', '')}"
     if name == "dossier.rated.v1":
         return f"{data.get('score', '')}/5"  # the comment stays off the path

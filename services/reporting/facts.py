@@ -321,7 +321,8 @@ class DossierFold:
         elif isinstance(e, DossierWithdrawn):
             if self._first("withdrawn", key):
                 f.withdrawn_at = at
-        elif isinstance(e, DossierOverdue):
+        elif isinstance(e, DossierOverdue) and e.other_agency is None:
+            # Another agency's sub-deadline passing is not the dossier's (subdeadlines.py).
             if self._first("overdue", key):
                 f.overdue_at = at
         elif isinstance(e, OverdueExplained):

@@ -443,14 +443,24 @@ async def test_another_agency_answering_late_takes_the_delay_not_the_due_time(
                        - timedelta(minutes=1)):
             holder = clock.responsible(state, moment)
             assert holder is not None and holder.kind == other.kind
-        events = await events_of(kafka_bootstrap, code, 4)
+        # The tick of Thu 4 found the sub-deadline passed: its overdue alert (its
+        # approaching one, of Tue 2 17:00, stale by then), naming the other agency; the
+        # dossier's own thresholds (Fri 5 and after) had not come.
+        events = await events_of(kafka_bootstrap, code, 5)
         assert [t for t, _ in events] == ["step.assigned", "step.assigned",
-                                          "verification.requested", "verification.answered"]
-        requested, answered_event = events[2][1], events[3][1]
+                                          "verification.requested", "dossier.overdue",
+                                          "verification.answered"]
+        requested, late, answered_event = events[2][1], events[3][1], events[4][1]
         assert requested["to_agency"] == OTHER and when(requested["sub_due_at"]) == sub_due
+        assert (late["other_agency"], late["request_id"], late["responsible_department"]) \
+            == (OTHER, requested["request_id"], OTHER)
+        assert when(late["due_at"]) == sub_due and when(late["detected_at"]) == \
+            at(2027, 3, 4, 12)
         assert answered_event["from_agency"] == OTHER
         assert answered_event["request_id"] == requested["request_id"]
         assert when(answered_event["answered_at"]) == answered > sub_due
+        assert case["agency_requests"][0]["overrun"] is True
+        assert code not in await listed(client, "overdue")  # the dossier itself is not late
 
 
 async def test_another_agency_holding_the_dossier_at_its_due_time_is_named_overdue(
@@ -491,11 +501,15 @@ async def test_another_agency_holding_the_dossier_at_its_due_time_is_named_overd
         assert clock.working_time_between(CAL, sub_due, answered) == timedelta(
             hours=3 * DAY + 2.5)
 
-        events = await events_of(kafka_bootstrap, code, 5)
+        # One tick found both passed: the sub-deadline's (Wed 3) and the dossier's (Mon 8),
+        # in that order, each overdue only.
+        events = await events_of(kafka_bootstrap, code, 6)
         assert [t for t, _ in events] == ["step.assigned", "step.assigned",
                                           "verification.requested", "dossier.overdue",
-                                          "verification.answered"]
-        overdue = events[3][1]
+                                          "dossier.overdue", "verification.answered"]
+        sub, overdue = events[3][1], events[4][1]
+        assert (sub["other_agency"], when(sub["due_at"])) == (OTHER, sub_due)
+        assert overdue.get("other_agency") is None
         assert when(overdue["due_at"]) == due and when(overdue["detected_at"]) == detected
         assert overdue["responsible_department"] == OTHER
 

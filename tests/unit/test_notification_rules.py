@@ -22,9 +22,12 @@ def _templates(folder: Path = DEFAULTS.templates_dir) -> Templates:
 
 def test_the_default_rules_load_with_every_template() -> None:
     rules = load_rules(DEFAULTS.rules_file, _templates())
-    assert [a for a, _ in rules.who("dossier.overdue")] == ["officer", "department_head"]
+    # The other agency hears only of its own sub-deadline (the alert names it).
+    assert [a for a, _ in rules.who("dossier.overdue")] == ["officer", "department_head",
+                                                            "other_agency"]
     assert [a for a, _ in rules.who("overdue.escalated")] == ["office_leader", "national_unit"]
-    assert rules.who("deadline.approaching") == [("officer", ["inbox", "email"])]
+    assert rules.who("deadline.approaching") == [("officer", ["inbox", "email"]),
+                                                 ("other_agency", ["inbox", "email"])]
     assert [a for a, _ in rules.digests] == ["office_leader", "national_unit"]
 
 

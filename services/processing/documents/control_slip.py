@@ -16,6 +16,10 @@ time or late (services.law.workdays.timeliness).
 - The step in progress: its row shows its due time, with nothing handed over yet.
 - Every step done, the leader decides (domain.LEADERSHIP); once the result is back at the
   one-stop unit (`result_at`), a last row judged against the appointment.
+
+Beside the rows, each request to another agency (liên thông) with its sub-deadline, its
+answer judged against it, and whether the other agency overran it (as of `now`, for one
+still unanswered; docs/law.md#other-agencies-and-delay-attribution).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, NamedTuple
 
 from contracts.common import Timeliness
 from services.law.workdays import TZ, WorkCalendar, timeliness
+from services.processing import agency_requests
 from services.processing.clock import handover_due
 from services.processing.domain import LEADERSHIP
 
@@ -73,6 +78,21 @@ class Handover:
 
 
 @dataclass(frozen=True)
+class AgencyRequest:
+    """A request to another agency: asked, due back by its sub-deadline, answered (None:
+    not yet); `outcome` judges the answer against the sub-deadline; `overrun` also holds
+    for one still unanswered past it."""
+
+    request_id: str
+    agency: str
+    requested_at: datetime
+    sub_due_at: datetime | None
+    answered_at: datetime | None
+    outcome: Timeliness | None
+    overrun: bool
+
+
+@dataclass(frozen=True)
 class ControlSlip:
     dossier_code: str
     agency_code: str | None
@@ -83,6 +103,7 @@ class ControlSlip:
     paper: bool
     cutoff: time
     rows: tuple[Handover, ...]
+    other_agencies: tuple[AgencyRequest, ...] = ()
 
     @property
     def outcome(self) -> Timeliness | None:
@@ -99,6 +120,7 @@ class ControlSlip:
             "paper": self.paper, "handover_cutoff": self.cutoff.strftime("%H:%M"),
             "outcome": _value(self.outcome),
             "rows": [_row_json(i, r) for i, r in enumerate(self.rows, start=1)],
+            "other_agencies": [_request_json(r) for r in self.other_agencies],
         }
 
 
@@ -124,7 +146,8 @@ class _Stay:
 def build_control_slip(case: Mapping[str, Any], steps: Sequence[Mapping[str, Any]],
                        calendar: WorkCalendar, *, paper: bool | None = None,
                        result_at: datetime | None = None,
-                       cutoff: time | None = None) -> ControlSlip:
+                       cutoff: time | None = None,
+                       now: datetime | None = None) -> ControlSlip:
     """The control slip of `case` (a cases row) from its `steps` (steps rows).
 
     paper: received on paper at the counter; None reads the row's `channel` ("counter").
@@ -132,6 +155,8 @@ def build_control_slip(case: Mapping[str, Any], steps: Sequence[Mapping[str, Any
     unit, e.g. `result_handed_at(history)`; None: not yet, no last row.
     cutoff: the paper handover cut-off; None takes the calendar's (CalendarRules
     .same_day_cutoff, 15:00).
+    now: when an unanswered request to another agency is judged overrun or not; None:
+    only an answer says so.
     """
     code = str(case["code"])
     received = _when(case.get("received_at"), "received_at")
@@ -150,16 +175,35 @@ def build_control_slip(case: Mapping[str, Any], steps: Sequence[Mapping[str, Any
         rows += _last_rows(stays[-1], due, _when(result_at, "result_at"))
     return ControlSlip(code, case.get("agency_code"), case.get("procedure_code"),
                        case.get("state"), received, due, paper,
-                       calendar.rules.same_day_cutoff, tuple(rows))
+                       calendar.rules.same_day_cutoff, tuple(rows),
+                       _agency_requests(case, now))
 
 
 def control_slip(case: Mapping[str, Any], steps: Sequence[Mapping[str, Any]],
                  calendar: WorkCalendar, *, paper: bool | None = None,
                  result_at: datetime | None = None,
-                 cutoff: time | None = None) -> dict[str, Any]:
+                 cutoff: time | None = None, now: datetime | None = None) -> dict[str, Any]:
     """`build_control_slip(...).to_json()`: the slip as the API answers it."""
     return build_control_slip(case, steps, calendar, paper=paper, result_at=result_at,
-                              cutoff=cutoff).to_json()
+                              cutoff=cutoff, now=now).to_json()
+
+
+def _agency_requests(case: Mapping[str, Any], now: datetime | None
+                     ) -> tuple[AgencyRequest, ...]:
+    out = []
+    for r in case.get("agency_requests") or ():
+        asked = _when(r["requested_at"], "requested_at")
+        assert asked is not None
+        due, answered = _when(r.get("sub_due_at"), "sub_due_at"), _when(
+            r.get("answered_at"), "answered_at")
+        # An answer is judged as given; an unanswered request as of `now`, if known.
+        judged_at = answered or now
+        overrun = judged_at is not None and \
+            agency_requests.status(r, judged_at) in agency_requests.OVERRUN
+        out.append(AgencyRequest(r["request_id"], r["agency"], asked, due, answered,
+                                 timeliness(answered, due) if answered and due else None,
+                                 overrun))
+    return tuple(out)
 
 
 def result_handed_at(history: Sequence[Mapping[str, Any]]) -> datetime | None:
@@ -292,6 +336,13 @@ def _value(e: StrEnum | None) -> str | None:
 
 def _party(party: Party | None) -> dict[str, str | None] | None:
     return None if party is None else {"unit": party.unit, "officer": party.officer}
+
+
+def _request_json(r: AgencyRequest) -> dict[str, Any]:
+    return {"request_id": r.request_id, "agency": r.agency,
+            "requested_at": _iso(r.requested_at), "sub_due_at": _iso(r.sub_due_at),
+            "answered_at": _iso(r.answered_at), "outcome": _value(r.outcome),
+            "overrun": r.overrun}
 
 
 def _row_json(no: int, r: Handover) -> dict[str, Any]:

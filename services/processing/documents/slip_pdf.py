@@ -9,7 +9,12 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from services.common import pdf
-from services.processing.documents.control_slip import ControlSlip, Handover, Party
+from services.processing.documents.control_slip import (
+    AgencyRequest,
+    ControlSlip,
+    Handover,
+    Party,
+)
 from services.processing.documents.forms import form_set_for
 from services.processing.documents.wording import (
     NOTE_VI,
@@ -22,6 +27,11 @@ from services.processing.documents.wording import (
 _HEAD = ("TT", "Giao – Nhận", "Thời gian giao", "Thời gian nhận", "Hạn xử lý",
          "Kết quả (trước hạn / đúng hạn / quá hạn)", "Ghi chú")
 _WIDTHS = [8 * mm, 40 * mm, 22 * mm, 22 * mm, 22 * mm, 20 * mm, pdf.WIDTH - 134 * mm]
+# The requests to other agencies (liên thông), each with its sub-deadline.
+_OTHER_TITLE = "Phối hợp với cơ quan, đơn vị khác (liên thông)"
+_OTHER_HEAD = ("TT", "Cơ quan được đề nghị", "Thời gian gửi", "Hạn trả lời",
+               "Thời gian trả lời", "Kết quả (trước hạn / đúng hạn / quá hạn)", "Ghi chú")
+OVERRUN_VI = "Quá thời hạn trả lời"
 
 
 def _party(party: Party | None) -> str:
@@ -48,6 +58,14 @@ def _row(no: int, r: Handover, slip: ControlSlip) -> list[Flowable]:
             pdf.p("; ".join(notes), "cell")]
 
 
+def _request_row(no: int, r: AgencyRequest) -> list[Flowable]:
+    note = OVERRUN_VI if r.overrun else ("Chưa trả lời" if r.answered_at is None else "")
+    return [pdf.p(str(no), "cell_c"), pdf.p(r.agency, "cell"),
+            _time_cell(short_time(r.requested_at)), _time_cell(short_time(r.sub_due_at)),
+            _time_cell(short_time(r.answered_at)),
+            pdf.p(OUTCOME_VI[r.outcome] if r.outcome else "", "cell_c"), pdf.p(note, "cell")]
+
+
 def control_slip_pdf(slip: ControlSlip, agency: pdf.Issuer, *,
                      procedure_name: str | None = None) -> bytes:
     """Mẫu số 05: phiếu kiểm soát quá trình giải quyết hồ sơ, every row of `slip`."""
@@ -62,6 +80,11 @@ def control_slip_pdf(slip: ControlSlip, agency: pdf.Issuer, *,
     table += [_row(i, r, slip) for i, r in enumerate(slip.rows, start=1)]
     body: list[Flowable] = [pdf.label_value_table(facts), Spacer(1, 3 * mm),
                             pdf.grid_table(table, _WIDTHS)]
+    if slip.other_agencies:
+        others = [[pdf.p(h, "head") for h in _OTHER_HEAD]]
+        others += [_request_row(i, r) for i, r in enumerate(slip.other_agencies, start=1)]
+        body += [Spacer(1, 3 * mm), pdf.p(_OTHER_TITLE, "section"),
+                 pdf.grid_table(others, _WIDTHS)]
     if slip.outcome:
         body.append(pdf.bold_after("Kết quả giải quyết hồ sơ:", OUTCOME_VI[slip.outcome],
                                    "item"))

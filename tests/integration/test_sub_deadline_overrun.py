@@ -1,6 +1,7 @@
-"""Another agency overruns its sub-deadline (liên thông, docs/law.md#other-agencies-and-delay-
-attribution), across processing, notification and reporting over the real broker, on a
-hand-made history of March 2027 (office hours 7:30-17:00, 9.5 hours a day):
+"""Another agency overruns its sub-deadline (liên thông,
+docs/law.md#other-agencies-and-delay-attribution), across processing, notification and
+reporting over the real broker, on a hand-made history of March 2027 (office hours
+7:30-17:00, 9.5 hours a day):
 
 - received Mon 1 at 9:00 (five working days: due Mon 8 at 17:00), claimed at 10:15;
 - the officer asks the Sở Lao động - Thương binh và Xã hội on Tue 2 at 9:00 to answer by

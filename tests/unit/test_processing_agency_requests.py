@@ -1,8 +1,9 @@
-"""Another agency's sub-deadline in processing, pure (docs/law.md#other-agencies-and-delay-
-attribution): the request kept on the case, its thresholds on office hours of working days
-(hand-counted on the 2026 calendar, office hours 7:30-17:00, 30/4 and 1/5 public holidays),
-each fired once to the asking office and never the dossier's own deadline status; the case
-view, the control slip (JSON and PDF) and notification's recipients show it."""
+"""Another agency's sub-deadline in processing, pure
+(docs/law.md#other-agencies-and-delay-attribution): the request kept on the case, its
+thresholds on office hours of working days (hand-counted on the 2026 calendar, office hours
+7:30-17:00, 30/4 and 1/5 public holidays), each fired once to the asking office and never
+the dossier's own deadline status; the case view, the control slip (JSON and PDF) and
+notification's recipients show it."""
 
 from __future__ import annotations
 

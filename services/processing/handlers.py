@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts import topics
 from contracts.catalog import Procedure
 from contracts.common import Channel
 from contracts.events import (
@@ -163,7 +164,7 @@ class Cases:
         if row is not None and (provincial.is_provincial(row) or (
                 isinstance(event, DossierReceived) and event.origin_system) or
                 isinstance(event, PROVINCE_EVENTS)):
-            self._watch(s, touched, row, event)
+            await self._watch(s, touched, row, event)
         elif isinstance(event, SupplementRequested):
             return  # asked at a counter before the case opened, or by processing itself
         elif isinstance(event, DossierRejected):
@@ -179,9 +180,10 @@ class Cases:
         else:  # the wiring test keeps app.py's types and these branches together
             raise TypeError(f"processing has no handler for {type(event).__name__}")
 
-    def _watch(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
-               event: Any) -> None:
-        """A dossier a province processes: its facts kept, its clock watched."""
+    async def _watch(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
+                     event: Any) -> None:
+        """A dossier a province processes: its facts kept, its clock watched, and its
+        results published on the results topic like a central dossier's, once each."""
         calendar, now = self._calendar(row), self.outbox.clock.now()
         if isinstance(event, DossierReceived):
             move = provincial.received(row, event, calendar, now)
@@ -207,6 +209,17 @@ class Cases:
             touched.completions.append(move.completion)
         touched.change(row["code"], move.values)
         touched.clocked.add(row["code"])
+        if isinstance(event, DossierReceived | DossierResolved | ResultReturned):
+            await self._publish_results(s, touched, row["code"])
+
+    async def _publish_results(self, s: AsyncSession, touched: Touched, code: str) -> None:
+        """A province's decision and return on the results topic (provincial.py), in the
+        transaction that records them with the consumed event: exactly once."""
+        row = touched.rows[code]
+        events, values = provincial.results_to_publish(row)
+        for event in events:
+            await self.outbox.emit(s, topics.RESULTS, event, row.get("agency_code") or "")
+        touched.change(code, values)
 
     async def _merge(self, s: AsyncSession, touched: Touched, code: str,
                      values: dict[str, Any]) -> None:

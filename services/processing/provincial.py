@@ -18,6 +18,7 @@ from contracts.events import (
     DossierReceived,
     DossierResolved,
     DossierWithdrawn,
+    Event,
     ResultReturned,
     StepAssigned,
     StepCompleted,
@@ -107,16 +108,58 @@ def _finished(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
 
 
 def resolved(row: dict[str, Any], event: DossierResolved, calendar: WorkCalendar) -> Move:
-    state = State.approved if event.decision == "approved" else State.denied
+    # A decision reported after the return (a province's records sent out of order) leaves
+    # the dossier returned, and its return kept beside the decision.
+    returned_already = row["state"] == State.returned.value
+    state = State.returned if returned_already else \
+        State.approved if event.decision == "approved" else State.denied
+    kept = (row.get("result") or {}).get("returned")
+    result = domain.result_values(row.get("result"), event) | (
+        {"returned": kept} if kept else {})
     return _finished(row, calendar, event.resolved_at,
-                     {"state": state.value, "proposal": event.decision,
-                      "result": domain.result_values(row.get("result"), event)})
+                     {"state": state.value, "proposal": event.decision, "result": result})
 
 
 def returned(row: dict[str, Any], event: ResultReturned, calendar: WorkCalendar) -> Move:
+    result = (row.get("result") or {}) | {"returned": {
+        "returned_at": event.returned_at.isoformat(),
+        "return_channel": event.return_channel.value, "reference": None}}
     return _finished(row, calendar, event.returned_at,
                      {"state": State.returned.value,
-                      "return_channel": event.return_channel.value})
+                      "return_channel": event.return_channel.value, "result": result})
+
+
+# --- its results on the results topic ----------------------------------------------------------
+
+RESOLVED, RETURNED = "resolved", "returned"
+
+
+def results_to_publish(row: dict[str, Any]) -> tuple[list[Event], dict[str, Any]]:
+    """The results of a province's dossier not yet published on the results topic, as a
+    central one's are (DossierResolved, then ResultReturned; a province reports no
+    ResultIssued), naming the province's system (`origin_system`), and the row's new
+    `published_results`. Each goes out once, whatever the province sends again: the row
+    says what already went, in the transaction that sends it. Nothing before the
+    dossier's receipt names its system; a return waits for its decision, so a subscriber
+    reads the decision first."""
+    system = row.get("origin_system")
+    result = row.get("result") or {}
+    if not system or not result.get("decision"):
+        return [], {}
+    published = list(row.get("published_results") or ())
+    events: list[Event] = []
+    if RESOLVED not in published:
+        events.append(DossierResolved.model_validate(
+            {k: v for k, v in result.items() if k in DossierResolved.model_fields}
+            | {"origin_system": system}))
+        published.append(RESOLVED)
+    back = result.get("returned")
+    if back and RETURNED not in published:
+        events.append(ResultReturned(dossier_code=row["code"], returned_at=back["returned_at"],
+                                     return_channel=back["return_channel"],
+                                     origin_system=system))
+        published.append(RETURNED)
+    return events, {"published_results": published} if events else {}
 
 
 def withdrawn(row: dict[str, Any], event: DossierWithdrawn, calendar: WorkCalendar) -> Move:

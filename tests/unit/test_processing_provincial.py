@@ -18,6 +18,7 @@ from contracts.common import (
 from contracts.events import (
     DossierReceived,
     DossierResolved,
+    ResultReturned,
     StepAssigned,
     StepCompleted,
     SupplementReceived,
@@ -128,3 +129,58 @@ def test_statuses_before_the_receipt_are_kept_and_a_late_receipt_opens_nothing()
     assert late["state"] == "approved" and not late.get("clock")
     assert domain.alert_values(None, set(), late["state"], RECEIVED, domain.AlertPolicy()
                                )["next_alert_at"] is None
+
+
+# --- its results on the results topic --------------------------------------------------------
+
+
+def returned(at: datetime) -> ResultReturned:
+    return ResultReturned(dossier_code=CODE, returned_at=at, return_channel=ReturnChannel.postal)
+
+
+def publish(row: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    events, values = provincial.results_to_publish(row)
+    return events, row | values
+
+
+def test_a_province_result_is_published_once_decision_first_naming_its_system() -> None:
+    row = after(domain.new_row(CODE), provincial.received(domain.new_row(CODE), receipt(),
+                                                          CALENDAR, RECEIVED))
+    assert publish(row)[0] == []  # nothing decided yet
+    row = after(row, provincial.resolved(row, decision(RECEIVED + 3 * HOUR), CALENDAR))
+    events, row = publish(row)
+    [resolved] = events
+    assert resolved == decision(RECEIVED + 3 * HOUR).model_copy(
+        update={"origin_system": "hcm-dvc"})
+    assert resolved.applicant == APPLICANT  # the same pseudonym as its receipt
+    assert publish(row)[0] == []  # the province says it again: nothing new goes out
+    again = after(row, provincial.resolved(row, decision(RECEIVED + 4 * HOUR), CALENDAR))
+    assert publish(again)[0] == []
+    row = after(row, provincial.returned(row, returned(RECEIVED + 5 * HOUR), CALENDAR))
+    assert row["state"] == "returned"
+    [back], row = publish(row)
+    assert back == returned(RECEIVED + 5 * HOUR).model_copy(update={"origin_system": "hcm-dvc"})
+    assert row["published_results"] == ["resolved", "returned"]
+    row = after(row, provincial.returned(row, returned(RECEIVED + 6 * HOUR), CALENDAR))
+    assert publish(row)[0] == []
+
+
+def test_a_return_reported_before_its_decision_waits_for_it_and_nothing_before_the_receipt(
+        ) -> None:
+    row = domain.new_row(CODE)  # the province's statuses ahead of its receipt
+    row = after(row, provincial.returned(row, returned(RECEIVED + 5 * HOUR), CALENDAR))
+    assert publish(row)[0] == []  # no decision yet
+    row = after(row, provincial.resolved(row, decision(RECEIVED + 3 * HOUR), CALENDAR))
+    assert row["state"] == "returned" and row["result"]["returned"]["return_channel"] == \
+        "postal"  # a decision after the return keeps it returned
+    assert publish(row)[0] == []  # no receipt: no system to name yet
+    row = after(row, provincial.received(row, receipt(), CALENDAR, RECEIVED + 6 * HOUR))
+    events, row = publish(row)
+    assert [type(e).__name__ for e in events] == ["DossierResolved", "ResultReturned"]
+    assert {e.origin_system for e in events} == {"hcm-dvc"}
+    assert publish(row)[0] == []
+
+
+def test_a_central_dossier_publishes_nothing_here() -> None:
+    row = domain.new_row(CODE) | {"result": decision(RECEIVED).model_dump(mode="json")}
+    assert provincial.results_to_publish(row) == ([], {})

@@ -38,7 +38,7 @@ test-fast: install
 ## `make bench REPLICAS=2` adds the pipeline with 2 processing and 2 reporting replicas
 REPLICAS ?= 1
 bench: install
-	$(PY) -m bench --replicas $(REPLICAS)
+	$(PY) -m bench --replicas $(REPLICAS) --write-readme
 
 ## regenerate the committed JSON Schemas and AsyncAPI document after changing contracts/
 contracts: install

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench import broker_storage, monitor, pipeline, rebuild
+from bench import broker_storage, monitor, pipeline, readme, rebuild
 from bench.targets import print_targets, targets
 
 
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--rebuild-events", type=int, default=20_000)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write this run's table into bench/README.md (make bench does)")
     parser.add_argument("--broker-storage", type=int, default=0, metavar="N",
                         help="also N events through the local broker on memory:// and s3:// "
                              "(0: not measured)")
@@ -69,7 +71,9 @@ def main() -> None:
         result["broker_storage"] = broker_storage.measure(args.broker_storage)
     result["targets"] = targets(result)
     summary(result)
-    pipeline.write(result, "")
+    written = pipeline.write(result, "")
+    if args.write_readme:
+        readme.write(result, written.name)
 
 
 if __name__ == "__main__":

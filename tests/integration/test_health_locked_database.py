@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,14 @@ async def answer(client: httpx.AsyncClient, method: str, url: str,
     return await asyncio.wait_for(client.request(method, url, **kwargs), NO_HANG)
 
 
-@contextlib.contextmanager
-def held_write_lock(path: str) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def held_write_lock(path: str) -> AsyncIterator[None]:
     """Another connection holds the file's write lock (what a stuck process or a long
-    maintenance transaction does)."""
+    maintenance transaction does). Taken in a thread: a service transaction in flight must
+    reach its COMMIT on the event loop, which a blocking BEGIN here would stop."""
     locker = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        locker.execute("BEGIN EXCLUSIVE")
+        await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
         yield
         locker.execute("ROLLBACK")
     finally:
@@ -74,7 +75,7 @@ async def test_a_locked_sqlite_file_is_answered_not_waited_for(
             assert created.status_code == 201, created.text
             code = created.json()["dossier_code"]
 
-            with held_write_lock(str(make_url(url).database)):
+            async with held_write_lock(str(make_url(url).database)):
                 health = await answer(client, "GET", "/health")
                 assert health.status_code == 503, health.text
                 assert "locked" in health.json()["checks"]["database"]
@@ -153,7 +154,7 @@ async def test_sessions_take_the_write_lock_only_to_write(tmp_path: Path) -> Non
         async with sessions() as s, s.begin():
             await s.execute(text("CREATE TABLE t (x INTEGER)"))
             await s.execute(text("INSERT INTO t VALUES (1)"))
-        with held_write_lock(str(path)):
+        async with held_write_lock(str(path)):
             async with sessions() as s:
                 assert await s.scalar(text("SELECT count(*) FROM t")) == 1
             with waiting_at_most(0.2), pytest.raises(OperationalError, match="locked"):

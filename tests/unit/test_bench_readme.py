@@ -27,15 +27,16 @@ def test_the_latest_table_replaces_the_last_one_and_nothing_else(tmp_path: Path)
     page = tmp_path / "README.md"
     page.write_text(f"# Benchmarks\n\nmethod\n\n## Latest run\n\n{readme.BEGIN}\nold table\n"
                     f"{readme.END}\n\nafter\n", "utf-8")
-    readme.write(RESULT, "20261205T040000Z.json", page)
+    name = "20261205T040000Z.json"  # a made-up run: only its name is written
+    readme.write(RESULT, name, page)
     text = page.read_text("utf-8")
     assert "old table" not in text
     assert text.startswith("# Benchmarks\n\nmethod\n") and text.endswith(f"{readme.END}\n\nafter\n")
-    assert "`bench/results/20261205T040000Z.json`" in text
+    assert f"`bench/results/{name}`" in text
     assert "| sqlite | 2,250 | 3.50 | 700 / 1,200 | 180–196 |" in text
     assert "| pipeline events/s, sqlite | 2,250 | >= 5,000 (goal 10,000) | **not met** |" in text
     assert "| <= 200 | holds |" in text
-    readme.write(RESULT, "20261205T040000Z.json", page)  # a second run: still one table
+    readme.write(RESULT, name, page)  # a second run: still one table
     assert page.read_text("utf-8").count("| target | figure |") == 1
 
 

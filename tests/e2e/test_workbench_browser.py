@@ -16,8 +16,10 @@ critical violation; screenshots under var/screenshots/; no token in any URL or l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,6 +65,34 @@ def screens(session_broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield stack
     finally:
         stack.stop()
+
+
+# How long a screen is refreshed for what a consumer has not applied yet: a loaded CI
+# machine starts five services' consumers and catches them up slowly.
+POLL_SECONDS = 180.0
+
+
+def polls(seconds: float = POLL_SECONDS) -> Iterator[int]:
+    """Tries until the deadline (the loop breaks when it finds what it waits for)."""
+    deadline = time.monotonic() + seconds
+    tries = 0
+    while time.monotonic() < deadline:
+        yield tries
+        tries += 1
+
+
+@contextlib.contextmanager
+def logs_on_failure(stack: Stack) -> Iterator[None]:
+    """A failed journey names what each service logged last: the screen alone cannot say
+    which consumer was behind."""
+    try:
+        yield
+    except Exception as exc:
+        tails = "\n".join(
+            f"--- {svc.name}:\n" + "\n".join(
+                svc.log_file.read_text("utf-8", errors="replace").splitlines()[-15:])
+            for svc in stack.services.values() if svc.log_file.exists())
+        raise AssertionError(f"{exc}\n{tails}") from exc
 
 
 def scanned_page() -> bytes:
@@ -236,7 +266,7 @@ async def scan_the_paper_component(page: Page, code: str, tmp: Path) -> None:
     await page.click("#r-done button")  # "Mở hồ sơ (quét thành phần)"
     await page.locator(f'#dossier[data-code="{code}"]').wait_for(timeout=WAIT_MS)
     upload = page.locator('#d-components input[data-scan="GKS"]')
-    for _ in range(60):  # digitization learns of the dossier from intake's topic
+    for _ in polls():  # digitization learns of the dossier from intake's topic
         if await upload.count():
             break
         await asyncio.sleep(1)
@@ -272,7 +302,7 @@ async def drive(front: str, digitization: str, tmp: Path) -> dict[str, Any]:
             await officer.keyboard.press("Alt+2")
             await officer.select_option("#q-scope", "agency")
             row = officer.locator(f'#queue tr[data-code="{code}"]')
-            for _ in range(60):  # the case opens once receipt and digitization are known
+            for _ in polls():  # the case opens once receipt and digitization are known
                 await officer.click("#queue-filters button[type=submit]")
                 if await row.count():
                     break
@@ -338,7 +368,7 @@ async def drive(front: str, digitization: str, tmp: Path) -> dict[str, Any]:
             await counter.fill("#d-survey-title ~ .row input", "Cán bộ hướng dẫn tận tình")
             await counter.select_option("#d-survey-title ~ .row select", "4")
             recorded = counter.locator("#d-survey-done:not([hidden])")
-            for _ in range(60):  # reporting hears of the return a moment after processing
+            for _ in polls():  # reporting hears of the return a moment after processing
                 await counter.click("#d-survey-title ~ .row button")
                 await counter.locator("#d-survey-done:not([hidden]), "
                                       "#d-survey-title ~ .problems:not([hidden])"
@@ -376,7 +406,7 @@ async def find_and_rate(browser: Any, front: str, watch: Watch, code: str) -> di
     wrong_code = await page.inner_text("#problems")
     assert wrong_digits == wrong_code and "Không tìm thấy hồ sơ" in wrong_code
 
-    for _ in range(60):  # the page shows what processing holds, returned a moment ago
+    for _ in polls():  # the page shows what processing holds, returned a moment ago
         await look(code, ID_NUMBER[-4:])
         await page.locator("#found:not([hidden])").wait_for(timeout=WAIT_MS)
         if await page.get_attribute("#found", "data-stage") == "returned":
@@ -409,7 +439,8 @@ def test_a_dossier_through_every_screen_then_rated_by_its_citizen(
     assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
     front = screens.services["web"].url
     digitization = screens.services["digitization"].url
-    done = asyncio.run(drive(front, digitization, tmp_path))
+    with logs_on_failure(screens):
+        done = asyncio.run(drive(front, digitization, tmp_path))
     code = done["code"]
 
     # The rating reached reporting, as the citizen's, beside the counter survey.
@@ -470,7 +501,7 @@ async def the_other_paths(front: str, tmp: Path) -> None:
             # Scanned; the officer asks another agency, with its sub-deadline, and records
             # its answer.
             upload = counter.locator('#d-components input[data-scan="GKS"]')
-            for _ in range(60):
+            for _ in polls():
                 if await upload.count():
                     break
                 await asyncio.sleep(1)
@@ -527,7 +558,8 @@ async def the_other_paths(front: str, tmp: Path) -> None:
 def test_refusal_supplement_another_agency_and_withdrawal_through_the_screens(
         screens: Stack, tmp_path: Path) -> None:
     assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
-    asyncio.run(the_other_paths(screens.services["web"].url, tmp_path))
+    with logs_on_failure(screens):
+        asyncio.run(the_other_paths(screens.services["web"].url, tmp_path))
 
 
 def late_dossier(stack: Stack) -> str:
@@ -589,4 +621,5 @@ async def explain_and_apologise(front: str, code: str) -> None:
 def test_an_overdue_dossier_is_explained_and_apologised_for_on_its_screen(
         screens: Stack) -> None:
     assert CHROMIUM.exists(), "Debian chromium is missing: apt-get install -y chromium"
-    asyncio.run(explain_and_apologise(screens.services["web"].url, late_dossier(screens)))
+    with logs_on_failure(screens):
+        asyncio.run(explain_and_apologise(screens.services["web"].url, late_dossier(screens)))

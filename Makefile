@@ -33,7 +33,7 @@ secrets: install
 test-fast: install
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
 
-## every figure of issue 14 in one run (raw ceiling, pipeline and latency on SQLite and
+## every throughput figure in one run (raw ceiling, pipeline and latency on SQLite and
 ## PostgreSQL, rebuild, monitor tick, peak RSS), one JSON under bench/results/;
 ## `make bench REPLICAS=2` adds the pipeline with 2 processing and 2 reporting replicas
 REPLICAS ?= 1

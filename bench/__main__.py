@@ -1,5 +1,5 @@
-"""`make bench`: every measurement of issues 14 and 22 in one run, one table, one JSON, and
-every target of issue 22 beside its figure (bench/targets.py).
+"""`make bench`: every throughput measurement in one run, one table, one JSON, and
+every target beside its figure (bench/targets.py).
 
 The raw broker's ceiling; the pipeline at full load and its publish-to-visible latency at
 25/50/75% of it, on SQLite and on PostgreSQL (bench/pipeline.py); with `--replicas N`, the

@@ -64,7 +64,7 @@ from services.intake.settings import dev_signed
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT.parent / "contracts" / "examples"
 # Lifecycle events per receipt of the uniform load into reporting; before processing watched
-# province dossiers (issue 10) it also stepped them (5 per dossier).
+# province dossiers it also stepped them (5 per dossier).
 PER_DOSSIER = 4
 CODE_PREFIX = "000.01.01.H26-260302-"
 FULL_TAG, LEVEL_TAGS = "b", "xyzuvw"  # one letter per load: its dossiers' codes

@@ -94,7 +94,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_targets(rows: list[dict[str, Any]]) -> None:
-    print("== issue 22 targets ==")
+    print("== throughput targets ==")
     print("(a record handled: fetched by a service's consumer or published by its relay)")
     for row in rows:
         figure = row["figure"]

@@ -28,7 +28,7 @@ def _types(*classes: type) -> tuple[str, ...]:
     return tuple(cls.event_type for cls in classes)
 
 
-# Partition counts, and why (issue 14, scale-out):
+# Partition counts, and why (scale-out):
 # - Data topics have 6. A consumer group spreads partitions over its members, so 6 is the
 #   most replicas of one service that all get work: 2 replicas take 3 each, 3 take 2, 6 take
 #   1 (tests/e2e/test_replicas_sigkill.py runs 2 of processing and of reporting, and after a

@@ -15,7 +15,8 @@ class ProcessingSettings(ServiceSettings):
 
     http_port: int = 8003
     # The deadline monitor: how often it looks, how many due cases one transaction takes,
-    # and the DeadlineApproaching thresholds (issue 10: one working day left, 80% used).
+    # and the DeadlineApproaching thresholds (one working day left, 80% used:
+    # docs/law.md#near-due-and-overdue-dossiers).
     monitor_seconds: float = 5.0
     monitor_batch: int = 500
     alert_near_days: float | None = 1

@@ -1,4 +1,4 @@
-"""Personal data after an end-to-end run (issue 15, item 2): the ID numbers, social insurance
+"""Personal data after an end-to-end run: the ID numbers, social insurance
 codes, phones and e-mails submitted appear in no log file of any service, and on no topic
 but those the registry marks `personal_data` (where they are found: the search works)."""
 

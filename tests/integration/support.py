@@ -1,8 +1,10 @@
-"""Helpers for in-process integration tests: a real service runtime, a topic reader."""
+"""Helpers for in-process integration tests: a real service runtime, a topic reader, a
+wait on a fact (`eventually`) and a consumer group's progress (`committed_past`)."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 import uuid
@@ -10,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.runtime import Runtime
 
@@ -49,3 +52,66 @@ async def read_topic(bootstrap: str, topic: str, match: Callable[[dict[str, Any]
     finally:
         await consumer.stop()
     return found
+
+
+async def eventually(check: Callable[[], Any], what: str, *, seconds: float = 90,
+                     interval: float = 0.1) -> Any:
+    """The first truthy value of `check` (sync, or returning an awaitable), polled until it
+    comes; an AssertionError naming `what` and the last value or exception if it does not.
+
+    An exception from `check` counts as "not yet" (a service still starting, a row not
+    there): the next poll may pass. The default is generous because a loaded CI machine is
+    slow, and a wait that succeeds costs only as long as the fact takes."""
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while True:
+        try:
+            value = check()
+            if inspect.isawaitable(value):
+                # A check that hangs must not outlive the wait.
+                async with asyncio.timeout(max(deadline - time.monotonic(), interval)):
+                    value = await value
+            if value:
+                return value
+            last = value
+        except Exception as exc:  # "not yet"; reported if it lasts
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {seconds} s: {what}; last seen: {last!r}")
+        await asyncio.sleep(interval)
+
+
+async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """A consumer group's committed offsets (the next offset it will read), per partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def committed_past(bootstrap: str, group: str, topic: str, partition: int,
+                         offset: int) -> bool:
+    """Whether `group` has committed past the record at `offset`: its consumer handled the
+    record and committed the transaction it was handled in (services/common/consumer.py
+    commits offsets only after that), so whatever the record did or did not do is done."""
+    return (await committed(bootstrap, group)).get(TopicPartition(topic, partition), -1) > offset
+
+
+async def handled(bootstrap: str, group: str, records: list[Any], *,
+                  seconds: float = 90) -> None:
+    """Waits until `group` has committed past every record (anything with topic, partition
+    and offset: a ConsumerRecord, the RecordMetadata a send returns): the way to wait before
+    asserting that something did NOT happen, instead of sleeping a while."""
+    last: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        last[tp] = max(last.get(tp, -1), r.offset)
+
+    async def past() -> bool:
+        done = await committed(bootstrap, group)
+        return all(done.get(tp, -1) > offset for tp, offset in last.items())
+    await eventually(past, f"group {group} to commit past {len(records)} record(s)",
+                     seconds=seconds)

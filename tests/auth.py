@@ -14,7 +14,8 @@ from collections.abc import Generator
 
 import httpx
 
-from services.common.auth import NATIONAL, ROLE_PERMISSIONS, Permission, Role, issue_token
+from services.common.auth import NATIONAL, issue_token
+from services.product.roles import ROLE_PERMISSIONS, Permission, Role
 
 PREFERENCE = (Role.counter_officer, Role.processing_officer, Role.department_head,
               Role.office_leader, Role.national_monitor, Role.ops, Role.internal_service,

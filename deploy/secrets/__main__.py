@@ -25,7 +25,7 @@ import yaml
 from deploy.secrets.compose import missing_variables, read_env_file, variables
 from deploy.secrets.generate import ENV_FILE, SECRETS_DIR, add_officer, generate, placeholders
 from deploy.secrets.tokens import operator_token
-from services.common.auth import Role
+from services.product.roles import Role
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from deploy.secrets.compose import parse_env_file
-from services.common.auth import Role
 from services.common.settings import key_digest
 from services.digitization.pki import DEV_OFFICERS, ca_cert_path, ensure_dev_pki, pki_dir
 from services.intake.ingest import load_systems
 from services.intake.settings import IntakeSettings
 from services.law.catalog import load_catalogs
+from services.product.roles import Role
 
 ENV_FILE = ".env"
 SECRETS_DIR = "secrets"

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from deploy.secrets.compose import variables
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
+from services.product.roles import Role
 
 
 def operator_token(directory: Path, role: Role | str, *, user: str | None = None,

@@ -6,6 +6,8 @@ are verified against the shared secrets from settings (development, `make up`) o
 an OIDC issuer's JWKS (production). A system sends `X-API-Key`; only the key's SHA-256 is
 kept in settings. A route declares its permission with `require(Permission.x)`; a caller
 without a valid credential gets 401, one whose role lacks the permission 403 naming it.
+Which role holds which permission is the product's (services/product/roles.py), given to
+the Authenticator as its `grants`.
 The whole country is seen only by an explicit claim (`agency` NATIONAL, or the root of
 the catalogue); a person's token without an agency is refused. A client address that sent
 too many failed credentials in a minute is answered 429 before its next one is looked at.
@@ -36,62 +38,10 @@ TOKEN_HOURS = 12
 NATIONAL = "*"
 
 
-class Role(StrEnum):
-    counter_officer = "counter_officer"        # cán bộ một cửa: receives, digitizes, returns
-    processing_officer = "processing_officer"  # chuyên viên: works the steps of a case
-    department_head = "department_head"        # trưởng phòng: assigns, explains delays
-    office_leader = "office_leader"            # lãnh đạo cơ quan: decides, signs results
-    national_monitor = "national_monitor"      # giám sát toàn quốc: dashboards and reports
-    provincial_system = "provincial_system"    # a province's system (API key)
-    ops = "ops"                                # vận hành: runs the platform, no dossiers
-    internal_service = "internal_service"      # one of our services calling another
-
-
-class Permission(StrEnum):
-    catalog_read = "catalog:read"
-    dossier_read = "dossier:read"              # status and facts of a dossier / case
-    personal_read = "personal:read"            # slips and letters printing personal data
-    dossier_receive = "dossier:receive"        # submit, refuse, supplement, withdraw
-    supplement_request = "dossier:request_supplement"
-    case_process = "case:process"              # claim, steps, supplement, other agencies, stop
-    case_decide = "case:decide"                # approve, deny, issue the result
-    case_return = "case:return"                # hand the result over
-    case_explain = "case:explain"              # explanations and apology letters of delays
-    document_digitize = "document:digitize"
-    document_sign = "document:sign"
-    document_read = "document:read"
-    warehouse_read = "warehouse:read"
-    warehouse_write = "warehouse:write"
-    notification_read = "notification:read"
-    inbox_read = "inbox:read"                  # one's own inbox
-    inbox_any = "inbox:any"                    # anyone's inbox
-    report_read = "report:read"                # dashboards, statistics, legal reports
-    rating_record = "rating:record"
-    # A citizen's rating, relayed by the service that checked their dossier code and ID digits.
-    rating_citizen = "rating:citizen"
-
-
-P = Permission
-_OFFICER = {P.catalog_read, P.dossier_read, P.personal_read, P.inbox_read,
-            P.notification_read, P.document_read, P.warehouse_read}
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.counter_officer: frozenset(_OFFICER | {
-        P.dossier_receive, P.supplement_request, P.case_return, P.document_digitize,
-        P.warehouse_write, P.rating_record}),
-    Role.processing_officer: frozenset(_OFFICER | {P.supplement_request, P.case_process}),
-    Role.department_head: frozenset(_OFFICER | {P.supplement_request, P.case_process,
-                                                P.case_explain, P.report_read}),
-    Role.office_leader: frozenset(_OFFICER | {P.case_decide, P.case_explain, P.report_read,
-                                              P.document_sign}),
-    Role.national_monitor: frozenset({P.catalog_read, P.dossier_read, P.report_read,
-                                      P.inbox_read}),
-    Role.provincial_system: frozenset({P.catalog_read, P.dossier_read}),
-    Role.ops: frozenset({P.catalog_read, P.report_read, P.notification_read, P.inbox_read,
-                         P.inbox_any}),
-    Role.internal_service: frozenset({P.catalog_read, P.dossier_read, P.document_sign,
-                                      P.document_read, P.warehouse_read, P.warehouse_write,
-                                      P.rating_citizen}),
-}
+# Which permissions each role holds: a product decision (services/product/roles.py) the
+# runtime is given by each service's wiring, never one it holds. Roles and permissions are
+# the product's StrEnums; a credential's role is read as one of the table's keys.
+Grants = Mapping[StrEnum, frozenset[StrEnum]]
 
 
 class AgencyTree(Protocol):
@@ -126,15 +76,12 @@ class ExactAgency:
 class Caller:
     user: str
     name: str
-    role: Role
+    role: StrEnum
     agency: str | None  # None: the whole tree
     scope: AgencyTree
+    permissions: frozenset[StrEnum]  # the role's, as the product's grants say
 
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.role]
-
-    def may(self, permission: Permission) -> bool:
+    def may(self, permission: StrEnum) -> bool:
         return permission in self.permissions
 
     def sees(self, agency: str | None) -> bool:
@@ -159,7 +106,7 @@ class AuthError(Exception):
 @dataclass(frozen=True)
 class ApiKey:
     system: str
-    role: Role
+    role: str  # one of the grants' roles (the Authenticator refuses any other)
     agency: str | None
     digest: str
 
@@ -173,7 +120,7 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
         if len(parts) != 4:
             raise ValueError(f"API key entry {entry[:40]!r}: want system:role:agency:sha256")
         system, role, agency, digest = parts
-        keys.append(ApiKey(system, Role(role), None if agency == NATIONAL else agency,
+        keys.append(ApiKey(system, role, None if agency == NATIONAL else agency,
                            digest.lower()))
     return keys
 
@@ -185,11 +132,18 @@ def failure_limit(per_minute: float) -> RateLimit:
 
 
 class Authenticator:
-    def __init__(self, secrets: Iterable[str], api_keys: Iterable[ApiKey], *,
+    def __init__(self, secrets: Iterable[str], api_keys: Iterable[ApiKey], *, grants: Grants,
                  issuer: str = ISSUER, audience: str = AUDIENCE, jwks_url: str | None = None,
                  tree: TreeOf = ExactAgency, failures_per_minute: float = 20.0) -> None:
         self.secrets = [s for s in secrets if s]
+        self.grants = grants
+        # A role's name -> the grants' own key (the product's enum member).
+        self.roles: dict[str, StrEnum] = {str(role): role for role in grants}
         self.api_keys = list(api_keys)
+        for key in self.api_keys:
+            if key.role not in self.roles:
+                raise ValueError(f"API key of {key.system!r}: {key.role!r} is not a role "
+                                 f"(one of {', '.join(self.roles)})")
         self.issuer, self.audience = issuer, audience
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         self._known_kids: set[str | None] = set()
@@ -198,9 +152,9 @@ class Authenticator:
         self.failures = failure_limit(failures_per_minute)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Authenticator:
+    def from_settings(cls, settings: Any, grants: Grants) -> Authenticator:
         return cls([s.strip() for s in settings.auth_jwt_secret.get_secret_value().split(",")],
-                   parse_api_keys(settings.auth_api_keys.get_secret_value()),
+                   parse_api_keys(settings.auth_api_keys.get_secret_value()), grants=grants,
                    issuer=settings.auth_issuer, audience=settings.auth_audience,
                    jwks_url=settings.auth_jwks_url,
                    failures_per_minute=settings.auth_failures_per_minute)
@@ -247,11 +201,11 @@ class Authenticator:
     def caller(self, token: str | None, api_key: str | None) -> Caller:
         if token:
             claims = self._claims(token)
-            try:
-                role = Role(claims.get("role"))
-            except ValueError as exc:
+            claimed = claims.get("role")
+            role = self.roles.get(claimed) if isinstance(claimed, str) else None
+            if role is None:
                 raise AuthError("invalid_token", "Mã xác thực không có vai trò hợp lệ",
-                                "the token names no known role") from exc
+                                "the token names no known role")
             agency = claims.get("agency")
             if not agency or not isinstance(agency, str):
                 # Never read as "everywhere": national scope is a claim of its own.
@@ -264,29 +218,31 @@ class Authenticator:
             digest = key_digest(api_key)
             for known in self.api_keys:
                 if hmac.compare_digest(known.digest, digest):
-                    return self._caller(known.system, known.system, known.role, known.agency)
+                    return self._caller(known.system, known.system, self.roles[known.role],
+                                        known.agency)
             raise AuthError("invalid_api_key", "Khóa API không hợp lệ", "unknown API key")
         raise AuthError("unauthenticated", "Cần đăng nhập (Authorization: Bearer ...)",
                         "authentication required: send a bearer token or an X-API-Key")
 
-    def _caller(self, user: str, name: str, role: Role, agency: str | None) -> Caller:
+    def _caller(self, user: str, name: str, role: StrEnum, agency: str | None) -> Caller:
         """`agency` None: the whole country (NATIONAL, said explicitly by the credential)."""
         scope = self.tree(agency)
         if scope is None:
             raise AuthError("unknown_agency", "Đơn vị trong mã xác thực không tồn tại",
                             f"the credential's agency {agency} is not in the catalogue")
-        return Caller(user[:200], name[:200], role, agency, scope)
+        return Caller(user[:200], name[:200], role, agency, scope, self.grants[role])
 
 
-def issue_token(role: Role | str, *, user: str | None = None, name: str | None = None,
+def issue_token(role: str, *, user: str | None = None, name: str | None = None,
                 agency: str | None = NATIONAL, secret: str = DEV_JWT_SECRET,
                 hours: float = TOKEN_HOURS, issuer: str = ISSUER, audience: str = AUDIENCE) -> str:
     """A signed token, as the development issuer (`make up`, tests, bench) gives them: the
-    whole country's unless an agency is given (None: no agency claim, which is refused)."""
-    role = Role(role)
+    whole country's unless an agency is given (None: no agency claim, which is refused).
+    `role` is written as given: a verifier refuses one its grants do not know."""
+    role = str(role)
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user or f"dev-{role}", "name": name or user or f"dev-{role}",
-                              "role": role.value, "iss": issuer, "aud": audience,
+                              "role": role, "iss": issuer, "aud": audience,
                               "iat": now, "exp": now + int(hours * 3600)}
     if agency:
         claims["agency"] = agency
@@ -304,7 +260,7 @@ def unauthenticated(exc: AuthError) -> ApiError:
                     headers={"WWW-Authenticate": "Bearer"})
 
 
-def forbidden(caller: Caller, permission: Permission) -> ApiError:
+def forbidden(caller: Caller, permission: StrEnum) -> ApiError:
     return ApiError(403, [Problem.of(
         "forbidden", f"Vai trò {caller.role} không có quyền {permission}",
         f"role {caller.role} lacks the permission {permission}", "permission")],
@@ -317,7 +273,7 @@ def out_of_scope(agency: str | None) -> ApiError:
         f"agency {agency} is outside the caller's agency tree", "agency")])
 
 
-def require(permission: Permission, *alternatives: Permission,
+def require(permission: StrEnum, *alternatives: StrEnum,
             query_token: bool = False) -> Any:
     """A route's permission (or any of several, when the route checks the exact one by
     what is asked, e.g. an officer's action), as a dependency that answers the Caller.
@@ -356,7 +312,7 @@ def require(permission: Permission, *alternatives: Permission,
     return Depends(authorized)
 
 
-def route_permissions(route: Any) -> list[Permission]:
+def route_permissions(route: Any) -> list[StrEnum]:
     """The permissions a route's dependencies ask for (any one of them lets the call in)."""
     dependant = getattr(route, "dependant", None)
     stack, found = list(dependant.dependencies) if dependant else [], []
@@ -402,7 +358,7 @@ def document_permissions(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def check_permission(caller: Caller, permission: Permission) -> None:
+def check_permission(caller: Caller, permission: StrEnum) -> None:
     if not caller.may(permission):
         raise forbidden(caller, permission)
 

@@ -1,9 +1,11 @@
 """Page, fonts, QR code and drawing primitives of the PDFs the services hand to people.
 
-Nothing here knows a form or a service: a caller decides what goes on the page, this module
-decides how it looks. Text is drawn in DejaVu Sans, embedded as a TrueType subset, so
-Vietnamese diacritics survive printing, copying and text extraction. Times are formatted
-in the zone the caller passes (the runtime knows no law, hence no Asia/Ho_Chi_Minh).
+Nothing here knows a form, a service or a state: a caller decides what goes on the page and
+gives the heading every document shares (its Stationery: the product's is in
+services/product/stationery.py), this module decides how it looks. Text is drawn in DejaVu
+Sans, embedded as a TrueType subset, so Vietnamese diacritics survive printing, copying and
+text extraction. Times are formatted in the zone the caller passes (the runtime knows no
+law, hence no Asia/Ho_Chi_Minh).
 """
 
 from __future__ import annotations
@@ -224,6 +226,18 @@ class Issuer(Protocol):
     def parent_name(self) -> str | None: ...
 
 
+class Stationery(Protocol):
+    """What every document of a product prints the same way, given by the product: the
+    heading at the top right (each line bold and centred) and the system named as the
+    PDF's creator."""
+
+    @property
+    def heading(self) -> Sequence[str]: ...
+
+    @property
+    def creator(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Letterhead:
     """An Issuer by value, for callers with no agency type of their own."""
@@ -232,18 +246,16 @@ class Letterhead:
     parent_name: str | None = None
 
 
-def header(agency: Issuer, dossier_code: str, form_ref: str, title: str) -> list[Flowable]:
-    """Agency and national motto side by side, then title, dossier code and QR."""
+def header(stationery: Stationery, agency: Issuer, dossier_code: str, form_ref: str,
+           title: str) -> list[Flowable]:
+    """Agency and the stationery's heading side by side, then title, dossier code and QR."""
     left: list[Flowable] = []
     if agency.parent_name:
         left.append(p(agency.parent_name.upper(), "center"))
     left.append(p(agency.name.upper(), "center_b"))
     left.append(HRFlowable(width=30 * mm, thickness=0.6, color=colors.black, spaceBefore=4))
-    right: list[Flowable] = [
-        p("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "center_b"),
-        p("Độc lập - Tự do - Hạnh phúc", "center_b"),
-        HRFlowable(width=45 * mm, thickness=0.6, color=colors.black, spaceBefore=4),
-    ]
+    right: list[Flowable] = [p(line, "center_b") for line in stationery.heading]
+    right.append(HRFlowable(width=45 * mm, thickness=0.6, color=colors.black, spaceBefore=4))
     top = Table([[left, right]], colWidths=[WIDTH * 0.42, WIDTH * 0.58])
     top.setStyle(plain_table())
     top.setStyle(TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER")]))  # centres the rules
@@ -305,8 +317,8 @@ def signatures(officer_title: str, officer_name: str, applicant_name: str | None
 # --------------------------------------------------------------------------- document
 
 
-def build_pdf(flowables: list[Flowable], *, dossier_code: str, title: str, author: str,
-              mark: str | None = None) -> bytes:
+def build_pdf(flowables: list[Flowable], *, stationery: Stationery, dossier_code: str,
+              title: str, author: str, mark: str | None = None) -> bytes:
     """A4 PDF with the dossier code and page number in every page's footer, and `mark`
     (e.g. a draft's or an unsigned document's) in red at its centre."""
     buf = io.BytesIO()
@@ -329,7 +341,7 @@ def build_pdf(flowables: list[Flowable], *, dossier_code: str, title: str, autho
     doc = SimpleDocTemplate(
         buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=15 * mm,
         bottomMargin=18 * mm, title=f"{title} - {code}", author=author,
-        subject=code, creator="BHXH một cửa điện tử tập trung", lang="vi-VN",
+        subject=code, creator=stationery.creator, lang="vi-VN",
         # Same input, same bytes: a stored slip can be re-rendered and compared.
         invariant=True, initialFontName=FONT_REGULAR,
     )

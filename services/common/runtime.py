@@ -22,7 +22,7 @@ from contracts.common import Contract
 from contracts.topics import TOPICS, dead_letter_topic
 from services.common import database_busy, http
 from services.common.audit import AuditLog
-from services.common.auth import Authenticator, TreeOf, document_permissions
+from services.common.auth import Authenticator, Grants, TreeOf, document_permissions
 from services.common.bulk import flush_inserts
 from services.common.clock import Clock, SystemClock
 from services.common.consumer import (
@@ -72,6 +72,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     # (every N seconds, job): background work such as expiring parked records
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
+    # Which role may do what: the product's table (services/product/roles.py), given here.
+    grants: Grants = field(kw_only=True)
 
     def __post_init__(self) -> None:
         self.subscriptions: list[Subscription] = []
@@ -93,7 +95,7 @@ class Runtime:
         self.consumer: BatchConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.app.state.runtime = self
-        self.app.state.auth = Authenticator.from_settings(self.settings)
+        self.app.state.auth = Authenticator.from_settings(self.settings, self.grants)
         document_permissions(self.app)
         http.install(self.app, max_body_bytes=self.settings.http_max_body_bytes,
                      cors_origins=self.settings.cors_origins)
@@ -135,12 +137,13 @@ class Runtime:
 
     @classmethod
     def create(cls, name: str, settings: ServiceSettings, tables: ServiceTables, title: str,
-               router: APIRouter, clock: Clock | None = None) -> Runtime:
-        """A service's runtime with its HTTP app: its title, its routes; `clock` for tests
-        that move time (the law's clock runs on it)."""
+               router: APIRouter, clock: Clock | None = None, *, grants: Grants) -> Runtime:
+        """A service's runtime with its HTTP app: its title, its routes, the product's
+        grants (who may do what); `clock` for tests that move time (the law's clock runs
+        on it)."""
         app = FastAPI(title=title, version="1.0.0")
         runtime = cls(name, settings, tables.metadata, tables.runtime, app,
-                      clock or SystemClock())
+                      clock or SystemClock(), grants=grants)
         app.include_router(router)
         return runtime
 

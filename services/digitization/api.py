@@ -10,8 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from contracts.common import Problem
-from services.common.auth import Caller, Role, acting, check_agency, require
-from services.common.auth import Permission as P
+from services.common.auth import Caller, acting, check_agency, require
 from services.common.http import ApiError, Problems, not_found
 from services.common.runtime import Runtime
 from services.digitization.documents import Documents
@@ -20,6 +19,8 @@ from services.digitization.handlers import Digitizer
 from services.digitization.keys import Holder, HolderKind, Keyring, NoSigningKey
 from services.digitization.pages import BadScan
 from services.digitization.uploads import read_pages, scan_problem
+from services.product.roles import Permission as P
+from services.product.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["digitization"])
 DocumentId = Annotated[str, Path(pattern=r"^doc-[0-9a-f]{16}$")]

@@ -30,6 +30,7 @@ from services.digitization.storage import BlobStore, LocalStore, S3Store
 from services.digitization.uploads import UploadLimits
 from services.digitization.workers import Workers
 from services.law.catalog import AgencyScope, CatalogSet, load_catalogs
+from services.product.roles import ROLE_PERMISSIONS
 
 log = get_logger(__name__)
 
@@ -99,7 +100,7 @@ def build(settings: Any = None) -> Runtime:
     runtime = Runtime.create(
         "digitization", settings.model_copy(update={
             "http_max_body_bytes": max(json_limit, settings.scan_max_bytes)}),
-        tables, "Digitization — số hóa hồ sơ", router)
+        tables, "Digitization — số hóa hồ sơ", router, grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs()
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
     runtime.app.add_middleware(UploadLimits, json_max_bytes=json_limit,

@@ -30,7 +30,6 @@ from contracts.common import (
 )
 from contracts.events import SupplementItem
 from services.common.auth import Caller, acting, check_agency, require, visible
-from services.common.auth import Permission as P
 from services.common.http import ApiError, client_address, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.sealed_columns import sealed_columns
@@ -51,6 +50,7 @@ from services.intake.warehouse import WarehouseUnavailable
 from services.law.catalog import CatalogError
 from services.law.pseudonym import pseudonym
 from services.law.workdays import TZ
+from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 

@@ -25,12 +25,14 @@ from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from
 from services.law.catalog import AgencyScope, load_catalogs
 from services.law.workdays import WorkCalendar
+from services.product.roles import ROLE_PERMISSIONS
 
 
 def build(settings: IntakeSettings | None = None) -> Runtime:
     settings = settings or IntakeSettings()
     app = FastAPI(title="Intake — tiếp nhận hồ sơ", version="1.0.0")
-    runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app)
+    runtime = Runtime("intake", settings, tables.metadata, tables.runtime, app,
+                      grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs(settings.catalog_dir)
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
     warehouse = warehouse_from(settings.warehouse_url, settings.service_api_key.get_secret_value())

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.common.auth import Caller, check_permission, require
-from services.common.auth import Permission as P
 from services.common.http import not_found
 from services.common.runtime import Runtime
 from services.notification.handlers import view
 from services.notification.repository import NotificationRepository
+from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["notification"])
 repo = NotificationRepository()

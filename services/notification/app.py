@@ -31,6 +31,7 @@ from services.notification.handlers import Notifier, Sender, Watcher
 from services.notification.rules import ChannelName, load_rules
 from services.notification.settings import NotificationSettings
 from services.notification.templates import Templates
+from services.product.roles import ROLE_PERMISSIONS
 
 log = get_logger("notification")
 
@@ -80,7 +81,7 @@ def build(settings: Any = None, clock: Clock | None = None,
     """`channels` replaces the configured ones (tests)."""
     settings = settings or NotificationSettings()
     runtime = Runtime.create("notification", settings, tables, "Notification — thông báo",
-                             router, clock)
+                             router, clock, grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs()
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
     templates = Templates(settings.templates_dir, sms_diacritics=settings.sms_diacritics,

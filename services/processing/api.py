@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
 from services.common.auth import Caller, acting, check_agency, check_permission, require
-from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
@@ -26,6 +25,7 @@ from services.processing.handlers import Cases, NotFound
 from services.processing.repository import DuplicateKey
 from services.processing.signing import SigningUnavailable
 from services.processing.workflow import Action, InvalidAction, State, WrongState
+from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 

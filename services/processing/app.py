@@ -26,12 +26,14 @@ from services.processing.metrics import CaseGauges
 from services.processing.overdue import ApologyPolicy
 from services.processing.settings import ProcessingSettings
 from services.processing.signing import HttpSigner
+from services.product.roles import ROLE_PERMISSIONS
 
 
 def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     settings = settings or ProcessingSettings()
     runtime = Runtime.create("processing", settings, tables,
-                             "Processing — giải quyết hồ sơ", router, clock)
+                             "Processing — giải quyết hồ sơ", router, clock,
+                             grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs()
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
     cases = Cases(catalogs, runtime.outbox,

@@ -10,11 +10,11 @@ from fastapi.responses import Response
 
 from contracts.common import Problem
 from services.common.auth import Caller, out_of_scope, require
-from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ
+from services.product.roles import Permission as P
 from services.reporting import exports
 from services.reporting.handlers import Projection, request_scope
 

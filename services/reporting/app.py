@@ -16,6 +16,7 @@ from services.common.clock import Clock
 from services.common.consumer import Batched, Handler
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
+from services.product.roles import ROLE_PERMISSIONS
 from services.reporting import tables
 from services.reporting.api import router
 from services.reporting.dashboard_api import STATIC
@@ -30,7 +31,8 @@ from services.reporting.settings import ReportingSettings
 def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     settings = settings or ReportingSettings()
     runtime = Runtime.create("reporting", settings, tables,
-                             "Reporting — báo cáo, giám sát", router, clock)
+                             "Reporting — báo cáo, giám sát", router, clock,
+                             grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs(settings.catalog_dir)
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
     projection = Projection(catalogs, scope=settings.scope_agency,

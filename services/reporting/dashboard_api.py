@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
 from services.common.auth import Caller, require
-from services.common.auth import Permission as P
 from services.common.http import ApiError, not_found
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
+from services.product.roles import Permission as P
 from services.reporting.api import (
     Reporting,
     ReportingStream,

@@ -39,6 +39,7 @@ from reportlab.platypus import (
 
 from services.common.pdf import FONT_BOLD, FONT_REGULAR, ensure_fonts, p, plain_table, t, vn_date
 from services.law.catalog import CatalogSet
+from services.product.stationery import STATIONERY
 
 TITLE = "BÁO CÁO TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
 # The form's number is not read from the circular (docs/law.md#values-to-confirm).
@@ -264,8 +265,8 @@ def xlsx(report: dict[str, Any], h: Header) -> bytes:
     if h.parent:
         _merge(ws, 1, 1, half - 2, h.parent.upper())
     _merge(ws, 2, 1, half - 2, h.unit.upper(), bold=True)
-    _merge(ws, 1, half, WIDTH, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold=True)
-    _merge(ws, 2, half, WIDTH, "Độc lập - Tự do - Hạnh phúc", bold=True)
+    for row, line in enumerate(STATIONERY.heading, start=1):
+        _merge(ws, row, half, WIDTH, line, bold=True)
     _merge(ws, 3, half, WIDTH, FORM_REFERENCE)
     _merge(ws, 5, 1, WIDTH, TITLE, bold=True)
     _merge(ws, 6, 1, WIDTH, period_line(report))
@@ -378,8 +379,8 @@ def pdf(report: dict[str, Any], h: Header) -> bytes:
     width = page[0] - 2 * margin - 12
     top_left = ([p(h.parent.upper(), "center")] if h.parent else []) + \
         [p(h.unit.upper(), "center_b")]
-    top_right = [p("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "center_b"),
-                 p("Độc lập - Tự do - Hạnh phúc", "center_b"), p(FORM_REFERENCE, "form_ref")]
+    top_right = [*(p(line, "center_b") for line in STATIONERY.heading),
+                 p(FORM_REFERENCE, "form_ref")]
     left, right = signature_lines(h)
     signature = _two_blocks([p(x, "center_b" if i == 1 else "center")
                              for i, x in enumerate(left)],

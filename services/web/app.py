@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
 from services.common import http
-from services.common.auth import NATIONAL, ROLE_PERMISSIONS, TOKEN_HOURS, Role, issue_token
+from services.common.auth import NATIONAL, TOKEN_HOURS, issue_token
 from services.common.http import ApiError, not_found
 from services.common.telemetry import configure_logging
 from services.law.catalog import load_catalogs
+from services.product.roles import ROLE_PERMISSIONS, Role
 from services.web.people import DEVELOPMENT_PEOPLE
 from services.web.settings import WebSettings, origin
 

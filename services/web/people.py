@@ -4,7 +4,8 @@ workbench offers them first."""
 
 from __future__ import annotations
 
-from services.common.auth import NATIONAL, Role
+from services.common.auth import NATIONAL
+from services.product.roles import Role
 
 DEVELOPMENT_PEOPLE: dict[Role, tuple[str, str]] = {
     Role.counter_officer: ("Lê Thị Mai", "000.01.01.H26"),

@@ -1,5 +1,6 @@
 """The layers, checked: contracts import nothing of the services; the law and the runtime
-never import each other; the runtime names no service; no service imports another."""
+never import each other; the runtime names no service and holds no product rule (the
+product's roles, permissions and stationery are given to it); no service imports another."""
 
 from __future__ import annotations
 
@@ -50,6 +51,74 @@ def test_the_law_does_not_import_the_runtime_or_a_service() -> None:
 def test_the_runtime_does_not_import_the_law_or_a_service() -> None:
     assert offenders("services.common", ("services.law",
                                          *(f"services.{s}" for s in SERVICES))) == []
+
+
+def test_the_runtime_is_given_the_product_never_imports_it() -> None:
+    assert offenders("services.common", ("services.product",)) == []
+    assert offenders("services.law", ("services.product",)) == []
+
+
+def test_the_product_is_data_of_its_own() -> None:
+    """Who may do what and what every document prints: no runtime, service or I/O in it."""
+    assert offenders("services.product", ("services.common", "services.law", "services.web",
+                                          *(f"services.{s}" for s in SERVICES),
+                                          "fastapi", "sqlalchemy", "aiokafka",
+                                          "reportlab")) == []
+
+
+def _product_rules_in(path: Path) -> list[str]:
+    """Role or permission enums, a table keyed by role, and the state's heading or the
+    agency's name written as text (docstrings and comments may still speak of them)."""
+    found: list[str] = []
+    tree = ast.parse(path.read_text("utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef
+                                | ast.AsyncFunctionDef)
+                  and n.body and isinstance(n.body[0], ast.Expr)
+                  and isinstance(n.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(
+                w in node.name.lower() for w in ("role", "permission")) and any(
+                "enum" in ast.unparse(b).lower() for b in node.bases):
+            found.append(f"defines the enum {node.name}")
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(
+                node.value, ast.Dict | ast.DictComp):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            keyed_by_role = isinstance(node.value, ast.Dict) and any(  # {Role.x: ...}
+                isinstance(k, ast.Attribute) and "role" in ast.unparse(k.value).lower()
+                for k in node.value.keys)
+            if keyed_by_role or any("permission" in ast.unparse(t).lower() for t in targets):
+                found.append(f"defines the table {ast.unparse(targets[0])}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            text = node.value.casefold()
+            found += [f"prints {word!r}" for word in ("cộng hòa", "độc lập - tự do", "bhxh",
+                                                      "bảo hiểm xã hội") if word in text]
+    return found
+
+
+def test_the_runtime_holds_no_roles_permissions_or_letterhead() -> None:
+    files = sorted((ROOT / "services" / "common").rglob("*.py"))
+    assert files
+    assert [f"{path.relative_to(ROOT)} {rule}" for path in files
+            for rule in _product_rules_in(path)] == []
+
+
+def test_the_rules_check_finds_a_table_an_enum_and_a_heading(tmp_path: Path) -> None:
+    written = tmp_path / "rules.py"
+    written.write_text('''"""Cộng hòa in a docstring is fine."""
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ops = "ops"
+
+
+GRANTS = {Role.ops: frozenset({"report:read"})}
+TITLE = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+''', "utf-8")
+    assert _product_rules_in(written) == [
+        "defines the enum Role", "defines the table GRANTS", "prints 'cộng hòa'"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -13,8 +13,9 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from bench.rebuild import lifecycle
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.common.runtime import Runtime
+from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.integration.support import settings_for, started

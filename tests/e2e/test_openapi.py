@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
 
 from contracts.topics import SERVICES
 from deploy.local.stack import Stack
-from services.common.auth import ROLE_PERMISSIONS, Permission, Role
 from services.common.settings import DEV_SERVICE_KEY
+from services.product.roles import ROLE_PERMISSIONS, Permission, Role
 from tests.auth import bearer
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,10 @@ import httpx
 from contracts.topics import SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.common.settings import DEV_SERVICE_KEY
 from services.common.tracing import read_jsonl
+from services.product.roles import Role
 from tests.e2e.conftest import dossier
 
 OFFICE = "000.01.01.H26"

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from services.common import sealed_columns
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
+from services.product.roles import Role
 from tests.auth import bearer
 from tests.integration.support import settings_for, started
 

@@ -19,12 +19,12 @@ import uvicorn
 from sqlalchemy import select
 
 from deploy.local.broker import free_port
-from services.common.auth import Role
 from services.common.http import MAX_HEADER_BYTES, Problems, server_config
 from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
+from services.product.roles import Role
 from tests.auth import AUTH, bearer
 from tests.integration.support import settings_for, started
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.common.auth import Role
 from services.notification.app import build
 from services.notification.repository import NotificationRepository
 from services.notification.settings import NotificationSettings
+from services.product.roles import Role
 from tests.auth import bearer
 from tests.conftest import postgres_database
 from tests.integration.support import settings_for

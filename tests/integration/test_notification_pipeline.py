@@ -35,7 +35,6 @@ from contracts.events import (
     ResultIssued,
     StepAssigned,
 )
-from services.common.auth import Role
 from services.common.consumer import Context
 from services.common.outbox import encode
 from services.common.runtime import Runtime
@@ -43,6 +42,7 @@ from services.law.workdays import TZ
 from services.notification import tables
 from services.notification.app import build
 from services.notification.settings import NotificationSettings
+from services.product.roles import Role
 from tests.auth import AUTH, bearer
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_notification_channels import HttpSink, SilentSmtp, SmtpSink

@@ -20,9 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts.topics import REPORTS
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.common.clock import FixedClock
 from services.common.migrations import alembic_config, upgrade_async
+from services.product.roles import Role
 from services.reporting import tables
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings

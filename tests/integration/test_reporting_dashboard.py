@@ -35,11 +35,12 @@ from contracts.events import (
 )
 from contracts.topics import topics_consumed_by
 from deploy.local.broker import free_port
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.common.clock import FixedClock
 from services.common.outbox import encode
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
+from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH

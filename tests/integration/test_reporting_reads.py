@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from bench.rebuild import lifecycle
-from services.common.auth import Role, issue_token
+from services.common.auth import issue_token
 from services.common.runtime import Runtime
+from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.auth import bearer

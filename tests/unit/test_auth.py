@@ -10,13 +10,10 @@ import pytest
 
 from services.common.auth import (
     NATIONAL,
-    ROLE_PERMISSIONS,
     ApiKey,
     Authenticator,
     AuthError,
     ExactAgency,
-    Permission,
-    Role,
     acting,
     issue_token,
     parse_api_keys,
@@ -25,6 +22,7 @@ from services.common.http import ApiError
 from services.common.ratelimit import RateLimit
 from services.common.settings import DEV_JWT_SECRET, key_digest
 from services.law.catalog import AgencyScope, load_catalogs
+from services.product.roles import ROLE_PERMISSIONS, Permission, Role
 
 NATION, HANOI, BA_DINH, SAIGON = "000.00.00.H99", "000.00.01.H26", "000.01.01.H26", \
     "000.79.01.H29"
@@ -34,7 +32,7 @@ NATION, HANOI, BA_DINH, SAIGON = "000.00.00.H99", "000.00.01.H26", "000.01.01.H2
 def auth() -> Authenticator:
     return Authenticator([DEV_JWT_SECRET], parse_api_keys(
         f"laichau-mcdt:provincial_system:000.00.12.H62:{key_digest('lai-chau-key')}"),
-        tree=partial(AgencyScope.of, load_catalogs()))
+        grants=ROLE_PERMISSIONS, tree=partial(AgencyScope.of, load_catalogs()))
 
 
 def test_a_token_names_the_user_role_and_agency(auth: Authenticator) -> None:
@@ -66,7 +64,7 @@ def test_bad_tokens_are_refused_with_a_reason(auth: Authenticator, token: str, c
 
 def test_during_a_rotation_both_secrets_verify() -> None:
     new, old, retired = ("new" * 11, "old" * 11, "retired" * 5)  # 32 bytes or more
-    rotating = Authenticator([new, old], [])
+    rotating = Authenticator([new, old], [], grants=ROLE_PERMISSIONS)
     for secret in (new, old):
         assert rotating.caller(issue_token(Role.ops, secret=secret), None).role == Role.ops
     with pytest.raises(AuthError):
@@ -86,6 +84,19 @@ def test_a_system_calls_with_its_api_key_and_only_the_digest_is_kept(
     with pytest.raises(ValueError, match="system:role:agency:sha256"):
         parse_api_keys("just-a-key")
     assert parse_api_keys("a:ops:*:AB") == [ApiKey("a", Role.ops, None, "ab")]
+
+
+def test_the_roles_are_the_grants_given() -> None:
+    """The runtime knows the roles only from the product's table it is given: an API key
+    or a token of another role is refused."""
+    with pytest.raises(ValueError, match="'king' is not a role"):
+        Authenticator([], parse_api_keys("a:king:*:ab"), grants=ROLE_PERMISSIONS)
+    only_ops = Authenticator([DEV_JWT_SECRET], [], grants={Role.ops: ROLE_PERMISSIONS[Role.ops]})
+    caller = only_ops.caller(issue_token(Role.ops), None)
+    assert caller.role is Role.ops and caller.permissions == ROLE_PERMISSIONS[Role.ops]
+    with pytest.raises(AuthError) as refused:
+        only_ops.caller(issue_token(Role.office_leader), None)
+    assert refused.value.code == "invalid_token"
 
 
 def test_an_agency_sees_its_own_tree_only(auth: Authenticator) -> None:
@@ -116,12 +127,13 @@ def test_the_whole_country_only_by_an_explicit_claim(auth: Authenticator) -> Non
         assert refused.value.code == "no_agency"
     for token in (claims(agency=NATIONAL), claims(agency=NATION)):
         assert auth.caller(token, None).sees(SAIGON)
-    key = Authenticator([], parse_api_keys(f"sys:internal_service:*:{key_digest('k')}"))
+    key = Authenticator([], parse_api_keys(f"sys:internal_service:*:{key_digest('k')}"),
+                        grants=ROLE_PERMISSIONS)
     assert key.caller(None, "k").sees(SAIGON)
 
 
 def test_without_the_catalogue_an_agency_sees_itself_only() -> None:
-    bare = Authenticator([DEV_JWT_SECRET], [])
+    bare = Authenticator([DEV_JWT_SECRET], [], grants=ROLE_PERMISSIONS)
     caller = bare.caller(issue_token(Role.counter_officer, agency=HANOI), None)
     assert isinstance(caller.scope, ExactAgency)
     assert caller.sees(HANOI) and not caller.sees(BA_DINH)
@@ -185,8 +197,8 @@ def test_production_tokens_are_verified_against_the_issuers_jwks() -> None:
     server = HTTPServer(("127.0.0.1", 0), Jwks)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        auth = Authenticator([], [], issuer="https://sso.baohiemxahoi.gov.vn",
-                             audience="onestop",
+        auth = Authenticator([], [], grants=ROLE_PERMISSIONS,
+                             issuer="https://sso.baohiemxahoi.gov.vn", audience="onestop",
                              jwks_url=f"http://127.0.0.1:{server.server_port}/jwks")
         claims = {"sub": "u9", "name": "Đỗ Thị Hà", "role": "office_leader",
                   "agency": HANOI, "iss": "https://sso.baohiemxahoi.gov.vn", "aud": "onestop",
@@ -232,7 +244,8 @@ async def test_a_jwks_fetch_never_blocks_the_event_loop() -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from fastapi import FastAPI
 
-    from services.common.auth import Permission, require
+    from services.common.auth import require
+    from services.product.roles import Permission
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -250,7 +263,8 @@ async def test_a_jwks_fetch_never_blocks_the_event_loop() -> None:
     server = await asyncio.start_server(jwks, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     app = FastAPI()
-    app.state.auth = Authenticator([], [], issuer="https://sso.example", audience="onestop",
+    app.state.auth = Authenticator([], [], grants=ROLE_PERMISSIONS,
+                                   issuer="https://sso.example", audience="onestop",
                                    jwks_url=f"http://127.0.0.1:{port}/jwks")
 
     @app.get("/who")

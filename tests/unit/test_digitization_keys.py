@@ -11,17 +11,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from services.common.auth import Caller, ExactAgency, Role
+from services.common.auth import Caller, ExactAgency
 from services.digitization.keys import HolderKind, Keyring, NoSigningKey
 from services.digitization.pki import DEV_PASSPHRASE, ensure_holder_key, pki_dir
 from services.digitization.settings import DigitizationSettings
 from services.digitization.signing import KeyFile
+from services.product.roles import ROLE_PERMISSIONS, Role
 
 OFFICES = {"000.00.01.H26": "Bảo hiểm xã hội thành phố Hà Nội"}
 
 
 def caller(user: str, agency: str | None = "000.00.01.H26") -> Caller:
-    return Caller(user, f"Tên của {user}", Role.office_leader, agency, ExactAgency(agency))
+    return Caller(user, f"Tên của {user}", Role.office_leader, agency, ExactAgency(agency),
+                  ROLE_PERMISSIONS[Role.office_leader])
 
 
 def subject(key: KeyFile) -> x509.Name:

@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse
 
 from services.common import http
 from services.common.auth import Authenticator, Caller, issue_token, parse_api_keys, require
-from services.common.auth import Permission as P
 from services.common.settings import DEV_JWT_SECRET
 from services.common.tracing import Tracing
+from services.product.roles import ROLE_PERMISSIONS
+from services.product.roles import Permission as P
 
 router = APIRouter()
 
@@ -42,7 +43,8 @@ async def page() -> str:
 def edge() -> tuple[FastAPI, Tracing]:
     app = FastAPI()
     tracing = Tracing.create("edge-test", "memory").instrumenting(app)
-    app.state.auth = Authenticator([DEV_JWT_SECRET], parse_api_keys(""))
+    app.state.auth = Authenticator([DEV_JWT_SECRET], parse_api_keys(""),
+                                   grants=ROLE_PERMISSIONS)
     app.include_router(router)
     http.install(app, max_body_bytes=1024)
     return app, tracing

@@ -11,8 +11,9 @@ import jwt
 import pytest
 
 from deploy.local.tokens import PEOPLE, credentials, tokens
-from services.common.auth import NATIONAL, Authenticator, AuthError, Role
+from services.common.auth import NATIONAL, Authenticator, AuthError
 from services.common.settings import DEV_SERVICE_KEY, ServiceSettings, key_digest
+from services.product.roles import ROLE_PERMISSIONS, Role
 
 
 def test_make_up_makes_its_own_service_key_and_the_source_key_is_refused(
@@ -30,7 +31,7 @@ def test_make_up_makes_its_own_service_key_and_the_source_key_is_refused(
     settings = ServiceSettings(**{"auth_jwt_secret": made["ONESTOP_AUTH_JWT_SECRET"],
                                   "auth_api_keys": made["ONESTOP_AUTH_API_KEYS"],
                                   "service_api_key": key})
-    auth = Authenticator.from_settings(settings)
+    auth = Authenticator.from_settings(settings, ROLE_PERMISSIONS)
     assert auth.caller(None, key).role == Role.internal_service
     with pytest.raises(AuthError) as refused:
         auth.caller(None, DEV_SERVICE_KEY)

@@ -38,6 +38,7 @@ from services.intake.slips.inputs import (
     local,
     vn_datetime,
 )
+from services.product.stationery import STATIONERY
 
 _TEXT_STYLES = {"heading": "section", "text": "body", "note": "basis"}
 _CONTACT_LABELS = {"address": "Địa chỉ:", "phone": "Số điện thoại:", "email": "Email:"}
@@ -129,10 +130,10 @@ def _block(block: Block, ctx: SlipContext, rules: SlipRuleSet, given: _Given) ->
 def _render(ctx: SlipContext, rules: SlipRuleSet, slip: SlipName, given: _Given) -> bytes:
     form = rules.slip(slip)
     body = [f for block in form.body for f in _block(block, ctx, rules, given)]
-    head = layout.header(ctx.agency, ctx.dossier_code, f"({form.form}, {rules.legal_basis})",
-                         form.title)
-    return layout.build_pdf(head + body, dossier_code=ctx.dossier_code, title=form.title,
-                            author=ctx.agency.name)
+    head = layout.header(STATIONERY, ctx.agency, ctx.dossier_code,
+                         f"({form.form}, {rules.legal_basis})", form.title)
+    return layout.build_pdf(head + body, stationery=STATIONERY, dossier_code=ctx.dossier_code,
+                            title=form.title, author=ctx.agency.name)
 
 
 def receipt_slip(ctx: SlipContext, components: list[SlipComponent], due_at: datetime,

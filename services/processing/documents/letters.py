@@ -27,6 +27,7 @@ from services.processing.documents.wording import (
     vn_datetime,
     vn_day,
 )
+from services.product.stationery import STATIONERY
 
 RESULT_TITLE = "THÔNG BÁO KẾT QUẢ GIẢI QUYẾT HỒ SƠ"
 RESULT_FORM = "Kết quả giải quyết thủ tục hành chính"
@@ -66,9 +67,9 @@ def apology_letter_pdf(agency: pdf.Issuer, apology: ApologyIssued, *, procedure_
         pdf.p("Rất mong nhận được sự thông cảm của Ông/Bà.", "body"),
         pdf.signatures(signer_title or f"TRƯỞNG {dept.upper()}", apology.signed_by, None),
     ]
-    head = pdf.header(agency, apology.dossier_code,
+    head = pdf.header(STATIONERY, agency, apology.dossier_code,
                       f"({forms.apology_form}, {forms.legal_basis})", forms.apology_title)
-    return pdf.build_pdf(head + body, dossier_code=apology.dossier_code,
+    return pdf.build_pdf(head + body, stationery=STATIONERY, dossier_code=apology.dossier_code,
                          title=forms.apology_title, author=agency.name)
 
 
@@ -98,6 +99,8 @@ def result_document_pdf(agency: pdf.Issuer, resolved: DossierResolved, *,
         body.append(pdf.p("Lý do:", "section"))
         body += pdf.numbered([(r.message_vi, r.legal_basis) for r in resolved.reasons])
     body.append(pdf.signatures(signer_title, signer_name, None))
-    head = pdf.header(agency, resolved.dossier_code, f"({RESULT_FORM})", RESULT_TITLE)
-    return pdf.build_pdf(head + body, dossier_code=resolved.dossier_code, title=RESULT_TITLE,
-                         author=agency.name, mark=None if signed else UNSIGNED_MARK)
+    head = pdf.header(STATIONERY, agency, resolved.dossier_code, f"({RESULT_FORM})",
+                      RESULT_TITLE)
+    return pdf.build_pdf(head + body, stationery=STATIONERY, dossier_code=resolved.dossier_code,
+                         title=RESULT_TITLE, author=agency.name,
+                         mark=None if signed else UNSIGNED_MARK)

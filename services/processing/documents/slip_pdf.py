@@ -23,6 +23,7 @@ from services.processing.documents.wording import (
     short_time,
     vn_datetime,
 )
+from services.product.stationery import STATIONERY
 
 _HEAD = ("TT", "Giao – Nhận", "Thời gian giao", "Thời gian nhận", "Hạn xử lý",
          "Kết quả (trước hạn / đúng hạn / quá hạn)", "Ghi chú")
@@ -88,7 +89,7 @@ def control_slip_pdf(slip: ControlSlip, agency: pdf.Issuer, *,
     if slip.outcome:
         body.append(pdf.bold_after("Kết quả giải quyết hồ sơ:", OUTCOME_VI[slip.outcome],
                                    "item"))
-    head = pdf.header(agency, slip.dossier_code, f"({forms.control_form}, {forms.legal_basis})",
-                      forms.control_title)
-    return pdf.build_pdf(head + body, dossier_code=slip.dossier_code,
+    head = pdf.header(STATIONERY, agency, slip.dossier_code,
+                      f"({forms.control_form}, {forms.legal_basis})", forms.control_title)
+    return pdf.build_pdf(head + body, stationery=STATIONERY, dossier_code=slip.dossier_code,
                          title=forms.control_title, author=agency.name)

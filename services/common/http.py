@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.common import Problem, Reason
+from services.common.errors import DomainError
 from services.common.telemetry import current_traceparent, new_traceparent
 
 # Pydantic error types a person reads, in Vietnamese.
@@ -87,16 +88,14 @@ ERROR_STATUSES = {
 }
 
 
-class ApiError(Exception):
-    """A 4xx answer with a machine-readable list of problems."""
+class ApiError(DomainError):
+    """An answer a route gives while parsing or authorizing (a bad cursor, a wrong code), its
+    status named where it is raised; what a use case refuses is a `DomainError` subclass."""
 
     def __init__(self, status: int, problems: list[Reason],
                  headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(problems)
-        self.status = status
-        self.problems = problems
-        self.headers = headers
-        self.extra = extra
+        super().__init__(problems, headers=headers, **extra)
+        self.status = status  # type: ignore[misc]
 
 
 def not_found(message_vi: str, message_en: str, field: str | None = None) -> ApiError:
@@ -450,8 +449,9 @@ def install(app: FastAPI, *, max_body_bytes: int, cors_origins: str = "") -> Non
         ]
         return problems_response(422, problems, detail="invalid request")
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
+        # Every refusal of every use case is answered here, once.
         return problems_response(exc.status, exc.problems, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)

@@ -32,7 +32,6 @@ from services.reporting.api import (
 from services.reporting.evaluation import Window
 from services.reporting.handlers import request_scope
 from services.reporting.monitoring import Monitor, Rated
-from services.reporting.rubric import RubricError
 
 STATIC = pathlib.Path(__file__).with_name("static")
 router = APIRouter(tags=["dashboard"])
@@ -209,14 +208,10 @@ async def evaluate(request: Request, _: Reporting, year: YearQ = None,
     rt, monitor = _monitor(request)
     if agency:
         _agency(monitor, agency)
-    try:
-        async with rt.sessions() as s:
-            found = await monitor.cached(
-                s, ("evaluation", _label(window), agency),
-                lambda: monitor.evaluation(s, rt.clock.now(), window, agency))
-    except RubricError as exc:
-        raise _period_problem("no_rubric", f"Chưa có bộ tiêu chí đánh giá áp dụng cho kỳ này "
-                              f"({window.last_day:%d/%m/%Y})", str(exc), "year") from exc
+    async with rt.sessions() as s:
+        found = await monitor.cached(
+            s, ("evaluation", _label(window), agency),
+            lambda: monitor.evaluation(s, rt.clock.now(), window, agency))
     await audited(request, "report.evaluation", target=_label(window)
                   + (f" {agency}" if agency else ""))
     return found

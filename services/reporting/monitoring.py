@@ -32,7 +32,7 @@ from services.reporting.domain import Rating
 from services.reporting.evaluation import Window
 from services.reporting.facts import DossierFact
 from services.reporting.handlers import Projection, rating_of
-from services.reporting.rubric import RubricError, Rubrics
+from services.reporting.rubric import NoRubric, Rubrics
 
 CACHE_SECONDS = 10.0
 VERIFICATION_TYPES = (VerificationRequested.event_type, VerificationAnswered.event_type)
@@ -215,9 +215,9 @@ class Monitor:
     async def evaluation(self, s: AsyncSession, now: datetime, window: Window,
                          agency: str | None) -> dict[str, Any]:
         """Art. 30-31 indices and scores per office, department and officer over `window`
-        (of `agency`'s subtree when given); RubricError when no rubric is in force then."""
+        (of `agency`'s subtree when given); NoRubric when no rubric is in force then."""
         if self.rubrics is None:
-            raise RubricError("no evaluation rubric loaded")
+            raise NoRubric(None)
         rubric = self.rubrics.in_force(window.last_day)
         subtree = Scope(self.projection.catalogs, agency) if agency else None
 

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.common import Problem
+from services.common.errors import Invalid
 from services.law.yamldata import load_yaml_model, located
 
 DEFAULT_FILE = Path(__file__).with_name("evaluation_rubric.yaml")
@@ -150,6 +152,20 @@ def problems(rubric: RubricFile) -> list[Located]:
     return out
 
 
+class NoRubric(RubricError, Invalid):
+    """No rubric is in force on the day a period ends: that period cannot be evaluated."""
+
+    def __init__(self, on: date | None) -> None:
+        self.message = (f"no evaluation rubric in force on {on:%d/%m/%Y}" if on
+                        else "no evaluation rubric loaded")
+        Invalid.__init__(self, [Problem.of(
+            "no_rubric", "Chưa có bộ tiêu chí đánh giá áp dụng cho kỳ này"
+            + (f" ({on:%d/%m/%Y})" if on else ""), self.message, "year")])
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class Rubrics:
     def __init__(self, rubric: RubricFile, path: Path) -> None:
         self.path = path
@@ -158,7 +174,7 @@ class Rubrics:
     def in_force(self, on: date) -> RubricVersion:
         found = [v for v in self.versions if v.valid_from <= on]
         if not found:
-            raise RubricError(f"no evaluation rubric in force on {on:%d/%m/%Y}")
+            raise NoRubric(on)
         return found[-1]
 
 

@@ -14,11 +14,9 @@ from services.common.auth import Caller, acting, check_agency, require
 from services.common.http import ApiError, Problems, not_found
 from services.common.runtime import Runtime
 from services.digitization.documents import Documents
-from services.digitization.domain import AlreadyDone, NotFound
-from services.digitization.handlers import Digitizer
-from services.digitization.keys import Holder, HolderKind, Keyring, NoSigningKey
-from services.digitization.pages import BadScan
-from services.digitization.uploads import read_pages, scan_problem
+from services.digitization.handlers import Digitizer, NotFound
+from services.digitization.keys import Holder, Keyring
+from services.digitization.uploads import read_pages
 from services.product.roles import Permission as P
 from services.product.roles import Role
 
@@ -47,10 +45,6 @@ def _parts(request: Request) -> tuple[Runtime, Digitizer, Documents]:
     return state.runtime, state.digitizer, state.documents
 
 
-def _not_found(exc: NotFound) -> ApiError:
-    return not_found(f"Không tìm thấy {exc}", f"{exc} not found")
-
-
 async def _in_scope(request: Request, caller: Caller, code: str) -> dict[str, Any] | None:
     """The dossier if known here; another tree's dossier is answered as not found (codes
     are guessable)."""
@@ -58,7 +52,7 @@ async def _in_scope(request: Request, caller: Caller, code: str) -> dict[str, An
     async with rt.sessions() as s:
         dossier = await digitizer.repo.dossier(s, code)
     if dossier is not None and not caller.sees(dossier["agency_code"]):
-        raise _not_found(NotFound(code))
+        raise NotFound(code)
     return dossier
 
 
@@ -73,22 +67,6 @@ def _public(request: Request) -> None:
 
 
 Digitizing = Annotated[Caller, require(P.document_digitize)]
-
-
-def _already(exc: AlreadyDone) -> ApiError:
-    return ApiError(409, [Problem.of("already_digitized", "Thành phần đã được số hóa",
-                                     f"component {exc} is already digitized")])
-
-
-def _no_signing_key(exc: NoSigningKey) -> ApiError:
-    holder = exc.holder
-    if holder.kind == HolderKind.office:
-        vi = f"Không có chứng thư số (con dấu) của đơn vị {holder.id or '(không có đơn vị)'}"
-        en = f"no signing key (seal) for the office {holder.id or '(no agency)'}"
-    else:
-        vi = f"Không có chứng thư số của người ký {holder.id}"
-        en = f"no signing key of your own ({holder.id}): ask for your certificate"
-    return ApiError(403, [Problem.of("no_signing_key", vi, en, "Authorization")])
 
 
 def _scan_signer(request: Request, caller: Caller) -> Holder:
@@ -109,30 +87,21 @@ async def scan(code: str, component: str, request: Request,
     rt, digitizer, documents = _parts(request)
     settings: Any = rt.settings
     dossier = await _in_scope(request, caller, code)
-    try:
-        async with rt.sessions() as s:  # refused before a byte of the body is read
-            await digitizer.open_component(s, code, component)
-            declared = await digitizer.declared(s, code)  # the scan is checked against it
-        key = await documents.keys.key(_scan_signer(request, caller))
-        files, fields = await read_pages(request, settings.image_limits)
-        acting(caller, fields.get("officer"))  # the key is the token's, never the form's
-        made = await documents.make(
-            files, key, "component", SIGN_REASON, component, rt.clock.now(),
-            dossier_code=code, agency_code=dossier["agency_code"] if dossier else None)
-        extra = await documents.extract(made.pdf, component, declared)
-        async with rt.transaction() as s:
-            done = await digitizer.record_scan(s, code, component, made.row, extra)
-            await rt.audit.record(s, request, actor=None, action="component.scan",
-                                  dossier_code=code, target=component)
-        return done | {"signer_office": made.office}
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    except AlreadyDone as exc:
-        raise _already(exc) from exc
-    except NoSigningKey as exc:
-        raise _no_signing_key(exc) from exc
-    except BadScan as exc:
-        raise scan_problem(exc) from exc
+    async with rt.sessions() as s:  # refused before a byte of the body is read
+        await digitizer.open_component(s, code, component)
+        declared = await digitizer.declared(s, code)  # the scan is checked against it
+    key = await documents.keys.key(_scan_signer(request, caller))
+    files, fields = await read_pages(request, settings.image_limits)
+    acting(caller, fields.get("officer"))  # the key is the token's, never the form's
+    made = await documents.make(
+        files, key, "component", SIGN_REASON, component, rt.clock.now(),
+        dossier_code=code, agency_code=dossier["agency_code"] if dossier else None)
+    extra = await documents.extract(made.pdf, component, declared)
+    async with rt.transaction() as s:
+        done = await digitizer.record_scan(s, code, component, made.row, extra)
+        await rt.audit.record(s, request, actor=None, action="component.scan",
+                              dossier_code=code, target=component)
+    return done | {"signer_office": made.office}
 
 
 class DigitizedIn(BaseModel):
@@ -145,17 +114,12 @@ async def digitized(code: str, component: str, request: Request, caller: Digitiz
     """Scanned elsewhere: the document is given by reference."""
     rt, digitizer, _ = _parts(request)
     await _in_scope(request, caller, code)
-    try:
-        async with rt.transaction() as s:
-            done = await digitizer.mark_paper_digitized(
-                s, code, component, body.document_ref if body else None)
-            await rt.audit.record(s, request, actor=None, action="component.digitized",
-                                  dossier_code=code, target=component)
-        return done
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    except AlreadyDone as exc:
-        raise _already(exc) from exc
+    async with rt.transaction() as s:
+        done = await digitizer.mark_paper_digitized(
+            s, code, component, body.document_ref if body else None)
+        await rt.audit.record(s, request, actor=None, action="component.digitized",
+                              dossier_code=code, target=component)
+    return done
 
 
 class NotDigitizedIn(BaseModel):
@@ -172,18 +136,12 @@ async def not_digitized(code: str, component: str, body: NotDigitizedIn,
     recorded at the counter by the officer the token names."""
     rt, digitizer, _ = _parts(request)
     await _in_scope(request, caller, code)
-    try:
-        async with rt.transaction() as s:
-            done = await digitizer.not_digitized(s, code, component, body.decided_by,
-                                                 body.decision)
-            await rt.audit.record(s, request, actor=None,
-                                  action="component.not_digitized", dossier_code=code,
-                                  target=component)
-        return done
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    except AlreadyDone as exc:
-        raise _already(exc) from exc
+    async with rt.transaction() as s:
+        done = await digitizer.not_digitized(s, code, component, body.decided_by,
+                                             body.decision)
+        await rt.audit.record(s, request, actor=None, action="component.not_digitized",
+                              dossier_code=code, target=component)
+    return done
 
 
 @router.post("/sign", status_code=201, responses=UNSUPPORTED, openapi_extra=PDF_BODY)
@@ -226,14 +184,9 @@ async def sign(request: Request, caller: Annotated[Caller, require(P.document_si
             acting(caller, decided_by)  # a person signs what they decided themselves
         holder = documents.keys.person(caller)
         reason = _result_reason(dossier_code, None)
-    try:
-        made = await documents.make([pdf], await documents.keys.key(holder), "signed", reason,
-                                    document_type, rt.clock.now(), dossier_code=dossier_code,
-                                    agency_code=agency)
-    except NoSigningKey as exc:
-        raise _no_signing_key(exc) from exc
-    except BadScan as exc:
-        raise scan_problem(exc, "body") from exc
+    made = await documents.make([pdf], await documents.keys.key(holder), "signed", reason,
+                                document_type, rt.clock.now(), dossier_code=dossier_code,
+                                agency_code=agency, field="body")
     async with rt.transaction() as s:
         await digitizer.record_file(s, made.row)
         await rt.audit.record(s, request, actor=None, action="document.sign",
@@ -419,8 +372,5 @@ async def view(code: str, request: Request,
                caller: Annotated[Caller, require(P.dossier_read)]) -> dict[str, Any]:
     rt, digitizer, _ = _parts(request)
     await _in_scope(request, caller, code)
-    try:
-        async with rt.sessions() as s:
-            return await digitizer.view(s, code)
-    except NotFound as exc:
-        raise _not_found(exc) from exc
+    async with rt.sessions() as s:
+        return await digitizer.view(s, code)

@@ -14,7 +14,7 @@ from typing import Any
 from services.common.telemetry import get_logger
 from services.digitization import domain
 from services.digitization.keys import Keyring
-from services.digitization.pages import ImageLimits
+from services.digitization.pages import BadScan, ImageLimits
 from services.digitization.signing import KeyFile, Verdict
 from services.digitization.storage import BlobStore, sha256
 from services.digitization.workers import SignedScan, Workers, scan_and_sign, verify_pdf
@@ -51,13 +51,19 @@ class Documents:
 
     async def make(self, files: list[bytes], key: KeyFile, kind: str, reason: str,
                    document_type: str | None, now: datetime, *, dossier_code: str | None,
-                   agency_code: str | None) -> Made:
+                   agency_code: str | None, field: str | None = None) -> Made:
         """Pages into one signed PDF, stored: BadScan (from the pool) when they cannot be
-        read. Stored before the database row is written: a crash in between leaves bytes
-        no row names, never a row without bytes. The row keeps the dossier and agency the
-        file belongs to: who may read it follows from them."""
-        made: SignedScan = await self.workers.run(
-            scan_and_sign, files, key, reason, self.location, self.limits)
+        read, naming `field` when the request gave the file as one (the body). Stored
+        before the database row is written: a crash in between leaves bytes no row names,
+        never a row without bytes. The row keeps the dossier and agency the file belongs
+        to: who may read it follows from them."""
+        try:
+            made: SignedScan = await self.workers.run(
+                scan_and_sign, files, key, reason, self.location, self.limits)
+        except BadScan as exc:
+            if field is None:
+                raise
+            raise exc.named(field) from exc
         pdf = made.signed.pdf
         digest, _new = await self.store.put(pdf)
         return Made({"id": domain.document_id(digest), "sha256": digest, "size": len(pdf),

@@ -13,14 +13,6 @@ from contracts.common import ComponentForm, ComponentRef
 from contracts.events import ComponentDigitized, DossierDigitized
 
 
-class NotFound(Exception):
-    pass
-
-
-class AlreadyDone(Exception):
-    pass
-
-
 def document_id(digest: str) -> str:
     """A stored file's id: "doc-" and the first 16 hex digits of its SHA-256, the shape of
     every document reference (processing's results too), so a verification link works for

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
-from contracts.common import IndividualApplicant
+from contracts.common import IndividualApplicant, Problem
 from contracts.events import (
     ApplicantRecorded,
     ComponentDigitized,
@@ -23,14 +23,33 @@ from contracts.events import (
     SupplementReceived,
 )
 from services.common.consumer import Context, traced
+from services.common.errors import Conflict, Missing
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
 from services.digitization import domain
-from services.digitization.domain import AlreadyDone, NotFound
 from services.digitization.repository import DigitizationRepository
 
 log = get_logger(__name__)
 Event = DossierReceived | SupplementReceived | ResultIssued | ApplicantRecorded
+
+
+class NotFound(Missing):
+    """A dossier or component not known here, or not in the caller's tree (404)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__([Problem.of("not_found", f"Không tìm thấy {what}",
+                                     f"{what} not found")])
+        self.args = (what,)
+
+
+class AlreadyDone(Conflict):
+    """The component is finished already: scanned, given by reference or left undigitized
+    (409)."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__([Problem.of("already_digitized", "Thành phần đã được số hóa",
+                                     f"component {component} is already digitized")])
+        self.args = (component,)
 
 
 @dataclass

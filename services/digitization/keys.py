@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from contracts.common import Problem
 from services.common.auth import Caller
+from services.common.errors import DomainError
 from services.digitization.signing import KeyFile
 
 
@@ -32,9 +34,22 @@ class Holder:
     office: str | None
 
 
-class NoSigningKey(Exception):
+class NoSigningKey(DomainError):
+    """The signer has no key here (403, naming the token that asked): a person without a
+    certificate, or an office without a seal."""
+
+    status = 403
+
     def __init__(self, holder: Holder) -> None:
-        super().__init__(holder)
+        if holder.kind == HolderKind.office:
+            office = holder.id or "(không có đơn vị)"
+            vi = f"Không có chứng thư số (con dấu) của đơn vị {office}"
+            en = f"no signing key (seal) for the office {holder.id or '(no agency)'}"
+        else:
+            vi = f"Không có chứng thư số của người ký {holder.id}"
+            en = f"no signing key of your own ({holder.id}): ask for your certificate"
+        super().__init__([Problem.of("no_signing_key", vi, en, "Authorization")])
+        self.args = (holder,)
         self.holder = holder
 
 

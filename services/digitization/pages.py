@@ -9,11 +9,14 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 import img2pdf
 import pikepdf
 from PIL import Image, UnidentifiedImageError
 
+from contracts.common import Problem
+from services.common.errors import Invalid
 from services.digitization.active_content import strip_active_content
 
 
@@ -42,22 +45,36 @@ def sniff(head: bytes) -> Kind | None:
     return None
 
 
-class BadScan(Exception):
+class BadScan(Invalid):
     """A file that looked like an image or PDF but cannot be read as one: the uploader's
-    fault (422), with the index of the file."""
+    fault (422), naming the file: `field`, or its place among the pages."""
 
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(index, reason)  # args as given: it crosses processes (pickled)
+    code: ClassVar[str] = "unreadable_file"
+    message_vi: ClassVar[str] = "Không đọc được tệp đã tải lên"
+
+    def __init__(self, index: int, reason: str, field: str | None = None) -> None:
+        super().__init__([Problem.of(self.code, self.message_vi, reason,
+                                     field or f"pages[{index}]")])
+        # Args as given: it crosses processes (pickled), rebuilt from them.
+        self.args = (index, reason, field)
         self.index = index
         self.reason = reason
 
     def __str__(self) -> str:
         return f"file {self.index}: {self.reason}"
 
+    def named(self, field: str) -> BadScan:
+        """The same refusal naming the file as the request did (a PDF sent as the body)."""
+        return type(self)(self.index, self.reason, field)
+
 
 class ImageTooLarge(BadScan):
     """Pictures that would take more memory once decoded than the limits allow (413),
     refused from their headers: a small file can declare a huge canvas."""
+
+    status = 413
+    code: ClassVar[str] = "image_too_large"
+    message_vi: ClassVar[str] = "Ảnh quá lớn khi giải nén; hãy quét ở độ phân giải thấp hơn"
 
 
 MiB = 1024 * 1024

@@ -15,9 +15,7 @@ from contracts.common import Problem
 from services.common.http import ApiError, BodyLimit
 from services.digitization.pages import (
     SNIFF_BYTES,
-    BadScan,
     ImageLimits,
-    ImageTooLarge,
     Kind,
     images_memory,
     sniff,
@@ -44,18 +42,6 @@ class UploadLimits:
 
 def _problem(status: int, code: str, vi: str, en: str, field: str) -> ApiError:
     return ApiError(status, [Problem.of(code, vi, en, field)])
-
-
-def scan_problem(exc: BadScan, field: str | None = None) -> ApiError:
-    """A file that cannot be read (422), or whose pictures would take too much memory once
-    decoded (413), naming the file."""
-    where = field or f"pages[{exc.index}]"
-    if isinstance(exc, ImageTooLarge):
-        return _problem(413, "image_too_large",
-                        "Ảnh quá lớn khi giải nén; hãy quét ở độ phân giải thấp hơn",
-                        exc.reason, where)
-    return _problem(422, "unreadable_file", "Không đọc được tệp đã tải lên", exc.reason,
-                    where)
 
 
 async def read_pages(request: Request, limits: ImageLimits
@@ -101,8 +87,5 @@ async def read_pages(request: Request, limits: ImageLimits
                        "hay PDF khác", "a PDF is taken alone: one PDF, or page images",
                        "pages")
     if Kind.pdf not in kinds:  # a PDF's pictures are measured in the worker, from the PDF
-        try:
-            images_memory(files, limits)
-        except BadScan as exc:
-            raise scan_problem(exc) from exc
+        images_memory(files, limits)  # ImageTooLarge or BadScan, naming the page
     return files, fields

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -30,26 +28,19 @@ from contracts.common import (
 )
 from contracts.events import SupplementItem
 from services.common.auth import Caller, acting, check_agency, require, visible
-from services.common.http import ApiError, client_address, not_found
-from services.common.idempotency import IdempotencyKeys
+from services.common.http import ApiError, client_address
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
 from services.intake import citizen, slip_views
+from services.intake.counter import Counter, Recorded, local_times
 from services.intake.domain import (
     NotFound,
-    Rejected,
     Submission,
-    WrongState,
-    no_catalogue,
     public_view,
 )
 from services.intake.handlers import Intake
-from services.intake.repository import DuplicateKey, Session
 from services.intake.tables import dossiers, metadata
-from services.intake.warehouse import WarehouseUnavailable
-from services.law.catalog import CatalogError
 from services.law.pseudonym import pseudonym
-from services.law.workdays import TZ
 from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -118,35 +109,17 @@ class WithdrawalIn(BaseModel):
     reason: LongText | None = None
 
 
-def _json(view: dict[str, Any]) -> dict[str, Any]:
-    # People read these: local time with its offset, the same on every answer.
-    return {k: v.astimezone(TZ).isoformat() if isinstance(v, datetime) else v
-            for k, v in view.items()}
-
-
 def _intake(request: Request) -> Intake:
     return request.app.state.intake  # type: ignore[no-any-return]
 
 
-async def _replayed(request: Request, submission_id: str | None,
-                    caller: Caller) -> JSONResponse | None:
-    """The same submission_id answers with the dossier it already made (200)."""
-    if not submission_id:
-        return None
-    async with request.app.state.runtime.sessions() as s:
-        found = visible(caller, await _intake(request).existing(s, submission_id=submission_id))
-    return JSONResponse(_json(public_view(found)), status_code=200) if found else None
+def _counter(request: Request) -> Counter:
+    return request.app.state.counter  # type: ignore[no-any-return]
 
 
-async def _raced(request: Request, submission_id: str | None, caller: Caller) -> JSONResponse:
-    """Two requests with one submission_id raced: the first one's dossier is the answer.
-    The IntegrityError is dropped unlogged and unchained: its text holds the statement's
-    parameters, the applicant's identity among them."""
-    if replay := await _replayed(request, submission_id, caller):
-        return replay
-    raise ApiError(409, [Problem.of(
-        "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
-        "the request conflicted with another one; try again", "submission_id")])
+def _recorded(done: Recorded) -> JSONResponse:
+    # 201 for a new dossier; 200 for the one its submission_id made before.
+    return JSONResponse(local_times(public_view(done.row)), status_code=201 if done.new else 200)
 
 
 Receiving = Annotated[Caller, require(P.dossier_receive)]
@@ -155,92 +128,19 @@ Reading = Annotated[Caller, require(P.dossier_read)]
 
 @router.post("/dossiers", status_code=201)
 async def submit(body: SubmissionIn, request: Request, caller: Receiving) -> JSONResponse:
-    rt, intake = request.app.state.runtime, _intake(request)
-    now = rt.clock.now()
+    now = request.app.state.runtime.clock.now()
     check_agency(caller, body.agency_code)
-    if replay := await _replayed(request, body.submission_id, caller):
-        return replay
     sub = body.submission(now, acting(caller, body.officer))
-    try:
-        await intake.verify_reuse(request.app.state.warehouse, sub)
-        async with rt.transaction() as s:
-            row = await intake.receive(s, sub, now)
-            await rt.audit.record(s, request, actor=None, action="dossier.receive",
-                                  dossier_code=row["code"])
-    except WarehouseUnavailable as exc:
-        raise ApiError(503, [Problem.of(
-            "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
-            "the data warehouse could not be asked; try again", "components")]) from exc
-    except Rejected as exc:
-        raise ApiError(422, exc.problems) from exc
-    except CatalogError as exc:
-        raise ApiError(422, [no_catalogue(exc)]) from exc
-    except DuplicateKey:
-        return await _raced(request, body.submission_id, caller)
-    return JSONResponse(_json(public_view(row)), status_code=201)
-
-
-def _no_dossier(code: str) -> ApiError:
-    return not_found(f"Không tìm thấy hồ sơ {code}", f"no dossier {code}", "code")
-
-
-def _conflict(exc: WrongState) -> ApiError:
-    return ApiError(409, [Problem.of("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở "
-                                     f"trạng thái {exc.status}", str(exc), "status")],
-                    current_status=exc.status)
-
-
-Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
-
-
-async def _change(request: Request, caller: Caller, code: str, act: Act, status: int = 200, *,
-                  action: str) -> JSONResponse:
-    """A counter action in one transaction with its audit row; with an Idempotency-Key
-    header, a retry of the same request gets the first answer back and changes nothing."""
-    rt, intake = request.app.state.runtime, _intake(request)
-    keys: IdempotencyKeys = request.app.state.idempotency
-    key, where, replay = await keys.replay(request, rt.sessions)
-    if replay is not None:
-        return replay
-    try:
-        async with rt.transaction() as s:
-            row = await act(intake, s, rt.clock.now())
-            if visible(caller, row) is None:
-                raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
-            view = _json(public_view(row))
-            if "missing" in row:
-                view["missing"] = row["missing"]
-            if key:
-                await keys.keep(s, key, where, status, view, rt.clock.now())
-            await rt.audit.record(s, request, actor=None, action=action, dossier_code=code)
-    except NotFound as exc:
-        raise _no_dossier(code) from exc
-    except WrongState as exc:
-        raise _conflict(exc) from exc
-    except Rejected as exc:  # e.g. a supplement repeating a component: nothing changed
-        raise ApiError(422, exc.problems) from exc
-    return JSONResponse(view, status_code=status)
+    return _recorded(await _counter(request).receive(request, caller, sub, now))
 
 
 @router.post("/refusals", status_code=201)
 async def refuse(body: RefusalIn, request: Request, caller: Receiving) -> JSONResponse:
     """Refusal at the counter: a code, a refusal slip with reasons, DossierRejected."""
-    rt = request.app.state.runtime
+    now = request.app.state.runtime.clock.now()
     check_agency(caller, body.agency_code)
-    if replay := await _replayed(request, body.submission_id, caller):
-        return replay
-    now = rt.clock.now()
-    try:
-        async with rt.transaction() as s:
-            sub = body.submission(now, acting(caller, body.officer))
-            row = await _intake(request).refuse(s, sub, body.reasons, now)
-            await rt.audit.record(s, request, actor=None, action="dossier.refuse",
-                                  dossier_code=row["code"])
-    except Rejected as exc:
-        raise ApiError(422, exc.problems) from exc
-    except DuplicateKey:
-        return await _raced(request, body.submission_id, caller)
-    return JSONResponse(_json(public_view(row)), status_code=201)
+    sub = body.submission(now, acting(caller, body.officer))
+    return _recorded(await _counter(request).refuse(request, caller, sub, body.reasons, now))
 
 
 @router.post("/dossiers/{code}/supplement-request", status_code=201)
@@ -248,23 +148,36 @@ async def request_supplement(
         code: str, body: SupplementRequestIn, request: Request,
         caller: Annotated[Caller, require(P.supplement_request)]) -> JSONResponse:
     by = acting(caller, body.requested_by)
-    return await _change(request, caller, code, lambda intake, s, now: intake.request_supplement(
-        s, code, body.items, by, body.stage, now), status=201,
+    return await _counter(request).change(
+        request, caller, code, lambda intake, s, now: intake.request_supplement(
+            s, code, body.items, by, body.stage, now), status=201,
         action="dossier.supplement_request")
 
 
 @router.post("/dossiers/{code}/supplement")
 async def receive_supplement(code: str, body: SupplementIn, request: Request,
                              caller: Receiving) -> JSONResponse:
-    return await _change(request, caller, code, lambda intake, s, now: intake.receive_supplement(
-        s, code, body.components, now), action="dossier.supplement")
+    return await _counter(request).change(
+        request, caller, code, lambda intake, s, now: intake.receive_supplement(
+            s, code, body.components, now), status=200, action="dossier.supplement")
 
 
 @router.post("/dossiers/{code}/withdrawal")
 async def withdraw(code: str, body: WithdrawalIn, request: Request,
                    caller: Receiving) -> JSONResponse:
-    return await _change(request, caller, code, lambda intake, s, now: intake.withdraw(
-        s, code, body.reason, now, now), action="dossier.withdraw")
+    return await _counter(request).change(
+        request, caller, code, lambda intake, s, now: intake.withdraw(
+            s, code, body.reason, now, now), status=200, action="dossier.withdraw")
+
+
+def _cursor(after: str) -> tuple[datetime, str]:
+    """A page's `next_after`: the last dossier's receipt time and code."""
+    try:
+        at_text, code = after.split("|", 1)
+        return datetime.fromisoformat(at_text), code
+    except ValueError as exc:
+        raise ApiError(422, [Problem.of("bad_cursor", "Con trỏ trang không hợp lệ",
+                                        "invalid cursor", "after")]) from exc
 
 
 @router.get("/dossiers")
@@ -282,14 +195,7 @@ async def list_dossiers(
 ) -> dict[str, Any]:
     """Dossiers by receipt time then code; keyset pagination, so pages stay stable while
     new dossiers arrive."""
-    cursor: tuple[datetime, str] | None = None
-    if after:
-        try:
-            at_text, code = after.split("|", 1)
-            cursor = (datetime.fromisoformat(at_text), code)
-        except ValueError as exc:
-            raise ApiError(422, [Problem.of("bad_cursor", "Con trỏ trang không hợp lệ",
-                                            "invalid cursor", "after")]) from exc
+    cursor = _cursor(after) if after else None
     if agency is not None:
         check_agency(caller, agency)
     async with request.app.state.runtime.sessions() as s:
@@ -298,7 +204,7 @@ async def list_dossiers(
                                                  after=cursor, limit=limit,
                                                  within=caller.agencies())
     last = page[-1] if page else None
-    return {"items": [_json(public_view(r)) for r in page],
+    return {"items": [local_times(public_view(r)) for r in page],
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
             if more and last else None}
 
@@ -323,7 +229,7 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
     async with request.app.state.runtime.sessions() as s:
         row = visible(caller, await intake.existing(s, code=code))
     if row is None:
-        raise _no_dossier(code)
+        raise NotFound(code)
     states, render, stem = SLIPS[slip]
     if row["status"] not in states:
         raise ApiError(409, [Problem.of("no_such_slip", f"Hồ sơ ở trạng thái {row['status']} "
@@ -345,8 +251,8 @@ async def get_dossier(code: str, request: Request, caller: Reading) -> dict[str,
     async with request.app.state.runtime.sessions() as s:
         found = visible(caller, await _intake(request).existing(s, code=code))
     if not found:
-        raise _no_dossier(code)
-    return _json(public_view(found))
+        raise NotFound(code)
+    return local_times(public_view(found))
 
 
 def _id_tail(applicant: dict[str, Any]) -> str:
@@ -390,7 +296,7 @@ async def _matching(request: Request, code: str, id_last4: str) -> dict[str, Any
     applicant = (row or _decoy_row())["applicant"]
     matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
     if row is None or not matched:
-        raise _no_dossier(code)
+        raise NotFound(code)
     return row
 
 
@@ -407,20 +313,8 @@ async def public_status(
     whether the result is ready and how it is returned, the signed result's verification
     link, and the citizen's rating (`rating.allowed` once returned)."""
     row = await _matching(request, code, id_last4)
-    sources: citizen.Sources = request.app.state.citizen
-    case, rating, known = None, None, True
-    try:
-        case = await sources.case(code)
-    except citizen.SourceUnavailable:
-        known = False  # intake's own status still answers
-    if citizen.stage(row, case) == "returned":
-        with contextlib.suppress(citizen.SourceUnavailable):
-            rating = await sources.rating(code)
     catalog = _intake(request).catalogs.version(row["catalog_version"])
-    return _json({"dossier_code": row["code"], "status": row["status"],
-                  "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],
-                  "received_at": row["received_at"], "due_at": row["due_at"],
-                  **citizen.view(row, case, catalog, rating, progress_known=known)})
+    return local_times(await citizen.lookup(request.app.state.citizen, row, catalog))
 
 
 class PublicRatingIn(BaseModel):
@@ -439,22 +333,8 @@ async def public_rating(code: PublicCode, body: PublicRatingIn,
     the result is handed over. Reporting keeps it and publishes it (DossierRated, origin
     citizen)."""
     await _matching(request, code, body.id_last4)
-    try:
-        answer = await request.app.state.citizen.rate(code, body.score, body.comment)
-    except citizen.SourceUnavailable as exc:
-        raise ApiError(503, [Problem.of(
-            "rating_unavailable", "Chưa ghi nhận được đánh giá; vui lòng thử lại sau",
-            "the rating could not be recorded now; try again later", "score")]) from exc
-    if answer.status_code == 404:  # reporting has not heard of the dossier's return yet
-        raise ApiError(409, [Problem.of(
-            "not_returned", f"Hồ sơ {code} chưa trả kết quả, chưa thể đánh giá",
-            f"dossier {code} has not been returned yet; it cannot be rated", "code")])
-    if answer.status_code != 200:
-        given = answer.json()
-        raise ApiError(answer.status_code, [Problem.model_validate(p)
-                                            for p in given.get("problems", [])])
-    now = request.app.state.runtime.clock.now()
-    return {"dossier_code": code, **citizen.rating_answer(answer.json(), now)}
+    return await citizen.rate(request.app.state.citizen, code, body.score, body.comment,
+                              request.app.state.runtime.clock.now())
 
 
 class ApplicantNumberIn(BaseModel):

@@ -17,6 +17,7 @@ from services.common.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.intake import citizen, tables
 from services.intake.api import router
+from services.intake.counter import Counter
 from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler, SignatureCheck, load_systems
 from services.intake.metrics import IntakeMetrics
@@ -67,8 +68,7 @@ def build(settings: IntakeSettings | None = None) -> Runtime:
     # `receiver` is the name tests and tools have reached the use cases by.
     app.state.intake = intake
     app.state.ingest = handler
-    app.state.idempotency = IdempotencyKeys(repository)
-    app.state.warehouse = warehouse
+    app.state.counter = Counter(runtime, intake, warehouse, IdempotencyKeys(repository))
     app.state.public_lookups = RateLimit(settings.public_lookups_per_minute)
     app.state.citizen = citizen.Sources.from_settings(settings)
     app.include_router(router)

@@ -10,6 +10,7 @@ times and the result's verification link.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 
 from contracts.catalog import Procedure
+from contracts.common import Problem, Reason
+from services.common.errors import Conflict, DomainError, Unavailable
 from services.intake.settings import IntakeSettings
 from services.law.catalog import CatalogIndex
 from services.law.workdays import TZ
@@ -158,6 +161,33 @@ class SourceUnavailable(Exception):
     pass
 
 
+class RatingUnavailable(Unavailable):
+    """Reporting could not take the rating now: never said taken."""
+
+    def __init__(self) -> None:
+        super().__init__([Problem.of(
+            "rating_unavailable", "Chưa ghi nhận được đánh giá; vui lòng thử lại sau",
+            "the rating could not be recorded now; try again later", "score")])
+
+
+class NotReturned(Conflict):
+    """Reporting has not heard of the dossier's return yet: nothing to rate."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__([Problem.of(
+            "not_returned", f"Hồ sơ {code} chưa trả kết quả, chưa thể đánh giá",
+            f"dossier {code} has not been returned yet; it cannot be rated", "code")])
+
+
+class RatingRefused(DomainError):
+    """Reporting refused the rating (rating_closed, an invalid comment...): its status
+    and problems are the answer, as reporting gave them."""
+
+    def __init__(self, status: int, problems: list[Reason]) -> None:
+        super().__init__(problems)
+        self.status = status  # type: ignore[misc]
+
+
 @dataclass
 class Sources:
     """Processing's case view and reporting's citizen ratings, asked as our service."""
@@ -221,3 +251,39 @@ def rating_answer(body: dict[str, Any], now: datetime) -> dict[str, Any]:
     until = body.get("changeable_until")
     return {**_rating(body), "replaced": body.get("replaced", False),
             "changeable": bool(until) and datetime.fromisoformat(until) >= now}
+
+
+async def lookup(sources: Sources, row: dict[str, Any], catalog: CatalogIndex
+                 ) -> dict[str, Any]:
+    """The public view of a dossier whose code and digits matched. A source that is away
+    costs only its part: without processing, intake's own status answers
+    (`progress_known` false); without reporting, no rating is shown."""
+    code = row["code"]
+    case, rating, known = None, None, True
+    try:
+        case = await sources.case(code)
+    except SourceUnavailable:
+        known = False
+    if stage(row, case) == "returned":
+        with contextlib.suppress(SourceUnavailable):
+            rating = await sources.rating(code)
+    return {"dossier_code": code, "status": row["status"],
+            "agency_code": row["agency_code"], "procedure_code": row["procedure_code"],
+            "received_at": row["received_at"], "due_at": row["due_at"],
+            **view(row, case, catalog, rating, progress_known=known)}
+
+
+async def rate(sources: Sources, code: str, score: int, comment: str, now: datetime
+               ) -> dict[str, Any]:
+    """The citizen's rating, taken by reporting: what it kept, or why not (RatingUnavailable,
+    NotReturned, RatingRefused)."""
+    try:
+        answer = await sources.rate(code, score, comment)
+    except SourceUnavailable as exc:
+        raise RatingUnavailable() from exc
+    if answer.status_code == 404:  # reporting has not heard of the dossier's return yet
+        raise NotReturned(code)
+    if answer.status_code != 200:
+        raise RatingRefused(answer.status_code, [Problem.model_validate(p) for p in
+                                                 answer.json().get("problems", [])])
+    return {"dossier_code": code, **rating_answer(answer.json(), now)}

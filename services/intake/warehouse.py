@@ -9,6 +9,8 @@ from typing import Protocol
 
 import httpx
 
+from contracts.common import Problem
+from services.common.errors import Unavailable
 from services.common.settings import DEV_SERVICE_KEY
 
 # The one lookup: the reference travels as query data, so no part of it (a "/", "..",
@@ -16,8 +18,18 @@ from services.common.settings import DEV_SERVICE_KEY
 LOOKUP_PATH = "/api/v1/warehouse/documents"
 
 
-class WarehouseUnavailable(Exception):
-    pass
+class WarehouseUnavailable(Unavailable):
+    """The warehouse could not be asked (or did not answer as the warehouse): 503, and
+    receipt waits for it rather than recording an unchecked reuse."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([Problem.of(
+            "warehouse_unavailable", "Không kiểm tra được kho dữ liệu; vui lòng thử lại",
+            "the data warehouse could not be asked; try again", "components")])
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class Warehouse(Protocol):

@@ -1,8 +1,8 @@
-"""Processing's HTTP API: routes of a few lines over the use cases in handlers.py."""
+"""Processing's HTTP API: routes of a few lines over the use cases in handlers.py and
+officer_writes.py."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -10,21 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
 from services.common.auth import Caller, acting, check_agency, check_permission, require
 from services.common.http import ApiError, not_found
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
-from services.law.workdays import TZ
 from services.processing import domain, overdue
 from services.processing.documents import letters, slip_pdf
 from services.processing.domain import OFFICER_ACTIONS
 from services.processing.handlers import Cases, NotFound
-from services.processing.repository import DuplicateKey
-from services.processing.signing import SigningUnavailable
-from services.processing.workflow import Action, InvalidAction, State, WrongState
+from services.processing.officer_writes import Keyed, OfficerWrites, as_answer
+from services.processing.workflow import Action, State
 from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
@@ -99,30 +96,12 @@ Reading = Annotated[Caller, require(P.dossier_read)]
 Personal = Annotated[Caller, require(P.personal_read)]
 
 
-def _json(value: Any) -> Any:
-    # People read these: local time with its offset, the same on every answer.
-    if isinstance(value, datetime):
-        return value.astimezone(TZ).isoformat()
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json(v) for v in value]
-    return value
-
-
 def _cases(request: Request) -> Cases:
     return request.app.state.cases  # type: ignore[no-any-return]
 
 
-def _no_case(code: str) -> ApiError:
-    return not_found(f"Không tìm thấy hồ sơ {code}", f"no case {code}", "code")
-
-
-def _conflict(exc: WrongState) -> ApiError:
-    allowed = [a.value for a in exc.allowed if a in OFFICER_ACTIONS]
-    return ApiError(409, [Problem.of("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở "
-                                     f"trạng thái {exc.state}", str(exc), "action")],
-                    current_state=exc.state.value, allowed_actions=allowed)
+def _writes(request: Request) -> OfficerWrites:
+    return request.app.state.writes  # type: ignore[no-any-return]
 
 
 def _cursor(after: str | None) -> tuple[datetime, str] | None:
@@ -169,7 +148,7 @@ async def list_cases(
             state=state.value if state else None, after=cursor, limit=page_size,
             deadline=deadline.value if deadline else None, explained=explained)
     last = items[-1] if items else None
-    return {"items": _json(items),
+    return {"items": as_answer(items),
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
             if more and last else None}
 
@@ -182,58 +161,16 @@ async def case(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     async with rt.sessions() as s:
         found = await _cases(request).view(s, code, rt.clock.now())
     if found is None or not caller.sees(found.get("agency_code")):
-        raise _no_case(code)
-    return _json(found)  # type: ignore[no-any-return]
+        raise NotFound(code)
+    return as_answer(found)  # type: ignore[no-any-return]
 
 
-Work = Callable[[AsyncSession, datetime, Any], Awaitable[dict[str, Any]]]
-
-
-async def _write(request: Request, caller: Caller, code: str, status: int, work: Work,
-                 prepare: Callable[[], Awaitable[Any]] | None = None, *,
-                 action: str) -> JSONResponse:
-    """One officer's write in one transaction with its audit row, its errors answered one
-    way; with an Idempotency-Key header, a retry gets the first answer back. `prepare` runs
-    before the transaction (e.g. signing over HTTP, holding no lock); its result goes to
-    `work`."""
+async def _keyed(request: Request) -> tuple[Keyed, JSONResponse | None]:
+    """The request's Idempotency-Key, and the first answer to replay when it was answered."""
     rt: Runtime = request.app.state.runtime
     keys: IdempotencyKeys = request.app.state.idempotency
     key, where, replay = await keys.replay(request, rt.sessions)
-    if replay is not None:
-        return replay
-    try:
-        async with rt.sessions() as s:  # another tree's case is not even confirmed
-            if not caller.sees(await _cases(request).agency_of(s, code)):
-                raise NotFound(code)
-        prepared = await prepare() if prepare else None
-        async with rt.transaction() as s:
-            now = rt.clock.now()
-            answer = _json(await work(s, now, prepared))
-            if key:
-                await keys.keep(s, key, where, status, answer, now)
-            await rt.audit.record(s, request, actor=None, action=action, dossier_code=code)
-    except NotFound as exc:
-        raise _no_case(code) from exc
-    except WrongState as exc:
-        raise _conflict(exc) from exc
-    except InvalidAction as exc:
-        raise ApiError(422, list(exc.problems)) from exc
-    except overdue.NotLate as exc:
-        raise ApiError(409, [Problem.of(
-            "not_overdue", f"Hồ sơ {code} không quá hạn: không cần giải trình",
-            f"case {code} is not overdue: there is nothing to explain", "code")]) from exc
-    except overdue.Refused as exc:
-        raise ApiError(exc.status, list(exc.problems)) from exc
-    except SigningUnavailable as exc:
-        raise ApiError(503, [Problem.of(
-            "signing_unavailable", "Chưa ký số được kết quả; vui lòng thử lại sau",
-            f"the result could not be signed; try again later ({exc})", "action")]) from exc
-    except DuplicateKey:
-        raise ApiError(409, [Problem.of(
-            "conflict", "Yêu cầu trùng với một yêu cầu đang được xử lý; vui lòng thử lại",
-            "the request raced another with the same Idempotency-Key; try again",
-            "Idempotency-Key")]) from None
-    return JSONResponse(answer, status_code=status)
+    return Keyed(key, where), replay
 
 
 @router.post("/cases/{code}/actions")
@@ -246,17 +183,12 @@ async def act(code: str, body: ActionIn, request: Request,
     action = Action(body.action.value)
     check_permission(caller, ACTION_PERMISSIONS[action])
     officer = acting_officer(body, caller)
-
-    async def sign() -> Any:
-        # The result document is signed before it is issued (issue_result only).
-        if action != Action.issue_result:
-            return None
-        async with request.app.state.runtime.sessions() as s:
-            return await _cases(request).sign_result(s, code)
-
-    return await _write(request, caller, code, 200, lambda s, now, signed: _cases(request).act(
-        s, code, action, dict(body.model_extra or {}), officer, now, signed),
-        prepare=sign, action=f"case.{action.value}")
+    keyed, replay = await _keyed(request)
+    if replay is not None:
+        return replay
+    status, answer = await _writes(request).act(
+        request, caller, keyed, code, action, dict(body.model_extra or {}), officer)
+    return JSONResponse(answer, status_code=status)
 
 
 @router.post("/cases/{code}/explanations", status_code=201)
@@ -265,8 +197,12 @@ async def explain(code: str, body: ExplanationIn, request: Request,
     """The responsible office explains an overdue dossier's delay (OverdueExplained); 409
     when the dossier is not overdue. It then leaves `explained=false`."""
     officer = acting_officer(body, caller)
-    return await _write(request, caller, code, 201, lambda s, now, _: _cases(request).explain(
-        s, code, body.cause, body.explained_by, officer, now), action="case.explain")
+    keyed, replay = await _keyed(request)
+    if replay is not None:
+        return replay
+    status, answer = await _writes(request).explain(
+        request, caller, keyed, code, body.cause, body.explained_by, officer)
+    return JSONResponse(answer, status_code=status)
 
 
 @router.post("/cases/{code}/apology", status_code=201)
@@ -276,10 +212,13 @@ async def apologise(code: str, body: ApologyIn, request: Request,
     later than one working day before the due time it is still issued, with
     `in_time: false`. The new date never makes a late dossier on time."""
     acting_officer(body, caller)
-    return await _write(request, caller, code, 201, lambda s, now, _: _cases(request).apologise(
-        s, code, reason=body.reason, new_due_at=body.new_due_at,
-        department=body.department, signed_by=body.signed_by, now=now),
-        action="case.apology")
+    keyed, replay = await _keyed(request)
+    if replay is not None:
+        return replay
+    status, answer = await _writes(request).apologise(
+        request, caller, keyed, code, reason=body.reason, new_due_at=body.new_due_at,
+        department=body.department, signed_by=body.signed_by)
+    return JSONResponse(answer, status_code=status)
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -289,12 +228,9 @@ async def _documents(request: Request, caller: Caller, code: str
                      ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
                                 dict[str, Any] | None]:
     async with request.app.state.runtime.sessions() as s:
-        try:
-            row, steps, history = await _cases(request).documents_of(s, code)
-        except NotFound as exc:
-            raise _no_case(code) from exc
+        row, steps, history = await _cases(request).documents_of(s, code)
         if not caller.sees(row.get("agency_code")):
-            raise _no_case(code)
+            raise NotFound(code)
         applicant = await _cases(request).repo.applicant(s, code)
     return row, steps, history, applicant
 

@@ -23,6 +23,7 @@ from services.processing.api import router
 from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
 from services.processing.metrics import CaseGauges
+from services.processing.officer_writes import OfficerWrites
 from services.processing.overdue import ApologyPolicy
 from services.processing.settings import ProcessingSettings
 from services.processing.signing import HttpSigner
@@ -74,5 +75,7 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     runtime.app.state.case_gauges = gauges
     runtime.app.state.cases = cases
     runtime.app.state.monitor = watch_deadlines
-    runtime.app.state.idempotency = IdempotencyKeys(cases.repo)
+    keys = IdempotencyKeys(cases.repo)
+    runtime.app.state.idempotency = keys
+    runtime.app.state.writes = OfficerWrites(runtime, cases, keys)
     return runtime

@@ -6,6 +6,7 @@ transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.catalog import Procedure
-from contracts.common import Channel
+from contracts.common import Channel, Problem
 from contracts.events import (
     ApplicantRecorded,
     DossierDigitized,
@@ -31,6 +32,7 @@ from contracts.events import (
 )
 from services.common.bulk import flush_inserts
 from services.common.consumer import Context, traced
+from services.common.errors import Conflict, Invalid, Missing
 from services.common.outbox import OutboxWriter
 from services.common.pdf import Letterhead
 from services.common.telemetry import get_logger
@@ -62,8 +64,48 @@ log = get_logger(__name__)
 PROVINCE_EVENTS = (StepAssigned, StepCompleted, DossierResolved, ResultReturned)
 
 
-class NotFound(Exception):
-    pass
+class NotFound(Missing):
+    """No such case, or not in the caller's tree: the same 404 either way."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__([Problem.of("not_found", f"Không tìm thấy hồ sơ {code}",
+                                     f"no case {code}", "code")])
+        self.code = code
+
+
+class NotNow(Conflict):
+    """An officer's action that does not fit the case now (409): the answer names the
+    state and what an officer may do in it (the workflow's WrongState, answered)."""
+
+    def __init__(self, wrong: WrongState) -> None:
+        super().__init__(
+            [Problem.of("wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng thái "
+                        f"{wrong.state}", str(wrong), "action")],
+            current_state=wrong.state.value,
+            allowed_actions=[a.value for a in wrong.allowed if a in domain.OFFICER_ACTIONS])
+        self.state = wrong.state
+        self.allowed = wrong.allowed
+
+
+class Unfit(Invalid):
+    """An officer's action that fits, with what came with it not (422): every problem the
+    workflow found (its InvalidAction, answered)."""
+
+    def __init__(self, invalid: InvalidAction) -> None:
+        super().__init__(list(invalid.problems))
+
+
+def decide(case: Case, action: Action, payload: Mapping[str, Any] | None, at: datetime,
+           officer: str | None = None, found: Sequence[Problem] = ()) -> Transition:
+    """workflow.apply for an officer: its verdicts raised as the service's domain errors.
+    The workflow stays pure (it imports nothing of the runtime), so this is where its
+    refusals become answers."""
+    try:
+        return apply(case, action, payload, at, officer, found)
+    except WrongState as exc:
+        raise NotNow(exc) from exc
+    except InvalidAction as exc:
+        raise Unfit(exc) from exc
 
 
 @dataclass
@@ -311,7 +353,7 @@ class Cases:
     async def act(self, s: AsyncSession, code: str, action: Action,
                   payload: dict[str, Any], officer: str | None, now: datetime,
                   signed: Signed | None = None) -> dict[str, Any]:
-        """An officer's action: NotFound, WrongState (409) or InvalidAction (422), else the
+        """An officer's action: NotFound (404), NotNow (409) or Unfit (422), else the
         case moved, written with its history row and events in the caller's transaction."""
         touched = Touched(await self.repo.cases(s, [code], lock=True))
         row = touched.rows.get(code)
@@ -320,7 +362,7 @@ class Cases:
         procedure = self._procedure(row)
         if procedure is None or provincial.is_provincial(row):
             # Known only from digitization so far, or processed in a province's software.
-            raise WrongState(State(row["state"]), [])
+            raise NotNow(WrongState(State(row["state"]), []))
         if action == Action.issue_result and signed is not None:
             payload = payload | {"document_ref": signed.document_id,
                                  "verification_url": signed.verification_url}
@@ -332,7 +374,7 @@ class Cases:
         found = domain.supplement_window(row, self._calendar(row), now,
                                          self.supplement_within_days) \
             if action == Action.request_supplement else []
-        done = apply(domain.to_case(row, procedure), action, payload, now, officer, found)
+        done = decide(domain.to_case(row, procedure), action, payload, now, officer, found)
         values = await self._record(s, touched, row, action, done, now)
         if signed is not None and "result" in values:
             values["result"] = values["result"] | {"document_url": signed.url, "signed": True}
@@ -355,10 +397,11 @@ class Cases:
                         new_due_at: datetime, department: str | None, signed_by: str,
                         now: datetime) -> dict[str, Any]:
         """The apology and re-appointment letter (ApologyIssued); overdue.Refused when it
-        is repeated or its date is not later, WrongState once the dossier is resolved."""
+        is repeated, overdue.NotLater when its date is not later, NotNow once the dossier
+        is resolved."""
         row = await self._locked(s, code)
         if row["state"] in domain.RESOLVED or row["state"] == domain.WAITING:
-            raise WrongState(State(row["state"]), [])
+            raise NotNow(WrongState(State(row["state"]), []))
         values, event = overdue.apologise(
             row, self._calendar(row), reason=reason, new_due_at=new_due_at,
             department=department, signed_by=signed_by, now=now, policy=self.apologies)

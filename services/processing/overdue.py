@@ -11,6 +11,7 @@ from typing import Any
 
 from contracts.common import Problem
 from contracts.events import ApologyIssued, OverdueExplained
+from services.common.errors import Conflict, Invalid
 from services.law.workdays import WorkCalendar
 from services.processing import clock, domain
 
@@ -24,17 +25,21 @@ class ApologyPolicy:
     max_per_dossier: int = 1
 
 
-class NotLate(Exception):
+class NotLate(Conflict):
     """An explanation for a dossier that is not overdue: nothing to explain (409)."""
 
+    def __init__(self, code: str) -> None:
+        super().__init__([Problem.of(
+            "not_overdue", f"Hồ sơ {code} không quá hạn: không cần giải trình",
+            f"case {code} is not overdue: there is nothing to explain", "code")])
 
-class Refused(Exception):
-    """The request fits the case, but not what came with it (422), or not again (409)."""
 
-    def __init__(self, status: int, problems: list[Problem]) -> None:
-        super().__init__(problems)
-        self.status = status
-        self.problems = problems
+class Refused(Conflict):
+    """The letter fits the case, but not again, or not before the case has a due time (409)."""
+
+
+class NotLater(Invalid):
+    """The letter's new appointment is not after the original one (422)."""
 
 
 def is_overdue(row: dict[str, Any]) -> bool:
@@ -60,23 +65,23 @@ def explain(row: dict[str, Any], by: str, cause: str, officer: str | None,
 def apologise(row: dict[str, Any], calendar: WorkCalendar, *, reason: str,
               new_due_at: datetime, department: str | None, signed_by: str,
               now: datetime, policy: ApologyPolicy) -> tuple[dict[str, Any], ApologyIssued]:
-    """The letter's facts and ApologyIssued. Refused when repeated or when the new date is
-    not later; one issued later than the rule wants (overdue, or under `days_before`) is
+    """The letter's facts and ApologyIssued. Refused when repeated, NotLater when the new
+    date is not later; one issued later than the rule wants (overdue, or under `days_before`) is
     still owed to the applicant, so it is issued and marked `in_time: false` for the
     centre to see."""
     due = row.get("due_at")
     if due is None:
-        raise Refused(409, [Problem.of("no_due_time", "Hồ sơ chưa có thời hạn giải quyết",
+        raise Refused([Problem.of("no_due_time", "Hồ sơ chưa có thời hạn giải quyết",
                                        "the case has no due time yet", "code")])
     earlier = 1 if row.get("apology") else 0
     problems = clock.apology_problems(calendar, now, due, new_due_at, earlier,
                                       policy.days_before, policy.max_per_dossier)
     if "apology_repeated" in problems:
-        raise Refused(409, [Problem.of(
+        raise Refused([Problem.of(
             "apology_repeated", "Hồ sơ đã có văn bản xin lỗi và hẹn lại",
             f"at most {policy.max_per_dossier} apology letter per dossier", "code")])
     if "reappointment_not_later" in problems:
-        raise Refused(422, [Problem.of(
+        raise NotLater([Problem.of(
             "reappointment_not_later", "Ngày hẹn mới phải sau ngày hẹn trả kết quả ban đầu",
             "the new date must be after the original due time", "new_due_at")])
     department = department or row.get("department") or domain.LEADERSHIP

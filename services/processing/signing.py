@@ -11,6 +11,8 @@ from typing import Protocol
 
 import httpx
 
+from contracts.common import Problem
+from services.common.errors import Unavailable
 from services.common.settings import DEV_SERVICE_KEY
 
 
@@ -21,8 +23,17 @@ class Signed:
     verification_url: str   # where anyone checks it
 
 
-class SigningUnavailable(Exception):
+class SigningUnavailable(Unavailable):
     """The signing service could not be reached or refused: nothing was issued (503)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([Problem.of(
+            "signing_unavailable", "Chưa ký số được kết quả; vui lòng thử lại sau",
+            f"the result could not be signed; try again later ({reason})", "action")])
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class ResultSigner(Protocol):

@@ -1,5 +1,5 @@
-"""Composition of the digitization service: runtime, keys, storage, workers, use cases,
-routes."""
+"""Composition of the digitization service: runtime, keys, storage, workers, use cases (the
+consumer's in handlers.py, the HTTP API's in desk.py), routes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from services.common.runtime import Runtime
 from services.common.telemetry import get_logger
 from services.digitization import tables
 from services.digitization.api import router
+from services.digitization.desk import Desk
 from services.digitization.documents import Documents, Extractor
 from services.digitization.handlers import Digitizer
 from services.digitization.keys import Keyring, Minter
@@ -112,9 +113,11 @@ def build(settings: Any = None) -> Runtime:
                                   ApplicantRecorded), Batched(digitizer.apply_batch)))
     runtime.app.state.digitizer = digitizer
     runtime.app.state.public_verifications = RateLimit(settings.public_verifications_per_minute)
-    runtime.app.state.documents = Documents(
+    documents = Documents(
         blob_store(settings), workers, keys, roots, settings.sign_location,
         settings.image_limits, extractor() if settings.extract_fields else None)
+    runtime.app.state.documents = documents
+    runtime.app.state.desk = Desk(runtime, digitizer, documents)
     stop = runtime.stop
 
     async def stop_with_workers() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -27,20 +26,15 @@ from contracts.common import (
     Timestamp,
 )
 from contracts.events import SupplementItem
-from services.common.auth import Caller, acting, check_agency, require, visible
+from services.common.auth import Caller, acting, check_agency, require
 from services.common.http import ApiError, client_address
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
-from services.intake import citizen, slip_views
-from services.intake.counter import Counter, Recorded, local_times
-from services.intake.domain import (
-    NotFound,
-    Submission,
-    public_view,
-)
+from services.intake import citizen
+from services.intake.counter import Counter, NotFound, Recorded, local_times
+from services.intake.domain import Submission, public_view
 from services.intake.handlers import Intake
 from services.intake.tables import dossiers, metadata
-from services.law.pseudonym import pseudonym
 from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -198,25 +192,13 @@ async def list_dossiers(
     cursor = _cursor(after) if after else None
     if agency is not None:
         check_agency(caller, agency)
-    async with request.app.state.runtime.sessions() as s:
-        page, more = await _intake(request).page(s, agency=agency, status=status,
-                                                 channel=channel, from_=from_, to=to,
-                                                 after=cursor, limit=limit,
-                                                 within=caller.agencies())
+    page, more = await _counter(request).page(agency=agency, status=status, channel=channel,
+                                              from_=from_, to=to, after=cursor, limit=limit,
+                                              within=caller.agencies())
     last = page[-1] if page else None
     return {"items": [local_times(public_view(r)) for r in page],
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
             if more and last else None}
-
-
-SLIPS = {
-    # slip -> (states it exists in, renderer, file name stem)
-    "receipt.pdf": (frozenset({"received", "awaiting_supplement", "withdrawn"}),
-                    slip_views.receipt, "giay-tiep-nhan"),
-    "supplement-request.pdf": (frozenset({"awaiting_supplement"}),
-                               slip_views.supplement_request, "phieu-yeu-cau-bo-sung"),
-    "refusal.pdf": (frozenset({"refused"}), slip_views.refusal, "phieu-tu-choi"),
-}
 
 
 @router.get("/dossiers/{code}/{slip}", response_class=Response,
@@ -225,34 +207,14 @@ async def slip_pdf(code: str, slip: Literal["receipt.pdf", "supplement-request.p
                                             "refusal.pdf"], request: Request,
                    caller: Annotated[Caller, require(P.personal_read)]) -> Response:
     """The slips (docs/law.md#slips-and-their-contents), by the form set in force on receipt."""
-    intake = _intake(request)
-    async with request.app.state.runtime.sessions() as s:
-        row = visible(caller, await intake.existing(s, code=code))
-    if row is None:
-        raise NotFound(code)
-    states, render, stem = SLIPS[slip]
-    if row["status"] not in states:
-        raise ApiError(409, [Problem.of("no_such_slip", f"Hồ sơ ở trạng thái {row['status']} "
-                                        "không có phiếu này",
-                                        f"a {row['status']} dossier has no {slip}", "slip")],
-                       current_status=row["status"])
-    # Every slip prints the applicant's name, ID number and contacts: a read to record.
-    await request.app.state.runtime.audit.read(request, action="read.slip", dossier_code=code,
-                                               target=slip)
-    # Drawn with the catalogue the dossier was received under (its names, its components).
-    catalog = intake.catalogs.version(row["catalog_version"])
-    pdf = await asyncio.to_thread(render, catalog, row)
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{stem}-{code}.pdf"'})
+    printed = await _counter(request).slip(request, caller, code, slip)
+    return Response(printed.pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{printed.filename}"'})
 
 
 @router.get("/dossiers/{code}")
 async def get_dossier(code: str, request: Request, caller: Reading) -> dict[str, Any]:
-    async with request.app.state.runtime.sessions() as s:
-        found = visible(caller, await _intake(request).existing(s, code=code))
-    if not found:
-        raise NotFound(code)
-    return local_times(public_view(found))
+    return local_times(public_view(await _counter(request).dossier(caller, code)))
 
 
 def _id_tail(applicant: dict[str, Any]) -> str:
@@ -351,9 +313,8 @@ async def applicant_ref(body: ApplicantNumberIn, request: Request,
     so the counter can offer what the data warehouse already holds (digitization's
     `GET /api/v1/warehouse/{applicant_ref}/documents`, within the officer's tree). The
     number travels in the body, never in a URL."""
-    await request.app.state.runtime.audit.read(request, action="read.applicant_ref",
-                                               dossier_code=None)
-    return {"applicant_ref": pseudonym(_intake(request).key, body.kind, body.number)}
+    ref = await _counter(request).applicant_ref(request, body.kind, body.number)
+    return {"applicant_ref": ref}
 
 
 @router.get("/catalog/agencies", dependencies=[require(P.catalog_read)])

@@ -4,7 +4,9 @@ once by the HTTP edge; the routes (api.py) parse, authorize, call one and render
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,13 +16,16 @@ from fastapi.responses import JSONResponse
 
 from contracts.common import Problem, Reason
 from services.common.auth import Caller, visible
-from services.common.errors import Conflict
+from services.common.errors import Conflict, Invalid, Missing
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
-from services.intake.domain import NotFound, Submission, public_view
+from services.intake import domain, slip_views
+from services.intake.domain import Submission, public_view
 from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
 from services.intake.warehouse import Warehouse
+from services.law.catalog import CatalogIndex
+from services.law.pseudonym import pseudonym
 from services.law.workdays import TZ
 
 
@@ -28,6 +33,41 @@ def local_times(view: Mapping[str, Any]) -> dict[str, Any]:
     """People read these: local time with its offset, the same on every answer."""
     return {k: v.astimezone(TZ).isoformat() if isinstance(v, datetime) else v
             for k, v in view.items()}
+
+
+class NotFound(Missing):
+    """No such dossier, or not in the caller's tree (not even confirmed to exist)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__([Problem.of("not_found", f"Không tìm thấy hồ sơ {code}",
+                                     f"no dossier {code}", "code")])
+
+
+class NotNow(Conflict):
+    """The action is not possible in the dossier's status (the domain's WrongState)."""
+
+    def __init__(self, wrong: domain.WrongState) -> None:
+        super().__init__([Problem.of(
+            "wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng thái {wrong.status}",
+            str(wrong), "status")], current_status=wrong.status)
+
+
+class Unfit(Invalid):
+    """Nothing was recorded: every problem the domain found (its Rejected)."""
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    # The domain's refusals are plain exceptions (it imports nothing of the runtime): here
+    # they become the errors the edge answers.
+    try:
+        yield
+    except domain.NotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except domain.WrongState as exc:
+        raise NotNow(exc) from exc
+    except domain.Rejected as exc:
+        raise Unfit(exc.problems) from exc
 
 
 class Raced(Conflict):
@@ -49,6 +89,34 @@ class Recorded:
     new: bool
 
 
+class NoSuchSlip(Conflict):
+    """The dossier's status has no such slip (a receipt of a refused dossier...)."""
+
+    def __init__(self, slip: str, current_status: str) -> None:
+        super().__init__([Problem.of(
+            "no_such_slip", f"Hồ sơ ở trạng thái {current_status} không có phiếu này",
+            f"a {current_status} dossier has no {slip}", "slip")],
+            current_status=current_status)
+
+
+SLIPS: dict[str, tuple[frozenset[str], Callable[[CatalogIndex, dict[str, Any]], bytes], str]] = {
+    # slip -> (states it exists in, renderer, file name stem)
+    "receipt.pdf": (frozenset({"received", "awaiting_supplement", "withdrawn"}),
+                    slip_views.receipt, "giay-tiep-nhan"),
+    "supplement-request.pdf": (frozenset({"awaiting_supplement"}),
+                               slip_views.supplement_request, "phieu-yeu-cau-bo-sung"),
+    "refusal.pdf": (frozenset({"refused"}), slip_views.refusal, "phieu-tu-choi"),
+}
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A slip drawn, and the name it is offered under."""
+
+    pdf: bytes
+    filename: str
+
+
 # A counter action on a recorded dossier, in the transaction it is given.
 Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
 Record = Callable[[Session], Awaitable[dict[str, Any]]]
@@ -56,8 +124,9 @@ Record = Callable[[Session], Awaitable[dict[str, Any]]]
 
 class Counter:
     """Receipt, refusal and the actions on a recorded dossier, each in one transaction with
-    its audit row; `request` says who acted and from where (the audit row's actor and
-    address), and carries an action's Idempotency-Key."""
+    its audit row; the reads of a dossier, a page, a slip or a pseudonym (a read of personal
+    data recorded first). `request` says who acted and from where (the audit row's actor
+    and address), and carries an action's Idempotency-Key."""
 
     def __init__(self, runtime: Runtime, intake: Intake, warehouse: Warehouse,
                  keys: IdempotencyKeys) -> None:
@@ -75,19 +144,38 @@ class Counter:
             found = visible(caller, await self.intake.existing(s, submission_id=submission_id))
         return dict(found) if found else None
 
+    async def dossier(self, caller: Caller, code: str) -> dict[str, Any]:
+        """The dossier, if the caller may see it (else NotFound: not even confirmed)."""
+        async with self.runtime.sessions() as s:
+            found = visible(caller, await self.intake.existing(s, code=code))
+        if found is None:
+            raise NotFound(code)
+        return dict(found)
+
+    async def page(self, *, agency: str | None, status: str | None, channel: str | None,
+                   from_: datetime | None, to: datetime | None,
+                   after: tuple[datetime, str] | None, limit: int,
+                   within: set[str] | None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of dossiers of the agencies `within` (None: all), and whether more follow."""
+        async with self.runtime.sessions() as s:
+            return await self.intake.page(s, agency=agency, status=status, channel=channel,
+                                          from_=from_, to=to, after=after, limit=limit,
+                                          within=within)
+
     async def receive(self, request: Request, caller: Caller, sub: Submission,
                       now: datetime) -> Recorded:
-        """Received (Rejected with every problem; WarehouseUnavailable when a reused
+        """Received (Unfit with every problem; WarehouseUnavailable when a reused
         component cannot be checked)."""
         if found := await self.earlier(caller, sub.submission_id):
             return Recorded(found, new=False)
-        await self.intake.verify_reuse(self.warehouse, sub)
+        with _refusals():
+            await self.intake.verify_reuse(self.warehouse, sub)
         return await self._record(request, caller, sub.submission_id, "dossier.receive",
                                   lambda s: self.intake.receive(s, sub, now))
 
     async def refuse(self, request: Request, caller: Caller, sub: Submission,
                      reasons: list[Reason], now: datetime) -> Recorded:
-        """A refusal slip with reasons (Rejected when the refusal itself cannot stand)."""
+        """A refusal slip with reasons (Unfit when the refusal itself cannot stand)."""
         if found := await self.earlier(caller, sub.submission_id):
             return Recorded(found, new=False)
         return await self._record(request, caller, sub.submission_id, "dossier.refuse",
@@ -96,10 +184,11 @@ class Counter:
     async def _record(self, request: Request, caller: Caller, submission_id: str | None,
                       action: str, record: Record) -> Recorded:
         try:
-            async with self.runtime.transaction() as s:
-                row = await record(s)
-                await self.runtime.audit.record(s, request, actor=None, action=action,
-                                                dossier_code=row["code"])
+            with _refusals():
+                async with self.runtime.transaction() as s:
+                    row = await record(s)
+                    await self.runtime.audit.record(s, request, actor=None, action=action,
+                                                    dossier_code=row["code"])
             return Recorded(row, new=True)
         except DuplicateKey:
             # Dropped unlogged, and answered outside this handler so nothing chains it: its
@@ -112,21 +201,41 @@ class Counter:
 
     async def change(self, request: Request, caller: Caller, code: str, act: Act, *,
                      status: int, action: str) -> JSONResponse:
-        """A counter action in one transaction with its audit row (NotFound, WrongState,
-        Rejected: nothing changed); with an Idempotency-Key header, a retry of the same
-        request gets the first answer back and changes nothing."""
+        """A counter action in one transaction with its audit row (NotFound, NotNow, Unfit:
+        nothing changed); with an Idempotency-Key header, a retry of the same request gets
+        the first answer back and changes nothing."""
         key, where, replay = await self.keys.replay(request, self.runtime.sessions)
         if replay is not None:
             return replay
-        async with self.runtime.transaction() as s:
-            row = await act(self.intake, s, self.runtime.clock.now())
-            if visible(caller, row) is None:
-                raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
-            view = local_times(public_view(row))
-            if "missing" in row:
-                view["missing"] = row["missing"]
-            if key:
-                await self.keys.keep(s, key, where, status, view, self.runtime.clock.now())
-            await self.runtime.audit.record(s, request, actor=None, action=action,
-                                            dossier_code=code)
+        with _refusals():
+            async with self.runtime.transaction() as s:
+                row = await act(self.intake, s, self.runtime.clock.now())
+                if visible(caller, row) is None:
+                    raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
+                view = local_times(public_view(row))
+                if "missing" in row:
+                    view["missing"] = row["missing"]
+                if key:
+                    await self.keys.keep(s, key, where, status, view, self.runtime.clock.now())
+                await self.runtime.audit.record(s, request, actor=None, action=action,
+                                                dossier_code=code)
         return JSONResponse(view, status_code=status)
+
+    async def slip(self, request: Request, caller: Caller, code: str, slip: str) -> Printed:
+        """One of SLIPS, drawn with the catalogue the dossier was received under (its names,
+        its components); NotFound, or NoSuchSlip in a status without it. Every slip prints
+        the applicant's name, ID number and contacts: a read recorded before it is drawn."""
+        row = await self.dossier(caller, code)
+        states, render, stem = SLIPS[slip]
+        if row["status"] not in states:
+            raise NoSuchSlip(slip, row["status"])
+        await self.runtime.audit.read(request, action="read.slip", dossier_code=code,
+                                      target=slip)
+        catalog = self.intake.catalogs.version(row["catalog_version"])
+        return Printed(await asyncio.to_thread(render, catalog, row), f"{stem}-{code}.pdf")
+
+    async def applicant_ref(self, request: Request, kind: str, number: str) -> str:
+        """The applicant's pseudonym from the number typed at the counter: a read of
+        personal data, recorded before it is answered."""
+        await self.runtime.audit.read(request, action="read.applicant_ref", dossier_code=None)
+        return pseudonym(self.intake.key, kind, number)

@@ -31,10 +31,11 @@ from PIL import Image, ImageDraw
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from contracts.topics import REPORTS, SERVICES
-from deploy.local.broker import free_port
+from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
 from services.law.workdays import TZ
 from tests.auth import AUTH
+from tests.conftest import with_topics
 from tests.integration.support import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -54,9 +55,14 @@ JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 
 
 @pytest.fixture(scope="module")
-def screens(session_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def screens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     var = tmp_path_factory.mktemp("screens")
-    stack = Stack(session_broker, var, ports={name: free_port() for name in SERVICES},
+    # A broker of its own: on the session's, the consumer groups are the earlier modules'
+    # stacks' (onestop.<service>), and a member one of them left behind (a killed service)
+    # held this stack's consumers out of their partitions for minutes on a loaded machine.
+    broker = LocalBroker(free_port(), var / "broker.log").start()
+    with_topics(broker.bootstrap)
+    stack = Stack(broker.bootstrap, var, ports={name: free_port() for name in SERVICES},
                   front_port=free_port(), extra_env={"ONESTOP_LOG_LEVEL": "WARNING"})
     stack.migrate()
     try:
@@ -65,6 +71,7 @@ def screens(session_broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield stack
     finally:
         stack.stop()
+        broker.stop()
 
 
 # How long a screen is refreshed for what a consumer has not applied yet: a loaded CI

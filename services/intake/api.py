@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -28,13 +27,10 @@ from contracts.common import (
 from contracts.events import SupplementItem
 from services.common.auth import Caller, acting, check_agency, require
 from services.common.http import ApiError, client_address
-from services.common.sealed_columns import sealed_columns
-from services.common.sealing import data_sealer
 from services.intake import citizen
-from services.intake.counter import Counter, NotFound, Recorded, local_times
+from services.intake.counter import Counter, Recorded, local_times
 from services.intake.domain import Submission, public_view
 from services.intake.handlers import Intake
-from services.intake.tables import dossiers, metadata
 from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -217,31 +213,6 @@ async def get_dossier(code: str, request: Request, caller: Reading) -> dict[str,
     return local_times(public_view(await _counter(request).dossier(caller, code)))
 
 
-def _id_tail(applicant: dict[str, Any]) -> str:
-    number = applicant.get("id_number") or applicant.get("unit_code") or ""
-    return str(number)[-4:]
-
-
-# A dossier row's sealed columns, as the decoy a lookup of an unknown code opens instead.
-_DECOY_APPLICANT = {"kind": "individual", "full_name": "Nguyễn Văn Ẩn Danh",
-                    "id_number": "000000000000", "birth_date": "1990-01-01"}
-_decoy: tuple[object, dict[str, str]] | None = None
-
-
-def _decoy_row() -> dict[str, Any]:
-    """What opening a found row's sealed columns gives, done on sealed decoys: a lookup of
-    an unknown code does the same work as one with wrong digits, so its time does not say
-    whether the code exists. Sealed once per data key."""
-    global _decoy
-    sealer = data_sealer()
-    names = sealed_columns(metadata).get(dossiers.name, [])
-    if _decoy is None or _decoy[0] is not sealer:
-        clear = {n: _DECOY_APPLICANT if n == "applicant" else "" for n in names}
-        _decoy = sealer, {n: dossiers.c[n].type.process_bind_param(v, None)
-                          for n, v in clear.items()}
-    return {n: dossiers.c[n].type.process_result_value(_decoy[1][n], None) for n in names}
-
-
 PublicCode = Annotated[str, Path(min_length=3, max_length=64)]
 ID_LAST4 = "^[0-9A-Za-z]{4}$"
 ID_LAST4_TEXT = ("the last four characters of the applicant's ID number (unit code for an "
@@ -253,13 +224,7 @@ async def _matching(request: Request, code: str, id_last4: str) -> dict[str, Any
     public route spends the same per-address allowance, and does the same work whether the
     code exists or not (an unknown code opens a sealed decoy)."""
     request.app.state.public_lookups.take(client_address(request))
-    async with request.app.state.runtime.sessions() as s:
-        row = await _intake(request).existing(s, code=code)
-    applicant = (row or _decoy_row())["applicant"]
-    matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
-    if row is None or not matched:
-        raise NotFound(code)
-    return row
+    return await _counter(request).public_match(code, id_last4)
 
 
 @router.get("/public/dossiers/{code}", tags=["public"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +20,13 @@ from services.common.auth import Caller, visible
 from services.common.errors import Conflict, Invalid, Missing
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
+from services.common.sealed_columns import sealed_columns
+from services.common.sealing import data_sealer
 from services.intake import domain, slip_views
 from services.intake.domain import Submission, public_view
 from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
+from services.intake.tables import dossiers, metadata
 from services.intake.warehouse import Warehouse
 from services.law.catalog import CatalogIndex
 from services.law.pseudonym import pseudonym
@@ -115,6 +119,31 @@ class Printed:
 
     pdf: bytes
     filename: str
+
+
+def _id_tail(applicant: dict[str, Any]) -> str:
+    number = applicant.get("id_number") or applicant.get("unit_code") or ""
+    return str(number)[-4:]
+
+
+# A dossier row's sealed columns, as the decoy a lookup of an unknown code opens instead.
+_DECOY_APPLICANT = {"kind": "individual", "full_name": "Nguyễn Văn Ẩn Danh",
+                    "id_number": "000000000000", "birth_date": "1990-01-01"}
+_decoy: tuple[object, dict[str, str]] | None = None
+
+
+def _decoy_row() -> dict[str, Any]:
+    """What opening a found row's sealed columns gives, done on sealed decoys: a lookup of
+    an unknown code does the same work as one with wrong digits, so its time does not say
+    whether the code exists. Sealed once per data key."""
+    global _decoy
+    sealer = data_sealer()
+    names = sealed_columns(metadata).get(dossiers.name, [])
+    if _decoy is None or _decoy[0] is not sealer:
+        clear = {n: _DECOY_APPLICANT if n == "applicant" else "" for n in names}
+        _decoy = sealer, {n: dossiers.c[n].type.process_bind_param(v, None)
+                          for n, v in clear.items()}
+    return {n: dossiers.c[n].type.process_result_value(_decoy[1][n], None) for n in names}
 
 
 # A counter action on a recorded dossier, in the transaction it is given.
@@ -239,3 +268,15 @@ class Counter:
         personal data, recorded before it is answered."""
         await self.runtime.audit.read(request, action="read.applicant_ref", dossier_code=None)
         return pseudonym(self.intake.key, kind, number)
+
+    async def public_match(self, code: str, id_last4: str) -> dict[str, Any]:
+        """The dossier whose code and last four ID digits both match, else NotFound, with
+        the same work whether the code exists or not (an unknown code opens a sealed
+        decoy)."""
+        async with self.runtime.sessions() as s:
+            row = await self.intake.existing(s, code=code)
+        applicant = (row or _decoy_row())["applicant"]
+        matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
+        if row is None or not matched:
+            raise NotFound(code)
+        return row

@@ -1,5 +1,5 @@
-"""Processing's HTTP API: routes of a few lines over the use cases in handlers.py and
-officer_writes.py."""
+"""Processing's HTTP API: routes of a few lines (parse, authorize, call one use case,
+render) over the use cases in case_reads.py and officer_writes.py."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
 from services.common.auth import Caller, acting, check_agency, check_permission, require
-from services.common.http import ApiError, not_found
+from services.common.http import ApiError
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
-from services.processing import domain, overdue
-from services.processing.documents import letters, slip_pdf
+from services.processing.case_reads import CaseReads
 from services.processing.domain import OFFICER_ACTIONS
-from services.processing.handlers import Cases, NotFound
 from services.processing.officer_writes import Keyed, OfficerWrites, as_answer
 from services.processing.workflow import Action, State
 from services.product.roles import Permission as P
@@ -96,8 +94,8 @@ Reading = Annotated[Caller, require(P.dossier_read)]
 Personal = Annotated[Caller, require(P.personal_read)]
 
 
-def _cases(request: Request) -> Cases:
-    return request.app.state.cases  # type: ignore[no-any-return]
+def _reads(request: Request) -> CaseReads:
+    return request.app.state.reads  # type: ignore[no-any-return]
 
 
 def _writes(request: Request) -> OfficerWrites:
@@ -142,11 +140,10 @@ async def list_cases(
     cursor = _cursor(after)
     if agency is not None:
         check_agency(caller, agency)
-    async with request.app.state.runtime.sessions() as s:
-        items, more = await _cases(request).page(
-            s, agency=agency, within=caller.agencies(), department=department, officer=officer,
-            state=state.value if state else None, after=cursor, limit=page_size,
-            deadline=deadline.value if deadline else None, explained=explained)
+    items, more = await _reads(request).page(
+        caller, agency=agency, department=department, officer=officer,
+        state=state.value if state else None, after=cursor, limit=page_size,
+        deadline=deadline.value if deadline else None, explained=explained)
     last = items[-1] if items else None
     return {"items": as_answer(items),
             "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
@@ -157,12 +154,7 @@ async def list_cases(
 async def case(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     """State, current step and holder, due time, working time used and left on the law's
     clock, the full history, and what an officer may do now."""
-    rt: Runtime = request.app.state.runtime
-    async with rt.sessions() as s:
-        found = await _cases(request).view(s, code, rt.clock.now())
-    if found is None or not caller.sees(found.get("agency_code")):
-        raise NotFound(code)
-    return as_answer(found)  # type: ignore[no-any-return]
+    return as_answer(await _reads(request).view(caller, code))  # type: ignore[no-any-return]
 
 
 async def _keyed(request: Request) -> tuple[Keyed, JSONResponse | None]:
@@ -224,17 +216,6 @@ async def apologise(code: str, body: ApologyIn, request: Request,
 # --- documents ---------------------------------------------------------------------------
 
 
-async def _documents(request: Request, caller: Caller, code: str
-                     ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
-                                dict[str, Any] | None]:
-    async with request.app.state.runtime.sessions() as s:
-        row, steps, history = await _cases(request).documents_of(s, code)
-        if not caller.sees(row.get("agency_code")):
-            raise NotFound(code)
-        applicant = await _cases(request).repo.applicant(s, code)
-    return row, steps, history, applicant
-
-
 def _pdf(content: bytes, name: str) -> Response:
     return Response(content, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{name}"'})
@@ -244,38 +225,22 @@ def _pdf(content: bytes, name: str) -> Response:
 async def control_slip(code: str, request: Request, caller: Reading) -> dict[str, Any]:
     """Phiếu kiểm soát quá trình giải quyết hồ sơ: every handover with from, to, time
     handed and received, the step's due time and its outcome."""
-    row, steps, history, _ = await _documents(request, caller, code)
-    now = request.app.state.runtime.clock.now()
-    return _cases(request).control_slip(row, steps, history, now).to_json()
+    return (await _reads(request).control_slip(caller, code)).to_json()
 
 
 @router.get("/cases/{code}/control-slip.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 async def control_slip_pdf(code: str, request: Request, caller: Reading) -> Response:
-    row, steps, history, _ = await _documents(request, caller, code)
-    cases = _cases(request)
-    return _pdf(slip_pdf.control_slip_pdf(
-        cases.control_slip(row, steps, history, request.app.state.runtime.clock.now()),
-        cases.letterhead(row),
-        procedure_name=cases.procedure_name(row)), f"phieu-kiem-soat-{code}.pdf")
+    return _pdf(await _reads(request).control_slip_pdf(caller, code),
+                f"phieu-kiem-soat-{code}.pdf")
 
 
 @router.get("/cases/{code}/apology.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 async def apology_pdf(code: str, request: Request, caller: Personal) -> Response:
     """The apology and re-appointment letter as issued (404 before it is)."""
-    row, _, _, applicant = await _documents(request, caller, code)
-    event = overdue.apology_event(row)
-    if event is None:
-        raise not_found(f"Hồ sơ {code} chưa có văn bản xin lỗi",
-                        f"no apology letter for case {code}", "code")
-    await request.app.state.runtime.audit.read(request, action="read.apology_pdf",
-                                               dossier_code=code)
-    cases = _cases(request)
-    return _pdf(letters.apology_letter_pdf(
-        cases.letterhead(row), event, procedure_name=cases.procedure_name(row),
-        received_at=row["received_at"], applicant_name=domain.applicant_name(applicant)),
-        f"xin-loi-{code}.pdf")
+    return _pdf(await _reads(request).apology_pdf(request, caller, code),
+                f"xin-loi-{code}.pdf")
 
 
 @router.get("/cases/{code}/result.pdf", response_class=Response,
@@ -285,14 +250,7 @@ async def result_pdf(code: str, request: Request, caller: Personal) -> Response:
     """The result document once decided: once issued signed, a redirect to the signed file
     the signing service keeps; before that (or with no signing service), a rendering
     marked unsigned (CHƯA KÝ SỐ). 404 before the decision."""
-    row, _, _, applicant = await _documents(request, caller, code)
-    result = row.get("result") or {}
-    if not result.get("decision"):
-        raise not_found(f"Hồ sơ {code} chưa có quyết định", f"case {code} is not decided",
-                        "code")
-    if result.get("document_url"):
-        return RedirectResponse(result["document_url"], status_code=307)
-    await request.app.state.runtime.audit.read(request, action="read.result_pdf",
-                                               dossier_code=code)
-    return _pdf(_cases(request).result_pdf(row, applicant, signed=False),
-                f"ket-qua-{code}.pdf")
+    found = await _reads(request).result(request, caller, code)
+    if isinstance(found, str):
+        return RedirectResponse(found, status_code=307)
+    return _pdf(found, f"ket-qua-{code}.pdf")

@@ -20,6 +20,7 @@ from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
 from services.processing import portal_sync, tables
 from services.processing.api import router
+from services.processing.case_reads import CaseReads
 from services.processing.domain import AlertPolicy
 from services.processing.handlers import PROVINCE_EVENTS, Cases
 from services.processing.metrics import CaseGauges
@@ -78,4 +79,5 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
     keys = IdempotencyKeys(cases.repo)
     runtime.app.state.idempotency = keys
     runtime.app.state.writes = OfficerWrites(runtime, cases, keys)
+    runtime.app.state.reads = CaseReads(runtime, cases)
     return runtime

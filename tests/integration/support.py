@@ -1,5 +1,5 @@
 """Helpers for in-process integration tests: a real service runtime, a topic reader, a
-wait on a fact (`eventually`) and a consumer group's progress (`committed_past`)."""
+wait on a fact (`eventually`) and on a consumer group's progress (`handled`, `caught_up`)."""
 
 from __future__ import annotations
 
@@ -81,37 +81,58 @@ async def eventually(check: Callable[[], Any], what: str, *, seconds: float = 90
         await asyncio.sleep(interval)
 
 
-async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """A consumer group's committed offsets (the next offset it will read), per partition."""
+def group_of(runtime: Runtime) -> str:
+    """The consumer group a service's runtime reads in (services/common/runtime.py)."""
+    return runtime.settings.consumer_group or f"onestop.{runtime.name}"
+
+
+async def committed(bootstrap: str, group: str, partitions: list[TopicPartition] | None = None
+                    ) -> dict[TopicPartition, int]:
+    """A consumer group's committed offsets (the next offset it will read): of `partitions`,
+    or of every partition it has committed on."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-async def committed_past(bootstrap: str, group: str, topic: str, partition: int,
-                         offset: int) -> bool:
-    """Whether `group` has committed past the record at `offset`: its consumer handled the
-    record and committed the transaction it was handled in (services/common/consumer.py
-    commits offsets only after that), so whatever the record did or did not do is done."""
-    return (await committed(bootstrap, group)).get(TopicPartition(topic, partition), -1) > offset
-
-
 async def handled(bootstrap: str, group: str, records: list[Any], *,
                   seconds: float = 90) -> None:
     """Waits until `group` has committed past every record (anything with topic, partition
-    and offset: a ConsumerRecord, the RecordMetadata a send returns): the way to wait before
-    asserting that something did NOT happen, instead of sleeping a while."""
+    and offset: a ConsumerRecord, the RecordMetadata a send returns). Its consumer commits
+    only after the transaction the record was handled in (services/common/consumer.py), so
+    whatever the record did or did not do is done: the way to wait before asserting that
+    something did NOT happen, instead of sleeping a while."""
     last: dict[TopicPartition, int] = {}
     for r in records:
         tp = TopicPartition(r.topic, r.partition)
         last[tp] = max(last.get(tp, -1), r.offset)
 
     async def past() -> bool:
-        done = await committed(bootstrap, group)
-        return all(done.get(tp, -1) > offset for tp, offset in last.items())
+        done = await committed(bootstrap, group, list(last))
+        behind = {f"{tp.topic}/{tp.partition}": (done.get(tp), offset)
+                  for tp, offset in last.items() if done.get(tp, -1) <= offset}
+        assert not behind, f"(committed, record) offsets: {behind}"
+        return True
     await eventually(past, f"group {group} to commit past {len(records)} record(s)",
                      seconds=seconds)
+
+
+async def caught_up(bootstrap: str, group: str) -> bool:
+    """Whether `group` has committed to the end of every partition of the topics it has
+    committed on: whatever was on them when asked is handled."""
+    done = await committed(bootstrap, group)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for topic in {tp.topic for tp in done}
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return bool(done) and all(done.get(tp, 0) >= end for tp, end in ends.items())

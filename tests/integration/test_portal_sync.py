@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from services.law.workdays import WorkCalendar
 from services.processing.app import build
 from services.processing.portal_repository import portal_dossiers
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import started
+from tests.integration.support import eventually, started
 from tests.integration.test_processing_lifecycle import (
     AGENCY,
     LEADER,
@@ -62,9 +61,9 @@ from tests.integration.test_processing_lifecycle import (
     C,
     act,
     arrive,
+    case_when,
     client_for,
     publish,
-    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -106,10 +105,8 @@ class Portal:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="off"))
         self.task = asyncio.create_task(self.server.serve())
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the stand-in portal did not start"
-            await asyncio.sleep(0.02)
+        server = self.server
+        await eventually(lambda: server.started, "the stand-in portal to start")
 
     async def down(self) -> None:
         if self.server is not None and self.task is not None:
@@ -172,16 +169,6 @@ async def _failures(client: httpx.AsyncClient, reason: str) -> float:
         ("onestop_portal_sync_failures_total", (("reason", reason),)), 0.0)
 
 
-async def _wait(what: str, check: Callable[[], Any], seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
         kafka_bootstrap: str, database_url: str, tmp_path: Path, unique: str) -> None:
     day = datetime.now(UTC).strftime("%y%m%d")
@@ -204,15 +191,15 @@ async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
                 await publish(runtime, kafka_bootstrap,
                               (topics.INTAKE, _province_received(province, now)),
                               (topics.PROVINCIAL, _step(province, now + timedelta(hours=1))))
-                await until(client, central, lambda c: c["state"] == "in_step", "the opening")
-                await until(client, counter, lambda c: c["state"] == "in_step", "the opening")
-                await until(client, province, lambda c: c["department"] ==
-                            "Phòng Chế độ (tỉnh)", "the province's step")
+                await case_when(client, central, lambda c: c["state"] == "in_step", "the opening")
+                await case_when(client, counter, lambda c: c["state"] == "in_step", "the opening")
+                await case_when(client, province, lambda c: c["department"] ==
+                                "Phòng Chế độ (tỉnh)", "the province's step")
                 # 2, 4 (central); 3 (refused); 2, 4 (province); none of the counter's.
-                assert await _wait("the backlog of 5", lambda: _equals(
-                    _gauge(client, "onestop_portal_sync_pending"), 5.0))
-                assert await _wait("503s counted",
-                                   lambda: _positive(_failures(client, "unavailable")))
+                await eventually(lambda: _equals(
+                    _gauge(client, "onestop_portal_sync_pending"), 5.0), "the backlog of 5")
+                await eventually(lambda: _positive(_failures(client, "unavailable")),
+                                 "503s counted")
                 assert stand_in.taken == [] and stand_in.refused > 0
 
                 # --- the portal is gone: connections refused ------------------------------
@@ -226,8 +213,8 @@ async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
                     dossier_code=central, received_at=done, complete=True,
                     components=[ComponentRef(code="QD-NV", form="paper")],
                     due_at=WorkCalendar().due_at(done, LEGAL))))
-                await until(client, central, lambda c: c["state"] == "in_step"
-                            and c["clock_running"], "the complete supplement")
+                await case_when(client, central, lambda c: c["state"] == "in_step"
+                                and c["clock_running"], "the complete supplement")
                 later = now + timedelta(hours=2)
                 await publish(
                     runtime, kafka_bootstrap,
@@ -247,27 +234,27 @@ async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
                 # A province's step that overtook its receipt: kept until the receipt.
                 await publish(runtime, kafka_bootstrap,
                               (topics.PROVINCIAL, _step(early, now + timedelta(minutes=5))))
-                await _wait("the early step kept", lambda: _early(runtime, early))
+                await eventually(lambda: _early(runtime, early), "the early step kept")
                 await publish(runtime, kafka_bootstrap,
                               (topics.INTAKE, _province_received(early, now)))
                 await arrive(runtime, kafka_bootstrap, withdrawn, channel=Channel.online)
                 await arrive(runtime, kafka_bootstrap, stopped, channel=Channel.postal)
-                await until(client, withdrawn, lambda c: c["state"] == "in_step", "opening")
+                await case_when(client, withdrawn, lambda c: c["state"] == "in_step", "opening")
                 await publish(runtime, kafka_bootstrap, (topics.INTAKE, DossierWithdrawn(
                     dossier_code=withdrawn, withdrawn_at=datetime.now(UTC),
                     reason="Người nộp xin rút")))
-                await until(client, stopped, lambda c: c["state"] == "in_step", "opening")
+                await case_when(client, stopped, lambda c: c["state"] == "in_step", "opening")
                 await act(client, stopped, "claim", A)
                 await act(client, stopped, "stop", A, notice="TB-01/2026",
                           reasons=[REASON.model_dump()])
-                await until(client, province, lambda c: c["state"] == "returned", "return")
-                await until(client, withdrawn, lambda c: c["state"] == "withdrawn", "gone")
+                await case_when(client, province, lambda c: c["state"] == "returned", "return")
+                await case_when(client, withdrawn, lambda c: c["state"] == "withdrawn", "gone")
                 # + 5, 4 (central); 5, 4, 9, 10 (province); 2, 4 (early); 2, 4, 7
                 # (withdrawn); 2, 4, 8 (stopped, by post)
-                assert await _wait("the backlog of 19", lambda: _equals(
-                    _gauge(client, "onestop_portal_sync_pending"), 19.0))
-                assert await _wait("refused connections counted",
-                                   lambda: _positive(_failures(client, "unreachable")))
+                await eventually(lambda: _equals(
+                    _gauge(client, "onestop_portal_sync_pending"), 19.0), "the backlog of 19")
+                await eventually(lambda: _positive(_failures(client, "unreachable")),
+                                 "refused connections counted")
                 assert await _gauge(client, "onestop_portal_sync_oldest_pending_seconds") > 0
                 assert await _gauge(client, "onestop_portal_sync_backoff_seconds") > 0
                 assert stand_in.taken == []
@@ -287,10 +274,10 @@ async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
                     province: [2, 4, 5, 4, 9, 10], early: [2, 4], withdrawn: [2, 4, 7],
                     stopped: [2, 4, 8, 10]}
                 total = sum(map(len, expected.values()))
-                await _wait("every status at the portal",
-                            lambda: _true(len(stand_in.taken) >= total), seconds=90)
-                assert await _wait("the backlog emptied", lambda: _equals(
-                    _gauge(client, "onestop_portal_sync_pending"), 0.0))
+                await eventually(lambda: len(stand_in.taken) >= total,
+                                 "every status at the portal")
+                await eventually(lambda: _equals(
+                    _gauge(client, "onestop_portal_sync_pending"), 0.0), "the backlog emptied")
                 for code, statuses in expected.items():
                     assert stand_in.statuses(code) == list(enumerate(statuses, 1)), code
                 assert stand_in.statuses(counter) == []
@@ -302,8 +289,9 @@ async def test_every_status_reaches_the_portal_once_in_order_through_its_outage(
                     3, 2, AGENCY)
                 stops = [b for b in stand_in.taken if b["dossier_code"] == stopped]
                 assert {b["channel"] for b in stops} == {3}  # qua bưu chính công ích
-                assert await _wait("the sender back at work", lambda: _equals(
-                    _gauge(client, "onestop_portal_sync_backoff_seconds"), 0.0))
+                await eventually(lambda: _equals(
+                    _gauge(client, "onestop_portal_sync_backoff_seconds"), 0.0),
+                    "the sender back at work")
                 figures = await _metrics(client)
                 assert sum(v for (name, _), v in figures.items()
                            if name == "onestop_portal_sync_delivered_total") == total
@@ -318,10 +306,6 @@ async def _equals(value: Any, expected: float) -> bool:
 
 async def _positive(value: Any) -> bool:
     return bool(await value > 0)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _early(runtime: Runtime, code: str) -> bool:

@@ -6,8 +6,6 @@ refused), and a withdrawal closes the case."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from contracts import topics
 from contracts.common import (
@@ -40,7 +39,14 @@ from services.law.workdays import WorkCalendar
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import (
+    eventually,
+    group_of,
+    handled,
+    read_topic,
+    settings_for,
+    started,
+)
 
 pytestmark = pytest.mark.integration
 AGENCY, PARENT, SIBLING = "000.01.01.H26", "000.00.01.H26", "000.01.02.H26"
@@ -52,15 +58,15 @@ def _type(name: str) -> str:
     return f"vn.gov.bhxh.onestop.{name}.v1"
 
 
-async def publish(runtime: Runtime, bootstrap: str, *events: tuple[topics.Topic, Event]) -> None:
-    """As intake and digitization would: an envelope per event, keyed by the dossier."""
+async def publish(runtime: Runtime, bootstrap: str, *events: tuple[topics.Topic, Event]
+                  ) -> list[RecordMetadata]:
+    """As intake and digitization would: an envelope per event, keyed by the dossier. Where
+    each record landed, to wait until a consumer has handled it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for topic, event in events:
-            envelope = runtime.outbox.envelope(event, AGENCY)
-            await producer.send_and_wait(topic.name, encode(envelope),
-                                         key=event.dossier_code.encode())
+        return [await producer.send_and_wait(topic.name, encode(runtime.outbox.envelope(
+            event, AGENCY)), key=event.dossier_code.encode()) for topic, event in events]
     finally:
         await producer.stop()
 
@@ -86,15 +92,15 @@ async def arrive(runtime: Runtime, bootstrap: str, code: str,
             digitized_at=received_at + timedelta(minutes=30), component_count=1)))
 
 
-async def until(client: httpx.AsyncClient, code: str, ok: Callable[[dict[str, Any]], bool],
-                what: str, seconds: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+async def case_when(client: httpx.AsyncClient, code: str, ok: Callable[[dict[str, Any]], bool],
+                    what: str, seconds: float = 90) -> dict[str, Any]:
+    """The case as processing's API shows it, once `ok` holds for it."""
+    async def case() -> dict[str, Any]:
         r = await client.get(f"/api/v1/cases/{code}")
         if r.status_code == 200 and ok(r.json()):
             return r.json()  # type: ignore[no-any-return]
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {r.status_code} {r.text}")
+        raise AssertionError(f"{r.status_code} {r.text}")  # not yet; shown if it lasts
+    return await eventually(case, what, seconds=seconds)  # type: ignore[no-any-return]
 
 
 async def act(client: httpx.AsyncClient, code: str, action: str, officer: str | None = None,
@@ -119,7 +125,7 @@ async def test_a_case_goes_from_receipt_to_return(kafka_bootstrap: str, database
     try:
         async with client_for(runtime) as client:
             await arrive(runtime, kafka_bootstrap, code)
-            case = await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+            case = await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
             assert case["current_step"] == 1 and case["holder"] is None
             assert case["step"]["department"] == "Phòng Chế độ BHXH"
             assert case["allowed_actions"] == ["claim"]
@@ -163,7 +169,7 @@ async def test_a_case_goes_from_receipt_to_return(kafka_bootstrap: str, database
 
             await act(client, code, "claim", C)
             await act(client, code, "complete_step", C, decision="approve")
-            deciding = await until(client, code, lambda c: c["state"] == "deciding", "deciding")
+            deciding = await case_when(client, code, lambda c: c["state"] == "deciding", "deciding")
             assert deciding["allowed_actions"] == ["return_to_step", "stop", "approve", "deny"]
             assert (await act(client, code, "approve", LEADER))["state"] == "approved"
             await act(client, code, "issue_result", LEADER, result_code="QD-001")
@@ -220,7 +226,7 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
             await arrive(runtime, kafka_bootstrap, code)
             await arrive(runtime, kafka_bootstrap, gone)
             await arrive(runtime, kafka_bootstrap, old, datetime.now(UTC) - timedelta(days=40))
-            first = await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+            first = await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
             await act(client, code, "claim", A)
             asked = await act(client, code, "request_supplement", A, items=[
                 {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"}])
@@ -228,7 +234,7 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
             assert asked["events"] == ["SupplementRequested"]
             # Past the window (3 working days of receipt, PROCESSING_SUPPLEMENT_WITHIN_DAYS):
             # refused, not accepted silently.
-            await until(client, old, lambda c: c["state"] == "in_step", "the old opening")
+            await case_when(client, old, lambda c: c["state"] == "in_step", "the old opening")
             await act(client, old, "claim", A)
             late = await act(client, old, "request_supplement", A, status=422, items=[
                 {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"}])
@@ -244,8 +250,8 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
             await publish(runtime, kafka_bootstrap, (topics.INTAKE, SupplementReceived(
                 dossier_code=code, received_at=datetime.now(UTC),
                 components=[ComponentRef(code="GKS", form="paper")], complete=False)))
-            await until(client, code, lambda c: c["history"][-1]["note"] == "incomplete",
-                        "the partial supplement")
+            await case_when(client, code, lambda c: c["history"][-1]["note"] == "incomplete",
+                            "the partial supplement")
             # The rest: the legal time runs afresh from the complete dossier.
             completed = datetime.now(UTC)
             new_due = WorkCalendar().due_at(completed, LEGAL)
@@ -253,8 +259,8 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
                 dossier_code=code, received_at=completed,
                 components=[ComponentRef(code="QD-NV", form="paper")], complete=True,
                 due_at=new_due)))
-            back = await until(client, code, lambda c: c["state"] == "in_step"
-                               and len(c["history"]) == 5, "the complete supplement")
+            back = await case_when(client, code, lambda c: c["state"] == "in_step"
+                                   and len(c["history"]) == 5, "the complete supplement")
             assert back["holder"] == A and back["clock_running"] is True
             assert back["due_at"] >= first["due_at"]
             assert datetime.fromisoformat(back["clock_start"]) == completed
@@ -263,15 +269,15 @@ async def test_a_supplement_stops_the_clock_and_a_withdrawal_closes(
             # step 1 has none before it.
             assert back["allowed_actions"] == ["complete_step", "ask_agency", "stop"]
 
-            await until(client, gone, lambda c: c["state"] == "in_step", "the second opening")
+            await case_when(client, gone, lambda c: c["state"] == "in_step", "the second opening")
             withdrawal = DossierWithdrawn(dossier_code=gone, withdrawn_at=datetime.now(UTC),
                                           reason="Người nộp xin rút")
-            await publish(runtime, kafka_bootstrap, (topics.INTAKE, withdrawal),
-                          (topics.INTAKE, withdrawal))  # twice: the second does not fit
-            closed = await until(client, gone, lambda c: c["state"] == "withdrawn",
-                                 "the withdrawal")
+            sent = await publish(runtime, kafka_bootstrap, (topics.INTAKE, withdrawal),
+                                 (topics.INTAKE, withdrawal))  # twice: the second does not fit
+            closed = await case_when(client, gone, lambda c: c["state"] == "withdrawn",
+                                     "the withdrawal")
             assert closed["allowed_actions"] == [] and closed["clock_running"] is False
-            await asyncio.sleep(1)  # the repeated withdrawal is applied after it
+            await handled(kafka_bootstrap, group_of(runtime), sent)  # the repeated one too
             closed = (await client.get(f"/api/v1/cases/{gone}")).json()
             assert [h["action"] for h in closed["history"]] == ["open", "withdraw"]
             assert closed["history"][-1]["note"] == "Người nộp xin rút"

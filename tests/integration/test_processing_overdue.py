@@ -33,8 +33,8 @@ from tests.integration.test_processing_lifecycle import (
     _type,
     act,
     arrive,
+    case_when,
     client_for,
-    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ async def test_a_late_dossier_is_apologised_for_explained_and_still_late(
     try:
         async with client_for(runtime) as client:
             await arrive(runtime, kafka_bootstrap, code, received)
-            await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+            await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
             await act(client, code, "claim", A)
 
             # Nothing to explain yet.

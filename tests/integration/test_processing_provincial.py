@@ -23,9 +23,9 @@ from tests.integration.test_processing_lifecycle import (
     LEGAL,
     _type,
     act,
+    case_when,
     client_for,
     publish,
-    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,8 +50,8 @@ async def test_a_province_processed_dossier_is_watched_and_goes_overdue(
                 legal_time=LEGAL, applicant=applicant,
                 components=[ComponentRef(code="GKS", form="paper")],
                 origin_system="hcm-dvc")))
-            case = await until(client, code, lambda c: c["state"] == "in_step",
-                               "the watch to start")
+            case = await case_when(client, code, lambda c: c["state"] == "in_step",
+                                   "the watch to start")
             assert case["allowed_actions"] == []
             assert datetime.fromisoformat(case["due_at"]) == due
             assert case["clock_running"] is True
@@ -62,8 +62,8 @@ async def test_a_province_processed_dossier_is_watched_and_goes_overdue(
                 dossier_code=code, step_no=1, step_code="XU-LY",
                 department="Phòng Chế độ (tỉnh)", assigned_at=received_at + timedelta(hours=2),
                 step_due_at=due)))
-            case = await until(client, code, lambda c: c["department"] ==
-                               "Phòng Chế độ (tỉnh)", "the province's step")
+            case = await case_when(client, code, lambda c: c["department"] ==
+                                   "Phòng Chế độ (tỉnh)", "the province's step")
             assert [s["step_code"] for s in case["steps"]] == ["XU-LY"]
 
             # The province runs late: past the due time the monitor calls it overdue once.
@@ -86,8 +86,8 @@ async def test_a_province_processed_dossier_is_watched_and_goes_overdue(
                 dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
                 applicant=applicant, resolved_at=resolved_at, decision="approved",
                 due_at=due, timeliness=Timeliness.late)))
-            case = await until(client, code, lambda c: c["state"] == "approved",
-                               "the province's decision")
+            case = await case_when(client, code, lambda c: c["state"] == "approved",
+                                   "the province's decision")
             clock.set(resolved_at + timedelta(hours=1))
             case = (await client.get(f"/api/v1/cases/{code}")).json()
             assert case["clock_running"] is False

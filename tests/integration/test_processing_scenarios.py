@@ -45,9 +45,9 @@ from tests.integration.test_processing_lifecycle import (
     C,
     act,
     arrive,
+    case_when,
     client_for,
     publish,
-    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -182,7 +182,7 @@ async def test_on_time_from_receipt_to_return(kafka_bootstrap: str, database_url
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        case = await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        case = await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         assert (case["current_step"], case["holder"], case["department"]) == (1, None, STEP1)
         assert when(case["received_at"]) == when(case["clock_start"]) == received
         assert when(case["due_at"]) == due and when(case["step_due_at"]) == step1_due
@@ -297,7 +297,7 @@ async def test_a_supplement_across_tet_restarts_the_legal_time(
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        case = await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        case = await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         assert when(case["due_at"]) == original_due
         now.set(at(2027, 2, 1, 9))
         await act(client, code, "claim", A)
@@ -320,8 +320,8 @@ async def test_a_supplement_across_tet_restarts_the_legal_time(
             dossier_code=code, received_at=completed,
             components=[ComponentRef(code="GCN-NV", form="paper")], complete=True,
             due_at=new_due)))
-        case = await until(client, code, lambda c: c["state"] == "in_step"
-                           and len(c["history"]) == 4, "the complete supplement")
+        case = await case_when(client, code, lambda c: c["state"] == "in_step"
+                               and len(c["history"]) == 4, "the complete supplement")
         assert when(case["due_at"]) == new_due != original_due
         assert when(case["clock_start"]) == completed
         assert when(case["received_at"]) == received  # the first receipt is kept
@@ -393,7 +393,7 @@ async def test_another_agency_answering_late_takes_the_delay_not_the_due_time(
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         now.set(at(2027, 3, 1, 10, 15))
         await act(client, code, "claim", A)
         now.set(asked)
@@ -474,7 +474,7 @@ async def test_another_agency_holding_the_dossier_at_its_due_time_is_named_overd
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         now.set(at(2027, 3, 1, 10, 15))
         await act(client, code, "claim", A)
         now.set(asked)
@@ -530,7 +530,7 @@ async def test_a_stopped_dossier_raises_no_alert_after_its_due_time(
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         now.set(at(2027, 3, 1, 10, 15))
         await act(client, code, "claim", A)
         now.set(stopped_at)
@@ -581,7 +581,7 @@ async def test_two_replicas_fire_each_overdue_exactly_once(
         for code in codes:
             await arrive(first, kafka_bootstrap, code, received)
         for code in codes:
-            await until(one, code, lambda c: c["state"] == "in_step", "the opening")
+            await case_when(one, code, lambda c: c["state"] == "in_step", "the opening")
 
         # A week past the due time: the approaching thresholds are stale, only overdue.
         now.set(at(2027, 3, 15, 10))
@@ -629,7 +629,7 @@ async def test_a_restart_between_the_near_and_the_overdue_alert(
     settings = scenario_settings(kafka_bootstrap, database_url, tmp_path)
     async with running(settings, now) as runtime, client_for(runtime) as client:
         await arrive(runtime, kafka_bootstrap, code, received)
-        await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+        await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
         await tick(runtime, now, near_at - timedelta(minutes=1))
         assert code not in await listed(client, "near")
         await tick(runtime, now, at(2027, 3, 5, 17, 30))

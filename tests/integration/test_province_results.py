@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings, dev_signed
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 from tests.integration.test_processing_lifecycle import publish
 
 pytestmark = pytest.mark.integration
@@ -63,16 +61,6 @@ def send(bootstrap: str, records: list[dict[str, Any]]) -> None:
         producer.produce(topics.INGEST.name, key=event["subject"], value=value,
                          headers=dev_signed(value, SYSTEM))
     assert producer.flush(30) == 0
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 90
-                     ) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def outbox_ids(runtime: Runtime, topic: topics.Topic, code: str) -> list[str]:

@@ -28,8 +28,8 @@ from tests.integration.test_processing_lifecycle import (
     _type,
     act,
     arrive,
+    case_when,
     client_for,
-    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def approved(runtime: Runtime, bootstrap: str, client: httpx.AsyncClient,
                    code: str) -> None:
     """A dossier through both steps to the leader's approval."""
     await arrive(runtime, bootstrap, code)
-    await until(client, code, lambda c: c["state"] == "in_step", "the opening")
+    await case_when(client, code, lambda c: c["state"] == "in_step", "the opening")
     await act(client, code, "claim", A)
     await act(client, code, "complete_step", A, decision="approve")
     await act(client, code, "claim", C)

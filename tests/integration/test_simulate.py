@@ -6,7 +6,6 @@ topic (IngestRejected). SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from contracts.registry import short_name
 from deploy.simulate import Mix, expectation, ready, traffic
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import group_of, handled, read_topic, settings_for, started
 
 pytestmark = pytest.mark.integration
 NATIONAL = (topics.INTAKE.name, topics.PROVINCIAL.name)
@@ -41,21 +40,18 @@ async def test_a_simulated_run_is_absorbed_by_intake(
         try:
             sent = [await producer.send(topics.INGEST.name, value, key=key, headers=headers)
                     for key, value, headers in ready(records)]
-            await asyncio.gather(*sent)
+            delivered = await asyncio.gather(*sent)
         finally:
             await producer.stop()
         outbox = runtime.tables.outbox
         query = select(outbox.c.key, outbox.c.event_type).where(
             outbox.c.topic.in_(NATIONAL), outbox.c.key.in_(well_formed))
-        emitted: Counter[str] = Counter()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            async with runtime.sessions() as s:
-                rows = (await s.execute(query)).all()
-            emitted = Counter(short_name(t) for _, t in rows)
-            if sum(emitted.values()) >= sum(expected.intake_events.values()):
-                break
-            await asyncio.sleep(0.5)
+        # Every record handled, late duplicates included: its events are in the outbox (one
+        # transaction with the handling), and no record is left to add more.
+        await handled(kafka_bootstrap, group_of(runtime), delivered, seconds=120)
+        async with runtime.sessions() as s:
+            rows = (await s.execute(query)).all()
+        emitted = Counter(short_name(t) for _, t in rows)
         # Each distinct event once, duplicates and held-back events included: no more, no less.
         assert emitted == expected.intake_events
         received = {k for k, t in rows if short_name(t) == "dossier.received.v1"}
@@ -66,8 +62,7 @@ async def test_a_simulated_run_is_absorbed_by_intake(
             count=len(malformed), wait_seconds=90)
         answered = {b["data"]["dossier_code"] for b, _ in feedback}
         assert answered == malformed  # every malformed record, and no well-formed one
-        # Let late duplicates land, then nothing more was emitted for them.
-        await asyncio.sleep(2)
+        # Still nothing more emitted for them.
         async with runtime.sessions() as s:
             assert len((await s.execute(query)).all()) == len(rows)
     finally:

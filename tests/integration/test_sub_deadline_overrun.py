@@ -19,9 +19,6 @@ agency's code is made unique to the run (the broker may be shared)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +32,8 @@ from services.notification.settings import NotificationSettings
 from services.reporting.app import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
-from tests.integration.test_processing_lifecycle import AGENCY, LEADER, A, C, act, arrive, until
+from tests.integration.support import eventually, settings_for, started
+from tests.integration.test_processing_lifecycle import AGENCY, LEADER, A, C, act, arrive, case_when
 from tests.integration.test_processing_scenarios import (
     STEP2,
     at,
@@ -55,17 +52,6 @@ SHIPPED = "H26.SLDTBXH"  # the directory's entry whose contact is told
 CONTACT, HEAD = "hn.sldtbxh.van-thu", "badinh.cd.truong-phong"
 ASKED, SUB_DUE = at(2027, 3, 2, 9), at(2027, 3, 3, 17)
 WARN = at(2027, 3, 2, 17)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 60
-                     ) -> Any:
-    """Polls `check` until it returns something truthy."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def client(app: Any, name: str) -> httpx.AsyncClient:
@@ -95,7 +81,7 @@ async def test_an_overrun_sub_deadline_is_alerted_shown_told_and_counted(
         async with running(scenario_settings(kafka_bootstrap, database_url, tmp_path),
                            now) as runtime, client(runtime.app, "processing") as office:
             await arrive(runtime, kafka_bootstrap, code, at(2027, 3, 1, 9))
-            await until(office, code, lambda c: c["state"] == "in_step", "the opening")
+            await case_when(office, code, lambda c: c["state"] == "in_step", "the opening")
             now.set(at(2027, 3, 1, 10, 15))
             await act(office, code, "claim", A)
             now.set(ASKED)

@@ -5,7 +5,6 @@ clock restarts from the complete dossier with intake's new due time."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from services.intake.settings import IntakeSettings
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
-from tests.integration.test_processing_lifecycle import act, client_for, publish, until
+from tests.integration.support import eventually, settings_for, started
+from tests.integration.test_processing_lifecycle import act, case_when, client_for, publish
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.01.02.H26"  # this test's own agency: the broker is shared
@@ -49,7 +48,7 @@ async def test_a_supplement_asked_in_processing_is_received_at_the_counter(
             await publish(processing, kafka_bootstrap, (topics.DIGITIZATION, DossierDigitized(
                 dossier_code=code, agency_code=AGENCY, procedure_code="BHXH.NH.03",
                 digitized_at=datetime.now(UTC), component_count=1)))
-            await until(office, code, lambda c: c["state"] == "in_step", "the opening")
+            await case_when(office, code, lambda c: c["state"] == "in_step", "the opening")
             await act(office, code, "claim", "cb.an")
             await act(office, code, "request_supplement", "cb.an", items=[
                 {"component_code": "QD-NV", "problem_vi": "Thiếu quyết định nghỉ việc"}])
@@ -57,12 +56,12 @@ async def test_a_supplement_asked_in_processing_is_received_at_the_counter(
             # The counter learns of it from processing's request.
             async def status() -> dict[str, Any]:
                 return (await counter.get(f"/api/v1/dossiers/{code}")).json()  # type: ignore[no-any-return]
-            for _ in range(150):
-                if (await status())["status"] == "awaiting_supplement":
-                    break
-                await asyncio.sleep(0.2)
-            waiting = await status()
-            assert waiting["status"] == "awaiting_supplement", waiting
+
+            async def asked() -> dict[str, Any]:
+                now = await status()
+                assert now["status"] == "awaiting_supplement", now
+                return now
+            waiting = await eventually(asked, "the counter to learn of the request")
             assert waiting["supplement_request"]["stage"] == "processing"
             assert waiting["supplement_request"]["items"][0]["component_code"] == "QD-NV"
 
@@ -73,9 +72,9 @@ async def test_a_supplement_asked_in_processing_is_received_at_the_counter(
             new_due = given.json()["due_at"]
             assert new_due >= first_due
 
-            back = await until(office, code, lambda c: c["state"] == "in_step"
-                               and c["history"][-1]["action"] == "supplement_received",
-                               "the clock to restart")
+            back = await case_when(office, code, lambda c: c["state"] == "in_step"
+                                   and c["history"][-1]["action"] == "supplement_received",
+                                   "the clock to restart")
             assert back["clock_running"] is True
             assert datetime.fromisoformat(back["due_at"]) == datetime.fromisoformat(new_due)
     finally:

@@ -1,5 +1,5 @@
 """Prometheus metrics of the runtime, one registry per service process. Services add their
-domain metrics to the same registry (`services/<name>/metrics.py`), so `/metrics` serves
+domain metrics to the same registry (`services/<name>/domain_metrics.py`), so `/metrics` serves
 both and deploy/prometheus/rules.yml can alert on either."""
 
 from __future__ import annotations

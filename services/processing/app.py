@@ -22,12 +22,12 @@ from services.processing import portal_sync, tables
 from services.processing.api import router
 from services.processing.case_reads import CaseReads
 from services.processing.domain import AlertPolicy
+from services.processing.domain_metrics import CaseGauges
 from services.processing.handlers import PROVINCE_EVENTS, Cases
-from services.processing.metrics import CaseGauges
 from services.processing.officer_writes import OfficerWrites
 from services.processing.overdue import ApologyPolicy
+from services.processing.result_signer import HttpSigner
 from services.processing.settings import ProcessingSettings
-from services.processing.signing import HttpSigner
 from services.product.roles import ROLE_PERMISSIONS
 
 

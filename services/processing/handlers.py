@@ -46,7 +46,7 @@ from services.processing.documents.control_slip import (
     result_handed_at,
 )
 from services.processing.repository import ProcessingRepository
-from services.processing.signing import ResultSigner, Signed
+from services.processing.result_signer import ResultSigner, Signed
 from services.processing.workflow import (
     Action,
     Case,

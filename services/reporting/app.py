@@ -21,8 +21,8 @@ from services.reporting import tables
 from services.reporting.api import router
 from services.reporting.dashboard_api import STATIC
 from services.reporting.dashboard_api import router as dashboard_router
+from services.reporting.domain_metrics import ReportingMetrics
 from services.reporting.handlers import Projection, QuarterClosing
-from services.reporting.metrics import ReportingMetrics
 from services.reporting.monitoring import BoardSettings, Monitor
 from services.reporting.rubric import load_rubrics
 from services.reporting.settings import ReportingSettings

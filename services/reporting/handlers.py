@@ -24,6 +24,7 @@ from services.law.catalog import CatalogSet
 from services.reporting import domain, quarterly, subdeadlines
 from services.reporting.calendars import Calendars
 from services.reporting.domain import Rating
+from services.reporting.domain_metrics import ReportingMetrics
 from services.reporting.facts import (
     AggKey,
     DossierFact,
@@ -31,7 +32,6 @@ from services.reporting.facts import (
     Recorded,
     contributed,
 )
-from services.reporting.metrics import ReportingMetrics
 from services.reporting.repository import ReportingRepository
 
 

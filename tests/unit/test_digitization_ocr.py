@@ -25,9 +25,9 @@ from services.digitization.ocr import (
     supports,
 )
 from services.digitization.ocr.compare import mismatches
+from services.digitization.ocr.declaration_forms import FORMS
 from services.digitization.ocr.engine import Word
-from services.digitization.ocr.forms import FORMS
-from services.digitization.ocr.pages import load_pages
+from services.digitization.ocr.page_images import load_pages
 from services.digitization.ocr.parse import read_fields, segments
 from services.digitization.ocr.preprocess import binarise, otsu_threshold, skew_angle, turn
 from services.digitization.ocr.synthetic import PEOPLE, render

@@ -14,7 +14,7 @@ from services.processing import overdue
 from services.processing.case_reads import NoApology, NotDecided
 from services.processing.handlers import NotFound, NotNow, Unfit
 from services.processing.officer_writes import KeyRaced
-from services.processing.signing import SigningUnavailable
+from services.processing.result_signer import SigningUnavailable
 from services.processing.workflow import Action, InvalidAction, State, WrongState
 
 

@@ -13,10 +13,10 @@ forms: Tesseract with its Vietnamese model, Pillow for the clean-up.
 ComponentDigitized carries (`{"extraction": ...}`), or None for a form OCR cannot read.
 """
 
+from services.digitization.ocr.declaration_forms import FORMS, UnsupportedForm, supports
 from services.digitization.ocr.engine import OcrFailed, OcrUnavailable, missing
 from services.digitization.ocr.event import event_fields, event_summary
 from services.digitization.ocr.extract import extract
-from services.digitization.ocr.forms import FORMS, UnsupportedForm, supports
 from services.digitization.ocr.model import (
     Declared,
     Extraction,
@@ -25,7 +25,7 @@ from services.digitization.ocr.model import (
     Mismatch,
     MismatchKind,
 )
-from services.digitization.ocr.pages import UnreadableDocument
+from services.digitization.ocr.page_images import UnreadableDocument
 
 __all__ = [
     "FORMS",

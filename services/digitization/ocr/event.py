@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.telemetry import get_logger
+from services.digitization.ocr.declaration_forms import supports
 from services.digitization.ocr.engine import missing
 from services.digitization.ocr.extract import extract
-from services.digitization.ocr.forms import supports
 from services.digitization.ocr.model import Declared, Extraction
 
 log = get_logger(__name__)

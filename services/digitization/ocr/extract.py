@@ -14,9 +14,9 @@ from PIL import Image
 
 from services.digitization.ocr import engine, preprocess
 from services.digitization.ocr.compare import mismatches
-from services.digitization.ocr.forms import spec_for
+from services.digitization.ocr.declaration_forms import spec_for
 from services.digitization.ocr.model import Declared, Extraction, FieldName, FieldValue
-from services.digitization.ocr.pages import load_pages
+from services.digitization.ocr.page_images import load_pages
 from services.digitization.ocr.parse import read_fields
 
 MAX_PAGES = 2  # the personal data of every supported form is on its first page

@@ -13,8 +13,8 @@ from functools import cache
 from itertools import pairwise
 from typing import Any
 
+from services.digitization.ocr.declaration_forms import FormSpec
 from services.digitization.ocr.engine import Word
-from services.digitization.ocr.forms import FormSpec
 from services.digitization.ocr.model import FieldName, FieldValue
 from services.digitization.ocr.text import digits_of, fold, name_words, nfc
 

@@ -3,8 +3,8 @@ accuracy figure of `evaluate`, never for production.
 
 The layouts follow the paper forms of the catalogue (TK1-TS, 14-HSB...): numbered labels,
 two fields on one line, a signing date and the declarant's signature name that must not be
-taken for the fields. The label text is written here independently of `forms.py`, so a test
-does not merely read back the parser's own vocabulary.
+taken for the fields. The label text is written here independently of
+`declaration_forms.py`, so a test does not merely read back the parser's own vocabulary.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Processing's documents: the control slip, the apology letter and the result document.
 
 - control_slip.py: the control slip as data (pure; the API's JSON)
-- forms.py: which dated form a document follows; wording.py: its Vietnamese words
+- form_sets.py: which dated form a document follows; wording.py: its Vietnamese words
 - slip_pdf.py: the control slip as a PDF; letters.py: the apology letter and the result
 
 Rendering uses services.common.pdf (DejaVu Sans, shared with intake's slips); every printed

@@ -20,7 +20,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from contracts.events import ApologyIssued, DossierResolved
 from services.common import pdf
-from services.processing.documents.forms import form_set_for
+from services.processing.documents.form_sets import form_set_for
 from services.processing.documents.wording import (
     DECISION_VI,
     UNSIGNED_MARK,

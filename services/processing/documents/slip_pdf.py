@@ -15,7 +15,7 @@ from services.processing.documents.control_slip import (
     Handover,
     Party,
 )
-from services.processing.documents.forms import form_set_for
+from services.processing.documents.form_sets import form_set_for
 from services.processing.documents.wording import (
     NOTE_VI,
     OUTCOME_VI,

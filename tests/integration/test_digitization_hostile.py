@@ -18,12 +18,12 @@ from contracts.common import ComponentRef
 from services.common.settings import DEV_SERVICE_KEY
 from tests.auth import bearer
 from tests.hostile_files import active_pdf, huge_png, huge_tiff, leftovers, pdf_with_huge_image
+from tests.integration.support import eventually
 from tests.integration.test_digitization_scan import (
     digitization,
     files_count,
     outbox_count,
     publish,
-    until,
 )
 from tests.integration.test_digitization_scope import CAU_GIAY, HANOI, received
 
@@ -47,7 +47,7 @@ async def test_hostile_uploads_are_cleaned_or_refused(
         async def known() -> bool:
             return (await http.get(f"/api/v1/dossiers/{code}", headers=SERVICE)
                     ).status_code == 200
-        await until(known)
+        await eventually(known, "digitization to know the dossier")
 
         # --- huge canvases in small files: refused before a pixel is decoded ---
         workers = runtime.app.state.documents.workers

@@ -7,12 +7,10 @@ original left undigitized by the leader does not hold the dossier; a result sign
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import io
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from services.digitization import tables
 from services.digitization.app import build
 from services.digitization.settings import DigitizationSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_warehouse import serving
 
 pytestmark = pytest.mark.integration
@@ -63,15 +61,6 @@ async def publish(runtime: Runtime, bootstrap: str, *events: tuple[topics.Topic,
                 event, AGENCY)), key=event.dossier_code.encode())
     finally:
         await producer.stop()
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @contextlib.asynccontextmanager
@@ -131,7 +120,7 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
 
         async def known() -> bool:
             return (await http.get(f"/api/v1/dossiers/{code}")).status_code == 200
-        await until(known)
+        await eventually(known, "digitization to know the dossier")
         view = (await http.get(f"/api/v1/dossiers/{code}")).json()
         by_code = {c["code"]: c for c in view["components"]}
         assert by_code["GCN"]["source"] == "electronic" and by_code["GCN"]["digitized_at"]
@@ -261,7 +250,7 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
 
         async def has_result() -> bool:
             return result["document_id"] in await warehouse()
-        await until(has_result)
+        await eventually(has_result, "the result document in the warehouse")
         held = await warehouse()
         assert held[gks["document_id"]] | {"stored_at": None} == {
             "document_ref": gks["document_id"], "document_type": "GKS", "source": "scanned",
@@ -290,7 +279,7 @@ async def test_a_dossier_is_digitized_signed_verified_and_kept(
         async def reopened() -> bool:
             v = (await http.get(f"/api/v1/dossiers/{code}")).json()
             return any(c["code"] == "BS1" for c in v["components"])
-        await until(reopened)
+        await eventually(reopened, "the dossier reopened with its BS1 component")
         assert (await http.get(f"/api/v1/dossiers/{code}")).json()["digitized_at"] is None
         bs1 = await http.post(f"/api/v1/dossiers/{code}/components/BS1/scan",
                               files={"pages": ("bs.tiff", _tiff())})

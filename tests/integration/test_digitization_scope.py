@@ -20,7 +20,8 @@ from contracts.common import ApplicantRef, Channel, ComponentRef, LegalTime, Ret
 from contracts.events import DossierReceived, ResultIssued
 from services.common.settings import DEV_SERVICE_KEY
 from tests.auth import bearer
-from tests.integration.test_digitization_scan import digitization, png, publish, until
+from tests.integration.support import eventually
+from tests.integration.test_digitization_scan import digitization, png, publish
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,7 @@ async def test_documents_and_the_warehouse_stay_within_the_callers_tree(
         async def known() -> bool:
             return all([(await http.get(f"/api/v1/dossiers/{c}", headers=SERVICE)
                          ).status_code == 200 for c in (hn, hcm, f"{hn}-2")])
-        await until(known)
+        await eventually(known, "digitization to know the three dossiers")
 
         # Hà Nội's counter officer scans; our processing service has the result signed.
         scan = await http.post(f"/api/v1/dossiers/{hn}/components/GKS/scan",
@@ -92,7 +93,7 @@ async def test_documents_and_the_warehouse_stay_within_the_callers_tree(
 
         async def result_filed() -> bool:
             return decision in await listed(SERVICE)
-        await until(result_filed)
+        await eventually(result_filed, "the decision filed in the warehouse")
 
         hanoi_docs = {component, decision, f"doc-hn-{unique}"}
         for role in ROLES:
@@ -146,7 +147,7 @@ async def test_documents_and_the_warehouse_stay_within_the_callers_tree(
         async def reused() -> bool:
             return (await http.get(f"/api/v1/dossiers/{reuse}", headers=SERVICE)
                     ).status_code == 200
-        await until(reused)
+        await eventually(reused, "digitization to know the reusing dossier")
         outsider = as_("processing_officer", HCMC)
         assert (await http.get(f"/api/v1/documents/{component}", headers=outsider)
                 ).status_code == 200

@@ -20,7 +20,8 @@ from services.common.auth import issue_token
 from services.common.settings import DEV_SERVICE_KEY
 from services.digitization.pki import ensure_dev_ca, ensure_holder_key, pki_dir
 from tests.auth import bearer
-from tests.integration.test_digitization_scan import digitization, png, publish, until
+from tests.integration.support import eventually
+from tests.integration.test_digitization_scan import digitization, png, publish
 from tests.integration.test_digitization_scope import (
     CAU_GIAY,
     HANOI,
@@ -59,7 +60,7 @@ async def test_the_key_is_the_callers_and_the_signature_names_them(
         async def known() -> bool:
             return all([(await http.get(f"/api/v1/dossiers/{c}", headers=SERVICE)
                          ).status_code == 200 for c in (hn, hcm)])
-        await until(known)
+        await eventually(known, "digitization to know the dossier")
 
         async def verdict(document_id: str) -> dict[str, str]:
             answer = await http.get(f"/api/v1/documents/{document_id}/verify")
@@ -177,7 +178,7 @@ async def test_a_caller_names_only_themselves_in_the_form(
         async def known() -> bool:
             return (await http.get(f"/api/v1/dossiers/{code}", headers=SERVICE)
                     ).status_code == 200
-        await until(known)
+        await eventually(known, "digitization to know the dossier")
         me = bearer("counter_officer", "cb-cg-01", CAU_GIAY)
         for component, officer in (("A", "cb-cg-01"), ("B", None)):
             done = await http.post(f"/api/v1/dossiers/{code}/components/{component}/scan",

@@ -37,8 +37,8 @@ from services.digitization.settings import DigitizationSettings
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for, started
-from tests.integration.test_digitization_scan import AGENCY, png, publish, until
+from tests.integration.support import eventually, read_topic, settings_for, started
+from tests.integration.test_digitization_scan import AGENCY, png, publish
 from tests.integration.test_reporting_projection import fresh_database
 from tests.integration.test_warehouse import serving
 
@@ -95,7 +95,7 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
                             tables.declarations.c.dossier_code == code))
                     known = (await http.get(f"/api/v1/dossiers/{code}")).status_code == 200
                     return known and held == DECLARED_ID
-                await until(ready)  # the dossier and its declaration at digitization
+                await eventually(ready, "the dossier and its declaration at digitization")
 
                 scanned = await http.post(f"/api/v1/dossiers/{code}/components/{FORM}/scan",
                                           files={"pages": ("form.png", form_png())})
@@ -132,7 +132,7 @@ async def test_an_id_number_the_form_contradicts_is_flagged_to_the_officer(
                 async def flagged() -> bool:
                     r = await officer.get(f"/api/v1/cases/{code}")
                     return r.status_code == 200 and r.json()["declaration_mismatch"] is True
-                await until(flagged)  # the flag on processing's case
+                await eventually(flagged, "the mismatch flagged on processing's case")
                 case = (await officer.get(f"/api/v1/cases/{code}")).json()
                 assert case["extraction"][FORM]["mismatches"] == extraction["mismatches"]
                 assert case["state"] == "in_step"  # the receipt and digitization opened it

@@ -5,9 +5,8 @@ once by the HTTP edge; the routes (api.py) parse, authorize, call one and render
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,13 +16,13 @@ from fastapi.responses import JSONResponse
 
 from contracts.common import Problem, Reason
 from services.common.auth import Caller, visible
-from services.common.errors import Conflict, Invalid, Missing
+from services.common.errors import Conflict
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
-from services.intake import domain, slip_views
-from services.intake.domain import Submission, public_view
+from services.intake import slip_views
+from services.intake.domain import NotFound, Submission, public_view
 from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
 from services.intake.tables import dossiers, metadata
@@ -37,41 +36,6 @@ def local_times(view: Mapping[str, Any]) -> dict[str, Any]:
     """People read these: local time with its offset, the same on every answer."""
     return {k: v.astimezone(TZ).isoformat() if isinstance(v, datetime) else v
             for k, v in view.items()}
-
-
-class NotFound(Missing):
-    """No such dossier, or not in the caller's tree (not even confirmed to exist)."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__([Problem.of("not_found", f"Không tìm thấy hồ sơ {code}",
-                                     f"no dossier {code}", "code")])
-
-
-class NotNow(Conflict):
-    """The action is not possible in the dossier's status (the domain's WrongState)."""
-
-    def __init__(self, wrong: domain.WrongState) -> None:
-        super().__init__([Problem.of(
-            "wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng thái {wrong.status}",
-            str(wrong), "status")], current_status=wrong.status)
-
-
-class Unfit(Invalid):
-    """Nothing was recorded: every problem the domain found (its Rejected)."""
-
-
-@contextlib.contextmanager
-def _refusals() -> Iterator[None]:
-    # The domain's refusals are plain exceptions (it imports nothing of the runtime): here
-    # they become the errors the edge answers.
-    try:
-        yield
-    except domain.NotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except domain.WrongState as exc:
-        raise NotNow(exc) from exc
-    except domain.Rejected as exc:
-        raise Unfit(exc.problems) from exc
 
 
 class Raced(Conflict):
@@ -193,18 +157,17 @@ class Counter:
 
     async def receive(self, request: Request, caller: Caller, sub: Submission,
                       now: datetime) -> Recorded:
-        """Received (Unfit with every problem; WarehouseUnavailable when a reused
+        """Received (Rejected with every problem; WarehouseUnavailable when a reused
         component cannot be checked)."""
         if found := await self.earlier(caller, sub.submission_id):
             return Recorded(found, new=False)
-        with _refusals():
-            await self.intake.verify_reuse(self.warehouse, sub)
+        await self.intake.verify_reuse(self.warehouse, sub)
         return await self._record(request, caller, sub.submission_id, "dossier.receive",
                                   lambda s: self.intake.receive(s, sub, now))
 
     async def refuse(self, request: Request, caller: Caller, sub: Submission,
                      reasons: list[Reason], now: datetime) -> Recorded:
-        """A refusal slip with reasons (Unfit when the refusal itself cannot stand)."""
+        """A refusal slip with reasons (Rejected when the refusal itself cannot stand)."""
         if found := await self.earlier(caller, sub.submission_id):
             return Recorded(found, new=False)
         return await self._record(request, caller, sub.submission_id, "dossier.refuse",
@@ -213,11 +176,10 @@ class Counter:
     async def _record(self, request: Request, caller: Caller, submission_id: str | None,
                       action: str, record: Record) -> Recorded:
         try:
-            with _refusals():
-                async with self.runtime.transaction() as s:
-                    row = await record(s)
-                    await self.runtime.audit.record(s, request, actor=None, action=action,
-                                                    dossier_code=row["code"])
+            async with self.runtime.transaction() as s:
+                row = await record(s)
+                await self.runtime.audit.record(s, request, actor=None, action=action,
+                                                dossier_code=row["code"])
             return Recorded(row, new=True)
         except DuplicateKey:
             # Dropped unlogged, and answered outside this handler so nothing chains it: its
@@ -230,24 +192,23 @@ class Counter:
 
     async def change(self, request: Request, caller: Caller, code: str, act: Act, *,
                      status: int, action: str) -> JSONResponse:
-        """A counter action in one transaction with its audit row (NotFound, NotNow, Unfit:
-        nothing changed); with an Idempotency-Key header, a retry of the same request gets
-        the first answer back and changes nothing."""
+        """A counter action in one transaction with its audit row (NotFound, WrongState,
+        Rejected: nothing changed); with an Idempotency-Key header, a retry of the same
+        request gets the first answer back and changes nothing."""
         key, where, replay = await self.keys.replay(request, self.runtime.sessions)
         if replay is not None:
             return replay
-        with _refusals():
-            async with self.runtime.transaction() as s:
-                row = await act(self.intake, s, self.runtime.clock.now())
-                if visible(caller, row) is None:
-                    raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
-                view = local_times(public_view(row))
-                if "missing" in row:
-                    view["missing"] = row["missing"]
-                if key:
-                    await self.keys.keep(s, key, where, status, view, self.runtime.clock.now())
-                await self.runtime.audit.record(s, request, actor=None, action=action,
-                                                dossier_code=code)
+        async with self.runtime.transaction() as s:
+            row = await act(self.intake, s, self.runtime.clock.now())
+            if visible(caller, row) is None:
+                raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
+            view = local_times(public_view(row))
+            if "missing" in row:
+                view["missing"] = row["missing"]
+            if key:
+                await self.keys.keep(s, key, where, status, view, self.runtime.clock.now())
+            await self.runtime.audit.record(s, request, actor=None, action=action,
+                                            dossier_code=code)
         return JSONResponse(view, status_code=status)
 
     async def slip(self, request: Request, caller: Caller, code: str, slip: str) -> Printed:

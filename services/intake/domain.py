@@ -49,6 +49,7 @@ from contracts.ingest import (
     ProvinceStep,
 )
 from contracts.topics import Topic
+from services.common.errors import Conflict, Invalid, Missing
 from services.intake.rules import (
     ALLOWED_FROM,
     check_components,
@@ -63,24 +64,37 @@ from services.law.workdays import TZ, WorkCalendar, agency_calendar, timeliness
 # --- what goes wrong ------------------------------------------------------------------------
 
 
-class Rejected(Exception):
-    """Nothing was recorded: every problem found, answered over HTTP or on the feedback
-    topic as it is."""
+class Rejected(Invalid):
+    """Nothing was recorded: every problem found, answered over HTTP (422) or on the
+    feedback topic as it is."""
 
     def __init__(self, problems: list[Reason]) -> None:
         super().__init__(problems)
-        self.problems = problems
 
 
-class NotFound(Exception):
-    pass
+class NotFound(Missing):
+    """No such dossier, or not in the caller's tree (not even confirmed to exist)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__([Problem.of("not_found", f"Không tìm thấy hồ sơ {code}",
+                                     f"no dossier {code}", "code")])
+        self.code = code
 
 
-class WrongState(Exception):
-    def __init__(self, action: str, status: str) -> None:
-        super().__init__(f"{action} is not possible while the dossier is {status}")
+class WrongState(Conflict):
+    """The action is not possible in the dossier's status (`current_status`); `status` is
+    the answer's, as for every error kind."""
+
+    def __init__(self, action: str, current_status: str) -> None:
+        self.message = f"{action} is not possible while the dossier is {current_status}"
+        super().__init__([Problem.of(
+            "wrong_state", f"Không thể thực hiện khi hồ sơ đang ở trạng thái {current_status}",
+            self.message, "status")], current_status=current_status)
         self.action = action
-        self.status = status
+        self.current_status = current_status
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # The problems of check_submission that make a refusal itself impossible to record (no such

@@ -1,22 +1,18 @@
 """Intake's refusals are domain errors answered by the one handler of the HTTP edge: each
 carries its status, its problems in both languages and its facts, so the answer is the
-one the routes used to build themselves (the pure domain's own refusals become them in
-the counter's use cases)."""
+one the routes used to build themselves."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import pytest
-
 from contracts.common import Problem
 from services.common.errors import DomainError
 from services.common.http import problems_response
-from services.intake import domain
 from services.intake.citizen import NotReturned, RatingRefused, RatingUnavailable
-from services.intake.counter import NotFound, NotNow, Raced, Unfit, _refusals
-from services.intake.domain import WrongState
+from services.intake.counter import NoSuchSlip, Raced
+from services.intake.domain import NotFound, Rejected, WrongState
 from services.intake.warehouse import WarehouseUnavailable
 
 
@@ -36,7 +32,7 @@ def test_a_missing_dossier_is_the_one_404() -> None:
 
 def test_a_wrong_state_is_a_409_with_the_status_now() -> None:
     wrong = WrongState("withdraw", "withdrawn")
-    status, body, _ = answered(NotNow(wrong))
+    status, body, _ = answered(wrong)
     assert status == 409 and str(wrong) == "withdraw is not possible while the dossier is withdrawn"
     assert body == {"detail": str(wrong), "current_status": "withdrawn", "problems": [{
         "code": "wrong_state", "field": "status",
@@ -47,7 +43,7 @@ def test_a_wrong_state_is_a_409_with_the_status_now() -> None:
 def test_a_rejection_lists_its_problems_as_found() -> None:
     found = [Problem.of("unknown_agency", "Không có cơ quan", "no such agency", "agency_code"),
              Problem.of("too_many", "Quá nhiều", "too many", "components")]
-    status, body, _ = answered(Unfit(found))
+    status, body, _ = answered(Rejected(found))
     assert status == 422 and [p["code"] for p in body["problems"]] == ["unknown_agency",
                                                                       "too_many"]
 
@@ -78,13 +74,11 @@ def test_the_rating_refusals_and_a_lost_race() -> None:
         409, "conflict", "submission_id")
 
 
-def test_the_pure_domains_refusals_become_them() -> None:
-    found = [Problem.of("unknown_agency", "Không có cơ quan", "no such agency", "agency_code")]
-    for raised, kind in ((domain.NotFound("X-1"), NotFound),
-                         (WrongState("withdraw", "withdrawn"), NotNow),
-                         (domain.Rejected(found), Unfit)):
-        with pytest.raises(kind) as caught, _refusals():
-            raise raised
-        assert caught.value.__cause__ is raised
-    with pytest.raises(KeyError), _refusals():  # anything else passes through as it is
-        raise KeyError("x")
+
+def test_a_status_without_the_slip_is_a_409() -> None:
+    status, body, _ = answered(NoSuchSlip("refusal.pdf", "received"))
+    assert status == 409 and body == {
+        "detail": "a received dossier has no refusal.pdf", "current_status": "received",
+        "problems": [{"code": "no_such_slip", "field": "slip",
+                      "message_vi": "Hồ sơ ở trạng thái received không có phiếu này",
+                      "message_en": "a received dossier has no refusal.pdf"}]}

@@ -12,8 +12,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from services.common.sealing import key_id
 from services.common.settings import DEV_AUDIT_KEY
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
-from tests.integration.support import settings_for
+from tests.integration.support import eventually, settings_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,13 +164,6 @@ def anchored(tmp_path: Path) -> list[int]:
             for line in path.read_text().splitlines()] if path.exists() else []
 
 
-async def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_the_runtime_anchors_periodically_and_at_a_clean_stop(
         kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
     settings = settings_for(IntakeSettings, kafka_bootstrap, database_url, tmp_path)
@@ -181,7 +172,7 @@ async def test_the_runtime_anchors_periodically_and_at_a_clean_stop(
     await runtime.start()
     try:
         await read_rows(runtime, 1)
-        await until(lambda: anchored(tmp_path) == [1], 20, "the periodic job anchors seq 1")
+        await eventually(lambda: anchored(tmp_path) == [1], "the periodic job anchors seq 1")
     finally:
         await runtime.stop()
     settings.audit_anchor_seconds = 3600  # the periodic job will not come round again

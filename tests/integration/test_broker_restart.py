@@ -28,7 +28,7 @@ from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_intake_runtime import submission
 
 pytestmark = pytest.mark.integration
@@ -91,13 +91,12 @@ async def test_the_relay_recreates_the_topics_and_republishes(tmp_path: Path,
         broker.start()
         # Nobody creates the topics but the relay, at its next heartbeat (1 s here).
         want = {t.name: t.partitions for t in topics.TOPICS}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        async def recreated() -> bool:
             parts = await _partitions(broker.bootstrap)
-            if want.items() <= parts.items():
-                break
-            await asyncio.sleep(0.5)
-        assert want.items() <= parts.items()
+            assert want.items() <= parts.items(), sorted(set(want.items()) - set(parts.items()))
+            return True
+        await eventually(recreated, "the relay to create the registry's topics again")
         again = await read_topic(broker.bootstrap, topics.INTAKE.name, received, wait_seconds=60)
         assert again, "the retained receipt was not republished on the new log"
     finally:

@@ -10,9 +10,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -28,20 +26,13 @@ from services.common.dead_letter_replay import count_replays
 from services.processing import tables
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DLQ = dead_letter_topic("processing").name
 PRIVATE = topics.INTAKE_PRIVATE.name
 ID_NUMBER = "001190054321"
-
-
-async def until(fact: Callable[[], Awaitable[bool]], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not await fact():
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        await asyncio.sleep(0.2)
 
 
 async def records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
@@ -100,7 +91,7 @@ async def test_a_poison_record_fixed_is_replayed_once(
                    for r in await records(kafka_bootstrap, DLQ))
 
     try:
-        await until(dead_lettered, "the record dead-lettered as too-large")
+        await eventually(dead_lettered, "the record dead-lettered as too-large")
     finally:
         await runtime.stop()
     [letter] = await records(kafka_bootstrap, DLQ)
@@ -149,7 +140,7 @@ async def test_a_poison_record_fixed_is_replayed_once(
         replayed = await asyncio.to_thread(cli, env, "replay", "--id", letter_id,
                                            "--operator", "ops.an")
         assert replayed.returncode == 0, replayed.stderr
-        await until(applied, "the replayed record applied")
+        await eventually(applied, "the replayed record applied")
         assert await inbox_rows() == 1
 
         # The copy on the topic: the original key, bytes and headers, no dlq-* header.
@@ -171,7 +162,7 @@ async def test_a_poison_record_fixed_is_replayed_once(
         forced = await asyncio.to_thread(cli, env, "replay", "--reason", "too-large",
                                          "--force", "--operator", "ops.binh")
         assert forced.returncode == 0, forced.stderr
-        await until(kept_once, "the forced copy kept once by the inbox")
+        await eventually(kept_once, "the forced copy kept once by the inbox")
         assert await applicants() == 1 and await inbox_rows() == 1
 
         listed = await asyncio.to_thread(cli, env, "list")

@@ -24,7 +24,7 @@ from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH
 from tests.conftest import postgres_database
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 from tests.integration.test_intake_runtime import submission
 
 pytestmark = pytest.mark.integration
@@ -53,13 +53,10 @@ async def held_write_lock(path: str) -> AsyncIterator[None]:
         locker.close()
 
 
-async def until_healthy(client: httpx.AsyncClient, seconds: float = 60) -> httpx.Response:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        health = await answer(client, "GET", "/health")
-        if health.status_code == 200 or asyncio.get_running_loop().time() > deadline:
-            return health
-        await asyncio.sleep(0.2)
+async def healthy(client: httpx.AsyncClient) -> httpx.Response:
+    health = await answer(client, "GET", "/health")
+    assert health.status_code == 200, health.text  # not yet; shown if it lasts
+    return health
 
 
 async def test_a_locked_sqlite_file_is_answered_not_waited_for(
@@ -69,7 +66,7 @@ async def test_a_locked_sqlite_file_is_answered_not_waited_for(
     try:
         async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
-            assert (await until_healthy(client)).status_code == 200
+            await eventually(lambda: healthy(client), "/health to answer 200")
             created = await answer(client, "POST", "/api/v1/dossiers",
                                    json=submission(unique))
             assert created.status_code == 201, created.text
@@ -100,7 +97,7 @@ async def test_a_locked_sqlite_file_is_answered_not_waited_for(
                 assert slip.status_code == 503, slip.text
                 assert "Retry-After" in slip.headers
 
-            assert (await until_healthy(client)).status_code == 200
+            await eventually(lambda: healthy(client), "/health to answer 200")
             assert (await answer(client, "GET", f"/api/v1/dossiers/{code}")).status_code == 200
             again = await answer(client, "POST", "/api/v1/dossiers",
                                  json=submission(unique + "b"))

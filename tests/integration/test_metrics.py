@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from services.intake.settings import IntakeSettings, dev_signed
 from services.processing.app import build as build_processing
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
@@ -53,16 +51,6 @@ async def scrape(runtime: Runtime) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], what: str,
-                     seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await probe():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def caught_up(runtime: Runtime) -> bool:

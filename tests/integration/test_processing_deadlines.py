@@ -4,10 +4,9 @@ listed by `deadline=overdue` within seconds; ticks after that fire nothing again
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from contracts import topics
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_processing_lifecycle import AGENCY, _type, arrive, client_for
 
 pytestmark = pytest.mark.integration
@@ -30,17 +29,14 @@ async def test_a_dossier_received_40_days_ago_is_overdue_within_seconds(
     try:
         async with client_for(runtime) as client:
             await arrive(runtime, kafka_bootstrap, code, datetime.now(UTC) - timedelta(days=40))
-            deadline, listed = time.monotonic() + 30, []
-            while time.monotonic() < deadline:
+
+            async def overdue() -> list[dict[str, Any]]:
                 r = await client.get("/api/v1/cases", params={"deadline": "overdue",
                                                               "agency": AGENCY,
                                                               "page_size": 500})
                 assert r.status_code == 200, r.text
-                listed = [i for i in r.json()["items"] if i["code"] == code]
-                if listed:
-                    break
-                await asyncio.sleep(0.2)
-            assert listed, "the case was never listed as overdue"
+                return [i for i in r.json()["items"] if i["code"] == code]
+            listed = await eventually(overdue, "the case listed as overdue")
             assert listed[0]["deadline"] == "overdue" and listed[0]["state"] == "in_step"
             near = (await client.get("/api/v1/cases", params={"deadline": "near",
                                                               "agency": AGENCY})).json()

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from services.common.kafka import ensure_topics, make_producer
 from services.common.metrics import RuntimeMetrics
 from services.common.relay import OutboxRelay, classify
 from tests.auth import AUTH
-from tests.integration.support import read_topic
+from tests.integration.support import eventually, read_topic
 
 pytestmark = pytest.mark.integration
 SERVICE = "relaytest"
@@ -98,18 +97,6 @@ async def running(relay: OutboxRelay) -> AsyncIterator[asyncio.Task[None]]:
             await asyncio.wait_for(task, 10)
 
 
-async def until(condition: Callable[[], Any], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {seconds}s: {what}")
-
-
 async def new_topic(bootstrap: str) -> str:
     name = f"test.relay-parking.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [Topic(name, "test", "k", 1, (), (), "relay parking test")])
@@ -138,7 +125,7 @@ async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
                     return all(rows[e].published_at for e in [first, *later]) and bool(
                         rows[huge].parked_at) and r.sample(
                         "onestop_events_published_total", {"topic": topic}) == 4
-                await until(settled, 20, "every normal row published, the huge one parked")
+                await eventually(settled, "every normal row published, the huge one parked")
 
                 rows = await r.rows()
                 assert rows[huge].published_at is None
@@ -162,8 +149,8 @@ async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
                 await r.relay._republish("test: pretend the broker lost its log")
                 rows = await r.rows()
                 assert rows[huge].published_at is None and rows[huge].parked_at
-                await until(lambda: r.sample("onestop_events_published_total",
-                                             {"topic": topic}) == 8, 20, "republished")
+                await eventually(lambda: r.sample("onestop_events_published_total",
+                                                  {"topic": topic}) == 8, "republished")
                 assert r.sample("onestop_outbox_parked_total", {
                     "topic": topic, "reason": "MessageSizeTooLargeError"}) == 1
                 assert (await r.rows())[huge].published_at is None
@@ -185,8 +172,8 @@ async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
         async with rig(database_url, producer, broker.bootstrap, stall_seconds=1.0) as r:
             async with running(r.relay):
                 first = await r.add(topic, body(0))
-                await until(lambda: r.sample("onestop_events_published_total",
-                                             {"topic": topic}) == 1, 15, "first published")
+                await eventually(lambda: r.sample("onestop_events_published_total",
+                                                  {"topic": topic}) == 1, "first published")
                 assert (await r.rows())[first].published_at is not None
                 assert r.relay.health()[0]
 
@@ -195,8 +182,8 @@ async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
                     await r.add(topic, body(n))
                 # The count is taken once per pass: a pass that began before the last insert
                 # (and waits on the dead broker) shows fewer until the next one.
-                await until(lambda: r.relay.health()[1].startswith("stalled: 3 pending"), 15,
-                            "health reports the stall with every waiting row")
+                await eventually(lambda: r.relay.health()[1].startswith("stalled: 3 pending"),
+                                 "health reports the stall with every waiting row")
                 ok, detail = r.relay.health()
                 assert not ok and detail.startswith("stalled: 3 pending"), detail
                 assert "0 parked" in detail
@@ -293,7 +280,8 @@ async def test_a_broker_away_at_send_stops_the_pass_and_parks_nothing(
         assert isinstance(result.retry_error, KafkaTimeoutError)
         assert b"c" not in producer.attempts  # not sent behind a broker that is away
         assert r.relay.pending == 2 and r.relay.health()[0]
-        await asyncio.sleep(0.3)
+        # Unhealthy once the rows have waited longer than stall_seconds.
+        await eventually(lambda: not r.relay.health()[0], "health reports the stall")
         ok, detail = r.relay.health()
         assert not ok and "2 pending" in detail
 
@@ -337,7 +325,7 @@ async def test_health_route_reports_the_relay(database_url: str, tmp_path: Path)
                 got = await client.get("/health")
                 return got.status_code == 503 and got.json()["checks"]["relay"].startswith(
                     "error: stalled: 1 pending")
-            await until(relay_reported, 25, "/health names the stalled relay")
+            await eventually(relay_reported, "/health names the stalled relay")
     finally:
         broker.kill()
         with contextlib.suppress(Exception):

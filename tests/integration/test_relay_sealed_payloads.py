@@ -7,8 +7,6 @@ opens is parked with its reason, never published, and holds nothing back."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from services.common.sealing import ColumnSealer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH
-from tests.integration.support import read_topic, settings_for
+from tests.integration.support import eventually, read_topic, settings_for
 from tests.integration.test_intake_runtime import submission
 
 pytestmark = pytest.mark.integration
@@ -62,13 +60,6 @@ def identity(runtime: Runtime, code: str, id_number: str) -> Envelope:
         "000.00.01.H26")
 
 
-async def until(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not await condition():
-        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
-        await asyncio.sleep(0.1)
-
-
 async def test_personal_payloads_are_sealed_in_the_outbox_and_published_in_clear(
         tmp_path: Path, database_url: str, unique: str) -> None:
     broker = LocalBroker(free_port(), tmp_path / "broker.log").start()
@@ -95,7 +86,7 @@ async def test_personal_payloads_are_sealed_in_the_outbox_and_published_in_clear
         async def settled() -> bool:
             rows = await outbox(runtime)
             return all(r["published_at"] or r["parked_at"] for r in rows)
-        await until(settled, 30, "every row published or parked")
+        await eventually(settled, "every row published or parked")
 
         rows = await outbox(runtime)
         mine = [r for r in rows if r["key"] == code]

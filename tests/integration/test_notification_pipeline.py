@@ -6,9 +6,6 @@ it returns."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 from sqlalchemy import func, select
 
 from contracts import topics
@@ -44,7 +42,14 @@ from services.notification.app import build
 from services.notification.settings import NotificationSettings
 from services.product.roles import Role
 from tests.auth import AUTH, bearer
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import (
+    eventually,
+    group_of,
+    handled,
+    read_topic,
+    settings_for,
+    started,
+)
 from tests.integration.test_notification_channels import HttpSink, SilentSmtp, SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -107,27 +112,17 @@ def envelopes(runtime: Runtime, events: list[tuple[topics.Topic, Event]]
     return [(topic, runtime.outbox.envelope(event, AGENCY)) for topic, event in events]
 
 
-async def publish(bootstrap: str, items: list[tuple[topics.Topic, Envelope]]) -> None:
+async def publish(bootstrap: str, items: list[tuple[topics.Topic, Envelope]]
+                  ) -> list[RecordMetadata]:
+    """Where each record landed, to wait until the consumer has handled it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for topic, envelope in items:
-            await producer.send_and_wait(topic.name, encode(envelope),
-                                         key=(envelope.subject or "").encode())
+        return [await producer.send_and_wait(topic.name, encode(envelope),
+                                             key=(envelope.subject or "").encode())
+                for topic, envelope in items]
     finally:
         await producer.stop()
-
-
-async def until(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {seconds}s: {what}: {value!r}")
 
 
 async def statuses(runtime: Runtime, code: str) -> dict[tuple[str, str, str], str]:
@@ -178,7 +173,7 @@ async def test_each_event_reaches_each_recipient_once_and_redelivery_sends_nothi
                 return set(seen) == expected and await every_message_sent(runtime, code) \
                     and delivered >= 3
             try:
-                await until(all_sent, "every message sent")
+                await eventually(all_sent, "every message sent")
             except AssertionError as exc:
                 raise AssertionError(f"{exc}; so far {seen}") from None
             # Two applicant e-mails (received, result), one to the officer (near due).
@@ -227,9 +222,13 @@ async def test_each_event_reaches_each_recipient_once_and_redelivery_sends_nothi
 
             # The same events again (a rebalance, a replay), then a marker dossier.
             marker = f"{AGENCY}-261130-M{unique[:4]}"
-            await publish(kafka_bootstrap, sent + envelopes(runtime, lifecycle(marker)[:1]))
-            await until(lambda: statuses(runtime, marker), "the marker dossier queued")
-            await asyncio.sleep(1.0)  # a few sender passes
+            again = await publish(kafka_bootstrap,
+                                  sent + envelopes(runtime, lifecycle(marker)[:1]))
+            await eventually(lambda: statuses(runtime, marker), "the marker dossier queued")
+            # Every record handled, then a sender pass after that: anything they queued
+            # would be sent by now.
+            await handled(kafka_bootstrap, group_of(runtime), again)
+            await runtime.app.state.sender.run()
             assert [len(x) for x in mine()] == [3, 2, 1]
             assert len(await statuses(runtime, code)) == len(expected)
 
@@ -268,17 +267,17 @@ async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
             async def inbox_sent(code: str) -> bool:
                 return (await statuses(runtime, code)).get(
                     ("applicant", "inbox", f"p1_{code}")) == "sent"
-            await until(lambda: inbox_sent(first), "the first dossier's inbox message")
+            await eventually(lambda: inbox_sent(first), "the first dossier's inbox message")
             m = tables.messages
 
             async def email_row(code: str) -> Any:
                 async with runtime.sessions() as s:
                     return (await s.execute(select(m).where(
                         m.c.dossier_code == code, m.c.channel == "email"))).mappings().first()
-            await until(lambda: _retried(email_row(first)), "the e-mail retried")
+            await eventually(lambda: _retried(email_row(first)), "the e-mail retried")
             # The consumer goes on: a later dossier is queued and its inbox message sent.
             await publish(kafka_bootstrap, envelopes(runtime, lifecycle(second)[:2]))
-            await until(lambda: inbox_sent(second), "the second dossier's inbox message")
+            await eventually(lambda: inbox_sent(second), "the second dossier's inbox message")
             row = await email_row(first)
             assert row["status"] == "pending" and row["last_error"]
             if silent is not None:  # the hang was met, and given up as a transient failure
@@ -297,11 +296,12 @@ async def test_a_dead_smtp_server_delays_mail_without_stalling_the_consumer(
             def mails() -> list[str]:  # the session's broker holds earlier tests' dossiers
                 return sorted(m["To"] for m in smtp.messages if first in m["Subject"]
                               or second in m["Subject"])
-            await until(lambda: len(mails()) == 2, "both e-mails once the server is back", 30)
+            await eventually(lambda: len(mails()) == 2, "both e-mails once the server is back")
             assert mails() == sorted([f"{first.lower()}@example.vn",
                                       f"{second.lower()}@example.vn"])
-            await until(lambda: _status(email_row(first), "sent"), "the first e-mail settled")
-            await asyncio.sleep(1.0)
+            await eventually(lambda: _status(email_row(first), "sent"),
+                             "the first e-mail settled")
+            await runtime.app.state.sender.run()  # a pass after it sends nothing again
             assert len(mails()) == 2  # and only once each
         finally:
             await runtime.stop()

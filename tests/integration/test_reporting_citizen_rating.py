@@ -27,14 +27,9 @@ from services.product.roles import Role
 from services.reporting import tables
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_reporting_dashboard import NOW, history
-from tests.integration.test_reporting_projection import (
-    Renamed,
-    catalog_dir,
-    publish,
-    wait_for,
-)
+from tests.integration.test_reporting_projection import Renamed, catalog_dir, publish
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +61,7 @@ async def test_a_citizen_rates_once_changes_it_within_the_window_then_it_is_clos
         async def folded() -> bool:
             r = await counter.post(f"/api/v1/dossiers/{open_}/rating", json={"score": 3})
             return r.status_code == 409  # known, not returned
-        await wait_for(folded, "the history in the projection")
+        await eventually(folded, "the history in the projection")
 
         citizen = f"/api/v1/dossiers/{returned}/citizen-rating"
         # Nothing yet; a dossier not returned cannot be rated; a counter officer may not

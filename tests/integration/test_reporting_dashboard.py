@@ -44,13 +44,8 @@ from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
-from tests.integration.test_reporting_projection import (
-    Renamed,
-    catalog_dir,
-    publish,
-    wait_for,
-)
+from tests.integration.support import eventually, settings_for, started
+from tests.integration.test_reporting_projection import Renamed, catalog_dir, publish
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 10, 12, 10, 0, tzinfo=TZ)  # a Monday
@@ -147,7 +142,7 @@ async def test_dashboard_api_on_a_hand_made_history(kafka_bootstrap: str, databa
                     return False
                 path = (await client.get(f"/api/v1/dossiers/{codes['D1']}/path")).json()
                 return [e["kind"] for e in path["events"]].count("verification") == 2
-            await wait_for(all_in, "the three dossiers in the projection")
+            await eventually(all_in, "the three dossiers in the projection")
             await check_snapshot(client, province, office, codes)
             await check_drill_down(client, office, codes)
             await check_delays_and_emulation(client, office, codes)

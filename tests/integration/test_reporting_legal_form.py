@@ -31,14 +31,8 @@ from services.reporting.app import build
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
-from tests.integration.test_reporting_projection import (
-    Renamed,
-    catalog_dir,
-    pdf_text,
-    publish,
-    wait_for,
-)
+from tests.integration.support import eventually, settings_for, started
+from tests.integration.test_reporting_projection import Renamed, catalog_dir, pdf_text, publish
 from tests.unit.test_reporting_form import (
     A_ALL,
     A_NH,
@@ -104,7 +98,7 @@ async def test_report_form_overruns_and_evaluation(kafka_bootstrap: str, databas
                     r.c.dossier_code.like(f"{unique}-%")))
                 facts = await repo.facts_of(s, [h.code("f05")])
             return stored == events and rated == 4 and bool(facts)
-        await wait_for(all_in, "the history and its ratings in the projection")
+        await eventually(all_in, "the history and its ratings in the projection")
         async with httpx.AsyncClient(auth=AUTH, base_url="http://reporting",
                                      transport=httpx.ASGITransport(app=runtime.app)) as client:
             await check_report(client, province, a, b, tmp_path)

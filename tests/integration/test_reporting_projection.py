@@ -14,7 +14,6 @@ import contextlib
 import io
 import random
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +44,7 @@ from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
 from tests.conftest import postgres_database
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 from tests.unit.test_reporting_quarterly import AS_OF_Q3_2026, EXPECTED, history, nodes
 
 pytestmark = pytest.mark.integration
@@ -127,15 +126,6 @@ def pdf_text(path: Path) -> str:
                           text=True, check=True).stdout
 
 
-async def wait_for(check: Any, what: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def table(runtime: Runtime, name: str) -> list[dict[str, Any]]:
     async with runtime.sessions() as s:
         return await ReportingRepository().table_rows(s, name)
@@ -189,7 +179,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
                 facts = await repo.facts_of(s, list(expected))
             return len(facts) == len(expected) and all(
                 facts[c].event_count == expected[c].event_count for c in expected)
-        await wait_for(all_in, "every event of the test's dossiers in the facts")
+        await eventually(all_in, "every event of the test's dossiers in the facts")
 
         # Order-independence over the real broker: the live facts are the pure fold's.
         async with runtime.sessions() as s:
@@ -252,7 +242,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
 
         async def read_back() -> bool:
             return await rating_events(runtime, unique) == 4
-        await wait_for(read_back, "the ratings read back from onestop.reports.v1")
+        await eventually(read_back, "the ratings read back from onestop.reports.v1")
         assert await office_ratings(runtime, offices) == rated  # the events changed nothing
 
         # Rebuild: every input topic from the beginning into a fresh database.
@@ -266,7 +256,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
                     count = select(func.count()).select_from(tables.events)
                     return bool(await s.scalar(count) == await r.scalar(count))
             try:
-                await wait_for(caught_up, "the live projection to hold what was rebuilt")
+                await eventually(caught_up, "the live projection to hold what was rebuilt")
                 for name in PROJECTIONS:
                     assert await table(runtime, name) == await table(rebuilt, name), name
                 assert await office_ratings(rebuilt, offices) == rated

@@ -5,8 +5,6 @@ sent with its security headers. A real runtime fed through the real broker."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.auth import bearer
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 from tests.integration.test_reporting_projection import publish
 
 pytestmark = pytest.mark.integration
@@ -35,14 +33,10 @@ async def audit_rows(runtime: Runtime) -> list[dict[str, object]]:
         return [dict(r) for r in (await s.execute(select(t).order_by(t.c.seq))).mappings()]
 
 
-async def wait_path(client: httpx.AsyncClient, code: str, headers: dict[str, str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        r = await client.get(f"/api/v1/dossiers/{code}/path", headers=headers)
-        if r.status_code == 200:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"dossier {code} never projected")
+async def projected(client: httpx.AsyncClient, code: str, headers: dict[str, str]) -> bool:
+    r = await client.get(f"/api/v1/dossiers/{code}/path", headers=headers)
+    assert r.status_code == 200, r.text  # not yet; shown if it lasts
+    return True
 
 
 async def test_reads_of_figures_are_audited_by_the_tokens_user(
@@ -61,7 +55,7 @@ async def test_reads_of_figures_are_audited_by_the_tokens_user(
         await publish(kafka_bootstrap, items)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://reporting") as c:
-            await wait_path(c, code, me)
+            await eventually(lambda: projected(c, code, me), f"dossier {code} projected")
             before = len(await audit_rows(runtime))
             for url, params in (("/api/v1/reports/quarterly", period),
                                 ("/api/v1/reports/quarterly.xlsx", period),

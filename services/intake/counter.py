@@ -161,9 +161,12 @@ class Counter:
         component cannot be checked)."""
         if found := await self.earlier(caller, sub.submission_id):
             return Recorded(found, new=False)
+        # The rules first: a submission they refuse asks the warehouse nothing (a reference
+        # it could not even look up answered 503, not the submission's own problems).
+        verdict = self.intake.judge(sub, now)
         await self.intake.verify_reuse(self.warehouse, sub)
         return await self._record(request, caller, sub.submission_id, "dossier.receive",
-                                  lambda s: self.intake.receive(s, sub, now))
+                                  lambda s: self.intake.receive(s, sub, now, verdict))
 
     async def refuse(self, request: Request, caller: Caller, sub: Submission,
                      reasons: list[Reason], now: datetime) -> Recorded:

@@ -129,8 +129,13 @@ class Intake:
         await self.repository.insert_dossier(s, row)
         return row
 
-    async def receive(self, s: Session, sub: Submission, now: datetime) -> dict[str, Any]:
-        verdict = domain.judge_receipt(self.law, sub, now)
+    def judge(self, sub: Submission, now: datetime) -> domain.Verdict:
+        """The rules' verdict on a receipt (Rejected with every problem), asking no one."""
+        return domain.judge_receipt(self.law, sub, now)
+
+    async def receive(self, s: Session, sub: Submission, now: datetime,
+                      verdict: domain.Verdict | None = None) -> dict[str, Any]:
+        verdict = verdict or self.judge(sub, now)
         row = await self._record(s, sub, verdict, now)
         await emit_all(self.outbox, s, domain.receipt_events(sub, row, verdict))
         if self.metrics:

@@ -148,6 +148,14 @@ async def test_intake_refuses_a_reuse_walked_to_another_resource(
                 held = await client.post("/api/v1/dossiers", json=submission("b", HELD))
                 assert held.status_code == 201, held.text
                 assert held.json()["components"][1]["reuse_verified"] is True
+                # The rules come before the lookup: a reference holding a control character
+                # (which the warehouse refuses to look up) in a submission of an unknown
+                # procedure is answered with the submission's own problems, not a 503.
+                bad = {**submission("c", "doc-\x7f\x19"), "procedure_code": "KHONG.CO"}
+                refused = await client.post("/api/v1/dossiers", json=bad)
+                assert refused.status_code == 422, refused.text
+                codes = {p["code"] for p in refused.json()["problems"]}
+                assert {"unknown_procedure", "control_characters"} <= codes, codes
         finally:
             await intake.stop()
 

@@ -18,9 +18,9 @@ from services.common.runtime import Runtime
 from services.intake import citizen, tables
 from services.intake.api import router
 from services.intake.counter import Counter
+from services.intake.domain_metrics import IntakeMetrics
 from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler, SignatureCheck, load_systems
-from services.intake.metrics import IntakeMetrics
 from services.intake.repository import IntakeRepository
 from services.intake.settings import IntakeSettings
 from services.intake.warehouse import warehouse_from

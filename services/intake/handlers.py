@@ -19,7 +19,7 @@ from services.common.consumer import Context
 from services.common.telemetry import get_logger
 from services.intake import domain
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
-from services.intake.metrics import IntakeMetrics
+from services.intake.domain_metrics import IntakeMetrics
 from services.intake.repository import IntakeRepository, IntakeStore, Session
 from services.intake.rules import dossier_code
 from services.intake.warehouse import Warehouse

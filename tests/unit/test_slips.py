@@ -41,7 +41,7 @@ from services.intake.slips import (
     vn_date,
     vn_datetime,
 )
-from services.intake.slips.forms import DEFAULT_FILE as FORMS_FILE
+from services.intake.slips.form_sets import DEFAULT_FILE as FORMS_FILE
 from services.law.workdays import TZ
 
 PDFTOTEXT = Path("/usr/bin/pdftotext")

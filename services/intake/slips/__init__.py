@@ -9,7 +9,7 @@ rule, docs/law.md#the-law-as-dated-data):
 - Mẫu số 03, phiếu từ chối tiếp nhận giải quyết hồ sơ -> `refusal_slip`
 
 - inputs.py: what a slip is given, and the wording common to every form set
-- forms.yaml, forms.py: the dated form sets as data, validated at import
+- forms.yaml, form_sets.py: the dated form sets as data, validated at import
 - services.common.pdf: page, fonts, QR code, drawing primitives (shared with
   processing's documents)
 - render.py: a form set and a dossier's context -> PDF bytes
@@ -26,7 +26,7 @@ from services.common.pdf import (
     qr_png,
     register_fonts,
 )
-from services.intake.slips.forms import (
+from services.intake.slips.form_sets import (
     RULE_SETS,
     FormSetError,
     SlipRuleSet,

@@ -2,7 +2,7 @@
 
 Pure rendering: frozen dataclasses in, PDF bytes out; no database, no HTTP, no clock. The
 slip functions check what they are given, pick the form set in force on the day of receipt
-(forms.py) and draw its body blocks, top to bottom, with the primitives of services.common.pdf.
+(form_sets.py) and draw its body blocks, top to bottom, with the primitives of services.common.pdf.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer
 
 from services.common import pdf as layout
-from services.intake.slips.forms import (
+from services.intake.slips.form_sets import (
     RULE_SETS,
     ApplicantBlock,
     Block,
@@ -56,7 +56,7 @@ class _Given:
 
 
 def _fill(template: str, ctx: SlipContext) -> str:
-    # Placeholders were checked when forms.yaml was loaded (forms.PLACEHOLDERS).
+    # Placeholders were checked when forms.yaml was loaded (form_sets.PLACEHOLDERS).
     return template.format(agency=ctx.agency.name, officer=ctx.officer)
 
 
@@ -103,7 +103,7 @@ def _components_table(components: Sequence[SlipComponent]) -> Flowable:
 
 
 def _block(block: Block, ctx: SlipContext, rules: SlipRuleSet, given: _Given) -> list[Flowable]:
-    """One body block of forms.yaml as flowables; forms.py has checked it fits the slip."""
+    """One body block of forms.yaml as flowables; form_sets.py has checked it fits the slip."""
     if isinstance(block, ApplicantBlock):
         return _applicant(ctx, rules, block)
     if isinstance(block, TextBlock):

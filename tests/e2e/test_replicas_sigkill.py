@@ -23,6 +23,7 @@ from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
 from tests.auth import AUTH
 from tests.e2e.conftest import dossier, wait_for
+from tests.integration.support import caught_up, eventually
 
 # Seven service processes start, and a killed member's partitions move only after its
 # session times out: longer than the suite's default per test on a busy 2-core machine.
@@ -121,13 +122,23 @@ def test_a_replica_of_processing_and_of_reporting_killed_under_load(
         processing = ServiceDb(databases["processing"])
         try:
             want = len(codes) * len(PER_DOSSIER)
-            deadline = time.monotonic() + 300
-            while True:  # the survivors take the dead replicas' partitions over
+
+            async def all_held() -> bool:
                 held, _ = await reporting_counts(reporting, codes)
-                if sum(held.values()) >= want or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(1)
-            await asyncio.sleep(3)  # a late duplicate would land by now
+                assert sum(held.values()) >= want, f"{sum(held.values())} of {want}"
+                return True
+            # The survivors take the dead replicas' partitions over.
+            await eventually(all_held, "reporting to hold every dossier's events", seconds=300)
+            # Every record handled and committed, redeliveries of the dead replicas' records
+            # included, and what processing wrote published for reporting to read: a
+            # duplicate they made would be in the tables now.
+            async def processing_done() -> bool:
+                return await caught_up(stack.bootstrap, "onestop.processing") and not \
+                    await processing.scalar("SELECT count(*) FROM outbox WHERE published_at "
+                                            "IS NULL AND parked_at IS NULL")
+            await eventually(processing_done, "processing to handle and publish everything")
+            await eventually(lambda: caught_up(stack.bootstrap, "onestop.reporting"),
+                             "reporting to commit to the end of its topics")
             held, facts = await reporting_counts(reporting, codes)
             assert held == Counter({(c, t): 1 for c in codes for t in PER_DOSSIER})
             assert facts == dict.fromkeys(codes, len(PER_DOSSIER))

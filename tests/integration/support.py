@@ -86,10 +86,10 @@ def group_of(runtime: Runtime) -> str:
     return runtime.settings.consumer_group or f"onestop.{runtime.name}"
 
 
-async def committed(bootstrap: str, group: str, partitions: list[TopicPartition] | None = None
+async def committed(bootstrap: str, group: str, partitions: list[TopicPartition]
                     ) -> dict[TopicPartition, int]:
-    """A consumer group's committed offsets (the next offset it will read): of `partitions`,
-    or of every partition it has committed on."""
+    """A consumer group's committed offsets (the next offset it will read) on `partitions`,
+    where it has one."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -124,15 +124,17 @@ async def handled(bootstrap: str, group: str, records: list[Any], *,
 async def caught_up(bootstrap: str, group: str) -> bool:
     """Whether `group` has committed to the end of every partition of the topics it has
     committed on: whatever was on them when asked is handled."""
-    done = await committed(bootstrap, group)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for topic in {tp.topic for tp in done}
+        # Every partition asked by name: a local broker cannot answer "all of the group's".
+        partitions = [TopicPartition(topic, p) for topic in await consumer.topics()
                       for p in consumer.partitions_for_topic(topic) or ()]
         ends = await consumer.end_offsets(partitions) if partitions else {}
     finally:
         await consumer.stop()
-    return bool(done) and all(done.get(tp, 0) >= end for tp, end in ends.items())
+    done = await committed(bootstrap, group, partitions)
+    read = {tp.topic for tp in done}
+    return bool(read) and all(done.get(tp, 0) >= end for tp, end in ends.items()
+                              if tp.topic in read)

@@ -46,8 +46,9 @@ from services.common.outbox import OutboxWriter
 from services.law.catalog import CatalogSet, load_catalogs
 from services.law.workdays import agency_calendar
 from services.processing import domain, tables
+from services.processing.case_records import CaseLaw, CaseRecorder
+from services.processing.deadline_monitor import DeadlineMonitor
 from services.processing.domain import AlertPolicy
-from services.processing.handlers import Cases
 from services.processing.settings import ProcessingSettings
 from services.processing.workflow import Action, apply
 
@@ -80,8 +81,8 @@ def progress(label: str, done: int, total: int, started: float) -> None:
 def opened_case(catalogs: CatalogSet, policy: AlertPolicy, procedure_code: str, agency: str,
                 received_at: datetime) -> dict[str, Any]:
     """A case row as processing writes it when the receipt and the digitization (half an
-    hour later, when it opens) are both known: the steps of handlers.py's _merge, _open and
-    _record through the same domain functions, without the database."""
+    hour later, when it opens) are both known: the steps of case_events.py's _merge, _open and
+    case_records.py's record through the same domain functions, without the database."""
     version = catalogs.version(CATALOG)
     procedure = version.procedure(procedure_code)
     calendar = agency_calendar(catalogs.calendar_rules(), version.agency(agency))
@@ -245,7 +246,7 @@ class SqlTimer:
         self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - self._started
 
 
-async def tick(sessions: async_sessionmaker[AsyncSession], cases: Cases, batch: int
+async def tick(sessions: async_sessionmaker[AsyncSession], cases: DeadlineMonitor, batch: int
                ) -> tuple[float, int, int]:
     """app.py's watch_deadlines, each batch in a transaction as Runtime.transaction runs it
     (the outbox rows flushed before commit). Returns (seconds, cases taken, batches)."""
@@ -276,7 +277,7 @@ async def measure(url: str, batch: int, policy: AlertPolicy) -> dict[str, Any]:
     sessions = session_factory(engine)
     timer = SqlTimer(engine)
     outbox = OutboxWriter("processing", tables.runtime, SystemClock())
-    cases = Cases(load_catalogs(), outbox, alerts=policy)
+    cases = DeadlineMonitor(CaseRecorder(CaseLaw(load_catalogs()), outbox, alerts=policy))
     try:
         async with sessions() as s:  # the pool's connection opened outside the timing
             await s.execute(text("SELECT 1"))

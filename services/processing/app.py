@@ -20,10 +20,14 @@ from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
 from services.processing import portal_sync, tables
 from services.processing.api import router
+from services.processing.case_documents import CaseDocuments
+from services.processing.case_events import PROVINCE_EVENTS, CaseEvents
 from services.processing.case_reads import CaseReads
+from services.processing.case_records import CaseLaw, CaseRecorder
+from services.processing.deadline_monitor import DeadlineMonitor
 from services.processing.domain import AlertPolicy
 from services.processing.domain_metrics import CaseGauges
-from services.processing.handlers import PROVINCE_EVENTS, Cases
+from services.processing.officer_actions import OfficerActions
 from services.processing.officer_writes import OfficerWrites
 from services.processing.overdue import ApologyPolicy
 from services.processing.result_signer import HttpSigner
@@ -38,22 +42,27 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
                              grants=ROLE_PERMISSIONS)
     catalogs = load_catalogs()
     runtime.agency_tree(partial(AgencyScope.of, catalogs))
-    cases = Cases(catalogs, runtime.outbox,
-                  alerts=AlertPolicy(settings.alert_near_days, settings.alert_used_share),
-                  apologies=ApologyPolicy(settings.apology_days_before,
-                                          settings.apology_max_per_dossier),
-                  verify_url=settings.verify_url,
-                  signer=HttpSigner(settings.sign_url, settings.sign_timeout_seconds,
-                                    api_key=settings.service_api_key.get_secret_value())
-                  if settings.sign_url else None,
-                  supplement_within_days=settings.supplement_within_days)
-    cases.portal = portal_sync.install(runtime, settings)
+    law = CaseLaw(catalogs)
+    recorder = CaseRecorder(law, runtime.outbox, alerts=AlertPolicy(
+        settings.alert_near_days, settings.alert_used_share))
+    repo = recorder.repo
+    recorder.portal = portal_sync.install(runtime, settings)
+    cases = CaseEvents(recorder)
+    deadlines = DeadlineMonitor(recorder)
+    documents = CaseDocuments(
+        law, repo, HttpSigner(settings.sign_url, settings.sign_timeout_seconds,
+                              api_key=settings.service_api_key.get_secret_value())
+        if settings.sign_url else None)
+    actions = OfficerActions(recorder, ApologyPolicy(settings.apology_days_before,
+                                                     settings.apology_max_per_dossier),
+                             verify_url=settings.verify_url,
+                             supplement_within_days=settings.supplement_within_days)
     batch = Batched(cases.apply_batch)
     # Not ComponentDigitized: DossierDigitized carries what OCR flagged, and a type with no
     # handler is passed over by its header, unparsed.
     runtime.handle(dict.fromkeys((DossierReceived, ApplicantRecorded, DossierDigitized,
                                   SupplementRequested, SupplementReceived, DossierWithdrawn,
-                                  *PROVINCE_EVENTS, *cases.portal.events), batch))
+                                  *PROVINCE_EVENTS, *recorder.portal.events), batch))
 
     scheduled_old_cases = False
 
@@ -61,23 +70,23 @@ def build(settings: Any = None, clock: Clock | None = None) -> Runtime:
         nonlocal scheduled_old_cases
         while not scheduled_old_cases:  # once per start-up: cases older than the monitor
             async with runtime.transaction() as s:
-                taken = await cases.schedule_unscheduled(s, settings.monitor_batch)
+                taken = await deadlines.schedule_unscheduled(s, settings.monitor_batch)
             scheduled_old_cases = taken < settings.monitor_batch
         # Batches until none is full: a backlog (after downtime) drains in one tick.
         while True:
             async with runtime.transaction() as s:
-                taken = await cases.monitor(s, settings.monitor_batch)
+                taken = await deadlines.monitor(s, settings.monitor_batch)
             if taken < settings.monitor_batch:
                 return
 
     runtime.periodic.append((settings.monitor_seconds, watch_deadlines))
-    gauges = CaseGauges(runtime.metrics.registry, runtime.sessions, cases.repo)
+    gauges = CaseGauges(runtime.metrics.registry, runtime.sessions, repo)
     runtime.periodic.append((settings.metrics_refresh_seconds, gauges.refresh))
     runtime.app.state.case_gauges = gauges
     runtime.app.state.cases = cases
     runtime.app.state.monitor = watch_deadlines
-    keys = IdempotencyKeys(cases.repo)
+    keys = IdempotencyKeys(repo)
     runtime.app.state.idempotency = keys
-    runtime.app.state.writes = OfficerWrites(runtime, cases, keys)
-    runtime.app.state.reads = CaseReads(runtime, cases)
+    runtime.app.state.writes = OfficerWrites(runtime, actions, documents, keys)
+    runtime.app.state.reads = CaseReads(runtime, law, repo, documents)
     return runtime

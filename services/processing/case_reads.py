@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from contracts.common import Problem
 from services.common.auth import Caller
 from services.common.errors import Missing
 from services.common.runtime import Runtime
-from services.processing import domain, overdue
+from services.processing import domain, overdue, provincial
+from services.processing.case_documents import CaseDocuments
+from services.processing.case_records import CaseLaw, NotFound
 from services.processing.documents import letters, slip_pdf
 from services.processing.documents.control_slip import ControlSlip
-from services.processing.handlers import Cases, NotFound
+from services.processing.repository import ProcessingRepository
+from services.processing.workflow import Action, Case, allowed_actions
 
 
 class NoApology(Missing):
@@ -48,51 +52,78 @@ class CaseFile:
 
 
 class CaseReads:
-    def __init__(self, runtime: Runtime, cases: Cases) -> None:
+    def __init__(self, runtime: Runtime, law: CaseLaw, repository: ProcessingRepository,
+                 documents: CaseDocuments) -> None:
         self.runtime = runtime
-        self.cases = cases
+        self.law = law
+        self.repo = repository
+        self.documents = documents
 
     async def page(self, caller: Caller, *, agency: str | None, department: str | None,
                    officer: str | None, state: str | None,
                    after: tuple[datetime, str] | None, limit: int, deadline: str | None,
                    explained: bool | None) -> tuple[list[dict[str, Any]], bool]:
-        """A page of the cases in the caller's tree (Cases.page), and whether more follow."""
+        """A page of the cases in the caller's tree, and whether more follow (one row more
+        is asked to tell)."""
+        # `agency`'s subtree, and of the agencies the caller sees (None for all).
+        agencies = None if agency is None else domain.sub_agencies(self.law.catalogs.indexes,
+                                                                   agency)
+        within = caller.agencies()
+        if within is not None:
+            agencies = within if agencies is None else agencies & within
         async with self.runtime.sessions() as s:
-            return await self.cases.page(
-                s, agency=agency, within=caller.agencies(), department=department,
-                officer=officer, state=state, after=after, limit=limit, deadline=deadline,
-                explained=explained)
+            rows = await self.repo.page(s, agencies=agencies, department=department,
+                                        officer=officer, state=state, deadline=deadline,
+                                        explained=explained, after=after,
+                                        limit=limit + 1)
+        return [domain.summary(r) for r in rows[:limit]], len(rows) > limit
 
     async def view(self, caller: Caller, code: str) -> dict[str, Any]:
-        """The case as an officer sees it (Cases.view); NotFound outside the caller's tree."""
+        """The case as an officer sees it; NotFound outside the caller's tree."""
         async with self.runtime.sessions() as s:
-            found = await self.cases.view(s, code, self.runtime.clock.now())
+            found = await self._view(s, code, self.runtime.clock.now())
         if found is None or not caller.sees(found.get("agency_code")):
             raise NotFound(code)
         return found
+
+    async def _view(self, s: AsyncSession, code: str, now: datetime
+                    ) -> dict[str, Any] | None:
+        row = await self.repo.case(s, code)
+        if row is None:
+            return None
+        case = self.law.case(row)
+        clock = domain.clock_state(row, self.law.calendar(row)) if case else None
+        return domain.view(row, case, clock, self._allowed(row, case),
+                           await self.repo.history(s, code), await self.repo.steps(s, code),
+                           now)
+
+    @staticmethod
+    def _allowed(row: dict[str, Any], case: Case | None) -> list[Action]:
+        return allowed_actions(case) if case and not provincial.is_provincial(row) else []
 
     async def case_file(self, caller: Caller, code: str) -> CaseFile:
         """NotFound as well outside the caller's tree: another tree's case is not even
         confirmed."""
         async with self.runtime.sessions() as s:
-            row, steps, history = await self.cases.documents_of(s, code)
+            row, steps, history = await self.documents.documents_of(s, code)
             if not caller.sees(row.get("agency_code")):
                 raise NotFound(code)
-            applicant = await self.cases.repo.applicant(s, code)
+            applicant = await self.repo.applicant(s, code)
         return CaseFile(row, steps, history, applicant)
 
     async def control_slip(self, caller: Caller, code: str) -> ControlSlip:
         """Phiếu kiểm soát quá trình giải quyết hồ sơ, as of now."""
         found = await self.case_file(caller, code)
-        return self.cases.control_slip(found.row, found.steps, found.history,
-                                       self.runtime.clock.now())
+        return self.documents.control_slip(found.row, found.steps, found.history,
+                                           self.runtime.clock.now())
 
     async def control_slip_pdf(self, caller: Caller, code: str) -> bytes:
         found = await self.case_file(caller, code)
         return slip_pdf.control_slip_pdf(
-            self.cases.control_slip(found.row, found.steps, found.history,
-                                    self.runtime.clock.now()),
-            self.cases.letterhead(found.row), procedure_name=self.cases.procedure_name(found.row))
+            self.documents.control_slip(found.row, found.steps, found.history,
+                                        self.runtime.clock.now()),
+            self.documents.letterhead(found.row),
+            procedure_name=self.documents.procedure_name(found.row))
 
     async def apology_pdf(self, request: Request | None, caller: Caller, code: str) -> bytes:
         """The apology letter as issued; NoApology before it is. A read of personal data:
@@ -103,8 +134,8 @@ class CaseReads:
             raise NoApology(code)
         await self.runtime.audit.read(request, action="read.apology_pdf", dossier_code=code)
         return letters.apology_letter_pdf(
-            self.cases.letterhead(found.row), event,
-            procedure_name=self.cases.procedure_name(found.row),
+            self.documents.letterhead(found.row), event,
+            procedure_name=self.documents.procedure_name(found.row),
             received_at=found.row["received_at"],
             applicant_name=domain.applicant_name(found.applicant))
 
@@ -118,4 +149,4 @@ class CaseReads:
         if result.get("document_url"):
             return str(result["document_url"])
         await self.runtime.audit.read(request, action="read.result_pdf", dossier_code=code)
-        return self.cases.result_pdf(found.row, found.applicant, signed=False)
+        return self.documents.result_pdf(found.row, found.applicant, signed=False)

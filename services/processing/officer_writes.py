@@ -1,5 +1,5 @@
 """An officer's writes as use cases: each checks the case is in the caller's tree, opens its
-one transaction, moves or amends the case (handlers.Cases), keeps the answer under the
+one transaction, moves or amends the case (officer_actions.py), keeps the answer under the
 request's Idempotency-Key and writes the audit row, or raises a domain error that the HTTP
 edge answers (services/common/http.py)."""
 
@@ -19,7 +19,9 @@ from services.common.errors import Conflict
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
-from services.processing.handlers import Cases, NotFound
+from services.processing.case_documents import CaseDocuments
+from services.processing.case_records import NotFound
+from services.processing.officer_actions import OfficerActions
 from services.processing.repository import DuplicateKey
 from services.processing.workflow import Action
 
@@ -59,44 +61,46 @@ def as_answer(value: Any) -> Any:
 
 
 class OfficerWrites:
-    def __init__(self, runtime: Runtime, cases: Cases, keys: IdempotencyKeys) -> None:
+    def __init__(self, runtime: Runtime, actions: OfficerActions, documents: CaseDocuments,
+                 keys: IdempotencyKeys) -> None:
         self.runtime = runtime
-        self.cases = cases
+        self.actions = actions
+        self.documents = documents
         self.keys = keys
 
     async def act(self, request: Request | None, caller: Caller, keyed: Keyed, code: str,
                   action: Action, payload: dict[str, Any], officer: str | None
                   ) -> tuple[int, Any]:
-        """An officer's action (handlers.Cases.act); issue_result signs the result first,
+        """An officer's action (OfficerActions.act); issue_result signs the result first,
         outside the transaction, holding no lock over HTTP."""
 
         async def sign() -> Any:
             if action != Action.issue_result:
                 return None
             async with self.runtime.sessions() as s:
-                return await self.cases.sign_result(s, code)
+                return await self.documents.sign_result(s, code)
 
         return await self._write(
             request, caller, keyed, code, 200,
-            lambda s, now, signed: self.cases.act(s, code, action, payload, officer, now,
-                                                  signed),
+            lambda s, now, signed: self.actions.act(s, code, action, payload, officer, now,
+                                                    signed),
             sign, action=f"case.{action.value}")
 
     async def explain(self, request: Request | None, caller: Caller, keyed: Keyed, code: str,
                       cause: str, by: str | None, officer: str) -> tuple[int, Any]:
-        """The responsible office's explanation of an overdue dossier (Cases.explain)."""
+        """The responsible office's explanation of an overdue dossier (OfficerActions.explain)."""
         return await self._write(
             request, caller, keyed, code, 201,
-            lambda s, now, _: self.cases.explain(s, code, cause, by, officer, now),
+            lambda s, now, _: self.actions.explain(s, code, cause, by, officer, now),
             action="case.explain")
 
     async def apologise(self, request: Request | None, caller: Caller, keyed: Keyed,
                         code: str, *, reason: str, new_due_at: datetime,
                         department: str | None, signed_by: str) -> tuple[int, Any]:
-        """The apology and re-appointment letter (Cases.apologise)."""
+        """The apology and re-appointment letter (OfficerActions.apologise)."""
         return await self._write(
             request, caller, keyed, code, 201,
-            lambda s, now, _: self.cases.apologise(
+            lambda s, now, _: self.actions.apologise(
                 s, code, reason=reason, new_due_at=new_due_at, department=department,
                 signed_by=signed_by, now=now),
             action="case.apology")
@@ -109,7 +113,8 @@ class OfficerWrites:
         runs before the transaction; its result goes to `work`."""
         rt = self.runtime
         async with rt.sessions() as s:  # another tree's case is not even confirmed
-            if not caller.sees(await self.cases.agency_of(s, code)):
+            row = await self.actions.repo.case(s, code)
+            if not caller.sees(row.get("agency_code") if row else None):
                 raise NotFound(code)
         prepared = await prepare() if prepare else None
         try:

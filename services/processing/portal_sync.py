@@ -1,7 +1,7 @@
 """Status sync to the National Public Service Portal (docs/portal-sync.md).
 
 Recording: processing already meets every status change of the dossiers it follows, in the
-transaction that applies it. `PortalRecorder` is told of each (handlers.py: what a consumed
+transaction that applies it. `PortalRecorder` is told of each (case_records.py: what a consumed
 event says, `heard`; what a central case's transition does, `moved`), keeps the notes on
 the session, and at the end of the transaction (`flush`) queues the changes the portal has
 not been told, numbered per dossier, in `portal_outbox` (portal_status.plan decides). So a

@@ -5,8 +5,9 @@ through "in step N" until the last one is completed; a leader then approves or d
 result is issued and returned. Every transition gives a new Case, the contract events it
 means, and one history row (the control slip's line: who, when, from, to, which step).
 
-Pure: no I/O, no clock (`at` is passed in), no database. handlers.py reads the case, calls
-`apply`, writes the case and the history row and emits the events in one transaction.
+Pure: no I/O, no clock (`at` is passed in), no database. case_events.py and
+officer_actions.py read the case, call `apply`, write the case and the history row and emit
+the events in one transaction (case_records.py).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Case:
-    """What the transitions need to know of a case; handlers map it to and from the rows."""
+    """What the transitions need to know of a case; domain.py maps it to and from the rows."""
 
     code: str
     agency_code: str

@@ -24,7 +24,8 @@ from services.common.consumer import Context
 from services.law.workdays import WorkCalendar
 from services.processing import tables
 from services.processing.app import build
-from services.processing.handlers import Cases
+from services.processing.case_events import CaseEvents
+from services.processing.case_records import CaseLaw, CaseRecorder
 from services.processing.settings import ProcessingSettings
 from tests.integration.support import settings_for
 
@@ -36,7 +37,7 @@ async def test_an_applicant_recorded_twice_is_kept_once(database_url: str,
                                                         tmp_path: Path) -> None:
     runtime = build(settings_for(ProcessingSettings, "127.0.0.1:1", database_url, tmp_path))
     await runtime.migrate()
-    cases = Cases(None, runtime.outbox)  # type: ignore[arg-type]
+    cases = CaseEvents(CaseRecorder(CaseLaw(None), runtime.outbox))  # type: ignore[arg-type]
     event = ApplicantRecorded(dossier_code="000.01.02.H26-260302-r0001",
                               applicant_ref="p1_processing_test_ref",
                               applicant=IndividualApplicant(full_name="Lê Văn An",
@@ -61,7 +62,7 @@ async def test_cases_opened_before_the_monitor_get_their_alerts(
     start-up schedules them, so an old late case is overdue, once."""
     runtime = build(settings_for(ProcessingSettings, "127.0.0.1:1", database_url, tmp_path))
     await runtime.migrate()
-    cases: Cases = runtime.app.state.cases
+    cases: CaseEvents = runtime.app.state.cases
     code = "000.01.01.H26-260101-B0001"
     received = datetime.now(UTC) - timedelta(days=40)
     events = [

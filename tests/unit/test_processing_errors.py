@@ -12,7 +12,7 @@ from services.common.errors import DomainError
 from services.common.http import problems_response
 from services.processing import overdue
 from services.processing.case_reads import NoApology, NotDecided
-from services.processing.handlers import NotFound, NotNow, Unfit
+from services.processing.case_records import NotFound, NotNow, Unfit
 from services.processing.officer_writes import KeyRaced
 from services.processing.result_signer import SigningUnavailable
 from services.processing.workflow import Action, InvalidAction, State, WrongState

@@ -7,7 +7,7 @@ Pure: rows and moments in, values out.
 An overrun is an answer after the sub-deadline, or no answer once it has passed; a request
 without a sub-deadline never is (reporting counts them the same way:
 services/reporting/subdeadlines.py). The time the other agency holds the dossier stays
-attributed to it on the dossier's clock (clock.pause_for_agency); these alerts add the
+attributed to it on the dossier's clock (legal_clock.pause_for_agency); these alerts add the
 warning, not another attribution."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from contracts.events import (
     VerificationRequested,
 )
 from services.law.workdays import WorkCalendar
-from services.processing import clock
+from services.processing import legal_clock
 
 # A request's status at a moment, in reporting's words; the last two are overruns.
 ANSWERED_ON_TIME, ANSWERED_LATE = "answered_on_time", "answered_late"
@@ -82,28 +82,29 @@ def shown(row: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
 
 
 def thresholds(row: dict[str, Any], calendar: WorkCalendar, near_days: float | None,
-               used_share: float | None) -> list[clock.Alert]:
+               used_share: float | None) -> list[legal_clock.Alert]:
     """The open request's thresholds ([] without one, or without a sub-deadline)."""
     request = open_request(row)
     if request is None or not request.get("sub_due_at"):
         return []
-    return clock.sub_deadline_thresholds(
+    return legal_clock.sub_deadline_thresholds(
         calendar, request["request_id"], _when(request["requested_at"]),  # type: ignore[arg-type]
         _when(request["sub_due_at"]), near_days, used_share)  # type: ignore[arg-type]
 
 
-def due_alerts(alerts: list[clock.Alert], fired: set[str], now: datetime) -> list[clock.Alert]:
+def due_alerts(alerts: list[legal_clock.Alert], fired: set[str], now: datetime
+               ) -> list[legal_clock.Alert]:
     """The request's thresholds to fire now, each once (a stale one skipped)."""
-    out: list[clock.Alert] = []
+    out: list[legal_clock.Alert] = []
     seen = set(fired)
-    while (alert := clock.next_sub_deadline_alert(alerts, seen, now)) is not None and \
+    while (alert := legal_clock.next_sub_deadline_alert(alerts, seen, now)) is not None and \
             alert.at <= now:
         out.append(alert)
         seen.add(alert.kind)
     return out
 
 
-def alert_event(code: str, row: dict[str, Any], alert: clock.Alert, now: datetime) -> Event:
+def alert_event(code: str, row: dict[str, Any], alert: legal_clock.Alert, now: datetime) -> Event:
     """DeadlineApproaching or DossierOverdue of the open request's sub-deadline, naming the
     other agency and the request; the overdue names the other agency as responsible, since
     it holds the dossier (docs/law.md#other-agencies-and-delay-attribution)."""
@@ -111,7 +112,7 @@ def alert_event(code: str, row: dict[str, Any], alert: clock.Alert, now: datetim
     assert request is not None and request.get("sub_due_at")  # thresholds() had one
     due = _when(request["sub_due_at"])
     agency, request_id = request["agency"], request["request_id"]
-    if alert.event == clock.OVERDUE:
+    if alert.event == legal_clock.OVERDUE:
         return DossierOverdue(dossier_code=code, due_at=due, detected_at=now,
                               responsible_department=agency, other_agency=agency,
                               request_id=request_id)

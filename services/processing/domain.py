@@ -1,5 +1,5 @@
 """Processing's decisions without I/O: how a case row maps to and from workflow.Case and
-the law's clock (clock.ClockState), what each transition does to the clock, which topics an
+the law's clock (legal_clock.ClockState), what each transition does to the clock, which topics an
 event goes on, and what the API shows.
 
 Intake's and digitization's topics are not ordered with each other, so a case opens once
@@ -30,7 +30,7 @@ from contracts.events import (
     VerificationRequested,
 )
 from services.law.workdays import TZ, WorkCalendar
-from services.processing import agency_requests, clock
+from services.processing import agency_requests, legal_clock
 from services.processing.workflow import Action, Case, State, Transition
 
 WAITING = State.waiting.value
@@ -137,23 +137,23 @@ def legal_time(row: dict[str, Any]) -> LegalTime | None:
     return LegalTime.model_validate(row["legal_time"]) if row.get("legal_time") else None
 
 
-def clock_state(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+def clock_state(row: dict[str, Any], calendar: WorkCalendar) -> legal_clock.ClockState | None:
     """The stored clock; for a case not opened yet, the one its receipt would start."""
     lt = legal_time(row)
     if lt is None or row.get("received_at") is None:
         return None
     stored = row.get("clock")
     if not stored:
-        return clock.open_clock(row["received_at"], lt, calendar)
-    return clock.ClockState(
+        return legal_clock.open_clock(row["received_at"], lt, calendar)
+    return legal_clock.ClockState(
         row["received_at"], lt, calendar,
-        tuple(clock.Period(_when(p["start"]), _when(p["end"]),  # type: ignore[arg-type]
+        tuple(legal_clock.Period(_when(p["start"]), _when(p["end"]),  # type: ignore[arg-type]
                            p["kind"], p.get("department"), p.get("officer"))
               for p in stored["periods"]),
         tuple(_when(r) for r in stored.get("restarts", ())))  # type: ignore[misc]
 
 
-def clock_json(state: clock.ClockState) -> dict[str, Any]:
+def clock_json(state: legal_clock.ClockState) -> dict[str, Any]:
     return {"periods": [{"start": p.start.isoformat(),
                          "end": p.end.isoformat() if p.end else None, "kind": p.kind,
                          "department": p.department, "officer": p.officer}
@@ -161,22 +161,22 @@ def clock_json(state: clock.ClockState) -> dict[str, Any]:
             "restarts": [r.isoformat() for r in state.restarts]}
 
 
-def _opened_clock(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+def _opened_clock(row: dict[str, Any], calendar: WorkCalendar) -> legal_clock.ClockState | None:
     """The clock from receipt; a supplement completed at the counter before the case opened
     restarted it (the counter asked at receipt: intake's stage "intake")."""
     lt = legal_time(row)
     if lt is None or row.get("received_at") is None:
         return None
-    state = clock.open_clock(row["received_at"], lt, calendar)
+    state = legal_clock.open_clock(row["received_at"], lt, calendar)
     start = row.get("clock_start")
     if start is not None and start > row["received_at"]:
-        state = clock.restart_after_supplement(
-            clock.request_supplement(state, row["received_at"]), start)
+        state = legal_clock.restart_after_supplement(
+            legal_clock.request_supplement(state, row["received_at"]), start)
     return state
 
 
 def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
-                  done: Transition, at: datetime) -> clock.ClockState | None:
+                  done: Transition, at: datetime) -> legal_clock.ClockState | None:
     """What a transition does to the clock (docs/law.md#processing-handovers-and-the-control-slip):
     each handover starts the next holder's working time, a supplement stops the clock and its
     completion restarts it, another agency's time is its own, the decision ends it."""
@@ -189,19 +189,19 @@ def advance_clock(row: dict[str, Any], calendar: WorkCalendar, action: Action,
     department = _department(case) or ""
     if action in (Action.open, Action.return_to_step) or \
             (action == Action.complete_step and case.state in (State.in_step, State.deciding)):
-        return clock.hand_over(state, at, department)
+        return legal_clock.hand_over(state, at, department)
     if action == Action.claim:
-        return clock.hand_over(state, at, department, case.holder)
+        return legal_clock.hand_over(state, at, department, case.holder)
     if action == Action.request_supplement:
-        return clock.request_supplement(state, at)
+        return legal_clock.request_supplement(state, at)
     if action == Action.supplement_received and case.state == State.in_step:
-        return clock.restart_after_supplement(state, at, department, case.holder)
+        return legal_clock.restart_after_supplement(state, at, department, case.holder)
     if action == Action.ask_agency:
-        return clock.pause_for_agency(state, at, case.asked_agency or "")
+        return legal_clock.pause_for_agency(state, at, case.asked_agency or "")
     if action == Action.record_agency_answer:
-        return clock.resume(state, at, department, case.holder)
+        return legal_clock.resume(state, at, department, case.holder)
     if action in (Action.approve, Action.deny, Action.stop, Action.withdraw):
-        return clock.finish(state, at)
+        return legal_clock.finish(state, at)
     return state
 
 
@@ -215,11 +215,11 @@ def supplement_window(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
     state = clock_state(row, calendar)
     if state is None:
         return []
-    start = clock.clock_start(state)
-    if "supplement_late" not in clock.supplement_problems(state, at, within_days,
+    start = legal_clock.clock_start(state)
+    if "supplement_late" not in legal_clock.supplement_problems(state, at, within_days,
                                                           since=start):
         return []
-    until = clock.supplement_until(state, within_days, start).astimezone(TZ)
+    until = legal_clock.supplement_until(state, within_days, start).astimezone(TZ)
     return [Problem.of(
         "supplement_late",
         f"Đã quá thời hạn yêu cầu bổ sung hồ sơ: {within_days} ngày làm việc kể từ ngày "
@@ -234,7 +234,7 @@ def step_dues(row: dict[str, Any], procedure: Procedure, calendar: WorkCalendar,
     lt = legal_time(row)
     if lt is None:
         return []
-    return clock.step_due_times(start, lt, procedure.steps, calendar)
+    return legal_clock.step_due_times(start, lt, procedure.steps, calendar)
 
 
 # --- the deadline monitor ---------------------------------------------------------------------
@@ -248,7 +248,7 @@ NEAR, OVERDUE = "near", "overdue"
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    """The monitor's thresholds (clock.thresholds): working days left, share of the legal
+    """The monitor's thresholds (legal_clock.thresholds): working days left, share of the legal
     time used; either may be None (off)."""
 
     near_days: float | None = 1
@@ -274,7 +274,7 @@ def deadline_status(fired: set[str], state: str, restarts: int) -> str | None:
 
 
 def sub_alerts(row: dict[str, Any], calendar: WorkCalendar, policy: AlertPolicy
-               ) -> list[clock.Alert]:
+               ) -> list[legal_clock.Alert]:
     """The thresholds of the sub-deadline of the request another agency has yet to answer
     (docs/law.md#other-agencies-and-delay-attribution); [] without one."""
     if not row.get("agency_requests"):
@@ -282,18 +282,18 @@ def sub_alerts(row: dict[str, Any], calendar: WorkCalendar, policy: AlertPolicy
     return agency_requests.thresholds(row, calendar, policy.near_days, policy.used_share)
 
 
-def alert_values(state: clock.ClockState | None, fired: set[str], case_state: str,
+def alert_values(state: legal_clock.ClockState | None, fired: set[str], case_state: str,
                  now: datetime, policy: AlertPolicy,
-                 requests: list[clock.Alert] | None = None) -> dict[str, Any]:
+                 requests: list[legal_clock.Alert] | None = None) -> dict[str, Any]:
     """The monitor's columns after the clock changed or an alert fired: the next threshold
     not fired yet, the dossier's (NULL while the clock is stopped or finished) or the open
     request's sub-deadline's (`requests`: sub_alerts), the fired set, and the list's
     deadline status. In memory: no query."""
     following = None
     if state is not None and state.periods and case_state not in RESOLVED:
-        following = clock.next_alert(state, fired, now, policy.near_days, policy.used_share)
+        following = legal_clock.next_alert(state, fired, now, policy.near_days, policy.used_share)
     if requests and case_state not in RESOLVED:
-        sub = clock.next_sub_deadline_alert(requests, fired, now)
+        sub = legal_clock.next_sub_deadline_alert(requests, fired, now)
         if sub is not None and (following is None or sub.at < following.at):
             following = sub
     restarts = len(state.restarts) if state is not None else 0
@@ -302,28 +302,28 @@ def alert_values(state: clock.ClockState | None, fired: set[str], case_state: st
             "deadline": deadline_status(fired, case_state, restarts)}
 
 
-def due_alerts(state: clock.ClockState, fired: set[str], now: datetime,
-               policy: AlertPolicy) -> list[clock.Alert]:
+def due_alerts(state: legal_clock.ClockState, fired: set[str], now: datetime,
+               policy: AlertPolicy) -> list[legal_clock.Alert]:
     """The thresholds to fire now, each once: stale ones (passed together with a later
-    one) are skipped by clock.next_alert, so a dossier found long late is only overdue."""
-    out: list[clock.Alert] = []
+    one) are skipped by legal_clock.next_alert, so a dossier found long late is only overdue."""
+    out: list[legal_clock.Alert] = []
     seen = set(fired)
-    while (alert := clock.next_alert(state, seen, now, policy.near_days,
+    while (alert := legal_clock.next_alert(state, seen, now, policy.near_days,
                                      policy.used_share)) is not None and alert.at <= now:
         out.append(alert)
         seen.add(alert.kind)
     return out
 
 
-def alert_event(code: str, state: clock.ClockState, alert: clock.Alert,
+def alert_event(code: str, state: legal_clock.ClockState, alert: legal_clock.Alert,
                 now: datetime) -> Event:
     """The contract event of a threshold: DeadlineApproaching or DossierOverdue, with the
     department, or the other agency, that held the dossier at the due time
     (docs/law.md#other-agencies-and-delay-attribution)."""
-    due = clock.due_at(state)
-    if alert.event == clock.OVERDUE:
-        holder = clock.responsible(state, due) or clock.responsible(state, now)
-        department = clock.responsible_party(holder) if holder else None
+    due = legal_clock.due_at(state)
+    if alert.event == legal_clock.OVERDUE:
+        holder = legal_clock.responsible(state, due) or legal_clock.responsible(state, now)
+        department = legal_clock.responsible_party(holder) if holder else None
         return DossierOverdue(dossier_code=code, due_at=due, detected_at=now,
                               responsible_department=department)
     return DeadlineApproaching(dossier_code=code, due_at=due, warned_at=now)
@@ -350,7 +350,7 @@ def step_row(event: StepAssigned, seq: int) -> dict[str, Any]:
             "due_at": event.step_due_at}
 
 
-def written(row: dict[str, Any], done: Transition, state: clock.ClockState | None,
+def written(row: dict[str, Any], done: Transition, state: legal_clock.ClockState | None,
             now: datetime) -> dict[str, Any]:
     """The case row's new values after a transition."""
     values = case_values(done.case) | {"updated_at": now}
@@ -401,7 +401,7 @@ def result_document_ref(code: str, at: datetime) -> str:
 # --- what the API shows -----------------------------------------------------------------------
 
 
-def amount(value: clock.Amount) -> dict[str, Any]:
+def amount(value: legal_clock.Amount) -> dict[str, Any]:
     return {"value": round(value.value, 4), "unit": value.unit}
 
 
@@ -409,7 +409,7 @@ def allowed_for_officers(allowed: list[Action]) -> list[str]:
     return [a.value for a in allowed if a not in EVENT_ACTIONS]
 
 
-def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
+def view(row: dict[str, Any], case: Case | None, state: legal_clock.ClockState | None,
          allowed: list[Action], history: list[dict[str, Any]], steps: list[dict[str, Any]],
          now: datetime) -> dict[str, Any]:
     step = case.step if case else None
@@ -424,9 +424,9 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
         "due_at": row.get("due_at"),
         "step_due_at": case.step_dues[case.current_step - 1]
         if case and case.current_step and len(case.step_dues) >= case.current_step else None,
-        "clock_running": clock.is_running(state, now) if state else False,
-        "working_time_used": amount(clock.working_time_used(state, now)) if state else None,
-        "working_time_left": amount(clock.working_time_left(state, now)) if state else None,
+        "clock_running": legal_clock.is_running(state, now) if state else False,
+        "working_time_used": amount(legal_clock.working_time_used(state, now)) if state else None,
+        "working_time_left": amount(legal_clock.working_time_left(state, now)) if state else None,
         # Who held it and for how long (docs/law.md#other-agencies-and-delay-attribution):
         # departments and officers, other agencies, and the applicant's supplement wait.
         "attribution": attribution(state, now) if state else [],
@@ -455,12 +455,12 @@ def view(row: dict[str, Any], case: Case | None, state: clock.ClockState | None,
     }
 
 
-def attribution(state: clock.ClockState, now: datetime) -> list[dict[str, Any]]:
-    return [{"holder": clock.responsible_party(h) or
-             ("applicant" if h.kind == clock.SUPPLEMENT else "receiving unit"),
+def attribution(state: legal_clock.ClockState, now: datetime) -> list[dict[str, Any]]:
+    return [{"holder": legal_clock.responsible_party(h) or
+             ("applicant" if h.kind == legal_clock.SUPPLEMENT else "receiving unit"),
              "kind": h.kind, "department": h.department, "officer": h.officer,
              "working_time": amount(a)}
-            for h, a in clock.attributed_time(state, now).items()]
+            for h, a in legal_clock.attributed_time(state, now).items()]
 
 
 def applicant_name(applicant: dict[str, Any] | None) -> str | None:

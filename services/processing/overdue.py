@@ -13,7 +13,7 @@ from contracts.common import Problem
 from contracts.events import ApologyIssued, OverdueExplained
 from services.common.errors import Conflict, Invalid
 from services.law.workdays import WorkCalendar
-from services.processing import clock, domain
+from services.processing import domain, legal_clock
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def apologise(row: dict[str, Any], calendar: WorkCalendar, *, reason: str,
         raise Refused([Problem.of("no_due_time", "Hồ sơ chưa có thời hạn giải quyết",
                                        "the case has no due time yet", "code")])
     earlier = 1 if row.get("apology") else 0
-    problems = clock.apology_problems(calendar, now, due, new_due_at, earlier,
+    problems = legal_clock.apology_problems(calendar, now, due, new_due_at, earlier,
                                       policy.days_before, policy.max_per_dossier)
     if "apology_repeated" in problems:
         raise Refused([Problem.of(

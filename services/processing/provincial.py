@@ -26,7 +26,7 @@ from contracts.events import (
     SupplementRequested,
 )
 from services.law.workdays import WorkCalendar
-from services.processing import clock, domain
+from services.processing import domain, legal_clock
 from services.processing.workflow import State
 
 # Who holds a province's dossier before its software reports a step.
@@ -46,11 +46,11 @@ def is_provincial(row: dict[str, Any]) -> bool:
     return bool(row.get("origin_system"))
 
 
-def _clock_values(row: dict[str, Any], state: clock.ClockState | None) -> dict[str, Any]:
+def _clock_values(row: dict[str, Any], state: legal_clock.ClockState | None) -> dict[str, Any]:
     return {"clock": domain.clock_json(state)} if state is not None else {}
 
 
-def _current(row: dict[str, Any], calendar: WorkCalendar) -> clock.ClockState | None:
+def _current(row: dict[str, Any], calendar: WorkCalendar) -> legal_clock.ClockState | None:
     state = domain.clock_state(row, calendar) if row.get("clock") else None
     if state is None or not state.periods or state.periods[-1].end is not None:
         return None
@@ -69,9 +69,9 @@ def received(row: dict[str, Any], event: DossierReceived, calendar: WorkCalendar
     if merged["state"] != domain.WAITING and merged["state"] != State.in_step.value:
         return Move(values)  # decided before its receipt reached us: nothing to watch
     department = merged.get("department") or PROVINCE_HOLDER
-    start = clock.open_clock(event.received_at, event.legal_time, calendar)
+    start = legal_clock.open_clock(event.received_at, event.legal_time, calendar)
     held_from = max(event.received_at, merged.get("opened_at") or event.received_at)
-    state = clock.hand_over(start, held_from, department)
+    state = legal_clock.hand_over(start, held_from, department)
     return Move(values | _clock_values(row, state) | {
         "state": State.in_step.value, "department": department,
         "opened_at": merged.get("opened_at") or event.received_at})
@@ -86,9 +86,9 @@ def step_assigned(row: dict[str, Any], event: StepAssigned, calendar: WorkCalend
     if row["state"] == domain.WAITING:
         values |= {"state": State.in_step.value, "opened_at": event.assigned_at}
     if (state := _current(row, calendar)) is not None and \
-            state.periods[-1].kind.startswith(clock.AGENCY):
+            state.periods[-1].kind.startswith(legal_clock.AGENCY):
         at = max(event.assigned_at, state.periods[-1].start)
-        values |= _clock_values(row, clock.hand_over(state, at, event.department,
+        values |= _clock_values(row, legal_clock.hand_over(state, at, event.department,
                                                      event.assignee))
     return Move(values, step=domain.step_row(event, seq))
 
@@ -103,7 +103,7 @@ def _finished(row: dict[str, Any], calendar: WorkCalendar, at: datetime,
               values: dict[str, Any]) -> Move:
     state = _current(row, calendar)
     if state is not None:
-        values |= _clock_values(row, clock.finish(state, max(at, state.periods[-1].start)))
+        values |= _clock_values(row, legal_clock.finish(state, max(at, state.periods[-1].start)))
     return Move(values | {"holder": None, "updated_at": at})
 
 
@@ -171,10 +171,10 @@ def supplement_requested(row: dict[str, Any], event: SupplementRequested,
     """The province asked the applicant for more: the clock stops
     (docs/law.md#supplements-and-the-restarted-clock)."""
     state = _current(row, calendar)
-    if state is None or not state.periods[-1].kind.startswith(clock.AGENCY):
+    if state is None or not state.periods[-1].kind.startswith(legal_clock.AGENCY):
         return Move()
     at = max(event.requested_at, state.periods[-1].start)
-    return Move(_clock_values(row, clock.request_supplement(state, at)) | {
+    return Move(_clock_values(row, legal_clock.request_supplement(state, at)) | {
         "state": State.waiting_supplement.value,
         "supplement_rounds": (row.get("supplement_rounds") or 0) + 1,
         "updated_at": event.requested_at})
@@ -185,11 +185,11 @@ def supplement_received(row: dict[str, Any], event: SupplementReceived,
     """Complete: the legal time runs afresh; the due time is the one intake computed."""
     state = _current(row, calendar)
     if not event.complete or state is None or \
-            not state.periods[-1].kind.startswith(clock.SUPPLEMENT):
+            not state.periods[-1].kind.startswith(legal_clock.SUPPLEMENT):
         return Move()
     at = max(event.received_at, state.periods[-1].start)
-    moved = clock.restart_after_supplement(state, at, row.get("department") or
+    moved = legal_clock.restart_after_supplement(state, at, row.get("department") or
                                            PROVINCE_HOLDER)
     return Move(_clock_values(row, moved) | {
         "state": State.in_step.value, "clock_start": at,
-        "due_at": event.due_at or clock.due_at(moved), "updated_at": at})
+        "due_at": event.due_at or legal_clock.due_at(moved), "updated_at": at})

@@ -33,7 +33,7 @@ from services.common.clock import FixedClock
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar, agency_calendar, timeliness
-from services.processing import clock, domain
+from services.processing import domain, legal_clock
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
 from tests.integration.support import read_topic, settings_for, started
@@ -76,9 +76,9 @@ def days(hours: float) -> dict[str, Any]:
     return {"value": round(hours / DAY, 4), "unit": "working_days"}
 
 
-def spent(hours: float) -> clock.Amount:
-    """Working time attributed to a holder (clock.attributed_time), in working days."""
-    return clock.Amount(pytest.approx(hours / DAY), "working_days")  # type: ignore[arg-type]
+def spent(hours: float) -> legal_clock.Amount:
+    """Working time attributed to a holder (legal_clock.attributed_time), in working days."""
+    return legal_clock.Amount(pytest.approx(hours / DAY), "working_days")  # type: ignore[arg-type]
 
 
 def short(body: dict[str, Any]) -> str:
@@ -149,7 +149,7 @@ async def events_of(bootstrap: str, code: str, count: int) -> list[tuple[str, di
     return [(short(b), b["data"]) for b, _ in found]
 
 
-async def stored_clock(runtime: Runtime, code: str) -> clock.ClockState:
+async def stored_clock(runtime: Runtime, code: str) -> legal_clock.ClockState:
     """The case's clock as processing keeps it (the API shows no attribution)."""
     cases = runtime.metadata.tables["cases"]
     async with runtime.sessions() as s:
@@ -372,11 +372,11 @@ async def test_a_supplement_across_tet_restarts_the_legal_time(
 
         # Processing's own clock agrees, and keeps both runs for the report.
         state = await stored_clock(runtime, code)
-        assert clock.due_at(state) == new_due
-        assert clock.runs(state) == [(received, asked), (completed, decided)]
+        assert legal_clock.due_at(state) == new_due
+        assert legal_clock.runs(state) == [(received, asked), (completed, decided)]
         # The applicant's wait across Tết: Wed 3 16:00-17:00 and Thu 11 7:30-9:00.
-        assert clock.attributed_time(state, decided)[
-            clock.Holder(clock.SUPPLEMENT, None, None)] == spent(1 + 1.5)
+        assert legal_clock.attributed_time(state, decided)[
+            legal_clock.Holder(legal_clock.SUPPLEMENT, None, None)] == spent(1 + 1.5)
 
 
 # --- 3. another agency answers late --------------------------------------------------------
@@ -426,22 +426,22 @@ async def test_another_agency_answering_late_takes_the_delay_not_the_due_time(
         # The delay is the other agency's: its whole hold, and the overrun past its
         # sub-deadline, are attributed to it and to no BHXH department.
         state = await stored_clock(runtime, code)
-        assert clock.due_at(state) == due
-        other = clock.Holder(clock.OTHER_AGENCY + OTHER, None, None)
-        held = clock.working_time_between(CAL, asked, answered)
+        assert legal_clock.due_at(state) == due
+        other = legal_clock.Holder(legal_clock.OTHER_AGENCY + OTHER, None, None)
+        held = legal_clock.working_time_between(CAL, asked, answered)
         assert held == timedelta(hours=8 + DAY + DAY + 3.5)  # Tue 2 9:00 - Fri 5 11:00
-        assert clock.attributed_time(state, answered) == {
-            clock.Holder(clock.AGENCY, None, None): spent(1),  # the counter, 9:00-10:00
-            clock.Holder(clock.AGENCY, STEP1, None): spent(0.25),  # unclaimed step 1
-            clock.Holder(clock.AGENCY, STEP1, A): spent(6.75 + 1.5),  # until Tue 2 9:00
+        assert legal_clock.attributed_time(state, answered) == {
+            legal_clock.Holder(legal_clock.AGENCY, None, None): spent(1),  # the counter, 9:00-10:00
+            legal_clock.Holder(legal_clock.AGENCY, STEP1, None): spent(0.25),  # unclaimed step 1
+            legal_clock.Holder(legal_clock.AGENCY, STEP1, A): spent(6.75 + 1.5),  # until Tue 2 9:00
             other: spent(held / timedelta(hours=1)),
         }
         # Its overrun past the sub-deadline fell in its own hold.
-        assert clock.working_time_between(CAL, sub_due, answered) == timedelta(
+        assert legal_clock.working_time_between(CAL, sub_due, answered) == timedelta(
             hours=DAY + 3.5)  # Thu 4, Fri 5 until 11:00
         for moment in (asked, sub_due, sub_due + timedelta(hours=1), answered
                        - timedelta(minutes=1)):
-            holder = clock.responsible(state, moment)
+            holder = legal_clock.responsible(state, moment)
             assert holder is not None and holder.kind == other.kind
         # The tick of Thu 4 found the sub-deadline passed: its overdue alert (its
         # approaching one, of Tue 2 17:00, stale by then), naming the other agency; the
@@ -495,10 +495,10 @@ async def test_another_agency_holding_the_dossier_at_its_due_time_is_named_overd
         assert case["working_time_used"] == days(5 * DAY + 2.5)  # past it: Tue 9 to 10:00
 
         state = await stored_clock(runtime, code)
-        holder = clock.responsible(state, due)
-        assert holder is not None and holder.kind == clock.OTHER_AGENCY + OTHER
+        holder = legal_clock.responsible(state, due)
+        assert holder is not None and holder.kind == legal_clock.OTHER_AGENCY + OTHER
         # Over its sub-deadline by Thu 4, Fri 5, Mon 8 and Tue 9 until 10:00.
-        assert clock.working_time_between(CAL, sub_due, answered) == timedelta(
+        assert legal_clock.working_time_between(CAL, sub_due, answered) == timedelta(
             hours=3 * DAY + 2.5)
 
         # One tick found both passed: the sub-deadline's (Wed 3) and the dossier's (Mon 8),

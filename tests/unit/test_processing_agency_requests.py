@@ -28,7 +28,7 @@ from services.notification.domain import Planner, QuietHours, fold
 from services.notification.rules import load_rules
 from services.notification.settings import NotificationSettings
 from services.notification.templates import Templates
-from services.processing import agency_requests, clock, domain
+from services.processing import agency_requests, domain, legal_clock
 from services.processing.documents.control_slip import build_control_slip
 from services.processing.documents.slip_pdf import control_slip_pdf
 
@@ -65,11 +65,11 @@ WARN = at(2026, 5, 4, 12)
 
 
 def test_the_sub_deadline_warns_once_at_the_earlier_threshold_and_is_overdue_after() -> None:
-    alerts = clock.sub_deadline_thresholds(CAL, "V1", ASKED, SUB_DUE)
-    assert alerts == [clock.Alert("sub-deadline:V1:approaching", WARN),
-                      clock.Alert("sub-deadline:V1:overdue", SUB_DUE + TICK)]
-    assert [a.event for a in alerts] == [clock.APPROACHING, clock.OVERDUE]
-    assert clock.working_time_between(CAL, ASKED, SUB_DUE) == timedelta(hours=17)
+    alerts = legal_clock.sub_deadline_thresholds(CAL, "V1", ASKED, SUB_DUE)
+    assert alerts == [legal_clock.Alert("sub-deadline:V1:approaching", WARN),
+                      legal_clock.Alert("sub-deadline:V1:overdue", SUB_DUE + TICK)]
+    assert [a.event for a in alerts] == [legal_clock.APPROACHING, legal_clock.OVERDUE]
+    assert legal_clock.working_time_between(CAL, ASKED, SUB_DUE) == timedelta(hours=17)
     # Each fires once: before it nothing, at its moment only it, a second look nothing.
     assert agency_requests.due_alerts(alerts, set(), WARN - TICK) == []
     assert agency_requests.due_alerts(alerts, set(), WARN) == [alerts[0]]
@@ -83,14 +83,15 @@ def test_the_sub_deadline_warns_once_at_the_earlier_threshold_and_is_overdue_aft
 
 def test_a_near_sub_deadline_warns_by_its_share_and_none_outside_hours() -> None:
     # Mon 2/3 9:00 to 14:00: 5 h, less than a working day: 80% used is 13:00.
-    assert clock.sub_deadline_thresholds(CAL, "V2", at(2026, 3, 2, 9), at(2026, 3, 2, 14))[0] \
-        == clock.Alert("sub-deadline:V2:approaching", at(2026, 3, 2, 13))
+    first = legal_clock.sub_deadline_thresholds(CAL, "V2", at(2026, 3, 2, 9),
+                                                at(2026, 3, 2, 14))[0]
+    assert first == legal_clock.Alert("sub-deadline:V2:approaching", at(2026, 3, 2, 13))
     # Asked after closing, due the same evening: no office hours between, only overdue.
-    assert clock.sub_deadline_thresholds(CAL, "V3", at(2026, 3, 2, 17, 30),
+    assert legal_clock.sub_deadline_thresholds(CAL, "V3", at(2026, 3, 2, 17, 30),
                                          at(2026, 3, 2, 20)) == [
-        clock.Alert("sub-deadline:V3:overdue", at(2026, 3, 2, 20) + TICK)]
+        legal_clock.Alert("sub-deadline:V3:overdue", at(2026, 3, 2, 20) + TICK)]
     # The policy off: only overdue.
-    assert [a.kind for a in clock.sub_deadline_thresholds(CAL, "V1", ASKED, SUB_DUE, None,
+    assert [a.kind for a in legal_clock.sub_deadline_thresholds(CAL, "V1", ASKED, SUB_DUE, None,
                                                           None)] == ["sub-deadline:V1:overdue"]
 
 
@@ -98,8 +99,9 @@ def case_row() -> dict[str, Any]:
     # Received Tue 28/04/2026 9:00, five working days: due Thu 07/05 17:00 (30/4 and 1/5 off).
     legal = LegalTime(value=5, unit=TimeUnit.working_days)
     received = at(2026, 4, 28, 9)
-    state = clock.pause_for_agency(clock.hand_over(clock.open_clock(received, legal, CAL),
-                                                   received, DEPT), ASKED, OTHER)
+    opened = legal_clock.open_clock(received, legal, CAL)
+    state = legal_clock.pause_for_agency(legal_clock.hand_over(opened, received, DEPT), ASKED,
+                                         OTHER)
     return domain.new_row(CODE) | {
         "agency_code": AGENCY, "state": "waiting_agency", "received_at": received,
         "legal_time": legal.model_dump(mode="json"), "clock": domain.clock_json(state),
@@ -109,7 +111,7 @@ def case_row() -> dict[str, Any]:
 def test_the_open_request_sets_the_monitor_and_never_the_dossier_status() -> None:
     row = case_row()
     state = domain.clock_state(row, CAL)
-    assert state is not None and clock.due_at(state) == at(2026, 5, 7, 17)
+    assert state is not None and legal_clock.due_at(state) == at(2026, 5, 7, 17)
     subs = domain.sub_alerts(row, CAL, POLICY)
     values = domain.alert_values(state, set(), row["state"], ASKED, POLICY, subs)
     # Mon 4/5 12:00 comes before the dossier's own first threshold.
@@ -117,7 +119,7 @@ def test_the_open_request_sets_the_monitor_and_never_the_dossier_status() -> Non
     fired = {"sub-deadline:V1:approaching", "sub-deadline:V1:overdue"}
     after = domain.alert_values(state, fired, row["state"], SUB_DUE + TICK, POLICY, subs)
     assert after["deadline"] is None  # the dossier is neither near nor overdue by it
-    assert after["next_alert_at"] == clock.next_alert(state, fired, SUB_DUE + TICK).at
+    assert after["next_alert_at"] == legal_clock.next_alert(state, fired, SUB_DUE + TICK).at
     # Resolved: nothing pending.
     assert domain.alert_values(state, set(), "approved", ASKED, POLICY, subs)[
         "next_alert_at"] is None

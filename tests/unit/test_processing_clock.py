@@ -1,4 +1,4 @@
-"""The processing clock (services/processing/clock.py), hand-checked against the real 2026
+"""The processing clock (services/processing/legal_clock.py), hand-checked against the real 2026
 calendar of the `holidays` package (Tết: Mon 16 - Fri 20 February 2026; office hours
 7:30-17:00, 9.5 hours a day)."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from contracts.catalog import StepSpec
 from contracts.common import LegalTime, Timeliness, TimeUnit
 from services.law.workdays import TZ, WorkCalendar
-from services.processing.clock import (
+from services.processing.legal_clock import (
     AGENCY,
     OVERDUE,
     SUPPLEMENT,

@@ -11,7 +11,7 @@ from typing import Any
 from contracts.common import LegalTime
 from services.law.catalog import load_catalogs
 from services.law.workdays import WorkCalendar
-from services.processing import clock, domain
+from services.processing import domain, legal_clock
 from services.processing.workflow import Action, apply
 
 CATALOGS = load_catalogs()
@@ -68,7 +68,7 @@ def test_the_clock_follows_every_holder() -> None:
     row = move(row, Action.request_supplement, RECEIVED + 6 * HOUR, "cb.an",
                items=[{"problem_vi": "Thiếu giấy"}])
     state = domain.clock_state(row, CALENDAR)
-    assert state is not None and not clock.is_running(state, RECEIVED + 7 * HOUR)
+    assert state is not None and not legal_clock.is_running(state, RECEIVED + 7 * HOUR)
     back = RECEIVED + timedelta(days=2)
     row = move(row, Action.supplement_received, back, complete=True,
                due_at=CALENDAR.due_at(back, LEGAL).isoformat())
@@ -76,14 +76,14 @@ def test_the_clock_follows_every_holder() -> None:
     row = move(row, Action.deny, back + 2 * HOUR, "ld.le", reasons=[{
         "code": "x", "message_vi": "Không đủ", "message_en": "not enough"}])
     assert periods(row) == [
-        (clock.AGENCY, None, None),                         # the one-stop unit, from receipt
-        (clock.AGENCY, "Phòng Chế độ BHXH", None),          # handed to step 1
-        (clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),       # claimed
-        (clock.OTHER_AGENCY + "Sở Y tế", None, None),       # the other agency's own time
-        (clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),
-        (clock.SUPPLEMENT, None, None),                     # the applicant's
-        (clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),       # restarted, complete
-        (clock.AGENCY, domain.LEADERSHIP, None),            # a deny proposal: the leader
+        (legal_clock.AGENCY, None, None),                         # the one-stop unit, from receipt
+        (legal_clock.AGENCY, "Phòng Chế độ BHXH", None),          # handed to step 1
+        (legal_clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),       # claimed
+        (legal_clock.OTHER_AGENCY + "Sở Y tế", None, None),       # the other agency's own time
+        (legal_clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),
+        (legal_clock.SUPPLEMENT, None, None),                     # the applicant's
+        (legal_clock.AGENCY, "Phòng Chế độ BHXH", "cb.an"),       # restarted, complete
+        (legal_clock.AGENCY, domain.LEADERSHIP, None),            # a deny proposal: the leader
     ]
     state = domain.clock_state(row, CALENDAR)
     assert state is not None and state.restarts == (back,)
@@ -96,9 +96,9 @@ def test_a_supplement_completed_at_the_counter_restarts_the_clock_at_opening() -
     row = received_row() | {"clock_start": completed}
     row = move(row, Action.open, completed + HOUR)
     state = domain.clock_state(row, CALENDAR)
-    assert state is not None and clock.clock_start(state) == completed
-    assert [p.kind for p in state.periods] == [clock.AGENCY, clock.SUPPLEMENT, clock.AGENCY,
-                                               clock.AGENCY]
+    assert state is not None and legal_clock.clock_start(state) == completed
+    assert [p.kind for p in state.periods] == [legal_clock.AGENCY, legal_clock.SUPPLEMENT,
+                                               legal_clock.AGENCY, legal_clock.AGENCY]
 
 
 def test_the_return_is_kept_with_the_result_and_shown() -> None:

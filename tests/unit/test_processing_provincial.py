@@ -25,7 +25,7 @@ from contracts.events import (
     SupplementRequested,
 )
 from services.law.workdays import WorkCalendar
-from services.processing import clock, domain, provincial
+from services.processing import domain, legal_clock, provincial
 
 CALENDAR = WorkCalendar()
 CODE = "000.01.01.H26-260302-P001"
@@ -60,7 +60,7 @@ def after(row: dict[str, Any], move: provincial.Move) -> dict[str, Any]:
     return row | move.values
 
 
-def state_of(row: dict[str, Any]) -> clock.ClockState:
+def state_of(row: dict[str, Any]) -> legal_clock.ClockState:
     found = domain.clock_state(row, CALENDAR)
     assert found is not None
     return found
@@ -71,7 +71,7 @@ def test_the_receipt_opens_the_watch_and_steps_hand_it_over() -> None:
                                                           CALENDAR, RECEIVED))
     assert provincial.is_provincial(row)
     assert row["state"] == "in_step" and row["department"] == provincial.PROVINCE_HOLDER
-    assert clock.due_at(state_of(row)) == DUE
+    assert legal_clock.due_at(state_of(row)) == DUE
     move = provincial.step_assigned(row, step(RECEIVED + HOUR), CALENDAR, RECEIVED + HOUR)
     assert move.step is not None and move.step["seq"] == 1
     row = after(row, move)
@@ -84,7 +84,7 @@ def test_the_receipt_opens_the_watch_and_steps_hand_it_over() -> None:
                                "completed_at": RECEIVED + 2 * HOUR, "outcome": "early"}
     row = after(row, provincial.resolved(row, decision(RECEIVED + 3 * HOUR), CALENDAR))
     assert row["state"] == "approved"
-    assert not clock.is_running(state_of(row), RECEIVED + 4 * HOUR)
+    assert not legal_clock.is_running(state_of(row), RECEIVED + 4 * HOUR)
 
 
 def test_a_republished_receipt_keeps_the_running_clock() -> None:
@@ -104,14 +104,14 @@ def test_a_supplement_stops_the_clock_and_its_completion_restarts_it() -> None:
         dossier_code=CODE, requested_at=asked, stage="processing", requested_by="hcm-dvc",
         items=[{"problem_vi": "Thiếu giấy khai sinh"}]), CALENDAR))
     assert row["state"] == "waiting_supplement"
-    assert not clock.is_running(state_of(row), asked + HOUR)
+    assert not legal_clock.is_running(state_of(row), asked + HOUR)
     completed = RECEIVED + timedelta(days=7)
     new_due = CALENDAR.due_at(completed, LEGAL)
     row = after(row, provincial.supplement_received(row, SupplementReceived(
         dossier_code=CODE, received_at=completed, complete=True, due_at=new_due,
         components=[ComponentRef(code="GKS", form="paper")]), CALENDAR))
     assert row["state"] == "in_step" and row["due_at"] == new_due
-    assert clock.due_at(state_of(row)) == new_due
+    assert legal_clock.due_at(state_of(row)) == new_due
 
 
 def test_statuses_before_the_receipt_are_kept_and_a_late_receipt_opens_nothing() -> None:

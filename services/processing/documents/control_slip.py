@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 from contracts.common import Timeliness
 from services.law.workdays import TZ, WorkCalendar, timeliness
 from services.processing import agency_requests
-from services.processing.clock import handover_due
 from services.processing.domain import LEADERSHIP
+from services.processing.legal_clock import handover_due
 
 ONE_STOP = "Bộ phận Một cửa"
 # History actions after which the result (or the written notice of a refusal or a stop)

@@ -102,8 +102,11 @@ class Portal:
     async def up(self) -> None:
         app = Starlette(routes=[Route("/api/v1/dossier-status", self.status,
                                       methods=["POST"])])
+        # A bounded stop: by default uvicorn waits without end for open connections (the
+        # sender's keep-alive) to close; a full run once hung in this test, cause unproven.
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
+                                                    log_level="warning", lifespan="off",
+                                                    timeout_graceful_shutdown=5))
         self.task = asyncio.create_task(self.server.serve())
         server = self.server
         await eventually(lambda: server.started, "the stand-in portal to start")

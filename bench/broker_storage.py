@@ -33,8 +33,9 @@ from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.consumers import create_topic
 from deploy.local.broker import (
     MEMORY,
     LocalBroker,
@@ -111,13 +112,7 @@ def s3rver_binary() -> Path:
 
 async def _topic(bootstrap: str, partitions: int = 6) -> str:
     name = f"bench.storage.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions,
-                                            replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, name, partitions)
     return name
 
 

@@ -33,7 +33,9 @@ async def _produce(bootstrap: str, produced: list[tuple[bytes, bytes, list]]) ->
 
 def test_reporting_holds_what_the_simulator_expects(stack: Stack) -> None:
     tag = f"e{uuid.uuid4().hex[:6]}"
-    records = traffic(seed=int(time.time()), dossiers=40, tag=tag)
+    # A fixed seed: a clock seed gave no malformed record about once in a hundred runs (a
+    # 2% share of 217 events), and the test is about what the mix holds, not its odds.
+    records = traffic(seed=0, dossiers=40, tag=tag)
     expected = expectation(records)
     assert expected.duplicates and expected.malformed
     asyncio.run(_produce(stack.bootstrap, list(ready(records))))

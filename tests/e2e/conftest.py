@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from deploy.local.broker import LocalBroker, free_port
 from deploy.local.stack import Stack
 from tests.auth import AUTH
 from tests.conftest import with_topics
+from tests.integration.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -57,17 +58,8 @@ def dossier(agency: str, n: int, *, paper: bool = False) -> dict[str, Any]:
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+    """`eventually` for the synchronous end-to-end tests: one polling rule for the suite."""
+    return asyncio.run(eventually(check, what, seconds=timeout, interval=0.5))
 
 
 def agency_stats(stack: Stack, agency: str) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from services.common.auth import Caller, acting, check_agency, require
 from services.common.http import ApiError, client_address
 from services.intake import citizen
 from services.intake.counter import Counter, Recorded, local_times
-from services.intake.domain import Submission, public_view
+from services.intake.domain import Submission
 from services.intake.handlers import Intake
+from services.intake.views import public_view
 from services.product.roles import Permission as P
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])

@@ -22,10 +22,11 @@ from services.common.runtime import Runtime
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
 from services.intake import slip_views
-from services.intake.domain import NotFound, Submission, public_view
+from services.intake.domain import NotFound, Submission
 from services.intake.handlers import Intake
 from services.intake.repository import DuplicateKey, Session
 from services.intake.tables import dossiers, metadata
+from services.intake.views import public_view
 from services.intake.warehouse import Warehouse
 from services.law.catalog import CatalogIndex
 from services.law.pseudonym import pseudonym

@@ -1,7 +1,7 @@
 """Intake's use cases at the one-stop counter: receive a dossier (counter, post, online and
 provincial systems alike), refuse one, request and receive its supplement, withdraw it.
 
-Each reads through the repository port, decides with domain.py, writes through the port and
+Each reads through the repository port, decides with receipt.py, writes through the port and
 emits through the outbox, all in the caller's transaction (the session it passes)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contracts.topics import Topic
 from services.common.clock import Clock
 from services.common.consumer import Context
 from services.common.telemetry import get_logger
-from services.intake import domain
+from services.intake import receipt
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
 from services.intake.domain_metrics import IntakeMetrics
 from services.intake.repository import IntakeRepository, IntakeStore, Session
@@ -120,24 +120,24 @@ class Intake:
         return dossier_code(agency_code, day,
                             await self.repository.next_sequence(s, agency_code, day))
 
-    async def _record(self, s: Session, sub: Submission, verdict: domain.Verdict,
+    async def _record(self, s: Session, sub: Submission, verdict: receipt.Verdict,
                       now: datetime) -> dict[str, Any]:
         """Write the dossier row (received or refused), with a code if it has none."""
         code = sub.code or await self.next_code(s, sub.agency_code, sub.received_at)
-        row = domain.dossier_row(sub, code, verdict, now, pseudonym_key=self.key,
+        row = receipt.dossier_row(sub, code, verdict, now, pseudonym_key=self.key,
                                  reuse_verified=self.reuse_verified)
         await self.repository.insert_dossier(s, row)
         return row
 
-    def judge(self, sub: Submission, now: datetime) -> domain.Verdict:
+    def judge(self, sub: Submission, now: datetime) -> receipt.Verdict:
         """The rules' verdict on a receipt (Rejected with every problem), asking no one."""
-        return domain.judge_receipt(self.law, sub, now)
+        return receipt.judge_receipt(self.law, sub, now)
 
     async def receive(self, s: Session, sub: Submission, now: datetime,
-                      verdict: domain.Verdict | None = None) -> dict[str, Any]:
+                      verdict: receipt.Verdict | None = None) -> dict[str, Any]:
         verdict = verdict or self.judge(sub, now)
         row = await self._record(s, sub, verdict, now)
-        await emit_all(self.outbox, s, domain.receipt_events(sub, row, verdict))
+        await emit_all(self.outbox, s, receipt.receipt_events(sub, row, verdict))
         if self.metrics:
             self.metrics.received(s, sub.channel.value)
         return row
@@ -145,9 +145,9 @@ class Intake:
     async def refuse(self, s: Session, sub: Submission, reasons: list[Reason],
                      now: datetime) -> dict[str, Any]:
         """A refusal slip with reasons; the dossier gets a code so the slip has one."""
-        verdict = domain.judge_refusal(self.law, sub, reasons, now)
+        verdict = receipt.judge_refusal(self.law, sub, reasons, now)
         row = await self._record(s, sub, verdict, now)
-        await emit_all(self.outbox, s, domain.refusal_events(sub, row, reasons, now))
+        await emit_all(self.outbox, s, receipt.refusal_events(sub, row, reasons, now))
         if self.metrics:
             self.metrics.refused(s, sub.channel.value)
         return row
@@ -164,14 +164,14 @@ class Intake:
                                  requested_by: str, stage: str, now: datetime
                                  ) -> dict[str, Any]:
         row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, domain.supplement_request(
+        return await self._apply(s, code, receipt.supplement_request(
             row, code, items, requested_by, stage, now), now)
 
     async def receive_supplement(self, s: Session, code: str,
                                  components: list[ComponentRef], now: datetime
                                  ) -> dict[str, Any]:
         row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, domain.supplement(self.law, row, code, components,
+        return await self._apply(s, code, receipt.supplement(self.law, row, code, components,
                                                             now), now)
 
     async def on_processing_supplements(self, s: Session,
@@ -183,7 +183,7 @@ class Intake:
         changes: dict[str, dict[str, Any]] = {}
         for _, event in items:
             row = rows.get(event.dossier_code)
-            values = domain.asked_in_processing(row, event)
+            values = receipt.asked_in_processing(row, event)
             if values is None:
                 log.info("supplement request not taken", dossier=event.dossier_code,
                          status=row["status"] if row else None)
@@ -195,4 +195,4 @@ class Intake:
     async def withdraw(self, s: Session, code: str, reason: str | None, at: datetime,
                        now: datetime) -> dict[str, Any]:
         row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, domain.withdrawal(row, code, reason, at), now)
+        return await self._apply(s, code, receipt.withdrawal(row, code, reason, at), now)

@@ -1,5 +1,5 @@
 """The ingest topic's use cases: provincial systems report status changes on
-`onestop.ingest.v1` in the National Public Service Portal's terms; domain.py maps them to
+`onestop.ingest.v1` in the National Public Service Portal's terms; province_status.py maps them to
 the national lifecycle. Anything not applied is answered on the feedback topic with every
 problem found."""
 
@@ -30,9 +30,10 @@ from contracts.ingest import (
 from services.common.clock import Clock
 from services.common.consumer import Context, Received, Refusal, traced
 from services.common.dead_letters import DeadLetter
-from services.intake import domain
-from services.intake.domain import Feedback, Rejected, no_catalogue
+from services.intake import province_status
+from services.intake.domain import Rejected, no_catalogue
 from services.intake.handlers import Intake, emit_all
+from services.intake.province_status import Feedback
 from services.intake.repository import Session
 from services.intake.rules import (
     check_submission,
@@ -90,7 +91,7 @@ class IngestHandler:
             return False
         problems = control_characters(event)
         if problems:
-            await self._feedback(s, domain.rejection(envelope, event, problems))
+            await self._feedback(s, province_status.rejection(envelope, event, problems))
         return bool(problems)
 
     async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus,
@@ -98,9 +99,9 @@ class IngestHandler:
         """One province event, in the consumed batch's transaction; `signer` is the system
         whose key signed the record (None when the broker authenticated it)."""
         try:
-            refused = domain.authorised(self.systems, self.intake.catalog, envelope.source,
+            refused = province_status.authorised(self.systems, self.intake.catalog, envelope.source,
                                         event, signer)
-            if event.status in domain.FIRST_STATUSES:
+            if event.status in province_status.FIRST_STATUSES:
                 await self._first(s, event, refused)
                 await self._replay_parked(s, event.dossier_code)
                 return "applied"
@@ -115,15 +116,15 @@ class IngestHandler:
                     "occurred_at": event.occurred_at, "parked_at": self.outbox.clock.now(),
                     "envelope": envelope.model_dump(mode="json")})
                 return "parked"
-            if problems := domain.owns(self.systems, self.intake.catalog, event, row):
+            if problems := province_status.owns(self.systems, self.intake.catalog, event, row):
                 raise Rejected(problems)
             await self._news(s, event, row)
             return "applied"
         except CatalogError as exc:
             # No catalogue in force on that day: retrying cannot help; tell the province.
-            await self._feedback(s, domain.rejection(envelope, event, [no_catalogue(exc)]))
+            await self._feedback(s, province_status.rejection(envelope, event, [no_catalogue(exc)]))
         except Rejected as exc:
-            await self._feedback(s, domain.rejection(envelope, event, exc.problems))
+            await self._feedback(s, province_status.rejection(envelope, event, exc.problems))
         return "refused"
 
     async def acknowledge(self, s: Session, received: list[Received]) -> None:
@@ -139,7 +140,7 @@ class IngestHandler:
                 # its signer hears why; the system it names had its answer.
                 await self._feedback(s, Feedback(
                     event_id, r.event.dossier_code, r.principal, r.event.agency_code,
-                    [domain.wrong_signer(r.principal, system)]))
+                    [province_status.wrong_signer(r.principal, system)]))
                 continue
             kind = "duplicates" if r.duplicate else outcomes.get(event_id, "applied")
             if kind != "refused":
@@ -159,8 +160,8 @@ class IngestHandler:
                      refused: list[Reason]) -> None:
         """Status 2 (received) or 3 (not received): the dossier enters the national record."""
         already = await self.repository.dossier(s, event.dossier_code) is not None
-        problems = domain.first_problems(event, refused, already)
-        sub = domain.province_submission(event)
+        problems = province_status.first_problems(event, refused, already)
+        sub = province_status.province_submission(event)
         now = self.outbox.clock.now()
         if event.status == PortalStatus.not_received:
             if problems:
@@ -191,10 +192,10 @@ class IngestHandler:
             if row is None:
                 continue
             # Its signer was checked when it was parked.
-            if problems := domain.authorised(self.systems, self.intake.catalog,
+            if problems := province_status.authorised(self.systems, self.intake.catalog,
                                              envelope.source, event) or \
-                    domain.owns(self.systems, self.intake.catalog, event, row):
-                await self._feedback(s, domain.rejection(envelope, event, problems))
+                    province_status.owns(self.systems, self.intake.catalog, event, row):
+                await self._feedback(s, province_status.rejection(envelope, event, problems))
                 continue
             await self._news(s, event, row)
         await self.repository.drop_parked_for(s, code)
@@ -202,7 +203,7 @@ class IngestHandler:
     async def _news(self, s: Session, event: ProvinceDossierStatus,
                     row: dict[str, Any]) -> None:
         """Statuses 4-10 of a received dossier: its national events, then its status."""
-        news = domain.province_news(event, row)
+        news = province_status.province_news(event, row)
         await emit_all(self.outbox, s, news.emits)
         if news.status is not None and news.at is not None:
             await self.repository.set_status_if_newer(s, event.dossier_code, news.status,
@@ -221,7 +222,7 @@ class IngestHandler:
         """A record the consumer refused: the province hears why on its feedback topic, as
         far as its record can be read."""
         record = refusal.record
-        await self._feedback(s, domain.unreadable(
+        await self._feedback(s, province_status.unreadable(
             refusal.envelope, record.value, record.key,
             f"{record.topic}/{record.partition}/{record.offset}", refusal.reason,
             refusal.detail))
@@ -231,7 +232,7 @@ class IngestHandler:
         before = self.outbox.clock.now() - older_than
         rows = await self.repository.parked_before(s, before, limit)
         for parked in rows:
-            await self._feedback(s, domain.expired(parked, older_than))
+            await self._feedback(s, province_status.expired(parked, older_than))
         if rows:
             await self.repository.drop_parked(s, [r["event_id"] for r in rows])
         return len(rows)

@@ -13,7 +13,8 @@ import pytest
 
 from contracts.catalog import AgencyLevel
 from contracts.common import Channel, ComponentRef, IndividualApplicant, ReturnChannel
-from services.intake.domain import IntakeLaw, Rejected, Submission, judge_receipt
+from services.intake.domain import IntakeLaw, Rejected, Submission
+from services.intake.receipt import judge_receipt
 from services.law.catalog import AgencyScope, CatalogError, load_catalogs
 from services.law.catalog.loader import DEFAULT_DIR
 from services.law.workdays import TZ, WorkCalendar

@@ -33,7 +33,8 @@ from contracts.events import (
 )
 from contracts.ingest import PortalChannel, PortalStatus
 from contracts.portal import PortalStatusUpdate, idempotency_key
-from services.intake.domain import Submission, refusal_events
+from services.intake.domain import Submission
+from services.intake.receipt import refusal_events
 from services.processing import portal_status as ps
 from services.processing.workflow import State
 

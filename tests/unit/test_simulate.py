@@ -20,8 +20,8 @@ from deploy.simulate import (
     load_provinces,
     ready,
 )
-from services.intake.domain import authorised
 from services.intake.ingest import load_systems
+from services.intake.province_status import authorised
 from services.intake.rules import check_submission
 from services.intake.settings import IntakeSettings
 from services.law.catalog import load_catalogs

@@ -29,7 +29,15 @@ from services.common.consumer import Context, traced
 from services.common.telemetry import get_logger
 from services.processing import domain, provincial
 from services.processing.case_records import CaseRecorder, Touched
-from services.processing.workflow import Action, InvalidAction, WrongState, apply
+from services.processing.workflow import (
+    Action,
+    InvalidAction,
+    Payload,
+    SupplementIn,
+    Withdraw,
+    WrongState,
+    apply,
+)
 
 log = get_logger(__name__)
 
@@ -176,10 +184,10 @@ class CaseEvents:
         procedure = self.law.procedure(row)
         if procedure is None:
             return
-        payload: dict[str, Any] = {"complete": event.complete, "due_at": event.due_at}
-        if event.complete:
-            payload["step_dues"] = domain.step_dues(row, procedure, self.law.calendar(row),
-                                                    event.received_at)
+        payload = SupplementIn(
+            complete=event.complete, due_at=event.due_at,
+            step_dues=domain.step_dues(row, procedure, self.law.calendar(row),
+                                       event.received_at) if event.complete else None)
         if values := await self._event_move(s, touched, row, procedure,
                                             Action.supplement_received, payload,
                                             event.received_at):
@@ -193,12 +201,12 @@ class CaseEvents:
             log.info("withdrawal of an unknown case ignored", dossier=event.dossier_code)
             return
         if values := await self._event_move(s, touched, row, procedure, Action.withdraw,
-                                            {"reason": event.reason}, event.withdrawn_at):
+                                            Withdraw(reason=event.reason), event.withdrawn_at):
             touched.change(row["code"], values)
 
     async def _event_move(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
                           procedure: Procedure, action: Action,
-                          payload: dict[str, Any] | None, at: datetime
+                          payload: Payload | None, at: datetime
                           ) -> dict[str, Any] | None:
         """An event's action; one that does not fit the case (a withdrawal after the
         result, a supplement nobody waits for) is logged and ignored, never dead-lettered:

@@ -7,7 +7,7 @@ officer_actions.py for an officer's)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,9 @@ from services.processing.repository import ProcessingRepository
 from services.processing.workflow import (
     Action,
     Case,
+    Form,
     InvalidAction,
+    Payload,
     Transition,
     WrongState,
     apply,
@@ -65,7 +67,7 @@ class Unfit(Invalid):
         super().__init__(list(invalid.problems))
 
 
-def decide(case: Case, action: Action, payload: Mapping[str, Any] | None, at: datetime,
+def decide(case: Case, action: Action, payload: Payload | Form | None, at: datetime,
            officer: str | None = None, found: Sequence[Problem] = ()) -> Transition:
     """workflow.apply for an officer: its verdicts raised as the service's domain errors.
     The workflow stays pure (it imports nothing of the runtime), so this is where its

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from contracts.catalog import Procedure, StepSpec
 from contracts.common import (
@@ -182,6 +182,11 @@ class Payload(BaseModel):
 
 class NoPayload(Payload):
     pass
+
+
+# An officer's form as the request's JSON body carried it: the action's fields, parsed here
+# into the action's Payload (which model depends on the action).
+Form = Mapping[str, JsonValue]
 
 
 class CompleteStep(Payload):
@@ -526,8 +531,12 @@ def _problem(code: str, vi: str, en: str, field_name: str | None = None) -> Prob
     return Problem.of(code, vi, en, field_name)
 
 
-def _parse(model: type[Payload], raw: Mapping[str, Any] | None) -> Payload:
+def _parse(model: type[Payload], raw: Payload | Form | None) -> Payload:
+    if isinstance(raw, model):
+        return raw  # built by the caller (an event's fields): already checked
     try:
+        if isinstance(raw, Payload):
+            return model.model_validate(raw.model_dump(exclude_unset=True))
         return model.model_validate(dict(raw or {}))
     except ValidationError as error:
         raise InvalidAction([_field_problem(e) for e in error.errors()]) from None
@@ -624,7 +633,7 @@ def _check_step_dues(case: Case, dues: Any) -> list[Problem]:
                      f"{len(dues)} step due times for {len(case.steps)} steps", "step_dues")]
 
 
-def apply(case: Case, action: Action, payload: Mapping[str, Any] | None, at: datetime,
+def apply(case: Case, action: Action, payload: Payload | Form | None, at: datetime,
           officer: str | None = None, found: Sequence[Problem] = ()) -> Transition:
     """The case after `action` at `at` by `officer` (None: an event), its events, its
     history row. Raises WrongState or InvalidAction; then nothing happened. `found`: what

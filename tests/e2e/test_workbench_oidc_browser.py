@@ -36,7 +36,7 @@ from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.web.app import build as build_front
 from services.web.settings import WebSettings
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
@@ -106,10 +106,8 @@ async def serving(app: Any, url: str) -> AsyncIterator[None]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: server.started, "uvicorn to start", seconds=10,
+                         interval=0.05)
         yield
     finally:
         server.should_exit = True
@@ -123,10 +121,8 @@ async def over(app: Any, url: str) -> AsyncIterator[None]:
                                            log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: server.started, "uvicorn to start", seconds=10,
+                         interval=0.05)
         yield
     finally:
         server.should_exit = True

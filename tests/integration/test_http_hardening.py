@@ -26,7 +26,7 @@ from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from services.product.roles import Role
 from tests.auth import AUTH, bearer
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.12.01.H62"  # no other test uses this agency (they share the broker)
@@ -288,10 +288,8 @@ async def served(runtime: Runtime, trusted: str = "") -> AsyncIterator[str]:
                                           lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: server.started, "uvicorn to start", seconds=10,
+                         interval=0.05)
         assert server.started, "uvicorn did not start"
         yield f"http://127.0.0.1:{server.config.port}"
     finally:

@@ -14,7 +14,7 @@ from services.common.relay import LEADER_LOCK
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
 from tests.conftest import postgres_database
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +37,8 @@ async def test_a_stopped_relay_lets_go_of_its_leader_lock(
         for round_ in range(3):  # stop at different moments of the relay's pass
             runtime = await started(build(settings_for(ProcessingSettings, kafka_bootstrap,
                                                        url, tmp_path)))
-            for _ in range(100):
-                if runtime.relay is not None and runtime.relay.leading:
-                    break
-                await asyncio.sleep(0.05)
-            assert runtime.relay is not None and runtime.relay.leading, \
-                f"round {round_}: the relay never led"
+            await eventually(lambda r=runtime: r.relay is not None and r.relay.leading,
+                             f"round {round_}: the relay to lead", seconds=5, interval=0.05)
             await asyncio.sleep(0.1 * round_)
             await runtime.stop()
             assert await _held(url, tmp_path, kafka_bootstrap) == 0

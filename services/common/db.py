@@ -151,7 +151,7 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
 
 def _json_default(value: Any) -> Any:
     # A consumed record's envelope holds its event as a model (consumer.py): a JSON column
-    # stores it as its JSON form, as it stored the dict it used to be.
+    # stores it as its JSON form.
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -324,9 +324,9 @@ def main(build: Callable[[], Runtime], argv: list[str] | None = None) -> int:
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The serving loop. uvloop (selector, callbacks, transports in C) measured less CPU
-    than the standard loop for what the services do most: a SQLite transaction through
-    aiosqlite's thread hop (-10 to -30 %), a Kafka record produced and consumed (-2 to -9 %)."""
+    """The serving loop. uvloop (selector, callbacks, transports in C) costs less CPU than
+    the standard loop for what the services do most: a SQLite transaction through
+    aiosqlite's thread hop, a Kafka record produced and consumed."""
     if name == "uvloop":
         import uvloop  # only the serving process needs it
 

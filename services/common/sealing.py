@@ -29,8 +29,8 @@ Personal columns at rest (sealed_columns.py), and the outbox payloads of events 
 these same topics until the relay publishes them, are sealed under their own keys,
 `ONESTOP_DATA_KEY` (the same key format and rotation; `data_sealer()` below;
 docs/personal-data.md), with AES-256-GCM (`ColumnSealer`): a column is sealed and opened
-several times per dossier in the pipeline, and GCM measured about 10 times cheaper than
-Fernet per value, with the same guarantee (authenticated: an altered value is refused).
+several times per dossier in the pipeline, and GCM is much cheaper than Fernet per value,
+with the same guarantee (authenticated: an altered value is refused).
 
 Examining or replaying a dead letter (whoever holds the key):
 

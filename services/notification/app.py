@@ -27,6 +27,7 @@ from services.notification.channels import (
 )
 from services.notification.directory import load_directory
 from services.notification.domain import Planner, QuietHours, escalation_time, read_events
+from services.notification.dossier import WatchedDossier
 from services.notification.handlers import Notifier, Sender, Watcher
 from services.notification.rules import ChannelName, load_rules
 from services.notification.settings import NotificationSettings
@@ -64,14 +65,16 @@ def escalation_clock(catalogs: CatalogSet, working_days: int) -> Any:
     """When an overdue dossier goes up: N working days of its agency's calendar."""
     calendars: dict[str, WorkCalendar] = {}
 
-    def escalate_at(row: dict[str, Any]) -> datetime:
-        agency = row.get("agency_code") or ""
+    def escalate_at(dossier: WatchedDossier) -> datetime:
+        agency = dossier.agency_code or ""
         calendar = calendars.get(agency)
         if calendar is None:
             calendar = calendars[agency] = agency_calendar(
                 catalogs.calendar_rules(), catalogs.version(
-                    row.get("catalog_version") or "").agency(agency))
-        return escalation_time(row["due_at"], calendar, working_days)
+                    dossier.catalog_version or "").agency(agency))
+        # Asked only of an overdue dossier, whose due time the overdue event gave.
+        assert dossier.due_at is not None
+        return escalation_time(dossier.due_at, calendar, working_days)
 
     return escalate_at
 

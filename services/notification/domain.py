@@ -1,13 +1,13 @@
 """Notification's decisions without I/O: what a dossier's events tell it (its facts), who
-is told of an event and by which channels, the message rows that follows, and when a
-message may go (quiet hours, retries, escalation)."""
+is told of an event and by which channels, the messages that follow, and when a message
+may go (quiet hours, retries, escalation)."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -15,6 +15,18 @@ from contracts import events as ev
 from services.law.catalog import CatalogSet
 from services.law.workdays import TZ, WorkCalendar
 from services.notification.directory import Directory, Recipient
+from services.notification.dossier import WatchedDossier
+from services.notification.message import (
+    Context,
+    DigestItem,
+    DossierContext,
+    Escalation,
+    LeaderDigest,
+    Message,
+    NationalDigest,
+    OfficeCount,
+    variables,
+)
 from services.notification.rules import ESCALATED, EVENTS, Audience, ChannelName, Rules
 from services.notification.templates import Templates
 
@@ -31,38 +43,35 @@ FOLDED: tuple[type[ev.Event], ...] = (
 # --- what the events tell of a dossier ----------------------------------------------------
 
 
-def new_row(code: str) -> dict[str, Any]:
-    return {"code": code}
-
-
-def fold(row: dict[str, Any], event: ev.Event, escalate_at: Callable[[dict[str, Any]], datetime]
-         ) -> None:
-    """`row` updated in place with what `event` says; `escalate_at` is asked once a dossier
-    is overdue (it needs the agency's working calendar)."""
+def fold(dossier: WatchedDossier, event: ev.Event,
+         escalate_at: Callable[[WatchedDossier], datetime]) -> None:
+    """`dossier` updated in place with what `event` says; `escalate_at` is asked once a
+    dossier is overdue (it needs the agency's working calendar)."""
+    d = dossier
     if isinstance(event, ev.DossierReceived):
-        row.update(agency_code=event.agency_code, procedure_code=event.procedure_code,
-                   catalog_version=event.catalog_version, applicant_ref=event.applicant.ref,
-                   due_at=event.due_at)
+        d.agency_code, d.procedure_code = event.agency_code, event.procedure_code
+        d.catalog_version, d.applicant_ref = event.catalog_version, event.applicant.ref
+        d.due_at = event.due_at
     elif isinstance(event, (ev.DossierRejected, ev.DossierResolved, ev.ResultIssued)):
-        row.update(agency_code=event.agency_code, procedure_code=event.procedure_code,
-                   applicant_ref=event.applicant.ref)
+        d.agency_code, d.procedure_code = event.agency_code, event.procedure_code
+        d.applicant_ref = event.applicant.ref
     elif isinstance(event, ev.StepAssigned):
-        row.update(department=event.department, assignee=event.assignee)
+        d.department, d.assignee = event.department, event.assignee
     elif isinstance(event, ev.DeadlineApproaching | ev.DossierOverdue) and event.other_agency:
         # Another agency's sub-deadline: told to it and the asking office, but the
         # dossier's own deadline is neither near nor passed by it.
         pass
     elif isinstance(event, ev.DeadlineApproaching):
-        row.update(near_at=row.get("near_at") or event.warned_at)
+        d.near_at = d.near_at or event.warned_at
     elif isinstance(event, ev.DossierOverdue):
-        row.update(due_at=event.due_at, overdue_at=row.get("overdue_at") or event.detected_at,
-                   department=event.responsible_department or row.get("department"))
-        if not row.get("closed_at") and not row.get("escalated_at"):
-            row["escalate_at"] = escalate_at(row)
+        d.due_at, d.overdue_at = event.due_at, d.overdue_at or event.detected_at
+        d.department = event.responsible_department or d.department
+        if not d.closed_at and not d.escalated_at:
+            d.escalate_at = escalate_at(d)
     elif isinstance(event, ev.ApologyIssued):
-        row.update(due_at=event.new_due_at)
+        d.due_at = event.new_due_at
     if isinstance(event, CLOSING):
-        row.update(closed_at=row.get("closed_at") or _when(event), escalate_at=None)
+        d.closed_at, d.escalate_at = d.closed_at or _when(event), None
 
 
 def _other_agency(event: Any) -> str | None:
@@ -159,11 +168,11 @@ class Planner:
         self.channels_on = set(channels_on)
         self.quiet = quiet
 
-    def recipients(self, audience: Audience, row: dict[str, Any], event: Any = None
+    def recipients(self, audience: Audience, dossier: WatchedDossier, event: Any = None
                    ) -> list[Recipient]:
-        agency, department = row.get("agency_code"), row.get("department")
+        agency, department = dossier.agency_code, dossier.department
         if audience == Audience.applicant:
-            ref = row.get("applicant_ref")
+            ref = dossier.applicant_ref
             # The pseudonym names them; phone and e-mail are looked up when sending.
             return [Recipient(ref, "")] if ref else []
         if audience == Audience.other_agency:
@@ -171,7 +180,7 @@ class Planner:
             return [other] if other else []
         found = {
             Audience.officer: lambda: self.directory.officer(agency, department,
-                                                             row.get("assignee")),
+                                                             dossier.assignee),
             Audience.department_head: lambda: self.directory.head(agency, department),
             Audience.office_leader: lambda: self.directory.leader(agency),
             Audience.national_unit: lambda: self.directory.national_unit,
@@ -179,94 +188,98 @@ class Planner:
         }[audience]()
         return [found] if found else []
 
-    def context(self, row: dict[str, Any], event: Any) -> dict[str, Any]:
-        catalog = self.catalogs.version(row.get("catalog_version") or "")
-        procedure = catalog.procedure(row.get("procedure_code") or "")
-        agency = catalog.agency(row.get("agency_code") or "")
-        return {"event": event, "dossier_code": row["code"],
-                "procedure_name": procedure.name if procedure else
-                row.get("procedure_code") or "thủ tục hành chính",
-                "agency_code": row.get("agency_code"),
-                "agency_name": agency.name if agency else row.get("agency_code"),
-                "due_at": row.get("due_at"), "department": row.get("department"),
-                "assignee": row.get("assignee"),
-                "other_agency_name": self.directory.agency_name(_other_agency(event))
-                or _other_agency(event)}
+    def procedure_name(self, dossier: WatchedDossier) -> str:
+        catalog = self.catalogs.version(dossier.catalog_version or "")
+        procedure = catalog.procedure(dossier.procedure_code or "")
+        return procedure.name if procedure else \
+            dossier.procedure_code or "thủ tục hành chính"
 
-    def plan(self, on: str, about_event_id: str, event: Any, row: dict[str, Any],
-             now: datetime) -> list[dict[str, Any]]:
-        if not row.get("agency_code"):
+    def context(self, dossier: WatchedDossier, event: Any) -> DossierContext:
+        catalog = self.catalogs.version(dossier.catalog_version or "")
+        agency = catalog.agency(dossier.agency_code or "")
+        return DossierContext(
+            event=event, dossier_code=dossier.code, procedure_name=self.procedure_name(dossier),
+            agency_code=dossier.agency_code,
+            agency_name=agency.name if agency else dossier.agency_code,
+            due_at=dossier.due_at, department=dossier.department, assignee=dossier.assignee,
+            other_agency_name=self.directory.agency_name(_other_agency(event))
+            or _other_agency(event))
+
+    def plan(self, on: str, about_event_id: str, event: Any, dossier: WatchedDossier,
+             now: datetime) -> list[Message]:
+        agency_code = dossier.agency_code
+        if not agency_code:
             return []  # an event ahead of its dossier's receipt: nobody to name yet
-        base = self.context(row, event)
-        rows = []
+        base = self.context(dossier, event)
+        messages = []
         for audience, channels in self.rules.who(on):
-            for recipient in self.recipients(audience, row, event):
-                context = {**base, "recipient_name": recipient.name}
-                rows += [self.message(on, about_event_id, audience, channel, recipient,
-                                      context, row["agency_code"], row["code"], now)
-                         for channel in channels if channel in self.channels_on]
-        return rows
+            for recipient in self.recipients(audience, dossier, event):
+                context = replace(base, recipient_name=recipient.name)
+                messages += [self.message(on, about_event_id, audience, channel, recipient,
+                                          context, agency_code, dossier.code, now)
+                             for channel in channels if channel in self.channels_on]
+        return messages
 
     def message(self, on: str, about_event_id: str, audience: str, channel: str,
-                recipient: Recipient, context: dict[str, Any], agency_code: str,
-                dossier_code: str | None, now: datetime) -> dict[str, Any]:
-        rendered = self.templates.render(on, audience, channel, context)
+                recipient: Recipient, context: Context, agency_code: str,
+                dossier_code: str | None, now: datetime) -> Message:
+        rendered = self.templates.render(on, audience, channel, variables(context))
         at = self.quiet.release(now) if waits_for_morning(audience, channel) else now
-        return {"id": str(uuid.uuid4()), "dedup_key": dedup_key(about_event_id, recipient.id,
-                                                                channel),
-                "dossier_code": dossier_code, "agency_code": agency_code, "about_event": on,
-                "about_event_id": about_event_id, "audience": str(audience),
-                "channel": str(channel), "recipient": recipient.id,
-                "address": None if audience == Audience.applicant
-                else address(channel, recipient),
-                "subject": rendered.subject, "body": rendered.body, "status": PENDING,
-                "attempts": 0, "not_before": at, "last_error": None, "created_at": now,
-                "sent_at": None, "read_at": None}
+        return Message(
+            id=str(uuid.uuid4()), dedup_key=dedup_key(about_event_id, recipient.id, channel),
+            dossier_code=dossier_code, agency_code=agency_code, about_event=on,
+            about_event_id=about_event_id, audience=str(audience), channel=str(channel),
+            recipient=recipient.id,
+            address=None if audience == Audience.applicant else address(channel, recipient),
+            subject=rendered.subject, body=rendered.body, status=PENDING, attempts=0,
+            not_before=at, last_error=None, created_at=now)
 
-    def escalation(self, row: dict[str, Any], working_days: int, now: datetime
-                   ) -> list[dict[str, Any]]:
-        event = {"due_at": row.get("due_at"), "working_days_late": working_days}
-        return self.plan(ESCALATED, f"escalation:{row['code']}", event, row, now)
+    def escalation(self, dossier: WatchedDossier, working_days: int, now: datetime
+                   ) -> list[Message]:
+        event = Escalation(due_at=dossier.due_at, working_days_late=working_days)
+        return self.plan(ESCALATED, f"escalation:{dossier.code}", event, dossier, now)
 
     # --- digests ------------------------------------------------------------------------
 
-    def digests(self, day: date, open_rows: list[dict[str, Any]], now: datetime,
-                top: int = 10) -> list[dict[str, Any]]:
+    def digests(self, day: date, watched: list[WatchedDossier], now: datetime,
+                top: int = 10) -> list[Message]:
         """Each office leader's near-due and overdue dossiers; the national unit's offices
         with the most overdue ones. Keyed by (day, recipient, channel): once a day."""
-        by_agency: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for row in open_rows:
-            item = {"dossier_code": row["code"], "due_at": row.get("due_at"),
-                    "department": row.get("department"),
-                    "procedure_name": self.context(row, None)["procedure_name"]}
-            kind = "overdue" if row.get("overdue_at") else "near"
-            by_agency.setdefault(row["agency_code"], {"near": [], "overdue": []})[kind].append(
-                item)
+        # agency -> (near, overdue)
+        by_agency: dict[str, tuple[list[DigestItem], list[DigestItem]]] = {}
+        for d in watched:
+            if d.agency_code is None:
+                continue  # the repository lists only dossiers whose office is known
+            item = DigestItem(dossier_code=d.code, due_at=d.due_at, department=d.department,
+                              procedure_name=self.procedure_name(d))
+            near, overdue = by_agency.setdefault(d.agency_code, ([], []))
+            (overdue if d.overdue_at else near).append(item)
         names = self.catalogs.latest
-        messages: list[dict[str, Any]] = []
+        messages: list[Message] = []
         about = f"digest:{day.isoformat()}"
         for audience, channels in self.rules.digests:
+            context: Context
             if audience == Audience.office_leader:
                 for agency, leader in self.directory.leaders():
                     lists = by_agency.get(agency)
                     if not lists:
                         continue  # nothing near or late: no message to open
                     agency_row = names.agency(agency)
-                    context = {**lists, "day": day, "recipient_name": leader.name,
-                               "agency_name": agency_row.name if agency_row else agency}
+                    context = LeaderDigest(
+                        day=day, recipient_name=leader.name,
+                        agency_name=agency_row.name if agency_row else agency,
+                        near=lists[0], overdue=lists[1])
                     messages += [self.message("digest", about, audience, c, leader, context,
                                               agency, None, now)
                                  for c in channels if c in self.channels_on]
             else:
-                ranked = sorted(by_agency.items(), key=lambda kv: (-len(kv[1]["overdue"]),
-                                                                   kv[0]))
-                offices = [{"agency_code": a, "overdue": len(v["overdue"]),
-                            "near": len(v["near"]),
-                            "agency_name": getattr(names.agency(a), "name", a)}
-                           for a, v in ranked if v["overdue"]][:top]
+                ranked = sorted(by_agency.items(), key=lambda kv: (-len(kv[1][1]), kv[0]))
+                offices = [OfficeCount(agency_code=a, overdue=len(overdue), near=len(near),
+                                       agency_name=getattr(names.agency(a), "name", a))
+                           for a, (near, overdue) in ranked if overdue][:top]
                 unit = self.directory.national_unit
                 central = next((a.code for a in names.catalog.agencies if not a.parent), "")
-                context = {"day": day, "offices": offices, "recipient_name": unit.name}
+                context = NationalDigest(day=day, offices=offices, recipient_name=unit.name)
                 messages += [self.message("digest", about, audience, c, unit, context,
                                           central, None, now)
                              for c in channels if c in self.channels_on]

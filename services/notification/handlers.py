@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from services.law.workdays import TZ, WorkCalendar
 from services.notification import domain
 from services.notification.channels import Channel, Outgoing, Permanent
 from services.notification.domain import FAILED, PENDING, SENT, SKIPPED, Planner, QuietHours
+from services.notification.dossier import WatchedDossier
+from services.notification.message import Message
 from services.notification.repository import NotificationRepository
 from services.notification.rules import Audience, ChannelName
 
@@ -29,7 +32,7 @@ log = get_logger("notification")
 
 class Notifier:
     def __init__(self, planner: Planner, outbox: OutboxWriter,
-                 escalate_at: Callable[[dict[str, Any]], datetime],
+                 escalate_at: Callable[[WatchedDossier], datetime],
                  repository: NotificationRepository | None = None) -> None:
         self.planner = planner
         self.outbox = outbox
@@ -46,20 +49,21 @@ class Notifier:
                     "email": event.email, "updated_at": now}
         await self.repo.keep_contacts(s, list(contacts.values()))
         lifecycle = [(ctx, e) for ctx, e in items if not isinstance(e, ContactsRecorded)]
-        rows = await self.repo.dossiers(s, {e.dossier_code for _, e in lifecycle})
-        before = {code: dict(row) for code, row in rows.items()}
-        messages: list[dict[str, Any]] = []
+        dossiers = await self.repo.dossiers(s, {e.dossier_code for _, e in lifecycle})
+        before = {code: replace(d) for code, d in dossiers.items()}
+        messages: list[Message] = []
         for ctx, event in lifecycle:  # emits nothing: no trace to carry here
-            row = rows[event.dossier_code]
+            dossier = dossiers[event.dossier_code]
             # Topics are not ordered with each other: a deadline alert read before the
             # receipt still knows its office from the envelope.
-            row["agency_code"] = row.get("agency_code") or ctx.envelope.agencycode
-            domain.fold(row, event, self.escalate_at)
+            dossier.agency_code = dossier.agency_code or ctx.envelope.agencycode
+            domain.fold(dossier, event, self.escalate_at)
             if ctx.topic == topics.PROVINCIAL.name:
                 continue  # a province's own software tells its applicants
             messages += self.planner.plan(domain.SHORT[event.event_type],
-                                          str(ctx.envelope.id), event, row, now)
-        await self.repo.write_dossiers(s, [r for code, r in rows.items() if r != before[code]])
+                                          str(ctx.envelope.id), event, dossier, now)
+        await self.repo.write_dossiers(
+            s, [d for code, d in dossiers.items() if d != before[code]])
         await self.repo.enqueue(s, messages)
 
 
@@ -206,10 +210,10 @@ class Watcher:
             now = self.clock.now()
             async with self.transaction() as s:
                 due = await self.repo.escalations_due(s, now, self.batch)
-                messages = [m for row in due
-                            for m in self.planner.escalation(row, self.escalate_after, now)]
+                messages = [m for d in due
+                            for m in self.planner.escalation(d, self.escalate_after, now)]
                 await self.repo.enqueue(s, messages)
-                await self.repo.mark_escalated(s, [r["code"] for r in due], now)
+                await self.repo.mark_escalated(s, [d.code for d in due], now)
             total += len(due)
             if len(due) < self.batch:
                 return total

@@ -13,8 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bulk import upsert
 from services.notification import tables
 from services.notification.domain import PENDING
+from services.notification.dossier import WatchedDossier
+from services.notification.message import Message
 
 D, C, M = tables.dossiers, tables.contacts, tables.messages
+# The dossier's columns written back (its code is the key), and a message's columns: the
+# aggregates' fields bear the columns' names.
+FACTS = tuple(c.name for c in D.columns if c.name != "code")
+MESSAGE = tuple(c.name for c in M.columns)
+
+
+def watched_dossier(row: Any) -> WatchedDossier:
+    return WatchedDossier(**row)
+
+
+def message_values(message: Message) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in MESSAGE}
 
 
 def _lock(s: AsyncSession) -> dict[str, Any]:
@@ -34,29 +48,29 @@ class NotificationRepository:
                 "email": stmt.excluded.email, "updated_at": stmt.excluded.updated_at}), rows)
 
     async def dossiers(self, s: AsyncSession, codes: Collection[str]
-                       ) -> dict[str, dict[str, Any]]:
-        """Rows of these codes, created if absent, locked in code order for writing back."""
+                       ) -> dict[str, WatchedDossier]:
+        """Dossiers of these codes, created if absent, locked in code order for writing
+        back."""
         if not codes:
             return {}
         ordered = sorted(codes)
         await s.execute(upsert(s, D).on_conflict_do_nothing(index_elements=[D.c.code]),
                         [{"code": c} for c in ordered])
         query = select(D).where(D.c.code.in_(ordered)).order_by(D.c.code).with_for_update()
-        return {r["code"]: dict(r) for r in (await s.execute(query)).mappings()}
+        return {r["code"]: watched_dossier(r) for r in (await s.execute(query)).mappings()}
 
-    async def write_dossiers(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            columns = [c.name for c in D.columns if c.name != "code"]
+    async def write_dossiers(self, s: AsyncSession, dossiers: list[WatchedDossier]) -> None:
+        if dossiers:
             await s.execute(update(D).where(D.c.code == bindparam("b_code")).values(
-                {n: bindparam(f"b_{n}") for n in columns}),
-                [{f"b_{n}": row.get(n) for n in ["code", *columns]} for row in rows])
+                {n: bindparam(f"b_{n}") for n in FACTS}),
+                [{f"b_{n}": getattr(d, n) for n in ("code", *FACTS)} for d in dossiers])
 
-    async def enqueue(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    async def enqueue(self, s: AsyncSession, messages: list[Message]) -> None:
         """One statement for the batch; a message already queued (a redelivery) is kept
         as it is."""
-        if rows:
+        if messages:
             await s.execute(upsert(s, M).on_conflict_do_nothing(
-                index_elements=[M.c.dedup_key]), rows)
+                index_elements=[M.c.dedup_key]), [message_values(m) for m in messages])
 
     # --- the sender ---------------------------------------------------------------------
 
@@ -108,22 +122,22 @@ class NotificationRepository:
     # --- escalation and digests ---------------------------------------------------------
 
     async def escalations_due(self, s: AsyncSession, now: datetime, limit: int
-                              ) -> list[dict[str, Any]]:
+                              ) -> list[WatchedDossier]:
         query = (select(D).where(D.c.escalate_at <= now, D.c.escalated_at.is_(None),
                                  D.c.closed_at.is_(None))
                  .order_by(D.c.escalate_at).limit(limit).with_for_update(**_lock(s)))
-        return [dict(r) for r in (await s.execute(query)).mappings()]
+        return [watched_dossier(r) for r in (await s.execute(query)).mappings()]
 
     async def mark_escalated(self, s: AsyncSession, codes: list[str], now: datetime) -> None:
         if codes:
             await s.execute(update(D).where(D.c.code.in_(codes)).values(escalated_at=now))
 
-    async def watched(self, s: AsyncSession) -> list[dict[str, Any]]:
+    async def watched(self, s: AsyncSession) -> list[WatchedDossier]:
         """Open dossiers that are near their due time or overdue, for the digests."""
         query = select(D).where(D.c.closed_at.is_(None), D.c.agency_code.is_not(None),
                                 or_(D.c.near_at.is_not(None), D.c.overdue_at.is_not(None)))
-        return [dict(r) for r in (await s.execute(query.order_by(D.c.due_at, D.c.code)))
-                .mappings()]
+        return [watched_dossier(r) for r in (
+            await s.execute(query.order_by(D.c.due_at, D.c.code))).mappings()]
 
     # --- reading ------------------------------------------------------------------------
 

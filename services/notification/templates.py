@@ -7,10 +7,10 @@ subject on their first line, a blank line, then the body; an SMS template is its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
@@ -57,7 +57,8 @@ class Templates:
     def exists(self, on: str, audience: str, channel: str) -> bool:
         return (self.folder / template_name(on, audience, channel)).is_file()
 
-    def render(self, on: str, audience: str, channel: str, context: dict[str, Any]) -> Rendered:
+    def render(self, on: str, audience: str, channel: str, context: Mapping[str, object]
+               ) -> Rendered:
         text = self.env.get_template(template_name(on, audience, channel)).render(context)
         if channel == SMS:
             return Rendered(None, sms.prepare(text, diacritics=self.sms_diacritics,
@@ -65,7 +66,7 @@ class Templates:
         subject, _, body = text.strip().partition("\n")
         return Rendered(subject.strip(), body.strip())
 
-    def problems(self, on: str, audience: str, channel: str, sample: dict[str, Any]
+    def problems(self, on: str, audience: str, channel: str, sample: Mapping[str, object]
                  ) -> list[str]:
         """What is wrong with one template, rendered against a sample: its syntax (with
         the line), a variable it names that the context lacks, an SMS over the limit."""

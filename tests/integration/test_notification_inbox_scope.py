@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from services.notification.app import build
+from services.notification.message import Message
 from services.notification.repository import NotificationRepository
 from services.notification.settings import NotificationSettings
 from services.product.roles import Role
@@ -26,14 +26,14 @@ HANOI, BA_DINH, SAIGON = "000.00.01.H26", "000.01.01.H26", "000.79.01.H29"
 OFFICER = "can-bo-hop-thu"
 
 
-def item(agency: str, n: int) -> dict[str, Any]:
+def item(agency: str, n: int) -> Message:
     now = datetime.now(UTC)
-    return {"id": str(uuid.uuid4()), "dedup_key": uuid.uuid4().hex, "agency_code": agency,
-            "dossier_code": f"{agency}-261201-{n:04d}", "about_event": "case.near_due",
-            "about_event_id": str(uuid.uuid4()), "audience": "officer", "channel": "inbox",
-            "recipient": OFFICER, "address": OFFICER, "subject": f"Sắp đến hạn {n}",
-            "body": "…", "status": "sent", "attempts": 1, "not_before": now,
-            "created_at": now, "sent_at": now}
+    return Message(id=str(uuid.uuid4()), dedup_key=uuid.uuid4().hex, agency_code=agency,
+                   dossier_code=f"{agency}-261201-{n:04d}", about_event="case.near_due",
+                   about_event_id=str(uuid.uuid4()), audience="officer", channel="inbox",
+                   recipient=OFFICER, address=OFFICER, subject=f"Sắp đến hạn {n}",
+                   body="…", status="sent", attempts=1, not_before=now, last_error=None,
+                   created_at=now, sent_at=now)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
@@ -56,18 +56,18 @@ async def test_ops_reads_another_inbox_only_within_its_tree_and_is_audited(
                     assert r.status_code == 200, r.text
                     return {i["id"] for i in r.json()["items"]}
 
-                assert await listed(hanoi_ops) == {ba_dinh["id"]}
+                assert await listed(hanoi_ops) == {ba_dinh.id}
                 assert await listed(bearer(Role.ops, user="van-hanh")) == {
-                    ba_dinh["id"], saigon["id"]}  # national
+                    ba_dinh.id, saigon.id}  # national
                 # Marking read: another tree's item is not found; its own tree's is.
-                r = await c.post(f"/api/v1/inbox/{saigon['id']}/read", headers=hanoi_ops)
+                r = await c.post(f"/api/v1/inbox/{saigon.id}/read", headers=hanoi_ops)
                 assert r.status_code == 404
-                r = await c.post(f"/api/v1/inbox/{ba_dinh['id']}/read", headers=hanoi_ops)
+                r = await c.post(f"/api/v1/inbox/{ba_dinh.id}/read", headers=hanoi_ops)
                 assert r.status_code == 200 and r.json()["read_at"]
                 # The officer's own inbox: theirs, whole, and not audited.
                 mine = bearer(Role.processing_officer, user=OFFICER, agency=BA_DINH)
                 r = await c.get("/api/v1/inbox", headers=mine)
-                assert {i["id"] for i in r.json()["items"]} == {ba_dinh["id"], saigon["id"]}
+                assert {i["id"] for i in r.json()["items"]} == {ba_dinh.id, saigon.id}
             t = runtime.tables.audit
             async with runtime.sessions() as s:
                 rows = (await s.execute(select(t).order_by(t.c.seq))).mappings().all()

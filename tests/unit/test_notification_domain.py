@@ -3,6 +3,7 @@ tell of a dossier, and who each rule's audience is."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from contracts.events import DossierOverdue, DossierResolved, StepAssigned
@@ -19,6 +20,7 @@ from services.notification.domain import (
     held_until,
     waits_for_morning,
 )
+from services.notification.dossier import WatchedDossier
 from services.notification.rules import load_rules
 from services.notification.settings import NotificationSettings
 from services.notification.templates import Templates
@@ -80,34 +82,34 @@ def test_the_same_event_recipient_and_channel_make_one_key() -> None:
 
 
 def test_facts_follow_events_and_a_resolved_dossier_is_not_escalated() -> None:
-    row = {"code": CODE, "agency_code": AGENCY}
+    row = WatchedDossier(CODE, agency_code=AGENCY)
     due = vn(2026, 12, 4, 17)
     fold(row, StepAssigned(dossier_code=CODE, step_no=1, step_code="CDBHXH",
                            department="Phòng Chế độ BHXH", assignee="badinh.cd.cb01",
                            assigned_at=due - timedelta(days=3)), lambda r: due)
     fold(row, DossierOverdue(dossier_code=CODE, due_at=due, detected_at=due,
                              responsible_department=None),
-         lambda r: escalation_time(r["due_at"], WorkCalendar(), 2))
-    assert row["department"] == "Phòng Chế độ BHXH" and row["overdue_at"] == due
-    assert row["escalate_at"] == vn(2026, 12, 8, 17)
+         lambda r: escalation_time(r.due_at, WorkCalendar(), 2))
+    assert row.department == "Phòng Chế độ BHXH" and row.overdue_at == due
+    assert row.escalate_at == vn(2026, 12, 8, 17)
     fold(row, DossierResolved(
         dossier_code=CODE, agency_code=AGENCY, procedure_code="BHXH.CD.01",
         applicant={"kind": "individual", "ref": "p1_applicant_x"}, resolved_at=due,
         decision="approved", due_at=due, timeliness="late"), lambda r: due)
-    assert row["closed_at"] == due and row["escalate_at"] is None
+    assert row.closed_at == due and row.escalate_at is None
 
 
 def test_audiences_are_found_in_the_directory() -> None:
     p = planner()
-    row = {"code": CODE, "agency_code": AGENCY, "department": "Phòng Chế độ BHXH",
-           "assignee": "badinh.cd.cb01", "applicant_ref": "p1_applicant_x"}
+    row = WatchedDossier(CODE, agency_code=AGENCY, department="Phòng Chế độ BHXH",
+                         assignee="badinh.cd.cb01", applicant_ref="p1_applicant_x")
     [officer] = p.recipients("officer", row)
     assert officer.email == "anh.vd@badinh.baohiemxahoi.gov.vn"
     # Nobody named: the head of the department holding the dossier.
-    [head] = p.recipients("officer", {**row, "assignee": None})
+    [head] = p.recipients("officer", replace(row, assignee=None))
     assert head.id == "badinh.cd.truong-phong"
     # An officer the directory does not list still has an inbox.
-    [stranger] = p.recipients("officer", {**row, "assignee": "cb.moi"})
+    [stranger] = p.recipients("officer", replace(row, assignee="cb.moi"))
     assert (stranger.id, stranger.email) == ("cb.moi", None)
     # A local office's provincial system is its province's.
     [system] = p.recipients("provincial_system", row)
@@ -119,33 +121,34 @@ def test_audiences_are_found_in_the_directory() -> None:
 
 def test_an_overdue_dossier_tells_officer_and_head_on_configured_channels_only() -> None:
     now = vn(2026, 12, 4, 22)  # night: no SMS involved, so nothing waits
-    row = {"code": CODE, "agency_code": AGENCY, "department": "Phòng Chế độ BHXH",
-           "assignee": "badinh.cd.cb01", "procedure_code": "BHXH.CD.01",
-           "catalog_version": "2025.07"}
+    row = WatchedDossier(CODE, agency_code=AGENCY, department="Phòng Chế độ BHXH",
+                         assignee="badinh.cd.cb01", procedure_code="BHXH.CD.01",
+                         catalog_version="2025.07")
     event = DossierOverdue(dossier_code=CODE, due_at=vn(2026, 12, 4, 17), detected_at=now)
     messages = planner(("inbox",)).plan("dossier.overdue", "ev-1", event, row, now)
-    assert [(m["audience"], m["channel"], m["recipient"]) for m in messages] == [
+    assert [(m.audience, m.channel, m.recipient) for m in messages] == [
         ("officer", "inbox", "badinh.cd.cb01"),
         ("department_head", "inbox", "badinh.cd.truong-phong")]
-    assert all(m["not_before"] == now and m["status"] == "pending" for m in messages)
-    assert "Đồng chí Vũ Đức Anh" in messages[0]["body"]
+    assert all(m.not_before == now and m.status == "pending" for m in messages)
+    assert "Đồng chí Vũ Đức Anh" in messages[0].body
 
 
 def test_an_applicants_sms_at_night_waits_and_has_no_address_yet() -> None:
     now = vn(2026, 12, 4, 22)
-    row = {"code": CODE, "agency_code": AGENCY, "applicant_ref": "p1_applicant_x",
-           "procedure_code": "BHXH.CD.01", "catalog_version": "2025.07"}
+    row = WatchedDossier(CODE, agency_code=AGENCY, applicant_ref="p1_applicant_x",
+                         procedure_code="BHXH.CD.01", catalog_version="2025.07")
     event = DossierResolved(
         dossier_code=CODE, agency_code=AGENCY, procedure_code="BHXH.CD.01",
         applicant={"kind": "individual", "ref": "p1_applicant_x"}, resolved_at=now,
         decision="approved", due_at=now, timeliness="on_time")
-    messages = {m["channel"]: m for m in planner().plan("result.issued", "ev-2", _result(),
-                                                        row, now)}
-    assert messages["sms"]["not_before"] == vn(2026, 12, 5, 7)
-    assert messages["email"]["not_before"] == now
-    assert messages["sms"]["address"] is None  # looked up in contacts when sending
-    assert messages["webhook"]["address"].startswith("http://127.0.0.1:8090/")
-    assert planner().plan("dossier.resolved", "ev-3", event, {"code": CODE}, now) == []
+    messages = {m.channel: m for m in planner().plan("result.issued", "ev-2", _result(),
+                                                      row, now)}
+    assert messages["sms"].not_before == vn(2026, 12, 5, 7)
+    assert messages["email"].not_before == now
+    assert messages["sms"].address is None  # looked up in contacts when sending
+    address = messages["webhook"].address
+    assert address is not None and address.startswith("http://127.0.0.1:8090/")
+    assert planner().plan("dossier.resolved", "ev-3", event, WatchedDossier(CODE), now) == []
 
 
 def _result() -> object:
@@ -158,19 +161,20 @@ def _result() -> object:
 
 def test_digests_list_each_offices_dossiers_and_rank_offices_for_the_nation() -> None:
     now = vn(2026, 12, 7, 7, 30)
-    rows = [{"code": f"{AGENCY}-26120{i}-000{i}", "agency_code": AGENCY,
-             "due_at": vn(2026, 12, 4, 17), "overdue_at": vn(2026, 12, 4, 17) if i < 3 else None,
-             "near_at": vn(2026, 12, 3, 17)} for i in range(1, 5)] + [
-        {"code": "000.01.02.H26-261201-0001", "agency_code": "000.01.02.H26",
-         "due_at": vn(2026, 12, 4, 17), "overdue_at": vn(2026, 12, 4, 17)}]
+    rows = [WatchedDossier(f"{AGENCY}-26120{i}-000{i}", agency_code=AGENCY,
+                           due_at=vn(2026, 12, 4, 17),
+                           overdue_at=vn(2026, 12, 4, 17) if i < 3 else None,
+                           near_at=vn(2026, 12, 3, 17)) for i in range(1, 5)] + [
+        WatchedDossier("000.01.02.H26-261201-0001", agency_code="000.01.02.H26",
+                       due_at=vn(2026, 12, 4, 17), overdue_at=vn(2026, 12, 4, 17))]
     messages = planner(("inbox",)).digests(date(2026, 12, 7), rows, now)
-    by = {m["recipient"]: m for m in messages}
+    by = {m.recipient: m for m in messages}
     assert set(by) == {"badinh.giam-doc", "caugiay.giam-doc", "bhxhvn.giam-sat"}
-    assert by["badinh.giam-doc"]["subject"].endswith("2 quá hạn, 2 sắp đến hạn")
-    national = by["bhxhvn.giam-sat"]["body"]
+    assert (by["badinh.giam-doc"].subject or "").endswith("2 quá hạn, 2 sắp đến hạn")
+    national = by["bhxhvn.giam-sat"].body
     assert national.index("Ba Đình") < national.index("Cầu Giấy")
     assert "1. Bảo hiểm xã hội cơ sở Ba Đình (000.01.01.H26): 2 hồ sơ quá hạn" in national
-    assert by["bhxhvn.giam-sat"]["agency_code"] == "000.00.00.H99"
+    assert by["bhxhvn.giam-sat"].agency_code == "000.00.00.H99"
 
 
 def _example(cls: type) -> object:
@@ -191,9 +195,9 @@ def test_only_the_events_folded_or_told_of_are_read() -> None:
 
     # FOLDED is what fold reads: every other event leaves a dossier's facts as they were.
     for cls in EVENTS.values():
-        row: dict = {"code": CODE}
+        row = WatchedDossier(CODE)
         fold(row, _example(cls), lambda _row: vn(2026, 12, 1, 9))  # type: ignore[arg-type]
-        assert (row != {"code": CODE}) == (cls in FOLDED), cls.__name__
+        assert (row != WatchedDossier(CODE)) == (cls in FOLDED), cls.__name__
     read = read_events(load_rules(S.rules_file, Templates(S.templates_dir)))
     assert set(FOLDED) <= set(read) and SupplementRequested in read  # a rule tells of it
     # An explanation nobody is told of, and steps completed, are passed over unread.

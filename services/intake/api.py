@@ -30,7 +30,9 @@ from services.common.http import ApiError, client_address
 from services.intake import citizen
 from services.intake.counter import Counter, Recorded, local_times
 from services.intake.domain import Submission
+from services.intake.dossier import Dossier
 from services.intake.handlers import Intake
+from services.intake.repository import dossier_values
 from services.intake.views import public_view
 from services.product.roles import Permission as P
 
@@ -110,7 +112,8 @@ def _counter(request: Request) -> Counter:
 
 def _recorded(done: Recorded) -> JSONResponse:
     # 201 for a new dossier; 200 for the one its submission_id made before.
-    return JSONResponse(local_times(public_view(done.row)), status_code=201 if done.new else 200)
+    return JSONResponse(local_times(public_view(done.dossier)),
+                        status_code=201 if done.new else 200)
 
 
 Receiving = Annotated[Caller, require(P.dossier_receive)]
@@ -194,7 +197,7 @@ async def list_dossiers(
                                               within=caller.agencies())
     last = page[-1] if page else None
     return {"items": [local_times(public_view(r)) for r in page],
-            "next_after": f"{last['received_at'].isoformat()}|{last['code']}"
+            "next_after": f"{last.received_at.isoformat()}|{last.code}"
             if more and last else None}
 
 
@@ -220,7 +223,7 @@ ID_LAST4_TEXT = ("the last four characters of the applicant's ID number (unit co
                  "organisation)")
 
 
-async def _matching(request: Request, code: str, id_last4: str) -> dict[str, Any]:
+async def _matching(request: Request, code: str, id_last4: str) -> Dossier:
     """The dossier whose code and last four ID digits both match, else the one 404; every
     public route spends the same per-address allowance, and does the same work whether the
     code exists or not (an unknown code opens a sealed decoy)."""
@@ -240,9 +243,10 @@ async def public_status(
     (`status_vi`), the appointment, the path (steps and milestones, no officer named),
     whether the result is ready and how it is returned, the signed result's verification
     link, and the citizen's rating (`rating.allowed` once returned)."""
-    row = await _matching(request, code, id_last4)
-    catalog = _intake(request).catalogs.version(row["catalog_version"])
-    return local_times(await citizen.lookup(request.app.state.citizen, row, catalog))
+    dossier = await _matching(request, code, id_last4)
+    catalog = _intake(request).catalogs.version(dossier.catalog_version)
+    return local_times(await citizen.lookup(request.app.state.citizen,
+                                            dossier_values(dossier), catalog))
 
 
 class PublicRatingIn(BaseModel):

@@ -15,16 +15,17 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from contracts.common import Problem, Reason
-from services.common.auth import Caller, visible
+from services.common.auth import Caller
 from services.common.errors import Conflict
 from services.common.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
 from services.intake import slip_views
-from services.intake.domain import NotFound, Submission
+from services.intake.domain import Change, NotFound, Submission
+from services.intake.dossier import Dossier
 from services.intake.handlers import Intake
-from services.intake.repository import DuplicateKey, Session
+from services.intake.repository import DuplicateKey, Session, dossier_values
 from services.intake.tables import dossiers, metadata
 from services.intake.views import public_view
 from services.intake.warehouse import Warehouse
@@ -54,7 +55,7 @@ class Recorded:
     """A dossier received or refused; `new` false when the submission_id had already made
     it (answered again, 200, nothing recorded twice)."""
 
-    row: dict[str, Any]
+    dossier: Dossier
     new: bool
 
 
@@ -86,7 +87,7 @@ class Printed:
     filename: str
 
 
-def _id_tail(applicant: dict[str, Any]) -> str:
+def _id_tail(applicant: Mapping[str, object]) -> str:
     number = applicant.get("id_number") or applicant.get("unit_code") or ""
     return str(number)[-4:]
 
@@ -112,8 +113,8 @@ def _decoy_row() -> dict[str, Any]:
 
 
 # A counter action on a recorded dossier, in the transaction it is given.
-Act = Callable[[Intake, Session, datetime], Awaitable[dict[str, Any]]]
-Record = Callable[[Session], Awaitable[dict[str, Any]]]
+Act = Callable[[Intake, Session, datetime], Awaitable[Change]]
+Record = Callable[[Session], Awaitable[Dossier]]
 
 
 class Counter:
@@ -129,27 +130,26 @@ class Counter:
         self.warehouse = warehouse
         self.keys = keys
 
-    async def earlier(self, caller: Caller, submission_id: str | None
-                      ) -> dict[str, Any] | None:
+    async def earlier(self, caller: Caller, submission_id: str | None) -> Dossier | None:
         """The dossier this submission_id already made, if the caller may see it."""
         if not submission_id:
             return None
         async with self.runtime.sessions() as s:
-            found = visible(caller, await self.intake.existing(s, submission_id=submission_id))
-        return dict(found) if found else None
+            found = await self.intake.existing(s, submission_id=submission_id)
+        return found if found is not None and caller.sees(found.agency_code) else None
 
-    async def dossier(self, caller: Caller, code: str) -> dict[str, Any]:
+    async def dossier(self, caller: Caller, code: str) -> Dossier:
         """The dossier, if the caller may see it (else NotFound: not even confirmed)."""
         async with self.runtime.sessions() as s:
-            found = visible(caller, await self.intake.existing(s, code=code))
-        if found is None:
+            found = await self.intake.existing(s, code=code)
+        if found is None or not caller.sees(found.agency_code):
             raise NotFound(code)
-        return dict(found)
+        return found
 
     async def page(self, *, agency: str | None, status: str | None, channel: str | None,
                    from_: datetime | None, to: datetime | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   within: set[str] | None) -> tuple[list[dict[str, Any]], bool]:
+                   within: set[str] | None) -> tuple[list[Dossier], bool]:
         """A page of dossiers of the agencies `within` (None: all), and whether more follow."""
         async with self.runtime.sessions() as s:
             return await self.intake.page(s, agency=agency, status=status, channel=channel,
@@ -181,10 +181,10 @@ class Counter:
                       action: str, record: Record) -> Recorded:
         try:
             async with self.runtime.transaction() as s:
-                row = await record(s)
+                dossier = await record(s)
                 await self.runtime.audit.record(s, request, actor=None, action=action,
-                                                dossier_code=row["code"])
-            return Recorded(row, new=True)
+                                                dossier_code=dossier.code)
+            return Recorded(dossier, new=True)
         except DuplicateKey:
             # Dropped unlogged, and answered outside this handler so nothing chains it: its
             # text holds the statement's parameters, the applicant's identity among them.
@@ -203,12 +203,12 @@ class Counter:
         if replay is not None:
             return replay
         async with self.runtime.transaction() as s:
-            row = await act(self.intake, s, self.runtime.clock.now())
-            if visible(caller, row) is None:
+            change = await act(self.intake, s, self.runtime.clock.now())
+            if not caller.sees(change.dossier.agency_code):
                 raise NotFound(code)  # another tree's dossier: rolled back, not confirmed
-            view = local_times(public_view(row))
-            if "missing" in row:
-                view["missing"] = row["missing"]
+            view = local_times(public_view(change.dossier))
+            if change.missing is not None:
+                view["missing"] = change.missing
             if key:
                 await self.keys.keep(s, key, where, status, view, self.runtime.clock.now())
             await self.runtime.audit.record(s, request, actor=None, action=action,
@@ -219,14 +219,15 @@ class Counter:
         """One of SLIPS, drawn with the catalogue the dossier was received under (its names,
         its components); NotFound, or NoSuchSlip in a status without it. Every slip prints
         the applicant's name, ID number and contacts: a read recorded before it is drawn."""
-        row = await self.dossier(caller, code)
+        dossier = await self.dossier(caller, code)
         states, render, stem = SLIPS[slip]
-        if row["status"] not in states:
-            raise NoSuchSlip(slip, row["status"])
+        if dossier.status not in states:
+            raise NoSuchSlip(slip, dossier.status)
         await self.runtime.audit.read(request, action="read.slip", dossier_code=code,
                                       target=slip)
-        catalog = self.intake.catalogs.version(row["catalog_version"])
-        return Printed(await asyncio.to_thread(render, catalog, row), f"{stem}-{code}.pdf")
+        catalog = self.intake.catalogs.version(dossier.catalog_version)
+        return Printed(await asyncio.to_thread(render, catalog, dossier_values(dossier)),
+                       f"{stem}-{code}.pdf")
 
     async def applicant_ref(self, request: Request, kind: str, number: str) -> str:
         """The applicant's pseudonym from the number typed at the counter: a read of
@@ -234,14 +235,14 @@ class Counter:
         await self.runtime.audit.read(request, action="read.applicant_ref", dossier_code=None)
         return pseudonym(self.intake.key, kind, number)
 
-    async def public_match(self, code: str, id_last4: str) -> dict[str, Any]:
+    async def public_match(self, code: str, id_last4: str) -> Dossier:
         """The dossier whose code and last four ID digits both match, else NotFound, with
         the same work whether the code exists or not (an unknown code opens a sealed
         decoy)."""
         async with self.runtime.sessions() as s:
-            row = await self.intake.existing(s, code=code)
-        applicant = (row or _decoy_row())["applicant"]
+            found = await self.intake.existing(s, code=code)
+        applicant = found.applicant if found is not None else _decoy_row()["applicant"]
         matched = hmac.compare_digest(_id_tail(applicant).encode(), id_last4.encode())
-        if row is None or not matched:
+        if found is None or not matched:
             raise NotFound(code)
-        return row
+        return found

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from contracts.catalog import Agency
 from contracts.common import (
@@ -25,6 +24,7 @@ from contracts.events import (
 )
 from contracts.topics import Topic
 from services.common.errors import Conflict, Invalid, Missing
+from services.intake.dossier import Dossier
 from services.law.catalog import CatalogError, CatalogIndex, CatalogSet
 from services.law.workdays import TZ, WorkCalendar, agency_calendar
 
@@ -102,14 +102,16 @@ class Emit:
     agency_code: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
-    """What an action does to a recorded dossier: the columns it sets (the repository adds
-    updated_at), the events it emits, and the row as the caller answers it."""
+    """What an action does to a recorded dossier: the dossier after it (as the caller
+    answers it), the columns it sets (the repository writes them, and updated_at), the events
+    it emits; `missing`, for a supplement, what it still lacks."""
 
-    values: dict[str, Any]
+    dossier: Dossier
+    columns: tuple[str, ...]
     emits: list[Emit]
-    view: dict[str, Any]
+    missing: list[dict[str, object]] | None = None
 
 
 class IntakeLaw:

@@ -20,6 +20,7 @@ from services.common.telemetry import get_logger
 from services.intake import receipt
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
 from services.intake.domain_metrics import IntakeMetrics
+from services.intake.dossier import Dossier
 from services.intake.repository import IntakeRepository, IntakeStore, Session
 from services.intake.rules import dossier_code
 from services.intake.warehouse import Warehouse
@@ -81,7 +82,7 @@ class Intake:
     # --- reads ---------------------------------------------------------------------------
 
     async def existing(self, s: Session, *, code: str | None = None,
-                       submission_id: str | None = None) -> dict[str, Any] | None:
+                       submission_id: str | None = None) -> Dossier | None:
         if code:
             return await self.repository.dossier(s, code)
         return await self.repository.dossier_by_submission(s, submission_id)
@@ -89,7 +90,7 @@ class Intake:
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   within: set[str] | None = None) -> tuple[list[dict[str, Any]], bool]:
+                   within: set[str] | None = None) -> tuple[list[Dossier], bool]:
         """A page of dossiers (of the agencies `within`, None for all), and whether more
         follow (one row more is asked to tell)."""
         rows = await self.repository.page(s, agency=agency, status=status, channel=channel,
@@ -121,78 +122,76 @@ class Intake:
                             await self.repository.next_sequence(s, agency_code, day))
 
     async def _record(self, s: Session, sub: Submission, verdict: receipt.Verdict,
-                      now: datetime) -> dict[str, Any]:
-        """Write the dossier row (received or refused), with a code if it has none."""
+                      now: datetime) -> Dossier:
+        """Record the dossier (received or refused), with a code if it has none."""
         code = sub.code or await self.next_code(s, sub.agency_code, sub.received_at)
-        row = receipt.dossier_row(sub, code, verdict, now, pseudonym_key=self.key,
-                                 reuse_verified=self.reuse_verified)
-        await self.repository.insert_dossier(s, row)
-        return row
+        dossier = receipt.new_dossier(sub, code, verdict, now, pseudonym_key=self.key,
+                                      reuse_verified=self.reuse_verified)
+        await self.repository.insert_dossier(s, dossier)
+        return dossier
 
     def judge(self, sub: Submission, now: datetime) -> receipt.Verdict:
         """The rules' verdict on a receipt (Rejected with every problem), asking no one."""
         return receipt.judge_receipt(self.law, sub, now)
 
     async def receive(self, s: Session, sub: Submission, now: datetime,
-                      verdict: receipt.Verdict | None = None) -> dict[str, Any]:
+                      verdict: receipt.Verdict | None = None) -> Dossier:
         verdict = verdict or self.judge(sub, now)
-        row = await self._record(s, sub, verdict, now)
-        await emit_all(self.outbox, s, receipt.receipt_events(sub, row, verdict))
+        dossier = await self._record(s, sub, verdict, now)
+        await emit_all(self.outbox, s, receipt.receipt_events(sub, dossier, verdict))
         if self.metrics:
             self.metrics.received(s, sub.channel.value)
-        return row
+        return dossier
 
     async def refuse(self, s: Session, sub: Submission, reasons: list[Reason],
-                     now: datetime) -> dict[str, Any]:
+                     now: datetime) -> Dossier:
         """A refusal slip with reasons; the dossier gets a code so the slip has one."""
         verdict = receipt.judge_refusal(self.law, sub, reasons, now)
-        row = await self._record(s, sub, verdict, now)
-        await emit_all(self.outbox, s, receipt.refusal_events(sub, row, reasons, now))
+        dossier = await self._record(s, sub, verdict, now)
+        await emit_all(self.outbox, s, receipt.refusal_events(
+            sub, dossier.code, dossier.applicant_ref, reasons, now))
         if self.metrics:
             self.metrics.refused(s, sub.channel.value)
-        return row
+        return dossier
 
     # --- the counter's actions on a recorded dossier -------------------------------------
 
-    async def _apply(self, s: Session, code: str, change: Change, now: datetime
-                     ) -> dict[str, Any]:
-        await self.repository.update_dossier(s, code, now, change.values)
+    async def _apply(self, s: Session, change: Change, now: datetime) -> Change:
+        await self.repository.update_dossier(s, change.dossier, change.columns, now)
         await emit_all(self.outbox, s, change.emits)
-        return change.view
+        return change
 
     async def request_supplement(self, s: Session, code: str, items: list[SupplementItem],
-                                 requested_by: str, stage: str, now: datetime
-                                 ) -> dict[str, Any]:
-        row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, receipt.supplement_request(
-            row, code, items, requested_by, stage, now), now)
+                                 requested_by: str, stage: str, now: datetime) -> Change:
+        found = await self.repository.dossier(s, code)
+        return await self._apply(s, receipt.supplement_request(
+            found, code, items, requested_by, stage, now), now)
 
     async def receive_supplement(self, s: Session, code: str,
-                                 components: list[ComponentRef], now: datetime
-                                 ) -> dict[str, Any]:
-        row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, receipt.supplement(self.law, row, code, components,
-                                                            now), now)
+                                 components: list[ComponentRef], now: datetime) -> Change:
+        found = await self.repository.dossier(s, code)
+        return await self._apply(s, receipt.supplement(self.law, found, code, components,
+                                                       now), now)
 
     async def on_processing_supplements(self, s: Session,
                                         items: list[tuple[Context, Any]]) -> None:
         """Supplements processing asked for (a batch): the dossiers wait for them, so the
         counter receives them as it receives its own request's. Read in one query, written
         in one."""
-        rows = await self.repository.dossiers(s, sorted({e.dossier_code for _, e in items}))
-        changes: dict[str, dict[str, Any]] = {}
+        found = await self.repository.dossiers(s, sorted({e.dossier_code for _, e in items}))
+        changed: dict[str, Dossier] = {}
         for _, event in items:
-            row = rows.get(event.dossier_code)
-            values = receipt.asked_in_processing(row, event)
-            if values is None:
+            dossier = found.get(event.dossier_code)
+            waiting = receipt.asked_in_processing(dossier, event)
+            if waiting is None:
                 log.info("supplement request not taken", dossier=event.dossier_code,
-                         status=row["status"] if row else None)
+                         status=dossier.status if dossier else None)
                 continue
-            rows[event.dossier_code] = (row or {}) | values
-            changes[event.dossier_code] = values
-        await self.repository.update_dossiers(s, self.outbox.clock.now(), changes)
+            found[event.dossier_code] = changed[event.dossier_code] = waiting
+        await self.repository.update_dossiers(s, self.outbox.clock.now(),
+                                              list(changed.values()), receipt.AWAITING)
 
     async def withdraw(self, s: Session, code: str, reason: str | None, at: datetime,
-                       now: datetime) -> dict[str, Any]:
-        row = await self.repository.dossier(s, code)
-        return await self._apply(s, code, receipt.withdrawal(row, code, reason, at), now)
+                       now: datetime) -> Change:
+        found = await self.repository.dossier(s, code)
+        return await self._apply(s, receipt.withdrawal(found, code, reason, at), now)

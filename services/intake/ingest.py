@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from aiokafka import ConsumerRecord
@@ -32,6 +32,7 @@ from services.common.consumer import Context, Received, Refusal, traced
 from services.common.dead_letters import DeadLetter
 from services.intake import province_status
 from services.intake.domain import Rejected, no_catalogue
+from services.intake.dossier import Dossier
 from services.intake.handlers import Intake, emit_all
 from services.intake.province_status import Feedback
 from services.intake.repository import Session
@@ -201,9 +202,9 @@ class IngestHandler:
         await self.repository.drop_parked_for(s, code)
 
     async def _news(self, s: Session, event: ProvinceDossierStatus,
-                    row: dict[str, Any]) -> None:
+                    dossier: Dossier) -> None:
         """Statuses 4-10 of a received dossier: its national events, then its status."""
-        news = province_status.province_news(event, row)
+        news = province_status.province_news(event, dossier)
         await emit_all(self.outbox, s, news.emits)
         if news.status is not None and news.at is not None:
             await self.repository.set_status_if_newer(s, event.dossier_code, news.status,
@@ -232,7 +233,8 @@ class IngestHandler:
         before = self.outbox.clock.now() - older_than
         rows = await self.repository.parked_before(s, before, limit)
         for parked in rows:
-            await self._feedback(s, province_status.expired(parked, older_than))
+            await self._feedback(s, province_status.expired(
+                parked["event_id"], parked["dossier_code"], parked["envelope"], older_than))
         if rows:
             await self.repository.drop_parked(s, [r["event_id"] for r in rows])
         return len(rows)

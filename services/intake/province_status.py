@@ -7,6 +7,7 @@ No SQL, no HTTP, no outbox: ingest.py reads, writes and emits."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,7 @@ from contracts.ingest import (
     ProvinceStep,
 )
 from services.intake.domain import Emit, Rejected, Submission
+from services.intake.dossier import Dossier
 from services.law.catalog import CatalogIndex
 from services.law.workdays import timeliness
 
@@ -86,12 +88,12 @@ def wrong_signer(signer: str, system_id: str) -> Problem:
 
 
 def owns(systems: dict[str, list[str]], catalog: CatalogIndex, event: ProvinceDossierStatus,
-         row: dict[str, Any]) -> list[Reason]:
+         dossier: Dossier) -> list[Reason]:
     """A system may change only dossiers recorded under its roots, whatever agency its
     event names."""
     system_id = event.system_id
     roots = set(systems.get(system_id) or ())
-    recorded = row["agency_code"]
+    recorded = dossier.agency_code
     problems: list[Reason] = []
     if not ({recorded, *catalog.ancestors(recorded)} & roots):
         problems.append(Problem.of(
@@ -155,10 +157,10 @@ class StatusNews:
     at: datetime | None = None
 
 
-def province_news(event: ProvinceDossierStatus, row: dict[str, Any]) -> StatusNews:
+def province_news(event: ProvinceDossierStatus, dossier: Dossier) -> StatusNews:
     """Statuses 4-10 of a received dossier, mapped to the national lifecycle."""
-    code, agency, at = event.dossier_code, row["agency_code"], event.occurred_at
-    applicant = ApplicantRef(kind=row["applicant_kind"], ref=row["applicant_ref"])
+    code, agency, at = event.dossier_code, dossier.agency_code, event.occurred_at
+    applicant = ApplicantRef(kind=dossier.applicant_kind, ref=dossier.applicant_ref)
     status = event.status
     if status in (PortalStatus.registered, PortalStatus.financial_obligation):
         return StatusNews()  # before receipt, or a fee step outside BHXH's clock
@@ -169,11 +171,11 @@ def province_news(event: ProvinceDossierStatus, row: dict[str, Any]) -> StatusNe
             news: Event = StepCompleted(
                 dossier_code=code, step_no=step.step_no, step_code=step.step_code,
                 department=step.department, completed_at=step.at,
-                outcome=timeliness(step.at, row["due_at"]))
+                outcome=timeliness(step.at, dossier.due_at))
         else:
             news = StepAssigned(
                 dossier_code=code, step_no=step.step_no, step_code=step.step_code,
-                department=step.department, assigned_at=step.at, step_due_at=row["due_at"])
+                department=step.department, assigned_at=step.at, step_due_at=dossier.due_at)
         return StatusNews([Emit(topics.PROVINCIAL, news, agency)], "processing", at)
     if status == PortalStatus.supplement_requested:
         items = [SupplementItem(component_code=r.field, problem_vi=r.message_vi,
@@ -191,15 +193,15 @@ def province_news(event: ProvinceDossierStatus, row: dict[str, Any]) -> StatusNe
         decision = "denied" if status == PortalStatus.stopped else (event.decision
                                                                    or "approved")
         return StatusNews([Emit(topics.PROVINCIAL, DossierResolved(
-            dossier_code=code, agency_code=agency, procedure_code=row["procedure_code"],
+            dossier_code=code, agency_code=agency, procedure_code=dossier.procedure_code,
             applicant=applicant, resolved_at=at, decision=decision,
-            due_at=row["due_at"], timeliness=timeliness(at, row["due_at"]),
+            due_at=dossier.due_at, timeliness=timeliness(at, dossier.due_at),
             reasons=event.reasons), agency)],
             "resolved" if decision == "approved" else "denied", at)
     if status == PortalStatus.returned:
         return StatusNews([Emit(topics.PROVINCIAL, ResultReturned(
             dossier_code=code, returned_at=at,
-            return_channel=event.return_channel or ReturnChannel(row["return_channel"])),
+            return_channel=event.return_channel or ReturnChannel(dossier.return_channel)),
             agency)], "returned", at)
     return StatusNews()
 
@@ -226,7 +228,7 @@ UNREADABLE_VI = {
 }
 
 
-def _best_effort(record_value: bytes | None) -> dict[str, Any]:
+def _best_effort(record_value: bytes | None) -> dict[str, object]:
     """Whatever can still be read of a refused record, to say whose it was."""
     try:
         body = json.loads(record_value or b"")
@@ -286,11 +288,13 @@ def unreadable(envelope: Envelope | None, value: bytes | None, key: bytes | None
         f"{reason}: {detail} (record {place})")])
 
 
-def expired(parked: dict[str, Any], older_than: timedelta) -> Feedback:
-    """An event parked for a dossier that never arrived."""
-    data = parked["envelope"].get("data") or {}
-    code = parked["dossier_code"]
-    return Feedback(parked["event_id"], code, text(data.get("system_id"), 200),
+def expired(event_id: str, code: str, envelope: Mapping[str, object],
+            older_than: timedelta) -> Feedback:
+    """An event parked for a dossier that never arrived (its id, code and envelope as
+    parked)."""
+    data = envelope.get("data")
+    data = data if isinstance(data, dict) else {}
+    return Feedback(event_id, code, text(data.get("system_id"), 200),
                     text(data.get("agency_code"), 32) or "", [Problem.of(
                         "unknown_dossier",
                         f"Không có hồ sơ {code} được tiếp nhận trong {older_than} chờ đợi",

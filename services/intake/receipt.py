@@ -6,9 +6,8 @@ values and the events to emit; handlers.py reads, writes and emits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from contracts import topics
 from contracts.common import (
@@ -40,6 +39,7 @@ from services.intake.domain import (
     WrongState,
     no_catalogue,
 )
+from services.intake.dossier import Dossier
 from services.intake.rules import (
     ALLOWED_FROM,
     check_components,
@@ -110,34 +110,33 @@ def judge_refusal(law: IntakeLaw, sub: Submission, reasons: list[Reason],
                    catalog.version, None, reasons)
 
 
-def dossier_row(sub: Submission, code: str, verdict: Verdict, now: datetime, *,
-                pseudonym_key: str, reuse_verified: bool) -> dict[str, Any]:
-    """The dossier's row as recorded (received or refused)."""
-    return {
-        "code": code, "agency_code": sub.agency_code, "procedure_code": sub.procedure_code,
-        "catalog_version": verdict.catalog_version, "channel": sub.channel.value,
-        "return_channel": sub.return_channel.value, "status": verdict.status,
-        "received_at": sub.received_at, "due_at": verdict.due_at,
-        "legal_time": verdict.legal_time.model_dump(mode="json"),
-        "applicant_kind": sub.applicant.kind,
-        "applicant_ref": applicant_pseudonym(pseudonym_key, sub.applicant),
-        "applicant": sub.applicant.model_dump(mode="json"),
+def new_dossier(sub: Submission, code: str, verdict: Verdict, now: datetime, *,
+                pseudonym_key: str, reuse_verified: bool) -> Dossier:
+    """The dossier as recorded (received or refused)."""
+    return Dossier(
+        code=code, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
+        catalog_version=verdict.catalog_version, channel=sub.channel.value,
+        return_channel=sub.return_channel.value, status=verdict.status,
+        received_at=sub.received_at, due_at=verdict.due_at,
+        legal_time=verdict.legal_time.model_dump(mode="json"),
+        applicant_kind=sub.applicant.kind,
+        applicant_ref=applicant_pseudonym(pseudonym_key, sub.applicant),
+        applicant=sub.applicant.model_dump(mode="json"),
         # Whether reused components were checked against the warehouse before receipt.
-        "components": [{**c.model_dump(mode="json"),
-                        **({"reuse_verified": reuse_verified} if c.reused else {})}
-                       for c in sub.components],
-        "submission_id": sub.submission_id, "origin_system": sub.origin_system,
-        "updated_at": now, "clock_started_at": verdict.clock_started_at,
-        "officer": sub.officer, "supplement_request": None,
-        "reasons": [r.model_dump(mode="json") for r in verdict.reasons]
+        components=[{**c.model_dump(mode="json"),
+                     **({"reuse_verified": reuse_verified} if c.reused else {})}
+                    for c in sub.components],
+        submission_id=sub.submission_id, origin_system=sub.origin_system,
+        updated_at=now, clock_started_at=verdict.clock_started_at,
+        officer=sub.officer, supplement_request=None,
+        reasons=[r.model_dump(mode="json") for r in verdict.reasons]
         if verdict.reasons else None,
-        "channel_reference": sub.channel_reference,
-    }
+        channel_reference=sub.channel_reference)
 
 
-def receipt_events(sub: Submission, row: dict[str, Any], verdict: Verdict) -> list[Emit]:
+def receipt_events(sub: Submission, dossier: Dossier, verdict: Verdict) -> list[Emit]:
     """DossierReceived on the broad topic (pseudonym only), the identity on the private one."""
-    code, ref, agency = row["code"], row["applicant_ref"], sub.agency_code
+    code, ref, agency = dossier.code, dossier.applicant_ref, sub.agency_code
     return [
         Emit(topics.INTAKE, DossierReceived(
             dossier_code=code, agency_code=agency, procedure_code=sub.procedure_code,
@@ -164,105 +163,111 @@ def contacts_events(code: str, ref: str, sub: Submission) -> list[Emit]:
         dossier_code=code, applicant_ref=ref, phone=phone, email=email), sub.agency_code)]
 
 
-def refusal_events(sub: Submission, row: dict[str, Any], reasons: list[Reason],
+def refusal_events(sub: Submission, code: str, applicant_ref: str, reasons: list[Reason],
                    now: datetime) -> list[Emit]:
     return [Emit(topics.INTAKE, DossierRejected(
-        dossier_code=row["code"], agency_code=sub.agency_code,
+        dossier_code=code, agency_code=sub.agency_code,
         procedure_code=sub.procedure_code,
-        applicant=ApplicantRef(kind=sub.applicant.kind, ref=row["applicant_ref"]),
+        applicant=ApplicantRef(kind=sub.applicant.kind, ref=applicant_ref),
         rejected_at=now, reasons=reasons, channel=sub.channel,
         origin_system=sub.origin_system), sub.agency_code),
-        *contacts_events(row["code"], row["applicant_ref"], sub)]
+        *contacts_events(code, applicant_ref, sub)]
 
 
 # --- the counter's actions on a recorded dossier ---------------------------------------------
 
 
-def require(row: dict[str, Any] | None, code: str, action: str) -> dict[str, Any]:
+def require(dossier: Dossier | None, code: str, action: str) -> Dossier:
     """The dossier, if it exists and its status allows the action (else 404 / 409)."""
-    if row is None:
+    if dossier is None:
         raise NotFound(code)
-    if row["status"] not in ALLOWED_FROM[action]:
-        raise WrongState(action, row["status"])
-    return row
+    if dossier.status not in ALLOWED_FROM[action]:
+        raise WrongState(action, dossier.status)
+    return dossier
 
 
-def supplement_request(row: dict[str, Any] | None, code: str, items: list[SupplementItem],
+# What a supplement request sets, whoever asked.
+AWAITING = ("status", "supplement_request")
+
+
+def supplement_request(dossier: Dossier | None, code: str, items: list[SupplementItem],
                        requested_by: str, stage: str, now: datetime) -> Change:
     """One request listing everything to supplement (not several rounds)."""
-    row = require(row, code, "request_supplement")
+    dossier = require(dossier, code, "request_supplement")
     event = SupplementRequested(dossier_code=code, requested_at=now,
                                 stage=stage,  # type: ignore[arg-type]
                                 requested_by=requested_by, items=items)
-    values = awaiting(event)
-    return Change(values, [Emit(topics.INTAKE, event, row["agency_code"])], {**row, **values})
+    return Change(awaiting(dossier, event), AWAITING,
+                  [Emit(topics.INTAKE, event, dossier.agency_code)])
 
 
-def awaiting(event: SupplementRequested) -> dict[str, Any]:
+def awaiting(dossier: Dossier, event: SupplementRequested) -> Dossier:
     """The dossier waits for what the request lists, whoever asked: the counter then
     receives the supplement the same way (Law on Social Insurance 2024: one rule)."""
-    return {"status": "awaiting_supplement", "supplement_request": {
+    return replace(dossier, status="awaiting_supplement", supplement_request={
         "items": [i.model_dump(mode="json") for i in event.items],
         "requested_by": event.requested_by, "requested_at": event.requested_at.isoformat(),
-        "stage": event.stage}}
+        "stage": event.stage})
 
 
-def asked_in_processing(row: dict[str, Any] | None, event: SupplementRequested
-                        ) -> dict[str, Any] | None:
-    """Processing asked the applicant for more: the dossier's new values, or None when
-    intake cannot take it (unknown, withdrawn, already waiting: a redelivery)."""
-    if row is None or row["status"] not in ALLOWED_FROM["request_supplement"]:
+def asked_in_processing(dossier: Dossier | None, event: SupplementRequested
+                        ) -> Dossier | None:
+    """Processing asked the applicant for more: the dossier waiting (its AWAITING columns
+    changed), or None when intake cannot take it (unknown, withdrawn, already waiting: a
+    redelivery)."""
+    if dossier is None or dossier.status not in ALLOWED_FROM["request_supplement"]:
         return None
-    return awaiting(event)
+    return awaiting(dossier, event)
 
 
-def supplement(law: IntakeLaw, row: dict[str, Any] | None, code: str,
+def supplement(law: IntakeLaw, dossier: Dossier | None, code: str,
                components: list[ComponentRef], now: datetime) -> Change:
     """The supplement's components: the open request shrinks, or, complete, the dossier is
     received again and its legal clock starts afresh."""
-    row = require(row, code, "receive_supplement")
-    agency_code = row["agency_code"]
+    dossier = require(dossier, code, "receive_supplement")
+    agency_code = dossier.agency_code
     # The supplement's components go onto the broad intake topic too: same rules.
-    applicant = row["applicant"] or {}
+    applicant = dossier.applicant or {}
     model = IndividualApplicant if applicant.get("kind") == "individual" else \
         OrganizationApplicant
     if problems := check_components(components, personal_numbers(
             model.model_validate(applicant) if applicant else None)):
         raise Rejected(problems)
-    request = row["supplement_request"] or {"items": []}
+    request = dossier.supplement_request or {"items": []}
     missing = still_missing(request["items"], {c.code for c in components})
     given = [c.model_dump(mode="json") for c in components]
-    all_components = [c for c in row["components"]
+    all_components = [c for c in dossier.components
                       if c["code"] not in {g["code"] for g in given}] + given
     if missing:
         # Still incomplete: the clock does not start; the open request shrinks.
         return Change(
-            {"components": all_components, "supplement_request": {**request, "items": missing}},
+            replace(dossier, components=all_components,
+                    supplement_request={**request, "items": missing}),
+            ("components", "supplement_request"),
             [Emit(topics.INTAKE, SupplementReceived(
                 dossier_code=code, received_at=now, components=components, complete=False),
                 agency_code)],
-            {**row, "components": all_components, "missing": missing})
+            missing)
     # Law on Social Insurance 2024: legal times run from the day the complete dossier
     # is received, so the appointment is counted afresh from now.
-    agency = law.catalogs.version(row["catalog_version"]).agency(agency_code)
+    agency = law.catalogs.version(dossier.catalog_version).agency(agency_code)
     calendar = law.calendar_for(agency) if agency else law.calendar
-    due_at = calendar.due_at(now, LegalTime(**row["legal_time"]))
+    due_at = calendar.due_at(now, LegalTime.model_validate(dossier.legal_time))
     return Change(
-        {"status": "received", "components": all_components, "supplement_request": None,
-         "clock_started_at": now, "due_at": due_at},
+        replace(dossier, status="received", components=all_components,
+                supplement_request=None, clock_started_at=now, due_at=due_at),
+        ("status", "components", "supplement_request", "clock_started_at", "due_at"),
         [Emit(topics.INTAKE, SupplementReceived(
             dossier_code=code, received_at=now, components=components, complete=True,
             due_at=due_at), agency_code)],
-        {**row, "status": "received", "components": all_components, "due_at": due_at,
-         "missing": []})
+        [])
 
 
-def withdrawal(row: dict[str, Any] | None, code: str, reason: str | None,
+def withdrawal(dossier: Dossier | None, code: str, reason: str | None,
                at: datetime) -> Change:
-    row = require(row, code, "withdraw")
-    return Change({"status": "withdrawn", "supplement_request": None},
+    dossier = require(dossier, code, "withdraw")
+    return Change(replace(dossier, status="withdrawn", supplement_request=None),
+                  ("status", "supplement_request"),
                   [Emit(topics.INTAKE, DossierWithdrawn(
                       dossier_code=code, withdrawn_at=at, reason=reason),
-                      row["agency_code"])],
-                  {**row, "status": "withdrawn"})
-
+                      dossier.agency_code)])

@@ -1,12 +1,14 @@
 """Every SQL statement of intake, and the port the handlers see.
 
 The session is the caller's (one transaction per request or per consumed batch), passed on
-every call; rows travel as plain dicts. `IntakeStore` is all the handlers know, so a fake
+every call; a dossier travels as the Dossier aggregate (mapped here to and from its row),
+parked events and kept answers as plain dicts. `IntakeStore` is all the handlers know, so a fake
 kept in memory stands in for it in unit tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bulk import defer_insert, flush_inserts, upsert
 from services.common.idempotency import KeptAnswers
 from services.intake import tables
+from services.intake.dossier import Dossier
 
 # The session the handlers pass through without looking inside.
 Session = AsyncSession
@@ -24,30 +27,43 @@ Session = AsyncSession
 # API answers with the winner's dossier instead.
 DuplicateKey = IntegrityError
 
+# The dossiers table's columns, as the aggregate's fields.
+COLUMNS = tuple(f.name for f in fields(Dossier))
+
+
+def dossier_of(row: Mapping[str, Any]) -> Dossier:
+    """The aggregate of a dossiers row (its columns are the aggregate's fields)."""
+    return Dossier(**row)
+
+
+def dossier_values(dossier: Dossier, columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
+    """The columns' values of a dossier, for a write or a view."""
+    return {c: getattr(dossier, c) for c in columns}
+
 
 class IntakeStore(Protocol):
     """What the handlers read and write; one call, one statement."""
 
-    async def dossier(self, s: Session, code: str) -> dict[str, Any] | None: ...
+    async def dossier(self, s: Session, code: str) -> Dossier | None: ...
 
-    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, dict[str, Any]]: ...
+    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, Dossier]: ...
 
     async def begin_batch(self, s: Session, codes: set[str]) -> None: ...
 
     async def end_batch(self, s: Session) -> None: ...
 
-    async def update_dossiers(self, s: Session, now: datetime,
-                              changes: dict[str, dict[str, Any]]) -> None: ...
+    async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],
+                              columns: tuple[str, ...]) -> None: ...
 
     async def dossier_by_submission(self, s: Session, submission_id: str | None
-                                    ) -> dict[str, Any] | None: ...
+                                    ) -> Dossier | None: ...
 
     async def next_sequence(self, s: Session, agency_code: str, day: date) -> int: ...
 
-    async def insert_dossier(self, s: Session, row: dict[str, Any]) -> None: ...
+    async def insert_dossier(self, s: Session, dossier: Dossier) -> None: ...
 
-    async def update_dossier(self, s: Session, code: str, now: datetime,
-                             values: dict[str, Any]) -> None: ...
+    async def update_dossier(self, s: Session, dossier: Dossier, columns: tuple[str, ...],
+                             now: datetime) -> None: ...
 
     async def set_status_if_newer(self, s: Session, code: str, status: str, at: datetime,
                                   now: datetime) -> None: ...
@@ -55,7 +71,7 @@ class IntakeStore(Protocol):
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   within: set[str] | None = None) -> list[dict[str, Any]]: ...
+                   within: set[str] | None = None) -> list[Dossier]: ...
 
     async def park(self, s: Session, row: dict[str, Any]) -> None: ...
 
@@ -78,7 +94,7 @@ class _Batch:
     """A consumed batch's view of the dossiers it touches: read in one query per table at
     its start, changed in memory, written in one statement per table at its end."""
 
-    dossiers: dict[str, dict[str, Any] | None]
+    dossiers: dict[str, Dossier | None]
     parked: dict[str, list[dict[str, Any]]]
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped: set[str] = field(default_factory=set)
@@ -127,44 +143,45 @@ class IntakeRepository(KeptAnswers):
             p = tables.parked
             await s.execute(delete(p).where(p.c.dossier_code.in_(sorted(batch.dropped))))
 
-    async def dossier(self, s: Session, code: str) -> dict[str, Any] | None:
+    async def dossier(self, s: Session, code: str) -> Dossier | None:
         batch = _batch(s)
         if batch is not None and code in batch.dossiers:
             found = batch.dossiers[code]
-            return dict(found) if found is not None else None
+            # A copy: the batch's view changes only through this repository.
+            return replace(found) if found is not None else None
         t = tables.dossiers
         row = (await s.execute(select(t).where(t.c.code == code))).mappings().first()
-        return dict(row) if row else None
+        return dossier_of(row) if row else None
 
-    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
+    async def dossiers(self, s: Session, codes: list[str]) -> dict[str, Dossier]:
         """Many dossiers by code in one query (a consumed batch's)."""
         if not codes:
             return {}
         t = tables.dossiers
         rows = (await s.execute(select(t).where(t.c.code.in_(codes)))).mappings()
-        return {r["code"]: dict(r) for r in rows}
+        return {r["code"]: dossier_of(r) for r in rows}
 
-    async def update_dossiers(self, s: Session, now: datetime,
-                              changes: dict[str, dict[str, Any]]) -> None:
-        """The same columns of many dossiers in one executemany (each change names the
-        same columns: a batch of one kind of news)."""
-        if not changes:
+    async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],
+                              columns: tuple[str, ...]) -> None:
+        """The same columns of many dossiers in one executemany (a batch of one kind of
+        news)."""
+        if not dossiers:
             return
         t = tables.dossiers
-        columns = sorted(next(iter(changes.values())))
+        names = sorted(columns)
         await s.execute(
             update(t).where(t.c.code == bindparam("b_code")).values(
                 updated_at=bindparam("b_updated_at"),
-                **{c: bindparam(f"b_{c}") for c in columns}),
-            [{"b_code": code, "b_updated_at": now, **{f"b_{c}": v[c] for c in columns}}
-             for code, v in changes.items()])
+                **{c: bindparam(f"b_{c}") for c in names}),
+            [{"b_code": d.code, "b_updated_at": now, **{f"b_{c}": getattr(d, c) for c in names}}
+             for d in dossiers])
 
     async def dossier_by_submission(self, s: Session, submission_id: str | None
-                                    ) -> dict[str, Any] | None:
+                                    ) -> Dossier | None:
         t = tables.dossiers
         row = (await s.execute(select(t).where(t.c.submission_id == submission_id))
                ).mappings().first()
-        return dict(row) if row else None
+        return dossier_of(row) if row else None
 
     async def next_sequence(self, s: Session, agency_code: str, day: date) -> int:
         """The sequence lives in the database, so replicas never share or skip a number."""
@@ -176,18 +193,21 @@ class IntakeRepository(KeptAnswers):
                                                     set_={"last": t.c.last + 1})
         return int((await s.execute(statement.returning(t.c.last))).scalar_one())
 
-    async def insert_dossier(self, s: Session, row: dict[str, Any]) -> None:
+    async def insert_dossier(self, s: Session, dossier: Dossier) -> None:
+        row = dossier_values(dossier)
         batch = _batch(s)
         if batch is not None:
             defer_insert(s, tables.dossiers, row)
-            batch.dossiers[row["code"]] = {"status_at": None} | row
+            batch.dossiers[dossier.code] = replace(dossier)
             return
         await s.execute(tables.dossiers.insert().values(**row))
 
-    async def update_dossier(self, s: Session, code: str, now: datetime,
-                             values: dict[str, Any]) -> None:
+    async def update_dossier(self, s: Session, dossier: Dossier, columns: tuple[str, ...],
+                             now: datetime) -> None:
+        """The dossier's `columns` as they are in it (and updated_at)."""
         t = tables.dossiers
-        await s.execute(update(t).where(t.c.code == code).values(updated_at=now, **values))
+        await s.execute(update(t).where(t.c.code == dossier.code).values(
+            updated_at=now, **dossier_values(dossier, columns)))
 
     async def set_status_if_newer(self, s: Session, code: str, status: str, at: datetime,
                                   now: datetime) -> None:
@@ -196,12 +216,12 @@ class IntakeRepository(KeptAnswers):
         if batch is not None and code in batch.dossiers:
             known = batch.dossiers[code]
             pending = batch.statuses.get(code)
-            newest = pending["status_at"] if pending else (known or {}).get("status_at")
+            newest = pending["status_at"] if pending else (known.status_at if known else None)
             if newest is None or newest <= at:
                 batch.statuses[code] = {"code": code, "status": status, "status_at": at,
                                         "updated_at": now}
                 if known is not None:
-                    known |= {"status": status, "status_at": at}
+                    known.status, known.status_at = status, at
             return
         t = tables.dossiers
         await s.execute(update(t).where(t.c.code == code, or_(
@@ -211,7 +231,7 @@ class IntakeRepository(KeptAnswers):
     async def page(self, s: Session, *, agency: str | None, status: str | None,
                    channel: str | None, from_: datetime | None, to: datetime | None,
                    after: tuple[datetime, str] | None, limit: int,
-                   within: set[str] | None = None) -> list[dict[str, Any]]:
+                   within: set[str] | None = None) -> list[Dossier]:
         """Up to `limit` dossiers by receipt time then code, after the cursor (keyset
         pagination: pages stay stable while new dossiers arrive); `within`: the caller's
         agencies, filtered before the limit."""
@@ -231,7 +251,7 @@ class IntakeRepository(KeptAnswers):
             at, code = after
             query = query.where(or_(t.c.received_at > at,
                                     and_(t.c.received_at == at, t.c.code > code)))
-        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+        return [dossier_of(r) for r in (await s.execute(query)).mappings().all()]
 
     async def park(self, s: Session, row: dict[str, Any]) -> None:
         batch = _batch(s)

@@ -35,6 +35,7 @@ from services.digitization import tables as digitization_tables
 from services.digitization.handlers import Digitizer
 from services.digitization.repository import DigitizationRepository
 from services.intake import tables as intake_tables
+from services.intake.dossier import Dossier
 from services.intake.repository import IntakeRepository
 from services.notification import tables as notification_tables
 from services.notification.repository import NotificationRepository
@@ -84,7 +85,7 @@ class Case:
 
 async def _intake_write(s: AsyncSession, code: str, person: dict[str, Any]) -> None:
     repo = IntakeRepository()
-    await repo.insert_dossier(s, _intake_row(code, person))
+    await repo.insert_dossier(s, Dossier(**_intake_row(code, person)))
     await repo.park(s, _parked(code, person))
 
 
@@ -92,8 +93,8 @@ async def _intake_read(s: AsyncSession, code: str) -> Any:
     repo = IntakeRepository()
     dossier = await repo.dossier(s, code)
     assert dossier is not None
-    return dossier["applicant"], [p["envelope"]["data"]["applicant"]
-                                  for p in await repo.parked_for(s, code)]
+    return dossier.applicant, [p["envelope"]["data"]["applicant"]
+                               for p in await repo.parked_for(s, code)]
 
 
 def _declaration(code: str, person: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import ast
 import json
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,10 +18,8 @@ import pytest
 from contracts import topics
 from contracts.common import Channel, ComponentRef, IndividualApplicant, Reason, ReturnChannel
 from contracts.envelope import Envelope
-from contracts.events import Event, SupplementItem
+from contracts.events import SupplementItem
 from contracts.ingest import ProvinceDossierStatus
-from contracts.registry import short_name
-from contracts.topics import Topic
 from services.common.clock import FixedClock
 from services.common.consumer import Refusal
 from services.common.idempotency import IdempotencyKeys, KeyReused
@@ -31,138 +29,13 @@ from services.intake.ingest import IngestHandler
 from services.intake.repository import IntakeStore
 from services.law.catalog import load_catalogs
 from services.law.workdays import WorkCalendar
+from tests.unit.fake_intake import SESSION, FakeOutbox, FakeRepository
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / "contracts/examples/ingest.dossier-status.v1.json")
                      .read_text("utf-8"))
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # Monday 10:00 in Hanoi
 AGENCY = "000.00.01.H26"
-SESSION: Any = object()  # the handlers pass it through; the fakes never look inside
-
-
-class FakeRepository:
-    """IntakeStore in memory, with the same meaning as the SQL one."""
-
-    def __init__(self) -> None:
-        self.dossiers: dict[str, dict[str, Any]] = {}
-        self.sequences: dict[tuple[str, date], int] = {}
-        self.parked: dict[str, dict[str, Any]] = {}
-        self.answers: dict[str, dict[str, Any]] = {}
-
-    async def dossier(self, s: Any, code: str) -> dict[str, Any] | None:
-        row = self.dossiers.get(code)
-        return dict(row) if row else None
-
-    async def begin_batch(self, s: Any, codes: set[str]) -> None:
-        return None  # every call already answers from memory
-
-    async def end_batch(self, s: Any) -> None:
-        return None
-
-    async def dossiers(self, s: Any, codes: list[str]) -> dict[str, dict[str, Any]]:
-        return {c: dict(self.dossiers[c]) for c in codes if c in self.dossiers}
-
-    async def update_dossiers(self, s: Any, now: datetime,
-                              changes: dict[str, dict[str, Any]]) -> None:
-        for code, values in changes.items():
-            await self.update_dossier(s, code, now, values)
-
-    async def dossier_by_submission(self, s: Any, submission_id: str | None
-                                    ) -> dict[str, Any] | None:
-        return next((dict(r) for r in self.dossiers.values()
-                     if r["submission_id"] == submission_id), None)
-
-    async def next_sequence(self, s: Any, agency_code: str, day: date) -> int:
-        last = self.sequences[agency_code, day] = self.sequences.get((agency_code, day), 0) + 1
-        return last
-
-    async def insert_dossier(self, s: Any, row: dict[str, Any]) -> None:
-        assert row["code"] not in self.dossiers
-        self.dossiers[row["code"]] = {"status_at": None, **row}
-
-    async def update_dossier(self, s: Any, code: str, now: datetime,
-                             values: dict[str, Any]) -> None:
-        if code in self.dossiers:
-            self.dossiers[code].update(values, updated_at=now)
-
-    async def set_status_if_newer(self, s: Any, code: str, status: str, at: datetime,
-                                  now: datetime) -> None:
-        row = self.dossiers.get(code)
-        if row is not None and (row["status_at"] is None or row["status_at"] <= at):
-            row.update(status=status, status_at=at, updated_at=now)
-
-    async def page(self, s: Any, *, agency: str | None, status: str | None,
-                   channel: str | None, from_: datetime | None, to: datetime | None,
-                   after: tuple[datetime, str] | None, limit: int,
-                   within: set[str] | None = None) -> list[dict[str, Any]]:
-        rows = sorted(self.dossiers.values(), key=lambda r: (r["received_at"], r["code"]))
-        return [dict(r) for r in rows
-                if (agency is None or r["agency_code"] == agency)
-                and (within is None or r["agency_code"] in within)
-                and (status is None or r["status"] == status)
-                and (channel is None or r["channel"] == channel)
-                and (from_ is None or r["received_at"] >= from_)
-                and (to is None or r["received_at"] < to)
-                and (after is None or (r["received_at"], r["code"]) > after)][:limit]
-
-    async def park(self, s: Any, row: dict[str, Any]) -> None:
-        self.parked[row["event_id"]] = dict(row)
-
-    async def parked_for(self, s: Any, code: str) -> list[dict[str, Any]]:
-        return sorted((dict(r) for r in self.parked.values() if r["dossier_code"] == code),
-                      key=lambda r: r["occurred_at"])
-
-    async def drop_parked_for(self, s: Any, code: str) -> None:
-        self.parked = {k: r for k, r in self.parked.items() if r["dossier_code"] != code}
-
-    async def parked_before(self, s: Any, before: datetime, limit: int
-                            ) -> list[dict[str, Any]]:
-        return sorted((dict(r) for r in self.parked.values() if r["parked_at"] < before),
-                      key=lambda r: r["parked_at"])[:limit]
-
-    async def drop_parked(self, s: Any, event_ids: list[str]) -> None:
-        for event_id in event_ids:
-            self.parked.pop(event_id, None)
-
-    async def kept_answer(self, s: Any, key: str) -> dict[str, Any] | None:
-        return self.answers.get(key)
-
-    async def keep_answer(self, s: Any, row: dict[str, Any]) -> None:
-        self.answers[row["key"]] = dict(row)
-
-
-@dataclass
-class FakeOutbox:
-    """Keeps what would be written to the outbox, checked against the registry as the real
-    one does."""
-
-    clock: FixedClock
-    source: str = "onestop/intake"
-    written: list[tuple[str, Envelope]] = field(default_factory=list)
-
-    async def add(self, session: Any, topic: Topic, envelope: Envelope,
-                  key: str | None = None) -> None:
-        assert envelope.type in topic.events, f"{envelope.type} not on {topic.name}"
-        self.written.append((topic.name, envelope))
-
-    async def emit(self, session: Any, topic: Topic, event: Event,
-                   agency_code: str) -> Envelope:
-        envelope = Envelope(id=uuid.uuid4(), type=event.event_type, source=self.source,
-                            subject=event.dossier_code, time=self.clock.now(),
-                            agencycode=agency_code, data=event.model_dump(mode="json"))
-        await self.add(session, topic, envelope)
-        return envelope
-
-    def take(self) -> list[tuple[str, str]]:
-        """(topic, short event type) of everything written since the last take."""
-        taken = [(topic, short_name(e.type)) for topic, e in self.written]
-        self.written.clear()
-        return taken
-
-    def last(self, kind: str) -> dict[str, Any]:
-        return next(e.data for _, e in reversed(self.written) if short_name(e.type) == kind)
-
-
 @dataclass
 class World:
     intake: Intake
@@ -198,20 +71,20 @@ def pension(components: tuple[str, ...] = ("SO-BHXH", "QD-NV"), **more: Any) -> 
 async def test_receive_supplement_and_withdraw(world: World) -> None:
     intake, repo, outbox = world.intake, world.repo, world.outbox
     row = await intake.receive(SESSION, pension(submission_id="s-1"), NOW)
-    code = row["code"]
+    code = row.code
     assert code == f"{AGENCY}-260301-0001"  # the day of receipt in Hanoi, first of the day
     assert outbox.take() == [(topics.INTAKE.name, "dossier.received.v1"),
                              (topics.INTAKE_PRIVATE.name, "applicant.recorded.v1")]
     kept = repo.dossiers[code]
-    assert (kept["status"], kept["clock_started_at"]) == ("received", row["received_at"])
-    assert kept["applicant_ref"] != "001060001234"  # a pseudonym, never the number
-    first_due = kept["due_at"]
+    assert (kept.status, kept.clock_started_at) == ("received", row.received_at)
+    assert kept.applicant_ref != "001060001234"  # a pseudonym, never the number
+    first_due = kept.due_at
 
     asked = await intake.request_supplement(SESSION, code, [
         SupplementItem(component_code="QD-NV", problem_vi="Thiếu quyết định nghỉ việc"),
         SupplementItem(component_code="14-HSB", problem_vi="Thiếu đơn đề nghị")],
         "Lê Thị Mai", "intake", NOW)
-    assert asked["status"] == repo.dossiers[code]["status"] == "awaiting_supplement"
+    assert asked.dossier.status == repo.dossiers[code].status == "awaiting_supplement"
     assert outbox.take() == [(topics.INTAKE.name, "supplement.requested.v1")]
     with pytest.raises(WrongState) as wrong:  # one request lists everything: not two rounds
         await intake.request_supplement(SESSION, code, [SupplementItem(problem_vi="y")],
@@ -222,31 +95,33 @@ async def test_receive_supplement_and_withdraw(world: World) -> None:
     later = world.clock.now()
     part = await intake.receive_supplement(
         SESSION, code, [ComponentRef(code="QD-NV", form="paper")], later)
-    assert [m["component_code"] for m in part["missing"]] == ["14-HSB"]
-    assert repo.dossiers[code]["status"] == "awaiting_supplement"
-    assert repo.dossiers[code]["supplement_request"]["items"] == part["missing"]
+    assert part.missing is not None
+    assert [m["component_code"] for m in part.missing] == ["14-HSB"]
+    assert repo.dossiers[code].status == "awaiting_supplement"
+    assert (repo.dossiers[code].supplement_request or {})["items"] == part.missing
     assert outbox.take() == [(topics.INTAKE.name, "supplement.received.v1")]
 
     done = await intake.receive_supplement(
         SESSION, code, [ComponentRef(code="14-HSB", form="electronic")], later)
-    assert done["missing"] == [] and done["status"] == "received"
+    assert done.missing == [] and done.dossier.status == "received"
     kept = repo.dossiers[code]
     # Counted afresh from the day the dossier became complete.
-    assert kept["clock_started_at"] == later and kept["due_at"] > first_due
-    assert kept["supplement_request"] is None
-    assert [c["code"] for c in kept["components"]] == ["SO-BHXH", "QD-NV", "14-HSB"]
+    assert kept.clock_started_at == later and kept.due_at > first_due
+    assert kept.supplement_request is None
+    assert [c["code"] for c in kept.components] == ["SO-BHXH", "QD-NV", "14-HSB"]
     assert outbox.last("supplement.received.v1")["complete"] is True
     outbox.take()
 
     gone = await intake.withdraw(SESSION, code, "Người nộp xin rút", later, later)
-    assert gone["status"] == repo.dossiers[code]["status"] == "withdrawn"
+    assert gone.dossier.status == repo.dossiers[code].status == "withdrawn"
     assert outbox.take() == [(topics.INTAKE.name, "dossier.withdrawn.v1")]
     with pytest.raises(WrongState):
         await intake.withdraw(SESSION, code, None, later, later)
     with pytest.raises(NotFound):
         await intake.withdraw(SESSION, "NOPE-1", None, later, later)
     assert outbox.take() == []
-    assert (await intake.existing(SESSION, submission_id="s-1") or {})["code"] == code
+    earlier = await intake.existing(SESSION, submission_id="s-1")
+    assert earlier is not None and earlier.code == code
 
 
 async def test_a_rejected_submission_records_and_emits_nothing(world: World) -> None:
@@ -258,11 +133,11 @@ async def test_a_rejected_submission_records_and_emits_nothing(world: World) -> 
 
 
 async def test_a_supplement_repeating_a_component_changes_nothing(world: World) -> None:
-    code = (await world.intake.receive(SESSION, pension(), NOW))["code"]
+    code = (await world.intake.receive(SESSION, pension(), NOW)).code
     await world.intake.request_supplement(
         SESSION, code, [SupplementItem(component_code="QD-NV", problem_vi="Thiếu")], "x",
         "intake", NOW)
-    before, _ = dict(world.repo.dossiers[code]), world.outbox.take()
+    before, _ = replace(world.repo.dossiers[code]), world.outbox.take()
     twice = [ComponentRef(code="QD-NV", form="paper")] * 2
     with pytest.raises(Rejected) as rejected:
         await world.intake.receive_supplement(SESSION, code, twice, NOW)
@@ -274,13 +149,13 @@ async def test_a_refusal(world: World) -> None:
     reasons = [Reason(code="not_eligible", message_vi="Chưa đủ tuổi nghỉ hưu",
                       message_en="below retirement age")]
     row = await world.intake.refuse(SESSION, pension(components=("SO-BHXH",)), reasons, NOW)
-    kept = world.repo.dossiers[row["code"]]
-    assert kept["status"] == "refused" and kept["clock_started_at"] is None
-    assert kept["reasons"][0]["code"] == "not_eligible"
+    kept = world.repo.dossiers[row.code]
+    assert kept.status == "refused" and kept.clock_started_at is None
+    assert kept.reasons is not None and kept.reasons[0]["code"] == "not_eligible"
     assert world.outbox.take() == [(topics.INTAKE.name, "dossier.rejected.v1")]
     with pytest.raises(WrongState):  # a refused dossier has no supplement
         await world.intake.request_supplement(
-            SESSION, row["code"], [SupplementItem(problem_vi="y")], "x", "intake", NOW)
+            SESSION, row.code, [SupplementItem(problem_vi="y")], "x", "intake", NOW)
     # A refusal that cannot stand (no such agency) records nothing.
     with pytest.raises(Rejected) as rejected:
         await world.intake.refuse(SESSION, pension(agency_code="999.99.99.H99"), reasons, NOW)
@@ -326,12 +201,12 @@ async def test_a_province_status_sequence_out_of_order(world: World) -> None:
         (topics.PROVINCIAL.name, "result.returned.v1")]
     assert repo.parked == {}
     kept = repo.dossiers[code]
-    assert (kept["status"], kept["status_at"]) == ("returned", returned[1].occurred_at)
-    assert (kept["channel"], kept["origin_system"]) == ("counter", "hanoi-mcdt")
+    assert (kept.status, kept.status_at) == ("returned", returned[1].occurred_at)
+    assert (kept.channel, kept.origin_system) == ("counter", "hanoi-mcdt")
 
     await ingest.apply(SESSION, *decided)  # older news: its event, but not the status
     assert outbox.take() == [(topics.PROVINCIAL.name, "dossier.resolved.v1")]
-    assert repo.dossiers[code]["status"] == "returned"
+    assert repo.dossiers[code].status == "returned"
 
     await ingest.apply(SESSION, *receipt)  # the same receipt again is answered
     assert [p["code"] for p in outbox.last("ingest.rejected.v1")["problems"]] == \
@@ -342,7 +217,7 @@ async def test_a_province_status_sequence_out_of_order(world: World) -> None:
     assert [p["code"] for p in outbox.last("ingest.rejected.v1")["problems"]] == \
         ["unknown_system"]
     assert [k for _, k in outbox.take()] == ["ingest.rejected.v1"]
-    assert repo.dossiers[code]["status"] == "returned"
+    assert repo.dossiers[code].status == "returned"
 
 
 async def test_parked_events_expire_with_an_answer(world: World) -> None:
@@ -384,12 +259,12 @@ async def test_paging_asks_one_row_more(world: World) -> None:
         await world.intake.receive(SESSION, pension(), NOW)
     page, more = await world.intake.page(SESSION, agency=AGENCY, status=None, channel=None,
                                          from_=None, to=None, after=None, limit=2)
-    assert [r["code"][-4:] for r in page] == ["0001", "0002"] and more
+    assert [r.code[-4:] for r in page] == ["0001", "0002"] and more
     last = page[-1]
     page, more = await world.intake.page(SESSION, agency=AGENCY, status=None, channel=None,
                                          from_=None, to=None,
-                                         after=(last["received_at"], last["code"]), limit=2)
-    assert [r["code"][-4:] for r in page] == ["0003"] and not more
+                                         after=(last.received_at, last.code), limit=2)
+    assert [r.code[-4:] for r in page] == ["0003"] and not more
 
 
 def _imports(module: str) -> set[str]:

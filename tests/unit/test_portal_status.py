@@ -278,7 +278,7 @@ def test_a_refusal_says_how_the_dossier_came_and_who_reported_it() -> None:
                      applicant=IndividualApplicant(full_name="Lê Thị Hoa",
                                                    id_number="001190012345"),
                      components=[], received_at=T0, origin_system="hcm-dvc")
-    refused = refusal_events(sub, {"code": CODE, "applicant_ref": REF.ref}, [REASON], T0)
+    refused = refusal_events(sub, CODE, REF.ref, [REASON], T0)
     event = refused[0].event
     assert isinstance(event, DossierRejected)
     assert ps.Facts.of_event(event) == ps.Facts("000.01.01.H26", "BHXH.NH.03", "postal",

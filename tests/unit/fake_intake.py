@@ -4,6 +4,8 @@ ones are driven by tests/integration/test_intake_lifecycle.py and test_province_
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -142,3 +144,48 @@ class FakeOutbox:
 
     def last(self, kind: str) -> dict[str, Any]:
         return next(e.data for _, e in reversed(self.written) if short_name(e.type) == kind)
+
+
+@dataclass
+class FakeAudit:
+    """The audit log's two calls, kept: (action, dossier code[, target])."""
+
+    records: list[tuple[str, str | None]] = field(default_factory=list)
+    reads: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+
+    async def record(self, s: Any, request: Any, *, actor: str | None, action: str,
+                     dossier_code: str | None = None, target: str | None = None) -> None:
+        self.records.append((action, dossier_code))
+
+    async def read(self, request: Any, *, action: str, dossier_code: str | None,
+                   target: str | None = None, actor: str | None = None) -> None:
+        self.reads.append((action, dossier_code, target))
+
+
+@dataclass
+class FakeRuntime:
+    """What the counter uses of the runtime: sessions, a transaction, the audit log and the
+    clock. Nothing rolls back: a test of a failure asserts only what came before a write."""
+
+    clock: FixedClock
+    audit: FakeAudit = field(default_factory=FakeAudit)
+
+    @asynccontextmanager
+    async def sessions(self) -> AsyncIterator[Any]:
+        yield SESSION
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        yield SESSION
+
+
+@dataclass
+class FakeWarehouse:
+    """The data warehouse's answer: which (applicant, document) pairs it holds."""
+
+    held: set[tuple[str, str]] = field(default_factory=set)
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+    async def holds(self, applicant_ref: str, document_ref: str) -> bool:
+        self.asked.append((applicant_ref, document_ref))
+        return (applicant_ref, document_ref) in self.held

@@ -80,8 +80,8 @@ class Context:
     record_headers: Any = None
     # Who the subscription's `verify` found wrote the record (a province system), if any.
     principal: str | None = None
-    # The record's trace: its process span's OpenTelemetry context when sampled, else the
-    # traceparent passed on (tracing.BatchTrace.context_for); `traced` runs work in it.
+    # The record's trace: its process span's OpenTelemetry context when sampled, else its
+    # remote parent's (tracing.BatchTrace.context_for); `traced` runs work in it.
     trace: Any = None
 
 

@@ -26,7 +26,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.common import Problem, Reason
 from services.common.errors import DomainError
-from services.common.telemetry import current_traceparent, new_traceparent
 
 # Pydantic error types a person reads, in Vietnamese.
 _VI = {
@@ -197,25 +196,6 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
-
-
-class TraceContext:
-    """Pure ASGI: the request's W3C traceparent (or a new one) for the events it causes."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope.get("headers", ())).get(b"traceparent")
-        token = current_traceparent.set(given.decode("latin-1") if given
-                                        else new_traceparent())
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            current_traceparent.reset(token)
 
 
 def client_address(request: Request) -> str:
@@ -415,10 +395,9 @@ def origins(spec: str) -> list[str]:
 
 
 def install(app: FastAPI, *, max_body_bytes: int, cors_origins: str = "") -> None:
-    """Every service's HTTP edge: trace context, the body limit, one problem shape for
+    """Every service's HTTP edge: the body limit, one problem shape for
     every 4xx, documented in its OpenAPI, and the Edge outside the whole stack; CORS for
     the named browser origins only (the screens call with a bearer token, no cookies)."""
-    app.add_middleware(TraceContext)
     # Added last, so it is the outermost middleware: a large body is refused first.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

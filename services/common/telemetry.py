@@ -1,12 +1,8 @@
-"""Structured logs, and the W3C traceparent text carried from HTTP through every topic
-(the spans themselves are OpenTelemetry's: tracing.py)."""
+"""Structured logs with personal data masked (traces are OpenTelemetry's: tracing.py)."""
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import re
-import secrets
 import sys
 
 import structlog
@@ -17,46 +13,6 @@ from services.common.redaction import (
     masking_excepthook,
     masking_record_factory,
 )
-
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-current_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "traceparent", default=None
-)
-
-
-def new_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
-def child_traceparent(parent: str | None) -> str:
-    """Same trace, new span: keeps one dossier's trace whole across services."""
-    match = _TRACEPARENT.match(parent or "")
-    if not match:
-        return new_traceparent()
-    return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
-
-
-def parse_traceparent(value: str | bytes | None) -> tuple[int, int, int] | None:
-    """(trace id, span id, flags) of a W3C traceparent; None when absent or malformed (an
-    all-zero id is invalid too)."""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    match = _TRACEPARENT.match(value or "")
-    if not match:
-        return None
-    trace, span = int(match.group(1), 16), int(match.group(2), 16)
-    if not trace or not span:
-        return None
-    return trace, span, int(match.group(3), 16)
-
-
-def format_traceparent(trace: int, span: int, flags: int) -> str:
-    return f"00-{trace:032x}-{span:016x}-{flags:02x}"
-
-
-def trace_id(traceparent: str | None) -> str | None:
-    match = _TRACEPARENT.match(traceparent or "")
-    return match.group(1) if match else None
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

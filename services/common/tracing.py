@@ -54,17 +54,19 @@ from opentelemetry.trace import (
     TraceFlags,
     Tracer,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.envelope import Envelope
 from services.common.http import redact_url
-from services.common.telemetry import current_traceparent, format_traceparent, parse_traceparent
 
 EXPORTERS = ("otlp", "jsonl", "memory", "none")
 DOSSIER = "onestop.dossier_code"
 # Path parameters that name a dossier (intake's /dossiers/{code}, processing's /cases/{code}).
 _DOSSIER_PARAMS = ("code", "dossier_code")
 _SAMPLED = TraceFlags.SAMPLED
+# The W3C trace context as OpenTelemetry reads and writes it: the one parser of the header.
+_W3C = TraceContextTextMapPropagator()
 
 
 class JsonLinesExporter(SpanExporter):
@@ -250,18 +252,26 @@ def disabled() -> Tracing:
 # --- W3C context <-> OpenTelemetry ------------------------------------------------------
 
 def traceparent_of(span_context: SpanContext) -> str:
-    return format_traceparent(span_context.trace_id, span_context.span_id,
-                              int(span_context.trace_flags))
+    """The W3C `traceparent` text of a span context."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier, trace.set_span_in_context(NonRecordingSpan(span_context)))
+    return carrier["traceparent"]
+
+
+def span_context_of(traceparent: str | bytes | None) -> SpanContext | None:
+    """The remote span a `traceparent` names; None when absent or malformed."""
+    if not traceparent:
+        return None
+    if isinstance(traceparent, bytes):
+        traceparent = traceparent.decode("latin-1")
+    sc = trace.get_current_span(_W3C.extract({"traceparent": traceparent})).get_span_context()
+    return sc if sc.is_valid else None
 
 
 def remote_context(traceparent: str | bytes | None) -> OtelContext | None:
     """An OpenTelemetry context whose parent is the span a `traceparent` names."""
-    parsed = parse_traceparent(traceparent)
-    if parsed is None:
-        return None
-    trace_id, span_id, flags = parsed
-    return trace.set_span_in_context(NonRecordingSpan(SpanContext(
-        trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))))
+    sc = span_context_of(traceparent)
+    return None if sc is None else trace.set_span_in_context(NonRecordingSpan(sc))
 
 
 def header(headers: Sequence[tuple[str, bytes]] | None, name: str = "traceparent"
@@ -273,15 +283,15 @@ def header(headers: Sequence[tuple[str, bytes]] | None, name: str = "traceparent
 
 
 def _current_parent() -> SpanContext | None:
-    """The span events written now descend from: OpenTelemetry's current span, else a
-    traceparent set by hand (http.TraceContext when the app is not instrumented)."""
+    """The span events written now descend from (a request's, a record's), if any."""
     sc = trace.get_current_span().get_span_context()
-    if sc.is_valid:
-        return sc
-    parsed = parse_traceparent(current_traceparent.get())
-    if parsed is None:
-        return None
-    return SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=TraceFlags(parsed[2]))
+    return sc if sc.is_valid else None
+
+
+def _unsampled_child(parent: SpanContext) -> SpanContext:
+    """A child's context made without a span: the trace id passes on, nothing is recorded."""
+    return SpanContext(parent.trace_id, random.getrandbits(64) or 1, is_remote=False,
+                       trace_flags=parent.trace_flags)
 
 
 def _messaging(topic: str, envelope: Envelope | None = None,
@@ -302,8 +312,7 @@ def outbox_traceparent(tracer: Tracer, topic: str, envelope: Envelope) -> str:
     when the trace is sampled; otherwise only the trace id passed on (no span made)."""
     parent = _current_parent()
     if parent is not None and not parent.trace_flags & _SAMPLED:
-        return format_traceparent(parent.trace_id, random.getrandbits(64) or 1,
-                                  int(parent.trace_flags))
+        return traceparent_of(_unsampled_child(parent))
     ctx = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
     span = tracer.start_span(f"create {topic}", context=ctx, kind=SpanKind.PRODUCER,
                              attributes=_messaging(topic, envelope))
@@ -320,9 +329,11 @@ class SendSpan:
     def __init__(self, tracer: Tracer, topic: str, key: str, event_id: str, event_type: str,
                  traceparent: str | None) -> None:
         self.span: trace.Span | None = None
-        parsed = parse_traceparent(traceparent)
-        if parsed is not None and parsed[2] & _SAMPLED:  # no object made for the others
-            self.span = tracer.start_span(f"send {topic}", context=remote_context(traceparent),
+        parent = span_context_of(traceparent)
+        if parent is not None and parent.trace_flags & _SAMPLED:  # no span for the others
+            self.span = tracer.start_span(f"send {topic}",
+                                          context=trace.set_span_in_context(
+                                              NonRecordingSpan(parent)),
                                           kind=SpanKind.PRODUCER,
                                           attributes={**_messaging(topic, dossier=key),
                                                       "messaging.message.id": event_id,
@@ -361,16 +372,14 @@ class BatchTrace:
         return self
 
     def context_for(self, headers: Sequence[tuple[str, bytes]] | None, topic: str,
-                    envelope: Envelope) -> OtelContext | str:
+                    envelope: Envelope) -> OtelContext:
         """What the record's work runs in (its outbox rows descend from it): a sampled
-        record's OpenTelemetry context (its process span), else only the traceparent to pass
-        on, a string: no OpenTelemetry object is made for it (`record_context`)."""
-        given = header(headers)
-        parsed = parse_traceparent(given)
-        if parsed is not None and not parsed[2] & _SAMPLED:
-            return given.decode("latin-1")  # type: ignore[union-attr]
-        parent = None if parsed is None else trace.set_span_in_context(NonRecordingSpan(
-            SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=TraceFlags(parsed[2]))))
+        record's process span, else only the remote parent whose trace id passes on (no
+        span is made for it)."""
+        remote = span_context_of(header(headers))
+        parent = None if remote is None else trace.set_span_in_context(NonRecordingSpan(remote))
+        if remote is not None and not remote.trace_flags & _SAMPLED:
+            return parent  # type: ignore[return-value]
         links = None
         if self.batch is not None and self.batch.is_recording():
             links = [Link(self.batch.get_span_context())]
@@ -378,7 +387,7 @@ class BatchTrace:
         span = self.tracer.start_span(f"process {topic}", context=parent or OtelContext(),
                                       kind=SpanKind.CONSUMER, links=links)
         if not span.is_recording():  # a trace begun here, not sampled: its id passes on
-            return traceparent_of(span.get_span_context())
+            return trace.set_span_in_context(span)
         span.set_attributes(_messaging(topic, envelope))
         self.spans.append(span)
         return trace.set_span_in_context(span)
@@ -393,31 +402,25 @@ class BatchTrace:
 
 
 class RecordContext:
-    """Runs the body in a record's context as `BatchTrace.context_for` made it: a sampled
-    one's OpenTelemetry context attached, an unsampled one's traceparent set as the
-    current one (the outbox passes its trace id on, `outbox_traceparent`). A class, not a
-    generator: handlers enter one per event."""
+    """Runs the body in a record's context as `BatchTrace.context_for` made it. A class, not
+    a generator: handlers enter one per event."""
 
     __slots__ = ("ctx", "token")
 
-    def __init__(self, ctx: OtelContext | str | None) -> None:
+    def __init__(self, ctx: OtelContext | None) -> None:
         self.ctx = ctx
         self.token: Any = None
 
     def __enter__(self) -> None:
-        if isinstance(self.ctx, str):
-            self.token = current_traceparent.set(self.ctx)
-        elif self.ctx is not None:
+        if self.ctx is not None:
             self.token = otel_context.attach(self.ctx)
 
     def __exit__(self, *_: object) -> None:
-        if isinstance(self.ctx, str):
-            current_traceparent.reset(self.token)
-        elif self.ctx is not None:
+        if self.ctx is not None:
             otel_context.detach(self.token)
 
 
-def record_context(ctx: OtelContext | str | None) -> RecordContext:
+def record_context(ctx: OtelContext | None) -> RecordContext:
     """`with record_context(ctx): ...` runs the body in a record's context (RecordContext)."""
     return RecordContext(ctx)
 

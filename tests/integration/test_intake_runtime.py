@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierReceived
 from contracts.ingest import IngestRejected
-from services.common.telemetry import new_traceparent, trace_id
+from services.common.tracing import span_context_of
 from services.intake.app import build
 from services.intake.settings import IntakeSettings, dev_signed
 from tests.auth import AUTH
@@ -44,7 +44,8 @@ async def test_http_submission_is_published_with_trace_context(
     runtime = await started(build(settings_for(IntakeSettings, kafka_bootstrap, database_url,
                                                tmp_path)))
     try:
-        traceparent = new_traceparent()
+        trace_id = uuid.uuid4().hex
+        traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
         async with httpx.AsyncClient(auth=AUTH, transport=httpx.ASGITransport(app=runtime.app),
                                      base_url="http://intake") as client:
             r = await client.post("/api/v1/dossiers", json=submission(unique),
@@ -67,8 +68,9 @@ async def test_http_submission_is_published_with_trace_context(
         # this run's record is the one that carries this request's trace.
         def ours(body: dict, record: object) -> bool:
             headers = dict(getattr(record, "headers", ()) or ())
-            return body.get("subject") == code and trace_id(
-                headers.get("traceparent", b"").decode()) == trace_id(traceparent)
+            sent = span_context_of(headers.get("traceparent"))
+            return body.get("subject") == code and sent is not None and \
+                f"{sent.trace_id:032x}" == trace_id
 
         received = await read_topic(kafka_bootstrap, topics.INTAKE.name, ours)
         assert received, "no DossierReceived carried the HTTP request's trace context"

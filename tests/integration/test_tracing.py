@@ -20,12 +20,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from contracts import topics
 from services.common.runtime import Runtime
-from services.common.telemetry import format_traceparent
-from services.common.tracing import DOSSIER
+from services.common.tracing import DOSSIER, traceparent_of
 from services.digitization.app import build as build_digitization
 from services.digitization.settings import DigitizationSettings
 from services.intake.app import build as build_intake
@@ -155,7 +154,8 @@ async def test_a_counter_submission_is_one_trace_across_all_five_services(
                           "id_number": "001190054321"},
             "components": [{"code": "GKS", "form": "electronic"}],
             "submission_id": f"traced-{unique}", "officer": "Lê Thị Mai"},
-            headers={"traceparent": format_traceparent(trace_id, caller_span, 1)})
+            headers={"traceparent": traceparent_of(
+                SpanContext(trace_id, caller_span, True, TraceFlags(1)))})
         assert r.status_code == 201, r.text
         code = r.json()["dossier_code"]
         spans = await one_trace(runtimes, trace_id, caller_span, code)
@@ -176,7 +176,8 @@ async def test_a_province_receipt_is_one_trace_across_all_five_services(
         try:
             await producer.send_and_wait(topics.INGEST.name, value, key=code.encode(), headers=[
                 *dev_signed(value, "hanoi-mcdt"),
-                ("traceparent", format_traceparent(trace_id, province_span, 1).encode())])
+                ("traceparent", traceparent_of(SpanContext(trace_id, province_span, True,
+                                                       TraceFlags(1))).encode())])
         finally:
             await producer.stop()
         spans = await one_trace(runtimes, trace_id, province_span, code)

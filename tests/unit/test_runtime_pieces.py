@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from contracts.common import IndividualApplicant, OrganizationApplicant
 from contracts.envelope import Envelope
-from services.common.telemetry import child_traceparent, new_traceparent, trace_id
 from services.intake.settings import IntakeSettings
 from services.law.pseudonym import applicant_pseudonym
 from services.reporting.settings import ReportingSettings
@@ -34,14 +33,6 @@ def test_envelope_puts_time_in_utc_and_requires_a_versioned_type() -> None:
     with pytest.raises(ValidationError):
         Envelope(type="vn.gov.bhxh.onestop.dossier.received.v1", source="s", subject="x",
                  agencycode="a", time=datetime(2026, 1, 1), data={})
-
-
-def test_trace_context_keeps_the_trace_and_makes_a_new_span() -> None:
-    parent = new_traceparent()
-    child = child_traceparent(parent)
-    assert trace_id(child) == trace_id(parent)
-    assert child != parent
-    assert trace_id(child_traceparent("garbage")) is not None
 
 
 def test_settings_use_the_service_prefix_and_shared_names(monkeypatch, tmp_path) -> None:

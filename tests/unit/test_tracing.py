@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.context import Context as OtelContext
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
 from contracts.envelope import Envelope
 from services.common.settings import ServiceSettings
-from services.common.telemetry import format_traceparent, parse_traceparent
 from services.common.tracing import (
     DOSSIER,
     BatchTrace,
@@ -27,12 +27,14 @@ from services.common.tracing import (
     read_jsonl,
     record_context,
     remote_context,
+    span_context_of,
+    traceparent_of,
 )
 from tests.auth import AUTH
 
 TRACE, SPAN = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
-SAMPLED = format_traceparent(TRACE, SPAN, 1)
-UNSAMPLED = format_traceparent(TRACE, SPAN, 0)
+SAMPLED = f"00-{TRACE:032x}-{SPAN:016x}-01"
+UNSAMPLED = f"00-{TRACE:032x}-{SPAN:016x}-00"
 CODE = "000.01.01.H26-260302-000042"
 
 
@@ -42,17 +44,25 @@ def envelope() -> Envelope:
                     agencycode="000.01.01.H26", data={})
 
 
+def parse(value: str | bytes | OtelContext | None) -> tuple[int, int, int] | None:
+    """(trace id, span id, flags) of a traceparent text or of a context's current span."""
+    sc = trace.get_current_span(value).get_span_context() \
+        if isinstance(value, OtelContext) else span_context_of(value)
+    return None if sc is None or not sc.is_valid else \
+        (sc.trace_id, sc.span_id, int(sc.trace_flags))
+
+
 def memory(service: str = "intake", ratio: float = 1.0) -> Tracing:
     return Tracing.create(service, "memory", ratio=ratio)
 
 
 def test_traceparent_text_round_trips_and_refuses_garbage() -> None:
-    assert parse_traceparent(SAMPLED) == (TRACE, SPAN, 1)
-    assert parse_traceparent(SAMPLED.encode()) == (TRACE, SPAN, 1)
-    assert format_traceparent(TRACE, SPAN, 1) == SAMPLED
+    assert parse(SAMPLED) == (TRACE, SPAN, 1)
+    assert parse(SAMPLED.encode()) == (TRACE, SPAN, 1)
+    assert traceparent_of(SpanContext(TRACE, SPAN, False, TraceFlags(1))) == SAMPLED
     for bad in (None, "", "00-abc", f"00-{'0' * 32}-{SPAN:016x}-01",
                 f"00-{TRACE:032x}-{'0' * 16}-01"):
-        assert parse_traceparent(bad) is None
+        assert parse(bad) is None
 
 
 def test_an_outbox_row_under_a_sampled_span_gets_a_create_span_as_its_parent() -> None:
@@ -66,14 +76,14 @@ def test_an_outbox_row_under_a_sampled_span_gets_a_create_span_as_its_parent() -
     assert span.context.trace_id == TRACE
     assert span.attributes is not None and span.attributes[DOSSIER] == CODE
     assert span.resource.attributes["service.name"] == "intake"
-    assert parse_traceparent(stored) == (TRACE, span.context.span_id, 1)
+    assert parse(stored) == (TRACE, span.context.span_id, 1)
 
 
 def test_an_unsampled_trace_is_passed_on_without_any_span() -> None:
     tracing = memory()
     with attached(remote_context(UNSAMPLED)):
         stored = outbox_traceparent(tracing.tracer, "onestop.intake.v1", envelope())
-    parsed = parse_traceparent(stored)
+    parsed = parse(stored)
     assert parsed is not None and parsed[0] == TRACE and parsed[2] == 0 and parsed[1] != SPAN
     send = SendSpan(tracing.tracer, "onestop.intake.v1", CODE, "id", "t", stored)
     assert send.header(stored) == stored
@@ -84,10 +94,10 @@ def test_an_unsampled_trace_is_passed_on_without_any_span() -> None:
 def test_exporter_none_records_nothing_but_still_starts_and_carries_a_trace() -> None:
     tracing = Tracing.create("intake", "none")
     stored = outbox_traceparent(tracing.tracer, "onestop.intake.v1", envelope())
-    parsed = parse_traceparent(stored)
+    parsed = parse(stored)
     assert parsed is not None and not parsed[2] & 1  # not sampled
     with attached(remote_context(stored)):
-        child = parse_traceparent(outbox_traceparent(tracing.tracer, "t", envelope()))
+        child = parse(outbox_traceparent(tracing.tracer, "t", envelope()))
     assert child is not None and child[0] == parsed[0]
 
 
@@ -101,7 +111,7 @@ def test_the_relay_send_span_is_the_records_parent_and_ends_with_the_ack() -> No
     (span,) = tracing.memory.get_finished_spans()
     assert span.name == "send onestop.processing.v1" and span.parent is not None
     assert span.parent.span_id == SPAN and span.status.status_code is StatusCode.ERROR
-    assert parse_traceparent(on_the_wire) == (TRACE, span.context.span_id, 1)
+    assert parse(on_the_wire) == (TRACE, span.context.span_id, 1)
     assert span.attributes is not None and span.attributes[DOSSIER] == CODE
 
 
@@ -114,10 +124,11 @@ async def test_a_consumed_batch_makes_a_process_span_per_sampled_record() -> Non
                                       "onestop.intake.v1", envelope())
         with attached(ctx):
             current = trace.get_current_span().get_span_context()
-        # Unsampled: no OpenTelemetry object at all, the traceparent is passed on as it came.
-        assert unsampled == UNSAMPLED
+        # Unsampled: no span, only the remote parent whose trace id passes on.
+        assert parse(unsampled) == (TRACE, SPAN, 0)
+        assert not trace.get_current_span(unsampled).is_recording()
         with record_context(unsampled):
-            passed = parse_traceparent(outbox_traceparent(tracing.tracer, "t", envelope()))
+            passed = parse(outbox_traceparent(tracing.tracer, "t", envelope()))
         assert passed is not None and passed[0] == TRACE and passed[2] == 0
         # A record without any traceparent starts a trace of its own (sampled by ratio).
         batch.context_for(None, "onestop.ingest.v1", envelope())
@@ -140,11 +151,11 @@ async def test_a_record_starting_an_unsampled_trace_gets_only_its_traceparent() 
     tracing = memory(ratio=0.0)
     async with BatchTrace(tracing.tracer, "intake", 1) as batch:
         begun = batch.context_for(None, "onestop.ingest.v1", envelope())
-    assert isinstance(begun, str)  # no OpenTelemetry context made for it
-    parsed = parse_traceparent(begun)
+    assert not trace.get_current_span(begun).is_recording()  # no span recorded for it
+    parsed = parse(begun)
     assert parsed is not None and not parsed[2] & 1  # not sampled
     with record_context(begun):
-        child = parse_traceparent(outbox_traceparent(tracing.tracer, "t", envelope()))
+        child = parse(outbox_traceparent(tracing.tracer, "t", envelope()))
     assert child is not None and child[0] == parsed[0]  # its events carry its trace id
 
 
@@ -203,7 +214,7 @@ async def test_the_http_server_span_continues_the_callers_trace_and_names_the_do
     assert "/api/v1/cases/{code}" in server.name
     created = spans[SpanKind.PRODUCER]
     assert created.parent is not None and created.parent.span_id == server.context.span_id
-    assert parse_traceparent(r.json()["traceparent"]) == (TRACE, created.context.span_id, 1)
+    assert parse(r.json()["traceparent"]) == (TRACE, created.context.span_id, 1)
 
 
 def test_the_jsonl_exporter_writes_one_span_a_line_under_var(tmp_path: Path) -> None:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -125,7 +124,7 @@ class Recorded:
         return cls.of(envelope, event)  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(slots=True)
 class DossierFact:
     dossier_code: str
     agency_code: str = ""
@@ -162,12 +161,8 @@ class DossierFact:
     first_recorded_at: datetime | None = None
     last_recorded_at: datetime | None = None
 
-    def row(self) -> dict[str, Any]:
-        # Shallow: dataclasses.asdict deep-copies every value, the rebuild's top cost.
-        return {name: getattr(self, name) for name in FACT_FIELDS}
 
-
-@dataclass
+@dataclass(slots=True)
 class StepFact:
     dossier_code: str
     idx: int
@@ -182,24 +177,40 @@ class StepFact:
     outcome: str | None
     working_seconds: int | None
 
-    def row(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _STEP_FIELDS}
+
+@dataclass(frozen=True, slots=True)
+class OpenHolding:
+    """A step holding still open, as the memo keeps it (the rest of its step fact is
+    derived when the fold is loaded)."""
+
+    step_no: int
+    idx: int
+    step_code: str
+    department: str
+    assignee: str | None
+    since: datetime | None
+    step_due_at: datetime | None
 
 
-FACT_FIELDS = tuple(f.name for f in fields(DossierFact))
-_STEP_FIELDS = tuple(f.name for f in fields(StepFact))
+@dataclass(frozen=True, slots=True)
+class FoldMemo:
+    """What the fold needs besides the fact to take the next event: the order key of the
+    event each part comes from, who named the dossier, the values derived facts need and
+    the holdings still open."""
+
+    keys: dict[str, SortKey]
+    first_agency: str
+    named: dict[int, tuple[str, str]]  # _NAMED_BY index -> (agency, procedure)
+    received_return_channel: str | None
+    returned_channel: str | None
+    resolved_due: datetime | None
+    resolved_timeliness: str | None
+    supplement_due: datetime | None
+    open: tuple[OpenHolding, ...]  # by step number
+
 # Who and what the dossier is about: the receipt says it; else, in this order, whatever
 # else named them (the decision, the refusal, the digitization, the result).
 _NAMED_BY = (DossierReceived, DossierResolved, DossierRejected, DossierDigitized, ResultIssued)
-MEMO_VERSION = 3
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
-
-
-def _at(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 class DossierFold:
@@ -403,42 +414,36 @@ class DossierFold:
 
     # --- kept beside the fact ------------------------------------------------------------
 
-    def memo(self) -> dict[str, Any]:
-        """What the fold needs besides the fact to take the next event (JSON)."""
-        return {
-            "v": MEMO_VERSION,
-            "keys": {part: list(self.keys[part]) for part in sorted(self.keys)},
-            "first_agency": self.first_agency,
-            "named": [[i, *self.named[i]] for i in sorted(self.named)],
-            "return_channels": [self.received_return_channel, self.returned_channel],
-            "resolved": [_iso(self.resolved_due), self.resolved_timeliness],
-            "supplement_due": _iso(self.supplement_due),
-            "open": [[s.step_no, s.idx, s.step_code, s.department, s.assignee,
-                      _iso(s.from_at), _iso(s.step_due_at)]
-                     for _, s in sorted(self.open.items())],
-        }
+    def memo(self) -> FoldMemo:
+        """What the fold needs besides the fact to take the next event."""
+        return FoldMemo(
+            dict(self.keys), self.first_agency, dict(self.named),
+            self.received_return_channel, self.returned_channel, self.resolved_due,
+            self.resolved_timeliness, self.supplement_due,
+            tuple(OpenHolding(s.step_no, s.idx, s.step_code, s.department, s.assignee,
+                              s.from_at, s.step_due_at) for _, s in sorted(self.open.items())))
 
     @classmethod
-    def load(cls, fact: DossierFact, memo: dict[str, Any] | None) -> DossierFold | None:
-        """The fold a stored fact and its memo stand for; None when the memo is missing or
-        of another version (the dossier is folded again from its events)."""
+    def load(cls, fact: DossierFact, memo: FoldMemo | None) -> DossierFold | None:
+        """The fold a stored fact and its memo stand for; None when the memo is missing
+        (the dossier is folded again from its events)."""
         fold = cls(fact.dossier_code)
         fold.fact = fact
         if not fact.event_count:
             return fold
-        if not memo or memo.get("v") != MEMO_VERSION:
+        if memo is None:
             return None
-        fold.keys = {part: (at, rank, time, event_id)
-                     for part, (at, rank, time, event_id) in memo["keys"].items()}
-        fold.first_agency = memo["first_agency"]
-        fold.named = {i: (agency, procedure) for i, agency, procedure in memo["named"]}
-        fold.received_return_channel, fold.returned_channel = memo["return_channels"]
-        due, fold.resolved_timeliness = memo["resolved"]
-        fold.resolved_due = _at(due)
-        fold.supplement_due = _at(memo["supplement_due"])
-        fold.open = {no: StepFact(fact.dossier_code, idx, fact.agency_code, no, code, dept,
-                                  assignee, _at(since), None, _at(due), None, None)
-                     for no, idx, code, dept, assignee, since, due in memo["open"]}
+        fold.keys = dict(memo.keys)
+        fold.first_agency = memo.first_agency
+        fold.named = dict(memo.named)
+        fold.received_return_channel = memo.received_return_channel
+        fold.returned_channel = memo.returned_channel
+        fold.resolved_due, fold.resolved_timeliness = memo.resolved_due, memo.resolved_timeliness
+        fold.supplement_due = memo.supplement_due
+        fold.open = {h.step_no: StepFact(fact.dossier_code, h.idx, fact.agency_code, h.step_no,
+                                         h.step_code, h.department, h.assignee, h.since, None,
+                                         h.step_due_at, None, None)
+                     for h in memo.open}
         fold._calendar_before = (fact.agency_code, fact.catalog_version)
         fold._steps_before = fact.step_count
         return fold

@@ -36,13 +36,21 @@ from contracts.registry import EVENT_TYPES
 from services.common.bulk import dialect_of, one_of, upsert, values_of
 from services.reporting import tables
 from services.reporting.domain import Rating, latest_ratings
-from services.reporting.facts import (
+from services.reporting.fact_rows import (
     FACT_FIELDS,
+    fact_of,
+    fact_row,
+    memo_json,
+    memo_of_json,
+    step_row,
+)
+from services.reporting.facts import (
     MEASURES,
     NOT_FOLDED,
     AggKey,
     DossierFact,
     DossierFold,
+    FoldMemo,
     Recorded,
     StepFact,
 )
@@ -114,10 +122,6 @@ def recorded(row: Any) -> Recorded:
     return Recorded(row.event_id, row.time, row.agency_code, event)  # type: ignore[arg-type]
 
 
-def fact_of(row: Any) -> DossierFact:
-    return DossierFact(*(row[name] for name in FACT_FIELDS))
-
-
 def _recorded_query() -> Any:
     e = tables.events
     # The data as the JSON text it is stored as: pydantic parses it once, not json first.
@@ -177,7 +181,7 @@ class ReportingRepository:
         return out
 
     async def lock_folds(self, s: AsyncSession, codes: Sequence[str]
-                         ) -> dict[str, tuple[DossierFact, dict[str, Any] | None]]:
+                         ) -> dict[str, tuple[DossierFact, FoldMemo | None]]:
         """The stored facts of `codes` (those with events) and their fold states, locked
         until commit, in one statement: a dossier's events come on several topics, whose
         partitions two replicas may hold, and each fold must start from the other's
@@ -188,7 +192,7 @@ class ReportingRepository:
         by BEGIN IMMEDIATE, so there a read is enough."""
         f = tables.dossier_facts
         columns = [*_FACT_COLUMNS, f.c.fold_state]
-        out: dict[str, tuple[DossierFact, dict[str, Any] | None]] = {}
+        out: dict[str, tuple[DossierFact, FoldMemo | None]] = {}
         if not codes:
             return out
         dialect = dialect_of(s)
@@ -204,7 +208,7 @@ class ReportingRepository:
         rows = (await s.execute(stmt, {"codes": values_of(codes, dialect)})).mappings()
         for r in rows:
             if r["event_count"]:
-                out[r["dossier_code"]] = (fact_of(r), r["fold_state"])
+                out[r["dossier_code"]] = (fact_of(r), memo_of_json(r["fold_state"]))
         return out
 
     async def save_folds(self, s: AsyncSession, folds: list[DossierFold],
@@ -214,8 +218,9 @@ class ReportingRepository:
         if not folds:
             return
         await s.execute(_replacing(s, tables.dossier_facts),
-                        [{**x.fact.row(), "fold_state": x.memo()} for x in folds])
-        steps = [step.row() for x in folds for step in x.steps()]
+                        [{**fact_row(x.fact), "fold_state": memo_json(x.memo())}
+                         for x in folds])
+        steps = [step_row(step) for x in folds for step in x.steps()]
         if steps:
             await s.execute(_replacing(s, tables.step_facts), steps)
         for chunk in _chunks(stale_steps):

@@ -28,6 +28,7 @@ from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.reporting import tables
 from services.reporting.app import build
+from services.reporting.fact_rows import memo_json
 from services.reporting.facts import DossierFold, Recorded
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
@@ -122,7 +123,7 @@ async def test_batches_add_onto_the_stored_folds(kafka_bootstrap: str, database_
             memos = dict((await s.execute(select(f.c.dossier_code, f.c.fold_state).where(
                 f.c.dossier_code.in_(list(expected))))).all())
             steps = await repo.steps_of(s, list(expected))
-        assert memos == {c: x.memo() for c, x in expected.items()}
+        assert memos == {c: memo_json(x.memo()) for c, x in expected.items()}
         assert steps == {c: x.steps() for c, x in expected.items() if x.steps()}
     finally:
         await runtime.engine.dispose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -18,6 +18,7 @@ from contracts.events import DossierDigitized, StepAssigned
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.reporting.calendars import Calendars
+from services.reporting.fact_rows import memo_json, memo_of_json
 from services.reporting.facts import (
     EVENT_TIME,
     AggKey,
@@ -128,7 +129,7 @@ def test_working_seconds_count_office_hours_of_working_days() -> None:
 def _as_stored(fact: DossierFact) -> DossierFact:
     """The fact as the table gives it back: times in UTC, the periods a fresh list."""
     values = {name: (v.astimezone(UTC) if isinstance(v, datetime) else v)
-              for name, v in vars(fact).items()}
+              for name, v in ((f.name, getattr(fact, f.name)) for f in fields(fact))}
     values["supplement_periods"] = json.loads(json.dumps(fact.supplement_periods))
     return DossierFact(**values)
 
@@ -156,19 +157,20 @@ def test_incremental_fold_in_any_order_and_batching_equals_one_fold(
             fact, memo = kept.get(code, (None, None))
             for key, c in contributions(fact).items():
                 daily.update({(*key, m): -n for m, n in c.items()})
-            folded = DossierFold.load(fact, memo) if fact else DossierFold(code)
+            folded = DossierFold.load(fact, memo_of_json(memo)) if fact else DossierFold(code)
             if folded is None or not folded.advance(events, CALENDARS):
                 folded = DossierFold.of(code, stored.get(code, []) + events, CALENDARS)
             stored.setdefault(code, []).extend(events)
             for key, c in contributions(folded.fact).items():
                 daily.update({(*key, m): n for m, n in c.items()})
-            kept[code] = (_as_stored(folded.fact), json.loads(json.dumps(folded.memo())))
+            kept[code] = (_as_stored(folded.fact),
+                          json.loads(json.dumps(memo_json(folded.memo()))))
             steps.update({(code, s.idx): replace(s) for s in folded.steps()})
     once = {code: DossierFold.of(code, evs, CALENDARS) for code, evs in stored.items()}
     assert {code: fact for code, (fact, _) in kept.items()} == \
         {code: f.fact for code, f in once.items()}
     assert {code: memo for code, (_, memo) in kept.items()} == \
-        {code: f.memo() for code, f in once.items()}
+        {code: memo_json(f.memo()) for code, f in once.items()}
     assert steps == {(code, s.idx): s for code, f in once.items() for s in f.steps()}
     expected: Counter[tuple[object, ...]] = Counter()
     for f in once.values():
@@ -191,8 +193,8 @@ def test_only_a_late_step_or_supplement_event_folds_the_dossier_again() -> None:
     assert late is not None and late.advance([digitized], CALENDARS)
     again = DossierFold.load(_as_stored(late.fact), late.memo())
     assert again is not None and not again.advance([assigned], CALENDARS)
-    assert DossierFold.of(code, events, CALENDARS).memo()["keys"]["digitized"] == \
-        list(digitized.key) == late.memo()["keys"]["digitized"]
+    assert DossierFold.of(code, events, CALENDARS).memo().keys["digitized"] == \
+        digitized.key == late.memo().keys["digitized"]
 
 
 def test_each_event_time_names_a_field_of_its_contract() -> None:

@@ -17,6 +17,7 @@ from services.law.workdays import TZ
 from services.product.roles import Permission as P
 from services.reporting import exports
 from services.reporting.handlers import Projection, request_scope
+from services.reporting.views import stats_json, trace_json
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
 
@@ -84,7 +85,7 @@ def _projection(request: Request) -> tuple[Runtime, Projection]:
 async def stats(request: Request, _: Reporting) -> dict[str, Any]:
     rt, projection = _projection(request)
     async with rt.sessions() as s:
-        return await projection.stats(s)
+        return stats_json(await projection.stats(s))
 
 
 @router.get("/dossiers/{code}/trace")
@@ -96,7 +97,7 @@ async def trace(code: str, request: Request, _: Reporting) -> dict[str, Any]:
         raise not_found(f"Chưa có sự kiện nào của hồ sơ {code}",
                         f"no events for dossier {code}")
     await audited(request, "dossier.trace", dossier_code=code)
-    return {"dossier_code": code, "events": events}
+    return {"dossier_code": code, "events": [trace_json(e) for e in events]}
 
 
 async def _quarterly(request: Request, year: int, quarter: int, agency: str | None,

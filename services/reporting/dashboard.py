@@ -15,6 +15,7 @@ from typing import Any
 from contracts.catalog import Agency, AgencyLevel
 from contracts.registry import short_name
 from services.law.catalog import CatalogSet
+from services.reporting.domain import TraceEntry
 from services.reporting.facts import BUSINESS_TIME
 
 FIGURES = ("received_today", "in_progress", "awaiting_supplement", "near_due", "overdue",
@@ -163,17 +164,17 @@ def dossier_row(org: Org, fact: Any, now: datetime) -> dict[str, Any]:
             "last_recorded_at": iso(fact.last_recorded_at)}
 
 
-def timeline(org: Org, fact: Any, steps: list[Any], events: list[dict[str, Any]],
+def timeline(org: Org, fact: Any, steps: list[Any], events: list[TraceEntry],
              day_seconds: float, now: datetime) -> dict[str, Any]:
     """A dossier's path: its fact, every holding (who, from, to, working days) and every
     event in business time, supplements, alerts and explanations marked."""
     entries = []
     for e in events:
-        name = short_name(e["type"])
-        data = e["data"] or {}
+        name = short_name(e.type)
+        data = e.data or {}
         entries.append({"type": name, "label": LABELS_VI.get(name, name),
                         "kind": KIND.get(name, "event"), "at": _business_at(name, data, e),
-                        "service": e["service"], "detail": _detail(name, data)})
+                        "service": e.service, "detail": _detail(name, data)})
     entries.sort(key=lambda x: x["at"])
     held = [{"idx": st.idx, "step_no": st.step_no, "step_code": st.step_code,
              "agency_code": st.agency_code, "department": st.department,
@@ -186,9 +187,9 @@ def timeline(org: Org, fact: Any, steps: list[Any], events: list[dict[str, Any]]
             "supplement_periods": fact.supplement_periods or []}
 
 
-def _business_at(name: str, data: dict[str, Any], event: dict[str, Any]) -> str:
+def _business_at(name: str, data: dict[str, Any], event: TraceEntry) -> str:
     value = data.get(BUSINESS_TIME.get(name, ""))
-    return str(value) if value else str(event["time"])
+    return str(value) if value else event.time.isoformat()
 
 
 def _detail(name: str, data: dict[str, Any]) -> str:

@@ -5,31 +5,58 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from contracts.registry import short_name
 
 
+@dataclass(slots=True)
+class AgencyStats:
+    """One agency's events and distinct dossiers per event (short type name)."""
+
+    dossiers: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Distinct dossiers per event (short type name), in all and per agency; events."""
+
+    dossiers: dict[str, int]
+    by_agency: dict[str, AgencyStats]
+    events: int
+
+
 def stats(dossiers: list[tuple[str, str, int]], events: list[tuple[str, int]],
-          total_events: int) -> dict[str, Any]:
+          total_events: int) -> Stats:
     """dossiers: (agency, event type, distinct dossiers); events: (agency, events)."""
-    by_agency: dict[str, dict[str, Any]] = defaultdict(lambda: {"dossiers": {}, "events": 0})
+    by_agency: dict[str, AgencyStats] = defaultdict(AgencyStats)
     total: dict[str, int] = defaultdict(int)
     for agency, event_type, n in dossiers:
         name = short_name(event_type)
-        by_agency[agency]["dossiers"][name] = n
+        by_agency[agency].dossiers[name] = n
         total[name] += n
     for agency, n in events:
-        by_agency[agency]["events"] = n
-    return {"dossiers": dict(total), "by_agency": dict(by_agency), "events": total_events}
+        by_agency[agency].events = n
+    return Stats(dict(total), dict(by_agency), total_events)
 
 
-def trace_entry(row: dict[str, Any]) -> dict[str, Any]:
-    return {"event_id": row["event_id"], "type": row["type"], "source": row["source"],
-            "service": row["source"].removeprefix("onestop/"), "time": row["time"].isoformat(),
-            "topic": row["topic"], "data": row["data"]}
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """One stored event of a dossier's trace, its data as the event's JSON."""
+
+    event_id: str
+    type: str
+    source: str
+    agency_code: str
+    time: datetime
+    topic: str
+    data: dict[str, object]
+
+    @property
+    def service(self) -> str:
+        return self.source.removeprefix("onestop/")
 
 
 @dataclass(frozen=True)

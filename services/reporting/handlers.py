@@ -23,7 +23,7 @@ from services.law.catalog import AgencyScope as Scope
 from services.law.catalog import CatalogSet
 from services.reporting import domain, quarterly, subdeadlines
 from services.reporting.calendars import Calendars
-from services.reporting.domain import Rating
+from services.reporting.domain import Rating, Stats, TraceEntry
 from services.reporting.domain_metrics import ReportingMetrics
 from services.reporting.facts import (
     AggKey,
@@ -168,7 +168,7 @@ class Projection:
         result["as_of"] = as_of.isoformat() if as_of else None
         return result
 
-    async def stats(self, s: AsyncSession) -> dict[str, Any]:
+    async def stats(self, s: AsyncSession) -> Stats:
         dossiers = await self.repo.dossiers_by_agency_and_type(s)
         events = await self.repo.events_by_agency(s)
         if self.scope.agency is None:
@@ -177,12 +177,12 @@ class Projection:
         events = [e for e in events if self.scope.allows(e[0])]
         return domain.stats(dossiers, events, sum(n for _, n in events))
 
-    async def trace(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
+    async def trace(self, s: AsyncSession, code: str) -> list[TraceEntry]:
         """A dossier's events; none for a dossier outside the instance's scope."""
         events = await self.repo.events_of(s, code)
-        if events and not self.scope.allows(events[0]["agency_code"]):
+        if events and not self.scope.allows(events[0].agency_code):
             return []
-        return [domain.trace_entry(r) for r in events]
+        return events
 
 
 def _move(delta: dict[AggKey, Counter[str]], fact: DossierFact | None, sign: int) -> None:

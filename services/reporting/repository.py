@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.registry import EVENT_TYPES
 from services.common.bulk import dialect_of, one_of, upsert, values_of
 from services.reporting import tables
-from services.reporting.domain import Rating, latest_ratings
+from services.reporting.domain import Rating, TraceEntry, latest_ratings
 from services.reporting.fact_rows import (
     FACT_FIELDS,
     fact_of,
@@ -295,10 +295,11 @@ class ReportingRepository:
     async def event_count(self, s: AsyncSession) -> int:
         return int(await s.scalar(select(func.count()).select_from(tables.events)) or 0)
 
-    async def events_of(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
+    async def events_of(self, s: AsyncSession, code: str) -> list[TraceEntry]:
         e = tables.events
-        return [dict(r) for r in (await s.execute(
-            select(e).where(e.c.dossier_code == code).order_by(e.c.time, e.c.seq))).mappings()]
+        q = (select(e.c.event_id, e.c.type, e.c.source, e.c.agency_code, e.c.time, e.c.topic,
+                    e.c.data).where(e.c.dossier_code == code).order_by(e.c.time, e.c.seq))
+        return [TraceEntry(*r) for r in (await s.execute(q)).all()]
 
     async def fact(self, s: AsyncSession, code: str) -> DossierFact | None:
         return (await self.facts_of(s, [code])).get(code)

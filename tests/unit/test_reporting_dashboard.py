@@ -11,6 +11,7 @@ from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.reporting import attribution, dashboard, emulation
 from services.reporting.dashboard import AgencyRows, Org
+from services.reporting.domain import TraceEntry
 from services.reporting.facts import DossierFact, StepFact
 
 CAL = WorkCalendar()  # 07:30–17:00: a working day is 9.5 hours
@@ -130,11 +131,11 @@ def test_the_path_lists_steps_and_events_in_business_time() -> None:
     fact = late_fact(at(8, 12))
     steps = [step(0, "Phòng A", "cb.a", at(1, 9), at(6, 12))]
     steps[0].working_seconds = int(19 * HOUR)
-    events = [{"type": "vn.gov.bhxh.onestop.overdue.explained.v1", "time": at(9, 8),
-               "service": "processing", "data": {"explained_at": at(9, 8).isoformat(),
-                                                 "cause": "Quá tải"}},
-              {"type": "vn.gov.bhxh.onestop.dossier.received.v1", "time": at(1, 8),
-               "service": "intake", "data": {"received_at": at(1, 8).isoformat()}}]
+    events = [TraceEntry("e1", "vn.gov.bhxh.onestop.overdue.explained.v1",
+                         "onestop/processing", "O1", at(9, 8), "processing",
+                         {"explained_at": at(9, 8).isoformat(), "cause": "Quá tải"}),
+              TraceEntry("e2", "vn.gov.bhxh.onestop.dossier.received.v1", "onestop/intake",
+                         "O1", at(1, 8), "intake", {"received_at": at(1, 8).isoformat()})]
     path = dashboard.timeline(org, fact, steps, events, 9.5 * HOUR, at(20, 8))
     assert [e["label"] for e in path["events"]] == ["Tiếp nhận hồ sơ", "Giải trình quá hạn"]
     assert path["events"][1]["kind"] == "explanation" and path["events"][1]["detail"] == "Quá tải"

@@ -18,9 +18,9 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from contracts.registry import short_name
+from contracts.events import VerificationAnswered, VerificationRequested
 from services.law.workdays import WorkCalendar
-from services.reporting.facts import working_seconds
+from services.reporting.facts import Recorded, working_seconds
 
 APPLICANT = "applicant"
 Holder = tuple[str, str, str | None]  # (agency or APPLICANT, department, assignee)
@@ -84,23 +84,20 @@ def late_seconds(cal: WorkCalendar, agency: str, due_at: datetime, end: datetime
     return dict(out)
 
 
-def verifications_of(events: Iterable[dict[str, Any]]
+def verifications_of(events: Iterable[Recorded]
                      ) -> list[tuple[str, str, datetime, datetime | None]]:
     """(request id, agency asked, asked at, answered at) from a dossier's verification
-    events (rows with `type` and `data`)."""
+    events, in the order they were stored (a repeated request or answer: the last counts);
+    other events are ignored."""
     asked: dict[str, tuple[str, datetime]] = {}
     answered: dict[str, datetime] = {}
-    for e in events:
-        d = e["data"]
-        if short_name(e["type"]) == "verification.requested.v1":
-            asked[d["request_id"]] = (d["to_agency"], _dt(d["requested_at"]))
-        else:
-            answered[d["request_id"]] = _dt(d["answered_at"])
+    for r in events:
+        e = r.event
+        if isinstance(e, VerificationRequested):
+            asked[e.request_id] = (e.to_agency, e.requested_at)
+        elif isinstance(e, VerificationAnswered):
+            answered[e.request_id] = e.answered_at
     return [(rid, who, at, answered.get(rid)) for rid, (who, at) in sorted(asked.items())]
-
-
-def _dt(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def summarise(per_dossier: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -404,14 +404,14 @@ class ReportingRepository:
         return out
 
     async def events_of_types(self, s: AsyncSession, codes: Sequence[str],
-                              types: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+                              types: Sequence[str]) -> dict[str, list[Recorded]]:
+        """The events of `types` of `codes`, per dossier, in the order they were stored."""
         e = tables.events
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        out: dict[str, list[Recorded]] = defaultdict(list)
         for chunk in _chunks(codes):
-            for r in (await s.execute(select(e.c.dossier_code, e.c.type, e.c.data)
-                                      .where(e.c.dossier_code.in_(chunk), e.c.type.in_(types))
-                                      .order_by(e.c.seq))).mappings():
-                out[r["dossier_code"]].append(dict(r))
+            for r in await s.execute(_recorded_query().where(
+                    e.c.dossier_code.in_(chunk), e.c.type.in_(types)).order_by(e.c.seq)):
+                out[r.dossier_code].append(recorded(r))
         return out
 
     async def step_totals(self, s: AsyncSession, since: datetime | None = None,

@@ -7,12 +7,13 @@ from datetime import date, datetime
 
 import pytest
 
+from contracts.events import VerificationAnswered, VerificationRequested
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.reporting import attribution, dashboard, emulation
 from services.reporting.dashboard import AgencyRows, Org
 from services.reporting.domain import TraceEntry
-from services.reporting.facts import DossierFact, StepFact
+from services.reporting.facts import DossierFact, Recorded, StepFact
 
 CAL = WorkCalendar()  # 07:30–17:00: a working day is 9.5 hours
 HOUR = 3600
@@ -69,12 +70,12 @@ def test_each_late_working_day_is_held_by_someone() -> None:
     steps = [step(0, "Phòng A", "cb.a", at(1, 9), at(6, 12)),
              step(1, "Phòng B", "cb.b", at(6, 12), at(8, 12))]
     checks = attribution.verifications_of([
-        {"type": "vn.gov.bhxh.onestop.verification.requested.v1",
-         "data": {"request_id": "X1", "to_agency": "Sở Tư pháp",
-                  "requested_at": at(7, 7, 30).isoformat()}},
-        {"type": "vn.gov.bhxh.onestop.verification.answered.v1",
-         "data": {"request_id": "X1", "from_agency": "Sở Tư pháp",
-                  "answered_at": at(7, 17).isoformat()}}])
+        Recorded("e1", at(7, 7, 30), "000.01.01.H26", VerificationRequested(
+            dossier_code="HS-D1", request_id="X1", to_agency="Sở Tư pháp",
+            requested_at=at(7, 7, 30), question="Xác minh hộ khẩu")),
+        Recorded("e2", at(7, 17), "000.01.01.H26", VerificationAnswered(
+            dossier_code="HS-D1", request_id="X1", from_agency="Sở Tư pháp",
+            answered_at=at(7, 17), answer_summary="Đúng"))])
     row = attribution.attribute(CAL, fact, steps, checks, at(20, 8))
     assert row is not None
     held = {(h["agency_code"], h["assignee"]): h["days"] for h in row["held"]}

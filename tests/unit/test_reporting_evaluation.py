@@ -51,10 +51,10 @@ def folded(h: History) -> tuple[dict, dict]:
 def late_rows(h: History, now: datetime) -> list[dict]:
     """The delay attribution of every late dossier, cut to Q2."""
     facts, steps = folded(h)
-    checks: dict[str, list[dict]] = {}
+    checks: dict[str, list[Recorded]] = {}
     for _, env in h.items:
         if env.type.startswith("vn.gov.bhxh.onestop.verification."):
-            checks.setdefault(env.subject, []).append({"type": env.type, "data": env.data})
+            checks.setdefault(env.subject, []).append(Recorded.parsed(env))
     out = []
     for code, f in facts.items():
         row = attribution.attribute(CALS(f.agency_code, f.catalog_version), f, steps[code],

@@ -13,6 +13,7 @@ from contracts.common import Problem
 from services.common.auth import Caller, acting, check_agency
 from services.common.errors import Invalid, missing
 from services.common.runtime import Runtime
+from services.digitization.document_set import DocumentSet
 from services.digitization.documents import Documents, Made
 from services.digitization.handlers import Digitizer, NotFound
 from services.digitization.keys import Holder
@@ -38,12 +39,12 @@ class Desk:
         self.digitizer = digitizer
         self.documents = documents
 
-    async def in_scope(self, caller: Caller, code: str) -> dict[str, Any] | None:
+    async def in_scope(self, caller: Caller, code: str) -> DocumentSet | None:
         """The dossier if known here; another tree's dossier is NotFound (codes are
         guessable)."""
         async with self.runtime.sessions() as s:
             dossier = await self.digitizer.repo.dossier(s, code)
-        if dossier is not None and not caller.sees(dossier["agency_code"]):
+        if dossier is not None and not caller.sees(dossier.agency_code):
             raise NotFound(code)
         return dossier
 
@@ -62,7 +63,7 @@ class Desk:
         files = await pages()
         made = await documents.make(
             files, key, "component", SIGN_REASON, component, rt.clock.now(),
-            dossier_code=code, agency_code=dossier["agency_code"] if dossier else None)
+            dossier_code=code, agency_code=dossier.agency_code if dossier else None)
         extra = await documents.extract(made.pdf, component, declared)
         async with rt.transaction() as s:
             done = await self.digitizer.record_scan(s, code, component, made.row, extra)
@@ -145,13 +146,13 @@ class Desk:
                            "dossier_code")
         dossier = await self.in_scope(caller, dossier_code) if dossier_code else None
         if dossier is not None:
-            if agency_code and agency_code != dossier["agency_code"]:
+            if agency_code and agency_code != dossier.agency_code:
                 raise _invalid(
                     "agency_mismatch", f"Hồ sơ {dossier_code} thuộc đơn vị "
-                    f"{dossier['agency_code']}, không phải {agency_code}",
-                    f"dossier {dossier_code} belongs to {dossier['agency_code']}, not "
+                    f"{dossier.agency_code}, không phải {agency_code}",
+                    f"dossier {dossier_code} belongs to {dossier.agency_code}, not "
                     f"{agency_code}", "agency_code")
-            return str(dossier["agency_code"])
+            return dossier.agency_code
         if agency_code:
             check_agency(caller, agency_code)
             if self.documents.keys.office_names(agency_code) is None:

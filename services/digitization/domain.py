@@ -7,10 +7,10 @@ component is finished. A supplement opens its components the same way."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from contracts.common import ComponentForm, ComponentRef
 from contracts.events import ComponentDigitized, DossierDigitized
+from services.digitization.document_set import ComponentScan, DocumentSet
 
 
 def document_id(digest: str) -> str:
@@ -45,36 +45,37 @@ def kept_in_warehouse(comp: ComponentRef) -> bool:
     return digitized_on_arrival(comp) and bool(comp.document_ref) and not comp.reused
 
 
-def component_row(dossier_code: str, comp: ComponentRef, now: datetime) -> dict[str, Any]:
+def on_arrival(dossier_code: str, comp: ComponentRef, now: datetime) -> ComponentScan:
+    """A component as it arrives: finished if electronic, else waiting for its scan."""
     done = digitized_on_arrival(comp)
-    return {"dossier_code": dossier_code, "code": comp.code, "form": comp.form.value,
-            "document_ref": comp.document_ref, "digitized_at": now if done else None,
-            "source": arrival_source(comp), "sha256": None, "pages": None, "signer": None,
-            "not_digitized_at": None, "decided_by": None, "decision": None,
-            "extraction": None}
+    return ComponentScan(dossier_code=dossier_code, code=comp.code, form=comp.form.value,
+                         document_ref=comp.document_ref, digitized_at=now if done else None,
+                         source=arrival_source(comp))
 
 
-def finished(row: dict[str, Any]) -> bool:
-    return row["digitized_at"] is not None or row["not_digitized_at"] is not None
+def finished(component: ComponentScan) -> bool:
+    return component.finished
 
 
-def all_finished(rows: list[dict[str, Any]]) -> bool:
-    return all(finished(r) for r in rows)
+def all_finished(components: list[ComponentScan]) -> bool:
+    return all(c.finished for c in components)
 
 
-def component_digitized(dossier_code: str, row: dict[str, Any]) -> ComponentDigitized:
+def component_digitized(dossier_code: str, component: ComponentScan) -> ComponentDigitized:
+    c = component
     return ComponentDigitized(
-        dossier_code=dossier_code, component_code=row["code"], form=ComponentForm(row["form"]),
-        digitized_at=row["digitized_at"], document_ref=row["document_ref"],
-        signed=row.get("signer") is not None, sha256=row.get("sha256"),
-        pages=row.get("pages"), signer=row.get("signer"), source=row.get("source"))
+        dossier_code=dossier_code, component_code=c.code, form=ComponentForm(c.form),
+        digitized_at=c.digitized_at, document_ref=c.document_ref,
+        signed=c.signer is not None, sha256=c.sha256, pages=c.pages, signer=c.signer,
+        source=c.source)
 
 
-def dossier_digitized(dossier: dict[str, Any], rows: list[dict[str, Any]],
+def dossier_digitized(dossier: DocumentSet, components: list[ComponentScan],
                       at: datetime) -> DossierDigitized:
     return DossierDigitized(
-        dossier_code=dossier["code"], agency_code=dossier["agency_code"],
-        procedure_code=dossier["procedure_code"], digitized_at=at, component_count=len(rows),
-        not_digitized=sorted(r["code"] for r in rows if r["not_digitized_at"] is not None),
-        extractions=[r["extraction"] for r in sorted(rows, key=lambda r: r["code"])
-                     if r.get("extraction") is not None])
+        dossier_code=dossier.code, agency_code=dossier.agency_code,
+        procedure_code=dossier.procedure_code, digitized_at=at,
+        component_count=len(components),
+        not_digitized=sorted(c.code for c in components if c.not_digitized_at is not None),
+        extractions=[c.extraction for c in sorted(components, key=lambda c: c.code)
+                     if c.extraction is not None])

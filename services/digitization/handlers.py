@@ -6,7 +6,7 @@ decides with the domain, writes and emits in the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.common.errors import Conflict, Missing
 from services.common.outbox import OutboxWriter
 from services.common.telemetry import get_logger
 from services.digitization import domain
+from services.digitization.document_set import ComponentScan, DocumentSet
 from services.digitization.repository import DigitizationRepository
 
 log = get_logger(__name__)
@@ -54,20 +55,21 @@ class AlreadyDone(Conflict):
 
 @dataclass
 class _Batch:
-    """The rows a batch touches, read once, changed in memory in event order, written once."""
+    """The document sets a batch touches, read once, changed in memory in event order,
+    written once."""
 
-    dossiers: dict[str, dict[str, Any]]
-    components: dict[str, dict[str, dict[str, Any]]]
+    dossiers: dict[str, DocumentSet]
+    components: dict[str, dict[str, ComponentScan]]
     new_dossiers: set[str] = field(default_factory=set)
     changed_dossiers: set[str] = field(default_factory=set)
     new_components: set[tuple[str, str]] = field(default_factory=set)
     changed_components: set[tuple[str, str]] = field(default_factory=set)
     documents: list[dict[str, Any]] = field(default_factory=list)
 
-    def put_component(self, row: dict[str, Any]) -> None:
-        key = (row["dossier_code"], row["code"])
-        known = row["code"] in self.components.setdefault(row["dossier_code"], {})
-        self.components[row["dossier_code"]][row["code"]] = row
+    def put_component(self, comp: ComponentScan) -> None:
+        key = (comp.dossier_code, comp.code)
+        known = comp.code in self.components.setdefault(comp.dossier_code, {})
+        self.components[comp.dossier_code][comp.code] = comp
         if key not in self.new_components:
             (self.changed_components if known else self.new_components).add(key)
 
@@ -127,14 +129,13 @@ class Digitizer:
             log.info("dossier already known, receipt skipped", dossier=code,
                      event_id=str(ctx.envelope.id))
             return
-        rows = [domain.component_row(code, c, now)
-                for c in domain.unique_components(event.components)]
-        complete = domain.all_finished(rows)
-        batch.dossiers[code] = {
-            "code": code, "agency_code": event.agency_code,
-            "procedure_code": event.procedure_code, "component_count": len(rows),
-            "received_at": event.received_at, "digitized_at": now if complete else None,
-            "applicant_ref": event.applicant.ref}
+        comps = [domain.on_arrival(code, c, now)
+                 for c in domain.unique_components(event.components)]
+        complete = domain.all_finished(comps)
+        batch.dossiers[code] = DocumentSet(
+            code=code, agency_code=event.agency_code, procedure_code=event.procedure_code,
+            component_count=len(comps), received_at=event.received_at,
+            digitized_at=now if complete else None, applicant_ref=event.applicant.ref)
         batch.new_dossiers.add(code)
         batch.components[code] = {}
         await self._open(s, batch, event.applicant.ref, code, event.components, now)
@@ -153,27 +154,27 @@ class Digitizer:
             if dossier is None:
                 log.info("supplement for a dossier not received here, skipped", dossier=code)
             return
-        await self._open(s, batch, dossier["applicant_ref"], code, event.components, now)
-        rows = list(batch.components[code].values())
-        dossier["component_count"] = len(rows)
-        dossier["digitized_at"] = now if domain.all_finished(rows) else None
+        await self._open(s, batch, dossier.applicant_ref, code, event.components, now)
+        comps = list(batch.components[code].values())
+        dossier.component_count = len(comps)
+        dossier.digitized_at = now if domain.all_finished(comps) else None
         batch.touch_dossier(code)
-        if dossier["digitized_at"] is not None:
-            await self._emit_dossier(s, dossier, rows, now)
+        if dossier.digitized_at is not None:
+            await self._emit_dossier(s, dossier, comps, now)
 
     async def _open(self, s: AsyncSession, batch: _Batch, applicant_ref: str | None,
                     code: str, components: list[Any], now: datetime) -> None:
-        agency = batch.dossiers[code]["agency_code"]
+        agency = batch.dossiers[code].agency_code
         for comp in domain.unique_components(components):
-            row = domain.component_row(code, comp, now)
-            batch.put_component(row)
+            scan = domain.on_arrival(code, comp, now)
+            batch.put_component(scan)
             if domain.kept_in_warehouse(comp) and applicant_ref:
                 batch.documents.append(_warehouse_row(
                     applicant_ref, comp.document_ref or "", code, comp.code, "electronic",
                     comp.code, now, agency))
-            if row["digitized_at"] is not None:
+            if scan.digitized_at is not None:
                 await self.outbox.emit(s, topics.DIGITIZATION,
-                                       domain.component_digitized(code, row), agency)
+                                       domain.component_digitized(code, scan), agency)
 
     def _result(self, batch: _Batch, event: ResultIssued) -> None:
         """Every result goes into the applicant's warehouse (Decision 1333/QĐ-BHXH, step 5)."""
@@ -182,16 +183,16 @@ class Digitizer:
                 event.applicant.ref, event.document_ref, event.dossier_code, None, "result",
                 event.result_type, self.outbox.clock.now(), event.agency_code))
 
-    async def _emit_dossier(self, s: AsyncSession, dossier: dict[str, Any],
-                            rows: list[dict[str, Any]], now: datetime) -> None:
+    async def _emit_dossier(self, s: AsyncSession, dossier: DocumentSet,
+                            components: list[ComponentScan], now: datetime) -> None:
         await self.outbox.emit(s, topics.DIGITIZATION,
-                               domain.dossier_digitized(dossier, rows, now),
-                               dossier["agency_code"])
+                               domain.dossier_digitized(dossier, components, now),
+                               dossier.agency_code)
 
     # --- a component finished by an officer ----------------------------------------------
 
     async def open_component(self, s: AsyncSession, code: str, component: str
-                             ) -> dict[str, Any]:
+                             ) -> ComponentScan:
         """The component is there and waiting, or NotFound / AlreadyDone: checked before a
         scan is converted and signed, and again when it is recorded."""
         comp = await self.repo.component(s, code, component)
@@ -213,7 +214,7 @@ class Digitizer:
         event = None
         if emit:
             values = {"digitized_at": now, **values}
-            event = domain.component_digitized(code, {**comp, **values})
+            event = domain.component_digitized(code, replace(comp, **values))
             if extra:  # fields the extraction step adds (OCR), validated by the contract
                 event = _with_extra(event, extra)
             # Kept as the event says it: the dossier's DossierDigitized carries it too.
@@ -221,16 +222,16 @@ class Digitizer:
                 event.extraction.model_dump(mode="json")
         if not await self.repo.finish_component(s, code, component, values):
             raise AlreadyDone(component)
-        agency = dossier["agency_code"]
+        agency = dossier.agency_code
         if event is not None:
             await self.outbox.emit(s, topics.DIGITIZATION, event, agency)
-        rows = await self.repo.components(s, code)
-        done = domain.all_finished(rows)
+        comps = await self.repo.components(s, code)
+        done = domain.all_finished(comps)
         if done:
             await self.repo.mark_dossier(s, code, now)
-            await self._emit_dossier(s, dossier, rows, now)
+            await self._emit_dossier(s, dossier, comps, now)
         return {"dossier_code": code, "component": component, "dossier_digitized": done,
-                "applicant_ref": dossier["applicant_ref"], "now": now,
+                "applicant_ref": dossier.applicant_ref, "now": now,
                 "agency_code": agency}
 
     async def mark_paper_digitized(self, s: AsyncSession, code: str, component: str,
@@ -317,14 +318,14 @@ class Digitizer:
         if dossier is None:
             raise NotFound(code)
         comps = await self.repo.components(s, code)
-        return {"dossier_code": code, "digitized_at": _iso(dossier["digitized_at"]),
+        return {"dossier_code": code, "digitized_at": _iso(dossier.digitized_at),
                 "components": [{
-                    "code": c["code"], "form": c["form"], "document_ref": c["document_ref"],
-                    "digitized_at": _iso(c["digitized_at"]), "source": c["source"],
-                    "sha256": c["sha256"], "pages": c["pages"], "signer": c["signer"],
-                    "not_digitized": None if c["not_digitized_at"] is None else {
-                        "at": _iso(c["not_digitized_at"]), "decided_by": c["decided_by"],
-                        "decision": c["decision"]}} for c in comps]}
+                    "code": c.code, "form": c.form, "document_ref": c.document_ref,
+                    "digitized_at": _iso(c.digitized_at), "source": c.source,
+                    "sha256": c.sha256, "pages": c.pages, "signer": c.signer,
+                    "not_digitized": None if c.not_digitized_at is None else {
+                        "at": _iso(c.not_digitized_at), "decided_by": c.decided_by,
+                        "decision": c.decision}} for c in comps]}
 
 
 def _with_extra(event: ComponentDigitized, extra: dict[str, Any]) -> ComponentDigitized:

@@ -12,55 +12,69 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import defer_insert, upsert
 from services.digitization import tables
+from services.digitization.document_set import ComponentScan, DocumentSet
 
 _COMPONENT_STATE = ("form", "document_ref", "digitized_at", "source", "sha256", "pages",
                     "signer", "not_digitized_at", "decided_by", "decision", "extraction")
+# The aggregates' fields bear their tables' column names.
+_DOSSIER = tuple(c.name for c in tables.dossiers.columns)
+_COMPONENT = tuple(c.name for c in tables.components.columns)
+
+
+def document_set(row: Any) -> DocumentSet:
+    return DocumentSet(**row)
+
+
+def component_scan(row: Any) -> ComponentScan:
+    return ComponentScan(**row)
 
 
 class DigitizationRepository:
     # --- a batch of consumed events --------------------------------------------------------
 
-    async def dossiers(self, s: AsyncSession, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    async def dossiers(self, s: AsyncSession, codes: Iterable[str]) -> dict[str, DocumentSet]:
         t = tables.dossiers
         rows = (await s.execute(select(t).where(t.c.code.in_(list(codes))))).mappings()
-        return {r["code"]: dict(r) for r in rows}
+        return {r["code"]: document_set(r) for r in rows}
 
     async def components_of(self, s: AsyncSession, codes: Iterable[str]
-                            ) -> dict[str, dict[str, dict[str, Any]]]:
+                            ) -> dict[str, dict[str, ComponentScan]]:
         c = tables.components.c
-        out: dict[str, dict[str, dict[str, Any]]] = {}
+        out: dict[str, dict[str, ComponentScan]] = {}
         for r in (await s.execute(select(tables.components).where(
                 c.dossier_code.in_(list(codes))))).mappings():
-            out.setdefault(r["dossier_code"], {})[r["code"]] = dict(r)
+            out.setdefault(r["dossier_code"], {})[r["code"]] = component_scan(r)
         return out
 
-    async def insert_dossiers(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await s.execute(tables.dossiers.insert(), rows)
+    async def insert_dossiers(self, s: AsyncSession, dossiers: list[DocumentSet]) -> None:
+        if dossiers:
+            await s.execute(tables.dossiers.insert(),
+                            [{n: getattr(d, n) for n in _DOSSIER} for d in dossiers])
 
-    async def update_dossiers(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        if rows:
+    async def update_dossiers(self, s: AsyncSession, dossiers: list[DocumentSet]) -> None:
+        if dossiers:
             t = tables.dossiers
             await s.execute(update(t).where(t.c.code == bindparam("b_code")).values(
                 digitized_at=bindparam("digitized_at"),
                 component_count=bindparam("component_count")).execution_options(
                 synchronize_session=False),
-                [{"b_code": r["code"], "digitized_at": r["digitized_at"],
-                  "component_count": r["component_count"]} for r in rows])
+                [{"b_code": d.code, "digitized_at": d.digitized_at,
+                  "component_count": d.component_count} for d in dossiers])
 
-    def insert_components(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            defer_insert(s, tables.components, row)
+    def insert_components(self, s: AsyncSession, components: list[ComponentScan]) -> None:
+        for comp in components:
+            defer_insert(s, tables.components, {n: getattr(comp, n) for n in _COMPONENT})
 
-    async def update_components(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        if rows:
+    async def update_components(self, s: AsyncSession, components: list[ComponentScan]
+                                ) -> None:
+        if components:
             c = tables.components.c
             await s.execute(update(tables.components).where(
                 c.dossier_code == bindparam("b_dossier"), c.code == bindparam("b_code"))
                 .values({k: bindparam(k) for k in _COMPONENT_STATE}).execution_options(
                 synchronize_session=False),
-                [{"b_dossier": r["dossier_code"], "b_code": r["code"],
-                  **{k: r[k] for k in _COMPONENT_STATE}} for r in rows])
+                [{"b_dossier": r.dossier_code, "b_code": r.code,
+                  **{k: getattr(r, k) for k in _COMPONENT_STATE}} for r in components])
 
     async def store_documents(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Into applicants' warehouses, once per (applicant, document)."""
@@ -89,22 +103,22 @@ class DigitizationRepository:
     # --- one dossier (HTTP) --------------------------------------------------------------
 
     async def dossier(self, s: AsyncSession, code: str, lock: bool = False
-                      ) -> dict[str, Any] | None:
+                      ) -> DocumentSet | None:
         query = select(tables.dossiers).where(tables.dossiers.c.code == code)
         # Two components finished at once must not both see "one left" (PostgreSQL).
         row = (await s.execute(query.with_for_update() if lock else query)).mappings().first()
-        return dict(row) if row else None
+        return document_set(row) if row else None
 
     async def component(self, s: AsyncSession, code: str,
-                        component: str) -> dict[str, Any] | None:
+                        component: str) -> ComponentScan | None:
         c = tables.components.c
         row = (await s.execute(select(tables.components).where(
             c.dossier_code == code, c.code == component))).mappings().first()
-        return dict(row) if row else None
+        return component_scan(row) if row else None
 
-    async def components(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
+    async def components(self, s: AsyncSession, code: str) -> list[ComponentScan]:
         c = tables.components.c
-        return [dict(r) for r in (await s.execute(select(tables.components).where(
+        return [component_scan(r) for r in (await s.execute(select(tables.components).where(
             c.dossier_code == code).order_by(c.code))).mappings()]
 
     async def finish_component(self, s: AsyncSession, code: str, component: str,

@@ -8,7 +8,7 @@ kept in memory stands in for it in unit tests."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -146,9 +146,9 @@ class IntakeRepository(KeptAnswers):
     async def dossier(self, s: Session, code: str) -> Dossier | None:
         batch = _batch(s)
         if batch is not None and code in batch.dossiers:
-            found = batch.dossiers[code]
-            # A copy: the batch's view changes only through this repository.
-            return replace(found) if found is not None else None
+            # Not copied: a Dossier is changed only here (the domain makes new ones), and
+            # only by the status this batch sets, as a read after it would answer.
+            return batch.dossiers[code]
         t = tables.dossiers
         row = (await s.execute(select(t).where(t.c.code == code))).mappings().first()
         return dossier_of(row) if row else None
@@ -198,7 +198,7 @@ class IntakeRepository(KeptAnswers):
         batch = _batch(s)
         if batch is not None:
             defer_insert(s, tables.dossiers, row)
-            batch.dossiers[dossier.code] = replace(dossier)
+            batch.dossiers[dossier.code] = dossier
             return
         await s.execute(tables.dossiers.insert().values(**row))
 

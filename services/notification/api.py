@@ -25,7 +25,7 @@ async def notifications(code: str, request: Request,
     agency tree's)."""
     rt: Runtime = request.app.state.runtime
     async with rt.sessions() as s:
-        items = [r for r in await repo.of_dossier(s, code) if caller.sees(r["agency_code"])]
+        items = [m for m in await repo.of_dossier(s, code) if caller.sees(m.agency_code)]
     return {"dossier_code": code, "items": [view(r) for r in items]}
 
 
@@ -75,8 +75,7 @@ async def mark_read(message_id: str, request: Request,
                                        within=caller.agencies())
             if row is not None:
                 await rt.audit.record(s, request, actor=None, action="inbox.mark_read",
-                                      dossier_code=row["dossier_code"],
-                                      target=row["recipient"])
+                                      dossier_code=row.dossier_code, target=row.recipient)
     if row is None:
         raise not_found(f"Không có thông báo {message_id} trong hộp thư",
                         f"no inbox item {message_id}", "message_id")

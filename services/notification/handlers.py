@@ -100,18 +100,18 @@ class Sender:
         now = self.outbox.clock.now()
         async with self.transaction() as s:
             taken = await self.repo.claim(s, now, self.batch, now + self.lease)
-            held: list[dict[str, Any]] = []
-            sending: list[dict[str, Any]] = []
+            held: list[Message] = []
+            sending: list[Message] = []
             for m in taken:
-                until = domain.held_until(m["audience"], m["channel"], self.quiet, now)
+                until = domain.held_until(m.audience, m.channel, self.quiet, now)
                 if until is None:
                     sending.append(m)
                 else:
-                    held.append({**m, "not_before": until})
+                    held.append(replace(m, not_before=until))
             # Back to the queue until morning in the claim's own transaction: not sent, and
             # the claim's attempt is given back (waiting out the night is not a failure).
             await self.repo.hold(s, held)
-            refs = {m["recipient"] for m in sending if m["audience"] == Audience.applicant}
+            refs = {m.recipient for m in sending if m.audience == Audience.applicant}
             contacts = await self.repo.contacts(s, refs)
         if not sending:
             return len(taken)  # a full batch of held messages: `run` looks again
@@ -125,64 +125,64 @@ class Sender:
                 await self._publish(s, m, now)
         return len(taken)
 
-    async def _send(self, m: dict[str, Any], contacts: dict[str, dict[str, Any]]
+    async def _send(self, m: Message, contacts: dict[str, dict[str, Any]]
                     ) -> BaseException | str | None:
         """None when handed over; SKIPPED's reason when there is nobody to write to; the
         error otherwise."""
-        address = m["address"]
-        if m["audience"] == Audience.applicant and m["channel"] != ChannelName.inbox:
-            contact = contacts.get(m["recipient"])
+        address = m.address
+        if m.audience == Audience.applicant and m.channel != ChannelName.inbox:
+            contact = contacts.get(m.recipient)
             if contact is None:
                 # Contacts come on another topic and may be behind: try again later.
                 return LookupError("the applicant's contacts have not arrived yet")
-            address = contact["phone" if m["channel"] == ChannelName.sms else "email"]
+            address = contact["phone" if m.channel == ChannelName.sms else "email"]
             if not address:
-                return f"the applicant gave no {m['channel']} address"
-        channel = self.channels.get(m["channel"])
+                return f"the applicant gave no {m.channel} address"
+        channel = self.channels.get(m.channel)
         if channel is None:
-            return Permanent(f"channel {m['channel']} is not configured")
+            return Permanent(f"channel {m.channel} is not configured")
         async with self.limit:
             try:
                 await channel.send(Outgoing(
-                    id=m["id"], channel=m["channel"], address=address or "",
-                    subject=m["subject"], body=m["body"], dossier_code=m["dossier_code"],
-                    about_event=m["about_event"], agency_code=m["agency_code"]))
+                    id=m.id, channel=m.channel, address=address or "",
+                    subject=m.subject, body=m.body, dossier_code=m.dossier_code,
+                    about_event=m.about_event, agency_code=m.agency_code))
             except Exception as exc:  # every failure is the message's outcome, not a crash
                 return exc
         return None
 
-    def _settle(self, m: dict[str, Any], outcome: BaseException | str | None, now: datetime
-                ) -> dict[str, Any]:
-        m = {**m, "sent_at": None, "last_error": None}
+    def _settle(self, m: Message, outcome: BaseException | str | None, now: datetime
+                ) -> Message:
         if outcome is None:
-            return {**m, "status": SENT, "sent_at": now}
+            return replace(m, status=SENT, sent_at=now, last_error=None)
         if isinstance(outcome, str):
-            return {**m, "status": SKIPPED, "last_error": outcome}
+            return replace(m, status=SKIPPED, sent_at=None, last_error=outcome)
         error = str(outcome) if isinstance(outcome, Permanent) else describe(outcome)
-        if isinstance(outcome, Permanent) or m["attempts"] >= self.max_attempts:
-            log.warning("notification failed", id=m["id"], channel=m["channel"],
-                        attempts=m["attempts"], error=error)
-            return {**m, "status": FAILED, "last_error": error[:500]}
-        at = now + domain.backoff(m["attempts"], self.retry_base, self.retry_max)
-        if domain.waits_for_morning(m["audience"], m["channel"]):
+        if isinstance(outcome, Permanent) or m.attempts >= self.max_attempts:
+            log.warning("notification failed", id=m.id, channel=m.channel,
+                        attempts=m.attempts, error=error)
+            return replace(m, status=FAILED, sent_at=None, last_error=error[:500])
+        at = now + domain.backoff(m.attempts, self.retry_base, self.retry_max)
+        if domain.waits_for_morning(m.audience, m.channel):
             at = self.quiet.release(at)
-        return {**m, "status": PENDING, "not_before": at, "last_error": error[:500]}
+        return replace(m, status=PENDING, not_before=at, sent_at=None,
+                       last_error=error[:500])
 
-    async def _publish(self, s: AsyncSession, m: dict[str, Any], now: datetime) -> None:
-        common = {"dossier_code": m["dossier_code"],
-                  "notification_id": m["id"], "about_event": m["about_event"],
-                  "channel": m["channel"], "recipient_ref": m["recipient"]}
-        event: Event
-        if m["dossier_code"] is None:
+    async def _publish(self, s: AsyncSession, m: Message, now: datetime) -> None:
+        if m.dossier_code is None:
             return  # a digest is about no dossier: its row is its record
-        if m["status"] == SENT:
+        common = {"dossier_code": m.dossier_code, "notification_id": m.id,
+                  "about_event": m.about_event, "channel": m.channel,
+                  "recipient_ref": m.recipient}
+        event: Event
+        if m.status == SENT:
             event = NotificationSent(**common, sent_at=now)
-        elif m["status"] == FAILED:
-            event = NotificationFailed(**common, failed_at=now, attempts=m["attempts"],
-                                       error=m["last_error"] or "")
+        elif m.status == FAILED:
+            event = NotificationFailed(**common, failed_at=now, attempts=m.attempts,
+                                       error=m.last_error or "")
         else:
             return
-        await self.outbox.emit(s, topics.NOTIFICATION, event, m["agency_code"])
+        await self.outbox.emit(s, topics.NOTIFICATION, event, m.agency_code)
 
 
 class Watcher:
@@ -233,14 +233,13 @@ class Watcher:
         return len(messages)
 
 
-def view(row: dict[str, Any]) -> dict[str, Any]:
+def view(m: Message) -> dict[str, Any]:
     """A message as the API shows it."""
     def iso(v: datetime | None) -> str | None:
         return v.isoformat() if v else None
-    return {"id": row["id"], "dossier_code": row["dossier_code"],
-            "about_event": row["about_event"], "audience": row["audience"],
-            "channel": row["channel"], "recipient": row["recipient"],
-            "subject": row["subject"], "body": row["body"], "status": row["status"],
-            "attempts": row["attempts"], "last_error": row["last_error"],
-            "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
-            "read_at": iso(row["read_at"])}
+    return {"id": m.id, "dossier_code": m.dossier_code, "about_event": m.about_event,
+            "audience": m.audience, "channel": m.channel, "recipient": m.recipient,
+            "subject": m.subject, "body": m.body, "status": m.status,
+            "attempts": m.attempts, "last_error": m.last_error,
+            "created_at": iso(m.created_at), "sent_at": iso(m.sent_at),
+            "read_at": iso(m.read_at)}

@@ -27,6 +27,10 @@ def watched_dossier(row: Any) -> WatchedDossier:
     return WatchedDossier(**row)
 
 
+def message(row: Any) -> Message:
+    return Message(**row)
+
+
 def message_values(message: Message) -> dict[str, Any]:
     return {name: getattr(message, name) for name in MESSAGE}
 
@@ -75,29 +79,29 @@ class NotificationRepository:
     # --- the sender ---------------------------------------------------------------------
 
     async def claim(self, s: AsyncSession, now: datetime, limit: int, lease_until: datetime
-                    ) -> list[dict[str, Any]]:
+                    ) -> list[Message]:
         """Due messages, taken for one pass: their next try moves to the lease's end, so a
         crashed sender's messages are tried again then, and other replicas skip them now."""
         query = (select(M).where(M.c.status == PENDING, M.c.not_before <= now)
                  .order_by(M.c.not_before).limit(limit).with_for_update(**_lock(s)))
-        rows = [dict(r) for r in (await s.execute(query)).mappings()]
-        if rows:
-            await s.execute(update(M).where(M.c.id.in_([r["id"] for r in rows])).values(
+        taken = [message(r) for r in (await s.execute(query)).mappings()]
+        if taken:
+            await s.execute(update(M).where(M.c.id.in_([m.id for m in taken])).values(
                 attempts=M.c.attempts + 1, not_before=lease_until))
-        for r in rows:
-            r["attempts"] += 1
-        return rows
+        for m in taken:
+            m.attempts += 1
+        return taken
 
-    async def hold(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    async def hold(self, s: AsyncSession, messages: list[Message]) -> None:
         """Just-claimed messages put back, due at their `not_before`, the claim's attempt
         undone (same transaction as the claim: the rows are still locked)."""
-        if rows:
+        if messages:
             await s.execute(update(M).where(
                 M.c.id == bindparam("b_id"), M.c.attempts == bindparam("b_attempts"),
                 M.c.status == PENDING).values(
                 attempts=M.c.attempts - 1, not_before=bindparam("b_not_before")),
-                [{"b_id": r["id"], "b_attempts": r["attempts"],
-                  "b_not_before": r["not_before"]} for r in rows])
+                [{"b_id": m.id, "b_attempts": m.attempts, "b_not_before": m.not_before}
+                 for m in messages])
 
     async def contacts(self, s: AsyncSession, refs: Collection[str]
                        ) -> dict[str, dict[str, Any]]:
@@ -106,18 +110,18 @@ class NotificationRepository:
         query = select(C).where(C.c.applicant_ref.in_(sorted(refs)))
         return {r["applicant_ref"]: dict(r) for r in (await s.execute(query)).mappings()}
 
-    async def settle(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    async def settle(self, s: AsyncSession, messages: list[Message]) -> None:
         """Each message's outcome in one statement; a row another pass took meanwhile
         (its attempts moved on) is left to that pass."""
-        if rows:
+        if messages:
             await s.execute(update(M).where(
                 M.c.id == bindparam("b_id"), M.c.attempts == bindparam("b_attempts"),
                 M.c.status == PENDING).values(
                 status=bindparam("b_status"), not_before=bindparam("b_not_before"),
                 last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at")),
-                [{"b_id": r["id"], "b_attempts": r["attempts"], "b_status": r["status"],
-                  "b_not_before": r["not_before"], "b_error": r["last_error"],
-                  "b_sent_at": r["sent_at"]} for r in rows])
+                [{"b_id": m.id, "b_attempts": m.attempts, "b_status": m.status,
+                  "b_not_before": m.not_before, "b_error": m.last_error,
+                  "b_sent_at": m.sent_at} for m in messages])
 
     # --- escalation and digests ---------------------------------------------------------
 
@@ -142,7 +146,7 @@ class NotificationRepository:
     # --- reading ------------------------------------------------------------------------
 
     async def inbox(self, s: AsyncSession, recipient: str, unread_only: bool, limit: int,
-                    within: Collection[str] | None = None) -> list[dict[str, Any]]:
+                    within: Collection[str] | None = None) -> list[Message]:
         """`within`: only items about these agencies (None: all), filtered before the limit."""
         query = select(M).where(M.c.recipient == recipient, M.c.channel == "inbox")
         if within is not None:
@@ -150,11 +154,11 @@ class NotificationRepository:
         if unread_only:
             query = query.where(M.c.read_at.is_(None))
         query = query.order_by(M.c.created_at.desc(), M.c.id).limit(limit)
-        return [dict(r) for r in (await s.execute(query)).mappings()]
+        return [message(r) for r in (await s.execute(query)).mappings()]
 
     async def mark_read(self, s: AsyncSession, message_id: str, now: datetime,
                         recipient: str | None = None, within: Collection[str] | None = None
-                        ) -> dict[str, Any] | None:
+                        ) -> Message | None:
         """`recipient`: only that recipient's item (None: anyone's); `within`: only an item
         about these agencies (None: any)."""
         mine = [M.c.id == message_id, M.c.channel == "inbox"]
@@ -164,8 +168,8 @@ class NotificationRepository:
             mine.append(M.c.agency_code.in_(within))
         await s.execute(update(M).where(*mine, M.c.read_at.is_(None)).values(read_at=now))
         found = (await s.execute(select(M).where(*mine))).mappings().first()
-        return dict(found) if found else None
+        return message(found) if found else None
 
-    async def of_dossier(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
+    async def of_dossier(self, s: AsyncSession, code: str) -> list[Message]:
         query = select(M).where(M.c.dossier_code == code).order_by(M.c.created_at, M.c.id)
-        return [dict(r) for r in (await s.execute(query)).mappings()]
+        return [message(r) for r in (await s.execute(query)).mappings()]

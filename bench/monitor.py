@@ -49,6 +49,7 @@ from services.processing import domain, tables
 from services.processing.case_records import CaseLaw, CaseRecorder
 from services.processing.deadline_monitor import DeadlineMonitor
 from services.processing.domain import AlertPolicy
+from services.processing.repository import row_of
 from services.processing.settings import ProcessingSettings
 from services.processing.workflow import Action, apply
 
@@ -98,14 +99,15 @@ def opened_case(catalogs: CatalogSet, policy: AlertPolicy, procedure_code: str, 
     digitized = DossierDigitized(dossier_code=code, agency_code=agency,
                                  procedure_code=procedure_code, digitized_at=opened_at,
                                  component_count=1)
-    row = domain.new_row(code) | domain.received_values(received) | \
-        domain.digitized_values(digitized)
-    dues = domain.step_dues(row, procedure, calendar, row["clock_start"])
-    row |= {"step_dues": [d.isoformat() for d in dues]}
-    done = apply(domain.to_case(row, procedure), Action.open, None, opened_at)
-    clock = domain.advance_clock(row, calendar, Action.open, done, opened_at)
-    return row | domain.written(row, done, clock, opened_at) | domain.alert_values(
-        clock, domain.fired_alerts(row), done.case.state.value, opened_at, policy)
+    record = domain.with_digitized(domain.with_receipt(domain.new_record(code), received),
+                                   digitized)
+    dues = domain.step_dues(record, procedure, calendar, received_at)
+    record = record.changed({"step_dues": tuple(dues)})
+    done = apply(domain.to_case(record, procedure), Action.open, None, opened_at)
+    clock = domain.advance_clock(record, calendar, Action.open, done, opened_at)
+    return row_of(domain.alert_values(
+        clock, domain.fired_alerts(record), done.case.state.value, opened_at, policy
+    ).on(domain.written(record, done, clock, opened_at)))
 
 
 def templates(catalogs: CatalogSet, policy: AlertPolicy, now: datetime

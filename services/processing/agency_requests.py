@@ -1,8 +1,8 @@
 """The requests a case made to other agencies (liên thông,
-docs/law.md#other-agencies-and-delay-attribution), kept on the case row (`agency_requests`):
+docs/law.md#other-agencies-and-delay-attribution), kept on the case (`agency_requests`):
 which agency was asked, when, by which sub-deadline, and when it answered; the deadline
 monitor's thresholds of the open one, the alerts it fires, and whether each was overrun.
-Pure: rows and moments in, values out.
+Pure: the kept requests and moments in, values out.
 
 An overrun is an answer after the sub-deadline, or no answer once it has passed; a request
 without a sub-deadline never is (reporting counts them the same way:
@@ -52,9 +52,9 @@ def recorded(kept: list[dict[str, Any]] | None,
     return requests
 
 
-def open_request(row: dict[str, Any]) -> dict[str, Any] | None:
+def open_request(kept: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     """The request an agency has yet to answer (a case waits on one at a time)."""
-    return next((r for r in reversed(row.get("agency_requests") or ())
+    return next((r for r in reversed(kept or ())
                  if r.get("answered_at") is None), None)
 
 
@@ -67,11 +67,11 @@ def status(request: dict[str, Any], now: datetime) -> str:
     return PENDING_OVERDUE if due is not None and due < now else PENDING_WITHIN_TIME
 
 
-def shown(row: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def shown(kept: list[dict[str, Any]] | None, now: datetime) -> list[dict[str, Any]]:
     """Each request as the case view shows it: its facts, its status now and whether the
     other agency overran its sub-deadline."""
     out = []
-    for request in row.get("agency_requests") or ():
+    for request in kept or ():
         found = status(request, now)
         out.append({**{k: _when(v) if k.endswith("_at") else v for k, v in request.items()},
                     "status": found, "overrun": found in OVERRUN})
@@ -81,10 +81,10 @@ def shown(row: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
 # --- the deadline monitor ----------------------------------------------------------------------
 
 
-def thresholds(row: dict[str, Any], calendar: WorkCalendar, near_days: float | None,
-               used_share: float | None) -> list[legal_clock.Alert]:
+def thresholds(kept: list[dict[str, Any]] | None, calendar: WorkCalendar,
+               near_days: float | None, used_share: float | None) -> list[legal_clock.Alert]:
     """The open request's thresholds ([] without one, or without a sub-deadline)."""
-    request = open_request(row)
+    request = open_request(kept)
     if request is None or not request.get("sub_due_at"):
         return []
     return legal_clock.sub_deadline_thresholds(
@@ -104,11 +104,12 @@ def due_alerts(alerts: list[legal_clock.Alert], fired: set[str], now: datetime
     return out
 
 
-def alert_event(code: str, row: dict[str, Any], alert: legal_clock.Alert, now: datetime) -> Event:
+def alert_event(code: str, kept: list[dict[str, Any]] | None, alert: legal_clock.Alert,
+                now: datetime) -> Event:
     """DeadlineApproaching or DossierOverdue of the open request's sub-deadline, naming the
     other agency and the request; the overdue names the other agency as responsible, since
     it holds the dossier (docs/law.md#other-agencies-and-delay-attribution)."""
-    request = open_request(row)
+    request = open_request(kept)
     assert request is not None and request.get("sub_due_at")  # thresholds() had one
     due = _when(request["sub_due_at"])
     agency, request_id = request["agency"], request["request_id"]

@@ -28,6 +28,7 @@ from contracts.events import (
 from services.common.consumer import Context, traced
 from services.common.telemetry import get_logger
 from services.processing import domain, provincial
+from services.processing.case_record import CaseRecord
 from services.processing.case_records import CaseRecorder, Touched
 from services.processing.workflow import (
     Action,
@@ -62,7 +63,7 @@ class CaseEvents:
                     if isinstance(e, (DossierReceived, DossierDigitized, *PROVINCE_EVENTS))}
         # Insert-if-absent first, so two replicas that meet one new dossier on two topics
         # both find a row to lock and the second waits for the first.
-        await self.repo.ensure_cases(s, [domain.new_row(code) for code in sorted(creating)])
+        await self.repo.ensure_cases(s, [domain.new_record(code) for code in sorted(creating)])
         touched = Touched(await self.repo.cases(
             s, sorted({e.dossier_code for _, e in items}), lock=True))
         applicants: dict[str, dict[str, Any]] = {}
@@ -83,8 +84,7 @@ class CaseEvents:
         row = touched.rows.get(event.dossier_code)
         if isinstance(event, DossierDigitized) and row is not None:
             # What OCR flagged is kept whatever the case's state; the clock goes on below.
-            touched.change(row["code"], domain.extraction_values(row, event))
-            row = touched.rows[row["code"]]
+            touched.put(row := domain.with_extractions(row, event))
         if row is not None and (provincial.is_provincial(row) or (
                 isinstance(event, DossierReceived) and event.origin_system) or
                 isinstance(event, PROVINCE_EVENTS)):
@@ -94,9 +94,11 @@ class CaseEvents:
         elif isinstance(event, DossierRejected):
             return  # refused at receipt: no case; read for the portal only
         elif isinstance(event, DossierReceived):
-            await self._merge(s, touched, event.dossier_code, domain.received_values(event))
+            await self._merge(s, touched, domain.with_receipt(touched.rows[event.dossier_code],
+                                                              event))
         elif isinstance(event, DossierDigitized):
-            await self._merge(s, touched, event.dossier_code, domain.digitized_values(event))
+            await self._merge(s, touched, domain.with_digitized(
+                touched.rows[event.dossier_code], event))
         elif isinstance(event, SupplementReceived):
             await self._on_supplement(s, touched, event)
         elif isinstance(event, DossierWithdrawn):
@@ -104,7 +106,7 @@ class CaseEvents:
         else:  # the wiring test keeps app.py's types and these branches together
             raise TypeError(f"processing has no handler for {type(event).__name__}")
 
-    async def _watch(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
+    async def _watch(self, s: AsyncSession, touched: Touched, row: CaseRecord,
                      event: Any) -> None:
         """A dossier a province processes: its facts kept, its clock watched, and its
         results published on the results topic like a central dossier's, once each."""
@@ -128,13 +130,13 @@ class CaseEvents:
         else:  # digitization's events change nothing the centre watches
             return
         if move.step is not None:
-            self.repo.add_step(s, move.step)
+            self.repo.add_step(s, move.step, move.seq)
         if move.completion is not None:
             touched.completions.append(move.completion)
-        touched.change(row["code"], move.values)
-        touched.clocked.add(row["code"])
+        touched.change(row.code, move.values)
+        touched.clocked.add(row.code)
         if isinstance(event, DossierReceived | DossierResolved | ResultReturned):
-            await self._publish_results(s, touched, row["code"])
+            await self._publish_results(s, touched, row.code)
 
     async def _publish_results(self, s: AsyncSession, touched: Touched, code: str) -> None:
         """A province's decision and return on the results topic (provincial.py), in the
@@ -142,32 +144,29 @@ class CaseEvents:
         row = touched.rows[code]
         events, values = provincial.results_to_publish(row)
         for event in events:
-            await self.outbox.emit(s, topics.RESULTS, event, row.get("agency_code") or "")
+            await self.outbox.emit(s, topics.RESULTS, event, row.agency_code or "")
         touched.change(code, values)
 
-    async def _merge(self, s: AsyncSession, touched: Touched, code: str,
-                     values: dict[str, Any]) -> None:
-        """What the event adds (facts already known are kept, so a republished receipt
-        cannot undo a restarted clock), and the opening when ready."""
-        row = touched.rows[code]
-        changes = {k: v for k, v in values.items() if row.get(k) is None}
-        merged = row | changes
+    async def _merge(self, s: AsyncSession, touched: Touched, merged: CaseRecord) -> None:
+        """The case with what the event added (domain.with_receipt, with_digitized), and
+        opened when ready."""
         if domain.ready_to_open(merged):
-            changes |= await self._open(s, touched, merged)
-        touched.change(code, changes)
+            merged = await self._open(s, touched, merged) or merged
+        touched.put(merged)
 
-    async def _open(self, s: AsyncSession, touched: Touched, row: dict[str, Any]
-                    ) -> dict[str, Any]:
+    async def _open(self, s: AsyncSession, touched: Touched, row: CaseRecord
+                    ) -> CaseRecord | None:
         procedure = self.law.procedure(row)
         if procedure is None:
             log.warning("case not opened: procedure not in the catalogue",
-                        dossier=row["code"], procedure=row.get("procedure_code"))
-            return {}
+                        dossier=row.code, procedure=row.procedure_code)
+            return None
         calendar = self.law.calendar(row)
-        dues = domain.step_dues(row, procedure, calendar, row["clock_start"])
-        row = row | {"step_dues": [d.isoformat() for d in dues]}
+        assert row.clock_start is not None  # received: ready_to_open
+        dues = domain.step_dues(row, procedure, calendar, row.clock_start)
+        row = row.changed({"step_dues": tuple(dues)})
         return await self._event_move(s, touched, row, procedure, Action.open, None,
-                                      self.outbox.clock.now()) or {}
+                                      self.outbox.clock.now())
 
     async def _on_supplement(self, s: AsyncSession, touched: Touched,
                              event: SupplementReceived) -> None:
@@ -175,11 +174,11 @@ class CaseEvents:
         if row is None:
             log.info("supplement for an unknown case ignored", dossier=event.dossier_code)
             return
-        if row["state"] == domain.WAITING:
+        if row.state == domain.WAITING:
             # Completed at the counter before the case opened: the clock will start from it.
             if event.complete:
-                touched.change(row["code"], {"clock_start": event.received_at,
-                                             "due_at": event.due_at or row["due_at"]})
+                touched.change(row.code, {"clock_start": event.received_at,
+                                          "due_at": event.due_at or row.due_at})
             return
         procedure = self.law.procedure(row)
         if procedure is None:
@@ -188,10 +187,10 @@ class CaseEvents:
             complete=event.complete, due_at=event.due_at,
             step_dues=domain.step_dues(row, procedure, self.law.calendar(row),
                                        event.received_at) if event.complete else None)
-        if values := await self._event_move(s, touched, row, procedure,
-                                            Action.supplement_received, payload,
-                                            event.received_at):
-            touched.change(row["code"], values)
+        if moved := await self._event_move(s, touched, row, procedure,
+                                           Action.supplement_received, payload,
+                                           event.received_at):
+            touched.put(moved)
 
     async def _on_withdrawn(self, s: AsyncSession, touched: Touched,
                             event: DossierWithdrawn) -> None:
@@ -200,21 +199,21 @@ class CaseEvents:
         if row is None or procedure is None:
             log.info("withdrawal of an unknown case ignored", dossier=event.dossier_code)
             return
-        if values := await self._event_move(s, touched, row, procedure, Action.withdraw,
-                                            Withdraw(reason=event.reason), event.withdrawn_at):
-            touched.change(row["code"], values)
+        if moved := await self._event_move(s, touched, row, procedure, Action.withdraw,
+                                           Withdraw(reason=event.reason), event.withdrawn_at):
+            touched.put(moved)
 
-    async def _event_move(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
+    async def _event_move(self, s: AsyncSession, touched: Touched, row: CaseRecord,
                           procedure: Procedure, action: Action,
                           payload: Payload | None, at: datetime
-                          ) -> dict[str, Any] | None:
+                          ) -> CaseRecord | None:
         """An event's action; one that does not fit the case (a withdrawal after the
         result, a supplement nobody waits for) is logged and ignored, never dead-lettered:
         retrying it could not make it fit."""
         try:
             done = apply(domain.to_case(row, procedure), action, payload, at)
         except (WrongState, InvalidAction) as exc:
-            log.info("event action does not fit the case; ignored", dossier=row["code"],
-                     action=action.value, state=row["state"], reason=str(exc)[:300])
+            log.info("event action does not fit the case; ignored", dossier=row.code,
+                     action=action.value, state=row.state, reason=str(exc)[:300])
             return None
         return await self.recorder.record(s, touched, row, action, done, at)

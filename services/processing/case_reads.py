@@ -16,8 +16,9 @@ from contracts.common import Problem
 from services.common.auth import Caller
 from services.common.errors import Missing
 from services.common.runtime import Runtime
-from services.processing import domain, overdue, provincial
+from services.processing import case_views, domain, overdue, provincial
 from services.processing.case_documents import CaseDocuments
+from services.processing.case_record import CaseRecord
 from services.processing.case_records import CaseLaw, NotFound
 from services.processing.documents import letters, slip_pdf
 from services.processing.documents.control_slip import ControlSlip
@@ -45,7 +46,7 @@ class NotDecided(Missing):
 class CaseFile:
     """A case with its steps, history and applicant: what its documents print."""
 
-    row: dict[str, Any]
+    row: CaseRecord
     steps: list[dict[str, Any]]
     history: list[dict[str, Any]]
     applicant: dict[str, Any] | None
@@ -76,7 +77,7 @@ class CaseReads:
                                         officer=officer, state=state, deadline=deadline,
                                         explained=explained, after=after,
                                         limit=limit + 1)
-        return [domain.summary(r) for r in rows[:limit]], len(rows) > limit
+        return [case_views.summary(r) for r in rows[:limit]], len(rows) > limit
 
     async def view(self, caller: Caller, code: str) -> dict[str, Any]:
         """The case as an officer sees it; NotFound outside the caller's tree."""
@@ -93,12 +94,12 @@ class CaseReads:
             return None
         case = self.law.case(row)
         clock = domain.clock_state(row, self.law.calendar(row)) if case else None
-        return domain.view(row, case, clock, self._allowed(row, case),
-                           await self.repo.history(s, code), await self.repo.steps(s, code),
-                           now)
+        return case_views.view(row, case, clock, self._allowed(row, case),
+                               await self.repo.history(s, code),
+                               await self.repo.steps(s, code), now)
 
     @staticmethod
-    def _allowed(row: dict[str, Any], case: Case | None) -> list[Action]:
+    def _allowed(row: CaseRecord, case: Case | None) -> list[Action]:
         return allowed_actions(case) if case and not provincial.is_provincial(row) else []
 
     async def case_file(self, caller: Caller, code: str) -> CaseFile:
@@ -106,7 +107,7 @@ class CaseReads:
         confirmed."""
         async with self.runtime.sessions() as s:
             row, steps, history = await self.documents.documents_of(s, code)
-            if not caller.sees(row.get("agency_code")):
+            if not caller.sees(row.agency_code):
                 raise NotFound(code)
             applicant = await self.repo.applicant(s, code)
         return CaseFile(row, steps, history, applicant)
@@ -136,14 +137,14 @@ class CaseReads:
         return letters.apology_letter_pdf(
             self.documents.letterhead(found.row), event,
             procedure_name=self.documents.procedure_name(found.row),
-            received_at=found.row["received_at"],
-            applicant_name=domain.applicant_name(found.applicant))
+            received_at=found.row.received_at,
+            applicant_name=case_views.applicant_name(found.applicant))
 
     async def result(self, request: Request | None, caller: Caller, code: str) -> str | bytes:
         """The signed result's address once issued signed, else the result rendered unsigned
         (audited: personal data); NotDecided before the decision."""
         found = await self.case_file(caller, code)
-        result = found.row.get("result") or {}
+        result = found.row.result or {}
         if not result.get("decision"):
             raise NotDecided(code)
         if result.get("document_url"):

@@ -23,6 +23,7 @@ from services.common.outbox import OutboxWriter
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
 from services.processing import domain, portal_sync
+from services.processing.case_record import CaseChanges, CaseRecord
 from services.processing.repository import ProcessingRepository
 from services.processing.workflow import (
     Action,
@@ -85,7 +86,7 @@ class Touched:
     """The cases one transaction works on: read once, changed in memory as its events
     apply in order, written once."""
 
-    rows: dict[str, dict[str, Any]]
+    rows: dict[str, CaseRecord]
     changed: set[str] = field(default_factory=set)
     # Steps completed: (dossier_code, seq, completed_at, outcome), written after the
     # batch's deferred step inserts.
@@ -94,10 +95,15 @@ class Touched:
     # row as the batch leaves it, not after each event.
     clocked: set[str] = field(default_factory=set)
 
-    def change(self, code: str, values: dict[str, Any]) -> None:
+    def change(self, code: str, values: CaseChanges) -> None:
         if values:
-            self.rows[code] = self.rows[code] | values
-            self.changed.add(code)
+            self.put(self.rows[code].changed(values))
+
+    def put(self, record: CaseRecord) -> None:
+        """The case as a move left it (the same record: nothing changed)."""
+        if record is not self.rows[record.code]:
+            self.rows[record.code] = record
+            self.changed.add(record.code)
 
 
 
@@ -109,14 +115,14 @@ class CaseLaw:
         self.catalogs = catalogs
         self._calendars: dict[tuple[str, str], WorkCalendar] = {}
 
-    def procedure(self, row: dict[str, Any]) -> Procedure | None:
-        if not row.get("procedure_code"):
+    def procedure(self, record: CaseRecord) -> Procedure | None:
+        if not record.procedure_code:
             return None
-        return self.catalogs.version(row.get("catalog_version") or "").procedure(
-            row["procedure_code"])
+        return self.catalogs.version(record.catalog_version or "").procedure(
+            record.procedure_code)
 
-    def calendar(self, row: dict[str, Any]) -> WorkCalendar:
-        key = (row.get("catalog_version") or "", row.get("agency_code") or "")
+    def calendar(self, record: CaseRecord) -> WorkCalendar:
+        key = (record.catalog_version or "", record.agency_code or "")
         found = self._calendars.get(key)
         if found is None:
             agency = self.catalogs.version(key[0]).agency(key[1])
@@ -124,9 +130,9 @@ class CaseLaw:
                 self.catalogs.calendar_rules(), agency)
         return found
 
-    def case(self, row: dict[str, Any]) -> Case | None:
-        procedure = self.procedure(row)
-        return domain.to_case(row, procedure) if procedure else None
+    def case(self, record: CaseRecord) -> Case | None:
+        procedure = self.procedure(record)
+        return domain.to_case(record, procedure) if procedure else None
 
 
 class CaseRecorder:
@@ -145,20 +151,20 @@ class CaseRecorder:
         self.repo = repository or ProcessingRepository()
         self.alerts = alerts or domain.AlertPolicy()
 
-    async def record(self, s: AsyncSession, touched: Touched, row: dict[str, Any],
-                     action: Action, done: Transition, at: datetime) -> dict[str, Any]:
+    async def record(self, s: AsyncSession, touched: Touched, row: CaseRecord,
+                     action: Action, done: Transition, at: datetime) -> CaseRecord:
         """The history row, the steps and the events of a transition (deferred inserts and
-        outbox rows); returns the case's new values for the caller to keep."""
+        outbox rows); returns the case as the transition leaves it, for the caller to keep."""
         now = self.outbox.clock.now()
         clock = domain.advance_clock(row, self.law.calendar(row), action, done, at)
-        code, agency = row["code"], row.get("agency_code") or ""
-        self.repo.add_history(s, domain.history_row(code, done.history))
+        code, agency = row.code, row.agency_code or ""
+        self.repo.add_history(s, code, done.history)
         self.portal.moved(s, row, done.case.state, at)
-        seq = row.get("assignments") or 0
+        seq = row.assignments
         for event in done.events:
             if isinstance(event, StepAssigned):
                 seq += 1
-                self.repo.add_step(s, domain.step_row(event, seq))
+                self.repo.add_step(s, event, seq)
             elif isinstance(event, StepCompleted):
                 touched.completions.append({"dossier_code": code, "seq": seq,
                                             "completed_at": event.completed_at,
@@ -168,21 +174,21 @@ class CaseRecorder:
         touched.clocked.add(code)
         return domain.written(row, done, clock, now)
 
-    def alert_changes(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """The deadline monitor's columns of a case whose clock or state moved, where they
-        differ from the row's."""
+    def with_alerts(self, row: CaseRecord, now: datetime) -> CaseRecord:
+        """The case with the deadline monitor's columns, for one whose clock or state
+        moved (the same record when they do not change)."""
         calendar = self.law.calendar(row)
-        state = domain.clock_state(row, calendar) if row.get("clock") else None
-        values = domain.alert_values(state, domain.fired_alerts(row), row["state"], now,
+        state = domain.clock_state(row, calendar) if row.clock is not None else None
+        values = domain.alert_values(state, domain.fired_alerts(row), row.state, now,
                                      self.alerts, domain.sub_alerts(row, calendar, self.alerts))
-        return {k: v for k, v in values.items() if row.get(k) != v}
+        return values.on(row) if values.differ(row) else row
 
     async def write(self, s: AsyncSession, touched: Touched) -> None:
         """The batch's writes after its deferred inserts (the steps a completion updates
         may have been assigned in this same batch)."""
         now = self.outbox.clock.now()
         for code in sorted(touched.clocked):
-            touched.change(code, self.alert_changes(touched.rows[code], now))
+            touched.put(self.with_alerts(touched.rows[code], now))
         await flush_inserts(s)
         await self.repo.write_cases(s, [touched.rows[c] for c in sorted(touched.changed)])
         await self.repo.complete_steps(s, touched.completions)

@@ -4,7 +4,6 @@ cases opened before the monitor existed get their first alert time."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,28 +31,28 @@ class DeadlineMonitor:
         taken (a full batch: call again)."""
         now = self.outbox.clock.now()
         rows = await self.repo.due_alerts(s, now, limit)
-        written: list[dict[str, Any]] = []
+        written: list[tuple[str, domain.AlertColumns]] = []
         for row in rows:
             calendar = self.law.calendar(row)
-            state = domain.clock_state(row, calendar) if row.get("clock") else None
+            state = domain.clock_state(row, calendar) if row.clock is not None else None
             requests = domain.sub_alerts(row, calendar, self.alerts)
             fired = domain.fired_alerts(row)
             events: list[tuple[datetime, Event]] = []
-            if state is not None and row["state"] not in domain.RESOLVED:
+            if state is not None and row.state not in domain.RESOLVED:
                 for alert in domain.due_alerts(state, fired, now, self.alerts):
-                    events.append((alert.at, domain.alert_event(row["code"], state, alert,
+                    events.append((alert.at, domain.alert_event(row.code, state, alert,
                                                                 now)))
                     fired.add(alert.kind)
-            if requests and row["state"] not in domain.RESOLVED:
+            if requests and row.state not in domain.RESOLVED:
                 for alert in agency_requests.due_alerts(requests, fired, now):
-                    events.append((alert.at, agency_requests.alert_event(row["code"], row,
-                                                                         alert, now)))
+                    events.append((alert.at, agency_requests.alert_event(
+                        row.code, row.agency_requests, alert, now)))
                     fired.add(alert.kind)
             for _, event in sorted(events, key=lambda e: e[0]):
                 for topic in domain.topics_for(event):
-                    await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
-            written.append({"code": row["code"]} | domain.alert_values(
-                state, fired, row["state"], now, self.alerts, requests))
+                    await self.outbox.emit(s, topic, event, row.agency_code or "")
+            written.append((row.code, domain.alert_values(
+                state, fired, row.state, now, self.alerts, requests)))
         await self.repo.set_alerts(s, written)
         return len(rows)
 
@@ -62,8 +61,8 @@ class DeadlineMonitor:
         migration 0005 could not compute in SQL); returns how many (a full batch: again)."""
         now = self.outbox.clock.now()
         rows = await self.repo.unscheduled(s, domain.RESOLVED, limit)
-        await self.repo.set_alerts(s, [{"code": row["code"]} | domain.alert_values(
-            domain.clock_state(row, self.law.calendar(row)) if row.get("clock") else None,
-            set(), row["state"], now, self.alerts,
-            domain.sub_alerts(row, self.law.calendar(row), self.alerts)) for row in rows])
+        await self.repo.set_alerts(s, [(row.code, domain.alert_values(
+            domain.clock_state(row, self.law.calendar(row)) if row.clock is not None else None,
+            set(), row.state, now, self.alerts,
+            domain.sub_alerts(row, self.law.calendar(row), self.alerts))) for row in rows])
         return len(rows)

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import Event
-from services.processing import domain, overdue, provincial
+from services.processing import case_views, domain, overdue, provincial
+from services.processing.case_record import CaseChanges, CaseRecord
 from services.processing.case_records import CaseRecorder, NotFound, NotNow, Touched, decide
 from services.processing.result_signer import Signed
 from services.processing.workflow import Action, State, WrongState
@@ -42,7 +43,7 @@ class OfficerActions:
         procedure = self.law.procedure(row)
         if procedure is None or provincial.is_provincial(row):
             # Known only from digitization so far, or processed in a province's software.
-            raise NotNow(WrongState(State(row["state"]), []))
+            raise NotNow(WrongState(State(row.state), []))
         if action == Action.issue_result and signed is not None:
             payload = payload | {"document_ref": signed.document_id,
                                  "verification_url": signed.verification_url}
@@ -55,12 +56,13 @@ class OfficerActions:
                                          self.supplement_within_days) \
             if action == Action.request_supplement else []
         done = decide(domain.to_case(row, procedure), action, payload, now, officer, found)
-        values = await self.recorder.record(s, touched, row, action, done, now)
-        if signed is not None and "result" in values:
-            values["result"] = values["result"] | {"document_url": signed.url, "signed": True}
-        touched.change(code, values)
+        moved = await self.recorder.record(s, touched, row, action, done, now)
+        if signed is not None and moved.result is not row.result:
+            moved = moved.changed({"result": (moved.result or {}) | {
+                "document_url": signed.url, "signed": True}})
+        touched.put(moved)
         await self.recorder.write(s, touched)
-        return domain.action_answer(row, done)
+        return case_views.action_answer(row, done)
 
     # --- a late dossier: the explanation and the apology letter ------------------------------
 
@@ -69,7 +71,7 @@ class OfficerActions:
         """The responsible office's explanation of an overdue dossier (OverdueExplained);
         NotFound, or overdue.NotLate when there is nothing to explain."""
         row = await self._locked(s, code)
-        values, event = overdue.explain(row, by or row.get("agency_code") or "", cause,
+        values, event = overdue.explain(row, by or row.agency_code or "", cause,
                                         officer, now)
         return await self._amend(s, row, values, event)
 
@@ -80,26 +82,27 @@ class OfficerActions:
         is repeated, overdue.NotLater when its date is not later, NotNow once the dossier
         is resolved."""
         row = await self._locked(s, code)
-        if row["state"] in domain.RESOLVED or row["state"] == domain.WAITING:
-            raise NotNow(WrongState(State(row["state"]), []))
+        if row.state in domain.RESOLVED or row.state == domain.WAITING:
+            raise NotNow(WrongState(State(row.state), []))
         values, event = overdue.apologise(
             row, self.law.calendar(row), reason=reason, new_due_at=new_due_at,
             department=department, signed_by=signed_by, now=now, policy=self.apologies)
         return await self._amend(s, row, values, event)
 
-    async def _locked(self, s: AsyncSession, code: str) -> dict[str, Any]:
+    async def _locked(self, s: AsyncSession, code: str) -> CaseRecord:
         row = (await self.repo.cases(s, [code], lock=True)).get(code)
-        if row is None or row.get("received_at") is None:
+        if row is None or row.received_at is None:
             raise NotFound(code)
         return row
 
-    async def _amend(self, s: AsyncSession, row: dict[str, Any], values: dict[str, Any],
+    async def _amend(self, s: AsyncSession, row: CaseRecord, values: CaseChanges,
                      event: Event) -> dict[str, Any]:
         """A record beside the workflow (its state does not move): the row's new values
         and the event, in the caller's transaction."""
         for topic in domain.topics_for(event):
-            await self.outbox.emit(s, topic, event, row.get("agency_code") or "")
-        await self.repo.write_cases(s, [row | values])
-        return {"dossier_code": row["code"], "event": type(event).__name__,
+            await self.outbox.emit(s, topic, event, row.agency_code or "")
+        await self.repo.write_cases(s, [row.changed(values)])
+        letter = values.get("apology")
+        return {"dossier_code": row.code, "event": type(event).__name__,
                 **event.model_dump(exclude={"dossier_code"})} | (
-            {"in_time": values["apology"]["in_time"]} if "apology" in values else {})
+            {"in_time": letter["in_time"]} if isinstance(letter, dict) else {})

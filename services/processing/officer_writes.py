@@ -114,7 +114,7 @@ class OfficerWrites:
         rt = self.runtime
         async with rt.sessions() as s:  # another tree's case is not even confirmed
             row = await self.actions.repo.case(s, code)
-            if not caller.sees(row.get("agency_code") if row else None):
+            if not caller.sees(row.agency_code if row else None):
                 raise NotFound(code)
         prepared = await prepare() if prepare else None
         try:

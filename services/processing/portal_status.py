@@ -24,6 +24,7 @@ from contracts.events import (
 )
 from contracts.ingest import PortalStatus
 from contracts.portal import PORTAL_CHANNEL, PortalStatusUpdate, idempotency_key
+from services.processing.case_record import CaseRecord
 from services.processing.workflow import State
 
 # A central case's state in the portal's codes. `waiting` (received, not yet digitized) has
@@ -83,12 +84,12 @@ class Facts:
     origin_system: str | None = None
 
     @classmethod
-    def of_row(cls, row: dict[str, Any] | None) -> Facts | None:
+    def of_case(cls, case: CaseRecord | None) -> Facts | None:
         """A case's facts once its receipt is known; None before."""
-        if row is None or row.get("received_at") is None:
+        if case is None or case.received_at is None:
             return None
-        return cls(row.get("agency_code") or "", row.get("procedure_code") or "",
-                   row.get("channel"), row.get("origin_system"))
+        return cls(case.agency_code or "", case.procedure_code or "", case.channel,
+                   case.origin_system)
 
     @classmethod
     def of_event(cls, event: Any) -> Facts | None:

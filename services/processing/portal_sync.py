@@ -41,6 +41,7 @@ from services.common.metrics import on_commit
 from services.common.runtime import Runtime
 from services.common.telemetry import get_logger
 from services.processing import portal_status as ps
+from services.processing.case_record import CaseRecord
 from services.processing.portal_repository import PortalRepository
 
 log = get_logger(__name__)
@@ -107,20 +108,20 @@ class PortalRecorder:
         """What processing reads for the portal alone: refusals at receipt (status 3)."""
         return (DossierRejected,) if self.scope is not None else ()
 
-    def heard(self, s: AsyncSession, row: dict[str, Any] | None, event: Any) -> None:
+    def heard(self, s: AsyncSession, row: CaseRecord | None, event: Any) -> None:
         """An event processing consumed, before it is applied (`row`: the case as it was)."""
         if self.scope is None or (found := ps.heard_status(event)) is None:
             return
         status, at = found
         self._note(s, ps.Note(event.dossier_code, status, at,
-                              ps.Facts.of_event(event) or ps.Facts.of_row(row)))
+                              ps.Facts.of_event(event) or ps.Facts.of_case(row)))
 
-    def moved(self, s: AsyncSession, row: dict[str, Any], state: str, at: datetime) -> None:
+    def moved(self, s: AsyncSession, row: CaseRecord, state: str, at: datetime) -> None:
         """A central case's transition to `state` at `at` (`row`: the case before it)."""
         if self.scope is None or (status := ps.STATE_STATUS.get(state)) is None:
             return
-        if (facts := ps.Facts.of_row(row)) is not None:
-            self._note(s, ps.Note(row["code"], status, at, facts))
+        if (facts := ps.Facts.of_case(row)) is not None:
+            self._note(s, ps.Note(row.code, status, at, facts))
 
     def _note(self, s: AsyncSession, note: ps.Note) -> None:
         assert self.scope is not None

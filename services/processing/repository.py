@@ -3,17 +3,23 @@ identities, the answers kept for Idempotency-Keys."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.common import ApplicantRef, LegalTime
+from contracts.events import StepAssigned
 from services.common.bulk import defer_insert, upsert
 from services.common.idempotency import KeptAnswers
 from services.processing import tables
+from services.processing.case_record import FIELDS, CaseRecord, StoredClock
+from services.processing.domain import AlertColumns
+from services.processing.legal_clock import Period
 
 # Two requests racing with one Idempotency-Key: the loser's insert fails on the key.
 DuplicateKey = IntegrityError
@@ -21,12 +27,12 @@ DuplicateKey = IntegrityError
 
 class ProcessingRepository(KeptAnswers):
     answers_table = tables.idempotency
-    async def case(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
+    async def case(self, s: AsyncSession, code: str) -> CaseRecord | None:
         rows = await self.cases(s, [code])
         return rows.get(code)
 
     async def cases(self, s: AsyncSession, codes: Collection[str], *, lock: bool = False
-                    ) -> dict[str, dict[str, Any]]:
+                    ) -> dict[str, CaseRecord]:
         """The cases of these codes, in one query; `lock` for rows that are written back
         (PostgreSQL row locks, taken in code order so two writers cannot deadlock; SQLite
         already holds the write lock from BEGIN IMMEDIATE), so no transition is lost."""
@@ -36,32 +42,40 @@ class ProcessingRepository(KeptAnswers):
         query = select(t).where(t.c.code.in_(list(codes))).order_by(t.c.code)
         if lock:
             query = query.with_for_update()
-        return {r["code"]: dict(r) for r in (await s.execute(query)).mappings()}
+        return {r["code"]: record_of(r) for r in (await s.execute(query)).mappings()}
 
-    async def ensure_cases(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Insert the rows whose code is not there yet (one statement); existing ones are
+    async def ensure_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:
+        """Insert the cases whose code is not there yet (one statement); existing ones are
         left as they are."""
-        if rows:
+        if records:
             t = tables.cases
             await s.execute(upsert(s, t).on_conflict_do_nothing(index_elements=[t.c.code]),
-                            rows)
+                            [{"code": r.code, "state": r.state, "supplement_rounds":
+                              r.supplement_rounds, "verifications": r.verifications,
+                              "assignments": r.assignments} for r in records])
 
-    async def write_cases(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Whole case rows written back by code, one executemany for the batch."""
-        if not rows:
+    async def write_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:
+        """Whole cases written back by code, one executemany for the batch."""
+        if not records:
             return
         t = tables.cases
         columns = [c.name for c in t.columns if c.name != "code"]
         await s.execute(
             update(t).where(t.c.code == bindparam("b_code")).values(
                 {name: bindparam(f"b_{name}") for name in columns}),
-            [{f"b_{name}": row.get(name) for name in ["code", *columns]} for row in rows])
+            [{f"b_{name}": value for name, value in row_of(r).items()} for r in records])
 
-    def add_history(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        defer_insert(s, tables.case_history, row)
+    def add_history(self, s: AsyncSession, code: str, history: dict[str, Any]) -> None:
+        """A transition's history row (workflow.Transition.history)."""
+        defer_insert(s, tables.case_history, {"dossier_code": code, **history})
 
-    def add_step(self, s: AsyncSession, row: dict[str, Any]) -> None:
-        defer_insert(s, tables.steps, row)
+    def add_step(self, s: AsyncSession, event: StepAssigned, seq: int) -> None:
+        """The steps row of an assignment, `seq`-th of its dossier."""
+        defer_insert(s, tables.steps, {
+            "dossier_code": event.dossier_code, "seq": seq, "step_no": event.step_no,
+            "step_code": event.step_code, "department": event.department,
+            "assignee": event.assignee, "assigned_at": event.assigned_at,
+            "due_at": event.step_due_at})
 
     async def complete_steps(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Steps completed (dossier_code, seq, completed_at, outcome), one executemany."""
@@ -88,7 +102,7 @@ class ProcessingRepository(KeptAnswers):
                    department: str | None, officer: str | None, state: str | None,
                    after: tuple[datetime, str] | None, limit: int,
                    deadline: str | None = None, explained: bool | None = None
-                   ) -> list[dict[str, Any]]:
+                   ) -> list[CaseRecord]:
         """Up to `limit` received cases by receipt time then code, after the cursor (keyset
         pagination: pages stay stable while new cases arrive)."""
         t = tables.cases
@@ -107,10 +121,10 @@ class ProcessingRepository(KeptAnswers):
             at, code = after
             query = query.where(or_(t.c.received_at > at,
                                     and_(t.c.received_at == at, t.c.code > code)))
-        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+        return [record_of(r) for r in (await s.execute(query)).mappings().all()]
 
     async def due_alerts(self, s: AsyncSession, now: datetime, limit: int
-                         ) -> list[dict[str, Any]]:
+                         ) -> list[CaseRecord]:
         """The deadline monitor's batch: cases whose next alert is due, earliest first, by
         the index on next_alert_at. Locked rows are skipped (PostgreSQL), so two replicas
         share the work and never fire one alert twice; SQLite's BEGIN IMMEDIATE already
@@ -118,10 +132,10 @@ class ProcessingRepository(KeptAnswers):
         t = tables.cases
         query = (select(t).where(t.c.next_alert_at <= now).order_by(t.c.next_alert_at)
                  .limit(limit).with_for_update(skip_locked=True))
-        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+        return [record_of(r) for r in (await s.execute(query)).mappings().all()]
 
     async def unscheduled(self, s: AsyncSession, resolved: Collection[str], limit: int
-                          ) -> list[dict[str, Any]]:
+                          ) -> list[CaseRecord]:
         """Open cases whose alerts were never scheduled (opened before the monitor
         existed: alerts_fired is NULL only on those), locked like the monitor's batch. A
         scan, so it runs once per start-up, not per tick."""
@@ -129,7 +143,7 @@ class ProcessingRepository(KeptAnswers):
         query = (select(t).where(t.c.alerts_fired.is_(None), t.c.clock.is_not(None),
                                  t.c.state.not_in(list(resolved)))
                  .limit(limit).with_for_update(skip_locked=True))
-        return [dict(r) for r in (await s.execute(query)).mappings().all()]
+        return [record_of(r) for r in (await s.execute(query)).mappings().all()]
 
     async def open_counts(self, s: AsyncSession, resolved: Collection[str]
                           ) -> list[tuple[str, str | None, int]]:
@@ -141,17 +155,19 @@ class ProcessingRepository(KeptAnswers):
                  .group_by(t.c.agency_code, t.c.deadline))
         return [(a or "", d, int(n)) for a, d, n in (await s.execute(query)).all()]
 
-    async def set_alerts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """The monitor's columns of many cases in one executemany: code, next_alert_at,
-        alerts_fired, deadline."""
-        if not rows:
+    async def set_alerts(self, s: AsyncSession, alerts: list[tuple[str, AlertColumns]]
+                         ) -> None:
+        """The monitor's columns of many cases in one executemany, by code."""
+        if not alerts:
             return
         t = tables.cases
         await s.execute(
             update(t).where(t.c.code == bindparam("b_code")).values(
                 next_alert_at=bindparam("b_next_alert_at"),
                 alerts_fired=bindparam("b_alerts_fired"), deadline=bindparam("b_deadline")),
-            [{f"b_{k}": v for k, v in row.items()} for row in rows])
+            [{"b_code": code, "b_next_alert_at": a.next_alert_at,
+              "b_alerts_fired": list(a.alerts_fired), "b_deadline": a.deadline}
+             for code, a in alerts])
 
     async def applicant(self, s: AsyncSession, code: str) -> dict[str, Any] | None:
         """The applicant's identity (for the letters sent to them)."""
@@ -172,5 +188,77 @@ class ProcessingRepository(KeptAnswers):
 
 
 def _for_letters(applicant: dict[str, Any]) -> dict[str, Any]:
-    """What domain.applicant_name reads of an applicant, and its kind."""
+    """What case_views.applicant_name reads of an applicant, and its kind."""
     return {k: applicant[k] for k in ("kind", "full_name", "name") if k in applicant}
+
+
+# --- cases rows to and from CaseRecord ------------------------------------------------------
+
+
+def _when(value: Any) -> datetime | None:
+    """A JSON column's time: an ISO string (or a datetime, as SQLite's JSON may hand back
+    what was written in the same session)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _clock(stored: Any) -> StoredClock | None:
+    if not stored:
+        return None
+    return StoredClock(
+        tuple(Period(_when(p["start"]), _when(p["end"]), p["kind"],  # type: ignore[arg-type]
+                     p.get("department"), p.get("officer")) for p in stored["periods"]),
+        tuple(_when(r) for r in stored.get("restarts", ())))  # type: ignore[misc]
+
+
+def clock_json(clock: StoredClock) -> dict[str, Any]:
+    return {"periods": [{"start": p.start.isoformat(),
+                         "end": p.end.isoformat() if p.end else None, "kind": p.kind,
+                         "department": p.department, "officer": p.officer}
+                        for p in clock.periods],
+            "restarts": [r.isoformat() for r in clock.restarts]}
+
+
+def record_of(row: Mapping[str, Any]) -> CaseRecord:
+    """A cases row as the aggregate: its JSON columns parsed once, here."""
+    fired, legal, applicant = row["alerts_fired"], row["legal_time"], row["applicant"]
+    return CaseRecord(
+        code=row["code"], state=row["state"], agency_code=row["agency_code"],
+        procedure_code=row["procedure_code"], catalog_version=row["catalog_version"],
+        received_at=row["received_at"], due_at=row["due_at"],
+        digitized_at=row["digitized_at"], opened_at=row["opened_at"],
+        current_step=row["current_step"], department=row["department"],
+        holder=row["holder"],
+        legal_time=LegalTime.model_validate(legal) if legal else None,
+        clock_start=row["clock_start"], clock=_clock(row["clock"]),
+        step_dues=tuple(d for d in map(_when, row["step_dues"] or ()) if d),
+        applicant=ApplicantRef.model_validate(applicant) if applicant else None,
+        return_channel=row["return_channel"], proposal=row["proposal"],
+        supplement_rounds=row["supplement_rounds"] or 0,
+        verifications=row["verifications"] or 0, open_request=row["open_request"],
+        asked_agency=row["asked_agency"], stop_notice=row["stop_notice"],
+        assignments=row["assignments"] or 0, updated_at=row["updated_at"],
+        next_alert_at=row["next_alert_at"],
+        alerts_fired=tuple(fired) if fired is not None else None,
+        deadline=row["deadline"], origin_system=row["origin_system"],
+        explained_at=row["explained_at"], explanation=row["explanation"],
+        apology=row["apology"], channel=row["channel"], result=row["result"],
+        extraction_flags=row["extraction_flags"], agency_requests=row["agency_requests"],
+        published_results=tuple(row["published_results"] or ()))
+
+
+def row_of(record: CaseRecord) -> dict[str, Any]:
+    """The aggregate as the cases row's column values."""
+    values = dict(zip(FIELDS, _fields(record), strict=True))
+    legal, applicant, clock = record.legal_time, record.applicant, record.clock
+    fired = record.alerts_fired
+    values.update(
+        legal_time=legal.model_dump(mode="json") if legal else None,
+        applicant=applicant.model_dump(mode="json") if applicant else None,
+        clock=clock_json(clock) if clock is not None else None,
+        step_dues=[d.isoformat() for d in record.step_dues] or None,
+        alerts_fired=list(fired) if fired is not None else None,
+        published_results=list(record.published_results) or None)
+    return values
+
+
+_fields = attrgetter(*FIELDS)

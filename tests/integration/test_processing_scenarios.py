@@ -35,6 +35,7 @@ from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar, agency_calendar, timeliness
 from services.processing import domain, legal_clock
 from services.processing.app import build
+from services.processing.repository import record_of
 from services.processing.settings import ProcessingSettings
 from tests.integration.support import read_topic, settings_for, started
 from tests.integration.test_processing_lifecycle import (
@@ -154,7 +155,7 @@ async def stored_clock(runtime: Runtime, code: str) -> legal_clock.ClockState:
     cases = runtime.metadata.tables["cases"]
     async with runtime.sessions() as s:
         row = (await s.execute(select(cases).where(cases.c.code == code))).mappings().one()
-    state = domain.clock_state(dict(row), CAL)
+    state = domain.clock_state(record_of(row), CAL)
     assert state is not None
     return state
 

@@ -30,7 +30,8 @@ from services.digitization.ocr import (
 )
 from services.digitization.ocr import event as ocr_event
 from services.digitization.ocr.event import declared_from
-from services.processing import domain
+from services.processing import case_views, domain
+from services.processing.case_record import CaseRecord
 
 AT = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
 READ_ID, DECLARED_ID, SOCIAL = "001090012345", "001090099999", "0123456789"
@@ -109,8 +110,8 @@ def test_extracted_fields_the_contract_refuses_are_left_off_not_fatal() -> None:
     assert digitization._with_extra(plain, bad) == plain
 
 
-def _view(row: dict) -> dict:
-    return domain.view({"code": "D-1", "state": "waiting", **row}, None, None, [], [], [], AT)
+def _view(record: CaseRecord) -> dict:
+    return case_views.view(record, None, None, [], [], [], AT)
 
 
 def digitized(*summaries: dict) -> DossierDigitized:
@@ -124,23 +125,23 @@ def test_processing_keeps_each_forms_latest_extraction_and_shows_the_mismatch() 
     flagged = event_summary(extraction(), compared=True)
     clean = {**flagged, "mismatches": []}
     other = {**clean, "form_code": "TK1-TS"}
-    row: dict = {"extraction_flags": None}
+    row = CaseRecord(code="D-1", state="waiting")
     assert _view(row)["declaration_mismatch"] is False and _view(row)["extraction"] == {}
 
-    row |= domain.extraction_values(row, digitized(flagged, other))
+    row = domain.with_extractions(row, digitized(flagged, other))
     assert _view(row)["declaration_mismatch"] is True
     assert _view(row)["extraction"]["14-HSB"]["mismatches"][0]["field"] == "id_number"
     assert set(_view(row)["extraction"]) == {"14-HSB", "TK1-TS"}
-    assert domain.extraction_values(row, digitized(flagged, other)) == {}  # redelivered
+    assert domain.with_extractions(row, digitized(flagged, other)) is row  # redelivered
     # The corrected form of a supplement, scanned again: the mismatch is gone.
-    row |= domain.extraction_values(row, digitized(clean, other))
+    row = domain.with_extractions(row, digitized(clean, other))
     assert _view(row)["declaration_mismatch"] is False
     # Scanned again without extraction: its old summary no longer stands.
-    row |= domain.extraction_values(row, digitized(other))
+    row = domain.with_extractions(row, digitized(other))
     assert set(_view(row)["extraction"]) == {"TK1-TS"}
-    row |= domain.extraction_values(row, digitized())
-    assert row["extraction_flags"] is None and _view(row)["extraction"] == {}
+    row = domain.with_extractions(row, digitized())
+    assert row.extraction_flags is None and _view(row)["extraction"] == {}
     # An event written before DossierDigitized carried them says nothing: nothing changes.
-    row |= domain.extraction_values(row, digitized(flagged))
+    row = domain.with_extractions(row, digitized(flagged))
     old = digitized().model_copy(update={"extractions": None})
-    assert domain.extraction_values(row, old) == {}
+    assert domain.with_extractions(row, old) is row

@@ -36,6 +36,7 @@ from contracts.portal import PortalStatusUpdate, idempotency_key
 from services.intake.domain import Submission
 from services.intake.receipt import refusal_events
 from services.processing import portal_status as ps
+from services.processing.case_record import CaseRecord
 from services.processing.workflow import State
 
 CODE = "000.01.01.H26-260302-0007"
@@ -133,10 +134,10 @@ def test_facts_come_from_the_receipt_or_refusal_else_from_a_received_case() -> N
     refused = DossierRejected(dossier_code=CODE, agency_code="A", procedure_code="P",
                               applicant=REF, rejected_at=T0, reasons=[REASON])
     assert ps.Facts.of_event(refused) == ps.Facts("A", "P", None)  # written before channels
-    assert ps.Facts.of_row({"code": CODE, "state": "waiting"}) is None
-    assert ps.Facts.of_row({"code": CODE, "received_at": T0, "agency_code": "A",
-                            "procedure_code": "P", "channel": "online"}) == \
-        ps.Facts("A", "P", "online")
+    assert ps.Facts.of_case(CaseRecord(code=CODE, state="waiting")) is None
+    assert ps.Facts.of_case(CaseRecord(code=CODE, state="waiting", received_at=T0,
+                                       agency_code="A", procedure_code="P",
+                                       channel="online")) == ps.Facts("A", "P", "online")
 
 
 def _bodies(plan: ps.Plan) -> list[dict[str, object]]:

@@ -8,6 +8,7 @@ notification's recipients show it."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,10 +26,12 @@ from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.notification.directory import load_directory
 from services.notification.domain import Planner, QuietHours, fold
+from services.notification.dossier import WatchedDossier
 from services.notification.rules import load_rules
 from services.notification.settings import NotificationSettings
 from services.notification.templates import Templates
-from services.processing import agency_requests, domain, legal_clock
+from services.processing import agency_requests, case_views, domain, legal_clock
+from services.processing.case_record import CaseRecord
 from services.processing.documents.control_slip import build_control_slip
 from services.processing.documents.slip_pdf import control_slip_pdf
 
@@ -95,73 +98,71 @@ def test_a_near_sub_deadline_warns_by_its_share_and_none_outside_hours() -> None
                                                           None)] == ["sub-deadline:V1:overdue"]
 
 
-def case_row() -> dict[str, Any]:
+def case_record() -> CaseRecord:
     # Received Tue 28/04/2026 9:00, five working days: due Thu 07/05 17:00 (30/4 and 1/5 off).
     legal = LegalTime(value=5, unit=TimeUnit.working_days)
     received = at(2026, 4, 28, 9)
     opened = legal_clock.open_clock(received, legal, CAL)
     state = legal_clock.pause_for_agency(legal_clock.hand_over(opened, received, DEPT), ASKED,
                                          OTHER)
-    return domain.new_row(CODE) | {
-        "agency_code": AGENCY, "state": "waiting_agency", "received_at": received,
-        "legal_time": legal.model_dump(mode="json"), "clock": domain.clock_json(state),
-        "agency_requests": agency_requests.recorded(None, asked(ASKED, SUB_DUE))}
+    return replace(domain.new_record(CODE), agency_code=AGENCY, state="waiting_agency",
+                   received_at=received, legal_time=legal, clock=domain.stored_clock(state),
+                   agency_requests=agency_requests.recorded(None, asked(ASKED, SUB_DUE)))
 
 
 def test_the_open_request_sets_the_monitor_and_never_the_dossier_status() -> None:
-    row = case_row()
+    row = case_record()
     state = domain.clock_state(row, CAL)
     assert state is not None and legal_clock.due_at(state) == at(2026, 5, 7, 17)
     subs = domain.sub_alerts(row, CAL, POLICY)
-    values = domain.alert_values(state, set(), row["state"], ASKED, POLICY, subs)
+    values = domain.alert_values(state, set(), row.state, ASKED, POLICY, subs)
     # Mon 4/5 12:00 comes before the dossier's own first threshold.
-    assert values == {"next_alert_at": WARN, "alerts_fired": [], "deadline": None}
+    assert values == domain.AlertColumns(next_alert_at=WARN, alerts_fired=(), deadline=None)
     fired = {"sub-deadline:V1:approaching", "sub-deadline:V1:overdue"}
-    after = domain.alert_values(state, fired, row["state"], SUB_DUE + TICK, POLICY, subs)
-    assert after["deadline"] is None  # the dossier is neither near nor overdue by it
-    assert after["next_alert_at"] == legal_clock.next_alert(state, fired, SUB_DUE + TICK).at
+    after = domain.alert_values(state, fired, row.state, SUB_DUE + TICK, POLICY, subs)
+    assert after.deadline is None  # the dossier is neither near nor overdue by it
+    assert after.next_alert_at == legal_clock.next_alert(state, fired, SUB_DUE + TICK).at
     # Resolved: nothing pending.
-    assert domain.alert_values(state, set(), "approved", ASKED, POLICY, subs)[
-        "next_alert_at"] is None
-    overdue = agency_requests.alert_event(CODE, row, subs[1], SUB_DUE + TICK)
+    assert domain.alert_values(state, set(), "approved", ASKED, POLICY, subs
+                               ).next_alert_at is None
+    overdue = agency_requests.alert_event(CODE, row.agency_requests, subs[1], SUB_DUE + TICK)
     assert isinstance(overdue, DossierOverdue)
     assert (overdue.due_at, overdue.other_agency, overdue.request_id,
             overdue.responsible_department) == (SUB_DUE, OTHER, "V1", OTHER)
-    near = agency_requests.alert_event(CODE, row, subs[0], WARN)
+    near = agency_requests.alert_event(CODE, row.agency_requests, subs[0], WARN)
     assert isinstance(near, DeadlineApproaching)
     assert (near.due_at, near.warned_at, near.other_agency) == (SUB_DUE, WARN, OTHER)
     # Answered: no request open, no sub-deadline alert.
-    answered = row | {"agency_requests": agency_requests.recorded(
-        row["agency_requests"], answer(at(2026, 5, 5, 15)))}
+    answered = replace(row, agency_requests=agency_requests.recorded(
+        row.agency_requests, answer(at(2026, 5, 5, 15))))
     assert domain.sub_alerts(answered, CAL, POLICY) == []
 
 
 def test_each_request_is_kept_with_its_status_and_overrun() -> None:
     kept = agency_requests.recorded(None, asked(ASKED, SUB_DUE))
-    row = {"agency_requests": kept}
-    assert agency_requests.open_request(row)["request_id"] == "V1"  # type: ignore[index]
-    [before] = agency_requests.shown(row, SUB_DUE)
+    assert agency_requests.open_request(kept)["request_id"] == "V1"  # type: ignore[index]
+    [before] = agency_requests.shown(kept, SUB_DUE)
     assert (before["status"], before["overrun"], before["sub_due_at"]) == (
         "pending_within_time", False, SUB_DUE)
-    [past] = agency_requests.shown(row, SUB_DUE + TICK)
+    [past] = agency_requests.shown(kept, SUB_DUE + TICK)
     assert (past["status"], past["overrun"]) == ("pending_overdue", True)
     kept = agency_requests.recorded(kept, answer(at(2026, 5, 5, 15)))
     kept = agency_requests.recorded(kept, asked(at(2026, 5, 6, 8), at(2026, 5, 6, 16), "V2"))
     kept = agency_requests.recorded(kept, answer(at(2026, 5, 6, 10), "V2"))
-    row = {"agency_requests": kept}
-    assert agency_requests.open_request(row) is None
-    shown = agency_requests.shown(row, at(2026, 5, 7, 9))
+    assert agency_requests.open_request(kept) is None
+    shown = agency_requests.shown(kept, at(2026, 5, 7, 9))
     assert [(r["request_id"], r["status"], r["overrun"], r["answered_by"]) for r in shown] == [
         ("V1", "answered_late", True, OTHER), ("V2", "answered_on_time", False, OTHER)]
     # No sub-deadline given: never overrun.
-    none = {"agency_requests": agency_requests.recorded(None, asked(ASKED, None))}
-    assert agency_requests.shown(none, at(2027, 1, 1))[0]["overrun"] is False
+    none = replace(domain.new_record(CODE),
+                   agency_requests=agency_requests.recorded(None, asked(ASKED, None)))
+    assert agency_requests.shown(none.agency_requests, at(2027, 1, 1))[0]["overrun"] is False
     assert domain.sub_alerts(none, CAL, POLICY) == []
 
 
 def test_the_control_slip_shows_the_sub_deadline_and_its_overrun(tmp_path: Any) -> None:
-    row = case_row() | {"due_at": at(2026, 5, 7, 17), "procedure_code": "BHXH.NH.03",
-                        "channel": "online"}
+    row = case_views.as_mapping(case_record()) | {
+        "due_at": at(2026, 5, 7, 17), "procedure_code": "BHXH.NH.03", "channel": "online"}
     steps = [{"dossier_code": CODE, "seq": 1, "step_no": 1, "step_code": "TN",
               "department": DEPT, "assignee": None, "assigned_at": at(2026, 4, 28, 9),
               "due_at": at(2026, 5, 6, 17), "completed_at": None, "outcome": None}]
@@ -195,38 +196,38 @@ def planner() -> Planner:
 
 
 def test_notification_tells_the_asking_office_and_the_other_agency_only_of_its_own() -> None:
-    row = {"code": CODE, "agency_code": AGENCY, "procedure_code": "BHXH.NH.03",
-           "catalog_version": "2025.07", "department": DEPT, "assignee": "badinh.cd.cb01",
-           "due_at": at(2026, 5, 7, 17)}
+    row = WatchedDossier(code=CODE, agency_code=AGENCY, procedure_code="BHXH.NH.03",
+                         catalog_version="2025.07", department=DEPT,
+                         assignee="badinh.cd.cb01", due_at=at(2026, 5, 7, 17))
     late = DossierOverdue(dossier_code=CODE, due_at=SUB_DUE, detected_at=SUB_DUE + TICK,
                           responsible_department=OTHER, other_agency=OTHER, request_id="V1")
-    folded = dict(row)
+    folded = replace(row)
     fold(folded, late, lambda r: at(2030, 1, 1))
     # The dossier is not overdue by it: no overdue fact, no escalation planned.
     assert folded == row
     messages = planner().plan("dossier.overdue", "e1", late, row, SUB_DUE + TICK)
-    by = {(m["audience"], m["channel"]): m for m in messages}
+    by = {(m.audience, m.channel): m for m in messages}
     assert sorted(by) == [("department_head", "email"), ("department_head", "inbox"),
                           ("officer", "email"), ("officer", "inbox"),
                           ("other_agency", "email"), ("other_agency", "inbox")]
     other = by[("other_agency", "email")]
-    assert (other["recipient"], other["address"]) == (
+    assert (other.recipient, other.address) == (
         "hn.sldtbxh.van-thu", "vanthu@sldtbxh.hanoi.gov.vn")
-    assert other["subject"] == f"Quá thời hạn trả lời: hồ sơ {CODE}"
-    assert "Sở Lao động - Thương binh và Xã hội Hà Nội" in other["body"]
-    assert "12:00 ngày 05/05/2026" in other["body"] and "V1" in other["body"]
+    assert other.subject == f"Quá thời hạn trả lời: hồ sơ {CODE}"
+    assert "Sở Lao động - Thương binh và Xã hội Hà Nội" in other.body
+    assert "12:00 ngày 05/05/2026" in other.body and "V1" in other.body
     officer = by[("officer", "inbox")]
-    assert officer["subject"] == ("Quá hạn trả lời của Sở Lao động - Thương binh và Xã hội "
+    assert officer.subject == ("Quá hạn trả lời của Sở Lao động - Thương binh và Xã hội "
                                   f"Hà Nội: hồ sơ {CODE}")
     near = DeadlineApproaching(dossier_code=CODE, due_at=SUB_DUE, warned_at=WARN,
                                other_agency=OTHER, request_id="V1")
     told = planner().plan("deadline.approaching", "e2", near, row, WARN)
-    assert sorted((m["audience"], m["recipient"]) for m in told if m["channel"] == "inbox") \
+    assert sorted((m.audience, m.recipient) for m in told if m.channel == "inbox") \
         == [("officer", "badinh.cd.cb01"), ("other_agency", "hn.sldtbxh.van-thu")]
     # The dossier's own alerts go to nobody outside BHXH.
     own = DossierOverdue(dossier_code=CODE, due_at=at(2026, 5, 7, 17),
                          detected_at=at(2026, 5, 8, 8), responsible_department=DEPT)
-    assert {m["audience"] for m in planner().plan("dossier.overdue", "e3", own, row,
+    assert {m.audience for m in planner().plan("dossier.overdue", "e3", own, row,
                                                   at(2026, 5, 8, 8))} == {
         "officer", "department_head"}
 

@@ -11,6 +11,7 @@ from contracts.events import DeadlineApproaching, DossierOverdue
 from services.law.workdays import TZ, WorkCalendar
 from services.processing import legal_clock
 from services.processing.domain import (
+    AlertColumns,
     AlertPolicy,
     alert_event,
     alert_values,
@@ -38,9 +39,8 @@ def opened() -> legal_clock.ClockState:
 def test_opening_sets_the_first_threshold_and_no_status() -> None:
     state = opened()
     values = alert_values(state, set(), "in_step", at(2026, 3, 2, 9), POLICY)
-    assert values == {"next_alert_at": legal_clock.thresholds(state)[0].at, "alerts_fired": [],
-                      "deadline": None}
-    assert values["next_alert_at"] < legal_clock.due_at(state) == at(2026, 3, 16, 17)
+    assert values == AlertColumns(legal_clock.thresholds(state)[0].at, (), None)
+    assert values.next_alert_at < legal_clock.due_at(state) == at(2026, 3, 16, 17)
 
 
 def test_each_threshold_fires_once_then_overdue_then_nothing() -> None:
@@ -55,17 +55,17 @@ def test_each_threshold_fires_once_then_overdue_then_nothing() -> None:
         seen += [a.kind for a in fresh]
         assert due_alerts(state, fired, now, POLICY) == []  # a second tick: nothing
         values = alert_values(state, fired, "in_step", now, POLICY)
-        assert values["next_alert_at"] is None or values["next_alert_at"] > now
+        assert values.next_alert_at is None or values.next_alert_at > now
     assert seen[-1] == "overdue" and len(seen) == 3
-    assert alert_values(state, fired, "in_step", due, POLICY) == {
-        "next_alert_at": None, "alerts_fired": sorted(seen), "deadline": "overdue"}
+    assert alert_values(state, fired, "in_step", due, POLICY) == AlertColumns(
+        None, tuple(sorted(seen)), "overdue")
 
 
 def test_a_dossier_found_long_late_is_only_overdue() -> None:
     state, now = opened(), at(2026, 4, 20, 10)
     values = alert_values(state, set(), "in_step", now, POLICY)
     # just after the due time
-    assert values["next_alert_at"] == legal_clock.thresholds(state)[-1].at
+    assert values.next_alert_at == legal_clock.thresholds(state)[-1].at
     fresh = due_alerts(state, set(), now, POLICY)
     assert [a.kind for a in fresh] == ["overdue"]
     event = alert_event("000.01.01.H26-260302-0001", state, fresh[0], now)
@@ -77,7 +77,7 @@ def test_near_status_and_event() -> None:
     state = opened()
     first = legal_clock.thresholds(state)[0]
     fired = {first.kind}
-    assert alert_values(state, fired, "in_step", first.at, POLICY)["deadline"] == "near"
+    assert alert_values(state, fired, "in_step", first.at, POLICY).deadline == "near"
     event = alert_event("000.01.01.H26-260302-0001", state, first, first.at)
     assert isinstance(event, DeadlineApproaching)
 
@@ -87,24 +87,24 @@ def test_a_supplement_stops_alerts_and_its_arrival_starts_new_ones() -> None:
     fired = {legal_clock.thresholds(state)[0].kind}
     stopped = legal_clock.request_supplement(state, at(2026, 3, 6, 10))
     values = alert_values(stopped, fired, "waiting_supplement", at(2026, 3, 6, 10), POLICY)
-    assert values["next_alert_at"] is None and values["deadline"] == "near"
+    assert values.next_alert_at is None and values.deadline == "near"
     restarted = legal_clock.restart_after_supplement(stopped, at(2026, 3, 16, 9), DEPT)
     values = alert_values(restarted, fired, "in_step", at(2026, 3, 16, 9), POLICY)
     # A new legal time: its own thresholds, the earlier run's "near" no longer shown.
-    assert values["next_alert_at"] == legal_clock.thresholds(restarted)[0].at
-    assert values["next_alert_at"] > at(2026, 3, 16, 9)
-    assert values["deadline"] is None
+    assert values.next_alert_at == legal_clock.thresholds(restarted)[0].at
+    assert values.next_alert_at > at(2026, 3, 16, 9)
+    assert values.deadline is None
 
 
 def test_another_agency_does_not_move_the_appointment_and_resolution_clears() -> None:
     state = opened()
     paused = legal_clock.pause_for_agency(state, at(2026, 3, 3, 9), "BHXH.TINH")
-    assert alert_values(paused, set(), "waiting_agency", at(2026, 3, 3, 9), POLICY)[
-        "next_alert_at"] == legal_clock.thresholds(state)[0].at
+    assert alert_values(paused, set(), "waiting_agency", at(2026, 3, 3, 9), POLICY
+                        ).next_alert_at == legal_clock.thresholds(state)[0].at
     back = legal_clock.resume(paused, at(2026, 3, 4, 9), DEPT)
     finished = legal_clock.finish(back, at(2026, 3, 12, 9))
     values = alert_values(finished, {"overdue"}, "approved", at(2026, 3, 12, 9), POLICY)
-    assert values["next_alert_at"] is None and values["deadline"] is None
+    assert values.next_alert_at is None and values.deadline is None
 
 
 def test_deadline_status_by_run() -> None:
@@ -118,4 +118,4 @@ def test_thresholds_are_configurable() -> None:
     state = opened()
     only_overdue = AlertPolicy(near_days=None, used_share=None)
     values = alert_values(state, set(), "in_step", at(2026, 3, 2, 9), only_overdue)
-    assert values["next_alert_at"] == legal_clock.thresholds(state)[-1].at
+    assert values.next_alert_at == legal_clock.thresholds(state)[-1].at

@@ -1,17 +1,19 @@
-"""Processing's domain, pure: a case row round-trips through workflow.Case, and every
+"""Processing's domain, pure: a stored case round-trips through workflow.Case, and every
 transition moves the law's clock the way docs/law.md#processing-handovers-and-the-control-slip
 says (handovers attribute time, a supplement stops it and its completion restarts it,
 another agency's time is its own, the decision ends it)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.common import LegalTime
+from contracts.common import ApplicantRef, LegalTime
 from services.law.catalog import load_catalogs
 from services.law.workdays import WorkCalendar
-from services.processing import domain, legal_clock
+from services.processing import case_views, domain, legal_clock
+from services.processing.case_record import CaseRecord
 from services.processing.workflow import Action, apply
 
 CATALOGS = load_catalogs()
@@ -23,25 +25,25 @@ LEGAL = LegalTime(value=5, unit="working_days")
 HOUR = timedelta(hours=1)
 
 
-def received_row() -> dict[str, Any]:
-    return domain.new_row("000.01.01.H26-260302-0001") | {
-        "agency_code": "000.01.01.H26", "procedure_code": "BHXH.NH.03",
-        "received_at": RECEIVED, "clock_start": RECEIVED,
-        "due_at": CALENDAR.due_at(RECEIVED, LEGAL), "legal_time": LEGAL.model_dump(mode="json"),
-        "applicant": {"kind": "individual", "ref": "p1_processing_unit"},
-        "return_channel": "counter",
-        "digitized_at": RECEIVED + HOUR}
+def received_row() -> CaseRecord:
+    return replace(
+        domain.new_record("000.01.01.H26-260302-0001"),
+        agency_code="000.01.01.H26", procedure_code="BHXH.NH.03",
+        received_at=RECEIVED, clock_start=RECEIVED,
+        due_at=CALENDAR.due_at(RECEIVED, LEGAL), legal_time=LEGAL,
+        applicant=ApplicantRef(kind="individual", ref="p1_processing_unit"),
+        return_channel="counter", digitized_at=RECEIVED + HOUR)
 
 
-def move(row: dict[str, Any], action: Action, at: datetime, officer: str | None = None,
-         **payload: Any) -> dict[str, Any]:
+def move(row: CaseRecord, action: Action, at: datetime, officer: str | None = None,
+         **payload: Any) -> CaseRecord:
     assert PROCEDURE is not None
     done = apply(domain.to_case(row, PROCEDURE), action, payload, at, officer)
     state = domain.advance_clock(row, CALENDAR, action, done, at)
-    return row | domain.written(row, done, state, at)
+    return domain.written(row, done, state, at)
 
 
-def periods(row: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+def periods(row: CaseRecord) -> list[tuple[str, str | None, str | None]]:
     state = domain.clock_state(row, CALENDAR)
     assert state is not None
     return [(p.kind, p.department, p.officer) for p in state.periods]
@@ -53,9 +55,9 @@ def test_a_case_row_round_trips_through_the_workflow() -> None:
     assert domain.ready_to_open(row)
     opened = move(row, Action.open, RECEIVED + 2 * HOUR)
     case = domain.to_case(opened, PROCEDURE)
-    assert domain.case_values(case).items() <= opened.items()
-    assert opened["state"] == "in_step" and opened["department"] == "Phòng Chế độ BHXH"
-    assert opened["assignments"] == 1 and opened["opened_at"] == RECEIVED + 2 * HOUR
+    assert domain.with_case(opened, case) == opened
+    assert opened.state == "in_step" and opened.department == "Phòng Chế độ BHXH"
+    assert opened.assignments == 1 and opened.opened_at == RECEIVED + 2 * HOUR
 
 
 def test_the_clock_follows_every_holder() -> None:
@@ -88,12 +90,12 @@ def test_the_clock_follows_every_holder() -> None:
     state = domain.clock_state(row, CALENDAR)
     assert state is not None and state.restarts == (back,)
     assert state.periods[-1].end == back + 2 * HOUR  # the decision ended it
-    assert row["clock_start"] == back and row["department"] is None
+    assert row.clock_start == back and row.department is None
 
 
 def test_a_supplement_completed_at_the_counter_restarts_the_clock_at_opening() -> None:
     completed = RECEIVED + timedelta(days=1)
-    row = received_row() | {"clock_start": completed}
+    row = replace(received_row(), clock_start=completed)
     row = move(row, Action.open, completed + HOUR)
     state = domain.clock_state(row, CALENDAR)
     assert state is not None and legal_clock.clock_start(state) == completed
@@ -109,12 +111,12 @@ def test_the_return_is_kept_with_the_result_and_shown() -> None:
         "code": "x", "message_vi": "Không đủ", "message_en": "not enough"}])
     row = move(row, Action.record_return, RECEIVED + 6 * HOUR, "cb.an",
                return_channel="postal", postal_tracking_number="EB123456785VN")
-    assert row["return_channel"] == "postal"
-    assert row["result"]["decision"] == "denied"  # the decision is kept beside it
-    assert row["result"]["returned"] == {"returned_at": (RECEIVED + 6 * HOUR).isoformat(),
+    assert row.return_channel == "postal"
+    assert row.result["decision"] == "denied"  # the decision is kept beside it
+    assert row.result["returned"] == {"returned_at": (RECEIVED + 6 * HOUR).isoformat(),
                                          "return_channel": "postal",
                                          "reference": "EB123456785VN"}
-    shown = domain.view(row, None, None, [], [], [], RECEIVED + 7 * HOUR)
+    shown = case_views.view(row, None, None, [], [], [], RECEIVED + 7 * HOUR)
     assert shown["return_channel"] == "postal"
     assert shown["returned"]["reference"] == "EB123456785VN"
 
@@ -136,7 +138,7 @@ def test_the_window_runs_from_a_supplement_completed_at_the_counter() -> None:
     # The counter asked for one at receipt (intake's own request): processing still may,
     # counted from the complete dossier.
     completed = RECEIVED + timedelta(days=3)  # Thu 5 March
-    row = move(received_row() | {"clock_start": completed}, Action.open, completed + HOUR)
+    row = move(replace(received_row(), clock_start=completed), Action.open, completed + HOUR)
     assert domain.supplement_window(row, CALENDAR, completed + timedelta(days=4), 3) == []
     assert domain.supplement_window(row, CALENDAR, completed + timedelta(days=6), 3)
 

@@ -38,7 +38,7 @@ class _Unanswered:
 
 
 def _place(partition: int, offset: int) -> str:
-    # How an answer names a record whose id could not be read (services/intake/domain.py).
+    # How an answer names a record whose id could not be read (services/intake/province_status.py).
     return f"{topics.INGEST.name}/{partition}/{offset}"
 
 

@@ -32,8 +32,9 @@ class Expectation:
     reporting_events: int = 0
 
 
-# What intake emits for each portal status (domain.province_news), and what reporting then
-# holds beyond it (digitization, notification), per event.
+# What intake emits for each portal status (services/intake/province_status.py,
+# province_news), and what reporting then holds beyond it (digitization, notification), per
+# event.
 _NATIONAL = {2: "dossier.received.v1", 3: "dossier.rejected.v1",
              5: "supplement.requested.v1", 7: "dossier.withdrawn.v1",
              9: "dossier.resolved.v1", 10: "result.returned.v1"}

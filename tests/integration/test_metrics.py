@@ -29,6 +29,7 @@ from services.common.runtime import Runtime
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings, dev_signed
 from services.processing.app import build as build_processing
+from services.processing.case_record import CaseRecord
 from services.processing.settings import ProcessingSettings
 from tests.auth import AUTH
 from tests.integration.support import eventually, settings_for, started
@@ -147,13 +148,14 @@ async def test_receipts_and_open_cases_move_the_domain_metrics(
             return value(await scrape(processing), "onestop_cases_open",
                          agency=AGENCY) == open_
         await eventually(let_go, "the open-cases gauge to drop after the withdrawal")
-        assert (await _case(processing, code) or {}).get("state") == "withdrawn"
+        case = await _case(processing, code)
+        assert case is not None and case.state == "withdrawn"
     finally:
         await processing.stop()
         await intake.stop()
 
 
-async def _case(runtime: Runtime, code: str) -> dict[str, Any] | None:
+async def _case(runtime: Runtime, code: str) -> CaseRecord | None:
     async with runtime.sessions() as s:
         return await runtime.app.state.cases.repo.case(s, code)  # type: ignore[no-any-return]
 

@@ -1,6 +1,7 @@
 """The layers, checked: contracts import nothing of the services; the law and the runtime
 never import each other; the runtime names no service and holds no product rule (the
-product's roles, permissions and stationery are given to it); no service imports another."""
+product's roles, permissions and stationery are given to it); no service imports another;
+each service's domain is pure and typed (its aggregates, never a row, in its signatures)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,13 @@ def test_the_runtime_has_no_import_cycle_through_its_http_edge() -> None:
     assert offenders("services.common.ops", ("services.common.runtime",)) == []
 
 
+# The domain modules: each service's decisions, typed (a row is the repository's business).
+DOMAIN_MODULES = (*(f"services.{s}.domain" for s in SERVICES), "services.intake.rules",
+                  "services.intake.receipt", "services.intake.province_status",
+                  "services.intake.dossier", "services.digitization.document_set",
+                  "services.processing.workflow", "services.processing.legal_clock",
+                  "services.processing.case_record", "services.notification.dossier",
+                  "services.notification.message", "services.reporting.facts")
 PURE = ("services.common", "fastapi", "starlette", "sqlalchemy", "aiokafka")
 # The one error base is pure (no I/O, no framework): a domain raises its kinds.
 ERRORS = ("services.common.errors",)
@@ -156,8 +164,7 @@ def test_every_service_domain_is_pure(service: str) -> None:
     assert offenders(f"services.{service}.domain", PURE, ERRORS) == []
 
 
-@pytest.mark.parametrize("module", ["services.intake.rules", "services.processing.workflow",
-                                    "services.processing.legal_clock"])
+@pytest.mark.parametrize("module", [m for m in DOMAIN_MODULES if not m.endswith(".domain")])
 def test_other_domain_modules_are_pure(module: str) -> None:
     assert offenders(module, PURE, ERRORS) == []
 
@@ -169,3 +176,46 @@ def test_only_the_repository_writes_sql(service: str) -> None:
         found = [o for o in offenders(f"services.{service}.{module}", ("sqlalchemy",))
                  if not o.endswith("imports sqlalchemy.ext.asyncio")]
         assert found == [], module
+
+
+UNTYPED = ("dict[str, Any]", "Mapping[str, Any]", "MutableMapping[str, Any]")
+
+
+def untyped_signatures(path: Path) -> list[str]:
+    """Each function whose parameters or return are annotated as a string-keyed bag of
+    anything: the shape of a database row or a JSON body, not of a domain type."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = node.args
+        annotated = [(a.arg, a.annotation) for a in
+                     (*args.posonlyargs, *args.args, *args.kwonlyargs,
+                      *(x for x in (args.vararg, args.kwarg) if x))]
+        annotated.append(("return", node.returns))
+        found += [f"{path.name}:{node.lineno} {node.name}({name}: {text})"
+                  for name, annotation in annotated if annotation is not None
+                  for text in [ast.unparse(annotation)]
+                  if any(u in text for u in UNTYPED)]
+    return found
+
+
+def _module_path(module: str) -> Path:
+    return (ROOT / module.replace(".", "/")).with_suffix(".py")
+
+
+@pytest.mark.parametrize("module", DOMAIN_MODULES)
+def test_the_domain_takes_and_returns_types_not_rows(module: str) -> None:
+    assert untyped_signatures(_module_path(module)) == []
+
+
+def test_the_typed_domain_check_finds_a_row_in_a_signature(tmp_path: Path) -> None:
+    sample = tmp_path / "domain.py"
+    sample.write_text("from typing import Any\n"
+                      "def ok(code: str) -> int: ...\n"
+                      "def bad(row: dict[str, Any]) -> bool: ...\n"
+                      "async def worse(rows: list[dict[str, Any]]) -> None: ...\n"
+                      "class C:\n"
+                      "    def m(self, *, x: int) -> dict[str, Any]: ...\n", "utf-8")
+    assert [f.split(" ")[1] for f in untyped_signatures(sample)] == \
+        ["bad(row:", "worse(rows:", "m(return:"]

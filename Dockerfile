@@ -51,6 +51,6 @@ CMD ["sh", "-c", "printf '%s\\n' \
 'usage: python -m services.<name> [migrate]' \
 '  <name>: intake (8001) | digitization (8002) | processing (8003) | notification (8004) | reporting (8005) | web (8000, the screens)' \
 '  migrate: upgrade the service database and exit' \
-'topics:  python -m services.common.topics create' \
+'topics:  python -m services.common.messaging.topics create' \
 'secrets: python -m deploy.secrets --dir /out  (what `make secrets` runs; docs/production.md)' \
 'settings: README.md, Configuration; docker-compose.yml sets them for production'"]

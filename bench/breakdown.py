@@ -1,5 +1,6 @@
 """Where each service's time went during a measured load, from the services' own /metrics
-(scraped before and after it: services/common/sqlstats.py and the consumer's batch parts)
+(scraped before and after it: services/common/observability/sqlstats.py and the
+consumer's batch parts)
 and, on PostgreSQL, from the server: its processes' CPU and its per-database counters.
 
 Per service, per consumer batch: wall ms, of it SQL statements, commit, pool (checkout and

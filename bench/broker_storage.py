@@ -44,7 +44,7 @@ from deploy.local.broker import (
     port_open,
     s3_storage_env,
 )
-from services.common.kafka import make_producer
+from services.common.messaging.kafka import make_producer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "var" / "tools"

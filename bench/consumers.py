@@ -9,7 +9,7 @@ the beginning in a consumer group of its own, with a handler that does nothing:
   (what FastStream decodes and validates for it): one record per call under its default
   acknowledgement policy (auto-commit), one record per call under `AckPolicy.ACK` (an
   offset commit per record: what at-least-once takes), and `batch=True` (1,000 records);
-- the project's `BatchConsumer` (services/common/consumer.py): typed parse, its inbox on a
+- the project's `BatchConsumer` (services/common/messaging/consumer.py): typed parse, its inbox on a
   SQLite file checked and written in one transaction per batch, then the batch's offsets.
 Figures: records/s from the first record handled to the last, the client's CPU seconds
 (this process, its threads included) and the broker's when this run started it.
@@ -51,13 +51,13 @@ from contracts.envelope import typed_inbound
 from contracts.events import DossierReceived
 from contracts.topics import Topic
 from deploy.local.broker import LocalBroker, free_port
-from services.common.bulk import flush_inserts
 from services.common.clock import SystemClock
-from services.common.consumer import BatchConsumer, Context, Subscription
-from services.common.db import make_engine, runtime_tables, session_factory
-from services.common.inbox import Inbox, content_hash
-from services.common.kafka import make_consumer
-from services.common.metrics import RuntimeMetrics
+from services.common.messaging.consumer import BatchConsumer, Context, Subscription
+from services.common.messaging.inbox import Inbox, content_hash
+from services.common.messaging.kafka import make_consumer
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.db import make_engine, runtime_tables, session_factory
 
 PARTITIONS = 6
 BATCH = 1000  # records per fetch or batch call, for every way that takes batches

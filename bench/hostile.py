@@ -387,7 +387,7 @@ def main() -> int:
                              "INTAKE_PARKED_EXPIRY_HOURS": str(5 / 3600),
                              "INTAKE_PARKED_CHECK_SECONDS": "1"})
     try:
-        from services.common.kafka import ensure_topics
+        from services.common.messaging.kafka import ensure_topics
         asyncio.run(ensure_topics(broker.bootstrap))
         stack.migrate()
         stack.start(("intake",))

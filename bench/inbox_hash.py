@@ -1,6 +1,6 @@
 """What the inbox's content hash costs the consumer, per record (a micro-benchmark).
 
-The inbox recognises an event by the hash of its content (services/common/inbox.py,
+The inbox recognises an event by the hash of its content (services/common/messaging/inbox.py,
 `content_hash`: canonical JSON of the parsed envelope) where it used to hash the record's
 bytes (`payload_hash`). Both are timed here on the same records, beside what the consumer
 does with each record anyway (`BatchConsumer._parse`: envelope, event, hash), so the share
@@ -23,8 +23,8 @@ from aiokafka.structs import ConsumerRecord
 from contracts import topics
 from contracts.envelope import InboundEnvelope
 from contracts.ingest import ProvinceDossierStatus
-from services.common.consumer import BatchConsumer, Subscription
-from services.common.inbox import content_hash, payload_hash
+from services.common.messaging.consumer import BatchConsumer, Subscription
+from services.common.messaging.inbox import content_hash, payload_hash
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "contracts" / "examples"
 

@@ -34,7 +34,7 @@ from sqlalchemy import MetaData, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.databases import create_databases, drop_databases
-from services.common.db import make_engine, runtime_tables
+from services.common.persistence.db import make_engine, runtime_tables
 
 PAYLOAD = os.urandom(600)  # an outbox row's sealed event, about the real size
 

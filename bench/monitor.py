@@ -38,11 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.common import ApplicantRef, Channel, ComponentRef, ReturnChannel
 from contracts.events import DossierDigitized, DossierReceived
-from services.common.bulk import flush_inserts
 from services.common.clock import SystemClock
-from services.common.db import make_engine, session_factory
-from services.common.migrations import upgrade_async
-from services.common.outbox import OutboxWriter
+from services.common.messaging.outbox import OutboxWriter
+from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.db import make_engine, session_factory
+from services.common.persistence.migrations import upgrade_async
 from services.law.catalog import CatalogSet, load_catalogs
 from services.law.workdays import agency_calendar
 from services.processing import domain, tables

@@ -41,7 +41,7 @@ from contracts.events import (
     SupplementRequested,
 )
 from contracts.topics import Topic
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.law.workdays import TZ, WorkCalendar, timeliness
 
 ROOT = Path(__file__).resolve().parent

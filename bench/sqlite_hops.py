@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
-from services.common.db import make_engine, session_factory
+from services.common.persistence.db import make_engine, session_factory
 
 ROWS = 500  # --rows
 metadata = MetaData()

@@ -14,7 +14,7 @@ from collections.abc import Generator
 
 import httpx
 
-from services.common.auth import NATIONAL, issue_token
+from services.common.http.auth import NATIONAL, issue_token
 from services.product.roles import ROLE_PERMISSIONS, Permission, Role
 
 PREFERENCE = (Role.counter_officer, Role.processing_officer, Role.department_head,

@@ -42,8 +42,9 @@ def _docker_kafka() -> Iterator[str] | None:
 
 def with_topics(bootstrap: str) -> str:
     """The registry's topics, as `make up` creates them: no client of ours asks a broker to
-    auto-create one (services/common/kafka.py), so a test may publish before any relay ran."""
-    from services.common.kafka import ensure_topics
+    auto-create one (services/common/messaging/kafka.py), so a test may publish before any
+    relay ran."""
+    from services.common.messaging.kafka import ensure_topics
 
     asyncio.run(ensure_topics(bootstrap))
     return bootstrap

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 
-from services.common.migrations import alembic_config, upgrade
+from services.common.persistence.migrations import alembic_config, upgrade
 
 
 def main(service: str, message: str) -> None:

@@ -24,7 +24,7 @@ from deploy.local.broker import LocalBroker, end_process, port_open
 from deploy.local.stack import FRONT, FRONT_PORT, ROOT, Stack
 from deploy.local.supervisor import Supervisor
 from deploy.local.tokens import credentials, describe
-from services.common.kafka import ensure_topics
+from services.common.messaging.kafka import ensure_topics
 
 
 def start_simulator(bootstrap: str, var: Path) -> subprocess.Popen[bytes] | None:

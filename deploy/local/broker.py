@@ -106,7 +106,7 @@ class LocalBroker:
 def fresh_broker(log_file: Path) -> Iterator[str]:
     """A local broker of its own, with the registry's topics (no client of ours asks a
     broker to auto-create one), stopped afterwards; yields its bootstrap address."""
-    from services.common.kafka import ensure_topics
+    from services.common.messaging.kafka import ensure_topics
 
     broker = LocalBroker(free_port(), log_file).start()
     try:

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from services.common.auth import NATIONAL, issue_token
+from services.common.http.auth import NATIONAL, issue_token
 from services.common.settings import key_digest
 from services.product.roles import Role
 from services.web.people import DEVELOPMENT_PEOPLE as PEOPLE

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from deploy.secrets.compose import variables
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
 from services.product.roles import Role
 
 

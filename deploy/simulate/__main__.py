@@ -40,7 +40,7 @@ from deploy.simulate import (
 )
 from deploy.simulate.feedback import Feedback
 from deploy.simulate.settings import SimulateSettings
-from services.common.kafka import ensure_topics, make_producer
+from services.common.messaging.kafka import ensure_topics, make_producer
 from services.law.catalog import CatalogIndex, load_catalogs
 
 

@@ -1,6 +1,6 @@
 """The one error base. A use case raises a `DomainError` (or a service's subclass of one of
 these) with its problems in both languages; the HTTP edge answers every one of them in one
-place (services/common/http.py), so no route maps exceptions itself. Pure: no I/O, no web
+place (services/common/http/edge.py), so no route maps exceptions itself. Pure: no I/O, no web
 framework, so domain code raises these without knowing it is served over HTTP."""
 
 from __future__ import annotations

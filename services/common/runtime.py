@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import Contract
 from contracts.topics import TOPICS, dead_letter_topic
-from services.common import database_busy, http
-from services.common.audit import AuditLog
-from services.common.auth import Authenticator, Grants, TreeOf, document_permissions
-from services.common.bulk import flush_inserts
 from services.common.clock import Clock, SystemClock
-from services.common.consumer import (
+from services.common.http import database_busy
+from services.common.http import edge as http
+from services.common.http.auth import Authenticator, Grants, TreeOf, document_permissions
+from services.common.http.ops import install_ops
+from services.common.messaging.consumer import (
     Answer,
     BatchConsumer,
     Handler,
@@ -33,24 +33,30 @@ from services.common.consumer import (
     Verify,
     describe,
 )
-from services.common.db import RuntimeTables, make_engine, session_factory, waiting_at_most
-from services.common.dead_letter_replay import count_replays
-from services.common.dead_letter_replay import run as dead_letters
-from services.common.gauges import RuntimeGauges
-from services.common.inbox import Inbox
-from services.common.kafka import ensure_topics, make_consumer, make_producer
-from services.common.metrics import RuntimeMetrics
-from services.common.migrations import upgrade_async
-from services.common.ops import install_ops
-from services.common.outbox import OutboxWriter
-from services.common.relay import OutboxRelay
-from services.common.retry import retrying
+from services.common.messaging.dead_letter_replay import count_replays
+from services.common.messaging.dead_letter_replay import run as dead_letters
+from services.common.messaging.inbox import Inbox
+from services.common.messaging.kafka import ensure_topics, make_consumer, make_producer
+from services.common.messaging.outbox import OutboxWriter
+from services.common.messaging.relay import OutboxRelay
+from services.common.messaging.retry import retrying
+from services.common.messaging.wiring import subscriptions_for
+from services.common.observability.gauges import RuntimeGauges
+from services.common.observability.logs import configure_logging, get_logger
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.observability.sqlstats import SqlStats, sql_phase
+from services.common.observability.tracing import Tracing
+from services.common.persistence.audit import AuditLog
+from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.db import (
+    RuntimeTables,
+    make_engine,
+    session_factory,
+    waiting_at_most,
+)
+from services.common.persistence.migrations import upgrade_async
 from services.common.sealing import Sealer, dead_letter_value
 from services.common.settings import ServiceSettings
-from services.common.sqlstats import SqlStats, sql_phase
-from services.common.telemetry import configure_logging, get_logger
-from services.common.tracing import Tracing
-from services.common.wiring import subscriptions_for
 
 log = get_logger(__name__)
 

@@ -10,8 +10,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from contracts.common import Problem
-from services.common.auth import Caller, acting, check_agency, require
-from services.common.http import ApiError, Problems
+from services.common.http.auth import Caller, acting, check_agency, require
+from services.common.http.edge import ApiError, Problems
 from services.digitization.desk import Desk
 from services.digitization.uploads import read_pages
 from services.product.roles import Permission as P

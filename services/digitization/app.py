@@ -14,10 +14,10 @@ from contracts.events import (
     ResultIssued,
     SupplementReceived,
 )
-from services.common.consumer import Batched
-from services.common.ratelimit import RateLimit
+from services.common.http.ratelimit import RateLimit
+from services.common.messaging.consumer import Batched
+from services.common.observability.logs import get_logger
 from services.common.runtime import Runtime
-from services.common.telemetry import get_logger
 from services.digitization import tables
 from services.digitization.api import router
 from services.digitization.desk import Desk

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import Request
 
 from contracts.common import Problem
-from services.common.auth import Caller, acting, check_agency
 from services.common.errors import Invalid, missing
+from services.common.http.auth import Caller, acting, check_agency
 from services.common.runtime import Runtime
 from services.digitization.document_set import DocumentSet
 from services.digitization.documents import Documents, Made

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.common.telemetry import get_logger
+from services.common.observability.logs import get_logger
 from services.digitization import domain
 from services.digitization.keys import Keyring
 from services.digitization.pages import BadScan, ImageLimits

@@ -22,10 +22,10 @@ from contracts.events import (
     ResultIssued,
     SupplementReceived,
 )
-from services.common.consumer import Context, traced
 from services.common.errors import Conflict, Missing
-from services.common.outbox import OutboxWriter
-from services.common.telemetry import get_logger
+from services.common.messaging.consumer import Context, traced
+from services.common.messaging.outbox import OutboxWriter
+from services.common.observability.logs import get_logger
 from services.digitization import domain
 from services.digitization.document_set import ComponentScan, DocumentSet
 from services.digitization.repository import DigitizationRepository

@@ -13,8 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from contracts.common import Problem
-from services.common.auth import Caller
 from services.common.errors import DomainError
+from services.common.http.auth import Caller
 from services.digitization.signing import KeyFile
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import defer_insert, upsert
+from services.common.persistence.bulk import defer_insert, upsert
 from services.digitization import tables
 from services.digitization.document_set import ComponentScan, DocumentSet
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text
 
-from services.common.db import UtcDateTime, runtime_tables
-from services.common.sealed_columns import SealedText
+from services.common.persistence.db import UtcDateTime, runtime_tables
+from services.common.persistence.sealed_columns import SealedText
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.common import Problem
-from services.common.http import ApiError, BodyLimit
+from services.common.http.edge import ApiError, BodyLimit
 from services.digitization.pages import (
     SNIFF_BYTES,
     ImageLimits,

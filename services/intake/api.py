@@ -25,8 +25,8 @@ from contracts.common import (
     Timestamp,
 )
 from contracts.events import SupplementItem
-from services.common.auth import Caller, acting, check_agency, require
-from services.common.http import ApiError, client_address
+from services.common.http.auth import Caller, acting, check_agency, require
+from services.common.http.edge import ApiError, client_address
 from services.intake import citizen
 from services.intake.counter import Counter, Recorded, local_times
 from services.intake.domain import Submission

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from contracts import topics
 from contracts.events import SupplementRequested
 from contracts.ingest import ProvinceDossierStatus
-from services.common.consumer import Batched, Verify
-from services.common.idempotency import IdempotencyKeys
-from services.common.ratelimit import RateLimit
+from services.common.http.idempotency import IdempotencyKeys
+from services.common.http.ratelimit import RateLimit
+from services.common.messaging.consumer import Batched, Verify
 from services.common.runtime import Runtime
 from services.intake import citizen, tables
 from services.intake.api import router

@@ -15,11 +15,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from contracts.common import Problem, Reason
-from services.common.auth import Caller
 from services.common.errors import Conflict
-from services.common.idempotency import IdempotencyKeys
+from services.common.http.auth import Caller
+from services.common.http.idempotency import IdempotencyKeys
+from services.common.persistence.sealed_columns import sealed_columns
 from services.common.runtime import Runtime
-from services.common.sealed_columns import sealed_columns
 from services.common.sealing import data_sealer
 from services.intake import slip_views
 from services.intake.domain import Change, NotFound, Submission

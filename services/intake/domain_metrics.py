@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-from services.common.metrics import on_commit
+from services.common.observability.metrics import on_commit
 from services.intake.repository import Session
 
 

@@ -15,8 +15,8 @@ from contracts.envelope import Envelope
 from contracts.events import Event, SupplementItem
 from contracts.topics import Topic
 from services.common.clock import Clock
-from services.common.consumer import Context
-from services.common.telemetry import get_logger
+from services.common.messaging.consumer import Context
+from services.common.observability.logs import get_logger
 from services.intake import receipt
 from services.intake.domain import Change, Emit, IntakeLaw, Rejected, Submission
 from services.intake.domain_metrics import IntakeMetrics

@@ -28,8 +28,8 @@ from contracts.ingest import (
     signature,
 )
 from services.common.clock import Clock
-from services.common.consumer import Context, Received, Refusal, traced
-from services.common.dead_letters import DeadLetter
+from services.common.messaging.consumer import Context, Received, Refusal, traced
+from services.common.messaging.dead_letters import DeadLetter
 from services.intake import province_status
 from services.intake.domain import Rejected, no_catalogue
 from services.intake.dossier import Dossier

@@ -16,8 +16,8 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import defer_insert, flush_inserts, upsert
-from services.common.idempotency import KeptAnswers
+from services.common.http.idempotency import KeptAnswers
+from services.common.persistence.bulk import defer_insert, flush_inserts, upsert
 from services.intake import tables
 from services.intake.dossier import Dossier
 

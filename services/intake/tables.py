@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Date, Integer, MetaData, String, Table
 
-from services.common.db import UtcDateTime, runtime_tables
-from services.common.idempotency import idempotency_table
-from services.common.sealed_columns import SealedJSON
+from services.common.http.idempotency import idempotency_table
+from services.common.persistence.db import UtcDateTime, runtime_tables
+from services.common.persistence.sealed_columns import SealedJSON
 
 metadata = MetaData()
 runtime = runtime_tables(metadata)

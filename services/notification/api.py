@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.common.auth import Caller, check_permission, require
-from services.common.http import not_found
+from services.common.http.auth import Caller, check_permission, require
+from services.common.http.edge import not_found
 from services.common.runtime import Runtime
 from services.notification.handlers import view
 from services.notification.repository import NotificationRepository

@@ -11,9 +11,9 @@ import httpx
 
 from contracts.events import ContactsRecorded
 from services.common.clock import Clock
-from services.common.consumer import Batched
+from services.common.messaging.consumer import Batched
+from services.common.observability.logs import get_logger
 from services.common.runtime import Runtime
-from services.common.telemetry import get_logger
 from services.law.catalog import AgencyScope, CatalogSet, load_catalogs
 from services.law.workdays import WorkCalendar, agency_calendar
 from services.notification import tables

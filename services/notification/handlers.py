@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.events import ContactsRecorded, Event, NotificationFailed, NotificationSent
-from services.common.consumer import Context, describe
-from services.common.outbox import OutboxWriter
-from services.common.telemetry import get_logger
+from services.common.messaging.consumer import Context, describe
+from services.common.messaging.outbox import OutboxWriter
+from services.common.observability.logs import get_logger
 from services.law.workdays import TZ, WorkCalendar
 from services.notification import domain
 from services.notification.channels import Channel, Outgoing, Permanent

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import upsert
+from services.common.persistence.bulk import upsert
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier

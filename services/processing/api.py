@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import AgencyCode, LongText, Problem, ShortText, Timestamp
-from services.common.auth import Caller, acting, check_agency, check_permission, require
-from services.common.http import ApiError
-from services.common.idempotency import IdempotencyKeys
+from services.common.http.auth import Caller, acting, check_agency, check_permission, require
+from services.common.http.edge import ApiError
+from services.common.http.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.processing.case_reads import CaseReads
 from services.processing.domain import OFFICER_ACTIONS

@@ -14,8 +14,8 @@ from contracts.events import (
     SupplementRequested,
 )
 from services.common.clock import Clock
-from services.common.consumer import Batched
-from services.common.idempotency import IdempotencyKeys
+from services.common.http.idempotency import IdempotencyKeys
+from services.common.messaging.consumer import Batched
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
 from services.processing import portal_sync, tables

@@ -25,8 +25,8 @@ from contracts.events import (
     SupplementReceived,
     SupplementRequested,
 )
-from services.common.consumer import Context, traced
-from services.common.telemetry import get_logger
+from services.common.messaging.consumer import Context, traced
+from services.common.observability.logs import get_logger
 from services.processing import domain, provincial
 from services.processing.case_record import CaseRecord
 from services.processing.case_records import CaseRecorder, Touched

@@ -1,7 +1,7 @@
 """What officers and the applicant's counter read of a case, as use cases: each reads in its
 own session, answers a case outside the caller's tree as not found, records a read of
 personal data in the audit log before it is answered, and raises a domain error that the
-HTTP edge answers (services/common/http.py)."""
+HTTP edge answers (services/common/http/edge.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from contracts.common import Problem
-from services.common.auth import Caller
 from services.common.errors import Missing
+from services.common.http.auth import Caller
 from services.common.runtime import Runtime
 from services.processing import case_views, domain, overdue, provincial
 from services.processing.case_documents import CaseDocuments

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.catalog import Procedure
 from contracts.common import Problem
 from contracts.events import StepAssigned, StepCompleted
-from services.common.bulk import flush_inserts
 from services.common.errors import Conflict, Invalid, Missing
-from services.common.outbox import OutboxWriter
+from services.common.messaging.outbox import OutboxWriter
+from services.common.persistence.bulk import flush_inserts
 from services.law.catalog import CatalogSet
 from services.law.workdays import WorkCalendar, agency_calendar
 from services.processing import domain, portal_sync

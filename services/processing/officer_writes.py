@@ -1,7 +1,7 @@
 """An officer's writes as use cases: each checks the case is in the caller's tree, opens its
 one transaction, moves or amends the case (officer_actions.py), keeps the answer under the
 request's Idempotency-Key and writes the audit row, or raises a domain error that the HTTP
-edge answers (services/common/http.py)."""
+edge answers (services/common/http/edge.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from contracts.common import Problem
-from services.common.auth import Caller
 from services.common.errors import Conflict
-from services.common.idempotency import IdempotencyKeys
+from services.common.http.auth import Caller
+from services.common.http.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.processing.case_documents import CaseDocuments

@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import upsert
-from services.common.db import Seq, UtcDateTime
+from services.common.persistence.bulk import upsert
+from services.common.persistence.db import Seq, UtcDateTime
 from services.processing.portal_status import Outgoing, Track
 from services.processing.tables import metadata
 

@@ -35,11 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contracts.events import DossierRejected
 from contracts.portal import IDEMPOTENCY_HEADER
 from services.common.clock import Clock, SystemClock
-from services.common.consumer import describe
-from services.common.db import is_sqlite
-from services.common.metrics import on_commit
+from services.common.messaging.consumer import describe
+from services.common.observability.logs import get_logger
+from services.common.observability.metrics import on_commit
+from services.common.persistence.db import is_sqlite
 from services.common.runtime import Runtime
-from services.common.telemetry import get_logger
 from services.processing import portal_status as ps
 from services.processing.case_record import CaseRecord
 from services.processing.portal_repository import PortalRepository

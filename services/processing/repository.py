@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.common import ApplicantRef, LegalTime
 from contracts.events import StepAssigned
-from services.common.bulk import defer_insert, upsert
-from services.common.idempotency import KeptAnswers
+from services.common.http.idempotency import KeptAnswers
+from services.common.persistence.bulk import defer_insert, upsert
 from services.processing import tables
 from services.processing.case_record import FIELDS, CaseRecord, StoredClock
 from services.processing.domain import AlertColumns

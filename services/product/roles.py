@@ -1,7 +1,7 @@
 """Who may do what: the roles of the people and systems that call, the permissions a route
 asks for, and which role holds which (a product and legal decision, docs/security.md).
 
-The runtime's auth (services/common/auth.py) knows none of these: each service's wiring
+The runtime's auth (services/common/http/auth.py) knows none of these: each service's wiring
 gives it ROLE_PERMISSIONS, and routes name their permission from here.
 """
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from contracts.common import Problem
-from services.common.auth import Caller, out_of_scope, require
-from services.common.http import ApiError, not_found
+from services.common.http.auth import Caller, out_of_scope, require
+from services.common.http.edge import ApiError, not_found
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ

@@ -13,7 +13,7 @@ from contracts.events import DossierRated
 from contracts.registry import EVENT_TYPES
 from contracts.topics import REPORTS, topics_consumed_by
 from services.common.clock import Clock
-from services.common.consumer import Batched, Handler
+from services.common.messaging.consumer import Batched, Handler
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope, load_catalogs
 from services.product.roles import ROLE_PERMISSIONS

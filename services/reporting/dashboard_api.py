@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
-from services.common.auth import Caller, require
-from services.common.http import ApiError, not_found
+from services.common.http.auth import Caller, require
+from services.common.http.edge import ApiError, not_found
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.product.roles import Permission as P

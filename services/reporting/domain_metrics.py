@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.metrics import on_commit
+from services.common.observability.metrics import on_commit
 
 
 class ReportingMetrics:

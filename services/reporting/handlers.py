@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import Envelope
 from contracts.events import DossierRated, Event, QuarterlyReportClosed
 from contracts.topics import REPORTS
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.common.runtime import Runtime
 from services.law.catalog import AgencyScope as Scope
 from services.law.catalog import CatalogSet

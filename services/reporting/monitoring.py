@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import DossierRated, VerificationAnswered, VerificationRequested
 from contracts.topics import REPORTS
-from services.common.outbox import OutboxWriter
-from services.common.redaction import mask
+from services.common.messaging.outbox import OutboxWriter
+from services.common.observability.redaction import mask
 from services.law.catalog import AgencyScope as Scope
 from services.law.workdays import TZ
 from services.reporting import (

@@ -33,10 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import Event
 from contracts.topics import topics_consumed_by
-from services.common.consumer import BatchConsumer, Batched, Context, Subscription
-from services.common.inbox import Inbox
-from services.common.kafka import ensure_topics
-from services.common.retry import retrying
+from services.common.messaging.consumer import BatchConsumer, Batched, Context, Subscription
+from services.common.messaging.inbox import Inbox
+from services.common.messaging.kafka import ensure_topics
+from services.common.messaging.retry import retrying
 from services.reporting import tables
 from services.reporting.facts import AggKey, Recorded
 from services.reporting.settings import ReportingSettings

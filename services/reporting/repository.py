@@ -33,7 +33,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
-from services.common.bulk import dialect_of, one_of, upsert, values_of
+from services.common.persistence.bulk import dialect_of, one_of, upsert, values_of
 from services.reporting import tables
 from services.reporting.domain import Rating, TraceEntry, latest_ratings
 from services.reporting.fact_rows import (

@@ -68,7 +68,7 @@ from sqlalchemy import (
     Table,
 )
 
-from services.common.db import Seq, UtcDateTime, runtime_tables
+from services.common.persistence.db import Seq, UtcDateTime, runtime_tables
 from services.reporting.facts import MEASURES
 
 metadata = MetaData()

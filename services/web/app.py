@@ -23,10 +23,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.common import Problem
-from services.common import http
-from services.common.auth import NATIONAL, TOKEN_HOURS, issue_token
-from services.common.http import ApiError, not_found
-from services.common.telemetry import configure_logging
+from services.common.http import edge as http
+from services.common.http.auth import NATIONAL, TOKEN_HOURS, issue_token
+from services.common.http.edge import ApiError, not_found
+from services.common.observability.logs import configure_logging
 from services.law.catalog import load_catalogs
 from services.product.roles import ROLE_PERMISSIONS, Role
 from services.web.people import DEVELOPMENT_PEOPLE

@@ -4,7 +4,7 @@ workbench offers them first."""
 
 from __future__ import annotations
 
-from services.common.auth import NATIONAL
+from services.common.http.auth import NATIONAL
 from services.product.roles import Role
 
 DEVELOPMENT_PEOPLE: dict[Role, tuple[str, str]] = {

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import services.common.kafka as kafka_module
+import services.common.messaging.kafka as kafka_module
 from contracts.topics import SERVICES, TOPICS
 from deploy.secrets.compose import Project, missing_variables, variables
 from deploy.secrets.generate import ENTRIES, OIDC_PLACEHOLDER, generate
@@ -41,7 +41,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-TOPICS_MODULE = "services.common.topics"
+TOPICS_MODULE = "services.common.messaging.topics"
 # The screens' front: one image with the services, not one of contracts.topics.SERVICES.
 FRONT = "web"
 
@@ -545,7 +545,7 @@ def _image_var_dir() -> str:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_service_keeps_its_var_dir_on_a_named_volume(name: str) -> None:
-    # The audit chain's anchors live there (services/common/audit.py).
+    # The audit chain's anchors live there (services/common/persistence/audit.py).
     volumes = [str(v) for v in DEFINED[name].get("volumes") or []]
     named = [v.split(":")[0] for v in volumes if v.split(":")[1] == _image_var_dir()
              and not v.startswith((".", "/"))]

@@ -172,7 +172,8 @@ def test_each_consumer_scales_on_its_lag_within_its_partitions(name: str) -> Non
 
 
 def test_the_lag_metric_is_exported_and_served_to_the_autoscalers() -> None:
-    metrics = (ROOT / "services" / "common" / "metrics.py").read_text(encoding="utf-8")
+    metrics = (ROOT / "services" / "common" / "observability" / "metrics.py").read_text(
+        encoding="utf-8")
     assert f'Gauge("{LAG_METRIC}"' in metrics
     rules = yaml.safe_load(ADAPTER.read_text(encoding="utf-8"))["rules"]["external"]
     assert [r["name"]["as"] for r in rules] == [LAG_METRIC]
@@ -189,7 +190,7 @@ def test_digitization_mounts_its_keys_where_make_secrets_points() -> None:
 
 def test_the_topics_job_creates_the_registry_topics() -> None:
     job = _one("Job", "onestop-topics")["spec"]["template"]["spec"]
-    assert job["containers"][0]["command"] == ["python", "-m", "services.common.topics",
+    assert job["containers"][0]["command"] == ["python", "-m", "services.common.messaging.topics",
                                                "create"]
     assert "KAFKA_BOOTSTRAP_SERVERS" in _env_names(job["containers"][0])
 

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from contracts.topics import SERVICES
-from services.common.auth import all_routes, route_permissions
+from services.common.http.auth import all_routes, route_permissions
 
 # Public by design: probes, the citizens' status lookup, the verification link printed on a
 # signed document, and the dashboard's page itself (its data routes ask for a token).

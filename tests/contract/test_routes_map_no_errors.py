@@ -1,6 +1,6 @@
 """Routes parse, authorize, call one use case and render: none maps exceptions itself. Every
 refusal of a use case is a `DomainError` (services/common/errors.py) answered once by the
-HTTP edge's handler (services/common/http.py), so a route holds no try/except and no
+HTTP edge's handler (services/common/http/edge.py), so a route holds no try/except and no
 `contextlib.suppress`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = ["intake/api.py", "digitization/api.py", "processing/api.py",
           "notification/api.py", "reporting/api.py", "reporting/dashboard_api.py",
-          "common/ops.py", "common/runtime.py"]
+          "common/http/ops.py", "common/runtime.py"]
 VERBS = {"get", "post", "put", "patch", "delete", "api_route", "websocket"}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.events import DossierReceived, NotificationSent, StepAssigned
 from contracts.topics import SERVICES, topics_consumed_by
-from services.common.wiring import WiringError, subscriptions_for
+from services.common.messaging.wiring import WiringError, subscriptions_for
 
 
 async def _noop(*_: object) -> None:

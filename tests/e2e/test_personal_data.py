@@ -18,7 +18,7 @@ from contracts import topics
 from contracts.topics import SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
 from services.product.roles import Role
 from tests.auth import AUTH
 from tests.e2e.conftest import dossier, wait_for

@@ -157,7 +157,8 @@ def test_garbage_on_the_ingest_topic_is_dead_lettered_and_valid_events_flow(
 @pytest.mark.xfail(strict=False, reason=(
     "Was a known defect (11 of 60 dossiers lost in one loaded run): after the broker restarted "
     "empty, clients' metadata requests auto-created topics with the wrong partition count, on "
-    "which the local broker repeated offsets. Fixed in services/common/kafka.py and relay.py "
+    "which the local broker repeated offsets. Fixed in services/common/messaging/kafka.py and "
+    "relay.py "
     "(tests/integration/test_broker_restart.py); kept non-strict until CI shows it passing "
     "under the full suite's load"))
 def test_the_broker_restarted_empty_mid_run_still_counts_each_dossier_once(

@@ -28,7 +28,7 @@ from tests.integration.support import caught_up, eventually
 # Seven service processes start, and a killed member's partitions move only after its
 # session times out: longer than the suite's default per test on a busy 2-core machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
-# Bearer token for intake's POST once HTTP authentication lands (services.common.auth);
+# Bearer token for intake's POST once HTTP authentication lands (services.common.http.auth);
 # /metrics, also read here, stays open.
 HEADERS: dict[str, str] = {}
 AGENCY = "000.01.02.H26"

@@ -13,9 +13,9 @@ import httpx
 from contracts.topics import SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
+from services.common.observability.tracing import read_jsonl
 from services.common.settings import DEV_SERVICE_KEY
-from services.common.tracing import read_jsonl
 from services.product.roles import Role
 from tests.e2e.conftest import dossier
 

@@ -81,6 +81,17 @@ async def eventually(check: Callable[[], Any], what: str, *, seconds: float = 90
         await asyncio.sleep(interval)
 
 
+async def listening(server: Any, task: asyncio.Task[Any], *, seconds: float = 10) -> None:
+    """Waits until the uvicorn `server` that `task` runs listens; a server that stopped
+    first is reported with its own error."""
+    def up() -> bool:
+        if task.done():
+            task.result()
+            raise AssertionError("the server stopped before it listened")
+        return bool(server.started)
+    await eventually(up, "the HTTP server to listen", seconds=seconds, interval=0.02)
+
+
 def group_of(runtime: Runtime) -> str:
     """The consumer group a service's runtime reads in (services/common/runtime.py)."""
     return runtime.settings.consumer_group or f"onestop.{runtime.name}"
@@ -103,7 +114,7 @@ async def handled(bootstrap: str, group: str, records: list[Any], *,
                   seconds: float = 90) -> None:
     """Waits until `group` has committed past every record (anything with topic, partition
     and offset: a ConsumerRecord, the RecordMetadata a send returns). Its consumer commits
-    only after the transaction the record was handled in (services/common/consumer.py), so
+    only after the transaction the record was handled in (services/common/messaging/consumer.py), so
     whatever the record did or did not do is done: the way to wait before asserting that
     something did NOT happen, instead of sleeping a while."""
     last: dict[TopicPartition, int] = {}

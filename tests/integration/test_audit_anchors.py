@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import text
 
-from services.common.audit import GENESIS, canonical, next_row
-from services.common.migrations import alembic_config
+from services.common.persistence.audit import GENESIS, canonical, next_row
+from services.common.persistence.migrations import alembic_config
 from services.common.runtime import Runtime
 from services.common.sealing import key_id
 from services.common.settings import DEV_AUDIT_KEY

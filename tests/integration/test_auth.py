@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common import sealed_columns
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
+from services.common.persistence import sealed_columns
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.processing.app import build as build_processing

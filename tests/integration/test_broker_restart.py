@@ -24,7 +24,7 @@ from contracts.registry import short_name
 from deploy.local.broker import LocalBroker, free_port
 from deploy.simulate import Mix, expectation, signed, traffic
 from deploy.simulate.feedback import Feedback
-from services.common.kafka import ensure_topics, make_consumer, make_producer
+from services.common.messaging.kafka import ensure_topics, make_consumer, make_producer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH

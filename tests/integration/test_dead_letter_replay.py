@@ -22,7 +22,7 @@ from contracts import topics
 from contracts.common import IndividualApplicant
 from contracts.events import ApplicantRecorded
 from contracts.topics import dead_letter_topic
-from services.common.dead_letter_replay import count_replays
+from services.common.messaging.dead_letter_replay import count_replays
 from services.processing import tables
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from contracts import topics
 from contracts.events import ComponentDigitized, DossierDigitized
-from services.common.bulk import flush_inserts
 from services.common.clock import SystemClock
-from services.common.migrations import alembic_config, upgrade_async
-from services.common.outbox import OutboxWriter
+from services.common.messaging.outbox import OutboxWriter
+from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.migrations import alembic_config, upgrade_async
 from services.digitization import tables
 from services.digitization.handlers import Digitizer
 

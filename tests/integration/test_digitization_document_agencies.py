@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from services.common.migrations import alembic_config, upgrade_async
+from services.common.persistence.migrations import alembic_config, upgrade_async
 from services.digitization import tables
 from services.digitization.repository import DigitizationRepository
 

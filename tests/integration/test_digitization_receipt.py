@@ -21,7 +21,7 @@ from contracts.events import (
     DossierReceived,
     SupplementReceived,
 )
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.common.runtime import Runtime
 from services.digitization import tables
 from services.digitization.app import build

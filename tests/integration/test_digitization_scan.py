@@ -32,7 +32,7 @@ from contracts.events import (
     ResultIssued,
     SupplementReceived,
 )
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.common.runtime import Runtime
 from services.digitization import tables
 from services.digitization.app import build

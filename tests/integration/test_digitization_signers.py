@@ -16,7 +16,7 @@ import pytest
 
 from contracts import topics
 from contracts.common import ComponentRef
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
 from services.common.settings import DEV_SERVICE_KEY
 from services.digitization.pki import ensure_dev_ca, ensure_holder_key, pki_dir
 from tests.auth import bearer

@@ -5,12 +5,11 @@ document it signed from there."""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from services.digitization.app import build
 from services.digitization.settings import DigitizationSettings
 from services.digitization.storage import BlobStore, LocalStore, S3Store
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
+from tests.integration.support import eventually, settings_for, started
 from tests.integration.test_digitization_scan import png
 
 pytestmark = pytest.mark.integration
@@ -39,12 +38,11 @@ def s3_url() -> Iterator[str]:
                                "-p", str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            assert server.poll() is None and time.monotonic() < deadline, "moto did not start"
-            time.sleep(0.1)
+        def listens() -> bool:
+            assert server.poll() is None, "moto exited"
+            with socket.create_connection(("127.0.0.1", port), 1):
+                return True
+        asyncio.run(eventually(listens, "moto to listen", seconds=30))
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

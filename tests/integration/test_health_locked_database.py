@@ -19,7 +19,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import make_engine, session_factory, waiting_at_most
+from services.common.persistence.db import make_engine, session_factory, waiting_at_most
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from tests.auth import AUTH

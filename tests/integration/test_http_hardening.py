@@ -19,14 +19,14 @@ import uvicorn
 from sqlalchemy import select
 
 from deploy.local.broker import free_port
-from services.common.http import MAX_HEADER_BYTES, Problems, server_config
-from services.common.ratelimit import RateLimit
+from services.common.http.edge import MAX_HEADER_BYTES, Problems, server_config
+from services.common.http.ratelimit import RateLimit
 from services.common.runtime import Runtime
 from services.intake.app import build
 from services.intake.settings import IntakeSettings
 from services.product.roles import Role
 from tests.auth import AUTH, bearer
-from tests.integration.support import eventually, settings_for, started
+from tests.integration.support import listening, settings_for, started
 
 pytestmark = pytest.mark.integration
 AGENCY = "000.12.01.H62"  # no other test uses this agency (they share the broker)
@@ -288,9 +288,7 @@ async def served(runtime: Runtime, trusted: str = "") -> AsyncIterator[str]:
                                           lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
-        await eventually(lambda: server.started, "uvicorn to start", seconds=10,
-                         interval=0.05)
-        assert server.started, "uvicorn did not start"
+        await listening(server, task)
         yield f"http://127.0.0.1:{server.config.port}"
     finally:
         server.should_exit = True

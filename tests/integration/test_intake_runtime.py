@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.events import ApplicantRecorded, DossierReceived
 from contracts.ingest import IngestRejected
-from services.common.tracing import span_context_of
+from services.common.observability.tracing import span_context_of
 from services.intake.app import build
 from services.intake.settings import IntakeSettings, dev_signed
 from tests.auth import AUTH

@@ -23,8 +23,8 @@ from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import DossierReceived
 from services.common.clock import FixedClock
-from services.common.gauges import RuntimeGauges, consumer_lag
-from services.common.kafka import make_consumer
+from services.common.messaging.kafka import make_consumer
+from services.common.observability.gauges import RuntimeGauges, consumer_lag
 from services.common.runtime import Runtime
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings, dev_signed

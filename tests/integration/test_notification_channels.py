@@ -32,6 +32,7 @@ from services.notification.channels import (
     WebhookChannel,
     signature,
 )
+from tests.integration.support import listening
 
 pytestmark = pytest.mark.integration
 
@@ -163,11 +164,7 @@ class HttpSink:
         server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=self.port,
                                                log_level="warning", lifespan="off"))
         task = asyncio.create_task(server.serve())
-        for _ in range(500):  # up to 10 s for the socket to listen
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.02)
-        assert server.started, "the local HTTP server did not start"
+        await listening(server, task)
         try:
             yield self
         finally:

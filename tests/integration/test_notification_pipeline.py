@@ -33,8 +33,8 @@ from contracts.events import (
     ResultIssued,
     StepAssigned,
 )
-from services.common.consumer import Context
-from services.common.outbox import encode
+from services.common.messaging.consumer import Context
+from services.common.messaging.outbox import encode
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.notification import tables

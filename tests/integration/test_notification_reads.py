@@ -22,7 +22,7 @@ from contracts.events import (
     OverdueExplained,
     StepCompleted,
 )
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.notification import tables
 from services.notification.app import build
 from services.notification.settings import NotificationSettings

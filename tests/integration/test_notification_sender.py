@@ -20,7 +20,7 @@ from sqlalchemy import select
 from contracts import topics
 from contracts.events import DossierOverdue, DossierReceived, DossierResolved, Event
 from services.common.clock import FixedClock
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.notification import tables

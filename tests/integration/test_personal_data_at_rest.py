@@ -21,9 +21,9 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.topics import CONTACTS, INTAKE, INTAKE_PRIVATE
-from services.common.db import make_engine, session_factory
-from services.common.migrations import alembic_config, upgrade_async
-from services.common.sealed_columns import (
+from services.common.persistence.db import make_engine, session_factory
+from services.common.persistence.migrations import alembic_config, upgrade_async
+from services.common.persistence.sealed_columns import (
     SealedJSON,
     SealedText,
     is_sealed,

@@ -33,7 +33,7 @@ from contracts.events import (
     Event,
     SupplementReceived,
 )
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.common.runtime import Runtime
 from services.law.workdays import WorkCalendar
 from services.processing.app import build

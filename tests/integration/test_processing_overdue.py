@@ -7,7 +7,6 @@ own consumer group."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from services.common.clock import FixedClock
 from services.law.workdays import TZ, WorkCalendar
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_processing_lifecycle import (
     AGENCY,
     LEADER,
@@ -138,13 +137,13 @@ async def test_a_late_dossier_is_apologised_for_explained_and_still_late(
 
             # Past the due time: overdue, listed for the centre until explained.
             clock.set(due + timedelta(hours=1))
-            for _ in range(10):  # a tick skips a row another transaction holds (PostgreSQL)
+            async def overdue_after_a_tick() -> dict[str, Any] | None:
+                # A tick skips a row another transaction holds (PostgreSQL): tick again.
                 await runtime.app.state.monitor()
                 view = (await client.get(f"/api/v1/cases/{code}")).json()
-                if view["deadline"] == "overdue":
-                    break
-                await asyncio.sleep(0.5)
-            assert view["deadline"] == "overdue", (view["alerts_fired"], view["state"])
+                return view if view["deadline"] == "overdue" else None
+            await eventually(overdue_after_a_tick, "the case to be overdue", seconds=30,
+                             interval=0.5)
             assert await listed(client, code, deadline="overdue", explained="false")
             explained = await client.post(f"/api/v1/cases/{code}/explanations", json={
                 "cause": "Tỉnh khác trả lời xác minh chậm 3 ngày", "officer": A})

@@ -20,7 +20,7 @@ from contracts.common import (
     ReturnChannel,
 )
 from contracts.events import ApplicantRecorded, DossierDigitized, DossierReceived
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.law.workdays import WorkCalendar
 from services.processing import tables
 from services.processing.app import build

@@ -37,7 +37,7 @@ from services.processing import domain, legal_clock
 from services.processing.app import build
 from services.processing.repository import record_of
 from services.processing.settings import ProcessingSettings
-from tests.integration.support import read_topic, settings_for, started
+from tests.integration.support import eventually, read_topic, settings_for, started
 from tests.integration.test_processing_lifecycle import (
     AGENCY,
     LEADER,
@@ -634,12 +634,15 @@ async def test_a_restart_between_the_near_and_the_overdue_alert(
         await tick(runtime, now, near_at - timedelta(minutes=1))
         assert code not in await listed(client, "near")
         await tick(runtime, now, at(2027, 3, 5, 17, 30))
-        for _ in range(20):  # a case the consumer holds locked is skipped: the next tick
-            if code in await listed(client, "near"):  # takes it (the same moment again
-                break                                 # fires nothing twice)
-            await asyncio.sleep(0.5)
+        async def near_after_a_tick() -> bool:
+            # A case the consumer holds locked is skipped: the next tick takes it (the same
+            # moment again fires nothing twice).
+            if code in await listed(client, "near"):
+                return True
             await tick(runtime, now, at(2027, 3, 5, 17, 30))
-        assert code in await listed(client, "near")
+            return False
+        await eventually(near_after_a_tick, "the case listed near its deadline", seconds=30,
+                         interval=0.5)
         near = await events_of(kafka_bootstrap, code, 3)  # on the topic before the stop
         assert [t for t, _ in near] == ["step.assigned", "deadline.approaching",
                                         "deadline.approaching"]

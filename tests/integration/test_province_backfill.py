@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.envelope import Envelope
 from contracts.registry import EVENT_TYPES, short_name
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings, dev_signed
 from services.law.workdays import TZ

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from contracts import topics
 from contracts.envelope import Envelope
 from contracts.ingest import ProvinceDossierStatus
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.intake import tables
 from services.intake.app import build
 from services.intake.settings import IntakeSettings

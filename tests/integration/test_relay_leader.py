@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from services.common.relay import LEADER_LOCK
+from services.common.messaging.relay import LEADER_LOCK
 from services.processing.app import build
 from services.processing.settings import ProcessingSettings
 from tests.conftest import postgres_database

@@ -29,10 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import Topic
 from deploy.local.broker import LocalBroker, free_port
 from services.common.clock import SystemClock
-from services.common.db import RuntimeTables, make_engine, runtime_tables, session_factory
-from services.common.kafka import ensure_topics, make_producer
-from services.common.metrics import RuntimeMetrics
-from services.common.relay import OutboxRelay, classify
+from services.common.messaging.kafka import ensure_topics, make_producer
+from services.common.messaging.relay import OutboxRelay, classify
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.persistence.db import (
+    RuntimeTables,
+    make_engine,
+    runtime_tables,
+    session_factory,
+)
 from tests.auth import AUTH
 from tests.integration.support import eventually, read_topic
 

@@ -20,9 +20,9 @@ from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import ApplicantRecorded, ContactsRecorded
 from deploy.local.broker import LocalBroker, free_port
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
+from services.common.persistence.sealed_columns import is_sealed_payload
 from services.common.runtime import Runtime
-from services.common.sealed_columns import is_sealed_payload
 from services.common.sealing import ColumnSealer
 from services.intake.app import build
 from services.intake.settings import IntakeSettings

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts.topics import REPORTS
-from services.common.auth import issue_token
 from services.common.clock import FixedClock
-from services.common.migrations import alembic_config, upgrade_async
+from services.common.http.auth import issue_token
+from services.common.persistence.migrations import alembic_config, upgrade_async
 from services.product.roles import Role
 from services.reporting import tables
 from services.reporting.app import build

@@ -35,16 +35,16 @@ from contracts.events import (
 )
 from contracts.topics import topics_consumed_by
 from deploy.local.broker import free_port
-from services.common.auth import issue_token
 from services.common.clock import FixedClock
-from services.common.outbox import encode
+from services.common.http.auth import issue_token
+from services.common.messaging.outbox import encode
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.product.roles import Role
 from services.reporting.app import build
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.integration.support import eventually, settings_for, started
+from tests.integration.support import eventually, listening, settings_for, started
 from tests.integration.test_reporting_projection import Renamed, catalog_dir, publish
 
 pytestmark = pytest.mark.integration
@@ -261,10 +261,7 @@ async def over_http(app: Any) -> AsyncIterator[str]:
                                            log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+        await listening(server, task)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

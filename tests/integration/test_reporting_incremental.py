@@ -23,7 +23,7 @@ from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import ComponentDigitized, Event, StepAssigned
 from contracts.topics import Topic
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.reporting import tables

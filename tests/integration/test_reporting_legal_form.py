@@ -24,7 +24,7 @@ from contracts.envelope import Envelope
 from contracts.events import DossierRated
 from contracts.topics import REPORTS
 from services.common.clock import FixedClock
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.law.workdays import TZ
 from services.reporting import tables
 from services.reporting.app import build

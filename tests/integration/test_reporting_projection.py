@@ -30,7 +30,7 @@ from contracts.common import ReturnChannel
 from contracts.envelope import Envelope
 from contracts.events import DossierRated, ResultReturned
 from contracts.topics import PROCESSING
-from services.common.outbox import encode
+from services.common.messaging.outbox import encode
 from services.common.runtime import Runtime
 from services.law.catalog import load_catalogs
 from services.law.catalog.loader import DEFAULT_FILE

@@ -17,7 +17,7 @@ from bench.rebuild import lifecycle
 from contracts.events import QuarterlyReportClosed
 from contracts.topics import REPORTS
 from services.common.clock import FixedClock
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.law.workdays import TZ
 from services.reporting import tables
 from services.reporting.app import build

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bench.rebuild import lifecycle
-from services.common.auth import issue_token
+from services.common.http.auth import issue_token
 from services.common.runtime import Runtime
 from services.product.roles import Role
 from services.reporting.app import build

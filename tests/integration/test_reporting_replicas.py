@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bench.rebuild import lifecycle
 from contracts import topics
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.reporting import tables

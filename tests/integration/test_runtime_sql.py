@@ -1,4 +1,5 @@
-"""The runtime's own SQL per batch, on both real databases, counted by services.common.sqlstats:
+"""The runtime's own SQL per batch, on both real databases, counted by
+services.common.observability.sqlstats:
 the inbox is checked with one statement per batch whatever its size (the same text each
 time, so PostgreSQL prepares it once); no liveness ping precedes each session; a pooled
 connection the server dropped costs one retried attempt, nothing is lost; the relay marks a
@@ -22,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import DossierWithdrawn
-from services.common.bulk import flush_inserts
 from services.common.clock import FixedClock, SystemClock
-from services.common.consumer import BatchConsumer, Batched, Context, Subscription
-from services.common.db import make_engine, runtime_tables, session_factory
-from services.common.inbox import Inbox
-from services.common.metrics import RuntimeMetrics
-from services.common.outbox import OutboxWriter
-from services.common.relay import OutboxRelay
-from services.common.sqlstats import SqlStats, sql_phase
+from services.common.messaging.consumer import BatchConsumer, Batched, Context, Subscription
+from services.common.messaging.inbox import Inbox
+from services.common.messaging.outbox import OutboxWriter
+from services.common.messaging.relay import OutboxRelay
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.observability.sqlstats import SqlStats, sql_phase
+from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.db import make_engine, runtime_tables, session_factory
 from tests.conftest import PG_ADMIN, postgres_database
 
 pytestmark = pytest.mark.integration
@@ -122,7 +123,7 @@ async def test_a_connection_the_server_dropped_costs_one_retried_attempt(
     async def no_wait(_seconds: float) -> None:
         return None
 
-    monkeypatch.setattr("services.common.retry.asyncio.sleep", no_wait)
+    monkeypatch.setattr("services.common.messaging.retry.asyncio.sleep", no_wait)
     async with postgres_database() as url:
         metadata = MetaData()
         tables = runtime_tables(metadata)

@@ -12,8 +12,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
-from services.common.db import make_engine, session_factory
-from services.common.sqlstats import SqlStats, shape, sql_phase
+from services.common.observability.sqlstats import SqlStats, shape, sql_phase
+from services.common.persistence.db import make_engine, session_factory
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from contracts import topics
+from services.common.observability.tracing import DOSSIER, traceparent_of
 from services.common.runtime import Runtime
-from services.common.tracing import DOSSIER, traceparent_of
 from services.digitization.app import build as build_digitization
 from services.digitization.settings import DigitizationSettings
 from services.intake.app import build as build_intake

@@ -24,7 +24,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.warehouse import LOOKUP_PATH, HttpWarehouse, WarehouseUnavailable
 from services.law.pseudonym import applicant_pseudonym
 from tests.auth import AUTH
-from tests.integration.support import settings_for, started
+from tests.integration.support import listening, settings_for, started
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +48,7 @@ async def serving(runtime: Runtime) -> AsyncIterator[str]:
                                     log_level="warning", access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        assert server.started, "the HTTP server did not start"
+        await listening(server, task)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import Event
 from contracts.topics import Topic
 from services.common.clock import Clock
-from services.common.db import runtime_tables
-from services.common.outbox import OutboxWriter
+from services.common.messaging.outbox import OutboxWriter
+from services.common.persistence.db import runtime_tables
 from services.digitization.document_set import ComponentScan, DocumentSet
 from services.digitization.repository import DigitizationRepository
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.common.audit import (
+from services.common.persistence.audit import (
     ANONYMOUS,
     GENESIS,
     Anchor,

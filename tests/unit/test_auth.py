@@ -8,7 +8,7 @@ from functools import partial
 import jwt
 import pytest
 
-from services.common.auth import (
+from services.common.http.auth import (
     NATIONAL,
     ApiKey,
     Authenticator,
@@ -18,8 +18,8 @@ from services.common.auth import (
     issue_token,
     parse_api_keys,
 )
-from services.common.http import ApiError
-from services.common.ratelimit import RateLimit
+from services.common.http.edge import ApiError
+from services.common.http.ratelimit import RateLimit
 from services.common.settings import DEV_JWT_SECRET, key_digest
 from services.law.catalog import AgencyScope, load_catalogs
 from services.product.roles import ROLE_PERMISSIONS, Permission, Role
@@ -244,7 +244,7 @@ async def test_a_jwks_fetch_never_blocks_the_event_loop() -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from fastapi import FastAPI
 
-    from services.common.auth import require
+    from services.common.http.auth import require
     from services.product.roles import Permission
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -21,10 +21,16 @@ from contracts.envelope import Envelope, InboundEnvelope
 from contracts.events import DossierWithdrawn
 from contracts.registry import inbound
 from services.common.clock import FixedClock
-from services.common.consumer import BatchConsumer, Context, Received, Refusal, Subscription
-from services.common.db import make_engine, runtime_tables, session_factory
-from services.common.inbox import Inbox, content_hash, content_hash_v1, payload_hash
-from services.common.metrics import RuntimeMetrics
+from services.common.messaging.consumer import (
+    BatchConsumer,
+    Context,
+    Received,
+    Refusal,
+    Subscription,
+)
+from services.common.messaging.inbox import Inbox, content_hash, content_hash_v1, payload_hash
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.persistence.db import make_engine, runtime_tables, session_factory
 
 T = datetime(2026, 3, 2, 3, tzinfo=UTC)
 metadata = MetaData()
@@ -154,7 +160,7 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(loop_parts: Any
     async def no_wait(_seconds: float) -> None:
         return None
 
-    monkeypatch.setattr("services.common.consumer.asyncio.sleep", no_wait)
+    monkeypatch.setattr("services.common.messaging.consumer.asyncio.sleep", no_wait)
     await loop.handle_batch({TP: [_record(0, _event("D-A"))]})
     assert await count() == 1
     assert producer.sent == []
@@ -231,7 +237,7 @@ async def test_failing_records_are_isolated_without_backoff(loop_parts: Any,
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr("services.common.consumer.asyncio.sleep", record_sleep)
+    monkeypatch.setattr("services.common.messaging.consumer.asyncio.sleep", record_sleep)
     records = []
     for i in range(200):
         code = f"BAD-{i}" if i % 4 == 0 else f"OK-{i}"
@@ -272,7 +278,7 @@ async def test_an_id_reused_in_a_batch_holds_nothing_back(loop_parts: Any) -> No
 
 
 async def test_a_sealed_dead_letter_drops_the_producers_own_headers(tmp_path: Any) -> None:
-    from services.common.dead_letters import DeadLetter, DeadLetterPublisher
+    from services.common.messaging.dead_letters import DeadLetter, DeadLetterPublisher
 
     producer = FakeProducer()
     publisher = DeadLetterPublisher(

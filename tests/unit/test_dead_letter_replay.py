@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from contracts import topics
-from services.common.dead_letter_replay import (
+from services.common.messaging.dead_letter_replay import (
     DeadLetters,
     Letter,
     parse_id,

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from services.common.auth import Caller, ExactAgency
+from services.common.http.auth import Caller, ExactAgency
 from services.digitization.keys import HolderKind, Keyring, NoSigningKey
 from services.digitization.pki import DEV_PASSPHRASE, ensure_holder_key, pki_dir
 from services.digitization.settings import DigitizationSettings

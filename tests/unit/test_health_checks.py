@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.ops import run_checks
+from services.common.http.ops import run_checks
 
 
 async def test_a_check_that_hangs_is_named_and_does_not_hold_the_others() -> None:

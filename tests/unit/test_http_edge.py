@@ -11,10 +11,10 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from services.common import http
-from services.common.auth import Authenticator, Caller, issue_token, parse_api_keys, require
+from services.common.http import edge as http
+from services.common.http.auth import Authenticator, Caller, issue_token, parse_api_keys, require
+from services.common.observability.tracing import Tracing
 from services.common.settings import DEV_JWT_SECRET
-from services.common.tracing import Tracing
 from services.product.roles import ROLE_PERMISSIONS
 from services.product.roles import Permission as P
 

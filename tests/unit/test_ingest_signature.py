@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.ingest import SIGNATURE_HEADER, sign
 from services.common.clock import FixedClock
-from services.common.dead_letters import DeadLetter
+from services.common.messaging.dead_letters import DeadLetter
 from services.intake.ingest import SignatureCheck
 from services.intake.settings import IntakeSettings, dev_province_key, dev_signed
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from contracts.common import Problem
 from services.common.errors import DomainError
-from services.common.http import problems_response
+from services.common.http.edge import problems_response
 from services.intake.citizen import NotReturned, RatingRefused, RatingUnavailable
 from services.intake.counter import NoSuchSlip, Raced
 from services.intake.domain import NotFound, Rejected, WrongState

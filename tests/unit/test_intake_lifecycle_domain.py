@@ -21,8 +21,8 @@ from contracts.envelope import Envelope
 from contracts.events import SupplementItem
 from contracts.ingest import ProvinceDossierStatus
 from services.common.clock import FixedClock
-from services.common.consumer import Refusal
-from services.common.idempotency import IdempotencyKeys, KeyReused
+from services.common.http.idempotency import IdempotencyKeys, KeyReused
+from services.common.messaging.consumer import Refusal
 from services.intake.domain import NotFound, Rejected, Submission, WrongState
 from services.intake.handlers import Intake
 from services.intake.ingest import IngestHandler

@@ -101,7 +101,7 @@ def test_an_agency_closure_moves_the_appointment() -> None:
     from contracts.catalog import Agency
     from contracts.common import LegalTime
     from services.common.clock import FixedClock
-    from services.common.outbox import OutboxWriter
+    from services.common.messaging.outbox import OutboxWriter
     from services.intake import tables
     from services.intake.handlers import Intake as Receiver
     from services.law.workdays import TZ, WorkCalendar

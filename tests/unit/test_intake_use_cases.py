@@ -15,9 +15,9 @@ import pytest
 from contracts import topics
 from contracts.common import Channel, ComponentRef, IndividualApplicant, Reason, ReturnChannel
 from contracts.events import SupplementItem
-from services.common.auth import Caller
 from services.common.clock import FixedClock
-from services.common.idempotency import IdempotencyKeys
+from services.common.http.auth import Caller
+from services.common.http.idempotency import IdempotencyKeys
 from services.common.runtime import Runtime
 from services.intake.counter import Counter
 from services.intake.domain import NotFound, Rejected, Submission, WrongState

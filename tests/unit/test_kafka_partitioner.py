@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from services.common import kafka
-from services.common.kafka import KeyPartitioner
+from services.common.messaging import kafka
+from services.common.messaging.kafka import KeyPartitioner
 
 
 def test_the_same_partition_as_the_default_and_each_key_hashed_once(

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from deploy.local.tokens import PEOPLE, credentials, tokens
-from services.common.auth import NATIONAL, Authenticator, AuthError
+from services.common.http.auth import NATIONAL, Authenticator, AuthError
 from services.common.settings import DEV_SERVICE_KEY, ServiceSettings, key_digest
 from services.product.roles import ROLE_PERMISSIONS, Role
 

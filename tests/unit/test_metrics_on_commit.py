@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import text
 
-from services.common.db import make_engine, session_factory
-from services.common.metrics import on_commit
+from services.common.observability.metrics import on_commit
+from services.common.persistence.db import make_engine, session_factory
 
 
 async def test_counted_on_commit_only(tmp_path: Path) -> None:

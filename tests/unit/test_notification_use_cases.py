@@ -15,9 +15,9 @@ from contracts import topics
 from contracts.events import ContactsRecorded, DossierOverdue, DossierReceived, Event, StepAssigned
 from contracts.registry import short_name
 from services.common.clock import FixedClock
-from services.common.consumer import Context
-from services.common.db import runtime_tables
-from services.common.outbox import OutboxWriter
+from services.common.messaging.consumer import Context
+from services.common.messaging.outbox import OutboxWriter
+from services.common.persistence.db import runtime_tables
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ, WorkCalendar
 from services.notification.directory import load_directory

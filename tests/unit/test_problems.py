@@ -9,7 +9,7 @@ from pathlib import Path
 
 from contracts.common import CODE_MAX, LONG_MAX, SHORT_MAX, Problem, Reason
 from contracts.ingest import IngestRejected
-from services.common.http import Problems, not_found, problems_response, render
+from services.common.http.edge import Problems, not_found, problems_response, render
 
 ROOT = Path(__file__).resolve().parents[2]
 

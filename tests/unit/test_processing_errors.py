@@ -1,5 +1,5 @@
 """Processing's refusals are kinds of the one error base, each built with its problems in
-both languages: the one handler (services/common/http.py) answers them as the routes used
+both languages: the one handler (services/common/http/edge.py) answers them as the routes used
 to, status, problems and extra keys."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from contracts.common import Problem
 from services.common.errors import DomainError
-from services.common.http import problems_response
+from services.common.http.edge import problems_response
 from services.processing import overdue
 from services.processing.case_reads import NoApology, NotDecided
 from services.processing.case_records import NotFound, NotNow, Unfit

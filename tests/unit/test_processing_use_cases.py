@@ -13,7 +13,7 @@ from contracts import topics
 from contracts.common import ApplicantRef, Channel, ComponentRef, ReturnChannel
 from contracts.events import DossierDigitized, DossierReceived, DossierWithdrawn
 from services.common.clock import FixedClock
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.law.catalog import load_catalogs
 from services.processing.case_events import CaseEvents
 from services.processing.case_records import CaseLaw, CaseRecorder

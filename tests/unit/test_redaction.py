@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from services.common.redaction import MaskingFormatter, mask
-from services.common.telemetry import configure_logging, get_logger
+from services.common.observability.logs import configure_logging, get_logger
+from services.common.observability.redaction import MaskingFormatter, mask
 
 CCCD = "001190012345"
 CMND = "123456789"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.http import ApiError
+from services.common.http.edge import ApiError
 from services.law.workdays import TZ
 from services.reporting import attribution, evaluation, rubric
 from services.reporting.app import build

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.rebuild import Published, lifecycle
 from contracts.events import Event, StepAssigned
 from contracts.registry import EVENT_TYPES
-from services.common.consumer import Context
+from services.common.messaging.consumer import Context
 from services.law.catalog import load_catalogs
 from services.law.workdays import TZ
 from services.reporting.facts import AggKey, DossierFold, Recorded, contributions

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from contracts.topics import SERVICES
-from services.common import http
+from services.common.http import edge as http
 from services.common.settings import AUDIENCE, DEV_JWT_SECRET, ISSUER, ServiceSettings
 from services.web.app import build
 from services.web.settings import WebSettings

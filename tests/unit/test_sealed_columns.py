@@ -20,8 +20,8 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from contracts.topics import CONTACTS, INTAKE, INTAKE_PRIVATE, PROCESSING
-from services.common.db import runtime_tables
-from services.common.sealed_columns import (
+from services.common.persistence.db import runtime_tables
+from services.common.persistence.sealed_columns import (
     SealedJSON,
     SealedText,
     is_sealed,
@@ -133,9 +133,10 @@ def test_production_refuses_the_development_data_key(monkeypatch: pytest.MonkeyP
 
 
 def test_the_rotation_command_reseals_a_service_database(tmp_path: Path) -> None:
-    """`python -m services.common.sealed_columns rotate notification`, as an operator runs it
+    """`python -m services.common.persistence.sealed_columns rotate notification`, as an
+    operator runs it
     (the module run as __main__ must still find the tables' sealed columns)."""
-    from services.common.migrations import upgrade
+    from services.common.persistence.migrations import upgrade
     from services.notification import tables
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
@@ -148,7 +149,8 @@ def test_the_rotation_command_reseals_a_service_database(tmp_path: Path) -> None
     new = Fernet.generate_key().decode()
     env = {**os.environ, "NOTIFICATION_DATABASE_URL": url,
            "ONESTOP_DATA_KEY": f"{new},{DEV_DATA_KEY}"}
-    done = subprocess.run([sys.executable, "-m", "services.common.sealed_columns", "rotate",
+    done = subprocess.run([sys.executable, "-m", "services.common.persistence.sealed_columns",
+                           "rotate",
                            "notification"], env=env, capture_output=True, text=True,
                           cwd=ROOT, check=True)
     assert "contacts: 1 rows re-sealed" in done.stdout

@@ -16,8 +16,7 @@ from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
 from contracts.envelope import Envelope
-from services.common.settings import ServiceSettings
-from services.common.tracing import (
+from services.common.observability.tracing import (
     DOSSIER,
     BatchTrace,
     SendSpan,
@@ -30,6 +29,7 @@ from services.common.tracing import (
     span_context_of,
     traceparent_of,
 )
+from services.common.settings import ServiceSettings
 from tests.auth import AUTH
 
 TRACE, SPAN = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7

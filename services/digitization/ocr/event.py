@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.common.telemetry import get_logger
+from services.common.observability.logs import get_logger
 from services.digitization.ocr.declaration_forms import supports
 from services.digitization.ocr.engine import missing
 from services.digitization.ocr.extract import extract

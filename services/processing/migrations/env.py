@@ -1,3 +1,3 @@
-from services.common.migrations import run_env
+from services.common.persistence.migrations import run_env
 
 run_env()

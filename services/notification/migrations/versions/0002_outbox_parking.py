@@ -6,7 +6,7 @@ Create Date: 2026-11-29 18:00:00
 """
 from collections.abc import Sequence
 
-from services.common.migrations import add_outbox_parking, drop_outbox_parking
+from services.common.persistence.migrations import add_outbox_parking, drop_outbox_parking
 
 revision: str = '0002'
 down_revision: str | None = '0001'

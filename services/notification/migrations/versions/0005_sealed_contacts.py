@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from services.common.sealed_columns import seal_columns, unseal_columns
+from services.common.persistence.sealed_columns import seal_columns, unseal_columns
 
 revision: str = '0005'
 down_revision: str | None = '0004'

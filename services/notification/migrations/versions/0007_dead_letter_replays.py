@@ -6,7 +6,7 @@ Create Date: 2026-12-05 12:00:00
 """
 from collections.abc import Sequence
 
-from services.common.migrations import create_dead_letter_replays, drop_dead_letter_replays
+from services.common.persistence.migrations import create_dead_letter_replays, drop_dead_letter_replays
 
 revision: str = '0007'
 down_revision: str | None = '0006'

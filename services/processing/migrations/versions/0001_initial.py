@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.migrations import create_inbox, create_outbox, drop_inbox, drop_outbox
+from services.common.persistence.migrations import create_inbox, create_outbox, drop_inbox, drop_outbox
 
 
 revision: str = '0001'
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('current_step', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('code')
     )
-    create_inbox()  # the runtime's tables: services/common/migrations.py
+    create_inbox()  # the runtime's tables: services/common/persistence/migrations.py
     create_outbox()
     op.create_table('steps',
     sa.Column('dossier_code', sa.String(length=64), nullable=False),

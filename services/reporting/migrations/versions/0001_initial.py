@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.migrations import create_inbox, create_outbox, drop_inbox, drop_outbox
+from services.common.persistence.migrations import create_inbox, create_outbox, drop_inbox, drop_outbox
 
 
 revision: str = '0001'
@@ -37,7 +37,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_dossier', ['dossier_code', 'time'], unique=False)
         batch_op.create_index('ix_events_type_agency', ['type', 'agency_code', 'dossier_code'], unique=False)
 
-    create_inbox()  # the runtime's tables: services/common/migrations.py
+    create_inbox()  # the runtime's tables: services/common/persistence/migrations.py
     create_outbox()
     # ### end Alembic commands ###
 

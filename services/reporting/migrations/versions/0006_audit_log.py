@@ -6,7 +6,7 @@ Create Date: 2026-12-01 09:00:00
 """
 from collections.abc import Sequence
 
-from services.common.migrations import create_audit_log, drop_audit_log
+from services.common.persistence.migrations import create_audit_log, drop_audit_log
 
 revision: str = '0006'
 down_revision: str | None = '0005'

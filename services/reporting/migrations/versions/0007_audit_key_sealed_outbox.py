@@ -6,8 +6,8 @@ Create Date: 2026-12-05 09:00:00
 """
 from collections.abc import Sequence
 
-from services.common.migrations import add_audit_key_id, drop_audit_key_id
-from services.common.sealed_columns import open_outbox_payloads, seal_outbox_payloads
+from services.common.persistence.migrations import add_audit_key_id, drop_audit_key_id
+from services.common.persistence.sealed_columns import open_outbox_payloads, seal_outbox_payloads
 
 revision: str = '0007'
 down_revision: str | None = '0006'

@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, TypeDecorator, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent
+SERVICES_DIR = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(service: str, url: str, metadata: MetaData) -> Config:

@@ -12,7 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.topics import TOPICS, Topic
-from services.common.telemetry import get_logger
+from services.common.observability.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -23,8 +23,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, InboundEnvelope
-from services.common.bulk import defer_inserts, dialect_of, one_of, values_of
-from services.common.db import RuntimeTables
+from services.common.persistence.bulk import defer_inserts, dialect_of, one_of, values_of
+from services.common.persistence.db import RuntimeTables
 
 
 def payload_hash(raw: bytes) -> str:

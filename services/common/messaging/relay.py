@@ -35,16 +35,16 @@ from sqlalchemy import BigInteger, Row, Update, bindparam, case, delete, func, s
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.topics import HEARTBEAT, TOPICS
-from services.common.bulk import dialect_of, one_of, upsert, values_of
 from services.common.clock import Clock
-from services.common.db import RuntimeTables, is_sqlite
-from services.common.kafka import ensure_topics
-from services.common.metrics import RuntimeMetrics
-from services.common.retry import is_transient
-from services.common.sealed_columns import open_payload
-from services.common.sqlstats import sql_phase
-from services.common.telemetry import get_logger
-from services.common.tracing import SendSpan, Tracing, disabled
+from services.common.messaging.kafka import ensure_topics
+from services.common.messaging.retry import is_transient
+from services.common.observability.logs import get_logger
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.observability.sqlstats import sql_phase
+from services.common.observability.tracing import SendSpan, Tracing, disabled
+from services.common.persistence.bulk import dialect_of, one_of, upsert, values_of
+from services.common.persistence.db import RuntimeTables, is_sqlite
+from services.common.persistence.sealed_columns import open_payload
 
 log = get_logger(__name__)
 LEADER_LOCK = 0x0E57_0B0C  # advisory lock: one relay per service database publishes

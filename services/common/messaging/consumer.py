@@ -39,21 +39,20 @@ from contracts.common import Contract
 from contracts.envelope import Envelope, InboundEnvelope, typed_inbound
 from contracts.registry import EVENT_TYPES, inbound
 from contracts.topics import Topic
-from services.common.bulk import flush_inserts
 from services.common.clock import Clock
-from services.common.dead_letters import (
+from services.common.messaging.dead_letters import (
     DeadLetter,
     DeadLetterPublisher,
     DeadLetterValue,
     keep_value,
 )
-from services.common.inbox import Inbox, content_hash, same_content
-from services.common.metrics import RuntimeMetrics
-from services.common.redaction import mask
-from services.common.retry import retrying
-from services.common.sqlstats import sql_phase
-from services.common.telemetry import get_logger
-from services.common.tracing import (
+from services.common.messaging.inbox import Inbox, content_hash, same_content
+from services.common.messaging.retry import retrying
+from services.common.observability.logs import get_logger
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.observability.redaction import mask
+from services.common.observability.sqlstats import sql_phase
+from services.common.observability.tracing import (
     BatchTrace,
     RecordContext,
     Tracing,
@@ -62,6 +61,7 @@ from services.common.tracing import (
     record_context,
     remote_context,
 )
+from services.common.persistence.bulk import flush_inserts
 
 log = get_logger(__name__)
 

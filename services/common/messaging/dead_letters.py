@@ -12,10 +12,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from contracts.envelope import Envelope
-from services.common.metrics import RuntimeMetrics
-from services.common.redaction import mask
-from services.common.retry import is_transient
-from services.common.telemetry import get_logger
+from services.common.messaging.retry import is_transient
+from services.common.observability.logs import get_logger
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.observability.redaction import mask
 
 log = get_logger(__name__)
 

@@ -17,7 +17,8 @@ personal value and are stored and published as they are. A payload in clear (a r
 before) is published as it is: a token starts with `A1.`, an envelope with `{`.
 
 Rotating (docs/personal-data.md): put the new key first, restart, then
-`python -m services.common.sealed_columns rotate <service>` re-seals every sealed value of
+`python -m services.common.persistence.sealed_columns rotate <service>` re-seals every
+sealed value of
 that service's database (columns and outbox payloads) under the new key, after which the
 old key can be dropped.
 """
@@ -229,7 +230,7 @@ def reseal(conn: Connection, metadata: MetaData) -> dict[str, int]:
 
 
 async def reseal_database(url: str, metadata: MetaData) -> dict[str, int]:
-    from services.common.db import make_engine  # the engine's pragmas, only when run
+    from services.common.persistence.db import make_engine  # the engine's pragmas, only when run
 
     engine = make_engine(url)
     try:
@@ -242,7 +243,7 @@ async def reseal_database(url: str, metadata: MetaData) -> dict[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2 or args[0] != "rotate":
-        print("usage: python -m services.common.sealed_columns rotate SERVICE\n"
+        print("usage: python -m services.common.persistence.sealed_columns rotate SERVICE\n"
               "  re-seals every sealed column of SERVICE's database under the first key of\n"
               "  ONESTOP_DATA_KEY (its database from the service's own settings)",
               file=sys.stderr)
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = settings_class().db_url(service)
     # Run as __main__, this module is a second copy: the tables' column types are the
     # imported module's, so its functions must be the ones that look for them.
-    this = importlib.import_module("services.common.sealed_columns")
+    this = importlib.import_module("services.common.persistence.sealed_columns")
     done = asyncio.run(this.reseal_database(url, tables.metadata))
     for table, rows in done.items():
         print(f"{table}: {rows} rows re-sealed")

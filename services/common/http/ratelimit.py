@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from contracts.common import Problem
-from services.common.http import ApiError
+from services.common.http.edge import ApiError
 
 _MAX_CLIENTS = 100_000  # the oldest bucket is forgotten first, so memory stays bounded
 

@@ -14,11 +14,11 @@ from contracts.envelope import Envelope, typed_outbound
 from contracts.events import Event
 from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
-from services.common.bulk import defer_insert
 from services.common.clock import Clock
-from services.common.db import RuntimeTables
-from services.common.sealed_columns import seal_payload
-from services.common.tracing import Tracing, disabled, outbox_traceparent
+from services.common.observability.tracing import Tracing, disabled, outbox_traceparent
+from services.common.persistence.bulk import defer_insert
+from services.common.persistence.db import RuntimeTables
+from services.common.persistence.sealed_columns import seal_payload
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -58,7 +58,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.envelope import Envelope
-from services.common.http import redact_url
+from services.common.http.edge import redact_url
 
 EXPORTERS = ("otlp", "jsonl", "memory", "none")
 DOSSIER = "onestop.dossier_code"

@@ -45,9 +45,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from services.common.clock import Clock
+from services.common.observability.logs import get_logger
 from services.common.sealing import key_id, parse_keys
 from services.common.settings import ServiceSettings
-from services.common.telemetry import get_logger
 
 log = get_logger(__name__)
 

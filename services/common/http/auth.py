@@ -29,8 +29,8 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.common import Problem
-from services.common.http import QUERY_TOKEN, ApiError, client_address
-from services.common.ratelimit import RateLimit
+from services.common.http.edge import QUERY_TOKEN, ApiError, client_address
+from services.common.http.ratelimit import RateLimit
 from services.common.settings import AUDIENCE, DEV_JWT_SECRET, ISSUER, key_digest
 
 TOKEN_HOURS = 12

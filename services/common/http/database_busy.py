@@ -16,10 +16,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.common import Problem
-from services.common.consumer import describe
-from services.common.db import waiting_at_most
-from services.common.http import problems_response
-from services.common.telemetry import get_logger
+from services.common.http.edge import problems_response
+from services.common.messaging.consumer import describe
+from services.common.observability.logs import get_logger
+from services.common.persistence.db import waiting_at_most
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from services.common.redaction import (
+from services.common.observability.redaction import (
     MaskingFormatter,
     MaskingRenderer,
     masking_excepthook,

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.clock import Clock
-from services.common.db import RuntimeTables
-from services.common.metrics import RuntimeMetrics
+from services.common.observability.metrics import RuntimeMetrics
+from services.common.persistence.db import RuntimeTables
 
 POSITION_WAIT = 1.0  # seconds: a partition with no position yet (being reset) is skipped
 

@@ -44,7 +44,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from contracts.topics import dead_letter_topic
-from services.common.kafka import make_producer
+from services.common.messaging.kafka import make_producer
 from services.common.sealing import SEALED_HEADER, SealError
 
 if TYPE_CHECKING:

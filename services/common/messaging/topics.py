@@ -1,4 +1,4 @@
-"""`python -m services.common.topics create`: create every registry topic on the broker,
+"""`python -m services.common.messaging.topics create`: create every registry topic on the broker,
 with its partition count (KAFKA_BOOTSTRAP_SERVERS names the broker)."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import os
 import sys
 
 from contracts.topics import TOPICS
-from services.common.kafka import ensure_topics
+from services.common.messaging.kafka import ensure_topics
 
 
 async def main(argv: list[str]) -> int:
     if argv[:1] != ["create"]:
-        print("usage: python -m services.common.topics create", file=sys.stderr)
+        print("usage: python -m services.common.messaging.topics create", file=sys.stderr)
         return 2
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     created = await ensure_topics(bootstrap)

@@ -24,7 +24,7 @@ from aiokafka.errors import (
 )
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from services.common.telemetry import get_logger
+from services.common.observability.logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")

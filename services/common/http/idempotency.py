@@ -13,8 +13,8 @@ from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.common import Problem
-from services.common.db import UtcDateTime
-from services.common.http import ApiError
+from services.common.http.edge import ApiError
+from services.common.persistence.db import UtcDateTime
 
 KEY_MAX = 128
 

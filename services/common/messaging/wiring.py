@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contracts.common import Contract
 from contracts.registry import short_name
 from contracts.topics import SERVICES, topics_consumed_by
-from services.common.consumer import Answer, Handler, Subscription, Verify
+from services.common.messaging.consumer import Answer, Handler, Subscription, Verify
 
 
 class WiringError(RuntimeError):

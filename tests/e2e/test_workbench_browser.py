@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import io
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +35,7 @@ from deploy.local.stack import Stack
 from services.law.workdays import TZ
 from tests.auth import AUTH
 from tests.conftest import with_topics
-from tests.integration.support import read_topic
+from tests.integration.support import eventually, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -77,15 +76,6 @@ def screens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 # How long a screen is refreshed for what a consumer has not applied yet: a loaded CI
 # machine starts five services' consumers and catches them up slowly.
 POLL_SECONDS = 180.0
-
-
-def polls(seconds: float = POLL_SECONDS) -> Iterator[int]:
-    """Tries until the deadline (the loop breaks when it finds what it waits for)."""
-    deadline = time.monotonic() + seconds
-    tries = 0
-    while time.monotonic() < deadline:
-        yield tries
-        tries += 1
 
 
 @contextlib.contextmanager
@@ -200,14 +190,14 @@ async def pdf_opened(page: Page, click: Any, path_part: str) -> bytes:
 async def open_dossier(page: Page, code: str, state: str | None = None) -> None:
     """The dossier tab on `code`, opened again until processing shows `state`."""
     await page.keyboard.press("Alt+3")
-    for _ in range(120):
+
+    async def opened() -> bool:
         await page.fill("#d-code", code)
         await page.click("#open-dossier button[type=submit]")
         await page.locator(f'#dossier[data-code="{code}"]').wait_for(timeout=WAIT_MS)
-        if state is None or await page.locator(f'#dossier[data-state="{state}"]').count():
-            return
-        await asyncio.sleep(1)
-    raise AssertionError(f"{code} never reached {state}")
+        return state is None or bool(
+            await page.locator(f'#dossier[data-state="{state}"]').count())
+    await eventually(opened, f"{code} to reach {state}", seconds=120, interval=1)
 
 
 async def act(page: Page, action: str, fields: dict[str, str] | None = None,
@@ -273,11 +263,13 @@ async def scan_the_paper_component(page: Page, code: str, tmp: Path) -> None:
     await page.click("#r-done button")  # "Mở hồ sơ (quét thành phần)"
     await page.locator(f'#dossier[data-code="{code}"]').wait_for(timeout=WAIT_MS)
     upload = page.locator('#d-components input[data-scan="GKS"]')
-    for _ in polls():  # digitization learns of the dossier from intake's topic
+    async def scannable() -> bool:  # digitization learns of the dossier from intake's topic
         if await upload.count():
-            break
-        await asyncio.sleep(1)
+            return True
         await page.click("#open-dossier button[type=submit]")
+        return False
+    await eventually(scannable, "the component to be scannable", seconds=POLL_SECONDS,
+                     interval=1)
     scan = tmp / "gks.png"
     scan.write_bytes(scanned_page())
     await upload.set_input_files(str(scan))
@@ -309,11 +301,11 @@ async def drive(front: str, digitization: str, tmp: Path) -> dict[str, Any]:
             await officer.keyboard.press("Alt+2")
             await officer.select_option("#q-scope", "agency")
             row = officer.locator(f'#queue tr[data-code="{code}"]')
-            for _ in polls():  # the case opens once receipt and digitization are known
+            async def queued() -> int:  # the case opens once receipt and scan are known
                 await officer.click("#queue-filters button[type=submit]")
-                if await row.count():
-                    break
-                await asyncio.sleep(1)
+                return await row.count()
+            await eventually(queued, "the case in the office's queue", seconds=POLL_SECONDS,
+                             interval=1)
             await axe_check(officer, "queue")
             await shot(officer, "workbench-queue")
             await row.locator("button").click()
@@ -375,14 +367,14 @@ async def drive(front: str, digitization: str, tmp: Path) -> dict[str, Any]:
             await counter.fill("#d-survey-title ~ .row input", "Cán bộ hướng dẫn tận tình")
             await counter.select_option("#d-survey-title ~ .row select", "4")
             recorded = counter.locator("#d-survey-done:not([hidden])")
-            for _ in polls():  # reporting hears of the return a moment after processing
+            async def surveyed() -> int:  # reporting hears of the return after processing
                 await counter.click("#d-survey-title ~ .row button")
                 await counter.locator("#d-survey-done:not([hidden]), "
                                       "#d-survey-title ~ .problems:not([hidden])"
                                       ).first.wait_for(timeout=WAIT_MS)
-                if await recorded.count():
-                    break
-                await asyncio.sleep(1)
+                return await recorded.count()
+            await eventually(surveyed, "the counter survey recorded", seconds=POLL_SECONDS,
+                             interval=1)
             assert "Đã ghi phiếu khảo sát tại quầy" in await recorded.inner_text()
 
             citizen = await find_and_rate(browser, front, watch, code)
@@ -413,12 +405,12 @@ async def find_and_rate(browser: Any, front: str, watch: Watch, code: str) -> di
     wrong_code = await page.inner_text("#problems")
     assert wrong_digits == wrong_code and "Không tìm thấy hồ sơ" in wrong_code
 
-    for _ in polls():  # the page shows what processing holds, returned a moment ago
+    async def returned() -> bool:  # the page shows what processing holds, returned just now
         await look(code, ID_NUMBER[-4:])
         await page.locator("#found:not([hidden])").wait_for(timeout=WAIT_MS)
-        if await page.get_attribute("#found", "data-stage") == "returned":
-            break
-        await asyncio.sleep(1)
+        return await page.get_attribute("#found", "data-stage") == "returned"
+    await eventually(returned, "the citizen page to show the return",
+                     seconds=POLL_SECONDS, interval=1)
     assert await page.inner_text("#status") == "Đã trả kết quả"
     assert await page.inner_text("#f-return") == "Gửi qua dịch vụ bưu chính công ích"
     path = await page.inner_text("#path")
@@ -508,11 +500,13 @@ async def the_other_paths(front: str, tmp: Path) -> None:
             # Scanned; the officer asks another agency, with its sub-deadline, and records
             # its answer.
             upload = counter.locator('#d-components input[data-scan="GKS"]')
-            for _ in polls():
+            async def scannable() -> bool:
                 if await upload.count():
-                    break
-                await asyncio.sleep(1)
+                    return True
                 await counter.click("#open-dossier button[type=submit]")
+                return False
+            await eventually(scannable, "the component to be scannable",
+                             seconds=POLL_SECONDS, interval=1)
             scan = tmp / "gks-2.png"
             scan.write_bytes(scanned_page())
             await upload.set_input_files(str(scan))
@@ -600,11 +594,11 @@ async def explain_and_apologise(front: str, code: str) -> None:
             await head.select_option("#q-scope", "agency")
             await head.select_option("#q-deadline", "overdue")
             row = head.locator(f'#queue tr[data-code="{code}"][data-deadline="overdue"]')
-            for _ in range(90):
+            async def listed_overdue() -> int:
                 await head.click("#queue-filters button[type=submit]")
-                if await row.count():
-                    break
-                await asyncio.sleep(1)
+                return await row.count()
+            await eventually(listed_overdue, "the case listed overdue", seconds=90,
+                             interval=1)
             assert "Quá hạn" in await row.inner_text()
             # ...and the overdue screen takes its explanation and its apology letter.
             await head.keyboard.press("Alt+4")

@@ -5,7 +5,6 @@ history and steps, the deadline monitor's columns and the events on their topics
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,11 +51,7 @@ def batch(*events: Any) -> list[tuple[Context, Any]]:
              e) for e in events]
 
 
-def test_a_batch_opens_an_officer_claims_a_withdrawal_closes() -> None:
-    asyncio.run(_lifecycle())
-
-
-async def _lifecycle() -> None:
+async def test_a_batch_opens_an_officer_claims_a_withdrawal_closes() -> None:
     repo, clock = FakeRepository(), FixedClock(RECEIVED + 2 * HOUR)
     outbox = FakeOutbox(clock)
     recorder = CaseRecorder(CaseLaw(CATALOGS), outbox, repo)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from contracts import topics
+from contracts.catalog import Agency, Procedure
 from contracts.common import (
     ApplicantRef,
     Channel,
@@ -47,7 +48,7 @@ from services.intake.rules import (
     personal_numbers,
     still_missing,
 )
-from services.law.catalog import CatalogError
+from services.law.catalog import CatalogError, CatalogIndex
 from services.law.pseudonym import applicant_pseudonym
 
 # The problems of check_submission that make a refusal itself impossible to record (no such
@@ -74,8 +75,10 @@ class Verdict:
     reasons: list[Reason] | None = None
 
 
-def judge_receipt(law: IntakeLaw, sub: Submission, now: datetime) -> Verdict:
-    """Received, with its appointment counted from receipt; Rejected with every problem."""
+def _checked(law: IntakeLaw, sub: Submission, now: datetime
+             ) -> tuple[CatalogIndex, list[Reason], Agency | None, Procedure | None]:
+    """The catalogue in force at receipt and what the submission rules find in `sub`;
+    Rejected when no catalogue was in force."""
     try:
         catalog = law.catalog_on(sub.received_at)
     except CatalogError as exc:
@@ -84,6 +87,12 @@ def judge_receipt(law: IntakeLaw, sub: Submission, now: datetime) -> Verdict:
         catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
         applicant_kind=sub.applicant.kind, components=sub.components,
         received_at=sub.received_at, now=now, applicant=sub.applicant)
+    return catalog, problems, agency, procedure
+
+
+def judge_receipt(law: IntakeLaw, sub: Submission, now: datetime) -> Verdict:
+    """Received, with its appointment counted from receipt; Rejected with every problem."""
+    catalog, problems, agency, procedure = _checked(law, sub, now)
     if problems or agency is None or procedure is None:
         raise Rejected(problems)
     legal_time = catalog.legal_time(procedure, sub.applicant.kind)
@@ -96,14 +105,7 @@ def judge_refusal(law: IntakeLaw, sub: Submission, reasons: list[Reason],
     """Decree 61/2018 Art. 19(1)(c) / Decree 118/2025: not in the agency's remit or not
     eligible: a refusal slip with reasons. Rejected when the refusal itself cannot stand
     (see REFUSAL_BLOCKERS)."""
-    try:
-        catalog = law.catalog_on(sub.received_at)
-    except CatalogError as exc:
-        raise Rejected([no_catalogue(exc)]) from None
-    found, _, _ = check_submission(
-        catalog, agency_code=sub.agency_code, procedure_code=sub.procedure_code,
-        applicant_kind=sub.applicant.kind, components=sub.components,
-        received_at=sub.received_at, now=now, applicant=sub.applicant)
+    catalog, found, _, _ = _checked(law, sub, now)
     if problems := [p for p in found if p.code in REFUSAL_BLOCKERS]:
         raise Rejected(problems)
     return Verdict("refused", sub.received_at, LegalTime(value=0, unit="same_day"),

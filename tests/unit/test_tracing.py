@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.context import Context as OtelContext
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
 from contracts.envelope import Envelope
@@ -124,9 +125,8 @@ async def test_a_consumed_batch_makes_a_process_span_per_sampled_record() -> Non
                                       "onestop.intake.v1", envelope())
         with attached(ctx):
             current = trace.get_current_span().get_span_context()
-        # Unsampled: no span, only the remote parent whose trace id passes on.
-        assert parse(unsampled) == (TRACE, SPAN, 0)
-        assert not trace.get_current_span(unsampled).is_recording()
+        # Unsampled: no span and no context, only the traceparent text passed on.
+        assert unsampled == UNSAMPLED
         with record_context(unsampled):
             passed = parse(outbox_traceparent(tracing.tracer, "t", envelope()))
         assert passed is not None and passed[0] == TRACE and passed[2] == 0
@@ -151,12 +151,35 @@ async def test_a_record_starting_an_unsampled_trace_gets_only_its_traceparent() 
     tracing = memory(ratio=0.0)
     async with BatchTrace(tracing.tracer, "intake", 1) as batch:
         begun = batch.context_for(None, "onestop.ingest.v1", envelope())
-    assert not trace.get_current_span(begun).is_recording()  # no span recorded for it
+    assert isinstance(begun, str)  # no span recorded for it: only its traceparent text
     parsed = parse(begun)
     assert parsed is not None and not parsed[2] & 1  # not sampled
+    assert tracing.memory is not None
+    assert tracing.memory.get_finished_spans() == ()  # nothing, not even the batch's
     with record_context(begun):
         child = parse(outbox_traceparent(tracing.tracer, "t", envelope()))
     assert child is not None and child[0] == parsed[0]  # its events carry its trace id
+
+
+async def test_a_root_records_sampling_is_the_ratios_decision_on_its_own_trace_id() -> None:
+    """Asked of the sampler before any span is made, then made with that same id: every
+    span kept and every text passed on agree with the ratio's rule on their trace id."""
+    tracing = memory(ratio=0.5)
+    bound = TraceIdRatioBased.get_bound_for_rate(0.5)
+    async with BatchTrace(tracing.tracer, "intake", 200) as batch:
+        begun = [batch.context_for(None, "onestop.ingest.v1", envelope()) for _ in range(200)]
+    texts = [b for b in begun if isinstance(b, str)]
+    sampled = [trace.get_current_span(b).get_span_context() for b in begun
+               if not isinstance(b, str)]
+    assert texts and sampled  # 200 draws at a half: both kinds
+    assert all((parse(t) or (0, 0, 0))[0] & TraceIdRatioBased.TRACE_ID_LIMIT >= bound
+               for t in texts)
+    assert all(sc.trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound and sc.trace_flags & 1
+               for sc in sampled)
+    assert tracing.memory is not None
+    kept = {s.context.trace_id for s in tracing.memory.get_finished_spans()
+            if s.name == "process onestop.ingest.v1"}
+    assert kept == {sc.trace_id for sc in sampled}
 
 
 async def test_a_failed_transaction_ends_its_spans_in_error() -> None:

@@ -55,11 +55,12 @@ from services.common.observability.sqlstats import sql_phase
 from services.common.observability.tracing import (
     BatchTrace,
     RecordContext,
+    RecordTrace,
     Tracing,
     disabled,
     header,
     record_context,
-    remote_context,
+    record_trace,
 )
 from services.common.persistence.bulk import flush_inserts
 
@@ -81,8 +82,8 @@ class Context:
     # Who the subscription's `verify` found wrote the record (a province system), if any.
     principal: str | None = None
     # The record's trace: its process span's OpenTelemetry context when sampled, else its
-    # remote parent's (tracing.BatchTrace.context_for); `traced` runs work in it.
-    trace: Any = None
+    # traceparent text (tracing.BatchTrace.context_for); `traced` runs work in it.
+    trace: RecordTrace = None
 
 
 EventHandler = Callable[[Context, Any], Awaitable[None]]
@@ -106,7 +107,7 @@ def traced(ctx: Context) -> RecordContext:
     """The record's trace as the current one, for the outbox rows written under it
     (`with traced(ctx): ...`)."""
     return record_context(ctx.trace if ctx.trace is not None
-                          else remote_context(header(ctx.record_headers)))
+                          else record_trace(header(ctx.record_headers)))
 
 
 @dataclass

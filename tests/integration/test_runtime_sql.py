@@ -30,7 +30,7 @@ from services.common.messaging.outbox import OutboxWriter
 from services.common.messaging.relay import OutboxRelay
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.observability.sqlstats import SqlStats, sql_phase
-from services.common.persistence.bulk import flush_inserts
+from services.common.persistence.bulk import defer_inserts, flush_inserts
 from services.common.persistence.db import make_engine, runtime_tables, session_factory
 from tests.conftest import PG_ADMIN, postgres_database
 
@@ -257,3 +257,41 @@ async def test_a_statement_first_run_on_an_empty_table_is_never_kept_as_a_generi
             assert generic == 0 and custom >= 11
         finally:
             await engine.dispose()
+
+
+async def test_deferred_inserts_go_as_one_statement_per_table_in_their_order(
+        database_url: str) -> None:
+    """A table's buffered rows are written with one statement (PostgreSQL: unnest of one
+    array per column; SQLite: one executemany), in the order they were added: the outbox's
+    sequence follows it. Values go through their types (aware times, bytes, JSON, NULL); a
+    table with a Python-side default for a column the rows leave out is written by
+    SQLAlchemy's own insert, which fills it in."""
+    metadata = MetaData()
+    tables = runtime_tables(metadata)
+    kept = Table("kept_defaults", metadata, Column("id", String(36), primary_key=True),
+                 Column("data", JSON), Column("state", String(10), default="new"))
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    stats = SqlStats.watch(engine)
+    codes = [f"D-{i:03d}" for i in reversed(range(120))]
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            defer_inserts(s, tables.outbox, [
+                {"event_id": str(uuid.uuid4()), "topic": "t", "key": code,
+                 "event_type": "x", "payload": code.encode() + b"\x00", "traceparent": None,
+                 "created_at": T, "published_at": None} for code in codes])
+            defer_inserts(s, kept, [{"id": "k-1", "data": {"a": [1, "b"]}}])
+            with sql_phase("consumer"):
+                assert await flush_inserts(s) == 121
+        async with session_factory(engine)() as s:
+            rows = (await s.execute(select(tables.outbox).order_by(tables.outbox.c.seq))).all()
+            stored = (await s.execute(select(kept))).one()
+        assert [r.key for r in rows] == codes
+        assert rows[0].payload == b"D-119\x00" and rows[0].created_at == T
+        assert rows[0].traceparent is None and rows[0].published_at is None
+        assert stored.data == {"a": [1, "b"]} and stored.state == "new"
+        outbox = stats.statements[("consumer", "insert", "outbox")]
+        assert outbox[0] == 1 and outbox[2] == 120  # one statement carrying every row
+    finally:
+        await engine.dispose()

@@ -117,7 +117,9 @@ class SqlStats(Collector):
             counts = self.statements[key] = [0, 0.0, 0]
         counts[0] += 1
         counts[1] += elapsed
-        counts[2] += len(parameters) if executemany else 1
+        # An executemany's rows; or, for one statement of arrays (bulk.py's unnest), their length.
+        counts[2] += len(parameters) if executemany else len(parameters[0]) \
+            if type(parameters) is tuple and parameters and type(parameters[0]) is list else 1
 
     def _begun(self, _conn: Any) -> None:
         # On PostgreSQL a BEGIN round trip, said with the transaction's first statement.

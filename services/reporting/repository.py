@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -142,10 +143,20 @@ class ReportingRepository:
         """The folded events of `codes` stored so far, per dossier."""
         e = tables.events
         dialect = dialect_of(s)
+        folded = e.c.type.not_in(sorted(NOT_FOLDED))
+        if dialect == "postgresql":
+            # Each dossier's events through its index, whatever the planner knows of the
+            # table: as `dossier_code = ANY($1)` a young table (no statistics yet) was read
+            # whole for every batch that refolds. The subquery's OFFSET keeps it per code.
+            code = func.unnest(bindparam("codes", type_=ARRAY(String))).table_valued(
+                "code").render_derived(name="codes")
+            each = _recorded_query().where(e.c.dossier_code == code.c.code, folded) \
+                .offset(0).lateral("ev")
+            stmt = select(*each.c).select_from(code).join(each, true())
+        else:
+            stmt = _recorded_query().where(one_of(e.c.dossier_code, dialect, "codes"), folded)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for r in await s.execute(_recorded_query().where(
-                one_of(e.c.dossier_code, dialect, "codes"),
-                e.c.type.not_in(sorted(NOT_FOLDED))), {"codes": values_of(codes, dialect)}):
+        for r in await s.execute(stmt, {"codes": values_of(codes, dialect)}):
             out[r.dossier_code].append(recorded(r))
         return out
 

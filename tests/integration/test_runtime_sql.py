@@ -250,7 +250,7 @@ async def test_a_statement_first_run_on_an_empty_table_is_never_kept_as_a_generi
                     assert len(found) == 250
                 plans = (await session.execute(text(
                     "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                    "WHERE statement LIKE 'SELECT inbox.event_id%'"))).all()
+                    "WHERE statement LIKE 'SELECT probed.event_id%'"))).all()
                 await session.close()
             assert len(plans) == 1  # one statement text for every batch size
             generic, custom = plans[0]

@@ -278,7 +278,15 @@ def make_engine(url: str, busy_timeout: float = 60.0, **kwargs: Any) -> AsyncEng
     # a new deployment) stays a sequential scan as the table grows, until autovacuum
     # analyzes it. Every run is planned with its own values and the table's current size
     # instead: the batch statements are few, planning them is cheap.
-    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
+    # The batch statements look up hundreds of keys at once (`= ANY($1)`, bulk.one_of). At
+    # the planner's default random_page_cost (4.0, a spinning disk's) that many index
+    # probes cost more than reading the table, so the inbox check read every row of the
+    # consumer's inbox each batch, more as it grew (`python -m bench.pipeline --backend
+    # postgres`: over a million inbox rows read in a 3,000-dossier run; a 30,000-row inbox,
+    # 500 ids: 6.2 ms scanning against 2.7 ms probing). 1.1 is the usual value for data on
+    # SSD or in memory, which is where a hot inbox is.
+    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan",
+                                        "random_page_cost": "1.1"}}
     return create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
                                json_serializer=json_text,
                                connect_args={**connect_args, **kwargs.pop("connect_args", {})},

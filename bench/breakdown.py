@@ -157,7 +157,25 @@ class PgServer:
             elif row["datname"] is None and row["backend_type"] in SHARED_WRITERS:
                 shared[row["pid"]] = _cpu(row["pid"])
         counters = {c: sum(int(r[c] or 0) for r in stats) for c in self.COUNTERS}
-        return {"ours": ours, "shared": shared, "counters": counters}
+        return {"ours": ours, "shared": shared, "counters": counters,
+                "tables": await self.rows_read()}
+
+    async def rows_read(self) -> dict[str, int]:
+        """Rows each table of the run's databases has handed out so far (sequential scans'
+        rows read plus index scans' rows fetched), as "<service>.<table>": a statement
+        reading a whole table where it should probe a few keys shows here first."""
+        read: dict[str, int] = {}
+        for database in self.databases:
+            conn = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{database}",
+                                         server_settings={"application_name": APPLICATION})
+            try:
+                for r in await conn.fetch(
+                        "SELECT relname, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+                        " AS n FROM pg_stat_user_tables"):
+                    read[f"{database.rsplit('_', 1)[-1]}.{r['relname']}"] = int(r["n"])
+            finally:
+                await conn.close()
+        return read
 
     @staticmethod
     async def preloaded() -> str:
@@ -178,7 +196,13 @@ class PgServer:
                 "shared_writers_cpu_ms_per_dossier": round(1000 * spent("shared") / dossiers,
                                                            2),
                 "per_dossier": {c: round((after["counters"][c] - before["counters"][c])
-                                         / dossiers, 1) for c in PgServer.COUNTERS}}
+                                         / dossiers, 1) for c in PgServer.COUNTERS},
+                # The tables that handed out the most rows per dossier (the bench's own
+                # polling of reporting's events and inbox counts here too).
+                "rows_read_per_dossier": dict(sorted(
+                    ((t, round((n - before["tables"].get(t, 0)) / dossiers, 1))
+                     for t, n in after["tables"].items()),
+                    key=lambda kv: -kv[1])[:8])}
 
 
 class MachineLoad:
@@ -297,4 +321,6 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
             counts = server["per_dossier"]
             print("  PostgreSQL per dossier: " + ", ".join(
                 f"{k} {v:,.1f}" for k, v in counts.items()))
+            print("  PostgreSQL rows read per dossier, by table: " + ", ".join(
+                f"{k} {v:,.1f}" for k, v in server.get("rows_read_per_dossier", {}).items()))
             print(f"  pg_stat_statements: {server['pg_stat_statements']}")

@@ -70,13 +70,19 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
 
 def test_the_servers_cpu_counts_only_what_the_load_spent() -> None:
     before = {"ours": {1: 2.0, 2: 1.0}, "shared": {9: 5.0},
-              "counters": dict.fromkeys(PgServer.COUNTERS, 10)}
+              "counters": dict.fromkeys(PgServer.COUNTERS, 10),
+              "tables": {"processing.inbox": 100, "processing.cases": 5}}
     after = {"ours": {1: 3.0, 3: 0.5}, "shared": {9: 5.2},  # 2 ended, 3 began
-             "counters": dict.fromkeys(PgServer.COUNTERS, 30)}
+             "counters": dict.fromkeys(PgServer.COUNTERS, 30),
+             "tables": {"processing.inbox": 150, "processing.cases": 505,
+                        "reporting.events": 20}}  # a table made during the load
     figures = PgServer.figures(before, after, dossiers=10)
     assert figures["cpu_ms_per_dossier"] == pytest.approx(150)
     assert figures["shared_writers_cpu_ms_per_dossier"] == pytest.approx(20)
     assert figures["per_dossier"]["xact_commit"] == 2
+    # The tables that handed out the most rows during the load first, per dossier.
+    assert list(figures["rows_read_per_dossier"].items()) == [
+        ("processing.cases", 50.0), ("processing.inbox", 5.0), ("reporting.events", 2.0)]
 
 
 def _pipe(rate: float, p99: float, cpu: dict[str, float], rss: float) -> dict[str, object]:

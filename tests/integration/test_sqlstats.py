@@ -83,5 +83,11 @@ def test_a_statement_is_known_by_its_verb_and_table() -> None:
         ("update", "outbox")
     assert shape("DELETE FROM outbox_watermarks WHERE topic = ?") == \
         ("delete", "outbox_watermarks")
+    # A batch's keys spread with unnest: the table probed or written is the one named.
+    assert shape("SELECT probed.event_id FROM unnest($1::VARCHAR[]) AS ids(id), LATERAL "
+                 "(SELECT inbox.event_id FROM inbox WHERE inbox.event_id = ids.id LIMIT 1) "
+                 "AS probed") == ("select", "inbox")
+    assert shape("INSERT INTO outbox (seq) SELECT c1 FROM unnest($1::BIGINT[]) AS u(c1)") == \
+        ("insert", "outbox")
     assert shape("BEGIN IMMEDIATE") == ("begin", "")
     assert shape("SELECT pg_try_advisory_lock($1)") == ("select", "")

@@ -8,9 +8,9 @@ A table's buffer goes to the driver as prepared here (`_Writer`: the statement c
 once per table, column set and dialect, each value through its type's own bind processor),
 not through SQLAlchemy's per-row parameter processing:
 - PostgreSQL: ONE `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, a column per array,
-  whatever the count (`python -m bench.inserts`: a third of an executemany's client CPU and
-  server CPU per row, close to COPY, while the statement stays SQLAlchemy's: its errors
-  wrapped, its events seen, the transaction begun by it as by any other);
+  whatever the count (`python -m bench.inserts`: about half an executemany's client CPU and
+  under half its server CPU per row, close to COPY, while the statement stays SQLAlchemy's:
+  its errors wrapped, its events seen, the transaction begun by it as by any other);
 - SQLite: the driver's executemany of tuples, in one worker call.
 A table with a Python-side default for a column the rows leave out is written the usual way.
 """

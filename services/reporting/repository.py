@@ -26,7 +26,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -34,7 +33,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
-from services.common.persistence.bulk import dialect_of, one_of, upsert, values_of
+from services.common.persistence.bulk import dialect_of, one_of, per_key, upsert, values_of
 from services.reporting import tables
 from services.reporting.domain import Rating, TraceEntry, latest_ratings
 from services.reporting.fact_rows import (
@@ -145,14 +144,10 @@ class ReportingRepository:
         dialect = dialect_of(s)
         folded = e.c.type.not_in(sorted(NOT_FOLDED))
         if dialect == "postgresql":
-            # Each dossier's events through its index, whatever the planner knows of the
-            # table: as `dossier_code = ANY($1)` a young table (no statistics yet) was read
-            # whole for every batch that refolds. The subquery's OFFSET keeps it per code.
-            code = func.unnest(bindparam("codes", type_=ARRAY(String))).table_valued(
-                "code").render_derived(name="codes")
-            each = _recorded_query().where(e.c.dossier_code == code.c.code, folded) \
-                .offset(0).lateral("ev")
-            stmt = select(*each.c).select_from(code).join(each, true())
+            # Each dossier's events through its index (bulk.per_key; the OFFSET keeps the
+            # subquery per code): as `= ANY($1)` a young table was read whole per refold.
+            stmt = per_key(e.c.dossier_code, "codes", lambda code: _recorded_query().where(
+                e.c.dossier_code == code, folded).offset(0), "ev")
         else:
             stmt = _recorded_query().where(one_of(e.c.dossier_code, dialect, "codes"), folded)
         out: dict[str, list[Recorded]] = defaultdict(list)

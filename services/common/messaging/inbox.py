@@ -19,12 +19,17 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_json
-from sqlalchemy import Select, TextClause, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, InboundEnvelope
-from services.common.persistence.bulk import defer_inserts, dialect_of, one_of, values_of
+from services.common.persistence.bulk import (
+    defer_inserts,
+    dialect_of,
+    one_of,
+    per_key,
+    values_of,
+)
 from services.common.persistence.db import RuntimeTables
 
 
@@ -95,7 +100,7 @@ class Inbox:
     def __init__(self, consumer: str, tables: RuntimeTables) -> None:
         self.consumer = consumer
         self.table = tables.inbox
-        self._seen: dict[str, Select[tuple[str, str]] | TextClause] = {}
+        self._seen: dict[str, Select[tuple[str, str]]] = {}
 
     async def seen(self, session: AsyncSession, event_ids: list[str]) -> dict[str, str]:
         """event id -> recorded hash, for the ids already applied: one statement for the
@@ -107,26 +112,19 @@ class Inbox:
         if statement is None:
             statement = self._seen[dialect] = self._probe() if dialect == "postgresql" \
                 else select(self.table.c.event_id, self.table.c.payload_hash).where(
-                    self.table.c.consumer == self.consumer,
+                    self.table.c.consumer == bindparam("consumer"),
                     one_of(self.table.c.event_id, dialect, "ids"))
         rows = await session.execute(statement, {"ids": values_of(event_ids, dialect),
                                                  "consumer": self.consumer})
         return {event_id: digest for event_id, digest in rows}
 
-    def _probe(self) -> TextClause:
-        """PostgreSQL: one primary-key lookup per id, whatever the planner knows of the table.
-        As `consumer = $1 AND event_id = ANY($2)` it read every row of the consumer's inbox
-        each batch while the table's statistics were missing or small (a fresh database,
-        the first minute of a deployment: over a million rows read in a 3,000-dossier bench
-        run); the lateral LIMIT 1 cannot be flattened into a scan."""
-        name = self.table.name
-        return text(
-            f"SELECT probed.event_id, probed.payload_hash FROM unnest(:ids) AS ids(id), "
-            f"LATERAL (SELECT {name}.event_id, {name}.payload_hash FROM {name} "
-            f"WHERE {name}.consumer = :consumer AND {name}.event_id = ids.id LIMIT 1) "
-            f"AS probed").bindparams(
-            bindparam("ids", type_=ARRAY(self.table.c.event_id.type)),
-            bindparam("consumer", type_=self.table.c.consumer.type))
+    def _probe(self) -> Select[tuple[str, str]]:
+        """PostgreSQL: one primary-key lookup per id (bulk.per_key): as `consumer = $1 AND
+        event_id = ANY($2)` it read every row of the consumer's inbox each batch while the
+        table's statistics were missing (over a million rows in a 3,000-dossier bench run)."""
+        t = self.table.c
+        return per_key(t.event_id, "ids", lambda key: select(t.event_id, t.payload_hash).where(
+            t.consumer == bindparam("consumer"), t.event_id == key).limit(1), "probed")
 
     async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
                      at: datetime) -> None:

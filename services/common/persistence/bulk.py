@@ -22,7 +22,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlalchemy import literal_column as column_named
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -152,6 +163,19 @@ def one_of(column: ColumnElement[Any], dialect: str, name: str,
         return column == any_(bindparam(name, type_=ARRAY(element or column.type)))
     values = select(column_named("value")).select_from(func.json_each(bindparam(name)))
     return column.in_(values)
+
+
+def per_key(column: ColumnElement[Any], name: str,
+            query: Callable[[ColumnElement[Any]], Select[Any]], alias: str) -> Select[Any]:
+    """PostgreSQL: `query(key)` run once per value bound as `name` (a list), through
+    `column`'s index, whatever the planner knows of the table. `= ANY($1)` on a young
+    table (no statistics until autovacuum's first analyze) was planned as reading the whole
+    table each batch; a lateral subquery with a LIMIT or OFFSET cannot be flattened into
+    that. The result's columns are `query`'s, under `alias`."""
+    keys = func.unnest(bindparam(name, type_=ARRAY(column.type))).table_valued(
+        "key").render_derived(name=f"{name}_keys")
+    each = query(keys.c.key).lateral(alias)
+    return select(*each.c).select_from(keys).join(each, true())
 
 
 def values_of(values: Iterable[Any], dialect: str) -> Any:

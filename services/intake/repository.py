@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.http.idempotency import KeptAnswers
-from services.common.persistence.bulk import defer_insert, flush_inserts, upsert
+from services.common.persistence.bulk import defer_insert, flush_inserts, upsert, write_rows
 from services.intake import tables
 from services.intake.dossier import Dossier
 
@@ -132,13 +132,9 @@ class IntakeRepository(KeptAnswers):
             return
         await flush_inserts(s)
         t = tables.dossiers
-        if batch.statuses:
-            await s.execute(
-                update(t).where(t.c.code == bindparam("b_code"), or_(
-                    t.c.status_at.is_(None), t.c.status_at <= bindparam("b_status_at")))
-                .values(status=bindparam("b_status"), status_at=bindparam("b_status_at"),
-                        updated_at=bindparam("b_updated_at")),
-                [{f"b_{k}": v for k, v in row.items()} for row in batch.statuses.values()])
+        # Each status only if newer than the stored one, as set_status_if_newer.
+        await write_rows(s, t, list(batch.statuses.values()), "update", ("code",),
+                         newer="status_at")
         if batch.dropped:
             p = tables.parked
             await s.execute(delete(p).where(p.c.dossier_code.in_(sorted(batch.dropped))))
@@ -167,14 +163,10 @@ class IntakeRepository(KeptAnswers):
         news)."""
         if not dossiers:
             return
-        t = tables.dossiers
         names = sorted(columns)
-        await s.execute(
-            update(t).where(t.c.code == bindparam("b_code")).values(
-                updated_at=bindparam("b_updated_at"),
-                **{c: bindparam(f"b_{c}") for c in names}),
-            [{"b_code": d.code, "b_updated_at": now, **{f"b_{c}": getattr(d, c) for c in names}}
-             for d in dossiers])
+        await write_rows(s, tables.dossiers, [
+            {"code": d.code, "updated_at": now, **{c: getattr(d, c) for c in names}}
+            for d in dossiers], "update", ("code",))
 
     async def dossier_by_submission(self, s: Session, submission_id: str | None
                                     ) -> Dossier | None:

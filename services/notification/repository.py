@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import upsert
+from services.common.persistence.bulk import write_rows
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -45,11 +45,7 @@ class NotificationRepository:
     # --- facts and contacts, a consumer batch at a time ----------------------------------
 
     async def keep_contacts(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            stmt = upsert(s, C)
-            await s.execute(stmt.on_conflict_do_update(index_elements=[C.c.applicant_ref], set_={
-                "phone": stmt.excluded.phone,
-                "email": stmt.excluded.email, "updated_at": stmt.excluded.updated_at}), rows)
+        await write_rows(s, C, rows, "replace", ("applicant_ref",))
 
     async def dossiers(self, s: AsyncSession, codes: Collection[str]
                        ) -> dict[str, WatchedDossier]:
@@ -58,23 +54,18 @@ class NotificationRepository:
         if not codes:
             return {}
         ordered = sorted(codes)
-        await s.execute(upsert(s, D).on_conflict_do_nothing(index_elements=[D.c.code]),
-                        [{"code": c} for c in ordered])
+        await write_rows(s, D, [{"code": c} for c in ordered], "keep", ("code",))
         query = select(D).where(D.c.code.in_(ordered)).order_by(D.c.code).with_for_update()
         return {r["code"]: watched_dossier(r) for r in (await s.execute(query)).mappings()}
 
     async def write_dossiers(self, s: AsyncSession, dossiers: list[WatchedDossier]) -> None:
-        if dossiers:
-            await s.execute(update(D).where(D.c.code == bindparam("b_code")).values(
-                {n: bindparam(f"b_{n}") for n in FACTS}),
-                [{f"b_{n}": getattr(d, n) for n in ("code", *FACTS)} for d in dossiers])
+        await write_rows(s, D, [{n: getattr(d, n) for n in ("code", *FACTS)} for d in dossiers],
+                         "update", ("code",))
 
     async def enqueue(self, s: AsyncSession, messages: list[Message]) -> None:
         """One statement for the batch; a message already queued (a redelivery) is kept
         as it is."""
-        if messages:
-            await s.execute(upsert(s, M).on_conflict_do_nothing(
-                index_elements=[M.c.dedup_key]), [message_values(m) for m in messages])
+        await write_rows(s, M, [message_values(m) for m in messages], "keep", ("dedup_key",))
 
     # --- the sender ---------------------------------------------------------------------
 

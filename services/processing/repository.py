@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.common import ApplicantRef, LegalTime
 from contracts.events import StepAssigned
 from services.common.http.idempotency import KeptAnswers
-from services.common.persistence.bulk import defer_insert, upsert
+from services.common.persistence.bulk import defer_insert, upsert, write_rows
 from services.processing import tables
 from services.processing.case_record import FIELDS, CaseRecord, StoredClock
 from services.processing.domain import AlertColumns
@@ -48,22 +48,14 @@ class ProcessingRepository(KeptAnswers):
         """Insert the cases whose code is not there yet (one statement); existing ones are
         left as they are."""
         if records:
-            t = tables.cases
-            await s.execute(upsert(s, t).on_conflict_do_nothing(index_elements=[t.c.code]),
-                            [{"code": r.code, "state": r.state, "supplement_rounds":
-                              r.supplement_rounds, "verifications": r.verifications,
-                              "assignments": r.assignments} for r in records])
+            await write_rows(s, tables.cases, [
+                {"code": r.code, "state": r.state, "supplement_rounds": r.supplement_rounds,
+                 "verifications": r.verifications, "assignments": r.assignments}
+                for r in records], "keep", ("code",))
 
     async def write_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:
         """Whole cases written back by code, one executemany for the batch."""
-        if not records:
-            return
-        t = tables.cases
-        columns = [c.name for c in t.columns if c.name != "code"]
-        await s.execute(
-            update(t).where(t.c.code == bindparam("b_code")).values(
-                {name: bindparam(f"b_{name}") for name in columns}),
-            [{f"b_{name}": value for name, value in row_of(r).items()} for r in records])
+        await write_rows(s, tables.cases, [row_of(r) for r in records], "update", ("code",))
 
     def add_history(self, s: AsyncSession, code: str, history: dict[str, Any]) -> None:
         """A transition's history row (workflow.Transition.history)."""
@@ -79,14 +71,7 @@ class ProcessingRepository(KeptAnswers):
 
     async def complete_steps(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Steps completed (dossier_code, seq, completed_at, outcome), one executemany."""
-        if not rows:
-            return
-        t = tables.steps
-        await s.execute(
-            update(t).where(t.c.dossier_code == bindparam("b_dossier_code"),
-                            t.c.seq == bindparam("b_seq")).values(
-                completed_at=bindparam("b_completed_at"), outcome=bindparam("b_outcome")),
-            [{f"b_{k}": v for k, v in row.items()} for row in rows])
+        await write_rows(s, tables.steps, rows, "update", ("dossier_code", "seq"))
 
     async def steps(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:
         t = tables.steps

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     String,
-    Table,
     Text,
     TypeDecorator,
     and_,
@@ -33,7 +32,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
-from services.common.persistence.bulk import dialect_of, one_of, per_key, upsert, values_of
+from services.common.persistence.bulk import (
+    dialect_of,
+    one_of,
+    per_key,
+    upsert,
+    values_of,
+    write_rows,
+)
 from services.reporting import tables
 from services.reporting.domain import Rating, TraceEntry, latest_ratings
 from services.reporting.fact_rows import (
@@ -58,6 +64,9 @@ from services.reporting.facts import (
 _CHUNK = 2000  # keys per IN list: far under both databases' parameter limits
 _FACT_COLUMNS = [tables.dossier_facts.c[name] for name in FACT_FIELDS]
 _STEP_KEY = [tables.step_facts.c.dossier_code, tables.step_facts.c.idx]
+_FACT_KEY = ("dossier_code",)
+_STEP_KEY_NAMES = ("dossier_code", "idx")
+_DAILY_KEY = ("day", "agency_code", "procedure_code", "channel")
 # A fact row before its first event, in SQL: the lock statement binds only the code.
 _EMPTY_FACT = {**{c: literal_column("''") for c in ("agency_code", "procedure_code", "channel")},
                **{c: literal_column("0") for c in ("supplement_count", "step_count",
@@ -80,34 +89,6 @@ class _JsonText(TypeDecorator[str]):
 
 
 _INSERT_EVENTS = insert(tables.events).values(data=bindparam("data", type_=_JsonText()))
-
-
-# Upserts built once per dialect: building one makes its `excluded` columns each time.
-_UPSERTS: dict[tuple[str, str], Any] = {}
-
-
-def _replacing(s: AsyncSession, table: Table) -> Any:
-    """INSERT of whole rows that replaces the row of the same primary key."""
-    key = (dialect_of(s), table.name)
-    if (stmt := _UPSERTS.get(key)) is None:
-        stmt = upsert(s, table)
-        keys = [c.name for c in table.primary_key.columns]
-        stmt = _UPSERTS[key] = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
-    return stmt
-
-
-def _adding_daily(s: AsyncSession) -> Any:
-    """INSERT of daily figures that adds them to the row of the same key."""
-    key = (dialect_of(s), "daily_figures+")
-    if (stmt := _UPSERTS.get(key)) is None:
-        d = tables.daily_figures
-        stmt = upsert(s, d)
-        stmt = _UPSERTS[key] = stmt.on_conflict_do_update(
-            index_elements=[d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel],
-            set_={m: d.c[m] + stmt.excluded[m] for m in MEASURES})
-    return stmt
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -223,12 +204,12 @@ class ReportingRepository:
         a fold again no longer has: one statement per table."""
         if not folds:
             return
-        await s.execute(_replacing(s, tables.dossier_facts),
-                        [{**fact_row(x.fact), "fold_state": memo_json(x.memo())}
-                         for x in folds])
-        steps = [step_row(step) for x in folds for step in x.steps()]
-        if steps:
-            await s.execute(_replacing(s, tables.step_facts), steps)
+        await write_rows(s, tables.dossier_facts,
+                         [{**fact_row(x.fact), "fold_state": memo_json(x.memo())}
+                          for x in folds], "replace", _FACT_KEY)
+        await write_rows(s, tables.step_facts,
+                         [step_row(step) for x in folds for step in x.steps()], "replace",
+                         _STEP_KEY_NAMES)
         for chunk in _chunks(stale_steps):
             await s.execute(delete(tables.step_facts).where(tuple_(*_STEP_KEY).in_(chunk)))
 
@@ -260,9 +241,9 @@ class ReportingRepository:
         if not keys:
             return
         d = tables.daily_figures
-        await s.execute(_adding_daily(s), [
+        await write_rows(s, d, [
             {"day": k[0], "agency_code": k[1], "procedure_code": k[2], "channel": k[3],
-             **{m: delta[k][m] for m in MEASURES}} for k in keys])
+             **{m: delta[k][m] for m in MEASURES}} for k in keys], "add", _DAILY_KEY)
         # Only a row something was taken from can fall to zero.
         fallen = [k for k in keys if any(n < 0 for n in delta[k].values())]
         key_cols = tuple_(d.c.day, d.c.agency_code, d.c.procedure_code, d.c.channel)

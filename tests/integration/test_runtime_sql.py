@@ -17,7 +17,17 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy import JSON, Column, MetaData, String, Table, func, select, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
@@ -30,8 +40,13 @@ from services.common.messaging.outbox import OutboxWriter
 from services.common.messaging.relay import OutboxRelay
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.observability.sqlstats import SqlStats, sql_phase
-from services.common.persistence.bulk import defer_inserts, flush_inserts
-from services.common.persistence.db import make_engine, runtime_tables, session_factory
+from services.common.persistence.bulk import defer_inserts, flush_inserts, write_rows
+from services.common.persistence.db import (
+    UtcDateTime,
+    make_engine,
+    runtime_tables,
+    session_factory,
+)
 from tests.conftest import PG_ADMIN, postgres_database
 
 pytestmark = pytest.mark.integration
@@ -293,5 +308,73 @@ async def test_deferred_inserts_go_as_one_statement_per_table_in_their_order(
         assert stored.data == {"a": [1, "b"]} and stored.state == "new"
         outbox = stats.statements[("consumer", "insert", "outbox")]
         assert outbox[0] == 1 and outbox[2] == 120  # one statement carrying every row
+    finally:
+        await engine.dispose()
+
+
+async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
+        database_url: str) -> None:
+    """`write_rows`' modes, each one statement through the driver on both databases: keep
+    leaves a taken key's row alone, replace sets its other columns (the last of one key
+    twice wins), add sums counters into it, update changes only rows that exist and, with
+    `newer`, only where the stored time is not after the row's. A row of another shape
+    still goes through SQLAlchemy's statement and says what it lacks."""
+    metadata = MetaData()
+    t = Table("counted", metadata, Column("code", String(20), primary_key=True),
+              Column("part", Integer, primary_key=True), Column("label", String(20)),
+              Column("n", Integer, nullable=False), Column("data", JSON),
+              Column("at", UtcDateTime()))
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    stats = SqlStats.watch(engine)
+    key = ("code", "part")
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+
+    def row(code: str, label: str, n: int, at: datetime | None = None) -> dict[str, Any]:
+        return {"code": code, "part": 1, "label": label, "n": n, "data": {"l": [label]},
+                "at": at}
+
+    async def stored() -> dict[str, tuple[Any, ...]]:
+        async with session_factory(engine)() as s:
+            return {r.code: (r.label, r.n, r.data, r.at)
+                    for r in (await s.execute(select(t))).all()}
+
+    try:
+        with sql_phase("consumer"):
+            async with session_factory(engine)() as s, s.begin():
+                await write_rows(s, t, [row("A", "a", 1, early), row("B", "b", 2, late)])
+                await write_rows(s, t, [row("A", "kept?", 9), row("C", "c", 3)], "keep", key)
+        assert await stored() == {"A": ("a", 1, {"l": ["a"]}, early),
+                                  "B": ("b", 2, {"l": ["b"]}, late),
+                                  "C": ("c", 3, {"l": ["c"]}, None)}
+        with sql_phase("consumer"):
+            async with session_factory(engine)() as s, s.begin():
+                await write_rows(s, t, [row("A", "first", 5), row("D", "d", 4),
+                                        row("A", "last", 6, late)], "replace", key)
+                await write_rows(s, t, [{"code": c, "part": 1, "n": n} for c, n in
+                                        (("B", 10), ("E", 7))], "add", key)
+        got = await stored()
+        assert got["A"] == ("last", 6, {"l": ["last"]}, late) and got["D"][:2] == ("d", 4)
+        assert got["B"][:2] == ("b", 12) and got["E"][:2] == (None, 7)
+        with sql_phase("consumer"):
+            async with session_factory(engine)() as s, s.begin():
+                await write_rows(s, t, [{"code": c, "part": 1, "label": "new", "at": at}
+                                        for c, at in (("A", early), ("B", late), ("C", early),
+                                                      ("Z", late))], "update", key,
+                                 newer="at")
+                await write_rows(s, t, [{"code": "D", "part": 1, "n": 40}], "update", key)
+        got = await stored()
+        assert got["A"][0] == "last"  # stored June is after the row's January: kept
+        assert got["B"][0] == "new" and got["C"][0] == "new"  # same time; no time stored
+        assert got["D"][1] == 40 and "Z" not in got  # update never inserts
+        for verb in ("insert", "update"):
+            n, _, _ = stats.statements[("consumer", verb, "counted")]
+            assert n == {"insert": 4, "update": 2}[verb]  # one statement per call
+        with pytest.raises(Exception, match="value is required for bind parameter 'label'"):
+            async with session_factory(engine)() as s, s.begin():
+                await write_rows(s, t, [row("F", "f", 1), {"code": "G", "part": 1}], "keep",
+                                 key)
+        assert "F" not in await stored()  # the whole write failed with its transaction
     finally:
         await engine.dispose()

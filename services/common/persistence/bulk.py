@@ -1,4 +1,5 @@
-"""Inserts deferred to the end of a transaction and written as one statement per table.
+"""A batch's rows written as one statement per table, through the driver; and inserts
+deferred to the end of a transaction for that.
 
 Each `await session.execute()` is a round trip (a thread hop with SQLite); outbox rows and
 append-only records are never read back inside the transaction that writes them, so they
@@ -13,14 +14,15 @@ not through SQLAlchemy's per-row parameter processing:
   its errors wrapped, its events seen, the transaction begun by it as by any other);
 - SQLite: the driver's executemany of tuples, in one worker call.
 A table with a Python-side default for a column the rows leave out is written the usual way.
+`write_rows` takes the same path for upserts (keep, replace, add) and updates by key.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +35,7 @@ from sqlalchemy import (
     insert,
     select,
     true,
+    update,
 )
 from sqlalchemy import literal_column as column_named
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -67,30 +70,79 @@ def defer_inserts(session: AsyncSession, table: Table, rows: Iterable[dict[str, 
 async def flush_inserts(session: AsyncSession) -> int:
     buffers: dict[Table, list[dict[str, Any]]] = session.info.pop(_KEY, {})
     for table, rows in buffers.items():  # dicts keep first-use order: outbox seq follows it
-        if not rows:
-            continue
-        dialect = session.bind.dialect if session.bind else None
-        writer = _writer(table, tuple(rows[0]), dialect) if dialect is not None else None
-        if writer is not None:
-            try:
-                parameters = writer.parameters(rows)
-            except KeyError:  # rows of other shapes: SQLAlchemy says which value is missing
-                pass
-            else:
-                conn = await session.connection()
-                await conn.exec_driver_sql(writer.sql, parameters)
-                continue
-        statement = _INSERTS.get(table)
-        if statement is None:
-            statement = _INSERTS[table] = insert(table)
-        await session.execute(statement, rows)
+        if rows:  # an empty buffer would be flushed as one INSERT without values
+            await write_rows(session, table, rows)
     # A failed transaction's session is thrown away, and its buffer with it.
     return sum(len(rows) for rows in buffers.values())
 
 
+Mode = Literal["insert", "keep", "replace", "add", "update"]
+
+
+async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]],
+                     mode: Mode = "insert", keys: Sequence[str] = (),
+                     newer: str | None = None) -> None:
+    """`rows` (dicts of one shape) written by one statement, through the driver (`_Writer`).
+    `mode`, for a row whose `keys` are taken already:
+    - `insert`: an error (plain INSERT, no `keys`);
+    - `keep`: the stored row stays as it is (ON CONFLICT DO NOTHING);
+    - `replace`: its other columns take the row's values (ON CONFLICT DO UPDATE);
+    - `add`: the row's other columns are added to its own (counters);
+    - `update`: UPDATE only, by `keys`; with `newer`, only where that column is NULL or
+      not after the row's (a late event does not overwrite a later one).
+    `replace` and `update` with one key twice: the last row wins, as one statement per row
+    would have it."""
+    if not rows:
+        return
+    if mode in ("replace", "update"):
+        rows = _last_per_key(rows, keys)
+    dialect = session.bind.dialect if session.bind else None
+    writer = (_writer(table, tuple(rows[0]), dialect, mode, tuple(keys), newer)
+              if dialect is not None else None)
+    if writer is not None and not (mode == "add" and len(_last_per_key(rows, keys)) < len(rows)):
+        try:
+            parameters = writer.parameters(rows)
+        except KeyError:  # rows of other shapes: SQLAlchemy says which value is missing
+            pass
+        else:
+            conn = await session.connection()
+            await conn.exec_driver_sql(writer.sql, parameters)
+            return
+    statement, rows = _statement(session, table, rows, mode, tuple(keys), newer)
+    await session.execute(statement, rows)
+
+
+def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    by_key = {tuple(row[k] for k in keys): row for row in rows}
+    return rows if len(by_key) == len(rows) else list(by_key.values())
+
+
+def _statement(session: AsyncSession, table: Table, rows: list[dict[str, Any]], mode: Mode,
+               keys: tuple[str, ...], newer: str | None) -> tuple[Any, list[dict[str, Any]]]:
+    """The same write as SQLAlchemy's own statement, for rows `_Writer` does not take."""
+    if mode == "insert":
+        statement = _INSERTS.get(table)
+        if statement is None:
+            statement = _INSERTS[table] = insert(table)
+        return statement, rows
+    others = [name for name in rows[0] if name not in keys]
+    if mode == "update":
+        where = [table.c[k] == bindparam(f"b_{k}") for k in keys]
+        if newer is not None:
+            where.append(table.c[newer].is_(None) | (table.c[newer] <= bindparam(f"b_{newer}")))
+        return (update(table).where(*where).values({n: bindparam(f"b_{n}") for n in others}),
+                [{f"b_{k}": v for k, v in row.items()} for row in rows])
+    stmt = upsert(session, table)
+    if mode == "keep" or not others:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys)), rows
+    set_ = {n: (table.c[n] + stmt.excluded[n] if mode == "add" else stmt.excluded[n])
+            for n in others}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=set_), rows
+
+
 @dataclass(frozen=True)
 class _Writer:
-    """One table's insert for one set of columns in one dialect, compiled once."""
+    """One table's write for one set of columns, mode and dialect, compiled once."""
 
     sql: str
     columns: tuple[str, ...]
@@ -108,37 +160,64 @@ class _Writer:
                       for name, convert in pairs) for row in rows]
 
 
-_WRITERS: dict[tuple[Table, tuple[str, ...], str], _Writer | None] = {}
+_WRITERS: dict[tuple[Any, ...], _Writer | None] = {}
 
 
-def _writer(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Writer | None:
-    key = (table, columns, dialect.name)
+def _writer(table: Table, columns: tuple[str, ...], dialect: Dialect, mode: Mode = "insert",
+            keys: tuple[str, ...] = (), newer: str | None = None) -> _Writer | None:
+    key = (table, columns, dialect.name, mode, keys, newer)
     if key not in _WRITERS:
-        _WRITERS[key] = _compile_writer(table, columns, dialect)
+        _WRITERS[key] = _compile_writer(table, columns, dialect, mode, keys, newer)
     return _WRITERS[key]
 
 
-def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect
-                    ) -> _Writer | None:
+def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
+                    mode: Mode = "insert", keys: tuple[str, ...] = (),
+                    newer: str | None = None) -> _Writer | None:
     if dialect.name not in ("postgresql", "sqlite") or any(
-            name not in table.c for name in columns):
+            name not in table.c for name in (*columns, *keys)):
         return None
-    if any(c.default is not None and c.name not in columns for c in table.c):
+    if any(k not in columns for k in keys) or (newer is not None and newer not in columns):
+        return None
+    if mode != "update" and any(c.default is not None and c.name not in columns
+                                for c in table.c):
         return None  # a Python-side default only SQLAlchemy's own insert would fill in
     cols = [table.c[name] for name in columns]
     convert = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in cols)
-    preparer = dialect.identifier_preparer
-    target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(c.name) for c in cols)})"
-    if dialect.name == "postgresql":
-        arrays = ", ".join(f"${i}::{c.type.compile(dialect=dialect)}[]"
-                           for i, c in enumerate(cols, 1))
-        names = ", ".join(f"c{i}" for i in range(1, len(cols) + 1))
+    q = dialect.identifier_preparer
+    name = q.format_table(table)
+    pg = dialect.name == "postgresql"
+    # A column's value in the statement: u.cN from the arrays, ?N from the row's tuple.
+    value = {c.name: (f"u.c{i}" if pg else f"?{i}") for i, c in enumerate(cols, 1)}
+    others = [c.name for c in cols if c.name not in keys]
+    arrays = ", ".join(f"${i}::{c.type.compile(dialect=dialect)}[]"
+                       for i, c in enumerate(cols, 1))
+    names = ", ".join(f"c{i}" for i in range(1, len(cols) + 1))
+    if mode == "update":
+        where = " AND ".join(f"{name}.{q.quote(k)} = {value[k]}" for k in keys)
+        if newer is not None:
+            at = f"{name}.{q.quote(newer)}"
+            where += f" AND ({at} IS NULL OR {at} <= {value[newer]})"
+        set_ = ", ".join(f"{q.quote(n)} = {value[n]}" for n in others)
+        source = f" FROM unnest({arrays}) AS u({names})" if pg else ""
+        return _Writer(f"UPDATE {name} SET {set_}{source} WHERE {where}", columns, convert,
+                       arrays=pg)
+    target = f"{name} ({', '.join(q.quote(c.name) for c in cols)})"
+    if pg:
         # In the arrays' order, said: an outbox's sequence numbers follow the rows' order.
-        return _Writer(f"INSERT INTO {target} SELECT {names} FROM unnest({arrays}) "
-                       f"WITH ORDINALITY AS u({names}, n) ORDER BY n", columns, convert,
-                       arrays=True)
-    marks = ", ".join("?" for _ in cols)
-    return _Writer(f"INSERT INTO {target} VALUES ({marks})", columns, convert, arrays=False)
+        sql = (f"INSERT INTO {target} SELECT {names} FROM unnest({arrays}) "
+               f"WITH ORDINALITY AS u({names}, n) ORDER BY n")
+    else:
+        sql = f"INSERT INTO {target} VALUES ({', '.join(value[c.name] for c in cols)})"
+    if mode != "insert":
+        conflict = f" ON CONFLICT ({', '.join(q.quote(k) for k in keys)})"
+        if mode == "keep" or not others:
+            sql += f"{conflict} DO NOTHING"
+        else:
+            sql += f"{conflict} DO UPDATE SET " + ", ".join(
+                f"{q.quote(n)} = " + (f"{name}.{q.quote(n)} + " if mode == "add" else "")
+                + f"excluded.{q.quote(n)}" for n in others)
+    return _Writer(sql, columns, convert, arrays=pg)
 
 
 def upsert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:

@@ -17,7 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.http.idempotency import KeptAnswers
-from services.common.persistence.bulk import defer_insert, flush_inserts, upsert, write_rows
+from services.common.persistence.bulk import (
+    defer_insert,
+    dialect_of,
+    flush_inserts,
+    one_of,
+    upsert,
+    values_of,
+    write_rows,
+)
 from services.intake import tables
 from services.intake.dossier import Dossier
 
@@ -119,8 +127,11 @@ class IntakeRepository(KeptAnswers):
         p = tables.parked
         found = await self.dossiers(s, sorted(codes))
         parked: dict[str, list[dict[str, Any]]] = {c: [] for c in codes}
-        for r in (await s.execute(select(p).where(p.c.dossier_code.in_(sorted(codes)))
-                                  .order_by(p.c.occurred_at))).mappings():
+        dialect = dialect_of(s)
+        for r in (await s.execute(
+                select(p).where(one_of(p.c.dossier_code, dialect, "codes"))
+                .order_by(p.c.occurred_at), {"codes": values_of(sorted(codes), dialect)})
+                  ).mappings():
             parked[r["dossier_code"]].append(dict(r))
         s.info[_BATCH] = _Batch({c: found.get(c) for c in codes}, parked)
 
@@ -154,7 +165,9 @@ class IntakeRepository(KeptAnswers):
         if not codes:
             return {}
         t = tables.dossiers
-        rows = (await s.execute(select(t).where(t.c.code.in_(codes)))).mappings()
+        dialect = dialect_of(s)
+        rows = (await s.execute(select(t).where(one_of(t.c.code, dialect, "codes")),
+                                {"codes": values_of(codes, dialect)})).mappings()
         return {r["code"]: dossier_of(r) for r in rows}
 
     async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],

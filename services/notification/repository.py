@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import write_rows
+from services.common.persistence.bulk import dialect_of, one_of, values_of, write_rows
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -55,8 +55,11 @@ class NotificationRepository:
             return {}
         ordered = sorted(codes)
         await write_rows(s, D, [{"code": c} for c in ordered], "keep", ("code",))
-        query = select(D).where(D.c.code.in_(ordered)).order_by(D.c.code).with_for_update()
-        return {r["code"]: watched_dossier(r) for r in (await s.execute(query)).mappings()}
+        dialect = dialect_of(s)
+        query = (select(D).where(one_of(D.c.code, dialect, "codes")).order_by(D.c.code)
+                 .with_for_update())
+        rows = await s.execute(query, {"codes": values_of(ordered, dialect)})
+        return {r["code"]: watched_dossier(r) for r in rows.mappings()}
 
     async def write_dossiers(self, s: AsyncSession, dossiers: list[WatchedDossier]) -> None:
         await write_rows(s, D, [{n: getattr(d, n) for n in ("code", *FACTS)} for d in dossiers],
@@ -98,8 +101,10 @@ class NotificationRepository:
                        ) -> dict[str, dict[str, Any]]:
         if not refs:
             return {}
-        query = select(C).where(C.c.applicant_ref.in_(sorted(refs)))
-        return {r["applicant_ref"]: dict(r) for r in (await s.execute(query)).mappings()}
+        dialect = dialect_of(s)
+        query = select(C).where(one_of(C.c.applicant_ref, dialect, "refs"))
+        rows = await s.execute(query, {"refs": values_of(sorted(refs), dialect)})
+        return {r["applicant_ref"]: dict(r) for r in rows.mappings()}
 
     async def settle(self, s: AsyncSession, messages: list[Message]) -> None:
         """Each message's outcome in one statement; a row another pass took meanwhile

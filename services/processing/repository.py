@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.common import ApplicantRef, LegalTime
 from contracts.events import StepAssigned
 from services.common.http.idempotency import KeptAnswers
-from services.common.persistence.bulk import defer_insert, upsert, write_rows
+from services.common.persistence.bulk import (
+    defer_insert,
+    dialect_of,
+    one_of,
+    upsert,
+    values_of,
+    write_rows,
+)
 from services.processing import tables
 from services.processing.case_record import FIELDS, CaseRecord, StoredClock
 from services.processing.domain import AlertColumns
@@ -39,10 +46,12 @@ class ProcessingRepository(KeptAnswers):
         if not codes:
             return {}
         t = tables.cases
-        query = select(t).where(t.c.code.in_(list(codes))).order_by(t.c.code)
+        dialect = dialect_of(s)
+        query = select(t).where(one_of(t.c.code, dialect, "codes")).order_by(t.c.code)
         if lock:
             query = query.with_for_update()
-        return {r["code"]: record_of(r) for r in (await s.execute(query)).mappings()}
+        rows = await s.execute(query, {"codes": values_of(codes, dialect)})
+        return {r["code"]: record_of(r) for r in rows.mappings()}
 
     async def ensure_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:
         """Insert the cases whose code is not there yet (one statement); existing ones are

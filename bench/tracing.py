@@ -7,7 +7,10 @@
   the ratio;
 - `emitted under an unsampled record`: an outbox row's traceparent, written inside that
   record's trace (`record_context` + `outbox_traceparent`);
-- `relay send, unsampled`: the relay's span decision for an unsampled row (`SendSpan`).
+- `relay send, unsampled`: the relay's span decision for an unsampled row (`SendSpan`);
+- the same three for a record whose trace is sampled (one in ten at the default ratio):
+  its process span, a create span per event it emits, the relay's send span, each started
+  and ended (exporting them happens later, on the span processor's thread).
 
 Nothing is asserted; the figures are printed (and returned).
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 import uuid
@@ -36,6 +40,7 @@ from services.common.observability.tracing import (
 )
 
 UNSAMPLED = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+SAMPLED = UNSAMPLED[:-2] + b"01"
 
 
 def _per_op(fn: Callable[[], object], n: int) -> float:
@@ -70,6 +75,19 @@ async def measure(n: int) -> dict[str, float]:
             stored = UNSAMPLED.decode()
             figures["relay send, unsampled"] = _per_op(
                 lambda: SendSpan(tracing.tracer, "t", "D-1", "e", "x", stored), n)
+            sampled = [headers[0], ("traceparent", SAMPLED)]
+            figures["consumed, sampled parent"] = _per_op(
+                lambda: batch.context_for(sampled, "onestop.intake.v1", envelope), n)
+            parent = batch.context_for(sampled, "onestop.intake.v1", envelope)
+
+            def emit_sampled() -> str:
+                with record_context(parent):
+                    return outbox_traceparent(tracing.tracer, "onestop.intake.v1", envelope)
+
+            figures["emitted under a sampled record"] = _per_op(emit_sampled, n)
+            row = emit_sampled()
+            figures["relay send, sampled (span ended)"] = _per_op(
+                lambda: SendSpan(tracing.tracer, "t", "D-1", "e", "x", row).done(None), n)
         tracing.shutdown()
     return figures
 
@@ -78,6 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="operations of each kind")
     args = parser.parse_args()
+    # Spans made faster than the exporter's queue drains are dropped, with a warning each
+    # time: the figures are the making of spans, not their export.
+    logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
     figures = asyncio.run(measure(args.n))
     print("tracing: microseconds per operation")
     for name, us in figures.items():

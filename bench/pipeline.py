@@ -367,6 +367,18 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
                   ports={s: free_port() for s in SERVICES},
                   extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls,
                   replicas=dict.fromkeys(REPLICATED, replicas) if replicas > 1 else {})
+    with running_services(stack, urls) as sampler:
+        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds, load,
+                                    (plans_log, plans_log.stat().st_size) if plans_log
+                                    else None))
+    return {"backend": backend, "load": load, "replicas": dict.fromkeys(REPLICATED, replicas),
+            **result, "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
+
+
+@contextlib.contextmanager
+def running_services(stack: Stack, urls: dict[str, str]) -> Iterator[RssSampler]:
+    """The stack migrated and started, its services' memory sampled; on leaving, the
+    sampler and the services stopped and the run's PostgreSQL databases (`urls`) dropped."""
     sampler: RssSampler | None = None
     try:
         stack.migrate()
@@ -374,9 +386,7 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
         sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
                               if svc.process})
         sampler.start()
-        result = asyncio.run(_drive(stack, urls, n, sampler, levels, level_seconds, load,
-                                    (plans_log, plans_log.stat().st_size) if plans_log
-                                    else None))
+        yield sampler
     finally:
         if sampler is not None:
             sampler.stopping.set()
@@ -384,8 +394,6 @@ def pipeline(bootstrap: str, var: Path, n: int, *, backend: str = "sqlite", repl
         stack.stop()
         if urls:
             asyncio.run(drop_databases(urls))
-    return {"backend": backend, "load": load, "replicas": dict.fromkeys(REPLICATED, replicas),
-            **result, "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}}
 
 
 def _names(urls: dict[str, str]) -> list[str]:

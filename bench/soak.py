@@ -26,13 +26,14 @@ from typing import Any
 
 import psutil
 
-from bench.databases import ServiceDb, create_databases, drop_databases
+from bench.databases import ServiceDb, create_databases
 from bench.pipeline import (
     RssSampler,
     full_load,
     latency,
     local_broker,
     make_load,
+    running_services,
     write,
 )
 from contracts.topics import SERVICES
@@ -119,27 +120,14 @@ def soak(minutes: int, share: float, backend: str, dossiers: int, warmup: int
         urls = asyncio.run(create_databases(SERVICES)) if backend == "postgres" else {}
         stack = Stack(bootstrap, var / backend, ports={s: free_port() for s in SERVICES},
                       extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls)
-        sampler: RssSampler | None = None
-        try:
-            stack.migrate()
-            stack.start()
-            sampler = RssSampler({name: svc.process.pid
-                                  for name, svc in stack.services.items() if svc.process})
-            sampler.start()
+        with running_services(stack, urls) as sampler:
             result = asyncio.run(_soak(stack, urls, sampler, dossiers, minutes, share))
-        finally:
-            if sampler is not None:
-                sampler.stopping.set()
-                sampler.join()
-            stack.stop()
-            if urls:
-                asyncio.run(drop_databases(urls))
     series = {name: [row["rss_mib"][name] for row in result["minutes"]]
               for name in result["minutes"][0]["rss_mib"]} if result["minutes"] else {}
     return {"at": datetime.now(UTC).isoformat(), "backend": backend, "share": share,
             "warmup_minutes": warmup, **result,
-            "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()}
-            if sampler else {}, "services": judge(series, warmup)}
+            "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()},
+            "services": judge(series, warmup)}
 
 
 def print_summary(result: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ import contextlib
 import json
 import math
 import platform
+import signal
 import threading
 import time
 import uuid
@@ -446,9 +447,19 @@ async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler
 @contextlib.contextmanager
 def local_broker(var: Path) -> Iterator[str]:
     """A fresh local broker with the registry's topics, per measurement: each starts from
-    the same empty log and no committed offsets."""
-    with fresh_broker(var / "log" / f"broker-{uuid.uuid4().hex[:6]}.log") as bootstrap:
-        yield bootstrap
+    the same empty log and no committed offsets. A SIGTERM meanwhile ends the run as an
+    exit would (a background run ignores Ctrl-C's SIGINT), so the services and the broker
+    are still stopped and the run's databases dropped, not left running."""
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        with fresh_broker(var / "log" / f"broker-{uuid.uuid4().hex[:6]}.log") as bootstrap:
+            yield bootstrap
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> None:

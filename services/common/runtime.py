@@ -220,6 +220,7 @@ class Runtime:
                 subscriptions=self.subscriptions,
                 dead_letter_topic=dead_letter_topic(self.name).name, clock=self.clock,
                 metrics=self.metrics, max_records=self.settings.consumer_max_records,
+                linger_ms=self.settings.consumer_linger_ms,
                 max_record_bytes=self.settings.consumer_max_record_bytes,
                 max_depth=self.settings.consumer_max_depth,
                 dead_letter_value=self._dead_letter_value, after_commit=relay.poke,

@@ -436,3 +436,40 @@ async def test_acknowledged_are_the_records_applied_and_those_applied_before(
     # BAD was refused, dead-lettered and answered, never acknowledged.
     assert [a.reason for a in state["answers"]] == ["handler-failed"]
     assert [dict(h)["dlq-reason"] for _, _, h in producer.sent] == [b"handler-failed"]
+
+
+class QueuedConsumer(FakeConsumer):
+    """Hands out the queued fetches one per getmany, then nothing."""
+
+    def __init__(self, fetches: list[dict[TopicPartition, list[ConsumerRecord]]]) -> None:
+        super().__init__()
+        self.fetches = fetches
+        self.asked: list[int] = []
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None
+                      ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        self.asked.append(max_records or 0)
+        return self.fetches.pop(0) if self.fetches else {}
+
+
+async def test_a_small_batch_waits_once_for_more_and_a_large_one_does_not(
+        loop_parts: Any) -> None:
+    loop, _, _, _, count = loop_parts
+    tp1 = TopicPartition(topics.INTAKE.name, 1)
+    first = {TP: [_record(0, _event("D-1"))]}
+    later = {TP: [_record(1, _event("D-2"))], tp1: [_record(0, _event("D-3"))]}
+    loop.consumer = QueuedConsumer([later])
+    loop.linger, loop.linger_below, loop.max_records = 0.01, 3, 10
+    filled = await loop._fill(first)
+    # One more fetch, for what the batch has room for; a partition's records stay in order.
+    assert loop.consumer.asked == [9]
+    assert {tp: [r.offset for r in rs] for tp, rs in filled.items()} == {TP: [0, 1], tp1: [0]}
+    await loop.handle_batch(filled)
+    assert await count() == 3
+    assert loop.consumer.commits == [{TP: 2, tp1: 1}]
+
+    full = {TP: [_record(i, _event(f"D-{i + 10}")) for i in range(3)]}
+    loop.consumer = QueuedConsumer([later])
+    assert await loop._fill(full) is full and loop.consumer.asked == []  # no wait: large
+    loop.linger = 0.0
+    assert await loop._fill(first) is first and loop.consumer.asked == []  # lingering off

@@ -42,9 +42,11 @@ aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[m
 class KeyPartitioner:
     """aiokafka's DefaultPartitioner (the Java client's murmur2 of the key), with each key's
     hash remembered: a dossier's events all carry its code as key, and the hash is pure
-    Python, a few microseconds a record."""
+    Python, a few microseconds a record. The keys that repeat are those of the dossiers in
+    flight (a batch's events are sent together), so a few thousand are enough; 100,000 held
+    13.5 MiB per service, a climb every soak showed until the first clear."""
 
-    MAX_KEYS = 100_000
+    MAX_KEYS = 10_000
 
     def __init__(self) -> None:
         self._hashes: dict[bytes, int] = {}

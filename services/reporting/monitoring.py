@@ -86,7 +86,11 @@ class Monitor:
                 time.monotonic() - found[1] < CACHE_SECONDS:
             return found[2]
         value = await compute()
-        self._cache[key] = (token, time.monotonic(), value)
+        now = time.monotonic()
+        # Answers past CACHE_SECONDS are never served again: dropped when one is stored, so
+        # the cache holds the last seconds' keys, not every window anyone ever asked for.
+        self._cache = {k: v for k, v in self._cache.items() if now - v[1] < CACHE_SECONDS}
+        self._cache[key] = (token, now, value)
         return value
 
     def _in_scope(self, agency: str) -> bool:

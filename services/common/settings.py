@@ -114,10 +114,8 @@ class ServiceSettings(BaseSettings):
     # `python -m bench.pipeline` (2 cores): at a quarter of the full load the machine was
     # 79-93% busy without it, 68-75% at 50 ms, 58-60% at 100 ms; the receipt p99 at half
     # load and the full-load rate moved within the runs' noise; the p50 at a quarter load
-    # rose by about 60 ms at 50 ms, 170 ms at 100 ms. Off by default until the replicas'
-    # SIGKILL test (tests/e2e/test_replicas_sigkill.py), which failed once in a fresh-clone
-    # run with 50 ms and passed in every other run, is understood.
-    consumer_linger_ms: float = Field(0.0, ge=0.0, le=1000.0)
+    # rose by about 60 ms at 50 ms, 170 ms at 100 ms.
+    consumer_linger_ms: float = Field(50.0, ge=0.0, le=1000.0)
     # Parsing limits of one consumed record: larger or deeper records are dead-lettered.
     consumer_max_record_bytes: int = 1024 * 1024
     consumer_max_depth: int = 32

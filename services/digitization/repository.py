@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import defer_insert, dialect_of, one_of, upsert, values_of
+from services.common.persistence.bulk import by_key, defer_insert, dialect_of, upsert, values_of
 from services.digitization import tables
 from services.digitization.document_set import ComponentScan, DocumentSet
 
@@ -35,8 +35,8 @@ class DigitizationRepository:
     async def dossiers(self, s: AsyncSession, codes: Iterable[str]) -> dict[str, DocumentSet]:
         t = tables.dossiers
         dialect = dialect_of(s)
-        rows = (await s.execute(select(t).where(one_of(t.c.code, dialect, "codes")),
-                                {"codes": values_of(codes, dialect)})).mappings()
+        query = by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
+        rows = (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings()
         return {r["code"]: document_set(r) for r in rows}
 
     async def components_of(self, s: AsyncSession, codes: Iterable[str]
@@ -44,9 +44,9 @@ class DigitizationRepository:
         c = tables.components.c
         out: dict[str, dict[str, ComponentScan]] = {}
         dialect = dialect_of(s)
-        for r in (await s.execute(select(tables.components).where(
-                one_of(c.dossier_code, dialect, "codes")),
-                {"codes": values_of(codes, dialect)})).mappings():
+        query = by_key(c.dossier_code, dialect, "codes", select(tables.components).where,
+                       unique=False)
+        for r in (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings():
             out.setdefault(r["dossier_code"], {})[r["code"]] = component_scan(r)
         return out
 

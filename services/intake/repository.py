@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.http.idempotency import KeptAnswers
 from services.common.persistence.bulk import (
+    by_key,
     defer_insert,
     dialect_of,
     flush_inserts,
-    one_of,
     upsert,
     values_of,
     write_rows,
@@ -128,11 +128,13 @@ class IntakeRepository(KeptAnswers):
         found = await self.dossiers(s, sorted(codes))
         parked: dict[str, list[dict[str, Any]]] = {c: [] for c in codes}
         dialect = dialect_of(s)
-        for r in (await s.execute(
-                select(p).where(one_of(p.c.dossier_code, dialect, "codes"))
-                .order_by(p.c.occurred_at), {"codes": values_of(sorted(codes), dialect)})
+        query = by_key(p.c.dossier_code, dialect, "codes",
+                       select(p).where, unique=False)
+        for r in (await s.execute(query, {"codes": values_of(sorted(codes), dialect)})
                   ).mappings():
             parked[r["dossier_code"]].append(dict(r))
+        for events in parked.values():
+            events.sort(key=lambda r: r["occurred_at"])
         s.info[_BATCH] = _Batch({c: found.get(c) for c in codes}, parked)
 
     async def end_batch(self, s: Session) -> None:
@@ -166,8 +168,8 @@ class IntakeRepository(KeptAnswers):
             return {}
         t = tables.dossiers
         dialect = dialect_of(s)
-        rows = (await s.execute(select(t).where(one_of(t.c.code, dialect, "codes")),
-                                {"codes": values_of(codes, dialect)})).mappings()
+        query = by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
+        rows = (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings()
         return {r["code"]: dossier_of(r) for r in rows}
 
     async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],

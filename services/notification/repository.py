@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import dialect_of, one_of, values_of, write_rows
+from services.common.persistence.bulk import by_key, dialect_of, values_of, write_rows
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -56,8 +56,9 @@ class NotificationRepository:
         ordered = sorted(codes)
         await write_rows(s, D, [{"code": c} for c in ordered], "keep", ("code",))
         dialect = dialect_of(s)
-        query = (select(D).where(one_of(D.c.code, dialect, "codes")).order_by(D.c.code)
-                 .with_for_update())
+        query = by_key(D.c.code, dialect, "codes",
+                       lambda c: select(D).where(c).order_by(D.c.code).with_for_update(),
+                       unique=True)
         rows = await s.execute(query, {"codes": values_of(ordered, dialect)})
         return {r["code"]: watched_dossier(r) for r in rows.mappings()}
 
@@ -102,7 +103,7 @@ class NotificationRepository:
         if not refs:
             return {}
         dialect = dialect_of(s)
-        query = select(C).where(one_of(C.c.applicant_ref, dialect, "refs"))
+        query = by_key(C.c.applicant_ref, dialect, "refs", select(C).where, unique=True)
         rows = await s.execute(query, {"refs": values_of(sorted(refs), dialect)})
         return {r["applicant_ref"]: dict(r) for r in rows.mappings()}
 

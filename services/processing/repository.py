@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,9 @@ from contracts.common import ApplicantRef, LegalTime
 from contracts.events import StepAssigned
 from services.common.http.idempotency import KeptAnswers
 from services.common.persistence.bulk import (
+    by_key,
     defer_insert,
     dialect_of,
-    one_of,
     upsert,
     values_of,
     write_rows,
@@ -47,10 +47,11 @@ class ProcessingRepository(KeptAnswers):
             return {}
         t = tables.cases
         dialect = dialect_of(s)
-        query = select(t).where(one_of(t.c.code, dialect, "codes")).order_by(t.c.code)
-        if lock:
-            query = query.with_for_update()
-        rows = await s.execute(query, {"codes": values_of(codes, dialect)})
+        def read(condition: ColumnElement[bool]) -> Select[Any]:
+            query = select(t).where(condition).order_by(t.c.code)
+            return query.with_for_update() if lock else query
+        rows = await s.execute(by_key(t.c.code, dialect, "codes", read, unique=True),
+                               {"codes": values_of(sorted(codes), dialect)})
         return {r["code"]: record_of(r) for r in rows.mappings()}
 
     async def ensure_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:

@@ -33,9 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import EVENT_TYPES
 from services.common.persistence.bulk import (
+    by_key,
     dialect_of,
     one_of,
-    per_key,
     upsert,
     values_of,
     write_rows,
@@ -124,13 +124,10 @@ class ReportingRepository:
         e = tables.events
         dialect = dialect_of(s)
         folded = e.c.type.not_in(sorted(NOT_FOLDED))
-        if dialect == "postgresql":
-            # Each dossier's events through its index (bulk.per_key; the OFFSET keeps the
-            # subquery per code): as `= ANY($1)` a young table was read whole per refold.
-            stmt = per_key(e.c.dossier_code, "codes", lambda code: _recorded_query().where(
-                e.c.dossier_code == code, folded).offset(0), "ev")
-        else:
-            stmt = _recorded_query().where(one_of(e.c.dossier_code, dialect, "codes"), folded)
+        # Each dossier's events through its index: as `= ANY($1)` a young table was read
+        # whole per refold.
+        stmt = by_key(e.c.dossier_code, dialect, "codes",
+                      lambda c: _recorded_query().where(c, folded), unique=False)
         out: dict[str, list[Recorded]] = defaultdict(list)
         for r in await s.execute(stmt, {"codes": values_of(codes, dialect)}):
             out[r.dossier_code].append(recorded(r))

@@ -40,7 +40,13 @@ from services.common.messaging.outbox import OutboxWriter
 from services.common.messaging.relay import OutboxRelay
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.observability.sqlstats import SqlStats, sql_phase
-from services.common.persistence.bulk import defer_inserts, flush_inserts, write_rows
+from services.common.persistence.bulk import (
+    by_key,
+    defer_inserts,
+    flush_inserts,
+    values_of,
+    write_rows,
+)
 from services.common.persistence.db import (
     UtcDateTime,
     make_engine,
@@ -265,7 +271,7 @@ async def test_a_statement_first_run_on_an_empty_table_is_never_kept_as_a_generi
                     assert len(found) == 250
                 plans = (await session.execute(text(
                     "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                    "WHERE statement LIKE 'SELECT probed.event_id%'"))).all()
+                    "WHERE statement LIKE 'SELECT ids_row.event_id%'"))).all()
                 await session.close()
             assert len(plans) == 1  # one statement text for every batch size
             generic, custom = plans[0]
@@ -376,5 +382,58 @@ async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
                 await write_rows(s, t, [row("F", "f", 1), {"code": "G", "part": 1}], "keep",
                                  key)
         assert "F" not in await stored()  # the whole write failed with its transaction
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_by_key_answer_every_key_and_never_scan_a_table_without_statistics(
+        database_url: str) -> None:
+    """`bulk.by_key`, the batch read of a table by key: every row of each key and none of
+    another, with a condition of its own and a lock, on both databases. On PostgreSQL the
+    plan probes the key's index per key even for a table never analyzed (as on a young
+    deployment, or a server with autovacuum off): `= ANY($1)` with a few hundred keys was
+    planned there as a sequential scan, every batch, ever longer as the table grew."""
+    metadata = MetaData()
+    t = Table("keyed", metadata, Column("code", String(20), primary_key=True),
+              Column("n", Integer, nullable=False))
+    parts = Table("parts", metadata, Column("code", String(20), primary_key=True),
+                  Column("part", Integer, primary_key=True), Column("n", Integer))
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            pg = conn.dialect.name == "postgresql"
+            if pg:
+                for name in ("keyed", "parts"):
+                    await conn.execute(text(
+                        f"ALTER TABLE {name} SET (autovacuum_enabled = false)"))
+            await conn.execute(t.insert(), [{"code": f"C{i:05}", "n": i % 7}
+                                            for i in range(20_000)])
+            await conn.execute(parts.insert(), [{"code": f"C{i:05}", "part": p, "n": p}
+                                                for i in range(5_000) for p in range(3)])
+        wanted = sorted([f"C{i:05}" for i in range(0, 20_000, 61)] + ["absent"])
+        dialect = conn.dialect.name
+        one = by_key(t.c.code, dialect, "codes",
+                     lambda c: select(t).where(c, t.c.n != 3).with_for_update(), unique=True)
+        many = by_key(parts.c.code, dialect, "codes", select(parts).where, unique=False)
+        async with session_factory(engine)() as s, s.begin():
+            got = {r.code: r.n for r in await s.execute(one, {"codes": values_of(
+                wanted, dialect)})}
+            many_got = sorted((r.code, r.part) for r in await s.execute(
+                many, {"codes": values_of(wanted[:100], dialect)}))
+            plans = []
+            if pg:
+                driver = (await (await s.connection()).get_raw_connection()).driver_connection
+                for stmt, keys in ((one, wanted), (many, wanted[:100])):
+                    compiled = stmt.compile(dialect=conn.dialect)
+                    values = {**compiled.params, "codes": keys}
+                    plans.append("\n".join(r[0] for r in await driver.fetch(
+                        f"EXPLAIN {compiled}", *(values[n] for n in compiled.positiontup))))
+        assert got == {c: int(c[1:]) % 7 for c in wanted
+                       if c != "absent" and int(c[1:]) % 7 != 3}
+        assert many_got == [(c, p) for c in wanted[:100] if c != "absent" and int(c[1:]) < 5_000
+                            for p in range(3)]
+        for plan in plans:
+            assert "Index Scan" in plan and "Seq Scan" not in plan, plan
     finally:
         await engine.dispose()

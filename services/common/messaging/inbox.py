@@ -24,10 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, InboundEnvelope
 from services.common.persistence.bulk import (
+    by_key,
     defer_inserts,
     dialect_of,
-    one_of,
-    per_key,
     values_of,
 )
 from services.common.persistence.db import RuntimeTables
@@ -110,21 +109,18 @@ class Inbox:
         dialect = dialect_of(session)
         statement = self._seen.get(dialect)
         if statement is None:
-            statement = self._seen[dialect] = self._probe() if dialect == "postgresql" \
-                else select(self.table.c.event_id, self.table.c.payload_hash).where(
-                    self.table.c.consumer == bindparam("consumer"),
-                    one_of(self.table.c.event_id, dialect, "ids"))
+            statement = self._seen[dialect] = self._probe(dialect)
         rows = await session.execute(statement, {"ids": values_of(event_ids, dialect),
                                                  "consumer": self.consumer})
         return {event_id: digest for event_id, digest in rows}
 
-    def _probe(self) -> Select[tuple[str, str]]:
-        """PostgreSQL: one primary-key lookup per id (bulk.per_key): as `consumer = $1 AND
+    def _probe(self, dialect: str) -> Select[tuple[str, str]]:
+        """One primary-key lookup per id on PostgreSQL (bulk.by_key): as `consumer = $1 AND
         event_id = ANY($2)` it read every row of the consumer's inbox each batch while the
         table's statistics were missing (over a million rows in a 3,000-dossier bench run)."""
         t = self.table.c
-        return per_key(t.event_id, "ids", lambda key: select(t.event_id, t.payload_hash).where(
-            t.consumer == bindparam("consumer"), t.event_id == key).limit(1), "probed")
+        return by_key(t.event_id, dialect, "ids", lambda c: select(t.event_id, t.payload_hash)
+                      .where(t.consumer == bindparam("consumer"), c), unique=True)
 
     async def record(self, session: AsyncSession, items: list[tuple[str, str, str]],
                      at: datetime) -> None:

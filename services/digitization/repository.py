@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.persistence.bulk import by_key, defer_insert, dialect_of, upsert, values_of
@@ -29,24 +30,34 @@ def component_scan(row: Any) -> ComponentScan:
     return ComponentScan(**row)
 
 
+# The batch reads, built once per dialect (a statement object reused keeps its cache key).
+@cache
+def _dossiers_read(dialect: str) -> Select[Any]:
+    t = tables.dossiers
+    return by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
+
+
+@cache
+def _components_read(dialect: str) -> Select[Any]:
+    return by_key(tables.components.c.dossier_code, dialect, "codes",
+                  select(tables.components).where, unique=False)
+
+
 class DigitizationRepository:
     # --- a batch of consumed events --------------------------------------------------------
 
     async def dossiers(self, s: AsyncSession, codes: Iterable[str]) -> dict[str, DocumentSet]:
-        t = tables.dossiers
         dialect = dialect_of(s)
-        query = by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
-        rows = (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings()
+        rows = (await s.execute(_dossiers_read(dialect),
+                                {"codes": values_of(codes, dialect)})).mappings()
         return {r["code"]: document_set(r) for r in rows}
 
     async def components_of(self, s: AsyncSession, codes: Iterable[str]
                             ) -> dict[str, dict[str, ComponentScan]]:
-        c = tables.components.c
         out: dict[str, dict[str, ComponentScan]] = {}
         dialect = dialect_of(s)
-        query = by_key(c.dossier_code, dialect, "codes", select(tables.components).where,
-                       unique=False)
-        for r in (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings():
+        for r in (await s.execute(_components_read(dialect),
+                                  {"codes": values_of(codes, dialect)})).mappings():
             out.setdefault(r["dossier_code"], {})[r["code"]] = component_scan(r)
         return out
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,6 +116,19 @@ def _batch(s: Session) -> _Batch | None:
     return s.info.get(_BATCH)  # type: ignore[no-any-return]
 
 
+# The batch reads, built once per dialect (a statement object reused keeps its cache key).
+@cache
+def _dossiers_read(dialect: str) -> Select[Any]:
+    t = tables.dossiers
+    return by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
+
+
+@cache
+def _parked_read(dialect: str) -> Select[Any]:
+    p = tables.parked
+    return by_key(p.c.dossier_code, dialect, "codes", select(p).where, unique=False)
+
+
 class IntakeRepository(KeptAnswers):
     """IntakeStore over intake's own tables (SQLite or PostgreSQL)."""
 
@@ -124,14 +138,11 @@ class IntakeRepository(KeptAnswers):
         """From here to end_batch, the dossiers and parked events of `codes` are answered
         from memory and their writes deferred: a province batch costs a few statements,
         not several per event."""
-        p = tables.parked
         found = await self.dossiers(s, sorted(codes))
         parked: dict[str, list[dict[str, Any]]] = {c: [] for c in codes}
         dialect = dialect_of(s)
-        query = by_key(p.c.dossier_code, dialect, "codes",
-                       select(p).where, unique=False)
-        for r in (await s.execute(query, {"codes": values_of(sorted(codes), dialect)})
-                  ).mappings():
+        for r in (await s.execute(_parked_read(dialect),
+                                  {"codes": values_of(sorted(codes), dialect)})).mappings():
             parked[r["dossier_code"]].append(dict(r))
         for events in parked.values():
             events.sort(key=lambda r: r["occurred_at"])
@@ -166,10 +177,9 @@ class IntakeRepository(KeptAnswers):
         """Many dossiers by code in one query (a consumed batch's)."""
         if not codes:
             return {}
-        t = tables.dossiers
         dialect = dialect_of(s)
-        query = by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
-        rows = (await s.execute(query, {"codes": values_of(codes, dialect)})).mappings()
+        rows = (await s.execute(_dossiers_read(dialect),
+                                {"codes": values_of(codes, dialect)})).mappings()
         return {r["code"]: dossier_of(r) for r in rows}
 
     async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.persistence.bulk import by_key, dialect_of, values_of, write_rows
@@ -41,6 +42,19 @@ def _lock(s: AsyncSession) -> dict[str, Any]:
     return {"skip_locked": True} if s.bind.dialect.name == "postgresql" else {}
 
 
+# The batch reads, built once per dialect (a statement object reused keeps its cache key).
+@cache
+def _dossiers_read(dialect: str) -> Select[Any]:
+    return by_key(D.c.code, dialect, "codes",
+                  lambda c: select(D).where(c).order_by(D.c.code).with_for_update(),
+                  unique=True)
+
+
+@cache
+def _contacts_read(dialect: str) -> Select[Any]:
+    return by_key(C.c.applicant_ref, dialect, "refs", select(C).where, unique=True)
+
+
 class NotificationRepository:
     # --- facts and contacts, a consumer batch at a time ----------------------------------
 
@@ -56,10 +70,7 @@ class NotificationRepository:
         ordered = sorted(codes)
         await write_rows(s, D, [{"code": c} for c in ordered], "keep", ("code",))
         dialect = dialect_of(s)
-        query = by_key(D.c.code, dialect, "codes",
-                       lambda c: select(D).where(c).order_by(D.c.code).with_for_update(),
-                       unique=True)
-        rows = await s.execute(query, {"codes": values_of(ordered, dialect)})
+        rows = await s.execute(_dossiers_read(dialect), {"codes": values_of(ordered, dialect)})
         return {r["code"]: watched_dossier(r) for r in rows.mappings()}
 
     async def write_dossiers(self, s: AsyncSession, dossiers: list[WatchedDossier]) -> None:
@@ -103,8 +114,8 @@ class NotificationRepository:
         if not refs:
             return {}
         dialect = dialect_of(s)
-        query = by_key(C.c.applicant_ref, dialect, "refs", select(C).where, unique=True)
-        rows = await s.execute(query, {"refs": values_of(sorted(refs), dialect)})
+        rows = await s.execute(_contacts_read(dialect),
+                               {"refs": values_of(sorted(refs), dialect)})
         return {r["applicant_ref"]: dict(r) for r in rows.mappings()}
 
     async def settle(self, s: AsyncSession, messages: list[Message]) -> None:

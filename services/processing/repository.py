@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -32,6 +33,17 @@ from services.processing.legal_clock import Period
 DuplicateKey = IntegrityError
 
 
+@cache
+def _cases_read(dialect: str, lock: bool) -> Select[Any]:
+    """The batch read of cases, built once per dialect and lock."""
+    t = tables.cases
+
+    def read(condition: ColumnElement[bool]) -> Select[Any]:
+        query = select(t).where(condition).order_by(t.c.code)
+        return query.with_for_update() if lock else query
+    return by_key(t.c.code, dialect, "codes", read, unique=True)
+
+
 class ProcessingRepository(KeptAnswers):
     answers_table = tables.idempotency
     async def case(self, s: AsyncSession, code: str) -> CaseRecord | None:
@@ -45,12 +57,8 @@ class ProcessingRepository(KeptAnswers):
         already holds the write lock from BEGIN IMMEDIATE), so no transition is lost."""
         if not codes:
             return {}
-        t = tables.cases
         dialect = dialect_of(s)
-        def read(condition: ColumnElement[bool]) -> Select[Any]:
-            query = select(t).where(condition).order_by(t.c.code)
-            return query.with_for_update() if lock else query
-        rows = await s.execute(by_key(t.c.code, dialect, "codes", read, unique=True),
+        rows = await s.execute(_cases_read(dialect, lock),
                                {"codes": values_of(sorted(codes), dialect)})
         return {r["code"]: record_of(r) for r in rows.mappings()}
 

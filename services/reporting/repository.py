@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Select,
     String,
     Text,
     TypeDecorator,
@@ -110,6 +112,16 @@ def _recorded_query() -> Any:
                   cast(e.c.data, Text).label("data"))
 
 
+@cache
+def _stored_events_read(dialect: str) -> Select[Any]:
+    """Each dossier's folded events through its index (as `= ANY($1)` a young table was
+    read whole per refold); built once per dialect."""
+    e = tables.events
+    folded = e.c.type.not_in(sorted(NOT_FOLDED))
+    return by_key(e.c.dossier_code, dialect, "codes",
+                  lambda c: _recorded_query().where(c, folded), unique=False)
+
+
 class ReportingRepository:
     # --- the raw events ------------------------------------------------------------------
 
@@ -121,15 +133,10 @@ class ReportingRepository:
     async def stored_events(self, s: AsyncSession, codes: Sequence[str]
                             ) -> dict[str, list[Recorded]]:
         """The folded events of `codes` stored so far, per dossier."""
-        e = tables.events
         dialect = dialect_of(s)
-        folded = e.c.type.not_in(sorted(NOT_FOLDED))
-        # Each dossier's events through its index: as `= ANY($1)` a young table was read
-        # whole per refold.
-        stmt = by_key(e.c.dossier_code, dialect, "codes",
-                      lambda c: _recorded_query().where(c, folded), unique=False)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for r in await s.execute(stmt, {"codes": values_of(codes, dialect)}):
+        for r in await s.execute(_stored_events_read(dialect),
+                                 {"codes": values_of(codes, dialect)}):
             out[r.dossier_code].append(recorded(r))
         return out
 

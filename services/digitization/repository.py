@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import by_key, defer_insert, dialect_of, upsert, values_of
+from services.common.persistence.bulk import (
+    defer_insert,
+    dialect_of,
+    rows_by_key,
+    upsert,
+    values_of,
+)
 from services.digitization import tables
 from services.digitization.document_set import ComponentScan, DocumentSet
 
@@ -30,34 +35,22 @@ def component_scan(row: Any) -> ComponentScan:
     return ComponentScan(**row)
 
 
-# The batch reads, built once per dialect (a statement object reused keeps its cache key).
-@cache
-def _dossiers_read(dialect: str) -> Select[Any]:
-    t = tables.dossiers
-    return by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
-
-
-@cache
-def _components_read(dialect: str) -> Select[Any]:
-    return by_key(tables.components.c.dossier_code, dialect, "codes",
-                  select(tables.components).where, unique=False)
-
-
 class DigitizationRepository:
     # --- a batch of consumed events --------------------------------------------------------
 
     async def dossiers(self, s: AsyncSession, codes: Iterable[str]) -> dict[str, DocumentSet]:
         dialect = dialect_of(s)
-        rows = (await s.execute(_dossiers_read(dialect),
-                                {"codes": values_of(codes, dialect)})).mappings()
+        rows = (await s.execute(rows_by_key(tables.dossiers, "code", dialect, unique=True),
+                                {"code": values_of(codes, dialect)})).mappings()
         return {r["code"]: document_set(r) for r in rows}
 
     async def components_of(self, s: AsyncSession, codes: Iterable[str]
                             ) -> dict[str, dict[str, ComponentScan]]:
         out: dict[str, dict[str, ComponentScan]] = {}
         dialect = dialect_of(s)
-        for r in (await s.execute(_components_read(dialect),
-                                  {"codes": values_of(codes, dialect)})).mappings():
+        for r in (await s.execute(
+                rows_by_key(tables.components, "dossier_code", dialect, unique=False),
+                {"dossier_code": values_of(codes, dialect)})).mappings():
             out.setdefault(r["dossier_code"], {})[r["code"]] = component_scan(r)
         return out
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.http.idempotency import KeptAnswers
 from services.common.persistence.bulk import (
-    by_key,
     defer_insert,
     dialect_of,
     flush_inserts,
+    rows_by_key,
     upsert,
     values_of,
     write_rows,
@@ -116,19 +115,6 @@ def _batch(s: Session) -> _Batch | None:
     return s.info.get(_BATCH)  # type: ignore[no-any-return]
 
 
-# The batch reads, built once per dialect (a statement object reused keeps its cache key).
-@cache
-def _dossiers_read(dialect: str) -> Select[Any]:
-    t = tables.dossiers
-    return by_key(t.c.code, dialect, "codes", select(t).where, unique=True)
-
-
-@cache
-def _parked_read(dialect: str) -> Select[Any]:
-    p = tables.parked
-    return by_key(p.c.dossier_code, dialect, "codes", select(p).where, unique=False)
-
-
 class IntakeRepository(KeptAnswers):
     """IntakeStore over intake's own tables (SQLite or PostgreSQL)."""
 
@@ -141,8 +127,9 @@ class IntakeRepository(KeptAnswers):
         found = await self.dossiers(s, sorted(codes))
         parked: dict[str, list[dict[str, Any]]] = {c: [] for c in codes}
         dialect = dialect_of(s)
-        for r in (await s.execute(_parked_read(dialect),
-                                  {"codes": values_of(sorted(codes), dialect)})).mappings():
+        for r in (await s.execute(
+                rows_by_key(tables.parked, "dossier_code", dialect, unique=False),
+                {"dossier_code": values_of(sorted(codes), dialect)})).mappings():
             parked[r["dossier_code"]].append(dict(r))
         for events in parked.values():
             events.sort(key=lambda r: r["occurred_at"])
@@ -178,8 +165,8 @@ class IntakeRepository(KeptAnswers):
         if not codes:
             return {}
         dialect = dialect_of(s)
-        rows = (await s.execute(_dossiers_read(dialect),
-                                {"codes": values_of(codes, dialect)})).mappings()
+        rows = (await s.execute(rows_by_key(tables.dossiers, "code", dialect, unique=True),
+                                {"code": values_of(codes, dialect)})).mappings()
         return {r["code"]: dossier_of(r) for r in rows}
 
     async def update_dossiers(self, s: Session, now: datetime, dossiers: list[Dossier],

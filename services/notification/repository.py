@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import by_key, dialect_of, values_of, write_rows
+from services.common.persistence.bulk import by_key, dialect_of, rows_by_key, values_of, write_rows
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -48,11 +48,6 @@ def _dossiers_read(dialect: str) -> Select[Any]:
     return by_key(D.c.code, dialect, "codes",
                   lambda c: select(D).where(c).order_by(D.c.code).with_for_update(),
                   unique=True)
-
-
-@cache
-def _contacts_read(dialect: str) -> Select[Any]:
-    return by_key(C.c.applicant_ref, dialect, "refs", select(C).where, unique=True)
 
 
 class NotificationRepository:
@@ -114,8 +109,8 @@ class NotificationRepository:
         if not refs:
             return {}
         dialect = dialect_of(s)
-        rows = await s.execute(_contacts_read(dialect),
-                               {"refs": values_of(sorted(refs), dialect)})
+        rows = await s.execute(rows_by_key(C, "applicant_ref", dialect, unique=True),
+                               {"applicant_ref": values_of(sorted(refs), dialect)})
         return {r["applicant_ref"]: dict(r) for r in rows.mappings()}
 
     async def settle(self, s: AsyncSession, messages: list[Message]) -> None:

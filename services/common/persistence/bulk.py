@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -274,6 +275,16 @@ def by_key(column: ColumnElement[Any], dialect: str, name: str,
         probe = query(column == key)
         return probe.limit(1) if unique else probe.offset(0)
     return per_key(column, name, each, f"{name}_row")
+
+
+@cache
+def rows_by_key(table: Table, key: str, dialect: str, *, unique: bool) -> Select[Any]:
+    """`table`'s rows whose column `key` is one of the values bound as `key` (by_key),
+    built once per table, column and dialect: a statement object reused keeps its
+    memoized cache key, where building it each batch cost a few percent of a service's
+    CPU."""
+    column = table.c[key]
+    return by_key(column, dialect, key, select(table).where, unique=unique)
 
 
 def values_of(values: Iterable[Any], dialect: str) -> Any:

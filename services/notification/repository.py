@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import by_key, dialect_of, rows_by_key, values_of, write_rows
+from services.common.persistence.bulk import dialect_of, rows_by_key, values_of, write_rows
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -42,14 +41,6 @@ def _lock(s: AsyncSession) -> dict[str, Any]:
     return {"skip_locked": True} if s.bind.dialect.name == "postgresql" else {}
 
 
-# The batch reads, built once per dialect (a statement object reused keeps its cache key).
-@cache
-def _dossiers_read(dialect: str) -> Select[Any]:
-    return by_key(D.c.code, dialect, "codes",
-                  lambda c: select(D).where(c).order_by(D.c.code).with_for_update(),
-                  unique=True)
-
-
 class NotificationRepository:
     # --- facts and contacts, a consumer batch at a time ----------------------------------
 
@@ -65,7 +56,8 @@ class NotificationRepository:
         ordered = sorted(codes)
         await write_rows(s, D, [{"code": c} for c in ordered], "keep", ("code",))
         dialect = dialect_of(s)
-        rows = await s.execute(_dossiers_read(dialect), {"codes": values_of(ordered, dialect)})
+        rows = await s.execute(rows_by_key(D, "code", dialect, unique=True, lock=True),
+                               {"code": values_of(ordered, dialect)})
         return {r["code"]: watched_dossier(r) for r in rows.mappings()}
 
     async def write_dossiers(self, s: AsyncSession, dossiers: list[WatchedDossier]) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,9 +16,9 @@ from contracts.common import ApplicantRef, LegalTime
 from contracts.events import StepAssigned
 from services.common.http.idempotency import KeptAnswers
 from services.common.persistence.bulk import (
-    by_key,
     defer_insert,
     dialect_of,
+    rows_by_key,
     upsert,
     values_of,
     write_rows,
@@ -31,17 +30,6 @@ from services.processing.legal_clock import Period
 
 # Two requests racing with one Idempotency-Key: the loser's insert fails on the key.
 DuplicateKey = IntegrityError
-
-
-@cache
-def _cases_read(dialect: str, lock: bool) -> Select[Any]:
-    """The batch read of cases, built once per dialect and lock."""
-    t = tables.cases
-
-    def read(condition: ColumnElement[bool]) -> Select[Any]:
-        query = select(t).where(condition).order_by(t.c.code)
-        return query.with_for_update() if lock else query
-    return by_key(t.c.code, dialect, "codes", read, unique=True)
 
 
 class ProcessingRepository(KeptAnswers):
@@ -58,8 +46,9 @@ class ProcessingRepository(KeptAnswers):
         if not codes:
             return {}
         dialect = dialect_of(s)
-        rows = await s.execute(_cases_read(dialect, lock),
-                               {"codes": values_of(sorted(codes), dialect)})
+        rows = await s.execute(rows_by_key(tables.cases, "code", dialect, unique=True,
+                                           lock=lock),
+                               {"code": values_of(sorted(codes), dialect)})
         return {r["code"]: record_of(r) for r in rows.mappings()}
 
     async def ensure_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:

@@ -278,13 +278,16 @@ def by_key(column: ColumnElement[Any], dialect: str, name: str,
 
 
 @cache
-def rows_by_key(table: Table, key: str, dialect: str, *, unique: bool) -> Select[Any]:
+def rows_by_key(table: Table, key: str, dialect: str, *, unique: bool,
+                lock: bool = False) -> Select[Any]:
     """`table`'s rows whose column `key` is one of the values bound as `key` (by_key),
-    built once per table, column and dialect: a statement object reused keeps its
-    memoized cache key, where building it each batch cost a few percent of a service's
-    CPU."""
-    column = table.c[key]
-    return by_key(column, dialect, key, select(table).where, unique=unique)
+    `lock`ed for writing back (FOR UPDATE, per key in the order bound), built once per
+    table, column, dialect and lock: a statement object reused keeps its memoized cache
+    key, where building it each batch cost a few percent of a service's CPU."""
+    def read(condition: ColumnElement[bool]) -> Select[Any]:
+        query = select(table).where(condition)
+        return query.with_for_update() if lock else query
+    return by_key(table.c[key], dialect, key, read, unique=unique)
 
 
 def values_of(values: Iterable[Any], dialect: str) -> Any:

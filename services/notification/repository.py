@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import dialect_of, rows_by_key, values_of, write_rows
+from services.common.persistence.bulk import (
+    dialect_of,
+    one_of,
+    rows_by_key,
+    values_of,
+    write_rows,
+)
 from services.notification import tables
 from services.notification.domain import PENDING
 from services.notification.dossier import WatchedDossier
@@ -79,8 +85,13 @@ class NotificationRepository:
                  .order_by(M.c.not_before).limit(limit).with_for_update(**_lock(s)))
         taken = [message(r) for r in (await s.execute(query)).mappings()]
         if taken:
-            await s.execute(update(M).where(M.c.id.in_([m.id for m in taken])).values(
-                attempts=M.c.attempts + 1, not_before=lease_until))
+            # One statement text whatever the count (bulk.one_of): an IN list prepared a new
+            # statement on each connection for each count, a slow climb of the service's
+            # memory (asyncpg keeps 100 per connection) and of the server's.
+            dialect = dialect_of(s)
+            await s.execute(update(M).where(one_of(M.c.id, dialect, "ids")).values(
+                attempts=M.c.attempts + 1, not_before=lease_until),
+                {"ids": values_of([m.id for m in taken], dialect)})
         for m in taken:
             m.attempts += 1
         return taken
@@ -129,7 +140,9 @@ class NotificationRepository:
 
     async def mark_escalated(self, s: AsyncSession, codes: list[str], now: datetime) -> None:
         if codes:
-            await s.execute(update(D).where(D.c.code.in_(codes)).values(escalated_at=now))
+            dialect = dialect_of(s)
+            await s.execute(update(D).where(one_of(D.c.code, dialect, "codes"))
+                            .values(escalated_at=now), {"codes": values_of(codes, dialect)})
 
     async def watched(self, s: AsyncSession) -> list[WatchedDossier]:
         """Open dossiers that are near their due time or overdue, for the digests."""

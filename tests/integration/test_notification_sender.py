@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.events import DossierOverdue, DossierReceived, DossierResolved, Event
@@ -265,5 +266,41 @@ async def test_the_morning_digest_goes_once_a_day_whatever_the_replicas(
             clock.set(vn(2026, 12, 8, 7, 30))  # the next working day: a new one
             await first.digest()
             assert len(await messages(runtime, about_event="digest")) == 4
+        finally:
+            await runtime.engine.dispose()
+
+
+async def test_claims_of_any_size_are_one_statement_text(database_url: str,
+                                                         tmp_path: Path) -> None:
+    """The sender's claim marks what it took with one statement whatever the count: an IN
+    list of each length was another statement, prepared anew on each pooled connection (on
+    PostgreSQL a slow climb of the service's memory and of the server's)."""
+    clock = FixedClock(vn(2026, 12, 1, 10))
+    sms = HttpSink()
+    async with sms.running(), httpx.AsyncClient() as client:
+        runtime = await runtime_at(database_url, tmp_path, clock, sms, client)
+        try:
+            for i in range(12):
+                await deliver(runtime, *lifecycle(f"{AGENCY}-261201-C{i:04d}")[:2])
+            pending = len(await messages(runtime, status="pending"))
+            assert pending >= 9
+            repo = runtime.app.state.sender.repo
+            lease = clock.now() + timedelta(minutes=5)
+            taken: list[str] = []
+            async with runtime.engine.connect() as conn:  # one connection: its statements
+                s = AsyncSession(bind=conn)
+                for limit in (2, 3, 4):
+                    taken += [m.id for m in await repo.claim(s, clock.now(), limit, lease)]
+                    await s.commit()
+                prepared = ((await s.execute(text(
+                    "SELECT count(*) FROM pg_prepared_statements "
+                    "WHERE statement LIKE 'UPDATE messages SET attempts%'"))).scalar()
+                    if conn.dialect.name == "postgresql" else None)
+                await s.close()
+            assert len(set(taken)) == 9
+            leased = {r["id"]: r for r in await messages(runtime, status="pending")}
+            assert all(leased[i]["attempts"] == 1 and leased[i]["not_before"] == lease
+                       for i in taken)
+            assert prepared in (None, 1)
         finally:
             await runtime.engine.dispose()

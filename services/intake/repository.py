@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.http.idempotency import KeptAnswers
 from services.common.persistence.bulk import (
     defer_insert,
+    delete_by_key,
     dialect_of,
     flush_inserts,
     rows_by_key,
@@ -147,8 +148,9 @@ class IntakeRepository(KeptAnswers):
         await write_rows(s, t, list(batch.statuses.values()), "update", ("code",),
                          newer="status_at")
         if batch.dropped:
-            p = tables.parked
-            await s.execute(delete(p).where(p.c.dossier_code.in_(sorted(batch.dropped))))
+            dialect = dialect_of(s)
+            await s.execute(delete_by_key(tables.parked, "dossier_code", dialect),
+                            {"dossier_code": values_of(sorted(batch.dropped), dialect)})
 
     async def dossier(self, s: Session, code: str) -> Dossier | None:
         batch = _batch(s)
@@ -295,5 +297,6 @@ class IntakeRepository(KeptAnswers):
         return [dict(r) for r in rows]
 
     async def drop_parked(self, s: Session, event_ids: list[str]) -> None:
-        t = tables.parked
-        await s.execute(delete(t).where(t.c.event_id.in_(event_ids)))
+        dialect = dialect_of(s)
+        await s.execute(delete_by_key(tables.parked, "event_id", dialect),
+                        {"event_id": values_of(event_ids, dialect)})

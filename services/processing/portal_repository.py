@@ -26,7 +26,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.persistence.bulk import upsert
+from services.common.persistence.bulk import (
+    delete_by_key,
+    dialect_of,
+    rows_by_key,
+    upsert,
+    values_of,
+)
 from services.common.persistence.db import Seq, UtcDateTime
 from services.processing.portal_status import Outgoing, Track
 from services.processing.tables import metadata
@@ -80,9 +86,10 @@ class PortalRepository:
     # --- recording, in processing's transaction ------------------------------------------
 
     async def tracks(self, s: AsyncSession, codes: Collection[str]) -> dict[str, Track]:
-        t = portal_dossiers
-        rows = (await s.execute(select(t).where(t.c.dossier_code.in_(sorted(codes))))
-                ).mappings()
+        dialect = dialect_of(s)
+        rows = (await s.execute(rows_by_key(portal_dossiers, "dossier_code", dialect,
+                                            unique=True),
+                                {"dossier_code": values_of(sorted(codes), dialect)})).mappings()
         return {r["dossier_code"]: Track.of_row(dict(r)) for r in rows}
 
     async def keep(self, s: AsyncSession, tracks: dict[str, Track], forget: Collection[str],
@@ -97,7 +104,9 @@ class PortalRepository:
                 set_={c: stmt.excluded[c] for c in _TRACKED}),
                 [tracks[code].as_row(code) for code in sorted(tracks)])
         if forget:
-            await s.execute(delete(t).where(t.c.dossier_code.in_(sorted(forget))))
+            dialect = dialect_of(s)
+            await s.execute(delete_by_key(t, "dossier_code", dialect),
+                            {"dossier_code": values_of(sorted(forget), dialect)})
         if outgoing:
             # A key queued before (it cannot be, short of a bug) is not queued twice.
             await s.execute(upsert(s, portal_outbox).on_conflict_do_nothing(

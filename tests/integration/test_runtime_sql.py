@@ -43,6 +43,7 @@ from services.common.observability.sqlstats import SqlStats, sql_phase
 from services.common.persistence.bulk import (
     by_key,
     defer_inserts,
+    delete_by_key,
     flush_inserts,
     values_of,
     write_rows,
@@ -435,5 +436,36 @@ async def test_reads_by_key_answer_every_key_and_never_scan_a_table_without_stat
                             for p in range(3)]
         for plan in plans:
             assert "Index Scan" in plan and "Seq Scan" not in plan, plan
+    finally:
+        await engine.dispose()
+
+
+async def test_deletes_by_key_take_exactly_the_keyed_rows_with_one_statement_text(
+        database_url: str) -> None:
+    """`bulk.delete_by_key`: the rows of the keys bound, all of them and no other, with the
+    same statement text whatever their number (on PostgreSQL one prepared statement on the
+    connection, where an IN list of each length was prepared anew)."""
+    metadata = MetaData()
+    t = Table("doomed", metadata, Column("code", String(20), primary_key=True),
+              Column("n", Integer, nullable=False))
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:  # one connection: its prepared statements
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(t.insert(), [{"code": f"C{i:03}", "n": i} for i in range(50)])
+            await conn.commit()
+            dialect = conn.dialect.name
+            statement = delete_by_key(t, "code", dialect)
+            assert delete_by_key(t, "code", dialect) is statement  # built once
+            for keys in (["C001"], ["C002", "C003", "absent"], [f"C{i:03}" for i in range(10, 20)]):
+                await conn.execute(statement, {"code": values_of(keys, dialect)})
+                await conn.commit()
+            left = sorted((await conn.execute(select(t.c.code))).scalars())
+            prepared = ((await conn.execute(text(
+                "SELECT count(*) FROM pg_prepared_statements "
+                "WHERE statement LIKE 'DELETE FROM doomed%'"))).scalar()
+                if dialect == "postgresql" else None)
+        assert left == [f"C{i:03}" for i in range(50) if i not in {1, 2, 3, *range(10, 20)}]
+        assert prepared in (None, 1)
     finally:
         await engine.dispose()

@@ -27,11 +27,13 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Delete,
     Insert,
     Select,
     Table,
     any_,
     bindparam,
+    delete,
     func,
     insert,
     select,
@@ -288,6 +290,14 @@ def rows_by_key(table: Table, key: str, dialect: str, *, unique: bool,
         query = select(table).where(condition)
         return query.with_for_update() if lock else query
     return by_key(table.c[key], dialect, key, read, unique=unique)
+
+
+@cache
+def delete_by_key(table: Table, key: str, dialect: str) -> Delete:
+    """`table`'s rows whose column `key` is one of the values bound as `key` deleted: one
+    statement text whatever their count (`one_of`), built once. An IN list of each length
+    was another statement, prepared again on each pooled connection."""
+    return delete(table).where(one_of(table.c[key], dialect, key))
 
 
 def values_of(values: Iterable[Any], dialect: str) -> Any:

@@ -5,13 +5,13 @@ may go (quiet hours, retries, escalation)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from contracts import events as ev
+from contracts.envelope import ordered_uuid
 from services.law.catalog import CatalogSet
 from services.law.workdays import TZ, WorkCalendar
 from services.notification.directory import Directory, Recipient
@@ -226,7 +226,7 @@ class Planner:
         rendered = self.templates.render(on, audience, channel, variables(context))
         at = self.quiet.release(now) if waits_for_morning(audience, channel) else now
         return Message(
-            id=str(uuid.uuid4()), dedup_key=dedup_key(about_event_id, recipient.id, channel),
+            id=str(ordered_uuid()), dedup_key=dedup_key(about_event_id, recipient.id, channel),
             dossier_code=dossier_code, agency_code=agency_code, about_event=on,
             about_event_id=about_event_id, audience=str(audience), channel=str(channel),
             recipient=recipient.id,

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, ordered_uuid
 from contracts.events import DossierRated, Event, QuarterlyReportClosed
 from contracts.topics import REPORTS
 from services.common.messaging.consumer import Context
@@ -222,7 +222,7 @@ class QuarterClosing:
         for root in quarterly.OrgTree(self.projection.catalogs, p).roots():
             async with self.runtime.transaction() as s:
                 code = f"BC-{p.year}Q{p.quarter}-{root}"
-                envelope_id = str(uuid.uuid4())
+                envelope_id = str(ordered_uuid())
                 if not await self.projection.repo.claim_quarter(s, p.year, p.quarter, root,
                                                                 now, envelope_id):
                     continue

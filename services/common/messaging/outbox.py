@@ -5,12 +5,11 @@ topic that carries personal data is sealed at rest (sealed_columns.seal_payload)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import Envelope, typed_outbound
+from contracts.envelope import Envelope, ordered_uuid, typed_outbound
 from contracts.events import Event
 from contracts.registry import EVENT_TYPES
 from contracts.topics import Topic
@@ -45,7 +44,7 @@ class OutboxWriter:
         """The event's envelope, its `data` the event itself (`typed_outbound`): written
         as the same bytes as from a dict, without making the dict."""
         return typed_outbound(type(event))(
-            id=uuid.uuid4(), type=event.event_type, source=self.source,
+            id=ordered_uuid(), type=event.event_type, source=self.source,
             subject=subject or event.dossier_code, time=self.clock.now(),
             agencycode=agency_code, data=event,
         )

@@ -469,3 +469,49 @@ async def test_deletes_by_key_take_exactly_the_keyed_rows_with_one_statement_tex
         assert prepared in (None, 1)
     finally:
         await engine.dispose()
+
+
+async def test_the_relay_counts_its_backlog_and_parked_rows_from_their_own_indexes(
+        database_url: str) -> None:
+    """The relay's counts (after each full pass, at each idle heartbeat) cost what the
+    backlog costs, not what the history does. On PostgreSQL, an outbox whose rows were all
+    published (a dead version of each, never vacuumed, nor analyzed) is counted through the
+    partial indexes ix_outbox_pending and ix_outbox_parked: the single query over
+    `published_at IS NULL` read every version through ix_outbox_published_at, 744 ms at
+    650,000 rows in a soak. The counts are right on both databases."""
+    metadata = MetaData()
+    tables = runtime_tables(metadata)
+    engine = make_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            pg = conn.dialect.name == "postgresql"
+            if pg:
+                await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
+            await conn.execute(tables.outbox.insert(), [
+                {"event_id": str(uuid.uuid4()), "topic": "t", "key": f"k{i}",
+                 "event_type": "test.v1", "payload": b"x" * 200, "traceparent": None,
+                 "created_at": T, "published_at": None} for i in range(20_000)])
+            o = tables.outbox.c
+            await conn.execute(tables.outbox.update().where(o.seq > 30).values(published_at=T))
+            await conn.execute(tables.outbox.update().where(o.seq <= 4).values(
+                parked_at=T, park_reason="too large"))
+        relay = OutboxRelay(service="test", engine=engine, sessions=sessions, tables=tables,
+                            producer=None, bootstrap="127.0.0.1:1",  # type: ignore[arg-type]
+                            clock=SystemClock(), metrics=RuntimeMetrics("test"))
+        stats = SqlStats.watch(engine)
+        await relay._refresh_counts()
+        assert (relay.pending, relay.parked) == (26, 4)
+        assert sum(n for (_, verb, table), (n, *_) in stats.statements.items()
+                   if (verb, table) == ("select", "outbox")) == 2
+        if pg:
+            async with engine.connect() as conn:
+                for count, index in zip(relay.counts(), ("ix_outbox_pending",
+                                                         "ix_outbox_parked"), strict=True):
+                    plan = "\n".join(r[0] for r in await conn.execute(text(
+                        f"EXPLAIN {count.compile(dialect=conn.dialect)}")))
+                    assert index in plan and "Seq Scan" not in plan, plan
+                    assert "ix_outbox_published_at" not in plan, plan
+    finally:
+        await engine.dispose()

@@ -31,7 +31,18 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
-from sqlalchemy import BigInteger, Row, Update, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.topics import HEARTBEAT, TOPICS
@@ -210,15 +221,24 @@ class OutboxRelay:
         self.progress_at = time.monotonic()
 
     async def _refresh_counts(self) -> None:
-        """Pending and parked rows, one query; the pending gauge follows the real backlog."""
-        o = self.t.outbox.c
+        """Pending and parked rows, each counted from its partial index (ix_outbox_pending,
+        ix_outbox_parked), so the cost follows the backlog, not the history; the pending
+        gauge follows the real backlog. One query over `published_at IS NULL` read every
+        version of every row ever written through ix_outbox_published_at on a PostgreSQL
+        outbox never vacuumed: 744 ms a count at 650,000 rows, in each full relay pass and
+        each idle heartbeat, the relay stalled meanwhile."""
         async with self.sessions() as s:
-            row = (await s.execute(
-                select(func.count(case((o.parked_at.is_(None), 1))),
-                       func.count(case((o.parked_at.is_not(None), 1))))
-                .where(o.published_at.is_(None)))).one()
-        self.pending, self.parked = int(row[0]), int(row[1])
+            pending, parked = [await s.scalar(count) for count in self.counts()]
+        self.pending, self.parked = int(pending or 0), int(parked or 0)
         self.metrics.outbox_pending.set(self.pending)
+
+    def counts(self) -> tuple[Select[tuple[int]], Select[tuple[int]]]:
+        """The statements counting pending rows and parked rows (their predicates are those
+        of the partial indexes)."""
+        o = self.t.outbox.c
+        count = select(func.count()).select_from(self.t.outbox)
+        return (count.where(o.published_at.is_(None), o.parked_at.is_(None)),
+                count.where(o.published_at.is_(None), o.parked_at.is_not(None)))
 
     async def _is_leader(self) -> bool:
         # SQLite: one process per file. PostgreSQL: a session advisory lock held while alive.

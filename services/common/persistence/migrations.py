@@ -94,6 +94,25 @@ def drop_outbox_parking() -> None:
         batch_op.drop_column("parked_at")
 
 
+_PARKED = "published_at IS NULL AND parked_at IS NOT NULL"
+
+
+def add_outbox_parked_index() -> None:
+    """The relay counts parked rows from this partial index. Its count used to read them
+    through ix_outbox_published_at, whose NULL entries include every row's version from
+    before it was published: on a PostgreSQL outbox of 650,000 rows never vacuumed that was
+    a bitmap scan of the whole table, 744 ms a count, twice in each full relay pass."""
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_parked", ["seq"], unique=False,
+                              postgresql_where=sa.text(_PARKED),
+                              sqlite_where=sa.text(_PARKED))
+
+
+def drop_outbox_parked_index() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_parked")
+
+
 # The runtime's tables as every service's first revision created them (later revisions,
 # e.g. add_outbox_parking, change them the same way everywhere).
 def create_inbox() -> None:

@@ -11,7 +11,7 @@ offered at `--share` of the rate and waited for in reporting, with its receipt-v
 Nothing is asserted; the figures are printed and written to bench/results/.
 
     python -m bench.soak [--minutes 30] [--share 0.5] [--backend sqlite|postgres]
-                         [--dossiers 2000] [--warmup 5]
+                         [--dossiers 2000] [--warmup 5] [--keep-databases]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench.databases import ServiceDb, create_databases
+from bench.databases import ServiceDb, create_databases, drop_databases
 from bench.pipeline import (
     RssSampler,
     full_load,
@@ -113,15 +113,23 @@ async def _soak(stack: Stack, urls: dict[str, str], sampler: RssSampler, dossier
             "offered_records_per_s": rate, "minutes": rows}
 
 
-def soak(minutes: int, share: float, backend: str, dossiers: int, warmup: int
-         ) -> dict[str, Any]:
+def soak(minutes: int, share: float, backend: str, dossiers: int, warmup: int,
+         keep_databases: bool = False) -> dict[str, Any]:
     var = Path(mkdtemp(prefix="onestop-soak-"))
     with local_broker(var) as bootstrap:
         urls = asyncio.run(create_databases(SERVICES)) if backend == "postgres" else {}
-        stack = Stack(bootstrap, var / backend, ports={s: free_port() for s in SERVICES},
-                      extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls)
-        with running_services(stack, urls) as sampler:
-            result = asyncio.run(_soak(stack, urls, sampler, dossiers, minutes, share))
+        try:
+            stack = Stack(bootstrap, var / backend, ports={s: free_port() for s in SERVICES},
+                          extra_env={"ONESTOP_LOG_LEVEL": "WARNING"}, database_urls=urls)
+            with running_services(stack, urls) as sampler:
+                result = asyncio.run(_soak(stack, urls, sampler, dossiers, minutes, share))
+        finally:
+            # A 30-minute soak leaves some GB in PostgreSQL: dropped unless asked to keep
+            # them for a look (EXPLAIN, pg_stat_user_tables).
+            if urls and not keep_databases:
+                asyncio.run(drop_databases(urls))
+            elif urls:
+                print("databases kept:", ", ".join(u.rsplit("/", 1)[1] for u in urls.values()))
     series = {name: [row["rss_mib"][name] for row in result["minutes"]]
               for name in result["minutes"][0]["rss_mib"]} if result["minutes"] else {}
     return {"at": datetime.now(UTC).isoformat(), "backend": backend, "share": share,
@@ -156,8 +164,11 @@ def main() -> None:
                         help="dossiers of the full load that measures the rate")
     parser.add_argument("--warmup", type=int, default=5,
                         help="minutes left out of the slope")
+    parser.add_argument("--keep-databases", action="store_true",
+                        help="PostgreSQL: keep the run's databases to look at afterwards")
     args = parser.parse_args()
-    result = soak(args.minutes, args.share, args.backend, args.dossiers, args.warmup)
+    result = soak(args.minutes, args.share, args.backend, args.dossiers, args.warmup,
+                  args.keep_databases)
     print_summary(result)
     write(result, f"-soak-{args.backend}")
 

@@ -8,6 +8,10 @@ does); then, minute after minute, a fresh simulated load of that minute's dossie
 offered at `--share` of the rate and waited for in reporting, with its receipt-visible p99.
 "Flat" is judged from the least-squares slope of each service's RSS over the minutes after
 `--warmup`: at most FLAT_MIB_PER_10_MIN (a bench choice, not a figure from the issue).
+Each minute also shows what a dossier cost: every service's CPU (user + system) and, on
+PostgreSQL, the server's backends for the run's databases, their buffer reads and the
+table that handed out the most rows, so a latency that climbs with the data is traced to
+the process whose cost per dossier grows.
 Nothing is asserted; the figures are printed and written to bench/results/.
 
     python -m bench.soak [--minutes 30] [--share 0.5] [--backend sqlite|postgres]
@@ -26,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from bench.breakdown import PgServer
 from bench.databases import ServiceDb, create_databases, drop_databases
 from bench.pipeline import (
     RssSampler,
@@ -80,9 +85,25 @@ def _rss(procs: dict[str, psutil.Process]) -> dict[str, float]:
     return out
 
 
+def cost_per_dossier(sampler: RssSampler, before: dict[str, float], dossiers: int,
+                     server: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A minute's CPU ms per dossier for each service (and the PostgreSQL server's figures
+    when `server` holds them), from the CPU seconds read at the minute's start."""
+    after = sampler.cpu_seconds()
+    cost: dict[str, Any] = {name: round((after[name] - before.get(name, 0.0)) * 1000
+                                        / max(dossiers, 1), 2) for name in after}
+    if server is not None:
+        cost["postgres"] = server["cpu_ms_per_dossier"]
+        cost["postgres_blks_hit"] = server["per_dossier"]["blks_hit"]
+        cost["postgres_most_read"] = next(iter(server["rows_read_per_dossier"].items()),
+                                          None)
+    return cost
+
+
 async def _soak(stack: Stack, urls: dict[str, str], sampler: RssSampler, dossiers: int,
                 minutes: int, share: float) -> dict[str, Any]:
     db = ServiceDb.of(stack.var_dir, "reporting", urls)
+    server = PgServer([u.rsplit("/", 1)[1] for u in urls.values()]) if urls else None
     procs = {name: psutil.Process(svc.process.pid)
              for name, svc in stack.services.items() if svc.process}
     try:
@@ -96,16 +117,30 @@ async def _soak(stack: Stack, urls: dict[str, str], sampler: RssSampler, dossier
         started = time.perf_counter()
         for minute in range(1, minutes + 1):
             load = make_load("simulated", max(2, round(rate * 60 / per_dossier)), f"s{minute}")
+            cpu_before = sampler.cpu_seconds()
+            server_before = await server.snapshot() if server else None
             figures = await latency(stack.bootstrap, db, load, rate)
+            server_figures = PgServer.figures(server_before, await server.snapshot(),
+                                              load.dossiers) if server and server_before \
+                else None
             row = {"minute": minute, "elapsed_s": round(time.perf_counter() - started, 1),
                    "dossiers": load.dossiers,
                    "achieved_records_per_s": round(figures["achieved_records_per_s"], 1),
                    "received_p99_ms": round(figures["received_visible_ms"]["p99"], 1),
-                   "rss_mib": _rss(procs)}
+                   "rss_mib": _rss(procs),
+                   "cpu_ms_per_dossier": cost_per_dossier(sampler, cpu_before, load.dossiers,
+                                                          server_figures)}
             rows.append(row)
+            cost = row["cpu_ms_per_dossier"]
             print(f"  minute {minute:3d}: receipt p99 {row['received_p99_ms']:7,.0f} ms; "
                   "RSS MiB " + ", ".join(f"{k} {v:.1f}" for k, v in row["rss_mib"].items()),
                   flush=True)
+            print("             CPU ms per dossier " + ", ".join(
+                f"{k} {v:.2f}" for k, v in cost.items()
+                if k not in ("postgres_blks_hit", "postgres_most_read")) +
+                (f"; PostgreSQL blocks hit per dossier {cost['postgres_blks_hit']:,.0f}, "
+                 f"most rows read {cost['postgres_most_read']}" if "postgres" in cost else ""),
+                flush=True)
     finally:
         await db.close()
     return {"full_load": {k: full[k] for k in ("dossiers", "sustained_records_per_s",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.soak import drift, judge
+from bench.soak import cost_per_dossier, drift, judge
 
 
 def test_a_steady_series_is_flat_and_a_creeping_one_is_not() -> None:
@@ -27,3 +27,26 @@ def test_drift_reports_where_the_series_stood_once_warm() -> None:
     assert d["slope_mib_per_10_min"] == pytest.approx(20.0)
     # Fewer minutes than the warm-up: the last one stands alone, with no slope.
     assert drift([100.0, 140.0], warmup=5)["slope_mib_per_10_min"] == 0.0
+
+
+class _Cpu:
+    """A sampler's CPU seconds so far, as RssSampler.cpu_seconds gives them."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return self.seconds
+
+
+def test_a_minutes_cost_is_each_services_cpu_per_dossier_beside_the_servers() -> None:
+    sampler = _Cpu({"intake": 12.5, "reporting": 4.0})
+    server = {"cpu_ms_per_dossier": 1.5, "per_dossier": {"blks_hit": 900.0},
+              "rows_read_per_dossier": {"processing.cases": 6.0, "intake.outbox": 2.0}}
+    cost = cost_per_dossier(sampler, {"intake": 10.0, "reporting": 3.5}, 500,  # type: ignore[arg-type]
+                            server)
+    assert cost == {"intake": 5.0, "reporting": 1.0, "postgres": 1.5,
+                    "postgres_blks_hit": 900.0,
+                    "postgres_most_read": ("processing.cases", 6.0)}
+    # SQLite: the services alone; a service started during the minute counts from zero.
+    assert cost_per_dossier(_Cpu({"intake": 0.2}), {}, 100) == {"intake": 2.0}  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ never from a hand-written lunar table.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,6 +24,40 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _ONE_DAY = timedelta(days=1)
 # A misconfiguration (every day closed) must fail loudly rather than loop forever.
 _MAX_SCAN_DAYS = 366
+
+
+class _NationalCalendar:
+    """The statutory holidays and swapped working days, one per process: every agency's
+    calendar reads the same ones, and expanding a year of the `holidays` package costs
+    milliseconds (a service meeting a hundred agencies paid it a hundred times)."""
+
+    def __init__(self) -> None:
+        self._holidays: holidays.HolidayBase = holidays.country_holidays("VN")
+        self._years_loaded: set[int] = set()
+        self._lock = threading.Lock()  # the package fills years lazily, in place
+
+    def _ensure_year(self, year: int) -> None:
+        # The package fills `weekend_workdays` only when it fills the year of the swapped
+        # day off, which may be the year after the worked Saturday.
+        if {year - 1, year, year + 1} <= self._years_loaded:
+            return
+        with self._lock:
+            for y in (year - 1, year, year + 1):
+                if y not in self._years_loaded:
+                    _ = date(y, 1, 1) in self._holidays  # membership test expands the year
+                    self._years_loaded.add(y)
+
+    def is_holiday(self, d: date) -> bool:
+        self._ensure_year(d.year)
+        return d in self._holidays
+
+    def is_makeup_day(self, d: date) -> bool:
+        self._ensure_year(d.year)
+        # Older `holidays` releases lack the attribute; then only configuration applies.
+        return d in getattr(self._holidays, "weekend_workdays", ())
+
+
+_NATIONAL = _NationalCalendar()
 
 
 @dataclass(frozen=True)
@@ -53,22 +88,12 @@ class WorkCalendar:
 
     def __init__(self, rules: CalendarRules = CalendarRules()) -> None:
         self.rules = rules
-        self._holidays: holidays.HolidayBase = holidays.country_holidays("VN")
-        self._years_loaded: set[int] = set()
         # Per-day answers: the deadline monitor walks the same days for every dossier, and
         # a `holidays` lookup costs far more than a dict hit. Rules are fixed per calendar.
         self._holiday_days: dict[date, bool] = {}
         self._working_days: dict[date, bool] = {}
 
     # --- calendar -------------------------------------------------------------------------
-
-    def _ensure_year(self, year: int) -> None:
-        # The package fills years lazily, and fills `weekend_workdays` only when it fills the
-        # year of the swapped day off, which may be the year after the worked Saturday.
-        for y in (year - 1, year, year + 1):
-            if y not in self._years_loaded:
-                _ = date(y, 1, 1) in self._holidays  # membership test expands the year
-                self._years_loaded.add(y)
 
     def is_public_holiday(self, d: date) -> bool:
         """Labour Code 2019 Art. 112 holidays (incl. Tết, swapped days off) or a closure."""
@@ -77,17 +102,14 @@ class WorkCalendar:
             if d in self.rules.extra_days_off:
                 known = True
             else:
-                self._ensure_year(d.year)
-                known = d in self._holidays
+                known = _NATIONAL.is_holiday(d)
             self._holiday_days[d] = known
         return known
 
     def _is_makeup_day(self, d: date) -> bool:
         if d in self.rules.extra_working_days:
             return True
-        self._ensure_year(d.year)
-        # Older `holidays` releases lack the attribute; then only configuration applies.
-        return d in getattr(self._holidays, "weekend_workdays", ())
+        return _NATIONAL.is_makeup_day(d)
 
     def is_working_day(self, d: date) -> bool:
         """Mon-Fri or a make-up Saturday, and not a public holiday or closure."""

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -103,13 +103,50 @@ class PassResult:
         return self.published + self.parked
 
 
+class ScanFloor:
+    """Where the relay's scan for pending rows starts: above the last row of a pass that
+    left nothing pending behind it, once `late_commit_seconds` have passed since (a row
+    whose transaction took its sequence number earlier but committed later is still seen),
+    and from the start every `full_scan_seconds` (whatever committed later still, or was
+    made pending again by another process, waits at most that long). Published rows leave
+    dead entries in the pending index until VACUUM; a scan from the start read them all,
+    pass after pass: 877 index pages per pass after 30 minutes of a soak."""
+
+    def __init__(self, late_commit_seconds: float, full_scan_seconds: float) -> None:
+        self.late_commit_seconds = late_commit_seconds
+        self.full_scan_seconds = full_scan_seconds
+        self.seq = 0  # rows at or below it are settled, but for late commits
+        self._passes: deque[tuple[float, int]] = deque()  # (when, last seq), oldest first
+        self._full_at = -float("inf")
+
+    def start(self, now: float) -> int:
+        """The sequence number a pass starting `now` scans above (0: from the start)."""
+        while self._passes and now - self._passes[0][0] >= self.late_commit_seconds:
+            self.seq = max(self.seq, self._passes.popleft()[1])
+        if now - self._full_at >= self.full_scan_seconds:
+            self._full_at = now
+            return 0
+        return self.seq
+
+    def passed(self, now: float, last_seq: int) -> None:
+        """A pass settled every row it read, the last being `last_seq`."""
+        self._passes.append((now, last_seq))
+
+    def reset(self) -> None:
+        """Rows at or below the floor may be pending: the next pass scans from the start."""
+        self.seq = 0
+        self._passes.clear()
+        self._full_at = -float("inf")
+
+
 class OutboxRelay:
     def __init__(self, *, service: str, engine: AsyncEngine,
                  sessions: async_sessionmaker[AsyncSession], tables: RuntimeTables,
                  producer: AIOKafkaProducer, bootstrap: str, clock: Clock,
                  metrics: RuntimeMetrics, batch: int = 2000, retention_hours: float = 168,
                  reset_check_seconds: float = 3.0, stall_seconds: float = 30.0,
-                 tracing: Tracing | None = None) -> None:
+                 tracing: Tracing | None = None, late_commit_seconds: float = 5.0,
+                 full_scan_seconds: float = 10.0) -> None:
         self.service = service
         self.tracer = (tracing or disabled()).tracer
         self.engine = engine
@@ -135,6 +172,9 @@ class OutboxRelay:
         self.parked = 0
         self.leading: bool | None = None  # False: another replica publishes this outbox
         self._marks: dict[str, Update] = {}
+        # Where a pass's scan for pending rows starts (ScanFloor): published rows leave dead
+        # entries in ix_outbox_pending that a scan from the start reads until VACUUM.
+        self.floor = ScanFloor(late_commit_seconds, full_scan_seconds)
 
     def poke(self) -> None:
         self.wake.set()
@@ -240,6 +280,16 @@ class OutboxRelay:
         return (count.where(o.published_at.is_(None), o.parked_at.is_(None)),
                 count.where(o.published_at.is_(None), o.parked_at.is_not(None)))
 
+    def pending_rows(self) -> Select[Any]:
+        """A pass's rows: the first pending ones in sequence order above the one bound as
+        `floor` (ScanFloor), through ix_outbox_pending."""
+        o = self.t.outbox.c
+        return (select(o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
+                       o.event_id)
+                .where(o.published_at.is_(None), o.parked_at.is_(None),
+                       o.seq > bindparam("floor", type_=BigInteger()))
+                .order_by(o.seq).limit(self.batch))
+
     async def _is_leader(self) -> bool:
         # SQLite: one process per file. PostgreSQL: a session advisory lock held while alive.
         if is_sqlite(str(self.engine.url)):
@@ -269,14 +319,9 @@ class OutboxRelay:
 
     async def publish_pending(self) -> PassResult:
         """Send one batch in sequence order; settle each row by its own outcome."""
-        o = self.t.outbox.c
+        floor = self.floor.start(time.monotonic())
         async with self.sessions() as s:
-            rows = (await s.execute(
-                select(o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
-                       o.event_id)
-                .where(o.published_at.is_(None), o.parked_at.is_(None))
-                .order_by(o.seq).limit(self.batch)
-            )).all()
+            rows = (await s.execute(self.pending_rows(), {"floor": floor})).all()
         if not rows:
             self.pending = 0
             self.metrics.outbox_pending.set(0)
@@ -321,6 +366,10 @@ class OutboxRelay:
                 else:
                     parked.append((row, exc))
         await self._settle(acked, parked)
+        if result.retry_error is not None:
+            self.floor.reset()  # rows stayed pending: scan from the start until they move
+        else:
+            self.floor.passed(time.monotonic(), rows[-1].seq)
         result.published, result.parked = len(acked), len(parked)
         if result.moved:
             self._progressed()
@@ -448,6 +497,7 @@ class OutboxRelay:
                                      .values(published_at=None))
             await s.execute(delete(self.t.watermarks))
         self.watermarks.clear()
+        self.floor.reset()  # old rows are pending again
         self.topics_ready = False
         await ensure_topics(self.bootstrap, TOPICS)
         self.topics_ready = True

@@ -3,8 +3,9 @@ without autovacuum (as on the development machine): outbox rows of the real size
 in steps, each step marked published in the relay's pass size with the relay's statement
 (`OutboxRelay._mark`'s shape), then the relay's query for pending rows timed. Every marked
 row leaves a dead version until a vacuum; the pending query walks their entries in its
-partial index. Last, the same query after a VACUUM. Nothing is asserted; the figures are
-printed.
+partial index. Beside it, the relay's query as it runs between its scans from the start:
+above the last row it settled (relay.ScanFloor). Last, the query after a VACUUM. Nothing is
+asserted; the figures are printed.
 
     python -m bench.outbox_growth [--rows 600000] [--step 100000] [--pass-rows 700]
 """
@@ -30,6 +31,8 @@ MARK = ("UPDATE outbox SET published_at = $1 WHERE seq BETWEEN $2 AND $3 "
         "AND seq = ANY($4::bigint[])")
 PENDING = ("SELECT seq, topic, key, payload FROM outbox WHERE published_at IS NULL "
            "AND parked_at IS NULL ORDER BY seq LIMIT 2000")
+ABOVE_FLOOR = ("SELECT seq, topic, key, payload FROM outbox WHERE published_at IS NULL "
+               "AND parked_at IS NULL AND seq > $1 ORDER BY seq LIMIT 2000")
 
 
 async def measure(rows: int, step: int, pass_rows: int) -> list[dict[str, Any]]:
@@ -62,16 +65,21 @@ async def measure(rows: int, step: int, pass_rows: int) -> list[dict[str, Any]]:
                 for _ in range(5):
                     await conn.fetch(PENDING)
                 pending = time.perf_counter()
+                for _ in range(5):
+                    await conn.fetch(ABOVE_FLOOR, done + step)
+                above = time.perf_counter()
                 plan = await conn.fetchval(f"EXPLAIN {PENDING}")
                 done += step
                 row = {"published_rows": done,
                        "mark_ms": (marked - started) * 1000 / marks,
                        "first_pending_query_ms": (first - marked) * 1000,
-                       "pending_query_ms": (pending - first) * 1000 / 5, "plan": plan}
+                       "pending_query_ms": (pending - first) * 1000 / 5,
+                       "above_floor_query_ms": (above - pending) * 1000 / 5, "plan": plan}
                 out.append(row)
                 print(f"  {done:9,d} published rows: {row['mark_ms']:6.1f} ms per mark of "
                       f"{pass_rows}; pending query first {row['first_pending_query_ms']:6.1f} ms, "
-                      f"then {row['pending_query_ms']:6.2f} ms ({plan})",
+                      f"then {row['pending_query_ms']:6.2f} ms, above the relay's floor "
+                      f"{row['above_floor_query_ms']:5.2f} ms ({plan})",
                       flush=True)
             await conn.execute("VACUUM outbox")
             started = time.perf_counter()

@@ -1,0 +1,117 @@
+"""What the local broker's own CPU costs under a steady stream, the shape of the pipeline at
+half load: one producer at `--rate` real-size records a second (the services' producer
+settings) to a 6-partition topic, and 0, 1 or 3 consumer groups reading it as it arrives
+(the services' consumer settings, an offset commit per fetched batch). For each, the
+broker's CPU seconds (user + system, all its threads) per second of the stream, and the
+consumers' batches. Every setting runs on a fresh broker. Printed and written to
+bench/results/<time>-broker-cpu.json; nothing is asserted.
+
+Why: in a PostgreSQL soak at half load the broker used 0.35-0.5 of a core, as much as two of
+the five services, on a 2-core machine that was then nearly saturated.
+
+    python -m bench.broker_cpu [--rate 600] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.pipeline import sample_event, write
+from contracts.topics import INTAKE
+from deploy.local.broker import fresh_broker
+from services.common.messaging.kafka import make_consumer, make_producer
+
+
+def _broker(bootstrap: str) -> psutil.Process:
+    port = bootstrap.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "tansu" in cmdline and f":{port}" in cmdline:
+            return proc
+    raise RuntimeError(f"no local broker listens on {bootstrap}")
+
+
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+async def stream(bootstrap: str, rate: int, seconds: float, groups: int) -> dict[str, Any]:
+    """`rate` records a second for `seconds` while `groups` consumer groups read them."""
+    value = sample_event()
+    producer = make_producer(bootstrap, idempotence=False)
+    await producer.start()
+    consumers = [make_consumer(bootstrap, f"broker-cpu-{i}", f"broker-cpu-{i}")
+                 for i in range(groups)]
+    for consumer in consumers:
+        consumer.subscribe([INTAKE.name])
+        await consumer.start()
+    stopping = asyncio.Event()
+    read, batches = [0] * groups, [0] * groups
+
+    async def consume(i: int) -> None:
+        while not stopping.is_set():
+            batch = await consumers[i].getmany(timeout_ms=200, max_records=1000)
+            if batch:
+                read[i] += sum(len(records) for records in batch.values())
+                batches[i] += 1
+                await consumers[i].commit()
+
+    readers = [asyncio.create_task(consume(i)) for i in range(groups)]
+    await asyncio.sleep(3.0)  # the groups joined and idle: what follows is the stream
+    broker = _broker(bootstrap)
+    cpu_before, started, sent = _cpu(broker), time.perf_counter(), 0
+    while (elapsed := time.perf_counter() - started) < seconds:
+        while sent < int(elapsed * rate):
+            await producer.send(INTAKE.name, value, key=f"D-{sent}".encode())
+            sent += 1
+        await asyncio.sleep(0.01)
+    await producer.flush()
+    await asyncio.sleep(1.0)  # the last records read
+    spent, took = _cpu(broker) - cpu_before, time.perf_counter() - started
+    stopping.set()
+    await asyncio.gather(*readers)
+    for consumer in consumers:
+        await consumer.stop()
+    await producer.stop()
+    return {"groups": groups, "records": sent, "read_per_group": read,
+            "batches_per_group": batches, "broker_cpu_s": round(spent, 2),
+            "broker_cores": round(spent / took, 2),
+            "broker_cpu_us_per_record_read": round(1e6 * spent / sum(read), 1) if sum(read)
+            else None}
+
+
+def measure(rate: int, seconds: float) -> list[dict[str, Any]]:
+    out = []
+    for groups in (0, 1, 3):
+        with fresh_broker(Path(tempfile.mkdtemp(prefix="broker-cpu-")) / "broker.log") as b:
+            row = asyncio.run(stream(b, rate, seconds, groups))
+        out.append(row)
+        per_read = row["broker_cpu_us_per_record_read"]
+        print(f"  {groups} consumer group(s): broker {row['broker_cores']:.2f} cores" +
+              (f" ({per_read:,.0f} us per record read, batches per group "
+               f"{row['batches_per_group']})" if per_read is not None else ""), flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=600, help="records a second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"local broker CPU at a steady {args.rate:,} records/s, {args.seconds:.0f} s each:")
+    rows = measure(args.rate, args.seconds)
+    write({"at": datetime.now(UTC).isoformat(), "rate": args.rate,
+           "seconds": args.seconds, "runs": rows}, "-broker-cpu")
+
+
+if __name__ == "__main__":
+    main()

@@ -44,10 +44,13 @@ def _cpu(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
-async def stream(bootstrap: str, rate: int, seconds: float, groups: int) -> dict[str, Any]:
-    """`rate` records a second for `seconds` while `groups` consumer groups read them."""
+async def stream(bootstrap: str, rate: int, seconds: float, groups: int,
+                 linger_ms: int | None = None) -> dict[str, Any]:
+    """`rate` records a second for `seconds` while `groups` consumer groups read them;
+    `linger_ms`, the producer's, when not the services' own."""
     value = sample_event()
-    producer = make_producer(bootstrap, idempotence=False)
+    producer = (make_producer(bootstrap, idempotence=False) if linger_ms is None else
+                make_producer(bootstrap, idempotence=False, linger_ms=linger_ms))
     await producer.start()
     consumers = [make_consumer(bootstrap, f"broker-cpu-{i}", f"broker-cpu-{i}")
                  for i in range(groups)]
@@ -82,33 +85,45 @@ async def stream(bootstrap: str, rate: int, seconds: float, groups: int) -> dict
     for consumer in consumers:
         await consumer.stop()
     await producer.stop()
-    return {"groups": groups, "records": sent, "read_per_group": read,
+    return {"groups": groups, "producer_linger_ms": linger_ms, "records": sent,
+            "read_per_group": read,
             "batches_per_group": batches, "broker_cpu_s": round(spent, 2),
             "broker_cores": round(spent / took, 2),
             "broker_cpu_us_per_record_read": round(1e6 * spent / sum(read), 1) if sum(read)
             else None}
 
 
-def measure(rate: int, seconds: float) -> list[dict[str, Any]]:
+def measure(rate: int, seconds: float, lingers: list[int | None]) -> list[dict[str, Any]]:
     out = []
-    for groups in (0, 1, 3):
-        with fresh_broker(Path(tempfile.mkdtemp(prefix="broker-cpu-")) / "broker.log") as b:
-            row = asyncio.run(stream(b, rate, seconds, groups))
-        out.append(row)
-        per_read = row["broker_cpu_us_per_record_read"]
-        print(f"  {groups} consumer group(s): broker {row['broker_cores']:.2f} cores" +
-              (f" ({per_read:,.0f} us per record read, batches per group "
-               f"{row['batches_per_group']})" if per_read is not None else ""), flush=True)
+    for linger_ms in lingers:
+        for groups in (0, 1, 3):
+            with fresh_broker(Path(tempfile.mkdtemp(prefix="broker-cpu-")) / "broker.log"
+                              ) as bootstrap:
+                row = asyncio.run(stream(bootstrap, rate, seconds, groups, linger_ms))
+            out.append(row)
+            _print(row)
     return out
+
+
+def _print(row: dict[str, Any]) -> None:
+    linger = "" if row["producer_linger_ms"] is None else \
+        f", producer linger {row['producer_linger_ms']} ms"
+    per_read = row["broker_cpu_us_per_record_read"]
+    print(f"  {row['groups']} consumer group(s){linger}: broker {row['broker_cores']:.2f} "
+          "cores" + (f" ({per_read:,.0f} us per record read, batches per group "
+                     f"{row['batches_per_group']})" if per_read is not None else ""),
+          flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=600, help="records a second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--producer-linger-ms", type=int, nargs="*", default=[],
+                        help="also with these producer lingers (the services' is 5 ms)")
     args = parser.parse_args()
     print(f"local broker CPU at a steady {args.rate:,} records/s, {args.seconds:.0f} s each:")
-    rows = measure(args.rate, args.seconds)
+    rows = measure(args.rate, args.seconds, [None, *args.producer_linger_ms])
     write({"at": datetime.now(UTC).isoformat(), "rate": args.rate,
            "seconds": args.seconds, "runs": rows}, "-broker-cpu")
 

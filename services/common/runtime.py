@@ -195,7 +195,8 @@ class Runtime:
             await self.migrate()
         self.outbox.prepare(t for t in TOPICS if t.owner == self.name)
         self.producer = producer = make_producer(self.settings.kafka_bootstrap_servers,
-                                                 self.settings.kafka_idempotence)
+                                                 self.settings.kafka_idempotence,
+                                                 self.settings.kafka_producer_linger_ms)
         self.relay = relay = OutboxRelay(
             service=self.name, engine=self.engine, sessions=self.sessions, tables=self.tables,
             producer=producer, bootstrap=self.settings.kafka_bootstrap_servers,

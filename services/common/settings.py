@@ -49,6 +49,11 @@ class ServiceSettings(BaseSettings):
                                          validation_alias=_shared("KAFKA_BOOTSTRAP_SERVERS"))
     # Apache Kafka: on. The local Tansu broker rejects InitProducerId, so off by default.
     kafka_idempotence: bool = Field(False, validation_alias=_shared("KAFKA_IDEMPOTENCE"))
+    # How long the relay's producer waits to fill a batch per partition. The local broker's
+    # CPU follows the stored batches its consumers read (`python -m bench.broker_cpu`: 50
+    # cut it by two thirds), but the pipeline measured no faster at 50 (docs/configuration.md).
+    kafka_producer_linger_ms: int = Field(
+        5, ge=0, le=1000, validation_alias=_shared("KAFKA_PRODUCER_LINGER_MS"))
     env: str = Field("development", validation_alias=_shared("ONESTOP_ENV"))
     pseudonym_key: SecretStr = Field(SecretStr(DEV_PSEUDONYM_KEY),
                                      validation_alias=_shared("ONESTOP_PSEUDONYM_KEY"))

@@ -63,12 +63,12 @@ class KeyPartitioner:
         return all_partitions[hashed % len(all_partitions)]
 
 
-def make_producer(bootstrap: str, idempotence: bool) -> AIOKafkaProducer:
+def make_producer(bootstrap: str, idempotence: bool, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=idempotence,
-        linger_ms=5,
+        linger_ms=linger_ms,
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
         retry_backoff_ms=200,

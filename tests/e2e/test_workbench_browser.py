@@ -194,7 +194,10 @@ async def open_dossier(page: Page, code: str, state: str | None = None) -> None:
     async def opened() -> bool:
         await page.fill("#d-code", code)
         await page.click("#open-dossier button[type=submit]")
-        await page.locator(f'#dossier[data-code="{code}"]').wait_for(timeout=WAIT_MS)
+        # Drawn again, not only the earlier drawing of the same dossier (a click on it now
+        # would be drawn away: a CI run's `approve` form was, once).
+        await page.locator(f'#dossier[data-code="{code}"][aria-busy="false"]').wait_for(
+            timeout=WAIT_MS)
         return state is None or bool(
             await page.locator(f'#dossier[data-state="{state}"]').count())
     await eventually(opened, f"{code} to reach {state}", seconds=120, interval=1)

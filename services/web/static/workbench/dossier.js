@@ -87,11 +87,27 @@ export class Dossier {
     if (!code) return;
     this.code = code;
     $('#d-code').value = code;
-    await this.wb.loadCatalog();
-    await this.refresh();
+    // Busy from the submit on: what is on screen is about to be drawn again, and a form
+    // opened on it now would be drawn away (assistive technology and tests wait for it).
+    $('#dossier').setAttribute('aria-busy', 'true');
+    try {
+      await this.wb.loadCatalog();
+      await this.refresh();
+    } finally {
+      $('#dossier').setAttribute('aria-busy', 'false');
+    }
   }
 
   async refresh() {
+    $('#dossier').setAttribute('aria-busy', 'true');
+    try {
+      await this.draw();
+    } finally {
+      $('#dossier').setAttribute('aria-busy', 'false');
+    }
+  }
+
+  async draw() {
     const code = encodeURIComponent(this.code);
     const api = this.wb.api;
     const [intake, digitized, kase] = await Promise.all([

@@ -471,6 +471,21 @@ async def test_deletes_by_key_take_exactly_the_keyed_rows_with_one_statement_tex
         await engine.dispose()
 
 
+async def _unvacuumed_outbox(conn: Any, metadata: MetaData, tables: Any, topic: str,
+                             payload: bytes, rows: int = 20_000) -> bool:
+    """The runtime tables with `rows` pending outbox rows of `topic`, on PostgreSQL never
+    vacuumed (as on the development server); True on PostgreSQL."""
+    await conn.run_sync(metadata.create_all)
+    pg = bool(conn.dialect.name == "postgresql")
+    if pg:
+        await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
+    await conn.execute(tables.outbox.insert(), [
+        {"event_id": str(uuid.uuid4()), "topic": topic, "key": f"k{i}",
+         "event_type": "test.v1", "payload": payload, "traceparent": None,
+         "created_at": T, "published_at": None} for i in range(rows)])
+    return pg
+
+
 async def test_the_relay_counts_its_backlog_and_parked_rows_from_their_own_indexes(
         database_url: str) -> None:
     """The relay's counts (after each full pass, at each idle heartbeat) cost what the
@@ -485,14 +500,7 @@ async def test_the_relay_counts_its_backlog_and_parked_rows_from_their_own_index
     sessions = session_factory(engine)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            pg = conn.dialect.name == "postgresql"
-            if pg:
-                await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
-            await conn.execute(tables.outbox.insert(), [
-                {"event_id": str(uuid.uuid4()), "topic": "t", "key": f"k{i}",
-                 "event_type": "test.v1", "payload": b"x" * 200, "traceparent": None,
-                 "created_at": T, "published_at": None} for i in range(20_000)])
+            pg = await _unvacuumed_outbox(conn, metadata, tables, "t", b"x" * 200)
             o = tables.outbox.c
             await conn.execute(tables.outbox.update().where(o.seq > 30).values(published_at=T))
             await conn.execute(tables.outbox.update().where(o.seq <= 4).values(
@@ -542,14 +550,7 @@ async def test_the_relay_scans_for_pending_rows_above_what_it_settled(
     await producer.start()
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            pg = conn.dialect.name == "postgresql"
-            if pg:
-                await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
-            await conn.execute(tables.outbox.insert(), [
-                {"event_id": str(uuid.uuid4()), "topic": topics.INTAKE.name, "key": f"k{i}",
-                 "event_type": "test.v1", "payload": b"{}", "traceparent": None,
-                 "created_at": T, "published_at": None} for i in range(20_000)])
+            pg = await _unvacuumed_outbox(conn, metadata, tables, topics.INTAKE.name, b"{}")
             # The history: all but the last three published (on PostgreSQL a dead entry
             # of each stays in the pending index).
             await conn.execute(tables.outbox.update().where(o.seq <= 19_997)

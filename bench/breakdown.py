@@ -104,6 +104,11 @@ def service_breakdown(d: Samples, dossiers: int, backend: str) -> dict[str, Any]
         "checkouts_per_batch": _sum(d, "onestop_sql_checkouts_total", phase="consumer")
         / batches if batches else 0.0,
         "pings_per_batch": pings / batches if batches else 0.0,
+        # Core statements compiled anew: each a walk of its tree in Python, every batch.
+        "compilations_per_batch": _sum(d, "onestop_sql_compilations_total", phase="consumer")
+        / batches if batches else 0.0,
+        "compilations_per_dossier": {p: _sum(d, "onestop_sql_compilations_total", phase=p)
+                                     / dossiers for p in phases},
         "tables": dict(sorted(tables.items(), key=lambda kv: -kv[1]["ms_per_batch"])),
         "per_dossier": {
             "fetched": _sum(d, "onestop_consumer_records_fetched_total") / dossiers,
@@ -291,6 +296,8 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
                 for s in services.values()])
         row("relay statements per 1000 rows", [
             f"{s['relay']['statements_per_1000_rows']:,.1f}" for s in services.values()])
+        row("statements compiled per batch", [
+            f"{s.get('compilations_per_batch', 0):,.2f}" for s in services.values()])
         row("distinct statement texts", [f"{s['distinct_statements']:,.0f}"
                                          for s in services.values()])
         row("CPU ms per dossier", [f"{pipe['cpu_ms_per_dossier'].get(n, 0):,.2f}"

@@ -47,8 +47,12 @@ async def test_statements_commits_and_checkouts_are_counted_per_phase(
                     await s.execute(select(things.c.id).where(things.c.id < 0))
                     await s.execute(insert(things), [{"id": batch * 10 + i, "name": "x"}
                                                      for i in range(4)])
-        async with sessions() as s:  # an HTTP read: phase "other", no commit
+        async with sessions() as s:  # HTTP reads: phase "other", no commit
             await s.execute(select(things.c.name))
+        async with sessions() as s:  # compiled each time: no cache to find it in
+            await s.connection(execution_options={"compiled_cache": None})
+            for _ in range(2):
+                await s.execute(select(things.c.name).where(things.c.id > 1))
     finally:
         await engine.dispose()
     got = _samples(registry)
@@ -56,7 +60,7 @@ async def test_statements_commits_and_checkouts_are_counted_per_phase(
     assert _get(got, "onestop_sql_statements_total", verb="select", table="things",
                 **consumer) == 3
     assert _get(got, "onestop_sql_statements_total", verb="select", table="things",
-                phase="other") == 1
+                phase="other") == 3
     # One executemany per batch, carrying its four rows.
     assert _get(got, "onestop_sql_statements_total", verb="insert", table="things",
                 **consumer) == 3
@@ -69,7 +73,13 @@ async def test_statements_commits_and_checkouts_are_counted_per_phase(
     assert _get(got, "onestop_sql_commit_seconds_total", **consumer) > 0
     assert _get(got, "onestop_sql_transactions_total", **consumer) == 3
     assert _get(got, "onestop_sql_checkouts_total", **consumer) == 3
-    assert _get(got, "onestop_sql_checkouts_total", phase="other") == 1
+    assert _get(got, "onestop_sql_checkouts_total", phase="other") == 2
+    # SQLAlchemy compiled the batch's select once and found it in its cache after; the
+    # uncached one anew each time. A bulk insert is driver SQL: nothing compiled.
+    assert _get(got, "onestop_sql_compilations_total", verb="select", table="things",
+                **consumer) == 1
+    assert _get(got, "onestop_sql_compilations_total", verb="select", table="things",
+                phase="other") == 3
     # The same two statement texts each batch (the prepared statements' cache holds them).
     assert stats.distinct_statements() >= 3
     assert got[("onestop_sql_distinct_statements", ())] == stats.distinct_statements()

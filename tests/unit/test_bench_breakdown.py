@@ -32,6 +32,9 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
         _s("onestop_sql_parameter_sets_total", 8, phase="consumer", verb="select",
            table="inbox"),
         _s("onestop_sql_statements_total", 99, phase="relay", verb="select", table="outbox"),
+        _s("onestop_sql_compilations_total", 2, phase="consumer", verb="select",
+           table="inbox"),
+        _s("onestop_sql_compilations_total", 3, phase="relay", verb="select", table="outbox"),
         _s("onestop_sql_commit_seconds_total", 0.02, phase="consumer"),
         _s("onestop_sql_commits_total", 4, phase="consumer"),
         _s("onestop_sql_transactions_total", 4, phase="consumer"),
@@ -64,6 +67,9 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
     assert (per_dossier["fetched"], per_dossier["applied"], per_dossier["published"]) == \
         (20, 10, 5)
     assert per_dossier["statements"] == {"consumer": 0.12, "relay": 0.99}
+    # Statements compiled anew, not found in SQLAlchemy's cache: half of a batch's.
+    assert figures["compilations_per_batch"] == 0.5
+    assert figures["compilations_per_dossier"] == {"consumer": 0.02, "relay": 0.03}
     sqlite = breakdown({"svc": before}, {"svc": after}, 100, "sqlite")["svc"]
     assert sqlite["round_trips_per_batch"] == 3 + 1  # BEGIN is a statement there
 

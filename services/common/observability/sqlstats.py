@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _phase: ContextVar[str] = ContextVar("onestop_sql_phase", default="other")
@@ -66,6 +67,9 @@ class SqlStats(Collector):
         # phase -> [checkouts, seconds waiting for the pool, pings, seconds pinging]
         self.checkouts: dict[str, list[float]] = {}
         self._shapes: dict[str, tuple[str, str]] = {}
+        # (phase, verb, table) -> statements SQLAlchemy compiled anew (not found in its
+        # cache, or not cacheable): each costs a walk of the statement's whole tree.
+        self.compiled: dict[tuple[str, str, str], int] = {}
 
     @classmethod
     def watch(cls, engine: AsyncEngine, registry: CollectorRegistry | None = None) -> SqlStats:
@@ -105,7 +109,7 @@ class SqlStats(Collector):
         conn.info[_STARTED] = time.perf_counter()
 
     def _after(self, conn: Any, _cursor: Any, statement: str, parameters: Any,
-               _context: Any, executemany: bool) -> None:
+               context: Any, executemany: bool) -> None:
         elapsed = time.perf_counter() - conn.info.pop(_STARTED, time.perf_counter())
         found = self._shapes.get(statement)
         if found is None:
@@ -121,6 +125,10 @@ class SqlStats(Collector):
         # An executemany's rows; or, for one statement of arrays (bulk.py's unnest), their length.
         counts[2] += len(parameters) if executemany else len(parameters[0]) \
             if type(parameters) is tuple and parameters and type(parameters[0]) is list else 1
+        # Driver SQL (bulk.py) has no compiled form; a Core statement's is found or made.
+        if context is not None and context.compiled is not None and \
+                context.cache_hit is not CACHE_HIT:
+            self.compiled[key] = self.compiled.get(key, 0) + 1
 
     def _begun(self, _conn: Any) -> None:
         # On PostgreSQL a BEGIN round trip, said with the transaction's first statement.
@@ -199,8 +207,14 @@ class SqlStats(Collector):
             waits.add_metric([phase], s)
             pings.add_metric([phase], p)
             ping_seconds.add_metric([phase], ps)
+        compiled = CounterMetricFamily(
+            "onestop_sql_compilations", "statements SQLAlchemy compiled anew (a miss of its "
+            "compiled cache, or a statement it cannot cache)", labels=labels)
+        for key, n in self.compiled.items():
+            compiled.add_metric(list(key), n)
         distinct = GaugeMetricFamily("onestop_sql_distinct_statements",
                                      "different statement texts seen")
         distinct.add_metric([], len(self._shapes))
         yield from (statements, seconds, rows, begins, commits, commit_seconds, rollbacks,
-                    rollback_seconds, checkouts, waits, pings, ping_seconds, distinct)
+                    rollback_seconds, checkouts, waits, pings, ping_seconds, compiled,
+                    distinct)

@@ -83,9 +83,11 @@ def service_breakdown(d: Samples, dossiers: int, backend: str) -> dict[str, Any]
             key = f"{ls['verb']} {ls['table']}".strip()
             seconds = d.get(("onestop_sql_statement_seconds_total", labels), 0.0)
             rows = d.get(("onestop_sql_parameter_sets_total", labels), 0.0)
+            compiled = d.get(("onestop_sql_compilations_total", labels), 0.0)
             tables[key] = {"per_batch": value / batches if batches else 0.0,
                            "ms_per_batch": seconds * per_batch,
-                           "rows_per_statement": rows / value}
+                           "rows_per_statement": rows / value,
+                           "compiled_per_batch": compiled / batches if batches else 0.0}
     relay_rows = _sum(d, "onestop_events_published_total")
     relay_statements = _sum(d, "onestop_sql_statements_total", phase="relay")
     phases = sorted({dict(ls).get("phase", "") for (n, ls) in d
@@ -306,6 +308,10 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
             top = [f"{k} {t['per_batch']:.1f}x{t['rows_per_statement']:.0f} "
                    f"{t['ms_per_batch']:.2f}ms" for k, t in list(s["tables"].items())[:6]]
             print(f"  {name}: per batch, statement n x rows, ms: " + "; ".join(top))
+            anew = [f"{k} {t['compiled_per_batch']:.2f}" for k, t in s["tables"].items()
+                    if t.get("compiled_per_batch", 0) >= 0.01]
+            if anew:
+                print(f"  {name}: compiled anew per batch: " + "; ".join(anew))
         half = next((lv for lv in pipe.get("latency", [])
                      if abs(lv["share_of_full_load"] - 0.5) < 1e-9 and lv.get("breakdown")),
                     None)

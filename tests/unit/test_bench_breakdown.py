@@ -61,7 +61,9 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
     # 3 statements + BEGIN + COMMIT + a ping's BEGIN, query and ROLLBACK
     assert figures["round_trips_per_batch"] == 3 + 1 + 1 + 3
     assert figures["tables"]["insert inbox"] == pytest.approx(
-        {"per_batch": 1, "ms_per_batch": 30, "rows_per_statement": 500})
+        {"per_batch": 1, "ms_per_batch": 30, "rows_per_statement": 500,
+         "compiled_per_batch": 0})
+    assert figures["tables"]["select inbox"]["compiled_per_batch"] == 0.5
     assert list(figures["tables"]) == ["insert inbox", "select inbox"]  # most time first
     per_dossier = figures["per_dossier"]
     assert (per_dossier["fetched"], per_dossier["applied"], per_dossier["published"]) == \

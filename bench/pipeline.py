@@ -179,13 +179,46 @@ def make_load(kind: str, n: int, tag: str) -> Load:
     return simulated_load(n, tag) if kind == "simulated" else receipts_load(n, tag)
 
 
+def broker_process(bootstrap: str) -> psutil.Process | None:
+    """The local broker (Tansu) listening on `bootstrap`'s port, if it runs here."""
+    port = bootstrap.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "tansu" in cmdline and f":{port}" in cmdline:
+            return proc
+    return None
+
+
 class RssSampler(threading.Thread):
-    def __init__(self, pids: dict[str, int]) -> None:
+    """The services' peak RSS and CPU; with `broker`, the local broker's beside them (kept
+    apart: the per-service targets are not its)."""
+
+    def __init__(self, pids: dict[str, int], broker: psutil.Process | None = None) -> None:
         super().__init__(daemon=True)
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peak = dict.fromkeys(pids, 0)
+        self.broker = broker
+        self.broker_peak = 0
         self.stopping = threading.Event()
         self.cpu_start = self.cpu_seconds()
+
+    def broker_cpu_seconds(self) -> float | None:
+        """User + system CPU the local broker has used so far (all its threads)."""
+        if self.broker is None:
+            return None
+        try:
+            t = self.broker.cpu_times()
+        except psutil.Error:
+            return None
+        return t.user + t.system
+
+    def broker_rss_mib(self) -> float | None:
+        if self.broker is None:
+            return None
+        try:
+            return round(self.broker.memory_info().rss / 2**20, 1)
+        except psutil.Error:
+            return None
 
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU each service has used so far: steadier than rates on a shared
@@ -206,6 +239,9 @@ class RssSampler(threading.Thread):
                     self.peak[name] = max(self.peak[name], proc.memory_info().rss)
                 except psutil.Error:
                     pass
+            if self.broker is not None:
+                with contextlib.suppress(psutil.Error):
+                    self.broker_peak = max(self.broker_peak, self.broker.memory_info().rss)
             time.sleep(0.2)
 
 
@@ -278,13 +314,21 @@ async def full_load(bootstrap: str, db: ServiceDb, load: Load, sampler: RssSampl
     server_before = await server.snapshot() if server else None
     machine = MachineLoad()
     cpu_start = sampler.cpu_seconds()
+    broker_start = sampler.broker_cpu_seconds()
     mark = await events_mark(db)
     started = time.perf_counter()
     _, publish_s = await publish(bootstrap, load.produced)
     first = await wait_held(db, load, mark, target, "full load (events in reporting)", started)
     end = time.perf_counter()
     cpu_end = sampler.cpu_seconds()
+    broker_end = sampler.broker_cpu_seconds()
     extra: dict[str, Any] = {}
+    if broker_start is not None and broker_end is not None:
+        # The local broker's share of the machine, beside the services' and PostgreSQL's:
+        # its fetch cost grows with the batches it holds (bench.broker_cpu --growth).
+        extra["broker"] = {"cpu_ms_per_dossier": round((broker_end - broker_start) * 1000 / n,
+                                                       2),
+                           "rss_mib": sampler.broker_rss_mib()}
     if metrics:
         backend = "postgres" if server else "sqlite"
         extra["breakdown"] = breakdown(scraped, await scrape(metrics), n, backend)
@@ -405,7 +449,7 @@ def running_services(stack: Stack, urls: dict[str, str]) -> Iterator[RssSampler]
         stack.migrate()
         stack.start()
         sampler = RssSampler({name: svc.process.pid for name, svc in stack.services.items()
-                              if svc.process})
+                              if svc.process}, broker_process(stack.bootstrap))
         sampler.start()
         yield sampler
     finally:
@@ -440,7 +484,12 @@ async def _drive(stack: Stack, urls: dict[str, str], n: int, sampler: RssSampler
             rate = level * full["sustained_records_per_s"]
             load = make_load(kind, max(2, round(rate * level_seconds / per_dossier)), tag)
             before = await scrape(metrics)
+            broker_before = sampler.broker_cpu_seconds()
             figures = await latency(stack.bootstrap, db, load, rate)
+            broker_after = sampler.broker_cpu_seconds()
+            if broker_before is not None and broker_after is not None:
+                figures["broker_cpu_ms_per_dossier"] = round(
+                    (broker_after - broker_before) * 1000 / load.dossiers, 2)
             # Where a batch's time goes at this load: what a record waits behind.
             figures["breakdown"] = breakdown(before, await scrape(metrics), load.dossiers,
                                              "postgres" if urls else "sqlite")
@@ -510,6 +559,15 @@ def print_pipelines(raw: dict[str, float], pipes: dict[str, dict[str, Any]]) -> 
     row("  others' share at each steady load", [
         " ".join(f"{lv['machine']['others_share']:.0%}" for lv in p["latency"]
                  if "machine" in lv) for p in pipes.values()])
+    row("local broker CPU ms per dossier", [
+        f"{p['broker']['cpu_ms_per_dossier']:.2f}" if "broker" in p else ""
+        for p in pipes.values()])
+    row("local broker RSS MiB after the full load", [
+        f"{p['broker']['rss_mib']:,.0f}" if p.get("broker", {}).get("rss_mib") else ""
+        for p in pipes.values()])
+    row("  local broker's at each steady load", [
+        " ".join(f"{lv['broker_cpu_ms_per_dossier']:.2f}" for lv in p["latency"]
+                 if "broker_cpu_ms_per_dossier" in lv) for p in pipes.values()])
     row("PostgreSQL server CPU ms per dossier", [
         f"{p['postgres_server']['cpu_ms_per_dossier']:.2f}" if "postgres_server" in p else ""
         for p in pipes.values()])

@@ -92,6 +92,9 @@ def cost_per_dossier(sampler: RssSampler, before: dict[str, float], dossiers: in
     after = sampler.cpu_seconds()
     cost: dict[str, Any] = {name: round((after[name] - before.get(name, 0.0)) * 1000
                                         / max(dossiers, 1), 2) for name in after}
+    broker = sampler.broker_cpu_seconds()
+    if broker is not None and "broker" in before:
+        cost["broker"] = round((broker - before["broker"]) * 1000 / max(dossiers, 1), 2)
     if server is not None:
         cost["postgres"] = server["cpu_ms_per_dossier"]
         cost["postgres_blks_hit"] = server["per_dossier"]["blks_hit"]
@@ -118,6 +121,8 @@ async def _soak(stack: Stack, urls: dict[str, str], sampler: RssSampler, dossier
         for minute in range(1, minutes + 1):
             load = make_load("simulated", max(2, round(rate * 60 / per_dossier)), f"s{minute}")
             cpu_before = sampler.cpu_seconds()
+            if (broker_cpu := sampler.broker_cpu_seconds()) is not None:
+                cpu_before["broker"] = broker_cpu
             server_before = await server.snapshot() if server else None
             figures = await latency(stack.bootstrap, db, load, rate)
             server_figures = PgServer.figures(server_before, await server.snapshot(),
@@ -128,13 +133,17 @@ async def _soak(stack: Stack, urls: dict[str, str], sampler: RssSampler, dossier
                    "achieved_records_per_s": round(figures["achieved_records_per_s"], 1),
                    "received_p99_ms": round(figures["received_visible_ms"]["p99"], 1),
                    "rss_mib": _rss(procs),
+                   # The local broker keeps every record in memory (no retention): apart
+                   # from the services' figures, which the RSS targets are about.
+                   "broker_rss_mib": sampler.broker_rss_mib(),
                    "cpu_ms_per_dossier": cost_per_dossier(sampler, cpu_before, load.dossiers,
                                                           server_figures)}
             rows.append(row)
             cost = row["cpu_ms_per_dossier"]
             print(f"  minute {minute:3d}: receipt p99 {row['received_p99_ms']:7,.0f} ms; "
-                  "RSS MiB " + ", ".join(f"{k} {v:.1f}" for k, v in row["rss_mib"].items()),
-                  flush=True)
+                  "RSS MiB " + ", ".join(f"{k} {v:.1f}" for k, v in row["rss_mib"].items())
+                  + (f"; local broker {row['broker_rss_mib']:,.0f}"
+                     if row["broker_rss_mib"] is not None else ""), flush=True)
             print("             CPU ms per dossier " + ", ".join(
                 f"{k} {v:.2f}" for k, v in cost.items()
                 if k not in ("postgres_blks_hit", "postgres_most_read")) +

@@ -53,8 +53,11 @@ def test_the_raw_ceiling_and_the_pipeline_with_one_latency_level(backend: str, l
     assert "insert inbox" in intake["tables"] or "insert inbox" in \
         pipe["breakdown"]["reporting"]["tables"]
     assert ("postgres_server" in pipe) == (backend == "postgres")
+    # The local broker's CPU and memory beside the services' (bench.broker_cpu --growth).
+    assert pipe["broker"]["cpu_ms_per_dossier"] > 0 and pipe["broker"]["rss_mib"] > 0
     (level,) = pipe["latency"]
     assert level["share_of_full_load"] == 0.5 and level["dossiers"] >= 2
+    assert level["broker_cpu_ms_per_dossier"] >= 0
     assert level["offered_records_per_s"] == pytest.approx(
         0.5 * pipe["sustained_events_per_s"] * records / events)
     received, lifecycle = level["received_visible_ms"], level["lifecycle_visible_ms"]

@@ -32,11 +32,15 @@ def test_drift_reports_where_the_series_stood_once_warm() -> None:
 class _Cpu:
     """A sampler's CPU seconds so far, as RssSampler.cpu_seconds gives them."""
 
-    def __init__(self, seconds: dict[str, float]) -> None:
+    def __init__(self, seconds: dict[str, float], broker: float | None = None) -> None:
         self.seconds = seconds
+        self.broker = broker
 
     def cpu_seconds(self) -> dict[str, float]:
         return self.seconds
+
+    def broker_cpu_seconds(self) -> float | None:
+        return self.broker
 
 
 def test_a_minutes_cost_is_each_services_cpu_per_dossier_beside_the_servers() -> None:
@@ -50,3 +54,6 @@ def test_a_minutes_cost_is_each_services_cpu_per_dossier_beside_the_servers() ->
                     "postgres_most_read": ("processing.cases", 6.0)}
     # SQLite: the services alone; a service started during the minute counts from zero.
     assert cost_per_dossier(_Cpu({"intake": 0.2}), {}, 100) == {"intake": 2.0}  # type: ignore[arg-type]
+    # The local broker's CPU beside them, when the minute's start read it.
+    assert cost_per_dossier(_Cpu({"intake": 0.2}, broker=31.0), {"broker": 30.0}, 100) == \
+        {"intake": 2.0, "broker": 10.0}  # type: ignore[arg-type]

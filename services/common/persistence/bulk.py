@@ -50,6 +50,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from services.common.persistence.db import UtcDateTime
+
 _KEY = "deferred_inserts"
 # One INSERT construct per table, built once: its compiled form is found in SQLAlchemy's
 # cache by the same key every flush.
@@ -186,7 +188,7 @@ def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
                                 for c in table.c):
         return None  # a Python-side default only SQLAlchemy's own insert would fill in
     cols = [table.c[name] for name in columns]
-    convert = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in cols)
+    convert = tuple(_bind(c.type, dialect) for c in cols)
     q = dialect.identifier_preparer
     name = q.format_table(table)
     pg = dialect.name == "postgresql"
@@ -221,6 +223,14 @@ def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
                 f"{q.quote(n)} = " + (f"{name}.{q.quote(n)} + " if mode == "add" else "")
                 + f"excluded.{q.quote(n)}" for n in others)
     return _Writer(sql, columns, convert, arrays=pg)
+
+
+def _bind(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """A column's bind processor for the driver: its type's own, but a UtcDateTime's on
+    SQLite in one step (UtcDateTime.sqlite_text: the same text)."""
+    if dialect.name == "sqlite" and isinstance(kind, UtcDateTime):
+        return UtcDateTime.sqlite_text
+    return kind.dialect_impl(dialect).bind_processor(dialect)
 
 
 def upsert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:

@@ -71,6 +71,18 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    @staticmethod
+    def sqlite_text(value: datetime | None) -> str | None:
+        """What SQLite stores for `value`: the same text as process_bind_param followed by
+        SQLAlchemy's DATETIME processor (naive UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'), in one
+        C call instead of two Python layers and a %-format of a dict; bulk.py's writer binds
+        with it (a rebuild's profile spent 14% of its replay in the two)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the system stores aware times only")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
 
 @dataclass(frozen=True)
 class RuntimeTables:

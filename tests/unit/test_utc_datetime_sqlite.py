@@ -1,0 +1,45 @@
+"""What SQLite stores for a UtcDateTime column: bulk.py's writer binds it in one step
+(UtcDateTime.sqlite_text), and it must be the very text SQLAlchemy's own path writes
+(process_bind_param, then the SQLite DATETIME processor), or rows written by the two would
+sort and compare apart."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from services.common.persistence.bulk import _bind
+from services.common.persistence.db import UtcDateTime
+
+
+def test_one_step_writes_the_text_sqlalchemys_two_layers_write() -> None:
+    dialect = sqlite.dialect()
+    theirs = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    ours = _bind(UtcDateTime(), dialect)
+    assert ours is UtcDateTime.sqlite_text and theirs is not None
+    rng = random.Random(7)
+    values = [datetime(2026, 12, 5, 3, 43, 23, 0, tzinfo=timezone(timedelta(hours=7))),
+              datetime(2000, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, 23, 59, 59, 999999,
+                                                          tzinfo=timezone(timedelta(hours=-9)))]
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    values += [(start + timedelta(seconds=rng.randrange(3 * 10**9),
+                                  microseconds=rng.choice([0, rng.randrange(10**6)])))
+               .astimezone(timezone(timedelta(minutes=rng.randrange(-720, 841, 15))))
+               for _ in range(500)]
+    for value in values:
+        assert ours(value) == theirs(value)
+    assert ours(None) is None and theirs(None) is None
+    assert ours(values[0]) == "2026-12-04 20:43:23.000000"  # UTC, microseconds always
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 12, 5, 3, 43))
+
+
+def test_other_types_and_postgresql_keep_their_own_processors() -> None:
+    from sqlalchemy import String
+    from sqlalchemy.dialects import postgresql
+
+    assert _bind(UtcDateTime(), postgresql.dialect()) is not UtcDateTime.sqlite_text
+    assert _bind(String(10), sqlite.dialect()) is None

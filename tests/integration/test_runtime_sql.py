@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    event,
     func,
     select,
     text,
@@ -192,6 +193,16 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
     relay = OutboxRelay(service="test", engine=engine, sessions=sessions, tables=tables,
                         producer=producer, bootstrap=kafka_bootstrap, clock=SystemClock(),
                         metrics=RuntimeMetrics("test"))
+    sent: list[str] = []  # PostgreSQL: every query the driver sent during the passes
+    capturing = False
+
+    def _log_queries(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda q: sent.append(q.query) if capturing else None)
+
+    if engine.dialect.name == "postgresql":
+        event.listen(engine.sync_engine, "connect", _log_queries)
+        await engine.dispose()  # the pool's connections are made again, logged
     try:
         for size in (300, 5):
             async with sessions() as s, s.begin():
@@ -199,14 +210,24 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
                     await writer.emit(s, topics.INTAKE, DossierWithdrawn(
                         dossier_code=f"D-{size}-{i}", withdrawn_at=T), "A")
                 await flush_inserts(s)
+            capturing = True
             with sql_phase("relay"):
                 result = await relay.publish_pending()
+            capturing = False
             assert result.published == size
         marks = [(key, counts) for key, counts in stats.statements.items()
                  if key[0] == "relay" and key[1] == "update" and key[2] == "outbox"]
         assert sum(counts[0] for _, counts in marks) == 2  # one per pass
         texts = {s for s in stats._shapes if s.lstrip().upper().startswith("UPDATE OUTBOX")}
         assert len(texts) == 1  # the same text for 300 rows and for 5
+        # The watermarks of the partitions a pass moved: one statement (not one row each).
+        saved = stats.statements[("relay", "insert", "outbox_watermarks")]
+        assert saved[0] == 2 and saved[2] >= 2
+        if engine.dialect.name == "postgresql":
+            # A pass's read is one statement outside a transaction: the server saw a BEGIN
+            # for the settling of each pass only (asyncpg's own log of what it sent).
+            begins = [q for q in sent if q.lstrip().upper().startswith("BEGIN")]
+            assert len(begins) == 2, sent
         async with sessions() as s:
             pending = await s.scalar(select(func.count()).select_from(tables.outbox).where(
                 tables.outbox.c.published_at.is_(None)))

@@ -53,7 +53,7 @@ from services.common.observability.logs import get_logger
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.observability.sqlstats import sql_phase
 from services.common.observability.tracing import SendSpan, Tracing, disabled
-from services.common.persistence.bulk import dialect_of, one_of, upsert, values_of
+from services.common.persistence.bulk import dialect_of, one_of, values_of, write_rows
 from services.common.persistence.db import RuntimeTables, is_sqlite
 from services.common.persistence.sealed_columns import open_payload
 
@@ -319,9 +319,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> PassResult:
         """Send one batch in sequence order; settle each row by its own outcome."""
-        floor = self.floor.start(time.monotonic())
-        async with self.sessions() as s:
-            rows = (await s.execute(self.pending_rows(), {"floor": floor})).all()
+        rows = await self._pending(self.floor.start(time.monotonic()))
         if not rows:
             self.pending = 0
             self.metrics.outbox_pending.set(0)
@@ -379,6 +377,18 @@ class OutboxRelay:
             self.pending = 0
             self.metrics.outbox_pending.set(0)
         return result
+
+    async def _pending(self, floor: int) -> Sequence[Row[Any]]:
+        """A pass's rows (`pending_rows`). PostgreSQL: one statement outside a transaction,
+        one round trip; in a session, a BEGIN and a ROLLBACK went with it every pass (at a
+        quarter of the full load, BEGIN and ROLLBACK were 8% of a service's CPU samples).
+        SQLite: a session, whose reads take no write lock."""
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return (await conn.execute(self.pending_rows(), {"floor": floor})).all()
+        async with self.sessions() as s:
+            return (await s.execute(self.pending_rows(), {"floor": floor})).all()
 
     async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
         headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
@@ -460,11 +470,8 @@ class OutboxRelay:
                 continue
             self.watermarks[(topic, partition)] = offset
             rows.append({"topic": topic, "partition": partition, "next_offset": offset})
-        if rows:  # one upsert for every partition the pass moved
-            statement = upsert(s, self.t.watermarks)
-            await s.execute(statement.on_conflict_do_update(
-                index_elements=[self.t.watermarks.c.topic, self.t.watermarks.c.partition],
-                set_={"next_offset": statement.excluded.next_offset}), rows)
+        if rows:  # one statement for every partition the pass moved (not one row each)
+            await write_rows(s, self.t.watermarks, rows, "replace", ("topic", "partition"))
 
     async def _load_watermarks(self) -> None:
         async with self.sessions() as s:

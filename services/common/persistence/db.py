@@ -75,8 +75,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def sqlite_text(value: datetime | None) -> str | None:
         """What SQLite stores for `value`: the same text as process_bind_param followed by
         SQLAlchemy's DATETIME processor (naive UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'), in one
-        C call instead of two Python layers and a %-format of a dict; bulk.py's writer binds
-        with it (a rebuild's profile spent 14% of its replay in the two)."""
+        C call instead of two Python layers and a %-format of a dict (2.4 us a value against
+        3.5); bulk.py's writer binds with it."""
         if value is None:
             return None
         if value.tzinfo is None:

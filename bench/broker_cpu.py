@@ -13,10 +13,10 @@ the five services, on a 2-core machine that was then nearly saturated.
 10 s as the log it holds grows. Its fetch lists every batch stored for a partition to find
 where to start, and nothing is ever deleted (the build's memory storage has no retention), so
 each fetch costs more than the last: at 600 records/s with the services' 5 ms linger one
-group took the broker from 0.12 to 0.69 of a core in 50 s (30,000 records held), three
-groups saturated it (1.6 cores of 2) within 40 s; with a 50 ms linger (batches ten times
-larger) it stayed near 0.1. Its RSS grows with the log, about 150 MiB a minute in a half-load
-pipeline soak. A local-broker property: Apache Kafka indexes its segments.
+group took the broker from 0.09 to 0.84 of a core in 50 s (30,000 records held); with a
+50 ms linger (batches ten times larger) from 0.06 to 0.11. Its RSS grows with the log,
+about 150 MiB a minute in a half-load pipeline soak. A local-broker property: Apache Kafka
+indexes its segments.
 
     python -m bench.broker_cpu [--rate 600] [--seconds 20] [--growth]
 """

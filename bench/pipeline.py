@@ -198,7 +198,6 @@ class RssSampler(threading.Thread):
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peak = dict.fromkeys(pids, 0)
         self.broker = broker
-        self.broker_peak = 0
         self.stopping = threading.Event()
         self.cpu_start = self.cpu_seconds()
 
@@ -239,9 +238,6 @@ class RssSampler(threading.Thread):
                     self.peak[name] = max(self.peak[name], proc.memory_info().rss)
                 except psutil.Error:
                     pass
-            if self.broker is not None:
-                with contextlib.suppress(psutil.Error):
-                    self.broker_peak = max(self.broker_peak, self.broker.memory_info().rss)
             time.sleep(0.2)
 
 

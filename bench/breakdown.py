@@ -127,6 +127,9 @@ def service_breakdown(d: Samples, dossiers: int, backend: str) -> dict[str, Any]
                       + _sum(d, "onestop_sql_commit_seconds_total", phase="relay"))
                   / relay_rows if relay_rows else 0.0},
         "distinct_statements": _sum(d, "onestop_sql_distinct_statements"),
+        # Python's garbage collections (services/common/garbage.py), per generation.
+        "gc_ms_per_dossier": {g: 1000 * _sum(d, "onestop_gc_seconds_total", generation=g)
+                              / dossiers for g in ("0", "1", "2")},
     }
 
 
@@ -304,6 +307,8 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
                                          for s in services.values()])
         row("CPU ms per dossier", [f"{pipe['cpu_ms_per_dossier'].get(n, 0):,.2f}"
                                    for n in names])
+        row("  of which garbage collection", [
+            f"{sum(s.get('gc_ms_per_dossier', {}).values()):,.2f}" for s in services.values()])
         for name, s in services.items():
             top = [f"{k} {t['per_batch']:.1f}x{t['rows_per_statement']:.0f} "
                    f"{t['ms_per_batch']:.2f}ms" for k, t in list(s["tables"].items())[:6]]

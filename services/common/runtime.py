@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.common import Contract
 from contracts.topics import TOPICS, dead_letter_topic
 from services.common.clock import Clock, SystemClock
+from services.common.garbage import CollectionTimer, settle
 from services.common.http import database_busy
 from services.common.http import edge as http
 from services.common.http.auth import Authenticator, Grants, TreeOf, document_permissions
@@ -89,6 +90,8 @@ class Runtime:
         self.metrics = RuntimeMetrics(self.name)
         # Where the database time goes (statements, commits, pool), on /metrics.
         self.sql = SqlStats.watch(self.engine, self.metrics.registry)
+        # Garbage collections' time, counted once serve() installs it (garbage.py).
+        self.collections = CollectionTimer(self.metrics.registry)
         # Spans of HTTP, outbox, relay and consumer, exported as settings say (tracing.py).
         self.tracing = Tracing.from_settings(self.name, self.settings).instrumenting(self.app)
         self.outbox = OutboxWriter(self.name, self.tables, self.clock, self.tracing)
@@ -296,6 +299,9 @@ class _Server(uvicorn.Server):
 
 async def serve(runtime: Runtime) -> None:
     await runtime.start()
+    # Only the serving process: tests start many runtimes in one process (garbage.py).
+    runtime.collections.install()
+    settle(runtime.settings.gc_young_threshold, runtime.settings.gc_freeze)
     config = http.server_config(runtime.app, host=runtime.settings.http_host,
                                 port=runtime.settings.http_port,
                                 trusted=runtime.settings.trusted_proxies,

@@ -47,6 +47,8 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
         _s("onestop_consumer_records_fetched_total", 2000, topic="t"),
         _s("onestop_events_consumed_total", 1000, topic="t", type="x"),
         _s("onestop_events_published_total", 500, topic="u"),
+        _s("onestop_gc_seconds_total", 0.05, generation="0"),
+        _s("onestop_gc_seconds_total", 0.2, generation="2"),
     ])
     (figures,) = breakdown({"svc": before}, {"svc": after}, dossiers=100,
                            backend="postgres").values()
@@ -72,6 +74,8 @@ def test_a_batch_is_split_into_sql_commit_pool_offsets_and_python() -> None:
     # Statements compiled anew, not found in SQLAlchemy's cache: half of a batch's.
     assert figures["compilations_per_batch"] == 0.5
     assert figures["compilations_per_dossier"] == {"consumer": 0.02, "relay": 0.03}
+    # Garbage collections' time over the load, per generation, in ms per dossier.
+    assert figures["gc_ms_per_dossier"] == pytest.approx({"0": 0.5, "1": 0, "2": 2})
     sqlite = breakdown({"svc": before}, {"svc": after}, 100, "sqlite")["svc"]
     assert sqlite["round_trips_per_batch"] == 3 + 1  # BEGIN is a statement there
 

@@ -277,7 +277,7 @@ class BatchConsumer:
                 try:
                     item = self._parse(record)
                 except DeadLetter as exc:
-                    dead.append((record, exc, 1))
+                    dead.append((record, exc.kept(), 1))
                     continue
                 if item is not None:
                     items.append(item)
@@ -378,7 +378,7 @@ class BatchConsumer:
             if len(items) == 1:
                 log.warning("record failed; dead-lettering it", topic=items[0].record.topic,
                             offset=items[0].record.offset, error=describe(exc))
-                dead.append((items[0].record, exc if isinstance(exc, DeadLetter) else
+                dead.append((items[0].record, exc.kept() if isinstance(exc, DeadLetter) else
                              DeadLetter("handler-failed", describe(exc), _as_read(items[0])),
                              attempts))
                 return

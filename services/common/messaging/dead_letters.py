@@ -32,6 +32,15 @@ class DeadLetter(Exception):
         self.detail = detail
         self.envelope = envelope
 
+    def kept(self) -> DeadLetter:
+        """This refusal as kept until the batch's dead letters are published: without the
+        frames it was raised through, nor the error it was raised from (its text is in
+        `detail`). A kept traceback reaches the frame that holds the list it is kept in: a
+        cycle that held the whole batch (its records, their events) until the garbage
+        collector found it."""
+        self.__cause__ = self.__context__ = None
+        return self.with_traceback(None)
+
 
 def keep_value(topic: str, value: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
     return value, []

@@ -18,11 +18,8 @@ consumer would dead-letter are counted and skipped, not dead-lettered again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import Event
 from contracts.topics import topics_consumed_by
+from services.common.garbage import collections_paused
 from services.common.messaging.consumer import BatchConsumer, Batched, Context, Subscription
 from services.common.messaging.inbox import Inbox
 from services.common.messaging.kafka import ensure_topics
@@ -142,24 +140,6 @@ def _bulk_cache(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-@contextlib.contextmanager
-def _no_collections() -> Iterator[None]:
-    """The replay allocates a few container objects per event (parsed envelopes, rows,
-    folded facts) and frees them by reference count; it makes next to no cyclic garbage
-    (~5,000 objects after 20,000 or 60,000 events, nearly all from start-up). With the
-    collector on, it walked those young objects again and again: a third of the replay's
-    time. So it is off for the replay, and what was alive before is frozen out of reach."""
-    enabled = gc.isenabled()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
 async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int = 1000
                   ) -> RebuildResult:
     """Replay into `database_url` (migrated first; it should be empty)."""
@@ -196,7 +176,7 @@ async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int =
                          clock=runtime.clock, metrics=runtime.metrics,
                          max_records=settings.rebuild_batch)
         replay.dead_letters = skipped  # type: ignore[assignment]
-        with _no_collections():
+        with collections_paused():
             started = last = time.perf_counter()
             read = 0
             while True:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.common.garbage import CollectionTimer, settle
+from services.common.garbage import CollectionTimer, collections_paused, settle
 from services.common.settings import GC_YOUNG_THRESHOLD, ServiceSettings
 
 
@@ -35,6 +35,21 @@ def test_settle_can_leave_the_interpreters_defaults(collector: None) -> None:
     settle(young_threshold=0, freeze=False)
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+
+
+def test_a_replay_pauses_the_collector_and_gives_it_back(collector: None) -> None:
+    assert gc.isenabled()
+    with collections_paused():
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what was alive before is out of reach
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        with collections_paused():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
 
 
 def test_every_collection_is_counted_with_its_time() -> None:

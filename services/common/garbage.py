@@ -47,12 +47,15 @@ def collections_paused() -> Iterator[None]:
     all from start-up). With the collector on, it walked those young objects again and
     again: a third of the replay's time."""
     enabled = gc.isenabled()
+    # Objects `settle` froze before stay frozen: only a freeze made here is undone.
+    frozen_before = gc.get_freeze_count() > 0
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 

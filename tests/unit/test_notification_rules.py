@@ -4,14 +4,16 @@ ones load; a mistake names its file and line, every one at once."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from services.law.workdays import TZ
 from services.notification.directory import DirectoryError, load_directory
 from services.notification.rules import RulesError, load_rules, sample_context
 from services.notification.settings import NotificationSettings
-from services.notification.templates import Templates
+from services.notification.templates import Templates, gio_ngay, ngay
 
 DEFAULTS = NotificationSettings()
 
@@ -121,3 +123,14 @@ def test_a_lease_shorter_than_a_send_pass_is_refused_at_start_up() -> None:
                              data_key="ZgJfXIn_EbX6OA7MrdcahiznbthyCjlk7lW6FN-69Gz=",
                              auth_jwt_secret="real", auth_api_keys="", service_api_key="real",
                              audit_key="a" * 32)
+
+
+def test_the_date_filters_write_vietnam_time_as_strftime_would() -> None:
+    # Around Vietnam's midnight (17:00 UTC) and across a year's turn, on both sides.
+    start = datetime(2026, 12, 31, 16, 58, tzinfo=UTC)
+    for moment in (start + timedelta(minutes=m) for m in range(0, 240, 7)):
+        local = moment.astimezone(TZ)
+        assert ngay(moment) == local.strftime("%d/%m/%Y")
+        assert gio_ngay(moment) == local.strftime("%H:%M ngày %d/%m/%Y")
+    assert gio_ngay(datetime(2027, 1, 1, 0, 5, tzinfo=TZ)) == "00:05 ngày 01/01/2027"
+    assert ngay(None) == gio_ngay(None) == ""

@@ -83,7 +83,11 @@ async def _outcome(sent: asyncio.Future[RecordMetadata]) -> RecordMetadata | Bas
     try:
         return await sent
     except asyncio.CancelledError as exc:
-        if sent.cancelled():  # the send was cancelled (the producer stopping), not this task
+        # The send was cancelled (the producer stopping), not this task. A task cancelled
+        # while it waits cancels the future it waits on too, so `sent.cancelled()` alone
+        # took the relay's own cancellation for the send's and went on with its pass.
+        task = asyncio.current_task()
+        if sent.cancelled() and (task is None or not task.cancelling()):
             return exc
         raise
     except Exception as exc:

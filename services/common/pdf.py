@@ -11,6 +11,7 @@ law, hence no Asia/Ho_Chi_Minh).
 from __future__ import annotations
 
 import io
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,13 @@ QR_SIZE = 30 * mm
 # --------------------------------------------------------------------------- fonts
 
 _fonts_ready = False
+
+# reportlab's TrueType subsetter reads a registered font's file through one shared cursor
+# (TTFontFile._pos), so two documents written at once in one process's threads corrupt each
+# other's glyph tables (IndexError, or another document's glyphs). Every build or save of a
+# document that embeds these fonts holds this lock; rendering is CPU-bound under the GIL, so
+# holding it costs no parallelism.
+FONT_LOCK = threading.Lock()
 
 
 def register_fonts(font_dir: Path = FONT_DIR) -> None:
@@ -345,5 +353,6 @@ def build_pdf(flowables: list[Flowable], *, stationery: Stationery, dossier_code
         # Same input, same bytes: a stored slip can be re-rendered and compared.
         invariant=True, initialFontName=FONT_REGULAR,
     )
-    doc.build(flowables, onFirstPage=footer, onLaterPages=footer)
+    with FONT_LOCK:
+        doc.build(flowables, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()

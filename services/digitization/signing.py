@@ -34,7 +34,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from reportlab.pdfgen.canvas import Canvas
 
-from services.common.pdf import FONT_BOLD, FONT_REGULAR, register_fonts
+from services.common.pdf import FONT_BOLD, FONT_LOCK, FONT_REGULAR, register_fonts
 from services.digitization.pages import first_page_box
 
 FIELD = "ChuKySo1"
@@ -159,7 +159,8 @@ def _appearance(w: float, h: float, signer: str, at: datetime, rotate: int) -> b
     c.drawString(size * 0.6, h - size * 4.2, "Thời gian: " + at.strftime("%d/%m/%Y %H:%M:%S"))
     c.drawString(size * 0.6, h - size * 5.5, "(giờ Việt Nam, GMT+7)")
     c.showPage()
-    c.save()
+    with FONT_LOCK:
+        c.save()  # where the fonts are subset
     return out.getvalue()
 
 

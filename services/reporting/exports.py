@@ -37,7 +37,16 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from services.common.pdf import FONT_BOLD, FONT_REGULAR, ensure_fonts, p, plain_table, t, vn_date
+from services.common.pdf import (
+    FONT_BOLD,
+    FONT_LOCK,
+    FONT_REGULAR,
+    ensure_fonts,
+    p,
+    plain_table,
+    t,
+    vn_date,
+)
 from services.law.catalog import CatalogSet
 from services.product.stationery import STATIONERY
 
@@ -413,5 +422,6 @@ def pdf(report: dict[str, Any], h: Header) -> bytes:
                             topMargin=10 * mm, bottomMargin=10 * mm, title=TITLE,
                             author=h.unit, lang="vi-VN", invariant=True,
                             initialFontName=FONT_REGULAR)
-    doc.build(story)
+    with FONT_LOCK:
+        doc.build(story)
     return buf.getvalue()

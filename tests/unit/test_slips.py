@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import sys
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -289,6 +291,21 @@ def test_long_component_list_flows_onto_more_pages_with_the_code() -> None:
 
 def test_rendering_is_deterministic() -> None:
     assert render_receipt() == render_receipt()
+
+
+def test_slips_rendered_at_once_in_threads_are_each_whole() -> None:
+    # The counter renders in worker threads (services/intake/counter.py), and reportlab's
+    # TrueType subsetter reads the shared font file through one cursor: unguarded, two
+    # renders at once broke with IndexError or wrote another slip's glyphs.
+    serial = render_receipt()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads trade the GIL often, as on a busy server
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            rendered = list(pool.map(lambda _: render_receipt(), range(36)))
+    finally:
+        sys.setswitchinterval(switch)
+    assert all(pdf == serial for pdf in rendered)
 
 
 @pytest.mark.parametrize(

@@ -90,11 +90,15 @@ def register_fonts(font_dir: Path = FONT_DIR) -> None:
 
 
 def ensure_fonts() -> None:
-    """Register the fonts once; call before building any Paragraph (they resolve fonts)."""
+    """Register the fonts once; call before building any Paragraph (they resolve fonts).
+    Under FONT_LOCK: a second registration while another thread builds would hand that
+    document two font objects of one name."""
     global _fonts_ready
     if not _fonts_ready:
-        register_fonts(FONT_DIR)
-        _fonts_ready = True
+        with FONT_LOCK:
+            if not _fonts_ready:
+                register_fonts(FONT_DIR)
+                _fonts_ready = True
 
 
 # --------------------------------------------------------------------------- QR

@@ -34,7 +34,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from reportlab.pdfgen.canvas import Canvas
 
-from services.common.pdf import FONT_BOLD, FONT_LOCK, FONT_REGULAR, register_fonts
+from services.common.pdf import FONT_BOLD, FONT_LOCK, FONT_REGULAR, ensure_fonts
 from services.digitization.pages import first_page_box
 
 FIELD = "ChuKySo1"
@@ -125,9 +125,6 @@ class _PdfBytesPage(ImportedPdfPage):
         return name.encode() + b" Do"
 
 
-_fonts_registered = False
-
-
 # Drawing turned against the page's /Rotate, so the text reads upright on screen:
 # rotation -> (translate x, translate y as shares of the box's width and height, degrees).
 _UPRIGHT = {0: (0, 0, 0), 90: (1, 0, 90), 180: (1, 1, 180), 270: (0, 1, 270)}
@@ -138,10 +135,7 @@ def _appearance(w: float, h: float, signer: str, at: datetime, rotate: int) -> b
     Sans (a TrueType subset, so Vietnamese diacritics show): pyHanko's own text layout
     spaces shaped glyphs wrongly, and its font subsetting costs a quarter of a second per
     signature."""
-    global _fonts_registered
-    if not _fonts_registered:
-        register_fonts()
-        _fonts_registered = True
+    ensure_fonts()
     out = io.BytesIO()
     c = Canvas(out, pagesize=(w, h))
     tx, ty, degrees = _UPRIGHT.get(rotate, (0, 0, 0))

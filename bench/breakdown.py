@@ -168,7 +168,36 @@ class PgServer:
                 shared[row["pid"]] = _cpu(row["pid"])
         counters = {c: sum(int(r[c] or 0) for r in stats) for c in self.COUNTERS}
         return {"ours": ours, "shared": shared, "counters": counters,
-                "tables": await self.rows_read()}
+                "tables": await self.rows_read(), "statements": await self.statements()}
+
+    async def statements(self) -> dict[tuple[str, int], dict[str, Any]] | None:
+        """The server's own account of each statement run in the run's databases so far
+        (pg_stat_statements: calls, rows, executor time, buffers), keyed by (service,
+        queryid); None when the server does not preload the extension (it collects only
+        then, and a bench does not restart a server)."""
+        if "pg_stat_statements" not in await self.preloaded():
+            return None
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            rows = await conn.fetch(
+                "SELECT d.datname, s.queryid, s.query, s.calls, s.rows, s.total_exec_time,"
+                " s.shared_blks_hit + s.shared_blks_read AS blocks"
+                " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+                " WHERE d.datname = ANY($1::text[])", self.databases)
+        finally:
+            await conn.close()
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in rows:
+            entry = out.setdefault((r["datname"].rsplit("_", 1)[-1], int(r["queryid"] or 0)), {
+                "query": " ".join(r["query"].split()), "calls": 0, "rows": 0, "ms": 0.0,
+                "blocks": 0})
+            # One queryid may show under several users: summed.
+            entry["calls"] += int(r["calls"])
+            entry["rows"] += int(r["rows"])
+            entry["ms"] += float(r["total_exec_time"])
+            entry["blocks"] += int(r["blocks"])
+        return out
 
     async def rows_read(self) -> dict[str, int]:
         """Rows each table of the run's databases has handed out so far (sequential scans'
@@ -212,7 +241,34 @@ class PgServer:
                 "rows_read_per_dossier": dict(sorted(
                     ((t, round((n - before["tables"].get(t, 0)) / dossiers, 1))
                      for t, n in after["tables"].items()),
-                    key=lambda kv: -kv[1])[:8])}
+                    key=lambda kv: -kv[1])[:8]),
+                "statements": PgServer.top_statements(before.get("statements"),
+                                                      after.get("statements"), dossiers)}
+
+    @staticmethod
+    def top_statements(before: dict[tuple[str, int], dict[str, Any]] | None,
+                       after: dict[tuple[str, int], dict[str, Any]] | None, dossiers: int,
+                       top: int = 15) -> list[dict[str, Any]] | None:
+        """The statements the server spent most executor time on during the load, per
+        dossier: which service's database, calls, executor ms, rows per call, buffers per
+        call. The bench's own completion poll is among them (it counts reporting's events
+        every half second) and is named so."""
+        if before is None or after is None:
+            return None
+        spent = []
+        for key, now in after.items():
+            was = before.get(key, {"calls": 0, "rows": 0, "ms": 0.0, "blocks": 0})
+            calls = now["calls"] - was["calls"]
+            if calls <= 0:
+                continue
+            spent.append({
+                "service": key[0], "query": now["query"][:160],
+                "calls_per_dossier": round(calls / dossiers, 3),
+                "ms_per_dossier": round((now["ms"] - was["ms"]) / dossiers, 4),
+                "rows_per_call": round((now["rows"] - was["rows"]) / calls, 1),
+                "blocks_per_call": round((now["blocks"] - was["blocks"]) / calls, 1)})
+        spent.sort(key=lambda s: -s["ms_per_dossier"])
+        return spent[:top]
 
 
 class MachineLoad:
@@ -342,3 +398,13 @@ def print_breakdown(pipes: dict[str, dict[str, Any]]) -> None:
             print("  PostgreSQL rows read per dossier, by table: " + ", ".join(
                 f"{k} {v:,.1f}" for k, v in server.get("rows_read_per_dossier", {}).items()))
             print(f"  pg_stat_statements: {server['pg_stat_statements']}")
+            statements = server.get("statements")
+            if statements:
+                total = sum(st["ms_per_dossier"] for st in statements)
+                print(f"  PostgreSQL executor ms per dossier, top {len(statements)} statements "
+                      f"({total:.2f} ms together): service, calls, ms, rows and buffers per "
+                      f"call, statement")
+                for st in statements:
+                    print(f"    {st['service']:13}{st['calls_per_dossier']:7.2f}"
+                          f"{st['ms_per_dossier']:8.3f}{st['rows_per_call']:8.1f}"
+                          f"{st['blocks_per_call']:8.1f}  {st['query'][:110]}")

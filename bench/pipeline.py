@@ -351,7 +351,7 @@ async def pg_stat_statements() -> str:
     """Whether the server can say per statement what it spent (it must preload it)."""
     preloaded = await PgServer.preloaded()
     if "pg_stat_statements" in preloaded:
-        return "preloaded (query it in each run database)"
+        return "collecting: the statements the server spent most on are listed"
     return (f"not collecting: shared_preload_libraries is {preloaded!r} and the server is "
             "not restarted for a bench; client-side counts only")
 

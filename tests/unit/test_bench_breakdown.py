@@ -97,6 +97,27 @@ def test_the_servers_cpu_counts_only_what_the_load_spent() -> None:
         ("processing.cases", 50.0), ("processing.inbox", 5.0), ("reporting.events", 2.0)]
 
 
+def test_the_servers_statements_are_ranked_by_what_the_load_spent_on_them() -> None:
+    def entry(query: str, calls: int, rows: int, ms: float, blocks: int) -> dict[str, object]:
+        return {"query": query, "calls": calls, "rows": rows, "ms": ms, "blocks": blocks}
+    before = {("intake", 1): entry("SELECT a", 100, 100, 50.0, 400),
+              ("reporting", 2): entry("UPDATE b", 10, 10, 1.0, 20),
+              ("reporting", 4): entry("SELECT idle", 5, 5, 9.0, 5)}
+    after = {("intake", 1): entry("SELECT a", 120, 140, 52.0, 480),  # 2 ms over 20 calls
+             ("reporting", 2): entry("UPDATE b", 30, 50, 31.0, 60),  # 30 ms over 20 calls
+             ("reporting", 3): entry("INSERT c", 10, 10, 5.0, 30),  # first seen in the load
+             ("reporting", 4): entry("SELECT idle", 5, 5, 9.0, 5)}  # not run during it
+    top = PgServer.top_statements(before, after, dossiers=10)
+    assert top is not None
+    assert [(s["service"], s["query"]) for s in top] == [
+        ("reporting", "UPDATE b"), ("reporting", "INSERT c"), ("intake", "SELECT a")]
+    assert top[0] == {"service": "reporting", "query": "UPDATE b", "calls_per_dossier": 2.0,
+                      "ms_per_dossier": 3.0, "rows_per_call": 2.0, "blocks_per_call": 2.0}
+    assert top[2]["rows_per_call"] == 2.0 and top[2]["ms_per_dossier"] == 0.2
+    # A server that does not preload pg_stat_statements has no statements to rank.
+    assert PgServer.top_statements(None, None, dossiers=10) is None
+
+
 def _pipe(rate: float, p99: float, cpu: dict[str, float], rss: float) -> dict[str, object]:
     per_dossier = {"fetched": 30.0, "published": 10.0}
     return {"sustained_events_per_s": rate, "cpu_ms_per_dossier": cpu,

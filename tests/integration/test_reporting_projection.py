@@ -264,10 +264,12 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
                 await rebuilt.engine.dispose()
 
         # Past the events a rebuild keeps in memory, each dossier is folded from its stored
-        # events instead: the same tables.
+        # events instead; and in batches of 7 (a batch boundary anywhere): the same tables.
+        whole = result.applied
         async with fresh_database(database_url, tmp_path, "spilled") as url:
-            result = await rebuild(settings.model_copy(update={"rebuild_memory_events": 10}),
-                                   url)
+            result = await rebuild(settings.model_copy(update={"rebuild_memory_events": 10,
+                                                               "rebuild_batch": 7}), url)
+            assert result.applied == whole
             spilled = build(settings.model_copy(update={"database_url": url}))
             try:
                 for name in PROJECTIONS:

@@ -68,7 +68,7 @@ from sqlalchemy import (
     Table,
 )
 
-from services.common.persistence.db import Seq, UtcDateTime, runtime_tables
+from services.common.persistence.db import JsonText, Seq, UtcDateTime, runtime_tables
 from services.reporting.facts import MEASURES
 
 metadata = MetaData()
@@ -84,7 +84,7 @@ events = Table(
     Column("agency_code", String(32), nullable=False),
     Column("time", UtcDateTime(), nullable=False),
     Column("topic", String(200), nullable=False),
-    Column("data", JSON, nullable=False),
+    Column("data", JsonText(), nullable=False),  # written as the event's own JSON text
     Index("ix_events_dossier", "dossier_code", "time"),
     Index("ix_events_type_agency", "type", "agency_code", "dossier_code"),
     Index("ix_events_time", "time"),  # as_of reports: the events recorded until then

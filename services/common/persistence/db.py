@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -82,6 +83,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime: the system stores aware times only")
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class JsonText(TypeDecorator[str]):
+    """A JSON column written from JSON text serialized already (bound as it is, no second
+    serialization: a model's own `model_dump_json`), read back as JSON values."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -117,17 +117,13 @@ class NotificationRepository:
         return {r["applicant_ref"]: dict(r) for r in rows.mappings()}
 
     async def settle(self, s: AsyncSession, messages: list[Message]) -> None:
-        """Each message's outcome in one statement; a row another pass took meanwhile
-        (its attempts moved on) is left to that pass."""
-        if messages:
-            await s.execute(update(M).where(
-                M.c.id == bindparam("b_id"), M.c.attempts == bindparam("b_attempts"),
-                M.c.status == PENDING).values(
-                status=bindparam("b_status"), not_before=bindparam("b_not_before"),
-                last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at")),
-                [{"b_id": m.id, "b_attempts": m.attempts, "b_status": m.status,
-                  "b_not_before": m.not_before, "b_error": m.last_error,
-                  "b_sent_at": m.sent_at} for m in messages])
+        """Every message's outcome in one statement (bulk.write_rows; an executemany ran
+        one UPDATE per message on PostgreSQL); a row another pass took meanwhile (its
+        attempts moved on) is left to that pass."""
+        await write_rows(s, M, [
+            {"id": m.id, "attempts": m.attempts, "status": m.status,
+             "not_before": m.not_before, "last_error": m.last_error, "sent_at": m.sent_at}
+            for m in messages], "update", ("id", "attempts"), still={"status": PENDING})
 
     # --- escalation and digests ---------------------------------------------------------
 

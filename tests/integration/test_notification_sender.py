@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from contracts import topics
 from contracts.events import DossierOverdue, DossierReceived, DossierResolved, Event
 from services.common.clock import FixedClock
 from services.common.messaging.consumer import Context
+from services.common.observability.sqlstats import SqlStats, sql_phase
 from services.common.runtime import Runtime
 from services.law.workdays import TZ
 from services.notification import tables
@@ -302,5 +304,46 @@ async def test_claims_of_any_size_are_one_statement_text(database_url: str,
             assert all(leased[i]["attempts"] == 1 and leased[i]["not_before"] == lease
                        for i in taken)
             assert prepared in (None, 1)
+        finally:
+            await runtime.engine.dispose()
+
+
+async def test_a_settle_is_one_statement_and_leaves_what_changed_meanwhile(
+        database_url: str, tmp_path: Path) -> None:
+    """A pass's outcomes are written by one statement whatever their count; a message
+    another pass claimed meanwhile (its attempts moved on) or that is no longer pending
+    keeps what it holds: only this pass's claims are settled."""
+    clock = FixedClock(vn(2026, 12, 1, 10))
+    sms = HttpSink()
+    async with sms.running(), httpx.AsyncClient() as client:
+        runtime = await runtime_at(database_url, tmp_path, clock, sms, client)
+        try:
+            for i in range(4):
+                await deliver(runtime, *lifecycle(f"{AGENCY}-261201-S{i:04d}")[:2])
+            repo = runtime.app.state.sender.repo
+            lease = clock.now() + timedelta(minutes=5)
+            async with runtime.transaction() as s:
+                taken = await repo.claim(s, clock.now(), 4, lease)
+            assert len(taken) == 4
+            moved, stopped, *mine = taken
+            async with runtime.transaction() as s:  # meanwhile: re-claimed; failed
+                await s.execute(text("UPDATE messages SET attempts = attempts + 1 "
+                                     "WHERE id = :id"), {"id": moved.id})
+                await s.execute(text("UPDATE messages SET status = 'failed' WHERE id = :id"),
+                                {"id": stopped.id})
+            sent_at = clock.now()
+            stats = SqlStats.watch(runtime.engine)
+            with sql_phase("periodic"):
+                async with runtime.transaction() as s:
+                    await repo.settle(s, [
+                        replace(m, status="sent", sent_at=sent_at, last_error=None)
+                        for m in taken])
+            assert stats.statements[("periodic", "update", "messages")][0] == 1
+            rows = {r["id"]: r for r in await messages(runtime)}
+            assert all(rows[m.id]["status"] == "sent" and rows[m.id]["sent_at"] == sent_at
+                       for m in mine)
+            assert rows[moved.id]["status"] == "pending"
+            assert rows[moved.id]["attempts"] == moved.attempts + 1
+            assert rows[stopped.id]["status"] == "failed" and rows[stopped.id]["sent_at"] is None
         finally:
             await runtime.engine.dispose()

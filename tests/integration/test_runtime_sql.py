@@ -392,13 +392,20 @@ async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
                                                       ("Z", late))], "update", key,
                                  newer="at")
                 await write_rows(s, t, [{"code": "D", "part": 1, "n": 40}], "update", key)
+                # Only where the stored row still holds the constant: D's n is 40, E's 7.
+                await write_rows(s, t, [{"code": c, "part": 1, "label": "held"}
+                                        for c in ("D", "E")], "update", key, still={"n": 40})
         got = await stored()
         assert got["A"][0] == "last"  # stored June is after the row's January: kept
         assert got["B"][0] == "new" and got["C"][0] == "new"  # same time; no time stored
-        assert got["D"][1] == 40 and "Z" not in got  # update never inserts
+        assert got["D"][:2] == ("held", 40) and "Z" not in got  # update never inserts
+        assert got["E"][:2] == (None, 7)
         for verb in ("insert", "update"):
             n, _, _ = stats.statements[("consumer", verb, "counted")]
-            assert n == {"insert": 4, "update": 2}[verb]  # one statement per call
+            assert n == {"insert": 4, "update": 3}[verb]  # one statement per call
+        with pytest.raises(ValueError, match="updates only"):
+            async with session_factory(engine)() as s, s.begin():
+                await write_rows(s, t, [row("H", "h", 1)], "keep", key, still={"n": 1})
         with pytest.raises(Exception, match="value is required for bind parameter 'label'"):
             async with session_factory(engine)() as s, s.begin():
                 await write_rows(s, t, [row("F", "f", 1), {"code": "G", "part": 1}], "keep",

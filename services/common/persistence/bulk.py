@@ -20,7 +20,7 @@ A table with a Python-side default for a column the rows leave out is written th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -36,6 +36,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     true,
     update,
@@ -86,7 +87,8 @@ Mode = Literal["insert", "keep", "replace", "add", "update"]
 
 async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]],
                      mode: Mode = "insert", keys: Sequence[str] = (),
-                     newer: str | None = None) -> None:
+                     newer: str | None = None, still: Mapping[str, Any] | None = None
+                     ) -> None:
     """`rows` (dicts of one shape) written by one statement, through the driver (`_Writer`).
     `mode`, for a row whose `keys` are taken already:
     - `insert`: an error (plain INSERT, no `keys`);
@@ -94,15 +96,19 @@ async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, A
     - `replace`: its other columns take the row's values (ON CONFLICT DO UPDATE);
     - `add`: the row's other columns are added to its own (counters);
     - `update`: UPDATE only, by `keys`; with `newer`, only where that column is NULL or
-      not after the row's (a late event does not overwrite a later one).
+      not after the row's (a late event does not overwrite a later one); with `still`
+      (column -> a constant of the code's), only rows whose stored columns still hold it.
     `replace` and `update` with one key twice: the last row wins, as one statement per row
     would have it."""
     if not rows:
         return
     if mode in ("replace", "update"):
         rows = _last_per_key(rows, keys)
+    held = tuple(sorted((still or {}).items()))
+    if held and mode != "update":
+        raise ValueError("`still` is a condition of updates only")
     dialect = session.bind.dialect if session.bind else None
-    writer = (_writer(table, tuple(rows[0]), dialect, mode, tuple(keys), newer)
+    writer = (_writer(table, tuple(rows[0]), dialect, mode, tuple(keys), newer, held)
               if dialect is not None else None)
     if writer is not None and not (mode == "add" and len(_last_per_key(rows, keys)) < len(rows)):
         try:
@@ -113,7 +119,7 @@ async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, A
             conn = await session.connection()
             await conn.exec_driver_sql(writer.sql, parameters)
             return
-    statement, rows = _statement(session, table, rows, mode, tuple(keys), newer)
+    statement, rows = _statement(session, table, rows, mode, tuple(keys), newer, held)
     await session.execute(statement, rows)
 
 
@@ -123,7 +129,8 @@ def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[
 
 
 def _statement(session: AsyncSession, table: Table, rows: list[dict[str, Any]], mode: Mode,
-               keys: tuple[str, ...], newer: str | None) -> tuple[Any, list[dict[str, Any]]]:
+               keys: tuple[str, ...], newer: str | None,
+               held: tuple[tuple[str, Any], ...] = ()) -> tuple[Any, list[dict[str, Any]]]:
     """The same write as SQLAlchemy's own statement, for rows `_Writer` does not take."""
     if mode == "insert":
         statement = _INSERTS.get(table)
@@ -135,6 +142,7 @@ def _statement(session: AsyncSession, table: Table, rows: list[dict[str, Any]], 
         where = [table.c[k] == bindparam(f"b_{k}") for k in keys]
         if newer is not None:
             where.append(table.c[newer].is_(None) | (table.c[newer] <= bindparam(f"b_{newer}")))
+        where += [table.c[name] == value for name, value in held]
         return (update(table).where(*where).values({n: bindparam(f"b_{n}") for n in others}),
                 [{f"b_{k}": v for k, v in row.items()} for row in rows])
     stmt = upsert(session, table)
@@ -169,18 +177,20 @@ _WRITERS: dict[tuple[Any, ...], _Writer | None] = {}
 
 
 def _writer(table: Table, columns: tuple[str, ...], dialect: Dialect, mode: Mode = "insert",
-            keys: tuple[str, ...] = (), newer: str | None = None) -> _Writer | None:
-    key = (table, columns, dialect.name, mode, keys, newer)
+            keys: tuple[str, ...] = (), newer: str | None = None,
+            held: tuple[tuple[str, Any], ...] = ()) -> _Writer | None:
+    key = (table, columns, dialect.name, mode, keys, newer, held)
     if key not in _WRITERS:
-        _WRITERS[key] = _compile_writer(table, columns, dialect, mode, keys, newer)
+        _WRITERS[key] = _compile_writer(table, columns, dialect, mode, keys, newer, held)
     return _WRITERS[key]
 
 
 def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
                     mode: Mode = "insert", keys: tuple[str, ...] = (),
-                    newer: str | None = None) -> _Writer | None:
+                    newer: str | None = None, held: tuple[tuple[str, Any], ...] = ()
+                    ) -> _Writer | None:
     if dialect.name not in ("postgresql", "sqlite") or any(
-            name not in table.c for name in (*columns, *keys)):
+            name not in table.c for name in (*columns, *keys, *(n for n, _ in held))):
         return None
     if any(k not in columns for k in keys) or (newer is not None and newer not in columns):
         return None
@@ -203,6 +213,10 @@ def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
         if newer is not None:
             at = f"{name}.{q.quote(newer)}"
             where += f" AND ({at} IS NULL OR {at} <= {value[newer]})"
+        for column, constant in held:  # the code's own constants, quoted by the dialect
+            where += f" AND {name}.{q.quote(column)} = " + str(literal(
+                constant, table.c[column].type).compile(
+                dialect=dialect, compile_kwargs={"literal_binds": True}))
         set_ = ", ".join(f"{q.quote(n)} = {value[n]}" for n in others)
         source = f" FROM unnest({arrays}) AS u({names})" if pg else ""
         return _Writer(f"UPDATE {name} SET {set_}{source} WHERE {where}", columns, convert,

@@ -116,7 +116,9 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("payload", LargeBinary, nullable=False),
         Column("traceparent", String(64)),
         Column("created_at", UtcDateTime(), nullable=False, index=True),
-        Column("published_at", UtcDateTime(), index=True),
+        # Not indexed alone: the relay reads through ix_outbox_pending, the purge and the
+        # republish by created_at; an index here cost every write and every mark.
+        Column("published_at", UtcDateTime()),
         # A row the broker refused for good (too large, invalid...): kept with its reason,
         # never sent again, never blocking the rows behind it; left for an operator.
         Column("parked_at", UtcDateTime()),

@@ -251,8 +251,9 @@ class PgServer:
                        top: int = 15) -> list[dict[str, Any]] | None:
         """The statements the server spent most executor time on during the load, per
         dossier: which service's database, calls, executor ms, rows per call, buffers per
-        call. The bench's own completion poll is among them (it counts reporting's events
-        every half second) and is named so."""
+        call. The bench's own completion poll is among them, under reporting (`SELECT
+        count(*) FROM events WHERE seq > ...`, every half second); its backend's CPU is
+        left out of the server's CPU figure, not out of this list."""
         if before is None or after is None:
             return None
         spent = []

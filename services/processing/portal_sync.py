@@ -38,7 +38,6 @@ from services.common.clock import Clock, SystemClock
 from services.common.messaging.consumer import describe
 from services.common.observability.logs import get_logger
 from services.common.observability.metrics import on_commit
-from services.common.persistence.db import is_sqlite
 from services.common.runtime import Runtime
 from services.processing import portal_status as ps
 from services.processing.case_record import CaseRecord
@@ -332,7 +331,7 @@ class PortalSender:
     @contextlib.asynccontextmanager
     async def _leading(self) -> AsyncIterator[bool]:
         """Whether this process sends this pass (PostgreSQL: the lock, released after it)."""
-        if is_sqlite(str(self.engine.url)):
+        if self.engine.dialect.name == "sqlite":
             yield True
             return
         conn = await self.engine.connect()

@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import AwareDatetime, TypeAdapter
 from sqlalchemy.dialects import sqlite
 
 from services.common.persistence.bulk import _bind
@@ -29,6 +30,11 @@ def test_one_step_writes_the_text_sqlalchemys_two_layers_write() -> None:
                                   microseconds=rng.choice([0, rng.randrange(10**6)])))
                .astimezone(timezone(timedelta(minutes=rng.randrange(-720, 841, 15))))
                for _ in range(500)]
+    # As the contracts parse them: pydantic-core's own tzinfo.
+    parsed = TypeAdapter(AwareDatetime)
+    values += [parsed.validate_json(f'"{text}"') for text in (
+        "2026-03-02T08:15:00+07:00", "2026-03-02T01:15:00Z", "2026-12-31T23:59:59.5-03:30",
+        "2026-01-01T00:00:00+05:45", "2000-01-01T00:00:00.000001+14:00")]
     for value in values:
         assert ours(value) == theirs(value)
     assert ours(None) is None and theirs(None) is None

@@ -114,8 +114,9 @@ class Recorded:
                                          (self.time - _EPOCH) // _MICROSECOND, self.event_id))
 
     @classmethod
-    def of(cls, envelope: Envelope, event: Event) -> Recorded:
-        return cls(str(envelope.id), envelope.time, envelope.agencycode, event)
+    def of(cls, envelope: Envelope, event: Event, event_id: str = "") -> Recorded:
+        """`event_id`: the envelope's id as text when the caller holds it already."""
+        return cls(event_id or str(envelope.id), envelope.time, envelope.agencycode, event)
 
     @classmethod
     def parsed(cls, envelope: Envelope) -> Recorded:

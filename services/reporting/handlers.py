@@ -39,7 +39,7 @@ def event_row(ctx: Context) -> dict[str, Any]:
     """The `events` row of a record; its data as JSON text, serialized once."""
     env = ctx.envelope
     data = env.data
-    return {"event_id": str(env.id), "dossier_code": env.subject, "type": env.type,
+    return {"event_id": ctx.event_id or str(env.id), "dossier_code": env.subject, "type": env.type,
             "source": env.source, "agency_code": env.agencycode, "time": env.time,
             "topic": ctx.topic, "data": data.model_dump_json() if isinstance(data, BaseModel)
             else json.dumps(data)}
@@ -80,7 +80,8 @@ class Projection:
         rows, new = [], {}
         for ctx, event in batch:
             rows.append(event_row(ctx))
-            new.setdefault(ctx.envelope.subject, []).append(Recorded.of(ctx.envelope, event))
+            new.setdefault(ctx.envelope.subject, []).append(Recorded.of(ctx.envelope, event,
+                                                                           ctx.event_id))
         codes = sorted(new)
         stored = await self.repo.lock_folds(s, codes)  # first: then the events read are whole
         delta: dict[AggKey, Counter[str]] = {}

@@ -98,7 +98,8 @@ class _Keeping:
             self.events = None  # from here on, folded from what was stored
             return
         for ctx, e in batch:
-            self.events.setdefault(ctx.envelope.subject, []).append(Recorded.of(ctx.envelope, e))
+            self.events.setdefault(ctx.envelope.subject, []).append(
+                Recorded.of(ctx.envelope, e, ctx.event_id))
 
     async def fold(self, s: AsyncSession, chunk: int = 2000) -> int:
         """Every dossier folded once, its facts written; the daily figures once. Returns

@@ -97,7 +97,9 @@ async def loop_parts(tmp_path: Any) -> Any:
             raise OperationalError("SELECT 1", {}, Exception("database is away"))
         if event.dossier_code in state["fail_on"]:
             raise RuntimeError("handler bug")
-        await ctx.session.execute(applied.insert().values(event_id=str(ctx.envelope.id),
+        # The id's text, made once by the consumer (a wrong one would dead-letter the record).
+        assert ctx.event_id == str(ctx.envelope.id)
+        await ctx.session.execute(applied.insert().values(event_id=ctx.event_id,
                                                           code=event.dossier_code))
 
     consumer, producer = FakeConsumer(), FakeProducer()

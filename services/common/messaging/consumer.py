@@ -84,6 +84,9 @@ class Context:
     # The record's trace: its process span's OpenTelemetry context when sampled, else its
     # traceparent text (tracing.BatchTrace.context_for); `traced` runs work in it.
     trace: RecordTrace = None
+    # The envelope's id as text, made once per record by the consumer ("" where a Context
+    # is built elsewhere): str() of a UUID is Python code, asked for again by handlers.
+    event_id: str = ""
 
 
 EventHandler = Callable[[Context, Any], Awaitable[None]]
@@ -475,7 +478,8 @@ class BatchConsumer:
     def _context(self, session: AsyncSession, item: Item) -> Context:
         return Context(session, item.envelope, item.record.topic, item.record.headers,
                        item.principal, self._trace.context_for(
-                           item.record.headers, item.record.topic, item.envelope))
+                           item.record.headers, item.record.topic, item.envelope),
+                       item.event_id)
 
     def _count(self, items: list[Item]) -> None:
         # One label lookup per (topic, type) of the batch, not one per record.

@@ -27,11 +27,9 @@ import argparse
 import datetime as dt
 import enum
 import json
-import time
 import types
 import typing
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,7 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from bench.inbox_hash import _per_call_us
 from contracts.envelope import InboundEnvelope, typed_inbound
 from contracts.registry import EVENT_TYPES
 from services.common.messaging.inbox import content_hash
@@ -133,16 +132,6 @@ def struct_of(model: type[BaseModel], tag_field: str | None = None,
         (n, k) if d is msgspec.NODEFAULT else (n, k, d) for n, k, d in fields], **options)
     _STRUCTS[model] = struct
     return struct
-
-
-def _per_call_us(fn: Callable[[], Any], rounds: int) -> float:
-    best = float("inf")
-    for _ in range(5):  # the best of five: the machine's other work only adds time
-        started = time.perf_counter()
-        for _ in range(rounds):
-            fn()
-        best = min(best, (time.perf_counter() - started) / rounds)
-    return best * 1e6
 
 
 def _examples() -> list[tuple[str, bytes]]:

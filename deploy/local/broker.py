@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
@@ -19,8 +20,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_PORTS_GIVEN: set[int] = set()
+_LOWEST_PORT = 20000
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel hands to outgoing connections (Linux; 32768 elsewhere)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
+
 
 def free_port() -> int:
+    """A port free now, chosen below the ephemeral range.
+
+    Port 0 would give one from the ephemeral range, which an outgoing connection can take
+    between this call and the service's own bind ("address already in use"); below that
+    range only a listener can take it, and the bind here checks none does.
+    """
+    top = _ephemeral_start()
+    if top - _LOWEST_PORT >= 1000:
+        for _ in range(200):
+            port = random.randrange(_LOWEST_PORT, top)
+            if port in _PORTS_GIVEN:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _PORTS_GIVEN.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
+from pydantic_core import to_json
 
 from contracts import topics
 from contracts.common import Reason
@@ -60,7 +61,7 @@ class IngestHandler:
         self.outbox = intake.outbox
 
     async def __call__(self, ctx: Context, event: ProvinceDossierStatus) -> None:
-        if not await self._unprintable(ctx.session, ctx.envelope, event):
+        if not await self._unprintable(ctx.session, ctx, event):
             await self.apply(ctx.session, ctx.envelope, event, ctx.principal)
 
     async def batch(self, s: Session, items: list[tuple[Context, ProvinceDossierStatus]]
@@ -72,7 +73,7 @@ class IngestHandler:
         readable = []
         for ctx, event in items:
             with traced(ctx):
-                if await self._unprintable(s, ctx.envelope, event):
+                if await self._unprintable(s, ctx, event):
                     outcomes[str(ctx.envelope.id)] = "refused"
                 else:
                     readable.append((ctx, event))
@@ -84,15 +85,16 @@ class IngestHandler:
                 outcomes[str(ctx.envelope.id)] = outcome
         await self.repository.end_batch(s)
 
-    async def _unprintable(self, s: Session, envelope: Envelope,
-                           event: ProvinceDossierStatus) -> bool:
+    async def _unprintable(self, s: Session, ctx: Context, event: ProvinceDossierStatus
+                           ) -> bool:
         """A text holding control characters is refused before anything is looked up or
-        kept by it (PostgreSQL cannot even compare a text holding NUL)."""
-        if not may_hold_control_characters(envelope.data):
+        kept by it (PostgreSQL cannot even compare a text holding NUL). The record's bytes
+        are looked through first; a Context built without them has its event written."""
+        if not may_hold_control_characters(ctx.record_value or to_json(event)):
             return False
         problems = control_characters(event)
         if problems:
-            await self._feedback(s, province_status.rejection(envelope, event, problems))
+            await self._feedback(s, province_status.rejection(ctx.envelope, event, problems))
         return bool(problems)
 
     async def apply(self, s: Session, envelope: Envelope, event: ProvinceDossierStatus,

@@ -87,6 +87,9 @@ class Context:
     # The envelope's id as text, made once per record by the consumer ("" where a Context
     # is built elsewhere): str() of a UUID is Python code, asked for again by handlers.
     event_id: str = ""
+    # The record's bytes as received (b"" where a Context is built elsewhere): a quick look
+    # through them costs less than writing the parsed event again.
+    record_value: bytes = b""
 
 
 EventHandler = Callable[[Context, Any], Awaitable[None]]
@@ -479,7 +482,7 @@ class BatchConsumer:
         return Context(session, item.envelope, item.record.topic, item.record.headers,
                        item.principal, self._trace.context_for(
                            item.record.headers, item.record.topic, item.envelope),
-                       item.event_id)
+                       item.event_id, item.record.value)
 
     def _count(self, items: list[Item]) -> None:
         # One label lookup per (topic, type) of the batch, not one per record.

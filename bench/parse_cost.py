@@ -38,7 +38,7 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bench.inbox_hash import _per_call_us
+from bench.inbox_hash import per_call_us
 from contracts.envelope import InboundEnvelope, typed_inbound
 from contracts.registry import EVENT_TYPES
 from services.common.messaging.inbox import content_hash
@@ -181,9 +181,9 @@ def measure(rounds: int = 5_000) -> dict[str, dict[str, Any]]:
         canonical = typed.__pydantic_serializer__.to_json(typed, exclude_defaults=True)
         row: dict[str, Any] = {
             "bytes": len(raw),
-            "pydantic_parse_us": _per_call_us(lambda m=model, r=raw: m.model_validate_json(r),
+            "pydantic_parse_us": per_call_us(lambda m=model, r=raw: m.model_validate_json(r),
                                               rounds),
-            "pydantic_hash_us": _per_call_us(lambda t=typed: content_hash(t), rounds)}
+            "pydantic_hash_us": per_call_us(lambda t=typed: content_hash(t), rounds)}
         try:
             decoder = msgspec.json.Decoder(struct_of(model))
             decoded = _decode(decoder, raw)
@@ -194,8 +194,8 @@ def measure(rounds: int = 5_000) -> dict[str, dict[str, Any]]:
         encoder = msgspec.json.Encoder()
         row.update(
             decodes=True,
-            msgspec_parse_us=_per_call_us(lambda d=decoder, r=raw: _decode(d, r), rounds),
-            msgspec_hash_us=_per_call_us(lambda d=decoded: msgspec.json.encode(d), rounds),
+            msgspec_parse_us=per_call_us(lambda d=decoder, r=raw: _decode(d, r), rounds),
+            msgspec_hash_us=per_call_us(lambda d=decoded: msgspec.json.encode(d), rounds),
             same_data=_plain(decoded) == typed.model_dump(),
             same_hash=encoder.encode(decoded) == canonical)
         if not row["same_hash"]:  # where the two first part, with some context

@@ -29,7 +29,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts import topics
 from contracts.envelope import Envelope
@@ -39,6 +40,7 @@ from services.common.messaging.consumer import BatchConsumer, Batched, Context, 
 from services.common.messaging.inbox import Inbox
 from services.common.messaging.outbox import OutboxWriter
 from services.common.messaging.relay import OutboxRelay
+from services.common.messaging.retry import is_transient
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.observability.sqlstats import SqlStats, sql_phase
 from services.common.persistence.bulk import (
@@ -90,13 +92,19 @@ def _statements(stats: SqlStats, verb: str, table: str) -> int:
                    if phase == "consumer" and v == verb and t == table))
 
 
+async def _created(url: str, metadata: MetaData) -> AsyncEngine:
+    """An engine on `url`, `metadata`'s tables created."""
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine
+
+
 async def test_a_batch_checks_its_inbox_once_and_pings_nothing(database_url: str) -> None:
     metadata = MetaData()
     tables = runtime_tables(metadata)
     applied = Table("applied", metadata, Column("code", String(64), primary_key=True))
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await _created(database_url, metadata)
     stats = SqlStats.watch(engine)
     sessions = session_factory(engine)
     subscription = Subscription(topics.INTAKE)
@@ -150,9 +158,7 @@ async def test_a_connection_the_server_dropped_costs_one_retried_attempt(
     async with postgres_database() as url:
         metadata = MetaData()
         tables = runtime_tables(metadata)
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        engine = await _created(url, metadata)
         sessions = session_factory(engine)
         subscription = Subscription(topics.INTAKE)
         seen: list[str] = []
@@ -182,9 +188,7 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
                                                          kafka_bootstrap: str) -> None:
     metadata = MetaData()
     tables = runtime_tables(metadata)
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await _created(database_url, metadata)
     stats = SqlStats.watch(engine)
     sessions = session_factory(engine)
     writer = OutboxWriter("test", tables, SystemClock())
@@ -244,9 +248,7 @@ async def test_a_json_column_takes_a_consumed_events_typed_data(database_url: st
     metadata = MetaData()
     kept = Table("kept", metadata, Column("id", String(36), primary_key=True),
                  Column("data", JSON))
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await _created(database_url, metadata)
     envelope = Subscription(topics.INTAKE, handlers={
         DossierWithdrawn.event_type: Batched(lambda *_: None)}).inbound().validate_json(
         _record(0, "D-J").value)
@@ -313,9 +315,7 @@ async def test_deferred_inserts_go_as_one_statement_per_table_in_their_order(
     tables = runtime_tables(metadata)
     kept = Table("kept_defaults", metadata, Column("id", String(36), primary_key=True),
                  Column("data", JSON), Column("state", String(10), default="new"))
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await _created(database_url, metadata)
     stats = SqlStats.watch(engine)
     codes = [f"D-{i:03d}" for i in reversed(range(120))]
     try:
@@ -340,6 +340,74 @@ async def test_deferred_inserts_go_as_one_statement_per_table_in_their_order(
         await engine.dispose()
 
 
+@pytest.mark.postgres
+async def test_postgres_inserts_of_a_begun_transaction_go_by_copy_and_fail_as_statements(
+        ) -> None:
+    """`bulk._copy`: once the transaction has begun on the server, a table's deferred rows
+    are one binary COPY, in their order (the outbox's sequence follows it), values through
+    their types, counted as a ("copy", table) statement carrying every row. Its failures
+    are raised as a statement's: a duplicate key as SQLAlchemy's IntegrityError (the
+    counter and the officers' writes catch it) with nothing of the transaction kept; a
+    connection the server dropped as an error retry.py waits out, the pool's next
+    connection a fresh one."""
+    async with postgres_database() as url:
+        metadata = MetaData()
+        tables = runtime_tables(metadata)
+        engine = await _created(url, metadata)
+        stats = SqlStats.watch(engine)
+        sessions = session_factory(engine)
+        count = select(func.count()).select_from(tables.outbox)
+
+        def row(code: str, event_id: str | None = None) -> dict[str, Any]:
+            return {"event_id": event_id or str(uuid.uuid4()), "topic": "t", "key": code,
+                    "event_type": "x", "payload": code.encode() + b"\x00",
+                    "traceparent": None, "created_at": T, "published_at": None}
+
+        codes = [f"D-{i:03d}" for i in reversed(range(120))]
+        try:
+            async with sessions() as s, s.begin():
+                assert await s.scalar(count) == 0  # the transaction's first statement
+                defer_inserts(s, tables.outbox, [row(code) for code in codes])
+                with sql_phase("consumer"):
+                    assert await flush_inserts(s) == 120
+            async with sessions() as s:
+                rows = (await s.execute(select(tables.outbox).order_by(
+                    tables.outbox.c.seq))).all()
+            assert [r.key for r in rows] == codes
+            assert rows[0].payload == b"D-119\x00" and rows[0].created_at == T
+            assert rows[0].traceparent is None and rows[0].published_at is None
+            assert stats.statements[("consumer", "copy", "outbox")][0::2] == [1, 120]
+            assert ("consumer", "insert", "outbox") not in stats.statements
+
+            with pytest.raises(IntegrityError):
+                async with sessions() as s, s.begin():
+                    await s.scalar(count)
+                    await write_rows(s, tables.outbox, [row("D-new"),
+                                                        row("D-dup", rows[0].event_id)])
+            async with sessions() as s:
+                assert await s.scalar(count) == 120
+
+            with pytest.raises(DBAPIError) as lost:
+                async with sessions() as s, s.begin():
+                    await s.scalar(count)
+                    driver = (await (await s.connection()).get_raw_connection()
+                              ).driver_connection
+                    assert await _terminate_backends(url.rsplit("/", 1)[1]) >= 1
+                    # Once the client has seen it closed: a COPY begun while the server
+                    # was still ending it fails in asyncpg's protocol state instead.
+                    for _ in range(500):
+                        if driver.is_closed():
+                            break
+                        await asyncio.sleep(0.01)
+                    await write_rows(s, tables.outbox, [row("D-lost")])
+            assert lost.value.connection_invalidated
+            assert is_transient(lost.value)
+            async with sessions() as s:
+                assert await s.scalar(count) == 120
+        finally:
+            await engine.dispose()
+
+
 async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
         database_url: str) -> None:
     """`write_rows`' modes, each one statement through the driver on both databases: keep
@@ -352,9 +420,7 @@ async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
               Column("part", Integer, primary_key=True), Column("label", String(20)),
               Column("n", Integer, nullable=False), Column("data", JSON),
               Column("at", UtcDateTime()))
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await _created(database_url, metadata)
     stats = SqlStats.watch(engine)
     key = ("code", "part")
     early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)

@@ -99,5 +99,9 @@ def test_a_statement_is_known_by_its_verb_and_table() -> None:
                  "AS probed") == ("select", "inbox")
     assert shape("INSERT INTO outbox (seq) SELECT c1 FROM unnest($1::BIGINT[]) AS u(c1)") == \
         ("insert", "outbox")
+    # bulk.py's COPY: the table copied into, not the STDIN its rows come from.
+    assert shape('COPY "inbox" (consumer, event_id) FROM STDIN (FORMAT binary)') == \
+        ("copy", "inbox")
+    assert shape("COPY outbox (seq) FROM STDIN (FORMAT binary)") == ("copy", "outbox")
     assert shape("BEGIN IMMEDIATE") == ("begin", "")
     assert shape("SELECT pg_try_advisory_lock($1)") == ("select", "")

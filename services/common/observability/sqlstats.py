@@ -31,9 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 _phase: ContextVar[str] = ContextVar("onestop_sql_phase", default="other")
 _STARTED = "onestop_sql_started"
 _VERB = re.compile(r"\s*(\w+)")
-# The table a statement is about: the first one named after INTO, UPDATE or FROM (not
-# unnest, the function a batch's keys are spread with: inbox.py, bulk.py).
-_TABLE = re.compile(r"\b(?:INTO|UPDATE|FROM)\s+(?!unnest\b)\"?([\w.]+)", re.IGNORECASE)
+# The table a statement is about: the first one named after INTO, UPDATE, COPY or FROM
+# (not unnest, the function a batch's keys are spread with: inbox.py, bulk.py; nor STDIN,
+# where bulk.py's COPY reads its rows from).
+_TABLE = re.compile(r"\b(?:INTO|UPDATE|COPY|FROM)\s+(?!(?:unnest|STDIN)\b)\"?([\w.]+)",
+                    re.IGNORECASE)
 _MAX_SHAPES = 5000
 
 

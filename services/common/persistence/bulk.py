@@ -8,10 +8,12 @@ are buffered and flushed together just before commit, in the order they were add
 A table's buffer goes to the driver as prepared here (`_Writer`: the statement compiled
 once per table, column set and dialect, each value through its type's own bind processor),
 not through SQLAlchemy's per-row parameter processing:
-- PostgreSQL: ONE `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, a column per array,
-  whatever the count (`python -m bench.inserts`: about half an executemany's client CPU and
-  under half its server CPU per row, close to COPY, while the statement stays SQLAlchemy's:
-  its errors wrapped, its events seen, the transaction begun by it as by any other);
+- PostgreSQL: plain inserts by binary COPY inside the transaction (`_copy`: under half the
+  client CPU of the arrays below, `python -m bench.inserts`), with SQLAlchemy's events and
+  error classes kept; upserts and updates, and an insert that would be a transaction's
+  first statement, as ONE `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, a column
+  per array, whatever the count (about half an executemany's client CPU and under half
+  its server CPU per row);
 - SQLite: the driver's executemany of tuples, in one worker call.
 A table with a Python-side default for a column the rows leave out is written the usual way.
 `write_rows` takes the same path for upserts (keep, replace, add) and updates by key.
@@ -23,7 +25,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,8 +49,8 @@ from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from services.common.persistence.db import UtcDateTime
@@ -112,11 +114,15 @@ async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, A
               if dialect is not None else None)
     if writer is not None and not (mode == "add" and len(_last_per_key(rows, keys)) < len(rows)):
         try:
-            parameters = writer.parameters(rows)
+            parameters = writer.records(rows) if writer.copy else writer.parameters(rows)
         except KeyError:  # rows of other shapes: SQLAlchemy says which value is missing
             pass
         else:
             conn = await session.connection()
+            if writer.copy:
+                if await _copy(conn, table, writer, parameters):
+                    return
+                parameters = writer.parameters(rows)
             await conn.exec_driver_sql(writer.sql, parameters)
             return
     statement, rows = _statement(session, table, rows, mode, tuple(keys), newer, held)
@@ -161,12 +167,19 @@ class _Writer:
     columns: tuple[str, ...]
     convert: tuple[Callable[[Any], Any] | None, ...]
     arrays: bool  # PostgreSQL: one parameter per column, an array of its values
+    # PostgreSQL's plain inserts: the COPY that `_copy` sends, else "".
+    copy: str = ""
 
     def parameters(self, rows: list[dict[str, Any]]) -> Any:
         pairs = tuple(zip(self.columns, self.convert, strict=True))
         if self.arrays:
             return tuple([row[name] for row in rows] if convert is None else
                          [convert(row[name]) for row in rows] for name, convert in pairs)
+        return self.records(rows)
+
+    def records(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """A tuple of the columns' values per row (SQLite's executemany, PostgreSQL's COPY)."""
+        pairs = tuple(zip(self.columns, self.convert, strict=True))
         if not any(convert for _, convert in pairs):
             return [tuple(row[name] for name in self.columns) for row in rows]
         return [tuple(row[name] if convert is None else convert(row[name])
@@ -236,7 +249,55 @@ def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
             sql += f"{conflict} DO UPDATE SET " + ", ".join(
                 f"{q.quote(n)} = " + (f"{name}.{q.quote(n)} + " if mode == "add" else "")
                 + f"excluded.{q.quote(n)}" for n in others)
-    return _Writer(sql, columns, convert, arrays=pg)
+    copy = (f"COPY {target} FROM STDIN (FORMAT binary)"
+            if pg and mode == "insert" else "")
+    return _Writer(sql, columns, convert, arrays=pg, copy=copy)
+
+
+async def _copy(conn: AsyncConnection, table: Table, writer: _Writer,
+                records: list[tuple[Any, ...]]) -> bool:
+    """PostgreSQL: `records` (`_Writer.records`) inserted by asyncpg's binary COPY, in
+    their order (an outbox's sequence follows it), inside the session's transaction; False,
+    with nothing sent, when that transaction has not begun on the server yet (the adapter
+    begins it with its first statement: the caller's INSERT then does). COPY takes under
+    half the client CPU of the INSERT from arrays (`python -m bench.inserts`: no array to
+    encode, no statement to bind) and half the server CPU for the inbox's rows.
+
+    It is not a SQLAlchemy statement, so what one would have is done here: the cursor
+    events (SqlStats, the bench's timers) are dispatched around it, and a failure is raised
+    as SQLAlchemy raises a statement's: a duplicate key as IntegrityError (callers catch
+    it), a lost connection as a DBAPIError with the connection invalidated (retry.py waits
+    it out)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        return False
+    sync = conn.sync_connection
+    assert sync is not None  # a connection of a session, begun above
+    sync.dispatch.before_cursor_execute(sync, None, writer.copy, records, None, True)
+    try:
+        await driver.copy_records_to_table(table.name, records=records,
+                                           columns=writer.columns, schema_name=table.schema)
+    except Exception as error:
+        await conn.run_sync(_raise_as_a_statement, raw.dbapi_connection, writer.copy, error)
+    sync.dispatch.after_cursor_execute(sync, None, writer.copy, records, None, True)
+    return True
+
+
+def _raise_as_a_statement(sync: Connection, adapter: Any, statement: str,
+                          error: Exception) -> NoReturn:
+    """`error`, raised by asyncpg, raised as SQLAlchemy raises a failed statement's: the
+    dialect's adapter translates it to its DB-API class (its `_handle_exception`, which
+    always raises), and the connection handles that as its own statement's
+    (`_handle_dbapi_exception`: wrapped in sqlalchemy.exc's class of that name, parameters
+    hidden as the engine hides them, a lost connection invalidated along with the pool's
+    older ones). Both are SQLAlchemy's private methods, the only way to the same handling;
+    tests/integration/test_runtime_sql.py holds them to it."""
+    try:
+        adapter._handle_exception(error)
+    except Exception as translated:
+        sync._handle_dbapi_exception(translated, statement, None, None, None)
+    raise error  # not reached: both of the above raise
 
 
 def _bind(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

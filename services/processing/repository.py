@@ -61,7 +61,7 @@ class ProcessingRepository(KeptAnswers):
                 for r in records], "keep", ("code",))
 
     async def write_cases(self, s: AsyncSession, records: list[CaseRecord]) -> None:
-        """Whole cases written back by code, one executemany for the batch."""
+        """Whole cases written back by code, one statement for the batch (bulk.write_rows)."""
         await write_rows(s, tables.cases, [row_of(r) for r in records], "update", ("code",))
 
     def add_history(self, s: AsyncSession, code: str, history: dict[str, Any]) -> None:
@@ -77,7 +77,8 @@ class ProcessingRepository(KeptAnswers):
             "due_at": event.step_due_at})
 
     async def complete_steps(self, s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Steps completed (dossier_code, seq, completed_at, outcome), one executemany."""
+        """Steps completed (dossier_code, seq, completed_at, outcome), one statement for the
+        batch (bulk.write_rows)."""
         await write_rows(s, tables.steps, rows, "update", ("dossier_code", "seq"))
 
     async def steps(self, s: AsyncSession, code: str) -> list[dict[str, Any]]:

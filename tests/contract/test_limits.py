@@ -114,6 +114,29 @@ def test_a_timestamp_is_a_sane_iso_string(value: Any) -> None:
         Stamped.model_validate_json(json.dumps({"at": value}))
 
 
+@pytest.mark.parametrize("value", [
+    "2026-03-02T08:00:00+07:00", "2026-03-02 08:00:00.123456+07:00", "2026-03-02t08:00Z",
+    "2000-01-01T00:00:00+14:00", "2100-12-31T23:59:59-12:00", "2026-03-02T08:00:00-00:30",
+    "1999-12-31T23:59:59Z", "2101-01-01T00:00:00+07:00", "0999-01-01T00:00:00Z",
+    "2026-03-02T08:00:00", "2026-03-02", "2026-03-02T08", "20260302T080000Z", "",
+    "2026-13-02T08:00:00Z", "2026-02-30T08:00:00Z", "2026-03-02T25:00:00Z",
+    "\u0662\u0660\u0662\u0666-03-02T08:00:00Z", "1767225600", " 2026-03-02T08:00:00Z",
+])
+def test_a_timestamp_read_from_json_is_judged_as_one_built_in_python(value: str) -> None:
+    """The wire check (a pattern in pydantic-core) takes what the Python validators take,
+    as the same value, and refuses what they refuse (non-ASCII digits: the Python check
+    lets them through to the parser, which refuses them with an error of its own)."""
+    def outcome(parse: Any) -> Any:
+        try:
+            return parse().at
+        except ValidationError as exc:
+            assert exc.errors()[0]["type"] in ("value_error", "timezone_aware",
+                                               "datetime_from_date_parsing")
+            return "refused"
+    assert outcome(lambda: Stamped.model_validate_json(json.dumps({"at": value}))) == \
+        outcome(lambda: Stamped.model_validate({"at": value}))
+
+
 def test_timestamps_accept_iso_strings_and_datetimes_built_in_code() -> None:
     assert Stamped.model_validate_json('{"at": "2026-03-02T08:00:00+07:00"}').at == \
         datetime(2026, 3, 2, 1, tzinfo=UTC)
@@ -142,6 +165,7 @@ def test_every_event_timestamp_is_strict() -> None:
             if "AwareDatetime" in text or "datetime.datetime" in text:
                 seen += 1
                 assert "_iso_only" in text and "_sane_year" in text, (cls.__name__, name)
+                assert "_wire_or_built" in text, (cls.__name__, name)
     assert seen >= 35
 
 

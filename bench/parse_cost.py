@@ -12,9 +12,10 @@ in contracts/examples, beside three checks that say what a switch would have to 
 - `same_data`: it reads the same values as pydantic does (compared as JSON builtins);
 - `same_hash`: its encoding is byte for byte the one `content_hash` hashes, so the inbox rows
   recorded before a switch would still recognise a redelivery.
-Nothing is asserted; the figures and the differences are printed. The Python validators
-the contracts hold (contracts/common.py `Timestamp`: ISO text only, years 2000..2100; the
-envelope's time turned to UTC, its type's version checked) are not in the generated types:
+Nothing is asserted; the figures and the differences are printed. The checks the contracts
+add to the types (contracts/common.py `Timestamp`: ISO text only, years 2000..2100, a
+pattern pydantic-core checks when it reads JSON; the envelope's type, a pattern; its time
+turned to UTC, the one Python validator a record still meets) are not in the generated types:
 msgspec's JSON decoder takes only RFC 3339 text for a datetime, the rest would need checks
 of its own, and the timings here leave them out.
 

@@ -63,7 +63,8 @@ def _sane_year(value: datetime) -> datetime:
 
 
 # The same two rules as a pattern of the string itself, the year as given (its first four
-# digits): checked by pydantic-core, not by a call into Python.
+# digits, MIN_YEAR..MAX_YEAR spelled out): checked by pydantic-core, not by a call into
+# Python. tests/contract/test_limits.py holds both paths to the same verdicts.
 _WIRE_TIMESTAMP = r"^(?:20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"
 _WIRE_MESSAGE = (f"a timestamp must be an ISO 8601 string with a time zone offset, the year "
                  f"between {MIN_YEAR} and {MAX_YEAR}")

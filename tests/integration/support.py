@@ -24,8 +24,16 @@ def settings_for(settings_cls: type, bootstrap: str, database_url: str, tmp: Pat
                         reset_check_seconds=1.0)
 
 
-async def started(runtime: Runtime) -> Runtime:
-    await runtime.start()
+async def started(runtime: Runtime, seconds: float = 120) -> Runtime:
+    """The runtime, started; a start that does not finish within `seconds` fails the test
+    by name (and is stopped) instead of waiting for the suite's own timeout."""
+    try:
+        async with asyncio.timeout(seconds):
+            await runtime.start()
+    except TimeoutError:
+        async with asyncio.timeout(30):
+            await runtime.stop()
+        raise AssertionError(f"{runtime.name} did not start within {seconds} s") from None
     return runtime
 
 

@@ -255,7 +255,7 @@ def test_the_jsonl_exporter_writes_one_span_a_line_under_var(tmp_path: Path) -> 
 def test_settings_choose_the_exporter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("ONESTOP_TRACING_EXPORTER", raising=False)
     assert ServiceSettings().tracing_exporter == "jsonl"  # development: a file under var/
-    assert ServiceSettings().tracing_sample_ratio == 0.1
+    assert ServiceSettings().tracing_sample_ratio == 0.01
     monkeypatch.setenv("ONESTOP_TRACING_EXPORTER", "none")
     monkeypatch.setenv("ONESTOP_TRACING_SAMPLE_RATIO", "0.25")
     settings = ServiceSettings(var_dir=tmp_path)

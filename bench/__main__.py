@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench import broker_storage, monitor, pipeline, readme, rebuild
+from bench import broker_storage, monitor, pipeline, readme, rebuild, soak
 from bench.targets import print_targets, targets
 
 
@@ -69,6 +69,9 @@ def main() -> None:
     result["monitor"] = monitor.measure_ticks(args.cases, args.due, ("sqlite", "postgres"))
     if args.broker_storage:
         result["broker_storage"] = broker_storage.measure(args.broker_storage)
+    # Not this run's: the last 30-minute soak at half load (python -m bench.soak), named.
+    if (last_soak := soak.latest(pipeline.ROOT / "results")) is not None:
+        result["soak"] = last_soak
     result["targets"] = targets(result)
     summary(result)
     written = pipeline.write(result, "")

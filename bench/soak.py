@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +42,29 @@ from bench.pipeline import (
     running_services,
     write,
 )
+from bench.targets import FLAT_MIB_PER_10_MIN, RSS_MIB
 from contracts.topics import SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
 
-RSS_LIMIT_MIB = 200.0
-FLAT_MIB_PER_10_MIN = 2.0  # growth per 10 minutes after warm-up still called flat
+RSS_LIMIT_MIB = float(RSS_MIB)
+
+
+def latest(results: Path, minutes: int = 30, share: float = 0.5) -> dict[str, Any] | None:
+    """The newest soak in `results` (bench/results/*-soak-*.json) that ran at least
+    `minutes` minutes at `share` of the full load: its file, time, backend, length and the
+    verdict per service; None when there is none. `make bench` prints it beside its own
+    figures: a 30-minute soak is too long to run with every bench."""
+    for path in sorted(results.glob("*-soak-*.json"), reverse=True):  # names start with UTC
+        try:
+            run = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if len(run.get("minutes", [])) >= minutes and run.get("share") == share and \
+                run.get("services"):
+            return {"file": path.name, "at": run["at"], "backend": run["backend"],
+                    "minutes": len(run["minutes"]), "services": run["services"]}
+    return None
 
 
 def drift(series: list[float], warmup: int) -> dict[str, float]:

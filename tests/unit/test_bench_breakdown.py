@@ -146,3 +146,11 @@ def test_every_target_is_printed_beside_its_figure() -> None:
     assert rows["PostgreSQL / SQLite events/s"] == (pytest.approx(5_500 / 6_000), False)
     assert rows["postgres x2 / postgres events/s"] == (pytest.approx(1.8), True)
     assert rows["rebuild events/s"] == (21_000, True)
+    # The last 30-minute soak (not this run's), named by its file's time: its steepest slope.
+    soak = {"file": "20261206T111058Z-soak-postgres.json", "backend": "postgres",
+            "minutes": 30, "services": {
+                "intake": {"slope_mib_per_10_min": 0.1, "flat": True, "under_limit": True},
+                "reporting": {"slope_mib_per_10_min": 2.5, "flat": False,
+                              "under_limit": True}}}
+    rows = {r["target"]: (r["figure"], r["holds"]) for r in targets({**result, "soak": soak})}
+    assert rows["RSS MiB per 10 min, 30-min soak (postgres, 20261206T111058Z)"] == (2.5, False)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from bench.soak import cost_per_dossier, drift, judge
+from bench.soak import cost_per_dossier, drift, judge, latest
 
 
 def test_a_steady_series_is_flat_and_a_creeping_one_is_not() -> None:
@@ -57,3 +60,26 @@ def test_a_minutes_cost_is_each_services_cpu_per_dossier_beside_the_servers() ->
     # The local broker's CPU beside them, when the minute's start read it.
     assert cost_per_dossier(_Cpu({"intake": 0.2}, broker=31.0), {"broker": 30.0}, 100) == \
         {"intake": 2.0, "broker": 10.0}  # type: ignore[arg-type]
+
+
+def test_make_bench_shows_the_newest_soak_long_enough_at_half_load(tmp_path: Path) -> None:
+    def soak(name: str, minutes: int, share: float, slope: float) -> None:
+        services = {"intake": {"slope_mib_per_10_min": slope, "peak_mib": 170.0,
+                               "flat": slope <= 2.0, "under_limit": True}}
+        (tmp_path / name).write_text(json.dumps({
+            "at": name[:16], "backend": "postgres", "share": share,
+            "minutes": [{}] * minutes, "services": services}))
+
+    assert latest(tmp_path) is None
+    soak("20261206T111058Z-soak-postgres.json", 30, 0.5, 0.4)
+    soak("20261207T010000Z-soak-postgres-short.json", 10, 0.5, 9.0)  # too short
+    soak("20261207T020000Z-soak-postgres-quarter.json", 30, 0.25, 9.0)  # another load
+    (tmp_path / "20261207T030000Z-soak-broken.json").write_text("{")  # unreadable
+    found = latest(tmp_path)
+    assert found is not None
+    assert (found["file"], found["minutes"], found["backend"]) == (
+        "20261206T111058Z-soak-postgres.json", 30, "postgres")
+    soak("20261207T040000Z-soak-postgres.json", 31, 0.5, 3.0)
+    newest = latest(tmp_path)
+    assert newest is not None and newest["file"] == "20261207T040000Z-soak-postgres.json"
+    assert newest["services"]["intake"]["slope_mib_per_10_min"] == 3.0

@@ -111,7 +111,7 @@ class ServiceSettings(BaseSettings):
                                        validation_alias=_shared("ONESTOP_TRACING_OTLP_ENDPOINT"))
     # Share of the consumed records without a sampled parent that start a recorded trace
     # (HTTP requests always do; a trace is recorded whole or not at all). At 1.0 the
-    # pipeline spends about a quarter more CPU per dossier; at 0.1 the services spent 8-11%
+    # pipeline spends about a quarter more CPU per dossier; at 0.1 the services spent 8-12%
     # more CPU per dossier than at 0.01 in alternated PostgreSQL pipeline runs (a py-spy
     # profile put 7-17% of each service's samples in tracing). 0.01 still records several
     # dossiers a second at the 5,000 events/s targeted, some 400,000 traces a day.

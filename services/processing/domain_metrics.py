@@ -27,7 +27,7 @@ class CaseGauges:
 
     async def refresh(self) -> None:
         async with self.sessions() as s:
-            rows = await self.repo.open_counts(s, domain.RESOLVED)
+            rows = await self.repo.open_counts(s)
         totals: dict[str, dict[str, int]] = {}
         for agency, deadline, count in rows:
             per = totals.setdefault(agency, {"open": 0, domain.NEAR: 0, domain.OVERDUE: 0})

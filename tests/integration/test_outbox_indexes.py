@@ -7,6 +7,8 @@ revision drops it, and its downgrade brings it back."""
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +29,19 @@ METADATA = {"intake": intake.metadata, "digitization": digitization.metadata,
             "processing": processing.metadata, "notification": notification.metadata,
             "reporting": reporting.metadata}
 READ = {"ix_outbox_created_at", "ix_outbox_pending", "ix_outbox_parked"}
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+
+
+def _before_the_drop(service: str) -> str:
+    """The revision below the one that dropped ix_outbox_published_at (later revisions of
+    the service come down with it)."""
+    for path in sorted((SERVICES / service / "migrations" / "versions").glob("*.py")):
+        text = path.read_text("utf-8")
+        if "drop_outbox_published_at_index()" in text:
+            found = re.search(r"^down_revision: .* = '(\w+)'", text, re.MULTILINE)
+            assert found, path
+            return found.group(1)
+    raise AssertionError(f"{service}: no revision drops ix_outbox_published_at")
 
 
 def _indexes(conn: Connection) -> set[str]:
@@ -52,7 +67,7 @@ async def test_the_outbox_keeps_only_the_indexes_its_queries_read(database_url: 
     await upgrade_async(service, database_url, METADATA[service])
     assert await _outbox_indexes(database_url) == READ
     cfg = alembic_config(service, database_url, METADATA[service])
-    await asyncio.to_thread(command.downgrade, cfg, "-1")
+    await asyncio.to_thread(command.downgrade, cfg, _before_the_drop(service))
     assert await _outbox_indexes(database_url) == READ | {"ix_outbox_published_at"}
     await upgrade_async(service, database_url, METADATA[service])
     assert await _outbox_indexes(database_url) == READ

@@ -47,8 +47,6 @@ from contracts.topics import SERVICES
 from deploy.local.broker import free_port
 from deploy.local.stack import Stack
 
-RSS_LIMIT_MIB = float(RSS_MIB)
-
 
 def latest(results: Path, minutes: int = 30, share: float = 0.5) -> dict[str, Any] | None:
     """The newest soak in `results` (bench/results/*-soak-*.json) that ran at least
@@ -87,7 +85,7 @@ def judge(series: dict[str, list[float]], warmup: int) -> dict[str, dict[str, An
     out: dict[str, dict[str, Any]] = {}
     for name, values in series.items():
         d: dict[str, Any] = drift(values, warmup)
-        d["under_limit"] = d["peak_mib"] <= RSS_LIMIT_MIB
+        d["under_limit"] = d["peak_mib"] <= RSS_MIB
         d["flat"] = d["slope_mib_per_10_min"] <= FLAT_MIB_PER_10_MIN
         out[name] = d
     return out
@@ -204,7 +202,7 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"\n== soak: {len(result['minutes'])} minutes at {result['share']:.0%} of the full "
           f"load ({result['offered_records_per_s']:,.0f} records/s), {result['backend']} ==")
     print(f"{'service':14s} {'warm MiB':>9s} {'last MiB':>9s} {'peak MiB':>9s} "
-          f"{'MiB/10 min':>11s}  target (<= {RSS_LIMIT_MIB:.0f} MiB, "
+          f"{'MiB/10 min':>11s}  target (<= {RSS_MIB:.0f} MiB, "
           f"<= {FLAT_MIB_PER_10_MIN} MiB/10 min after {result['warmup_minutes']} min)")
     for name, d in result["services"].items():
         verdict = "holds" if d["under_limit"] and d["flat"] else "NOT MET"

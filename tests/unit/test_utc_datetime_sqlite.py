@@ -49,3 +49,26 @@ def test_other_types_and_postgresql_keep_their_own_processors() -> None:
 
     assert _bind(UtcDateTime(), postgresql.dialect()) is not UtcDateTime.sqlite_text
     assert _bind(String(10), sqlite.dialect()) is None
+
+
+def test_a_writers_records_are_its_columns_values_converted_in_row_order() -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    from services.common.persistence.bulk import _writer
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("name", String(10)), Column("at", UtcDateTime()))
+    writer = _writer(table, ("id", "name", "at"), sqlite.dialect())
+    assert writer is not None
+    shared = datetime(2026, 12, 7, 8, tzinfo=timezone(timedelta(hours=7)))
+    # A run of one object, an equal one that is another object, None, then the first again.
+    times = [shared, shared, shared.astimezone(UTC), None, shared, datetime(
+        2026, 12, 7, 1, 0, 0, 5, tzinfo=UTC)]
+    rows = [{"id": i, "name": f"n{i}", "at": at} for i, at in enumerate(times)]
+    assert writer.records(rows) == [
+        (i, f"n{i}", None if at is None else UtcDateTime.sqlite_text(at))
+        for i, at in enumerate(times)]
+    assert writer.records(rows)[1][2] == "2026-12-07 01:00:00.000000"
+    assert writer.records([]) == []
+    with pytest.raises(ValueError, match="naive"):
+        writer.records([{"id": 1, "name": "x", "at": datetime(2026, 12, 7)}])

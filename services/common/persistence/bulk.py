@@ -178,12 +178,35 @@ class _Writer:
         return self.records(rows)
 
     def records(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """A tuple of the columns' values per row (SQLite's executemany, PostgreSQL's COPY)."""
-        pairs = tuple(zip(self.columns, self.convert, strict=True))
-        if not any(convert for _, convert in pairs):
-            return [tuple(row[name] for name in self.columns) for row in rows]
-        return [tuple(row[name] if convert is None else convert(row[name])
-                      for name, convert in pairs) for row in rows]
+        """A tuple of the columns' values per row (SQLite's executemany, PostgreSQL's COPY),
+        made a column at a time and zipped: a generator per row cost more than the values
+        (1.6 against 1.2 µs a row of reporting's events, bench: 1.5 against 0.1 an inbox
+        row, whose one time is the same object in every row)."""
+        columns = []
+        for name, convert in zip(self.columns, self.convert, strict=True):
+            values = [row[name] for row in rows]
+            if convert is UtcDateTime.sqlite_text:
+                values = _times_text(values)
+            elif convert is not None:
+                values = [convert(value) for value in values]
+            columns.append(values)
+        return list(zip(*columns, strict=True))
+
+
+_NOTHING = object()
+
+
+def _times_text(values: list[Any]) -> list[str | None]:
+    """UtcDateTime.sqlite_text of each, written once for a run of the same object (a
+    batch's rows share their `applied_at`, `updated_at`...)."""
+    out: list[str | None] = []
+    last: Any = _NOTHING
+    text: str | None = None
+    for value in values:
+        if value is not last:
+            last, text = value, UtcDateTime.sqlite_text(value)
+        out.append(text)
+    return out
 
 
 _WRITERS: dict[tuple[Any, ...], _Writer | None] = {}

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bench.rebuild import lifecycle
 from contracts.common import ReturnChannel
@@ -39,7 +39,7 @@ from services.reporting import tables
 from services.reporting.app import build
 from services.reporting.calendars import Calendars
 from services.reporting.facts import Recorded, fold
-from services.reporting.rebuild import rebuild
+from services.reporting.rebuild import DEFERRED, NotEmpty, rebuild
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
@@ -129,6 +129,13 @@ def pdf_text(path: Path) -> str:
 async def table(runtime: Runtime, name: str) -> list[dict[str, Any]]:
     async with runtime.sessions() as s:
         return await ReportingRepository().table_rows(s, name)
+
+
+async def indexes(runtime: Runtime) -> dict[str, set[str]]:
+    """The secondary indexes the database holds, of each table a rebuild fills."""
+    async with runtime.engine.connect() as conn:
+        return await conn.run_sync(lambda c: {t.name: {i["name"] for i in inspect(
+            c).get_indexes(t.name)} for t in DEFERRED})
 
 
 async def give_ratings(client: httpx.AsyncClient, unique: str) -> None:
@@ -260,6 +267,18 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
                 for name in PROJECTIONS:
                     assert await table(runtime, name) == await table(rebuilt, name), name
                 assert await office_ratings(rebuilt, offices) == rated
+                # Its indexes were dropped for the replay and built again at the end.
+                schema = {t.name: {str(i.name) for i in t.indexes} for t in DEFERRED}
+                found = await indexes(rebuilt)
+                assert found == await indexes(runtime)
+                assert all(schema[t] and schema[t] <= found[t] for t in schema)
+                # A rebuild into a database that holds a rebuild is refused, before it
+                # drops an index or writes a row.
+                events = await table(rebuilt, "events")
+                with pytest.raises(NotEmpty, match="events"):
+                    await rebuild(settings, url)
+                assert await indexes(rebuilt) == found
+                assert await table(rebuilt, "events") == events
             finally:
                 await rebuilt.engine.dispose()
 
@@ -274,6 +293,7 @@ async def test_live_facts_reports_and_rebuild(kafka_bootstrap: str, database_url
             try:
                 for name in PROJECTIONS:
                     assert await table(runtime, name) == await table(spilled, name), name
+                assert await indexes(spilled) == await indexes(runtime)
             finally:
                 await spilled.engine.dispose()
     finally:

@@ -480,9 +480,12 @@ class BatchConsumer:
 
     def _context(self, session: AsyncSession, item: Item) -> Context:
         return Context(session, item.envelope, item.record.topic, item.record.headers,
-                       item.principal, self._trace.context_for(
-                           item.record.headers, item.record.topic, item.envelope),
-                       item.event_id, item.record.value)
+                       item.principal, self._record_trace(item), item.event_id,
+                       item.record.value)
+
+    def _record_trace(self, item: Item) -> RecordTrace:
+        """What the record's work runs in (BatchTrace.context_for)."""
+        return self._trace.context_for(item.record.headers, item.record.topic, item.envelope)
 
     def _count(self, items: list[Item]) -> None:
         # One label lookup per (topic, type) of the batch, not one per record.

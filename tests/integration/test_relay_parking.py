@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import Topic
 from deploy.local.broker import LocalBroker, free_port
 from services.common.clock import SystemClock
-from services.common.messaging.kafka import ensure_topics, make_producer
+from services.common.messaging.kafka import KeyPartitioner, ensure_topics, make_producer
 from services.common.messaging.relay import OutboxRelay, classify
 from services.common.observability.metrics import RuntimeMetrics
 from services.common.persistence.db import (
@@ -206,29 +206,80 @@ async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
 # --- each error class, with a producer that answers as told (no broker needed) ---
 
 
+class ScriptedBatch:
+    """The producer's batch builder: takes `capacity` records, then answers None (full)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.values: list[bytes] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: int | None,
+               headers: list[tuple[str, bytes]]) -> object | None:
+        if len(self.values) >= self.capacity:
+            return None
+        self.values.append(value)
+        return object()
+
+
 class ScriptedProducer:
     """send() answers per payload: RecordMetadata, or an exception raised at send (sync) or
-    set on the future; a list gives one answer per attempt."""
+    set on the future; a list gives one answer per attempt. A batch (send_batch) answers as
+    the broker does, for all its records at once: raised when one of them is answered
+    `sync`, failed with the first `fail` among them, else acknowledged with consecutive
+    offsets. `capacity` records fit a batch (1: each row goes alone, as send() sent them);
+    topics have `partitions` partitions."""
 
-    def __init__(self, script: dict[bytes, list[tuple[str, Any]]]) -> None:
+    def __init__(self, script: dict[bytes, list[tuple[str, Any]]], capacity: int = 1,
+                 partitions: int = 1) -> None:
         self.script = script
-        self.offset = 0
+        self.capacity = capacity
+        self.partitions = partitions
+        self.offsets: dict[int, int] = {}
         self.attempts: dict[bytes, int] = {}
+        self.batches: list[tuple[int, list[bytes]]] = []  # (partition, payloads) as sent
 
-    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[RecordMetadata]:
+    def _answer(self, value: bytes) -> tuple[str, Any]:
         n = self.attempts.get(value, 0)
         self.attempts[value] = n + 1
         answers = self.script.get(value, [("ok", None)])
-        how, exc = answers[min(n, len(answers) - 1)]
+        return answers[min(n, len(answers) - 1)]
+
+    def _acked(self, topic: str, partition: int, count: int) -> RecordMetadata:
+        first = self.offsets.get(partition, 0) + 1
+        self.offsets[partition] = first + count - 1
+        return RecordMetadata(topic, partition, TopicPartition(topic, partition), first, -1,
+                              0, 0)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def create_batch(self) -> ScriptedBatch:
+        return ScriptedBatch(self.capacity)
+
+    async def send_batch(self, batch: ScriptedBatch, topic: str, *, partition: int
+                         ) -> asyncio.Future[RecordMetadata]:
+        answers = [self._answer(value) for value in batch.values]
+        self.batches.append((partition, list(batch.values)))
+        for how, exc in answers:
+            if how == "sync":
+                raise exc
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        failed = next((exc for how, exc in answers if how == "fail"), None)
+        if failed is not None:
+            future.set_exception(failed)
+        else:
+            future.set_result(self._acked(topic, partition, len(batch.values)))
+        return future
+
+    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[RecordMetadata]:
+        how, exc = self._answer(value)
         if how == "sync":
             raise exc
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         if how == "fail":
             future.set_exception(exc)
         else:
-            self.offset += 1
-            future.set_result(RecordMetadata(topic, 0, TopicPartition(topic, 0), self.offset,
-                                             -1, 0, 0))
+            future.set_result(self._acked(topic, 0, 1))
         return future
 
 
@@ -335,3 +386,62 @@ async def test_health_route_reports_the_relay(database_url: str, tmp_path: Path)
         broker.kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runtime.stop(), 20)
+
+
+def _keys_by_partition(partitions: int) -> list[str]:
+    """A key the relay sends to each partition, in partition order."""
+    found: dict[int, str] = {}
+    for n in range(1000):
+        found.setdefault(KeyPartitioner()(f"k{n}".encode(), list(range(partitions)),
+                                          list(range(partitions))), f"k{n}")
+        if len(found) == partitions:
+            return [found[p] for p in range(partitions)]
+    raise AssertionError("no key for some partition")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_partitions_rows_go_as_one_batch_and_a_refused_batch_goes_row_by_row(
+        database_url: str) -> None:
+    key0, key1 = _keys_by_partition(2)
+    script: dict[bytes, list[tuple[str, Any]]] = {
+        b"bad": [("fail", InvalidTopicError())],  # refused for good, alone too
+        b"c1": [("fail", KafkaTimeoutError()), ("ok", None)],  # broker busy, then fine
+    }
+    producer = ScriptedProducer(script, capacity=10, partitions=2)
+    async with rig(database_url, producer, "127.0.0.1:1") as r:
+        ids = {}
+        for payload, key in ((b"a0", key0), (b"a1", key1), (b"bad", key0), (b"b1", key1),
+                             (b"b0", key0), (b"c1", key1)):
+            ids[payload] = await r.add("t", payload, key)
+        result = await r.relay.publish_pending()
+        # One batch per partition, its rows in sequence order.
+        assert producer.batches == [(0, [b"a0", b"bad", b"b0"]), (1, [b"a1", b"b1", b"c1"])]
+        # Partition 0's batch was refused as a whole: its rows went again one by one and
+        # only the one at fault is parked; partition 1's waits for the broker, whole.
+        assert (result.published, result.parked) == (2, 1)
+        assert isinstance(result.retry_error, KafkaTimeoutError)
+        assert producer.attempts == {b"a0": 2, b"bad": 2, b"b0": 2, b"a1": 1, b"b1": 1,
+                                     b"c1": 1}
+        rows = await r.rows()
+        state = {p: ("published" if rows[i].published_at else
+                     "parked" if rows[i].parked_at else "pending") for p, i in ids.items()}
+        assert state == {b"a0": "published", b"bad": "parked", b"b0": "published",
+                         b"a1": "pending", b"b1": "pending", b"c1": "pending"}
+        result = await r.relay.publish_pending()
+        assert (result.published, result.parked, result.retry_error) == (3, 0, None)
+        assert producer.batches[-1] == (1, [b"a1", b"b1", b"c1"])
+        # The batch's offsets are its rows': the next offset after it is kept.
+        assert r.relay.watermarks[("t", 1)] == producer.offsets[1] + 1 == 4
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_partitions_rows_beyond_a_batch_go_in_the_next_in_order(
+        database_url: str) -> None:
+    producer = ScriptedProducer({}, capacity=2)
+    async with rig(database_url, producer, "127.0.0.1:1") as r:
+        for n in range(5):
+            await r.add("t", b"r%d" % n)
+        result = await r.relay.publish_pending()
+        assert (result.published, result.parked, result.retry_error) == (5, 0, None)
+        assert producer.batches == [(0, [b"r0", b"r1"]), (0, [b"r2", b"r3"]), (0, [b"r4"])]
+        assert r.relay.watermarks[("t", 0)] == 6 and r.sample("onestop_outbox_pending") == 0

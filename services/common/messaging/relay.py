@@ -15,6 +15,11 @@ the broker refuses for good (too large, invalid, anything not a Kafka error) is 
 its reason and counted, and never holds back the rows behind it; a row that failed because
 the broker is away or busy stays pending and is retried after a backoff. `health()` reports
 a relay with pending rows that has not moved for `stall_seconds`.
+
+A pass sends each partition's rows, in sequence order, as whole batches (`send_batch`): the
+broker answers a partition's batch as a whole either way, and the producer's `send` cost a
+future, a size estimate and a partition lookup per row. A batch refused for good is sent
+again row by row, so only the row at fault is parked.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.topics import HEARTBEAT, TOPICS
 from services.common.clock import Clock
-from services.common.messaging.kafka import ensure_topics
+from services.common.messaging.kafka import KeyPartitioner, ensure_topics
 from services.common.messaging.retry import is_transient
 from services.common.observability.logs import get_logger
 from services.common.observability.metrics import RuntimeMetrics
@@ -77,6 +82,16 @@ def park_reason(exc: BaseException) -> str:
     return (text if text.startswith(name) else f"{name}: {text}")[:500]
 
 
+def _append(batch: Any, record: tuple[bytes, bytes], headers: list[tuple[str, bytes]]
+            ) -> bool:
+    """Whether the producer's batch took the record (False: it is full, or refused it)."""
+    try:
+        return batch.append(key=record[0], value=record[1], timestamp=None,
+                            headers=headers) is not None
+    except Exception:
+        return False
+
+
 async def _outcome(sent: asyncio.Future[RecordMetadata]) -> RecordMetadata | BaseException:
     """The broker's answer to one send, or why it failed. Awaited one after another: the
     sends of a pass are answered together, and a gather would cost more than the waits."""
@@ -92,6 +107,26 @@ async def _outcome(sent: asyncio.Future[RecordMetadata]) -> RecordMetadata | Bas
         raise
     except Exception as exc:
         return exc
+
+
+@dataclass
+class Acked:
+    """Rows the broker acknowledged together, with consecutive offsets from `first`."""
+
+    rows: list[Row[Any]]
+    topic: str
+    partition: int
+    first: int
+
+
+@dataclass
+class Sent:
+    """A batch of one partition's rows handed to the producer: its answer is theirs."""
+
+    rows: list[Row[Any]]
+    topic: str
+    partition: int
+    future: asyncio.Future[RecordMetadata]
 
 
 @dataclass
@@ -183,6 +218,12 @@ class OutboxRelay:
         # Where a pass's scan for pending rows starts (ScanFloor): published rows leave dead
         # entries in ix_outbox_pending that a scan from the start reads until VACUUM.
         self.floor = ScanFloor(late_commit_seconds, full_scan_seconds)
+        # The producer's own choice of partition for a key (kafka.make_producer's): a row's
+        # batch must go where `send` would have put the row.
+        self.partitioner = KeyPartitioner()
+        # A row's key and value above this go alone (`send`), where the producer measures
+        # them against its request limit: a batch would take an oversized first record.
+        self.batch_record_limit = int(getattr(producer, "_max_request_size", 1_048_576)) - 4096
 
     def poke(self) -> None:
         self.wake.set()
@@ -347,32 +388,23 @@ class OutboxRelay:
             await self._refresh_counts()
         result = PassResult()
         parked: list[tuple[Row[Any], BaseException]] = []
-        sent: list[tuple[Row[Any], asyncio.Future[RecordMetadata]]] = []
-        for row in rows:
-            try:
-                sent.append((row, await self._send(row)))
-            except Exception as exc:
-                if self.stopping.is_set() or classify(exc) == "retry":
-                    # Broker away or buffer full: every row behind this one would wait as
-                    # long. Stop here; what was sent is still settled below.
-                    result.retry_error = exc
-                    break
-                parked.append((row, exc))  # refused before leaving: size, serialization
-        outcomes = [await _outcome(f) for _, f in sent]
-        acked: list[tuple[Row[Any], RecordMetadata]] = []
         suspects: list[Row[Any]] = []
-        for (row, _), outcome in zip(sent, outcomes, strict=True):
+        sent = await self._send_batches(rows, result, suspects)
+        acked: list[Acked] = []
+        for batch in sent:
+            outcome = await _outcome(batch.future)
             if isinstance(outcome, RecordMetadata):
-                acked.append((row, outcome))
+                acked.append(Acked(batch.rows, batch.topic, batch.partition, outcome.offset))
             elif classify(outcome) == "retry":
                 result.retry_error = outcome  # stays pending; later rows are not held back
             else:
-                suspects.append(row)
+                suspects.extend(batch.rows)
         # The broker refuses a batch as a whole, failing each record in it: send each
         # refused row again on its own so that only the one at fault is parked.
-        for row in suspects:
+        for row in sorted(suspects, key=lambda r: r.seq):
             try:
-                acked.append((row, await (await self._send(row))))
+                md = await (await self._send(row))
+                acked.append(Acked([row], md.topic, md.partition, md.offset))
             except Exception as exc:
                 if classify(exc) == "retry":
                     result.retry_error = exc
@@ -383,7 +415,7 @@ class OutboxRelay:
             self.floor.reset()  # rows stayed pending: scan from the start until they move
         else:
             self.floor.passed(time.monotonic(), rows[-1].seq)
-        result.published, result.parked = len(acked), len(parked)
+        result.published, result.parked = sum(len(a.rows) for a in acked), len(parked)
         if result.moved:
             self._progressed()
         if result.parked or result.retry_error or len(rows) == self.batch:
@@ -405,17 +437,104 @@ class OutboxRelay:
         async with self.sessions() as s:
             return (await s.execute(self.pending_rows(), {"floor": floor})).all()
 
-    async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
+    async def _send_batches(self, rows: Sequence[Row[Any]], result: PassResult,
+                            suspects: list[Row[Any]]) -> list[Sent]:
+        """The rows as batches, one partition's rows in sequence order in each, handed to
+        the producer. A row the producer will not take into a batch is a suspect (sent on
+        its own, it says why); a batch it will not queue for good makes its rows suspects;
+        a broker away or a full buffer stops the pass there (`result.retry_error`): what
+        was handed over is still settled."""
+        groups: dict[tuple[str, int], list[Row[Any]]] = {}
+        partitions: dict[str, list[int]] = {}
+        for row in rows:
+            try:
+                if row.topic not in partitions:
+                    partitions[row.topic] = sorted(await self.producer.partitions_for(row.topic))
+            except Exception as exc:
+                if self.stopping.is_set() or classify(exc) == "retry":
+                    result.retry_error = exc  # every row behind this one would wait as long
+                    break
+                suspects.append(row)
+                continue
+            names = partitions[row.topic]
+            groups.setdefault((row.topic, self.partitioner(row.key.encode(), names, names)),
+                              []).append(row)
+        sent: list[Sent] = []
+        for (topic, partition), group in groups.items():
+            members: list[tuple[Row[Any], SendSpan]] = []
+            batch = self.producer.create_batch()
+            for row in group:
+                headers, span = self._headers(row)
+                record = self._record(row)
+                if record is not None and not _append(batch, record, headers):
+                    # Full: this batch goes, the row starts the next.
+                    if not await self._hand_over(batch, topic, partition, members, sent,
+                                                 result, suspects):
+                        return sent
+                    members, batch = [], self.producer.create_batch()
+                    if not _append(batch, record, headers):
+                        record = None
+                if record is None:  # alone, its own send says what is wrong with it
+                    span.done()
+                    suspects.append(row)
+                else:
+                    members.append((row, span))
+            if members and not await self._hand_over(batch, topic, partition, members, sent,
+                                                     result, suspects):
+                return sent
+        return sent
+
+    def _record(self, row: Row[Any]) -> tuple[bytes, bytes] | None:
+        """The row's key and value for a batch; None when it should go alone: its payload
+        does not open, or it is near the producer's request limit (`send` measures it
+        exactly, and refuses it for good when over, where a batch takes an oversized first
+        record)."""
+        try:
+            # Opened only now (sealed at rest when it carries personal data), also when a
+            # broker reset has every retained row published again.
+            value = open_payload(row.payload)
+        except Exception:
+            return None
+        key = row.key.encode()
+        return None if len(key) + len(value) > self.batch_record_limit else (key, value)
+
+    async def _hand_over(self, batch: Any, topic: str, partition: int,
+                         members: list[tuple[Row[Any], SendSpan]], sent: list[Sent],
+                         result: PassResult, suspects: list[Row[Any]]) -> bool:
+        """One batch queued for its partition; False when the pass must stop."""
+        try:
+            future: asyncio.Future[RecordMetadata] = await self.producer.send_batch(
+                batch, topic, partition=partition)
+        except Exception as exc:
+            for _, span in members:
+                span.done(exc)
+            if self.stopping.is_set() or classify(exc) == "retry":
+                result.retry_error = exc  # broker away or buffer full: the rest waits too
+                return False
+            suspects.extend(row for row, _ in members)
+            return True
+        spans = [span for _, span in members if span.span is not None]
+        if spans:  # sampled rows: their send spans end at the broker's answer
+            future.add_done_callback(lambda f: [
+                span.done(None if f.cancelled() else f.exception()) for span in spans])
+        sent.append(Sent([row for row, _ in members], topic, partition, future))
+        return True
+
+    def _headers(self, row: Row[Any]) -> tuple[list[tuple[str, bytes]], SendSpan]:
+        """A row's record headers, and its send span (a sampled row's, ended at the
+        broker's answer, is the record's parent)."""
         headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
-        # Sampled rows: a send span, ended at the broker's answer, is the record's parent.
         span = SendSpan(self.tracer, row.topic, row.key, row.event_id, row.event_type,
                         row.traceparent)
         traceparent = span.header(row.traceparent)
         if traceparent:
             headers.append(("traceparent", traceparent.encode()))
+        return headers, span
+
+    async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
+        """One row on its own (a suspect of a refused batch)."""
+        headers, span = self._headers(row)
         try:
-            # Opened only now (sealed at rest when it carries personal data), also when a
-            # broker reset has every retained row published again.
             future: asyncio.Future[RecordMetadata] = await self.producer.send(
                 row.topic, open_payload(row.payload), key=row.key.encode(), headers=headers)
         except BaseException as exc:
@@ -426,23 +545,23 @@ class OutboxRelay:
                 lambda f: span.done(None if f.cancelled() else f.exception()))
         return future
 
-    async def _settle(self, acked: Sequence[tuple[Row[Any], RecordMetadata]],
+    async def _settle(self, acked: Sequence[Acked],
                       parked: Sequence[tuple[Row[Any], BaseException]]) -> None:
         """Mark acknowledged rows published and refused rows parked, in one transaction."""
         if not acked and not parked:
             return
         reset = False
         touched: dict[tuple[str, int], int] = {}
-        for _, md in acked:
-            tp = (md.topic, md.partition)
-            if md.offset < self.watermarks.get(tp, 0) and tp not in touched:
+        for a in acked:
+            tp = (a.topic, a.partition)
+            if a.first < self.watermarks.get(tp, 0) and tp not in touched:
                 reset = True  # the broker handed out an offset it had already given: new log
-            touched[tp] = max(touched.get(tp, 0), md.offset + 1)
+            touched[tp] = max(touched.get(tp, 0), a.first + len(a.rows))
         now = self.clock.now()
         async with self.sessions() as s, s.begin():
             if acked:
                 dialect = dialect_of(s)
-                seqs = [r.seq for r, _ in acked]
+                seqs = [r.seq for a in acked for r in a.rows]
                 await s.execute(self._mark(dialect), {
                     "now": now, "seqs": values_of(seqs, dialect), "low": min(seqs),
                     "high": max(seqs)})
@@ -451,7 +570,10 @@ class OutboxRelay:
                                 .values(parked_at=now, park_reason=park_reason(exc)))
             await self._save_watermarks(s, touched, replace=reset)
         # One label lookup per topic of the pass, not one per row.
-        for topic, n in Counter(row.topic for row, _ in acked).items():
+        published: Counter[str] = Counter()
+        for a in acked:
+            published[a.topic] += len(a.rows)
+        for topic, n in published.items():
             self.metrics.published(topic=topic).inc(n)
         for row, exc in parked:
             self.metrics.outbox_parked(topic=row.topic, reason=type(exc).__name__).inc()

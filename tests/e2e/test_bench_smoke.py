@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import monitor, pipeline, rebuild
+from bench import monitor, pipeline, rebuild, relay_rows
 from contracts.topics import SERVICES
 from deploy.simulate import expectation, traffic
 
@@ -77,3 +77,11 @@ def test_the_rebuild_rate_and_a_monitor_tick(tmp_path: Path) -> None:
     tick = ticks["sqlite"]
     assert tick["cases"] == 2_000 and tick["taken"] == 20 and tick["tick_seconds"] > 0
     monitor.print_table(ticks)
+
+
+def test_the_relays_cpu_per_row(tmp_path: Path) -> None:
+    figures = relay_rows.measure(rows=40, passes=2, backend="sqlite", var=tmp_path)
+    assert figures["published"] == 80 and figures["cpu_us_per_row"] > 0
+    parts = figures["parts_us_per_row"]
+    assert {"_pending", "_send_batches", "_settle"} <= set(parts)
+    assert all(v >= 0 for v in parts.values())

@@ -444,7 +444,7 @@ class OutboxRelay:
         its own, it says why); a batch it will not queue for good makes its rows suspects;
         a broker away or a full buffer stops the pass there (`result.retry_error`): what
         was handed over is still settled."""
-        groups: dict[tuple[str, int], list[Row[Any]]] = {}
+        groups: dict[tuple[str, int], list[tuple[Row[Any], bytes]]] = {}
         partitions: dict[str, list[int]] = {}
         for row in rows:
             try:
@@ -456,16 +456,16 @@ class OutboxRelay:
                     break
                 suspects.append(row)
                 continue
-            names = partitions[row.topic]
-            groups.setdefault((row.topic, self.partitioner(row.key.encode(), names, names)),
-                              []).append(row)
+            names, key = partitions[row.topic], row.key.encode()
+            groups.setdefault((row.topic, self.partitioner(key, names, names)),
+                              []).append((row, key))
         sent: list[Sent] = []
         for (topic, partition), group in groups.items():
             members: list[tuple[Row[Any], SendSpan]] = []
             batch = self.producer.create_batch()
-            for row in group:
+            for row, key in group:
                 headers, span = self._headers(row)
-                record = self._record(row)
+                record = self._record(row, key)
                 if record is not None and not _append(batch, record, headers):
                     # Full: this batch goes, the row starts the next.
                     if not await self._hand_over(batch, topic, partition, members, sent,
@@ -484,7 +484,7 @@ class OutboxRelay:
                 return sent
         return sent
 
-    def _record(self, row: Row[Any]) -> tuple[bytes, bytes] | None:
+    def _record(self, row: Row[Any], key: bytes) -> tuple[bytes, bytes] | None:
         """The row's key and value for a batch; None when it should go alone: its payload
         does not open, or it is near the producer's request limit (`send` measures it
         exactly, and refuses it for good when over, where a batch takes an oversized first
@@ -495,7 +495,6 @@ class OutboxRelay:
             value = open_payload(row.payload)
         except Exception:
             return None
-        key = row.key.encode()
         return None if len(key) + len(value) > self.batch_record_limit else (key, value)
 
     async def _hand_over(self, batch: Any, topic: str, partition: int,

@@ -32,13 +32,12 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from sqlalchemy import (
     BigInteger,
-    Row,
     Select,
     Update,
     bindparam,
@@ -109,11 +108,25 @@ async def _outcome(sent: asyncio.Future[RecordMetadata]) -> RecordMetadata | Bas
         return exc
 
 
+class Pending(NamedTuple):
+    """An outbox row a pass publishes (`pending_rows`' columns, in their order). A plain
+    tuple: a pass reads each row's fields about fifteen times, and a SQLAlchemy `Row`
+    answers a field by name in ~0.4 µs where a named tuple takes ~0.03."""
+
+    seq: int
+    topic: str
+    key: str
+    payload: bytes
+    traceparent: str | None
+    event_type: str
+    event_id: str
+
+
 @dataclass
 class Acked:
     """Rows the broker acknowledged together, with consecutive offsets from `first`."""
 
-    rows: list[Row[Any]]
+    rows: list[Pending]
     topic: str
     partition: int
     first: int
@@ -123,7 +136,7 @@ class Acked:
 class Sent:
     """A batch of one partition's rows handed to the producer: its answer is theirs."""
 
-    rows: list[Row[Any]]
+    rows: list[Pending]
     topic: str
     partition: int
     future: asyncio.Future[RecordMetadata]
@@ -336,7 +349,7 @@ class OutboxRelay:
         `floor` (ScanFloor), through ix_outbox_pending."""
         if self._pending_rows is None:
             o = self.t.outbox.c
-            self._pending_rows = (
+            self._pending_rows = (  # the columns of `Pending`, in its order
                 select(o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
                        o.event_id)
                 .where(o.published_at.is_(None), o.parked_at.is_(None),
@@ -387,8 +400,8 @@ class OutboxRelay:
         else:
             await self._refresh_counts()
         result = PassResult()
-        parked: list[tuple[Row[Any], BaseException]] = []
-        suspects: list[Row[Any]] = []
+        parked: list[tuple[Pending, BaseException]] = []
+        suspects: list[Pending] = []
         sent = await self._send_batches(rows, result, suspects)
         acked: list[Acked] = []
         for batch in sent:
@@ -425,7 +438,7 @@ class OutboxRelay:
             self.metrics.outbox_pending.set(0)
         return result
 
-    async def _pending(self, floor: int) -> Sequence[Row[Any]]:
+    async def _pending(self, floor: int) -> Sequence[Pending]:
         """A pass's rows (`pending_rows`). PostgreSQL: one statement outside a transaction,
         one round trip; in a session, a BEGIN and a ROLLBACK went with it every pass (at a
         quarter of the full load, BEGIN and ROLLBACK were 8% of a service's CPU samples).
@@ -433,18 +446,20 @@ class OutboxRelay:
         if self.engine.dialect.name == "postgresql":
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return (await conn.execute(self.pending_rows(), {"floor": floor})).all()
+                return list(map(Pending._make, await conn.execute(
+                    self.pending_rows(), {"floor": floor})))
         async with self.sessions() as s:
-            return (await s.execute(self.pending_rows(), {"floor": floor})).all()
+            return list(map(Pending._make, await s.execute(self.pending_rows(),
+                                                           {"floor": floor})))
 
-    async def _send_batches(self, rows: Sequence[Row[Any]], result: PassResult,
-                            suspects: list[Row[Any]]) -> list[Sent]:
+    async def _send_batches(self, rows: Sequence[Pending], result: PassResult,
+                            suspects: list[Pending]) -> list[Sent]:
         """The rows as batches, one partition's rows in sequence order in each, handed to
         the producer. A row the producer will not take into a batch is a suspect (sent on
         its own, it says why); a batch it will not queue for good makes its rows suspects;
         a broker away or a full buffer stops the pass there (`result.retry_error`): what
         was handed over is still settled."""
-        groups: dict[tuple[str, int], list[tuple[Row[Any], bytes]]] = {}
+        groups: dict[tuple[str, int], list[tuple[Pending, bytes]]] = {}
         partitions: dict[str, list[int]] = {}
         for row in rows:
             try:
@@ -461,7 +476,7 @@ class OutboxRelay:
                               []).append((row, key))
         sent: list[Sent] = []
         for (topic, partition), group in groups.items():
-            members: list[tuple[Row[Any], SendSpan]] = []
+            members: list[tuple[Pending, SendSpan]] = []
             batch = self.producer.create_batch()
             for row, key in group:
                 headers, span = self._headers(row)
@@ -484,7 +499,7 @@ class OutboxRelay:
                 return sent
         return sent
 
-    def _record(self, row: Row[Any], key: bytes) -> tuple[bytes, bytes] | None:
+    def _record(self, row: Pending, key: bytes) -> tuple[bytes, bytes] | None:
         """The row's key and value for a batch; None when it should go alone: its payload
         does not open, or it is near the producer's request limit (`send` measures it
         exactly, and refuses it for good when over, where a batch takes an oversized first
@@ -498,8 +513,8 @@ class OutboxRelay:
         return None if len(key) + len(value) > self.batch_record_limit else (key, value)
 
     async def _hand_over(self, batch: Any, topic: str, partition: int,
-                         members: list[tuple[Row[Any], SendSpan]], sent: list[Sent],
-                         result: PassResult, suspects: list[Row[Any]]) -> bool:
+                         members: list[tuple[Pending, SendSpan]], sent: list[Sent],
+                         result: PassResult, suspects: list[Pending]) -> bool:
         """One batch queued for its partition; False when the pass must stop."""
         try:
             future: asyncio.Future[RecordMetadata] = await self.producer.send_batch(
@@ -519,7 +534,7 @@ class OutboxRelay:
         sent.append(Sent([row for row, _ in members], topic, partition, future))
         return True
 
-    def _headers(self, row: Row[Any]) -> tuple[list[tuple[str, bytes]], SendSpan]:
+    def _headers(self, row: Pending) -> tuple[list[tuple[str, bytes]], SendSpan]:
         """A row's record headers, and its send span (a sampled row's, ended at the
         broker's answer, is the record's parent)."""
         headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
@@ -530,7 +545,7 @@ class OutboxRelay:
             headers.append(("traceparent", traceparent.encode()))
         return headers, span
 
-    async def _send(self, row: Row[Any]) -> asyncio.Future[RecordMetadata]:
+    async def _send(self, row: Pending) -> asyncio.Future[RecordMetadata]:
         """One row on its own (a suspect of a refused batch)."""
         headers, span = self._headers(row)
         try:
@@ -545,7 +560,7 @@ class OutboxRelay:
         return future
 
     async def _settle(self, acked: Sequence[Acked],
-                      parked: Sequence[tuple[Row[Any], BaseException]]) -> None:
+                      parked: Sequence[tuple[Pending, BaseException]]) -> None:
         """Mark acknowledged rows published and refused rows parked, in one transaction."""
         if not acked and not parked:
             return

@@ -88,15 +88,24 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i:i + _CHUNK]
 
 
-def recorded(row: Any) -> Recorded:
+def recorded(event_id: str, kind: str, time: datetime, agency_code: str, data: str
+             ) -> Recorded:
     """A stored event as the fold reads it: its data parsed once, straight from the stored
     JSON text, into its contract event."""
-    event = EVENT_TYPES[row.type].model_validate_json(row.data)
-    return Recorded(row.event_id, row.time, row.agency_code, event)  # type: ignore[arg-type]
+    event = EVENT_TYPES[kind].model_validate_json(data)
+    return Recorded(event_id, time, agency_code, event)  # type: ignore[arg-type]
+
+
+def _add_recorded(out: dict[str, list[Recorded]], rows: Iterable[Any]) -> None:
+    """`_recorded_query`'s rows into `out`, per dossier. Unpacked by position: a Row
+    answers a field by name in ~0.4 µs, and a rebuild's fold reads six of every event."""
+    for code, event_id, kind, time, agency_code, data in rows:
+        out[code].append(recorded(event_id, kind, time, agency_code, data))
 
 
 def _recorded_query() -> Any:
     e = tables.events
+    # `_add_recorded` unpacks these columns in this order.
     # The data as the JSON text it is stored as: pydantic parses it once, not json first.
     return select(e.c.dossier_code, e.c.event_id, e.c.type, e.c.time, e.c.agency_code,
                   cast(e.c.data, Text).label("data"))
@@ -127,9 +136,8 @@ class ReportingRepository:
         """The folded events of `codes` stored so far, per dossier."""
         dialect = dialect_of(s)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for r in await s.execute(_stored_events_read(dialect),
-                                 {"codes": values_of(codes, dialect)}):
-            out[r.dossier_code].append(recorded(r))
+        _add_recorded(out, await s.execute(_stored_events_read(dialect),
+                                           {"codes": values_of(codes, dialect)}))
         return out
 
     async def folded_codes(self, s: AsyncSession) -> list[str]:
@@ -148,8 +156,7 @@ class ReportingRepository:
         if as_of is not None:
             q = q.where(e.c.time <= as_of)
         out: dict[str, list[Recorded]] = defaultdict(list)
-        for r in await s.execute(q):
-            out[r.dossier_code].append(recorded(r))
+        _add_recorded(out, await s.execute(q))
         return out
 
     # --- facts ---------------------------------------------------------------------------
@@ -386,9 +393,8 @@ class ReportingRepository:
         e = tables.events
         out: dict[str, list[Recorded]] = defaultdict(list)
         for chunk in _chunks(codes):
-            for r in await s.execute(_recorded_query().where(
-                    e.c.dossier_code.in_(chunk), e.c.type.in_(types)).order_by(e.c.seq)):
-                out[r.dossier_code].append(recorded(r))
+            _add_recorded(out, await s.execute(_recorded_query().where(
+                e.c.dossier_code.in_(chunk), e.c.type.in_(types)).order_by(e.c.seq)))
         return out
 
     async def step_totals(self, s: AsyncSession, since: datetime | None = None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +49,8 @@ class FakeReportingRepository(ReportingRepository):
         for row in self.events.values():
             if row["dossier_code"] in wanted and row["type"] not in NOT_FOLDED:
                 out.setdefault(row["dossier_code"], []).append(
-                    recorded(SimpleNamespace(**row)))
+                    recorded(row["event_id"], row["type"], row["time"], row["agency_code"],
+                             row["data"]))
         return out
 
     async def lock_folds(self, s: AsyncSession, codes: Sequence[str]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import monitor, pipeline, rebuild, relay_rows, upserts
+from bench import monitor, pipeline, rebuild, relay_rows
 from contracts.topics import SERVICES
 from deploy.simulate import expectation, traffic
 
@@ -85,10 +85,3 @@ def test_the_relays_cpu_per_row(tmp_path: Path) -> None:
     parts = figures["parts_us_per_row"]
     assert {"_pending", "_send_batches", "_settle"} <= set(parts)
     assert all(v >= 0 for v in parts.values())
-
-
-def test_an_upsert_both_ways() -> None:
-    figures = upserts.measure(rows=20, batches=2)
-    assert set(figures) == {"arrays", "json"}
-    for way in figures.values():
-        assert way["client"] > 0 and way["wall"] > 0 and way["server"] >= 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -19,16 +19,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import (
     JSON,
-    BigInteger,
-    Boolean,
     Column,
-    Date,
     Integer,
     MetaData,
-    SmallInteger,
     String,
     Table,
-    Text,
     event,
     func,
     select,
@@ -58,7 +53,6 @@ from services.common.persistence.bulk import (
 )
 from services.common.persistence.db import (
     UtcDateTime,
-    json_text,
     make_engine,
     runtime_tables,
     session_factory,
@@ -485,66 +479,6 @@ async def test_batch_writes_keep_replace_add_and_update_by_key_in_one_statement(
         assert "F" not in await stored()  # the whole write failed with its transaction
     finally:
         await engine.dispose()
-
-
-@pytest.mark.postgres
-async def test_postgres_batch_writes_of_plain_columns_go_as_one_json_text_stored_exactly(
-        ) -> None:
-    """PostgreSQL: a batch write of plain columns (text, integers, booleans, dates,
-    UtcDateTime, JSON) is ONE JSON text read by json_populate_recordset, not an array per
-    column, and the server stores what the arrays stored: text with quotes, backslashes,
-    line breaks and Vietnamese as it is, integers to 2**62, a time in its instant, JSON
-    values as SQLAlchemy's serializer writes them. A value the JSON would deliver otherwise
-    takes the arrays (a JSON column's None stays the JSON null SQLAlchemy writes, True in an
-    integer column is 1); a naive time is refused as UtcDateTime refuses it."""
-    metadata = MetaData()
-    t = Table("plain", metadata, Column("code", String(40), primary_key=True),
-              Column("label", Text), Column("n", BigInteger), Column("small", SmallInteger),
-              Column("flag", Boolean), Column("day", Date), Column("at", UtcDateTime()),
-              Column("data", JSON))
-    async with postgres_database() as url:
-        engine = await _created(url, metadata)
-        sent: list[str] = []
-        event.listen(engine.sync_engine, "before_cursor_execute",
-                     lambda *args: sent.append(args[2]))
-        hanoi = timezone(timedelta(hours=7))
-        odd = 'Hồ sơ "số 1"\\ và\n dòng hai \t; {a,b} NULL'
-        rows = [{"code": f"C{i}", "label": odd if i == 0 else f"l{i}", "n": 2**62 - i,
-                 "small": -i, "flag": i % 2 == 0, "day": date(2026, 12, 1 + i),
-                 "at": datetime(2026, 12, 7, 9, 30, 15, 123456 + i, tzinfo=hanoi),
-                 "data": {"tên": ["Nguyễn", i], "nested": {"ok": True, "x": None}}}
-                for i in range(3)]
-
-        async def stored() -> dict[str, tuple[Any, ...]]:
-            async with session_factory(engine)() as s:
-                return {r[0]: tuple(r[1:]) for r in (await s.execute(
-                    select(t, t.c.data.is_(None)).order_by(t.c.code))).all()}
-        try:
-            async with session_factory(engine)() as s, s.begin():
-                await write_rows(s, t, rows, "replace", ("code",))
-            assert any("json_populate_recordset" in q for q in sent)
-            got = await stored()
-            for row in rows:
-                *values, null = got[row["code"]]
-                assert tuple(values) == tuple(row[k] for k in list(row)[1:]) and not null
-            async with engine.connect() as conn:
-                text_of = await conn.scalar(text("SELECT data::text FROM plain WHERE code='C1'"))
-            assert text_of == json_text(rows[1]["data"])  # the serializer's own text
-
-            sent.clear()
-            async with session_factory(engine)() as s, s.begin():
-                await write_rows(s, t, [{"code": "C0", "n": True, "data": None}], "update",
-                                 ("code",))
-            assert not any("json_populate_recordset" in q for q in sent)
-            *values, null = (await stored())["C0"]
-            assert values[1] == 1 and values[6] is None and not null  # JSON null, not NULL
-
-            naive = {**rows[2], "at": datetime(2026, 12, 7, 9, 30)}
-            with pytest.raises(ValueError, match="naive datetime"):
-                async with session_factory(engine)() as s, s.begin():
-                    await write_rows(s, t, [naive], "replace", ("code",))
-        finally:
-            await engine.dispose()
 
 
 async def test_reads_by_key_answer_every_key_and_never_scan_a_table_without_statistics(

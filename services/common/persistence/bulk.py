@@ -11,12 +11,9 @@ not through SQLAlchemy's per-row parameter processing:
 - PostgreSQL: plain inserts by binary COPY inside the transaction (`_copy`: under half the
   client CPU of the arrays below, `python -m bench.inserts`), with SQLAlchemy's events and
   error classes kept; upserts and updates, and an insert that would be a transaction's
-  first statement, as ONE statement whatever the count: when every column is of a plain
-  type (`_json_checks`), the rows as one JSON text read by `json_populate_recordset`
-  (reporting's facts: a third of the arrays' client CPU, 18% less client and server CPU
-  together, `python -m bench.upserts`), else `INSERT ... SELECT ... FROM
-  unnest($1::type[], ...)`, a column per array (about half an executemany's client CPU and
-  under half its server CPU per row);
+  first statement, as ONE `INSERT ... SELECT ... FROM unnest($1::type[], ...)`, a column
+  per array, whatever the count (about half an executemany's client CPU and under half
+  its server CPU per row);
 - SQLite: the driver's executemany of tuples, in one worker call.
 A table with a Python-side default for a column the rows leave out is written the usual way.
 `write_rows` takes the same path for upserts (keep, replace, add) and updates by key.
@@ -30,7 +27,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NoReturn
 
-from pydantic_core import to_json
 from sqlalchemy import (
     ColumnElement,
     Delete,
@@ -55,17 +51,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.types import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Date,
-    Integer,
-    SmallInteger,
-    String,
-    Text,
-    TypeEngine,
-)
+from sqlalchemy.types import TypeEngine
 
 from services.common.persistence.db import UtcDateTime
 
@@ -128,8 +114,7 @@ async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, A
               if dialect is not None else None)
     if writer is not None and not (mode == "add" and len(_last_per_key(rows, keys)) < len(rows)):
         try:
-            sql, parameters = ((writer.copy, writer.records(rows)) if writer.copy
-                               else writer.statement(rows))
+            parameters = writer.records(rows) if writer.copy else writer.parameters(rows)
         except KeyError:  # rows of other shapes: SQLAlchemy says which value is missing
             pass
         else:
@@ -137,8 +122,8 @@ async def write_rows(session: AsyncSession, table: Table, rows: list[dict[str, A
             if writer.copy:
                 if await _copy(conn, table, writer, parameters):
                     return
-                sql, parameters = writer.statement(rows)
-            await conn.exec_driver_sql(sql, parameters)
+                parameters = writer.parameters(rows)
+            await conn.exec_driver_sql(writer.sql, parameters)
             return
     statement, rows = _statement(session, table, rows, mode, tuple(keys), newer, held)
     await session.execute(statement, rows)
@@ -184,18 +169,6 @@ class _Writer:
     arrays: bool  # PostgreSQL: one parameter per column, an array of its values
     # PostgreSQL's plain inserts: the COPY that `_copy` sends, else "".
     copy: str = ""
-    # PostgreSQL, columns of plain types only (`_json_checks`): the same write reading the
-    # rows from ONE JSON text (json_populate_recordset), and each column's check of its
-    # values before they go that way.
-    json_sql: str = ""
-    json: tuple[Callable[[list[Any]], bool] | None, ...] | None = None
-
-    def statement(self, rows: list[dict[str, Any]]) -> tuple[str, Any]:
-        """The statement and its parameters for `rows`: the JSON text's when every value
-        goes that way as it would in the arrays, else the arrays' (or SQLite's tuples)."""
-        if self.json is not None and (text := self._json_text(rows)) is not None:
-            return self.json_sql, (text,)
-        return self.sql, self.parameters(rows)
 
     def parameters(self, rows: list[dict[str, Any]]) -> Any:
         pairs = tuple(zip(self.columns, self.convert, strict=True))
@@ -203,19 +176,6 @@ class _Writer:
             return tuple([row[name] for row in rows] if convert is None else
                          [convert(row[name]) for row in rows] for name, convert in pairs)
         return self.records(rows)
-
-    def _json_text(self, rows: list[dict[str, Any]]) -> str | None:
-        """`rows` as the JSON text json_populate_recordset reads, or None when one value
-        would not arrive as the arrays deliver it (`_json_checks`), or the rows differ in
-        their keys: the arrays then take them as they always did (a key missing there is
-        SQLAlchemy's error to say, where the JSON would have made it NULL)."""
-        first = rows[0].keys()
-        if any(row.keys() != first for row in rows):
-            return None
-        for name, check in zip(self.columns, self.json, strict=True):  # type: ignore[arg-type]
-            if check is not None and not check([row[name] for row in rows]):
-                return None
-        return to_json(rows).decode()
 
     def records(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """A tuple of the columns' values per row (SQLite's executemany, PostgreSQL's COPY),
@@ -261,50 +221,6 @@ def _writer(table: Table, columns: tuple[str, ...], dialect: Dialect, mode: Mode
     return _WRITERS[key]
 
 
-def _aware(values: list[Any]) -> bool:
-    """UtcDateTime's own check (process_bind_param), which the JSON does not pass through:
-    a naive time is refused, not stored as the server's zone would read it."""
-    for value in values:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime: the system stores aware times only")
-    return True
-
-
-def _no_bools(values: list[Any]) -> bool:
-    # The arrays send True to an integer column as 1; the JSON's `true` is refused there.
-    return not any(type(value) is bool for value in values)
-
-
-def _no_nulls(values: list[Any]) -> bool:
-    # A JSON column's None is the JSON `null` (SQLAlchemy's none_as_null=False); the
-    # recordset makes every JSON null an SQL NULL.
-    return None not in values
-
-
-def _json_checks(columns: list[Any]) -> tuple[Callable[[list[Any]], bool] | None, ...] | None:
-    """Each column's check when every column is of a type the JSON text delivers as the
-    arrays do (text, integers, booleans, dates, UtcDateTime, plain JSON: what pydantic-core
-    writes, the server's input functions read back the same), else None (the arrays)."""
-    checks: list[Callable[[list[Any]], bool] | None] = []
-    for column in columns:
-        kind = column.type
-        if isinstance(kind, UtcDateTime):
-            checks.append(_aware)
-        elif type(kind) in _JSON_PLAIN:
-            checks.append(None)
-        elif type(kind) in _JSON_INTEGERS:  # Seq too: BigInteger with a SQLite variant
-            checks.append(_no_bools)
-        elif type(kind) is JSON:
-            checks.append(_no_nulls)
-        else:
-            return None
-    return tuple(checks)
-
-
-_JSON_PLAIN = (String, Text, Boolean, Date)
-_JSON_INTEGERS = (Integer, SmallInteger, BigInteger)
-
-
 def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
                     mode: Mode = "insert", keys: tuple[str, ...] = (),
                     newer: str | None = None, held: tuple[tuple[str, Any], ...] = ()
@@ -319,41 +235,15 @@ def _compile_writer(table: Table, columns: tuple[str, ...], dialect: Dialect,
         return None  # a Python-side default only SQLAlchemy's own insert would fill in
     cols = [table.c[name] for name in columns]
     convert = tuple(_bind(c.type, dialect) for c in cols)
-    if dialect.name == "sqlite":
-        return _Writer(_compile_sql(table, cols, dialect, mode, keys, newer, held, "tuples"),
-                       columns, convert, arrays=False)
-    q = dialect.identifier_preparer
-    copy = (f"COPY {q.format_table(table)} ({', '.join(q.quote(c.name) for c in cols)}) "
-            "FROM STDIN (FORMAT binary)" if mode == "insert" else "")
-    # The same write from ONE JSON text for the batch, when its columns allow: asyncpg
-    # checks every array element against collections.abc before encoding it (~0.6 us a
-    # value), where pydantic-core writes the batch's JSON in one call.
-    checks = _json_checks(cols)
-    return _Writer(_compile_sql(table, cols, dialect, mode, keys, newer, held, "arrays"),
-                   columns, convert, arrays=True, copy=copy,
-                   json_sql="" if checks is None else _compile_sql(
-                       table, cols, dialect, mode, keys, newer, held, "json"),
-                   json=checks)
-
-
-def _compile_sql(table: Table, cols: list[Any], dialect: Dialect, mode: Mode,
-                 keys: tuple[str, ...], newer: str | None, held: tuple[tuple[str, Any], ...],
-                 source: Literal["arrays", "json", "tuples"]) -> str:
-    """The write's SQL, its rows read from `source`: PostgreSQL's arrays (a parameter per
-    column, `u.cN`) or one JSON text (json_populate_recordset, `u."name"`), or SQLite's
-    row tuple (`?N`)."""
     q = dialect.identifier_preparer
     name = q.format_table(table)
-    value = {c.name: (f"u.c{i}" if source == "arrays" else
-                      f"u.{q.quote(c.name)}" if source == "json" else f"?{i}")
-             for i, c in enumerate(cols, 1)}
+    pg = dialect.name == "postgresql"
+    # A column's value in the statement: u.cN from the arrays, ?N from the row's tuple.
+    value = {c.name: (f"u.c{i}" if pg else f"?{i}") for i, c in enumerate(cols, 1)}
     others = [c.name for c in cols if c.name not in keys]
     arrays = ", ".join(f"${i}::{c.type.compile(dialect=dialect)}[]"
                        for i, c in enumerate(cols, 1))
     names = ", ".join(f"c{i}" for i in range(1, len(cols) + 1))
-    # The rows of the one JSON text, typed as the table's columns: each column's own
-    # input function reads its value.
-    recordset = f"json_populate_recordset(NULL::{name}, $1::json)"
     if mode == "update":
         where = " AND ".join(f"{name}.{q.quote(k)} = {value[k]}" for k in keys)
         if newer is not None:
@@ -364,17 +254,14 @@ def _compile_sql(table: Table, cols: list[Any], dialect: Dialect, mode: Mode,
                 constant, table.c[column].type).compile(
                 dialect=dialect, compile_kwargs={"literal_binds": True}))
         set_ = ", ".join(f"{q.quote(n)} = {value[n]}" for n in others)
-        from_ = {"arrays": f" FROM unnest({arrays}) AS u({names})",
-                 "json": f" FROM {recordset} AS u", "tuples": ""}[source]
-        return f"UPDATE {name} SET {set_}{from_} WHERE {where}"
+        source = f" FROM unnest({arrays}) AS u({names})" if pg else ""
+        return _Writer(f"UPDATE {name} SET {set_}{source} WHERE {where}", columns, convert,
+                       arrays=pg)
     target = f"{name} ({', '.join(q.quote(c.name) for c in cols)})"
-    # In the rows' order, said: an outbox's sequence numbers follow the rows' order.
-    if source == "arrays":
+    if pg:
+        # In the arrays' order, said: an outbox's sequence numbers follow the rows' order.
         sql = (f"INSERT INTO {target} SELECT {names} FROM unnest({arrays}) "
                f"WITH ORDINALITY AS u({names}, n) ORDER BY n")
-    elif source == "json":
-        sql = (f"INSERT INTO {target} SELECT {', '.join(value[c.name] for c in cols)} "
-               f"FROM {recordset} WITH ORDINALITY AS u ORDER BY u.ordinality")
     else:
         sql = f"INSERT INTO {target} VALUES ({', '.join(value[c.name] for c in cols)})"
     if mode != "insert":
@@ -385,7 +272,9 @@ def _compile_sql(table: Table, cols: list[Any], dialect: Dialect, mode: Mode,
             sql += f"{conflict} DO UPDATE SET " + ", ".join(
                 f"{q.quote(n)} = " + (f"{name}.{q.quote(n)} + " if mode == "add" else "")
                 + f"excluded.{q.quote(n)}" for n in others)
-    return sql
+    copy = (f"COPY {target} FROM STDIN (FORMAT binary)"
+            if pg and mode == "insert" else "")
+    return _Writer(sql, columns, convert, arrays=pg, copy=copy)
 
 
 async def _copy(conn: AsyncConnection, table: Table, writer: _Writer,

@@ -3,8 +3,11 @@ import sys
 from services.common.runtime import main
 from services.reporting.app import build
 
-if sys.argv[1:2] == ["rebuild"]:
-    from services.reporting.rebuild import main as rebuild
+# Guarded: a rebuild's workers are spawned, and a spawned process imports the parent's main
+# module again (as __mp_main__): unguarded, each would start the service.
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["rebuild"]:
+        from services.reporting.rebuild import main as rebuild
 
-    raise SystemExit(rebuild(sys.argv[2:]))
-raise SystemExit(main(build))
+        raise SystemExit(rebuild(sys.argv[2:]))
+    raise SystemExit(main(build))

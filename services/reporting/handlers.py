@@ -8,6 +8,7 @@ import contextvars
 import json
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,11 +119,15 @@ class Projection:
         """A rebuild's batch: only kept; `fold_stored` folds each dossier once at the end."""
         await self.repo.add_events(s, [event_row(ctx) for ctx, _ in batch])
 
-    async def fold_stored(self, s: AsyncSession, chunk: int = 2000) -> int:
+    async def fold_stored(self, s: AsyncSession, chunk: int = 2000,
+                          owns: Callable[[str], bool] | None = None) -> int:
         """The end of a rebuild into a fresh database: every dossier `apply` would have
-        folded, folded once from its stored events, a chunk of dossiers at a time (memory
-        stays a chunk's events), the daily figures written once. Returns the dossiers."""
+        folded (that `owns`, when a worker folds its share), folded once from its stored
+        events, a chunk of dossiers at a time (memory stays a chunk's events), the daily
+        figures written once. Returns the dossiers."""
         codes = await self.repo.folded_codes(s)
+        if owns is not None:
+            codes = [c for c in codes if owns(c)]
         total: dict[AggKey, Counter[str]] = {}
         for i in range(0, len(codes), chunk):
             part = codes[i:i + chunk]

@@ -21,26 +21,44 @@ fold, which reads the stored events by dossier; the facts' after it). The rebuil
 and timed, only once they exist again. The replay's records start no trace: they were
 traced when they were live, and a rebuild of millions of records would only fill the trace
 backend.
+
+The replay is CPU-bound Python (parse, content hash, fold), so it runs in
+`REPORTING_REBUILD_WORKERS` processes (0: one per CPU), each reading every topic and taking
+the dossiers whose code hashes to it (`Part`: records are keyed by dossier code, so the key
+says whose a record is before it is parsed). Each folds its own dossiers; nothing a dossier's
+facts depend on crosses workers, and the daily figures are sums. On PostgreSQL the workers
+write into the target together (as two live replicas do); on SQLite, one writer at a time,
+the first writes into the target and each other one into a database of its own beside it,
+merged into the target at the end in one transaction (services/reporting/rebuild_workers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from sqlalchemy import Index, Table, event, func, select
+from sqlalchemy import Index, Table, event, func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events import Event
 from contracts.topics import topics_consumed_by
 from services.common.garbage import collections_paused
-from services.common.messaging.consumer import BatchConsumer, Batched, Context, Subscription
+from services.common.messaging.consumer import (
+    BatchConsumer,
+    Batched,
+    Context,
+    DeadLetter,
+    Item,
+    Subscription,
+)
 from services.common.messaging.inbox import Inbox
 from services.common.messaging.kafka import ensure_topics
 from services.common.messaging.retry import retrying
@@ -49,15 +67,19 @@ from services.reporting.facts import AggKey, Recorded
 from services.reporting.settings import ReportingSettings
 
 if TYPE_CHECKING:
+    from services.common.runtime import Runtime
     from services.reporting.handlers import Projection
 
 
 # The tables the replay and the fold fill, each with secondary indexes built at the end.
 DEFERRED: tuple[Table, ...] = (tables.events, tables.dossier_facts, tables.step_facts)
-
-
 class NotEmpty(ValueError):
     """The rebuild's database already holds what a rebuild writes."""
+
+
+class KeyNotDossier(RuntimeError):
+    """A record keyed by something else than its dossier code: a worker cannot tell by its
+    key whose it is, so a rebuild in parts could fold its dossier without it."""
 
 
 @dataclass
@@ -67,6 +89,19 @@ class RebuildResult:
     refused: int
     dossiers: int
     seconds: float
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Part:
+    """One worker's share of a rebuild in `count` parts: the dossiers whose code's CRC-32
+    is `index` modulo `count` (the same in every process, unlike Python's string hash)."""
+
+    index: int
+    count: int
+
+    def owns(self, code: bytes) -> bool:
+        return zlib.crc32(code) % self.count == self.index
 
 
 class _Skipped:
@@ -118,11 +153,12 @@ class _Keeping:
             self.events.setdefault(ctx.envelope.subject, []).append(
                 Recorded.of(ctx.envelope, e, ctx.event_id))
 
-    async def fold(self, s: AsyncSession, chunk: int = 2000) -> int:
-        """Every dossier folded once, its facts written; the daily figures once. Returns
-        the dossiers."""
+    async def fold(self, s: AsyncSession, part: Part | None = None, chunk: int = 2000) -> int:
+        """Every dossier (of `part`) folded once, its facts written; the daily figures once.
+        Returns the dossiers."""
         if self.events is None:
-            return await self.projection.fold_stored(s, chunk)
+            owns = None if part is None else (lambda code: part.owns(code.encode()))
+            return await self.projection.fold_stored(s, chunk, owns)
         events = self.events
         total: dict[AggKey, Counter[str]] = {}
         codes = sorted(events)
@@ -144,6 +180,8 @@ def _storing(subscriptions: list[Subscription], projection: Projection, keeping:
 
 
 class _Replay(BatchConsumer):
+    part: Part | None = None
+
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         return  # no group: the replay keeps nothing on the broker
 
@@ -152,6 +190,29 @@ class _Replay(BatchConsumer):
 
     def _count(self, items: list[Any]) -> None:
         self.applied += len(items)  # no per-type counters: nobody scrapes a one-shot command
+
+    def _parse(self, record: ConsumerRecord) -> Item | None:
+        part = self.part
+        if part is None:
+            return super()._parse(record)
+        key = record.key
+        if key is not None and not part.owns(key):
+            return None  # another worker's dossier: not even parsed
+        try:
+            item = super()._parse(record)
+        except DeadLetter:
+            # A keyless record is read by every worker: the first one counts its refusal.
+            if key is None and part.index:
+                return None
+            raise
+        if item is not None and not part.owns(item.envelope.subject.encode()):
+            if key is None:
+                return None  # another worker's dossier, told by its subject
+            raise KeyNotDossier(
+                f"{record.topic}[{record.partition}]@{record.offset} is keyed "
+                f"{key.decode('utf-8', 'replace')!r}, not by its dossier "
+                f"{item.envelope.subject!r}: rebuild it with REPORTING_REBUILD_WORKERS=1")
+        return item
 
 
 class DeferredIndexes:
@@ -189,28 +250,53 @@ def _bulk_cache(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int = 1000
-                  ) -> RebuildResult:
-    """Replay into `database_url` (migrated first; it should be empty)."""
+def open_runtime(settings: ReportingSettings, database_url: str) -> Runtime:
     from services.reporting.app import build  # the same handlers as the live service
 
     runtime = build(settings.model_copy(update={"database_url": database_url}))
-    projection: Projection = runtime.app.state.projection
     if runtime.engine.dialect.name == "sqlite":
         event.listen(runtime.engine.sync_engine, "connect", _bulk_cache)
-    await runtime.migrate()
-    indexes = DeferredIndexes(runtime.engine)
+    return runtime
+
+
+async def prepared(settings: ReportingSettings, database_url: str
+                    ) -> tuple[Runtime, DeferredIndexes]:
+    """The runtime on `database_url`, migrated, its deferred indexes dropped (refused with
+    `NotEmpty` unless it is empty)."""
+    runtime = open_runtime(settings, database_url)
     try:
+        await runtime.migrate()
+        indexes = DeferredIndexes(runtime.engine)
         await indexes.drop()
     except BaseException:
         await runtime.engine.dispose()
         raise
-    bootstrap = settings.kafka_bootstrap_servers
+    return runtime, indexes
+
+
+async def topics_ready(bootstrap: str) -> None:
     # As a starting service does: a topic nobody created yet is an empty one, not an error.
     await retrying(lambda: ensure_topics(bootstrap), "broker not reachable yet (topics)",
                    delay=0.5, max_delay=5.0)
-    kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False, client_id="reporting-rebuild",
+
+
+@dataclass
+class _Replayed:
+    read: int
+    applied: int
+    refused: int
+    seconds: float
+    keeping: _Keeping
+
+
+async def replay_topics(runtime: Runtime, settings: ReportingSettings, idle_ms: int,
+                  part: Part | None = None, workers: int = 1) -> _Replayed:
+    """Every topic reporting reads, from the beginning to the end, through the live batch
+    loop: the events stored, and kept for the fold (see `_Keeping`)."""
+    projection: Projection = runtime.app.state.projection
+    kafka = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                             group_id=None, enable_auto_commit=False,
+                             client_id="reporting-rebuild",
                              max_partition_fetch_bytes=8 * 1024 * 1024,
                              fetch_max_bytes=64 * 1024 * 1024)
     await retrying(kafka.start, "broker not reachable yet (rebuild)", delay=0.5, max_delay=5.0)
@@ -223,13 +309,15 @@ async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int =
         kafka.assign(partitions)
         await kafka.seek_to_beginning(*partitions)
         end = await kafka.end_offsets(partitions)
-        keeping = _Keeping(projection, settings.rebuild_memory_events)
+        # The memory bound is the rebuild's, whatever the number of workers sharing it.
+        keeping = _Keeping(projection, settings.rebuild_memory_events // workers)
         replay = _Replay(service="reporting", consumer=kafka, producer=None,  # type: ignore[arg-type]
                          sessions=runtime.sessions, inbox=_FreshInbox("reporting", runtime.tables),
                          subscriptions=_storing(runtime.subscriptions, projection, keeping),
                          dead_letter_topic="",
                          clock=runtime.clock, metrics=runtime.metrics,
                          max_records=settings.rebuild_batch)
+        replay.part = part
         replay.dead_letters = skipped  # type: ignore[assignment]
         with collections_paused():
             started = last = time.perf_counter()
@@ -247,22 +335,50 @@ async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int =
                 read += sum(len(r) for r in batch.values())
                 await replay.handle_batch(batch)
                 last = time.perf_counter()  # the final idle wait is not replay time
+    finally:
+        await kafka.stop()
+    return _Replayed(read, replay.applied, skipped.count, last - started, keeping)
+
+
+async def rebuild(settings: ReportingSettings, database_url: str, idle_ms: int = 1000
+                  ) -> RebuildResult:
+    """Replay into `database_url` (migrated first; it must be empty), in
+    `settings.rebuild_workers` processes (0: one per CPU)."""
+    workers = settings.rebuild_workers or os.cpu_count() or 1
+    if workers > 1 and not _partable(database_url):
+        workers = 1  # an in-memory SQLite database has no file to put parts beside
+    if workers > 1:
+        from services.reporting.rebuild_workers import rebuild_parallel
+
+        return await rebuild_parallel(settings, database_url, idle_ms, workers)
+    runtime, indexes = await prepared(settings, database_url)
+    try:
+        await topics_ready(settings.kafka_bootstrap_servers)
+        with collections_paused():
+            done = await replay_topics(runtime, settings, idle_ms)
             folding = time.perf_counter()
             await indexes.build(tables.events)  # the fold of stored events reads by dossier
             async with runtime.sessions() as s, s.begin():
-                await keeping.fold(s)
+                await done.keeping.fold(s)
             await indexes.build()
-            seconds = last - started + (time.perf_counter() - folding)
-        async with runtime.sessions() as s:
-            dossiers = int(await s.scalar(
-                select(func.count()).select_from(tables.dossier_facts)) or 0)
+            seconds = done.seconds + (time.perf_counter() - folding)
+        dossiers = await dossier_count(runtime)
     finally:
-        await kafka.stop()
         if indexes.dropped:  # failed on the way: the partial database keeps its schema
             with contextlib.suppress(Exception):
                 await indexes.build()
         await runtime.engine.dispose()
-    return RebuildResult(read, replay.applied, skipped.count, dossiers, seconds)
+    return RebuildResult(done.read, done.applied, done.refused, dossiers, seconds)
+
+
+async def dossier_count(runtime: Runtime) -> int:
+    async with runtime.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(tables.dossier_facts)) or 0)
+
+
+def _partable(database_url: str) -> bool:
+    url = make_url(database_url)
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
 
 
 async def _fetch(kafka: AIOKafkaConsumer, size: int, idle_ms: int
@@ -300,5 +416,6 @@ def main(argv: list[str]) -> int:
         parser.error(str(exc))
     print(f"reporting rebuilt: {result.applied} events applied of {result.read} read "
           f"({result.refused} refused), {result.dossiers} dossiers, {result.seconds:.1f} s, "
-          f"{result.applied / max(result.seconds, 1e-9):,.0f} events/s")
+          f"{result.applied / max(result.seconds, 1e-9):,.0f} events/s, "
+          f"{result.workers} worker(s)")
     return 0

@@ -32,6 +32,9 @@ class ReportingSettings(ServiceSettings):
     # Events a rebuild keeps in memory, parsed, to fold at the end without reading them back
     # (about 2 KB each); past it, each dossier is folded from its stored events instead.
     rebuild_memory_events: int = 200_000
+    # Processes a rebuild replays in, each taking a share of the dossiers (0: one per CPU;
+    # 1: in the command's own process). The replay is CPU-bound Python: one core each.
+    rebuild_workers: int = Field(0, ge=0)
     # The dashboard (GET /, /api/v1/dashboard/stream): the stream checks for newly applied
     # events every poll, and pushes a snapshot when there are some, or every push anyway
     # (the clock moves dossiers into near-due and overdue without any event).

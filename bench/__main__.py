@@ -31,7 +31,10 @@ def summary(result: dict[str, Any]) -> None:
     print("== rebuild ==")
     r = result["rebuild"]
     print(f"reporting rebuild (SQLite): {r['events_per_s']:,.0f} events/s "
-          f"({r['events_applied']:,} events, goal 20,000/s)")
+          f"({r['events_applied']:,} events, goal 20,000/s)"
+          + (f" in {r['workers']} processes; in one: {r['one_worker_events_per_s']:,.0f}; "
+             f"the whole call {r['wall_seconds']:.1f} s against {r['one_worker_wall_seconds']:.1f}"
+             if "workers" in r else ""))
     print()
     print("== deadline monitor ==")
     monitor.print_table(result["monitor"])

@@ -101,8 +101,12 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {FLAT_MIB_PER_10_MIN}, peak <= {RSS_MIB}",
             all(s["flat"] and s["under_limit"] for s in services))
     if "rebuild" in result:
-        rebuild = float(result["rebuild"]["events_per_s"])
-        add("rebuild events/s", rebuild, f">= {REBUILD_EVENTS_PER_S:,}",
+        r = result["rebuild"]
+        rebuild = float(r["events_per_s"])
+        # Runs since the rebuild takes workers name them and the one-process figure beside.
+        how = (f" ({r['workers']} processes; in one: {r['one_worker_events_per_s']:,.0f})"
+               if "workers" in r else "")
+        add(f"rebuild events/s{how}", rebuild, f">= {REBUILD_EVENTS_PER_S:,}",
             rebuild >= REBUILD_EVENTS_PER_S)
     return rows
 

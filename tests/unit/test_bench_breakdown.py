@@ -146,6 +146,11 @@ def test_every_target_is_printed_beside_its_figure() -> None:
     assert rows["PostgreSQL / SQLite events/s"] == (pytest.approx(5_500 / 6_000), False)
     assert rows["postgres x2 / postgres events/s"] == (pytest.approx(1.8), True)
     assert rows["rebuild events/s"] == (21_000, True)
+    # A rebuild in worker processes: named, with the one-process figure of the same run.
+    parted = {**result, "rebuild": {"events_per_s": 24_000.0, "workers": 2,
+                                    "one_worker_events_per_s": 15_000.0}}
+    found = {r["target"]: (r["figure"], r["holds"]) for r in targets(parted)}
+    assert found["rebuild events/s (2 processes; in one: 15,000)"] == (24_000, True)
     # The last 30-minute soak (not this run's), named by its file's time: its steepest slope.
     soak = {"file": "20261206T111058Z-soak-postgres.json", "backend": "postgres",
             "minutes": 30, "services": {

@@ -260,7 +260,7 @@ def open_runtime(settings: ReportingSettings, database_url: str) -> Runtime:
 
 
 async def prepared(settings: ReportingSettings, database_url: str
-                    ) -> tuple[Runtime, DeferredIndexes]:
+                   ) -> tuple[Runtime, DeferredIndexes]:
     """The runtime on `database_url`, migrated, its deferred indexes dropped (refused with
     `NotEmpty` unless it is empty)."""
     runtime = open_runtime(settings, database_url)
@@ -290,7 +290,7 @@ class _Replayed:
 
 
 async def replay_topics(runtime: Runtime, settings: ReportingSettings, idle_ms: int,
-                  part: Part | None = None, workers: int = 1) -> _Replayed:
+                        part: Part | None = None) -> _Replayed:
     """Every topic reporting reads, from the beginning to the end, through the live batch
     loop: the events stored, and kept for the fold (see `_Keeping`)."""
     projection: Projection = runtime.app.state.projection
@@ -310,7 +310,8 @@ async def replay_topics(runtime: Runtime, settings: ReportingSettings, idle_ms: 
         await kafka.seek_to_beginning(*partitions)
         end = await kafka.end_offsets(partitions)
         # The memory bound is the rebuild's, whatever the number of workers sharing it.
-        keeping = _Keeping(projection, settings.rebuild_memory_events // workers)
+        keeping = _Keeping(projection,
+                           settings.rebuild_memory_events // (part.count if part else 1))
         replay = _Replay(service="reporting", consumer=kafka, producer=None,  # type: ignore[arg-type]
                          sessions=runtime.sessions, inbox=_FreshInbox("reporting", runtime.tables),
                          subscriptions=_storing(runtime.subscriptions, projection, keeping),

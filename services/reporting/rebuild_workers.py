@@ -170,7 +170,7 @@ async def _worker(settings: ReportingSettings, database_url: str, part: Part, id
         runtime, indexes = open_runtime(settings, database_url), None
     try:
         with collections_paused():
-            done = await replay_topics(runtime, settings, idle_ms, part, part.count)
+            done = await replay_topics(runtime, settings, idle_ms, part)
             spilled = done.keeping.events is None
             pipe.send(("replayed", spilled, done.read, done.applied, done.refused,
                        done.seconds))

@@ -4,11 +4,12 @@ wait on a fact (`eventually`) and on a consumer group's progress (`handled`, `ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.runtime import Runtime
+from tests.conftest import postgres_database
 
 
 def settings_for(settings_cls: type, bootstrap: str, database_url: str, tmp: Path) -> Any:
@@ -157,3 +159,14 @@ async def caught_up(bootstrap: str, group: str) -> bool:
     read = {tp.topic for tp in done}
     return bool(read) and all(done.get(tp, 0) >= end for tp, end in ends.items()
                               if tp.topic in read)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(database_url: str, tmp: Path, name: str = "rebuilt"
+                         ) -> AsyncIterator[str]:
+    """A fresh, empty database of `database_url`'s kind (a rebuild's target)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"
+        return
+    async with postgres_database() as url:
+        yield url

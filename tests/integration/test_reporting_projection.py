@@ -10,11 +10,9 @@ the run, so the dossiers other tests publish to the shared broker never count in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import random
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +41,7 @@ from services.reporting.rebuild import DEFERRED, NotEmpty, rebuild
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
 from tests.auth import AUTH
-from tests.conftest import postgres_database
-from tests.integration.support import eventually, settings_for, started
+from tests.integration.support import eventually, fresh_database, settings_for, started
 from tests.unit.test_reporting_quarterly import AS_OF_Q3_2026, EXPECTED, history, nodes
 
 pytestmark = pytest.mark.integration
@@ -109,16 +106,6 @@ def expected_facts(items: list[tuple[str, bytes, bytes]], folder: Path) -> dict[
         by_code.setdefault(env.subject, []).append(Recorded.parsed(env))
     cals = Calendars(load_catalogs(folder))
     return {code: fold(code, evs, cals)[0] for code, evs in by_code.items()}
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(database_url: str, tmp: Path, name: str = "rebuilt"
-                         ) -> AsyncIterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"
-        return
-    async with postgres_database() as url:
-        yield url
 
 
 def pdf_text(path: Path) -> str:

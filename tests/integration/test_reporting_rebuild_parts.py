@@ -5,8 +5,6 @@ rebuild with an error that says so and what to do (one worker), never a wrong fi
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,20 +22,11 @@ from services.reporting.rebuild import Part, rebuild
 from services.reporting.rebuild_workers import WorkerFailed
 from services.reporting.repository import ReportingRepository
 from services.reporting.settings import ReportingSettings
-from tests.conftest import postgres_database
+from tests.integration.support import fresh_database
 
 # Every table a rebuild fills, compared row by row (events and the inbox without their
 # sequence numbers: workers store in their own order, per dossier the same).
 COMPARED = ("dossier_facts", "step_facts", "daily_figures", "ratings")
-
-
-@contextlib.asynccontextmanager
-async def fresh(database_url: str, tmp: Path, name: str) -> AsyncIterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"
-        return
-    async with postgres_database() as url:
-        yield url
 
 
 async def contents(settings: ReportingSettings, url: str, unordered: str) -> dict[str, Any]:
@@ -99,7 +88,8 @@ async def test_parts_rebuild_what_one_process_rebuilds(kafka_bootstrap: str, tmp
     settings = ReportingSettings(kafka_bootstrap_servers=kafka_bootstrap, var_dir=tmp_path,
                                  log_level="WARNING")
     one, two = (settings.model_copy(update={"rebuild_workers": n}) for n in (1, 2))
-    async with fresh(base, tmp_path, "one") as url_one, fresh(base, tmp_path, "two") as url_two:
+    async with fresh_database(base, tmp_path, "one") as url_one, \
+            fresh_database(base, tmp_path, "two") as url_two:
         alone = await rebuild(one, url_one)
         parted = await rebuild(two, url_two)
         assert (alone.workers, parted.workers) == (1, 2)
@@ -113,7 +103,7 @@ async def test_parts_rebuild_what_one_process_rebuilds(kafka_bootstrap: str, tmp
 
     # Past the events kept in memory, each worker folds its dossiers from what it stored.
     spill = two.model_copy(update={"rebuild_memory_events": 50, "rebuild_batch": 97})
-    async with fresh(base, tmp_path, "spilled") as url:
+    async with fresh_database(base, tmp_path, "spilled") as url:
         spilled = await rebuild(spill, url)
         assert spilled.applied == alone.applied and spilled.workers == 2
         assert await contents(settings, url, unordered) == expected
@@ -126,8 +116,8 @@ async def test_parts_rebuild_what_one_process_rebuilds(kafka_bootstrap: str, tmp
                  if Part(0, 2).owns(e.subject.encode()) != Part(0, 2).owns(
                      moved.subject.encode()))
     await publish(kafka_bootstrap, [(topic.name, other.encode(), encode(moved))])
-    async with fresh(base, tmp_path, "refused") as url:
+    async with fresh_database(base, tmp_path, "refused") as url:
         with pytest.raises(WorkerFailed, match="REPORTING_REBUILD_WORKERS=1"):
             await rebuild(two, url)
-    async with fresh(base, tmp_path, "single") as url:
+    async with fresh_database(base, tmp_path, "single") as url:
         assert (await rebuild(one, url)).applied == alone.applied + 1

@@ -54,14 +54,19 @@ def test_outsiders_topics_refuse_unknown_types_and_answer() -> None:
         answers={"onestop.ingest.v1": _noop})
     assert ingest.topic.name == "onestop.ingest.v1"
     assert ingest.strict_types and ingest.answer is _noop
-    # Processing's own topic is not an outsider's: no strict types, nobody to answer.
+    # A province may serialize an event again when it resends it: known by content.
+    assert ingest.hash_content
+    # Processing's own topic is not an outsider's: no strict types, nobody to answer, and
+    # its relay publishes the bytes it stored, so its records are known by their bytes.
     assert not supplements.strict_types and supplements.answer is None
+    assert not supplements.hash_content
     from contracts.events import ApplicantRecorded, ResultIssued
 
     intake, _private, results = subscriptions_for(
         "digitization", {DossierReceived: _noop, ApplicantRecorded: _noop, ResultIssued: _noop})
     assert not intake.strict_types and intake.answer is None
     assert not results.strict_types and results.answer is None
+    assert not intake.hash_content and not _private.hash_content and not results.hash_content
 
 
 def test_intake_verifies_who_wrote_each_ingest_record_and_only_there() -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,7 +46,7 @@ from services.common.messaging.dead_letters import (
     DeadLetterValue,
     keep_value,
 )
-from services.common.messaging.inbox import Inbox, content_hash, same_content
+from services.common.messaging.inbox import Inbox, content_hash, payload_hash, same_content
 from services.common.messaging.retry import retrying
 from services.common.observability.logs import get_logger
 from services.common.observability.metrics import RuntimeMetrics
@@ -155,6 +155,9 @@ class Subscription:
     verify: Verify | None = None
     # Tells the producer of each record applied (or applied before) that it was taken in.
     acknowledge: Acknowledge | None = None
+    # What the inbox recognises a record by: its content (`content_hash`), or its bytes
+    # (`payload_hash`, for a topic only a service's relay writes: wiring.subscriptions).
+    hash_content: bool = True
 
     # The types its handlers took when `inbound` was last asked, and their validator.
     _inbound: tuple[frozenset[str], TypeAdapter[Any]] | None = field(
@@ -165,6 +168,10 @@ class Subscription:
             self.handlers[event_cls.event_type] = fn  # type: ignore[attr-defined]
             return fn
         return register
+
+    def digest(self, envelope: BaseModel, raw: bytes) -> str:
+        """What the inbox records of a record of this topic (`envelope`, parsed from `raw`)."""
+        return content_hash(envelope) if self.hash_content else payload_hash(raw)
 
     def inbound(self) -> TypeAdapter[Any]:
         """One validator of the records its handlers take, bytes to the typed envelope
@@ -331,7 +338,7 @@ class BatchConsumer:
                 pass  # told apart below, as it always was: which part failed, and how
             else:
                 return Item(record, envelope, envelope.data, route.handlers[envelope.type],
-                            content_hash(envelope), principal)
+                            route.digest(envelope, value), principal)
         return self._parse_refusing(record, route, principal)
 
     def _parse_refusing(self, record: ConsumerRecord, route: Subscription | None,
@@ -369,7 +376,8 @@ class BatchConsumer:
         # The same envelope the typed parse gives: its attributes as validated, the event.
         typed = typed_inbound(type(event)).model_construct(
             envelope.model_fields_set, **{**dict(envelope), "data": event})
-        return Item(record, typed, event, handler, content_hash(typed), principal)
+        digest = route.digest(typed, value) if route else content_hash(typed)
+        return Item(record, typed, event, handler, digest, principal)
 
     async def _apply_isolating(self, items: list[Item],
                                dead: list[tuple[ConsumerRecord, DeadLetter, int]],
@@ -420,8 +428,9 @@ class BatchConsumer:
                 event_id = item.event_id
                 known = seen.get(event_id) or batch_ids.get(event_id)
                 if known is not None:
-                    # A row recorded before this content hash holds another hash of it.
-                    if known != item.digest and not same_content(known, item.record.value):
+                    # A row recorded under another rule holds another hash of it.
+                    if known != item.digest and not same_content(known, item.record.value,
+                                                                 item.envelope):
                         refused.append((item, DeadLetter(
                             "id-reused", f"event {event_id} seen with other content",
                             _as_read(item))))

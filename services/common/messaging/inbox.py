@@ -2,13 +2,22 @@
 effect. Same id and same content: already applied, skip. Same id, other content: an error
 to surface (an event id was reused for different content).
 
-Content is the parsed envelope (`content_hash`), not its bytes: the same event serialized
-again (keys in another order, other spacing, characters escaped or not, a default written
-out or left out) is the same event. Rows recorded before hold another hash of it: by an
-earlier canonical form (`content_hash_v1`, the data as received with its keys sorted), or of
-the record's bytes (`payload_hash`); a record whose hash differs from a row's is still a
-duplicate when one of those matches (`same_content`), so a redelivery of an event recorded
-then is never refused as reused. Both are computed only then, for the rare id seen again."""
+What a record's content is depends on who writes its topic (the registry's owner,
+wiring.subscriptions):
+- written from outside (provinces): the parsed envelope (`content_hash`), not its bytes: the
+  same event serialized again (keys in another order, other spacing, characters escaped or
+  not, a default written out or left out) is the same event, as a province that resends
+  what had no answer may write it;
+- written by a service's relay: the record's bytes (`payload_hash`). A relay publishes the
+  bytes its outbox stored when the event was made, every time (a redelivery, a publish
+  again after a broker lost its log, a dead letter replayed): the same event is never
+  written twice any other way, and hashing the bytes spares writing the model again, the
+  larger part of the content hash's cost (`python -m bench.inbox_hash`).
+Rows recorded under another rule hold another hash of the same event: the other of those
+two, an earlier canonical form (`content_hash_v1`, the data as received with its keys
+sorted); a record whose hash differs from a row's is still a duplicate when one of those
+matches (`same_content`), so a redelivery of an event recorded then is never refused as
+reused. They are computed only then, for the rare id seen again."""
 
 from __future__ import annotations
 
@@ -78,10 +87,11 @@ def content_hash_v1(envelope: Envelope) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def same_content(recorded: str, raw: bytes) -> bool:
-    """Whether a row's hash from before `content_hash` is this record's (its bytes', or its
-    content's by the earlier canonical form)."""
-    if recorded == payload_hash(raw):
+def same_content(recorded: str, raw: bytes, envelope: BaseModel) -> bool:
+    """Whether a row's hash made under another rule is this record's (`envelope`, parsed
+    from `raw`): its bytes', its content's, or its content's by the earlier canonical
+    form."""
+    if recorded == payload_hash(raw) or recorded == content_hash(envelope):
         return True
     try:
         return recorded == content_hash_v1(InboundEnvelope.model_validate_json(raw))

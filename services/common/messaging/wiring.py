@@ -37,10 +37,13 @@ def subscriptions_for(service: str, handlers: Mapping[type[Contract], Handler],
                 f"none of its events ({', '.join(map(short_name, topic.events))})")
             continue
         # A topic written from outside (provinces) is not a tolerant reader's: a type
-        # nobody here handles is refused, not skipped.
-        subscriptions.append(Subscription(topic, mine, strict_types=topic.owner not in SERVICES,
+        # nobody here handles is refused, not skipped; and its writers may serialize an
+        # event again, so the inbox knows its records by content (inbox.py).
+        outside = topic.owner not in SERVICES
+        subscriptions.append(Subscription(topic, mine, strict_types=outside,
                                           answer=answers.get(topic.name),
-                                          verify=verifiers.get(topic.name)))
+                                          verify=verifiers.get(topic.name),
+                                          hash_content=outside))
     carried = {t for topic in reads for t in topic.events}
     problems += [f"{service} handles {short_name(t)}, but no topic the registry lets it read "
                  "carries it" for t in by_type if t not in carried]

@@ -361,7 +361,7 @@ class BatchConsumer:
             raise DeadLetter("too-deep", f"data nested deeper than {self.max_depth} levels",
                              envelope)
         handler = route.handlers.get(envelope.type) if route else None
-        if handler is None:
+        if route is None or handler is None:
             if route is not None and route.strict_types:
                 raise DeadLetter("unknown-type", f"{envelope.type} is not accepted on "
                                  f"{record.topic}", envelope)
@@ -376,8 +376,7 @@ class BatchConsumer:
         # The same envelope the typed parse gives: its attributes as validated, the event.
         typed = typed_inbound(type(event)).model_construct(
             envelope.model_fields_set, **{**dict(envelope), "data": event})
-        digest = route.digest(typed, value) if route else content_hash(typed)
-        return Item(record, typed, event, handler, digest, principal)
+        return Item(record, typed, event, handler, route.digest(typed, value), principal)
 
     async def _apply_isolating(self, items: list[Item],
                                dead: list[tuple[ConsumerRecord, DeadLetter, int]],

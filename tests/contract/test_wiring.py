@@ -62,11 +62,11 @@ def test_outsiders_topics_refuse_unknown_types_and_answer() -> None:
     assert not supplements.hash_content
     from contracts.events import ApplicantRecorded, ResultIssued
 
-    intake, _private, results = subscriptions_for(
+    intake, private, results = subscriptions_for(
         "digitization", {DossierReceived: _noop, ApplicantRecorded: _noop, ResultIssued: _noop})
     assert not intake.strict_types and intake.answer is None
     assert not results.strict_types and results.answer is None
-    assert not intake.hash_content and not _private.hash_content and not results.hash_content
+    assert not intake.hash_content and not private.hash_content and not results.hash_content
 
 
 def test_intake_verifies_who_wrote_each_ingest_record_and_only_there() -> None:

@@ -17,8 +17,9 @@ into reporting), to compare across the change:
   of its last record against the last of its events there; p50/p95/p99;
 - peak RSS of each service process over the whole run, CPU per dossier at full load.
 Progress is read from reporting's database directly (every 0.5 s the rows arrived since,
-`HeldCount`), not through its API, so the harness adds no work to the services it measures. `--replicas N` adds a run on
-PostgreSQL with N processes each of processing and reporting in their consumer groups.
+`HeldCount`), not through its API, so the harness adds no work to the services it
+measures. `--replicas N` adds a run on PostgreSQL with N processes each of processing and
+reporting in their consumer groups.
 Figures are printed and written to bench/results/*.json; nothing here asserts a timing.
 `python -m bench` runs this with the rebuild and monitor benches and writes one JSON.
 

@@ -285,11 +285,11 @@ class HeldCount:
     reads only the rows above a `frontier`, and rows fall behind the frontier once, counted
     then. Counting every row of the load at every poll read the whole load so far twice a
     second: on PostgreSQL that probe was 0.19 ms of the server's executor time per dossier
-    (8% of it, pg_stat_statements, the bench's own statement), a cost on the machine that
-    grew with the square of the load.
+    (8% of the top statements', pg_stat_statements), a cost on the machine that grew with
+    the square of the load.
 
-    The frontier moves to the largest `seq` a poll saw `LAG` polls earlier: reporting's
-    transactions take their `seq` just before they commit, so by then every row below it
+    The frontier moves to the largest `seq` a poll saw `LAG` polls earlier: a reporting
+    batch writes its events milliseconds before it commits, so by then every row below it
     has committed. Should one commit later all the same, it is never counted and the count
     stalls below the target: after `STALL` polls without a change the load is counted
     again from its mark. The count can come late, never early: a row is counted once."""

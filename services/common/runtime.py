@@ -50,8 +50,10 @@ from services.common.observability.tracing import Tracing
 from services.common.persistence.audit import AuditLog
 from services.common.persistence.bulk import flush_inserts
 from services.common.persistence.db import (
+    PENDING_TRIGGER,
     RuntimeTables,
     make_engine,
+    pending_trigger_present,
     session_factory,
     waiting_at_most,
 )
@@ -183,6 +185,17 @@ class Runtime:
     async def migrate(self) -> None:
         await upgrade_async(self.name, self.url, self.metadata)
 
+    async def check_pending_trigger(self) -> None:
+        """Refuse to start when the outbox's inserts no longer fill the relay's queue (db.py,
+        `pending_trigger_present`): its events would be written and never published."""
+        async with self.engine.connect() as conn:
+            present = await conn.run_sync(pending_trigger_present)
+        if not present:
+            raise RuntimeError(
+                f"{self.name}: the outbox has no {PENDING_TRIGGER} trigger, so no event "
+                "written would be published; a migration that rebuilt the outbox table must "
+                "create it again (migrations.add_outbox_queue)")
+
     async def verify_audit(self) -> bool:
         """`audit verify`: the chain checked from its first row; False at the first break."""
         try:
@@ -196,6 +209,7 @@ class Runtime:
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await self.migrate()
+        await self.check_pending_trigger()
         self.outbox.prepare(t for t in TOPICS if t.owner == self.name)
         self.producer = producer = make_producer(self.settings.kafka_bootstrap_servers,
                                                  self.settings.kafka_idempotence,

@@ -138,8 +138,7 @@ def test_a_replica_of_processing_and_of_reporting_killed_under_load(
             # duplicate they made would be in the tables now.
             async def processing_done() -> bool:
                 return await caught_up(stack.bootstrap, "onestop.processing") and not \
-                    await processing.scalar("SELECT count(*) FROM outbox WHERE published_at "
-                                            "IS NULL AND parked_at IS NULL")
+                    await processing.scalar("SELECT count(*) FROM outbox_pending")
             await eventually(processing_done, "processing to handle and publish everything")
             await eventually(lambda: caught_up(stack.bootstrap, "onestop.reporting"),
                              "reporting to commit to the end of its topics")

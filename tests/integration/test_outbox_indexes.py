@@ -1,6 +1,7 @@
 """Every service's outbox, as its migrations leave it, on both databases: the indexes its
 queries read (the primary key, the event id's, created_at for the purge and the republish,
-the relay's two partial indexes) and no other. ix_outbox_published_at was read by no query
+the partial index of parked rows; the relay's pending rows have their own table since,
+test_outbox_queue.py) and no other. ix_outbox_published_at was read by no query
 while every row written and every row marked published paid for an entry in it; its
 revision drops it, and its downgrade brings it back."""
 
@@ -28,20 +29,20 @@ pytestmark = pytest.mark.integration
 METADATA = {"intake": intake.metadata, "digitization": digitization.metadata,
             "processing": processing.metadata, "notification": notification.metadata,
             "reporting": reporting.metadata}
-READ = {"ix_outbox_created_at", "ix_outbox_pending", "ix_outbox_parked"}
+READ = {"ix_outbox_created_at", "ix_outbox_parked"}
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 
-def _before_the_drop(service: str) -> str:
-    """The revision below the one that dropped ix_outbox_published_at (later revisions of
-    the service come down with it)."""
+def revision_below(service: str, call: str) -> str:
+    """The revision below the one whose upgrade makes `call` (later revisions of the
+    service come down with it)."""
     for path in sorted((SERVICES / service / "migrations" / "versions").glob("*.py")):
         text = path.read_text("utf-8")
-        if "drop_outbox_published_at_index()" in text:
+        if f"{call}()" in text:
             found = re.search(r"^down_revision: .* = '(\w+)'", text, re.MULTILINE)
             assert found, path
             return found.group(1)
-    raise AssertionError(f"{service}: no revision drops ix_outbox_published_at")
+    raise AssertionError(f"{service}: no revision calls {call}")
 
 
 def _indexes(conn: Connection) -> set[str]:
@@ -67,7 +68,10 @@ async def test_the_outbox_keeps_only_the_indexes_its_queries_read(database_url: 
     await upgrade_async(service, database_url, METADATA[service])
     assert await _outbox_indexes(database_url) == READ
     cfg = alembic_config(service, database_url, METADATA[service])
-    await asyncio.to_thread(command.downgrade, cfg, _before_the_drop(service))
-    assert await _outbox_indexes(database_url) == READ | {"ix_outbox_published_at"}
+    below = revision_below(service, "drop_outbox_published_at_index")
+    await asyncio.to_thread(command.downgrade, cfg, below)
+    # Below the queue too: the partial index it replaced is back.
+    assert await _outbox_indexes(database_url) == READ | {"ix_outbox_published_at",
+                                                          "ix_outbox_pending"}
     await upgrade_async(service, database_url, METADATA[service])
     assert await _outbox_indexes(database_url) == READ

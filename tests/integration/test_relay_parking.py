@@ -60,13 +60,15 @@ class Rig:
         async with self.relay.sessions() as s, s.begin():
             await s.execute(insert(self.tables.outbox).values(
                 event_id=event_id, topic=topic, key=key, event_type="test.v1", payload=payload,
-                created_at=datetime.now(UTC), published_at=None))
+                created_at=datetime.now(UTC)))
         self.relay.poke()
         return event_id
 
     async def rows(self) -> dict[str, Any]:
+        """The outbox's rows by event id, each with `published` (neither queued nor parked)."""
         async with self.relay.sessions() as s:
-            result = await s.execute(select(self.tables.outbox))
+            result = await s.execute(select(self.tables.outbox,
+                                            self.tables.published().label("published")))
             return {r.event_id: r for r in result.all()}
 
 
@@ -127,13 +129,13 @@ async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
                 async def settled() -> bool:
                     rows = await r.rows()
                     # The counters move just after the commit (the session closes between).
-                    return all(rows[e].published_at for e in [first, *later]) and bool(
+                    return all(rows[e].published for e in [first, *later]) and bool(
                         rows[huge].parked_at) and r.sample(
                         "onestop_events_published_total", {"topic": topic}) == 4
                 await eventually(settled, "every normal row published, the huge one parked")
 
                 rows = await r.rows()
-                assert rows[huge].published_at is None
+                assert not rows[huge].published
                 assert rows[huge].park_reason.startswith("MessageSizeTooLargeError")
                 assert r.sample("onestop_outbox_parked_total", {
                     "topic": topic, "reason": "MessageSizeTooLargeError"}) == 1
@@ -153,12 +155,12 @@ async def test_an_oversized_row_is_parked_and_the_rows_behind_it_are_published(
                 # A broker reset republishes the outbox, but never what was parked.
                 await r.relay._republish("test: pretend the broker lost its log")
                 rows = await r.rows()
-                assert rows[huge].published_at is None and rows[huge].parked_at
+                assert not rows[huge].published and rows[huge].parked_at
                 await eventually(lambda: r.sample("onestop_events_published_total",
                                                   {"topic": topic}) == 8, "republished")
                 assert r.sample("onestop_outbox_parked_total", {
                     "topic": topic, "reason": "MessageSizeTooLargeError"}) == 1
-                assert (await r.rows())[huge].published_at is None
+                assert not (await r.rows())[huge].published
                 again = await read_topic(kafka_bootstrap, topic, lambda b, _: True, count=9,
                                          wait_seconds=3)
                 assert [b["n"] for b, _ in again] == [0, 1, 2, 3, 0, 1, 2, 3]
@@ -179,7 +181,7 @@ async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
                 first = await r.add(topic, body(0))
                 await eventually(lambda: r.sample("onestop_events_published_total",
                                                   {"topic": topic}) == 1, "first published")
-                assert (await r.rows())[first].published_at is not None
+                assert (await r.rows())[first].published
                 assert r.relay.health()[0]
 
                 broker.stop()
@@ -195,7 +197,7 @@ async def test_a_relay_that_cannot_reach_the_broker_reports_a_stall(
                 assert r.sample("onestop_relay_stalled") == 1
                 assert r.sample("onestop_outbox_pending") == 3
                 rows = await r.rows()
-                assert sum(1 for row in rows.values() if row.published_at is None
+                assert sum(1 for row in rows.values() if not row.published
                            and row.parked_at is None) == 3  # kept, not parked
     finally:
         broker.stop()
@@ -303,7 +305,7 @@ async def test_each_error_class_settles_only_its_own_row(database_url: str) -> N
         assert (result.published, result.parked) == (3, 3)
         assert isinstance(result.retry_error, KafkaTimeoutError)
         rows = await r.rows()
-        state = {p: ("published" if rows[i].published_at else
+        state = {p: ("published" if rows[i].published else
                      "parked" if rows[i].parked_at else "pending") for p, i in ids.items()}
         assert state == {b"a": "published", b"batch-mate": "published", b"invalid": "parked",
                          b"expired": "pending", b"unserializable": "parked",
@@ -423,7 +425,7 @@ async def test_a_partitions_rows_go_as_one_batch_and_a_refused_batch_goes_row_by
         assert producer.attempts == {b"a0": 2, b"bad": 2, b"b0": 2, b"a1": 1, b"b1": 1,
                                      b"c1": 1}
         rows = await r.rows()
-        state = {p: ("published" if rows[i].published_at else
+        state = {p: ("published" if rows[i].published else
                      "parked" if rows[i].parked_at else "pending") for p, i in ids.items()}
         assert state == {b"a0": "published", b"bad": "parked", b"b0": "published",
                          b"a1": "pending", b"b1": "pending", b"c1": "pending"}

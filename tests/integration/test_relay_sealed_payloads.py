@@ -40,8 +40,8 @@ async def outbox(runtime: Runtime) -> list[dict[str, Any]]:
     """The raw rows, by plain SQL: what anyone who can read the table sees."""
     async with runtime.engine.connect() as conn:
         result = await conn.execute(text(
-            "SELECT event_id, topic, key, payload, published_at, parked_at, park_reason "
-            "FROM outbox ORDER BY seq"))
+            "SELECT event_id, topic, key, payload, parked_at, park_reason, "
+            "seq IN (SELECT seq FROM outbox_pending) AS queued FROM outbox ORDER BY seq"))
         return [{**r, "payload": bytes(r["payload"])} for r in result.mappings()]
 
 
@@ -50,7 +50,7 @@ async def add_row(runtime: Runtime, envelope: Envelope, payload: bytes) -> None:
         await conn.execute(insert(runtime.tables.outbox).values(
             event_id=str(envelope.id), topic=topics.INTAKE_PRIVATE.name,
             key=envelope.subject, event_type=envelope.type, payload=payload,
-            created_at=datetime.now(UTC), published_at=None))
+            created_at=datetime.now(UTC)))
 
 
 def identity(runtime: Runtime, code: str, id_number: str) -> Envelope:
@@ -85,7 +85,7 @@ async def test_personal_payloads_are_sealed_in_the_outbox_and_published_in_clear
 
         async def settled() -> bool:
             rows = await outbox(runtime)
-            return all(r["published_at"] or r["parked_at"] for r in rows)
+            return not any(r["queued"] for r in rows)
         await eventually(settled, "every row published or parked")
 
         rows = await outbox(runtime)
@@ -98,7 +98,7 @@ async def test_personal_payloads_are_sealed_in_the_outbox_and_published_in_clear
         for value in (ID_NUMBER, PHONE, EMAIL):
             assert value.encode() not in raw
         parked = next(r for r in rows if r["event_id"] == str(foreign.id))
-        assert parked["published_at"] is None
+        assert parked["parked_at"] is not None and not parked["queued"]
         assert parked["park_reason"].startswith("SealError"), parked["park_reason"]
 
         async def on_kafka(bootstrap: str) -> None:

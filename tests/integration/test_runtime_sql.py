@@ -220,9 +220,12 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
             capturing = False
             assert result.published == size
         marks = [(key, counts) for key, counts in stats.statements.items()
-                 if key[0] == "relay" and key[1] == "update" and key[2] == "outbox"]
+                 if key[0] == "relay" and key[1] == "delete" and key[2] == "outbox_pending"]
         assert sum(counts[0] for _, counts in marks) == 2  # one per pass
-        texts = {s for s in stats._shapes if s.lstrip().upper().startswith("UPDATE OUTBOX")}
+        assert not [key for key in stats.statements if key[:3] == ("relay", "update",
+                                                                   "outbox")]
+        texts = {s for s in stats._shapes
+                 if s.lstrip().upper().startswith("DELETE FROM OUTBOX_PENDING")}
         assert len(texts) == 1  # the same text for 300 rows and for 5
         # The watermarks of the partitions a pass moved: one statement (not one row each).
         saved = stats.statements[("relay", "insert", "outbox_watermarks")]
@@ -233,8 +236,7 @@ async def test_the_relay_marks_a_pass_with_one_statement(database_url: str,
             begins = [q for q in sent if q.lstrip().upper().startswith("BEGIN")]
             assert len(begins) == 2, sent
         async with sessions() as s:
-            pending = await s.scalar(select(func.count()).select_from(tables.outbox).where(
-                tables.outbox.c.published_at.is_(None)))
+            pending = await s.scalar(select(func.count()).select_from(tables.pending))
             watermarks = await s.scalar(text("SELECT count(*) FROM outbox_watermarks"))
         assert pending == 0 and watermarks >= 1
     finally:
@@ -323,16 +325,18 @@ async def test_deferred_inserts_go_as_one_statement_per_table_in_their_order(
             defer_inserts(s, tables.outbox, [
                 {"event_id": str(uuid.uuid4()), "topic": "t", "key": code,
                  "event_type": "x", "payload": code.encode() + b"\x00", "traceparent": None,
-                 "created_at": T, "published_at": None} for code in codes])
+                 "created_at": T} for code in codes])
             defer_inserts(s, kept, [{"id": "k-1", "data": {"a": [1, "b"]}}])
             with sql_phase("consumer"):
                 assert await flush_inserts(s) == 121
         async with session_factory(engine)() as s:
             rows = (await s.execute(select(tables.outbox).order_by(tables.outbox.c.seq))).all()
             stored = (await s.execute(select(kept))).one()
+            queued = (await s.scalars(select(tables.pending.c.seq))).all()
         assert [r.key for r in rows] == codes
         assert rows[0].payload == b"D-119\x00" and rows[0].created_at == T
         assert rows[0].traceparent is None and rows[0].published_at is None
+        assert sorted(queued) == [r.seq for r in rows]  # the trigger queued each row
         assert stored.data == {"a": [1, "b"]} and stored.state == "new"
         outbox = stats.statements[("consumer", "insert", "outbox")]
         assert outbox[0] == 1 and outbox[2] == 120  # one statement carrying every row
@@ -361,7 +365,7 @@ async def test_postgres_inserts_of_a_begun_transaction_go_by_copy_and_fail_as_st
         def row(code: str, event_id: str | None = None) -> dict[str, Any]:
             return {"event_id": event_id or str(uuid.uuid4()), "topic": "t", "key": code,
                     "event_type": "x", "payload": code.encode() + b"\x00",
-                    "traceparent": None, "created_at": T, "published_at": None}
+                    "traceparent": None, "created_at": T}
 
         codes = [f"D-{i:03d}" for i in reversed(range(120))]
         try:
@@ -373,9 +377,12 @@ async def test_postgres_inserts_of_a_begun_transaction_go_by_copy_and_fail_as_st
             async with sessions() as s:
                 rows = (await s.execute(select(tables.outbox).order_by(
                     tables.outbox.c.seq))).all()
+                queued = (await s.scalars(select(tables.pending.c.seq))).all()
             assert [r.key for r in rows] == codes
             assert rows[0].payload == b"D-119\x00" and rows[0].created_at == T
             assert rows[0].traceparent is None and rows[0].published_at is None
+            # The COPY fired the statement trigger: every row it wrote is queued.
+            assert sorted(queued) == [r.seq for r in rows]
             assert stats.statements[("consumer", "copy", "outbox")][0::2] == [1, 120]
             assert ("consumer", "insert", "outbox") not in stats.statements
 
@@ -567,27 +574,30 @@ async def test_deletes_by_key_take_exactly_the_keyed_rows_with_one_statement_tex
 
 async def _unvacuumed_outbox(conn: Any, metadata: MetaData, tables: Any, topic: str,
                              payload: bytes, rows: int = 20_000) -> bool:
-    """The runtime tables with `rows` pending outbox rows of `topic`, on PostgreSQL never
-    vacuumed (as on the development server); True on PostgreSQL."""
+    """The runtime tables with `rows` pending outbox rows of `topic` (queued by the
+    outbox's trigger), on PostgreSQL never vacuumed (as on the development server); True on
+    PostgreSQL."""
     await conn.run_sync(metadata.create_all)
     pg = bool(conn.dialect.name == "postgresql")
     if pg:
-        await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
+        for table in ("outbox", "outbox_pending"):
+            await conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
     await conn.execute(tables.outbox.insert(), [
         {"event_id": str(uuid.uuid4()), "topic": topic, "key": f"k{i}",
          "event_type": "test.v1", "payload": payload, "traceparent": None,
-         "created_at": T, "published_at": None} for i in range(rows)])
+         "created_at": T} for i in range(rows)])
     return pg
 
 
 async def test_the_relay_counts_its_backlog_and_parked_rows_from_their_own_indexes(
         database_url: str) -> None:
     """The relay's counts (after each full pass, at each idle heartbeat) cost what the
-    backlog costs, not what the history does. On PostgreSQL, an outbox whose rows were all
-    published (a dead version of each, never vacuumed, nor analyzed) is counted through the
-    partial indexes ix_outbox_pending and ix_outbox_parked: the single query over
-    `published_at IS NULL` read every version through ix_outbox_published_at, 744 ms at
-    650,000 rows in a soak. The counts are right on both databases."""
+    backlog costs, not what the history does. On PostgreSQL, an outbox whose rows were
+    nearly all published (never vacuumed, nor analyzed) is counted from the queue, which
+    holds only the backlog, and through the partial index ix_outbox_parked, never by
+    reading the outbox: a single query over `published_at IS NULL` once read every version
+    through ix_outbox_published_at, 744 ms at 650,000 rows in a soak. The counts are right
+    on both databases."""
     metadata = MetaData()
     tables = runtime_tables(metadata)
     engine = make_engine(database_url)
@@ -595,26 +605,27 @@ async def test_the_relay_counts_its_backlog_and_parked_rows_from_their_own_index
     try:
         async with engine.begin() as conn:
             pg = await _unvacuumed_outbox(conn, metadata, tables, "t", b"x" * 200)
-            o = tables.outbox.c
-            await conn.execute(tables.outbox.update().where(o.seq > 30).values(published_at=T))
+            o, q = tables.outbox.c, tables.pending.c
+            await conn.execute(tables.pending.delete().where(q.seq > 30))  # published
             await conn.execute(tables.outbox.update().where(o.seq <= 4).values(
                 parked_at=T, park_reason="too large"))
+            await conn.execute(tables.pending.delete().where(q.seq <= 4))
         relay = OutboxRelay(service="test", engine=engine, sessions=sessions, tables=tables,
                             producer=None, bootstrap="127.0.0.1:1",  # type: ignore[arg-type]
                             clock=SystemClock(), metrics=RuntimeMetrics("test"))
         stats = SqlStats.watch(engine)
         await relay._refresh_counts()
         assert (relay.pending, relay.parked) == (26, 4)
-        assert sum(n for (_, verb, table), (n, *_) in stats.statements.items()
-                   if (verb, table) == ("select", "outbox")) == 2
+        counted = {table: n for (_, verb, table), (n, *_) in stats.statements.items()
+                   if verb == "select"}
+        assert counted == {"outbox_pending": 1, "outbox": 1}
         if pg:
             async with engine.connect() as conn:
-                for count, index in zip(relay.counts(), ("ix_outbox_pending",
-                                                         "ix_outbox_parked"), strict=True):
-                    plan = "\n".join(r[0] for r in await conn.execute(text(
-                        f"EXPLAIN {count.compile(dialect=conn.dialect)}")))
-                    assert index in plan and "Seq Scan" not in plan, plan
-                    assert "ix_outbox_published_at" not in plan, plan
+                pending, parked = ["\n".join(r[0] for r in await conn.execute(text(
+                    f"EXPLAIN {count.compile(dialect=conn.dialect)}")))
+                    for count in relay.counts()]
+                assert "outbox_pending" in pending and " on outbox " not in pending, pending
+                assert "ix_outbox_parked" in parked and "Seq Scan" not in parked, parked
     finally:
         await engine.dispose()
 
@@ -632,23 +643,23 @@ async def test_the_relay_scans_for_pending_rows_above_what_it_settled(
         database_url: str, kafka_bootstrap: str) -> None:
     """A pass reads pending rows above the last row of passes that settled everything
     (ScanFloor), so the history's published rows are not read again pass after pass: on
-    PostgreSQL their dead entries stay in ix_outbox_pending until VACUUM (a soak's intake
-    read 877 index pages per pass after 30 minutes). A row made pending again below the
-    floor is still published, by the next scan from the start."""
+    PostgreSQL their dead entries stay in the queue's primary key until VACUUM (with the
+    partial index of before, a soak's intake read 877 index pages per pass after 30
+    minutes). A row queued again below the floor is still published, by the next scan from
+    the start."""
     metadata = MetaData()
     tables = runtime_tables(metadata)
     engine = make_engine(database_url)
     sessions = session_factory(engine)
-    o = tables.outbox.c
+    q = tables.pending.c
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
         async with engine.begin() as conn:
             pg = await _unvacuumed_outbox(conn, metadata, tables, topics.INTAKE.name, b"{}")
             # The history: all but the last three published (on PostgreSQL a dead entry
-            # of each stays in the pending index).
-            await conn.execute(tables.outbox.update().where(o.seq <= 19_997)
-                               .values(published_at=T))
+            # of each stays in the queue's primary key).
+            await conn.execute(tables.pending.delete().where(q.seq <= 19_997))
         relay = OutboxRelay(service="test", engine=engine, sessions=sessions, tables=tables,
                             producer=producer, bootstrap=kafka_bootstrap, clock=SystemClock(),
                             metrics=RuntimeMetrics("test"), late_commit_seconds=0.0,
@@ -658,7 +669,7 @@ async def test_the_relay_scans_for_pending_rows_above_what_it_settled(
             await conn.execute(tables.outbox.insert(), [
                 {"event_id": str(uuid.uuid4()), "topic": topics.INTAKE.name, "key": "new",
                  "event_type": "test.v1", "payload": b"{}", "traceparent": None,
-                 "created_at": T, "published_at": None} for _ in range(2)])
+                 "created_at": T} for _ in range(2)])
         assert relay.floor.start(relay.floor._passes[-1][0] + 1) == 20_000
         if pg:
             async with engine.connect() as conn:
@@ -668,22 +679,24 @@ async def test_the_relay_scans_for_pending_rows_above_what_it_settled(
                         dialect=conn.dialect, compile_kwargs={"literal_binds": True})
                     plan = "\n".join(r[0] for r in await conn.execute(text(
                         f"EXPLAIN (ANALYZE, BUFFERS) {sql}")))
-                    assert "ix_outbox_pending" in plan, plan
+                    # The queue by its key, each row by the outbox's: never the history
+                    # (a plain join was planned as a merge join over the whole outbox).
+                    assert "outbox_pending_pkey" in plan and "outbox_pkey" in plan, plan
+                    assert "Seq Scan" not in plan, plan
                     hits[floor] = _buffers_hit(plan)
-            # From the start: every dead entry's page; from the floor: a descent.
-            assert hits[20_000] <= 10 < 50 <= hits[0], hits
+            # From the start: every dead entry's page; from the floor: a descent, and the
+            # two rows read from the outbox by its primary key.
+            assert hits[20_000] <= 15 < 50 <= hits[0], hits
         assert (await relay.publish_pending()).published == 2
-        # Another process makes an old row pending again (below the floor): the floor's
-        # passes do not see it; the next scan from the start publishes it.
+        # Another process queues an old row again (below the floor): the floor's passes
+        # do not see it; the next scan from the start publishes it.
         async with engine.begin() as conn:
-            await conn.execute(tables.outbox.update().where(o.seq == 5)
-                               .values(published_at=None))
+            await conn.execute(tables.pending.insert().values(seq=5))
         assert (await relay.publish_pending()).published == 0
         relay.floor.full_scan_seconds = 0.0
         assert (await relay.publish_pending()).published == 1
         async with sessions() as s:
-            assert await s.scalar(select(func.count()).select_from(tables.outbox).where(
-                o.published_at.is_(None))) == 0
+            assert await s.scalar(select(func.count()).select_from(tables.pending)) == 0
     finally:
         await producer.stop()
         await engine.dispose()

@@ -62,7 +62,8 @@ class OutboxWriter:
             "event_type": envelope.type, "payload": seal_payload(topic.name, encode(envelope)),
             # A child of the current span (request, consumed record): one trace per dossier.
             "traceparent": outbox_traceparent(self.tracer, topic.name, envelope),
-            "created_at": self.clock.now(), "published_at": None,
+            # Queued for the relay by the outbox's trigger, in the same statement (db.py).
+            "created_at": self.clock.now(),
         })
 
     async def emit(self, session: AsyncSession, topic: Topic, event: Event,

@@ -1,5 +1,6 @@
-"""The outbox relay: publishes unpublished rows in sequence order, awaits the broker's acks,
-then marks them published. A crash between publish and mark duplicates, never loses:
+"""The outbox relay: publishes the rows its pending queue holds (`outbox_pending`, filled by
+a trigger as rows are written, db.py) in sequence order, awaits the broker's acks, then
+takes them off the queue. A crash between publish and dequeue duplicates, never loses:
 consumers de-duplicate by event id.
 
 It also watches for a broker whose log was reset (the local broker keeps it in memory):
@@ -10,11 +11,12 @@ When idle, the relay writes a heartbeat record so that a reset is seen even then
 no client of ours asks the broker to auto-create a topic, a topic it had published to that
 has vanished is a reset too.
 
-Each row's outcome is its own (`classify`): acknowledged rows are marked published; a row
-the broker refuses for good (too large, invalid, anything not a Kafka error) is parked with
-its reason and counted, and never holds back the rows behind it; a row that failed because
-the broker is away or busy stays pending and is retried after a backoff. `health()` reports
-a relay with pending rows that has not moved for `stall_seconds`.
+Each row's outcome is its own (`classify`): acknowledged rows leave the queue; a row the
+broker refuses for good (too large, invalid, anything not a Kafka error) is parked with
+its reason, leaves the queue and is counted, and never holds back the rows behind it; a
+row that failed because the broker is away or busy stays pending and is retried after a
+backoff. `health()` reports a relay with pending rows that has not moved for
+`stall_seconds`.
 
 A pass sends each partition's rows, in sequence order, as whole batches (`send_batch`): the
 broker answers a partition's batch as a whole either way, and the producer's `send` cost a
@@ -38,13 +40,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from sqlalchemy import (
     BigInteger,
+    Delete,
     Select,
-    Update,
     bindparam,
     delete,
     func,
+    insert,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -162,7 +166,8 @@ class ScanFloor:
     and from the start every `full_scan_seconds` (whatever committed later still, or was
     made pending again by another process, waits at most that long). Published rows leave
     dead entries in the pending index until VACUUM; a scan from the start read them all,
-    pass after pass: 877 index pages per pass after 30 minutes of a soak."""
+    pass after pass: 877 index pages per pass after 30 minutes of a soak. The queue's
+    primary key keeps such entries too, one per row published, until a VACUUM."""
 
     def __init__(self, late_commit_seconds: float, full_scan_seconds: float) -> None:
         self.late_commit_seconds = late_commit_seconds
@@ -223,13 +228,13 @@ class OutboxRelay:
         self.pending = 0
         self.parked = 0
         self.leading: bool | None = None  # False: another replica publishes this outbox
-        self._marks: dict[str, Update] = {}
+        self._marks: dict[str, Delete] = {}
         # Statements built once, as `_mark`: building a select and its cache key again each
         # pass was about 1% of digitization's samples.
         self._pending_rows: Select[Any] | None = None
         self._counts: tuple[Select[tuple[int]], Select[tuple[int]]] | None = None
-        # Where a pass's scan for pending rows starts (ScanFloor): published rows leave dead
-        # entries in ix_outbox_pending that a scan from the start reads until VACUUM.
+        # Where a pass's scan for pending rows starts (ScanFloor): dequeued rows leave dead
+        # entries in the queue's primary key that a scan from the start reads until VACUUM.
         self.floor = ScanFloor(late_commit_seconds, full_scan_seconds)
         # The producer's own choice of partition for a key (kafka.make_producer's): a row's
         # batch must go where `send` would have put the row.
@@ -323,8 +328,8 @@ class OutboxRelay:
         self.progress_at = time.monotonic()
 
     async def _refresh_counts(self) -> None:
-        """Pending and parked rows, each counted from its partial index (ix_outbox_pending,
-        ix_outbox_parked), so the cost follows the backlog, not the history; the pending
+        """Pending and parked rows, counted from the queue and from the partial index
+        ix_outbox_parked, so the cost follows the backlog, not the history; the pending
         gauge follows the real backlog. One query over `published_at IS NULL` read every
         version of every row ever written through ix_outbox_published_at on a PostgreSQL
         outbox never vacuumed: 744 ms a count at 650,000 rows, in each full relay pass and
@@ -335,26 +340,35 @@ class OutboxRelay:
         self.metrics.outbox_pending.set(self.pending)
 
     def counts(self) -> tuple[Select[tuple[int]], Select[tuple[int]]]:
-        """The statements counting pending rows and parked rows (their predicates are those
-        of the partial indexes)."""
+        """The statements counting pending rows (the queue) and parked rows (the predicate
+        of their partial index)."""
         if self._counts is None:
             o = self.t.outbox.c
-            count = select(func.count()).select_from(self.t.outbox)
-            self._counts = (count.where(o.published_at.is_(None), o.parked_at.is_(None)),
-                            count.where(o.published_at.is_(None), o.parked_at.is_not(None)))
+            self._counts = (select(func.count()).select_from(self.t.pending),
+                            select(func.count()).select_from(self.t.outbox).where(
+                                o.published_at.is_(None), o.parked_at.is_not(None)))
         return self._counts
 
     def pending_rows(self) -> Select[Any]:
-        """A pass's rows: the first pending ones in sequence order above the one bound as
-        `floor` (ScanFloor), through ix_outbox_pending."""
+        """A pass's rows: the first the queue holds in sequence order above the one bound
+        as `floor` (ScanFloor), each read from the outbox by its primary key. On PostgreSQL
+        through a LATERAL subquery with its own LIMIT, which the planner cannot flatten
+        into a join: as a plain join, it was planned as a merge join over a sort of the
+        whole outbox, every published row of the history read for the few queued."""
         if self._pending_rows is None:
-            o = self.t.outbox.c
-            self._pending_rows = (  # the columns of `Pending`, in its order
-                select(o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
-                       o.event_id)
-                .where(o.published_at.is_(None), o.parked_at.is_(None),
-                       o.seq > bindparam("floor", type_=BigInteger()))
-                .order_by(o.seq).limit(self.batch))
+            o, q = self.t.outbox.c, self.t.pending.c
+            first = (select(q.seq).where(q.seq > bindparam("floor", type_=BigInteger()))
+                     .order_by(q.seq).limit(self.batch).subquery("queued"))
+            columns = (o.seq, o.topic, o.key, o.payload, o.traceparent, o.event_type,
+                       o.event_id)  # those of `Pending`, in its order
+            if self.engine.dialect.name == "postgresql":
+                row = select(*columns).where(o.seq == first.c.seq).limit(1).lateral("row")
+                self._pending_rows = (select(*row.c).select_from(first.join(row, true()))
+                                      .order_by(first.c.seq))
+            else:  # SQLite: a nested loop, the queue outside, the outbox by its rowid
+                self._pending_rows = (select(*columns)
+                                      .join_from(first, self.t.outbox, o.seq == first.c.seq)
+                                      .order_by(first.c.seq))
         return self._pending_rows
 
     async def _is_leader(self) -> bool:
@@ -561,7 +575,7 @@ class OutboxRelay:
 
     async def _settle(self, acked: Sequence[Acked],
                       parked: Sequence[tuple[Pending, BaseException]]) -> None:
-        """Mark acknowledged rows published and refused rows parked, in one transaction."""
+        """Take acknowledged rows off the queue and park refused rows, in one transaction."""
         if not acked and not parked:
             return
         reset = False
@@ -577,11 +591,11 @@ class OutboxRelay:
                 dialect = dialect_of(s)
                 seqs = [r.seq for a in acked for r in a.rows]
                 await s.execute(self._mark(dialect), {
-                    "now": now, "seqs": values_of(seqs, dialect), "low": min(seqs),
-                    "high": max(seqs)})
+                    "seqs": values_of(seqs, dialect), "low": min(seqs), "high": max(seqs)})
             for row, exc in parked:  # rare: one statement each, to keep each reason
                 await s.execute(update(self.t.outbox).where(self.t.outbox.c.seq == row.seq)
                                 .values(parked_at=now, park_reason=park_reason(exc)))
+                await s.execute(delete(self.t.pending).where(self.t.pending.c.seq == row.seq))
             await self._save_watermarks(s, touched, replace=reset)
         # One label lookup per topic of the pass, not one per row.
         published: Counter[str] = Counter()
@@ -597,17 +611,16 @@ class OutboxRelay:
         if reset:
             await self._republish("an acknowledged offset went backwards")
 
-    def _mark(self, dialect: str) -> Update:
-        """The acknowledged rows marked published: one statement, prepared once."""
+    def _mark(self, dialect: str) -> Delete:
+        """The acknowledged rows taken off the queue: one statement, prepared once."""
         statement = self._marks.get(dialect)
         if statement is None:
-            seq = self.t.outbox.c.seq
+            seq = self.t.pending.c.seq
             # The range lets the planner walk the primary key over a pass's few rows
             # whatever it guesses of the list (an IN list was answered with a table scan).
-            statement = self._marks[dialect] = update(self.t.outbox).where(
+            statement = self._marks[dialect] = delete(self.t.pending).where(
                 seq.between(bindparam("low"), bindparam("high")),
-                one_of(seq, dialect, "seqs", BigInteger())).values(
-                published_at=bindparam("now"))
+                one_of(seq, dialect, "seqs", BigInteger()))
         return statement
 
     async def _save_watermarks(self, s: AsyncSession, touched: dict[tuple[str, int], int],
@@ -647,12 +660,12 @@ class OutboxRelay:
 
     async def _republish(self, why: str) -> None:
         since = self.clock.now() - self.retention
+        o = self.t.outbox.c
         async with self.sessions() as s, s.begin():
-            # Parked rows stay parked: the new log must not receive what the old one refused.
-            result = await s.execute(update(self.t.outbox)
-                                     .where(self.t.outbox.c.created_at >= since,
-                                            self.t.outbox.c.parked_at.is_(None))
-                                     .values(published_at=None))
+            # The published rows queued again. Parked rows stay parked: the new log must not
+            # receive what the old one refused.
+            result = await s.execute(insert(self.t.pending).from_select(
+                ["seq"], select(o.seq).where(o.created_at >= since, self.t.published())))
             await s.execute(delete(self.t.watermarks))
         self.watermarks.clear()
         self.floor.reset()  # old rows are pending again
@@ -665,11 +678,12 @@ class OutboxRelay:
         self.poke()
 
     async def _purge_old(self) -> None:
-        """Published rows older than the retention period are no longer needed."""
+        """Published rows older than the retention period are no longer needed (neither
+        queued nor parked: published)."""
         before = self.clock.now() - self.retention
         async with self.sessions() as s, s.begin():
             await s.execute(delete(self.t.outbox).where(
-                self.t.outbox.c.published_at.is_not(None), self.t.outbox.c.created_at < before))
+                self.t.outbox.c.created_at < before, self.t.published()))
         await self._refresh_counts()
 
     async def stop(self) -> None:

@@ -26,6 +26,7 @@ class RuntimeGauges:
         self.metrics = metrics
         self.sessions = sessions
         self.outbox = tables.outbox
+        self.pending = tables.pending
         self.clock = clock
         self.consumer = consumer  # a function: the consumer is made after the gauges
 
@@ -34,11 +35,11 @@ class RuntimeGauges:
         await self.refresh_lag()
 
     async def refresh_outbox(self) -> None:
-        o = self.outbox.c
+        o, q = self.outbox.c, self.pending.c
         async with self.sessions() as s:
-            pending, oldest = (await s.execute(
+            pending, oldest = (await s.execute(  # the queue's rows, their times the outbox's
                 select(func.count(), func.min(o.created_at))
-                .where(o.published_at.is_(None), o.parked_at.is_(None)))).one()
+                .join_from(self.pending, self.outbox, o.seq == q.seq))).one()
         age = (self.clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         self.metrics.outbox_pending.set(int(pending))
         self.metrics.outbox_oldest_seconds.set(max(age, 0.0))

@@ -37,9 +37,12 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    and_,
     event,
+    exists,
+    text,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -47,6 +50,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import await_
 
 Seq = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -108,6 +112,52 @@ class RuntimeTables:
     watermarks: Table
     audit: Table
     replays: Table
+    pending: Table  # the outbox rows still to publish (`outbox_pending`)
+
+    def published(self) -> ColumnElement[bool]:
+        """An outbox row the broker acknowledged: neither queued nor parked. (Rows from
+        before the queue also carry `published_at`; no row is marked so since.)"""
+        o, q = self.outbox.c, self.pending.c
+        return and_(o.parked_at.is_(None), ~exists().where(q.seq == o.seq))
+
+
+# The outbox's pending queue is filled by the database itself, in the statement that writes
+# the rows (a COPY too), so no path that writes an outbox row can leave it unqueued.
+# PostgreSQL: one statement trigger over the inserted rows; SQLite: a row trigger.
+PENDING_TRIGGER = "outbox_pending_add"
+PENDING_TRIGGER_DDL = {
+    "postgresql": (
+        f"CREATE OR REPLACE FUNCTION {PENDING_TRIGGER}() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN INSERT INTO outbox_pending (seq) SELECT seq FROM added; RETURN NULL; "
+        "END $$",
+        f"CREATE TRIGGER {PENDING_TRIGGER} AFTER INSERT ON outbox REFERENCING NEW TABLE AS "
+        f"added FOR EACH STATEMENT EXECUTE FUNCTION {PENDING_TRIGGER}()"),
+    "sqlite": (
+        f"CREATE TRIGGER {PENDING_TRIGGER} AFTER INSERT ON outbox FOR EACH ROW BEGIN "
+        "INSERT INTO outbox_pending (seq) VALUES (NEW.seq); END",),
+}
+PENDING_TRIGGER_DROP = {
+    "postgresql": (f"DROP TRIGGER IF EXISTS {PENDING_TRIGGER} ON outbox",
+                   f"DROP FUNCTION IF EXISTS {PENDING_TRIGGER}()"),
+    "sqlite": (f"DROP TRIGGER IF EXISTS {PENDING_TRIGGER}",),
+}
+
+
+def _create_pending_trigger(_table: Table, connection: Connection, **_: Any) -> None:
+    """`metadata.create_all` makes the trigger with the queue, as the migration does."""
+    for statement in PENDING_TRIGGER_DDL.get(connection.dialect.name, ()):
+        connection.exec_driver_sql(statement)
+
+
+def pending_trigger_present(connection: Connection) -> bool:
+    """Whether the outbox's inserts still fill its pending queue. SQLite loses a table's
+    triggers when Alembic's batch mode rebuilds it by copying: a later migration of
+    `outbox` would silently stop the relay, so the runtime checks this at start."""
+    query = ("SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = 'outbox'::regclass"
+             if connection.dialect.name == "postgresql" else
+             "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = :name "
+             "AND tbl_name = 'outbox'")
+    return connection.execute(text(query), {"name": PENDING_TRIGGER}).first() is not None
 
 
 def runtime_tables(metadata: MetaData) -> RuntimeTables:
@@ -121,18 +171,23 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("payload", LargeBinary, nullable=False),
         Column("traceparent", String(64)),
         Column("created_at", UtcDateTime(), nullable=False, index=True),
-        # Not indexed alone: the relay reads through ix_outbox_pending, the purge and the
-        # republish by created_at; an index here cost every write and every mark.
+        # No longer written: a row is pending while `outbox_pending` holds its seq. Marking
+        # a row published by updating it wrote a new version of the whole row, with entries
+        # in every index (bench/outbox_mark.py); rows from before keep their time.
         Column("published_at", UtcDateTime()),
         # A row the broker refused for good (too large, invalid...): kept with its reason,
         # never sent again, never blocking the rows behind it; left for an operator.
         Column("parked_at", UtcDateTime()),
         Column("park_reason", String(500)),
     )
-    # The relay's query: unpublished, unparked rows in sequence order. Partial, so it stays
-    # as small as the backlog however long the published history grows.
-    pending = outbox.c.published_at.is_(None) & outbox.c.parked_at.is_(None)
-    Index("ix_outbox_pending", outbox.c.seq, postgresql_where=pending, sqlite_where=pending)
+    # The relay's queue: the seq of each row still to publish, in sequence order. Filled by
+    # a trigger on the outbox (PENDING_TRIGGER_DDL), emptied as the broker acknowledges and
+    # when a row is parked: as small as the backlog however long the history grows.
+    pending = Table(
+        "outbox_pending", metadata,
+        Column("seq", Seq, primary_key=True, autoincrement=False),
+    )
+    event.listen(pending, "after_create", _create_pending_trigger)
     # The rows set aside, which the relay counts: few, so they are counted from an index of
     # their own, never by reading the table (migrations.add_outbox_parked_index).
     parked = outbox.c.published_at.is_(None) & outbox.c.parked_at.is_not(None)
@@ -180,7 +235,7 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("replayed_at", UtcDateTime(), nullable=False),
         Column("operator", String(200), nullable=False),
     )
-    return RuntimeTables(outbox, inbox, watermarks, audit, replays)
+    return RuntimeTables(outbox, inbox, watermarks, audit, replays, pending)
 
 
 def json_text(value: Any) -> str:

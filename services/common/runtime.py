@@ -194,7 +194,7 @@ class Runtime:
             raise RuntimeError(
                 f"{self.name}: the outbox has no {PENDING_TRIGGER} trigger, so no event "
                 "written would be published; a migration that rebuilt the outbox table must "
-                "create it again (migrations.add_outbox_queue)")
+                "run db.PENDING_TRIGGER_DDL again, as migrations.add_outbox_queue does")
 
     async def verify_audit(self) -> bool:
         """`audit verify`: the chain checked from its first row; False at the first break."""
